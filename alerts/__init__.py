@@ -1,0 +1,1 @@
+"""airwarn: alerts."""
