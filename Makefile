@@ -10,6 +10,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	@if [ -f scripts/system-deps.sh ]; then bash scripts/system-deps.sh; fi
 	@touch $(STAMP)
 
 install: $(STAMP)
