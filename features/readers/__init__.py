@@ -1,0 +1,1 @@
+"""Readers: raw files (station observations, meteorology, benchmark sets) to canonical tables."""
