@@ -74,6 +74,10 @@ _PM = ("pm25", "pm10")
 _SCALE_DIGITS = 6
 _SCALE = 10**_SCALE_DIGITS
 _INT_PATH_MAX = 1e9  # |C| below which C·10**6 fits comfortably in int64
+# Float results closer than this to an integer (or a rounding tie) are re-done exactly; float
+# error of the IAQI formula is ~1e-13, and the exact value of a decimal input differs from its
+# float by less than that, so anything farther away is rounded correctly.
+_FLOAT_MARGIN = 1e-7
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,26 +258,19 @@ def _round_scaled(ints: np.ndarray, decimals: int, method: str) -> np.ndarray:
     return (q + up.astype(np.int64)) * unit
 
 
-def _iaqi_vec(ruleset: str, key: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """IAQI of a float array; returns (iaqi float array with NaN, mask of 'not computed')."""
-    col = _column(ruleset, key)
-    rs = load_aqi_ruleset(ruleset)
-    arr = np.asarray(values, dtype=float)
-    out = np.full(arr.shape, np.nan)
-    not_computed = np.zeros(arr.shape, dtype=bool)
-    with np.errstate(invalid="ignore"):
-        valid = np.isfinite(arr) & (arr >= 0)
-        neg = np.isfinite(arr) & (arr < 0)
-    if neg.any():
-        log.warning("%d negative %s value(s) treated as missing", int(neg.sum()), key)
-    scaled = np.where(valid & (arr < _INT_PATH_MAX), np.rint(arr * _SCALE), np.nan)
-    exact = valid & (scaled / _SCALE == arr)
+def _above_top(col: _Column, n_above: int) -> float:
+    """IAQI for concentrations above the last breakpoint (NaN = not computed); logs caps."""
+    if col.mode == "fixed":
+        return float(col.fixed_iaqi)  # type: ignore[arg-type]
+    if col.mode == "not_computed":
+        return np.nan
+    log.warning("%d %s value(s) above the top breakpoint %s: IAQI capped at %d",
+                n_above, col.key, float(col.bps[-1]), col.cap)
+    return float(col.cap)
 
-    # Integer path: exact rational arithmetic on C·10**6.
-    ints = scaled[exact].astype(np.int64)
-    rnd = rs.concentration_rounding
-    if rnd is not None:
-        ints = _round_scaled(ints, rnd.decimals_for(col.pollutant), rnd.method)
+
+def _iaqi_ints(col: _Column, ints: np.ndarray) -> np.ndarray:
+    """Exact IAQI of concentrations given as integers in units of 10**-6 (ceil)."""
     b, g = col.bps_scaled, col.grid_arr
     above = ints > b[-1]
     idx = np.clip(np.searchsorted(b, ints, side="left") - 1, 0, len(b) - 2)
@@ -281,26 +278,73 @@ def _iaqi_vec(ruleset: str, key: str, values: np.ndarray) -> tuple[np.ndarray, n
     num = il * (bh - bl) + (ih - il) * (ints - bl)
     res = (-((-num) // (bh - bl))).astype(float)
     if above.any():
-        if col.mode == "fixed":
-            res[above] = col.fixed_iaqi
-        elif col.mode == "not_computed":
-            res[above] = np.nan
-        else:
-            log.warning("%d %s value(s) above the top breakpoint %s: IAQI capped at %d",
-                        int(above.sum()), key, float(col.bps[-1]), col.cap)
-            res[above] = col.cap
-    out[exact] = res
-    nc = np.zeros(ints.shape, dtype=bool)
-    if col.mode == "not_computed":
-        nc = above
-    not_computed[exact] = nc
+        res[above] = _above_top(col, int(above.sum()))
+    return res
 
-    # Rational path for values with more than 6 decimals or very large values.
-    for pos in zip(*np.nonzero(valid & ~exact), strict=False):
-        c = _preround(_fraction(arr[pos]), col.pollutant, rs)
-        v = _iaqi_exact(col, c)
-        out[pos] = np.nan if v is None else v
-        not_computed[pos] = v is None
+
+def _iaqi_floats(col: _Column, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float IAQI and a mask of results too close to an integer to trust the ceil."""
+    b = np.array([float(x) for x in col.bps])
+    g = np.asarray(col.grid, dtype=float)
+    above = c > b[-1]
+    idx = np.clip(np.searchsorted(b, c, side="left") - 1, 0, len(b) - 2)
+    x = g[idx] + (g[idx + 1] - g[idx]) * (c - b[idx]) / (b[idx + 1] - b[idx])
+    doubtful = (np.abs(x - np.rint(x)) < _FLOAT_MARGIN) & ~above
+    res = np.ceil(x)
+    if above.any():
+        res[above] = _above_top(col, int(above.sum()))
+    return res, doubtful
+
+
+def _iaqi_vec(ruleset: str, key: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """IAQI of a float array; returns (iaqi float array with NaN, mask of 'not computed').
+
+    Three exact-by-construction paths: values with ≤ 6 decimals (and, under 2026, every value
+    once pre-rounded) go through integer arithmetic on C·10**6; other values use floats where the
+    result is clearly away from an integer (or a rounding tie); the doubtful rest goes through
+    the rational scalar engine. The result equals :func:`iaqi` element by element.
+    """
+    col = _column(ruleset, key)
+    rs = load_aqi_ruleset(ruleset)
+    arr = np.asarray(values, dtype=float)
+    out = np.full(arr.shape, np.nan)
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(arr) & (arr >= 0)
+        neg = np.isfinite(arr) & (arr < 0)
+    if neg.any():
+        log.warning("%d negative %s value(s) treated as missing", int(neg.sum()), key)
+    small = valid & (arr < _INT_PATH_MAX)
+    scaled = np.where(small, np.rint(np.where(small, arr, 0) * _SCALE), 0.0)
+    exact = small & (scaled / _SCALE == arr)
+    ints = np.zeros(arr.shape, dtype=np.int64)
+    ints[exact] = scaled[exact].astype(np.int64)
+    slow = valid & ~small
+    rest = small & ~exact
+
+    rnd = rs.concentration_rounding
+    if rnd is not None:
+        dec = rnd.decimals_for(col.pollutant)
+        ints[exact] = _round_scaled(ints[exact], dec, rnd.method)
+        y = arr[rest] * 10**dec
+        frac = y - np.floor(y)
+        tie = np.abs(frac - 0.5) < _FLOAT_MARGIN
+        rounded = (np.floor(y) + (frac > 0.5)).astype(np.int64) * 10 ** (_SCALE_DIGITS - dec)
+        pos = np.flatnonzero(rest)
+        ints.flat[pos[~tie]] = rounded[~tie]
+        exact.flat[pos[~tie]] = True
+        slow.flat[pos[tie]] = True
+        rest[:] = False
+
+    out[exact] = _iaqi_ints(col, ints[exact])
+    if rest.any():
+        res, doubtful = _iaqi_floats(col, arr[rest])
+        pos = np.flatnonzero(rest)
+        out.flat[pos[~doubtful]] = res[~doubtful]
+        slow.flat[pos[doubtful]] = True
+    for p in np.flatnonzero(slow):
+        v = _iaqi_exact(col, _preround(_fraction(arr.flat[p]), col.pollutant, rs))
+        out.flat[p] = np.nan if v is None else v
+    not_computed = valid & np.isnan(out)
     return out, not_computed
 
 
