@@ -1,0 +1,68 @@
+"""``airwarn ladder``: evaluate a warning ladder on a daily-AQI sequence (drills, config checks)."""
+
+from __future__ import annotations
+
+import typer
+
+from alerts.ladders import evaluate_ladder
+from configs.warning_schema import LEVEL_ZH, ladder_ids, load_ladder
+
+
+def _floats(text: str | None, name: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in text.replace("，", ",").split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{name}: expected comma-separated numbers, got {text!r}") from None
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``ladder`` command to the CLI."""
+
+    @app.command("ladder")
+    def ladder_cmd(
+        ladder: str = typer.Option("national-2024", "--ladder", help="Ladder id (configs/warning/<id>.yaml)."),
+        daily_aqi: str = typer.Option(None, "--daily-aqi", help="Daily AQI D+1,D+2,… e.g. 210,220,310."),
+        pm25: str = typer.Option(None, "--pm25", help="PM2.5 daily means, µg/m³ (comma-separated)."),
+        o3_8h: str = typer.Option(None, "--o3-8h", help="O3 daily max 8-h means, µg/m³."),
+        list_: bool = typer.Option(False, "--list", help="List the ladders and their levels."),
+    ) -> None:
+        """Print the level a sequence reaches (none/blue/yellow/orange/red) and the condition."""
+        if list_:
+            for lid in ladder_ids():
+                lad = load_ladder(lid, allow_long_horizon=True)
+                typer.echo(f"{lid}  {lad.name} / {lad.name_en}  [{lad.kind}, {lad.mode} mode, "
+                           f"{lad.status}, {lad.source}]")
+                for lv in lad.levels:
+                    for k, a in enumerate(lv.any_of):
+                        head = f"  {lv.level:<7}{LEVEL_ZH[lv.level]}" if k == 0 else " " * 15
+                        extra = "  [needs > 72 h: drills only]" if a.hours_needed > 72 else ""
+                        typer.echo(f"{head}  {'或 ' if k else '   '}{a.text_zh()}  "
+                                   f"({a.status}, {a.source}){extra}")
+                typer.echo(f"  lift: ≤ {lad.lift_below_aqi:g} for > {lad.lift.hours} h "
+                           f"({lad.lift.status}); colour gate: {', '.join(lad.gate.colour_primaries)}")
+            return
+        aqi = _floats(daily_aqi, "--daily-aqi")
+        o3 = _floats(o3_8h, "--o3-8h")
+        if aqi is None:
+            if o3 is None:
+                raise typer.BadParameter("give --daily-aqi (or --o3-8h for an O3 ladder), or --list")
+            aqi = [0.0] * len(o3)
+        lad = load_ladder(ladder, allow_long_horizon=True)
+        long = [f"{lv.level}: {a.text_en()}" for lv in lad.levels for a in lv.any_of
+                if a.hours_needed > 72]
+        res = evaluate_ladder(lad, aqi, daily_pm25=_floats(pm25, "--pm25"), daily_o3_8h=o3)
+        typer.echo(res.level)
+        if res.level != "none":
+            days = ", ".join(f"D+{i + 1}" for i in res.exceedance_days) if lad.mode == "day" else \
+                f"hours {res.exceedance_days[0]}–{res.exceedance_days[-1]}"
+            typer.echo(f"{LEVEL_ZH[res.level]} ({lad.id}): {res.condition_met_text} "
+                       f"[{res.status}, {res.source}; {days}]")
+        else:
+            typer.echo(f"无预警 ({lad.id}): no level's condition is met")
+        for u in res.unevaluated:
+            typer.echo(f"  not evaluated (series not given): {u}")
+        if long:
+            typer.echo("  drill note: needs more than a 72-h forecast (refused in operational runs): "
+                       + "; ".join(long))
