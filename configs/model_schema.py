@@ -1,0 +1,144 @@
+"""Pydantic models for ``configs/models.yaml`` (forecast-model settings) and for the backtest
+domain files ``configs/domains/*.yaml``.
+
+Units: learning rate dimensionless; windows in days; concentrations µg/m³; distances km.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from configs.schema import StrictModel, load_yaml_model
+
+__all__ = ["LgbmParams", "ModelSettings", "DomainStation", "DomainConfig", "load_model_settings",
+           "load_domain", "datasets_dir"]
+
+
+class LgbmParams(StrictModel):
+    """LightGBM hyper-parameters (see the LightGBM docs for each)."""
+
+    num_boost_round: int = Field(default=800, ge=10, le=20000)
+    learning_rate: float = Field(default=0.04, gt=0, le=1)
+    num_leaves: int = Field(default=31, ge=2, le=1024)
+    min_data_in_leaf: int = Field(default=50, ge=1)
+    feature_fraction: float = Field(default=0.8, gt=0, le=1)
+    bagging_fraction: float = Field(default=0.8, gt=0, le=1)
+    bagging_freq: int = Field(default=1, ge=0)
+    lambda_l2: float = Field(default=1.0, ge=0)
+    num_threads: int = Field(default=2, ge=1)
+    seed: int = 42
+
+
+class ModelSettings(StrictModel):
+    """Forecast-model settings.
+
+    Attributes
+    ----------
+    pollutants : list of {"pm25", "o3"}
+    daily : LgbmParams
+        Direct daily models (one per lead day D+1…D+3, units pooled with the unit as a category).
+    hourly : LgbmParams
+        Pooled hourly model (lead as a feature).
+    hourly_lead_stride : int
+        Train the hourly model on every n-th lead (with a rotating offset), for speed.
+    calibration_fraction : float
+        Last fraction of the training issues held out to calibrate the quantiles (conformal, in
+        log space) and fit the hourly shape model.
+    recency_halflife_days : float or None
+        Sample weight halves for every this many days before the end of training (trend,
+        skill-notes #2); None = equal weights.
+    event_weight : dict
+        Extra weight for training days whose target exceeds a threshold (µg/m³), per pollutant:
+        ``{"pm25": [150, 2.0]}`` = weight × 2 above 150 (skill-notes #4).
+    bias_window_days, bias_min_days, bias_shrink_days : int
+        Running bias correction per unit and lead day from the last ``bias_window_days`` issues
+        whose outcome is known; applied with weight n / (n + bias_shrink_days); none with fewer
+        than ``bias_min_days`` errors.
+    bias_correction : bool
+    log_offset : float
+        Offset c (µg/m³) of the log-ratio residuals log((y + c) / (ŷ + c)) used for quantiles.
+    issue_hours : list of int or None
+        Local issue hours to train for (default: settings.issue_hours).
+    baseline_window_days : int
+        Recent days over which the fallback picks the best baseline per unit.
+    """
+
+    pollutants: list[Literal["pm25", "o3"]] = Field(default_factory=lambda: ["pm25", "o3"])
+    daily: LgbmParams = Field(default_factory=LgbmParams)
+    hourly: LgbmParams = Field(default_factory=lambda: LgbmParams(num_boost_round=400,
+                                                                   learning_rate=0.05,
+                                                                   num_leaves=63))
+    hourly_lead_stride: int = Field(default=3, ge=1, le=24)
+    calibration_fraction: float = Field(default=0.25, gt=0, lt=0.9)
+    recency_halflife_days: float | None = Field(default=365.0, gt=0)
+    event_weight: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {"pm25": (150.0, 1.5), "o3": (215.0, 1.5)})
+    bias_correction: bool = True
+    bias_window_days: int = Field(default=28, ge=1)
+    bias_min_days: int = Field(default=7, ge=1)
+    bias_shrink_days: float = Field(default=14.0, ge=0)
+    log_offset: float = Field(default=10.0, gt=0)
+    issue_hours: list[int] | None = None
+    baseline_window_days: int = Field(default=60, ge=7)
+
+
+class DomainStation(StrictModel):
+    """A station of a benchmark domain (each station is its own unit)."""
+
+    id: str
+    name: str = ""
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class DomainConfig(StrictModel):
+    """A backtest domain: where its files are and how to read them.
+
+    Attributes
+    ----------
+    name : str
+    reader : {"prsa", "five_cities"}
+        ``features.readers.uci.read_prsa`` or ``read_five_cities``.
+    files : list of str
+        Glob patterns relative to the datasets directory (``AIRWARN_DATASETS_DIR``, default
+        ``../shared/datasets`` from the repository root).
+    stations : list of DomainStation
+        Coordinates for transport features (degrees).
+    neighbour_radius_km : float
+        Stations within this distance are neighbours.
+    pollutants : list of str
+    source : str
+        Citation of the data set.
+    """
+
+    name: str
+    reader: Literal["prsa", "five_cities"]
+    files: list[str] = Field(min_length=1)
+    stations: list[DomainStation] = Field(default_factory=list)
+    neighbour_radius_km: float = Field(default=60.0, gt=0)
+    pollutants: list[Literal["pm25", "o3"]] = Field(default_factory=lambda: ["pm25", "o3"])
+    source: str = ""
+
+
+def load_model_settings(path: Path | str | None = None) -> ModelSettings:
+    """Load ``configs/models.yaml`` (or the given file) into :class:`ModelSettings`."""
+    from configs import config_dir
+
+    return load_yaml_model(path or config_dir() / "models.yaml", ModelSettings)
+
+
+def load_domain(path: Path | str) -> DomainConfig:
+    """Load a backtest domain file (``configs/domains/<name>.yaml``)."""
+    return load_yaml_model(path, DomainConfig)
+
+
+def datasets_dir() -> Path:
+    """``AIRWARN_DATASETS_DIR`` or ``<repo>/../shared/datasets``."""
+    env = os.environ.get("AIRWARN_DATASETS_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"

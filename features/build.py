@@ -1,0 +1,840 @@
+"""Model-ready feature tables for the forecasters, built without leakage.
+
+A forecast issued at ``t0`` (UTC, on the hour) sees observations up to the hour labelled
+``t0 − 1 h`` and, for the future, only the meteorology a :class:`MetSource` says was known at
+``t0`` (the newest forecast cycle available then). Lead ``h`` (1…N) is valid at
+``t0 + (h − 1) h``: lead 1 is the first hour not yet observed. A run covers every hour to the end
+of the local natural day D+3.
+
+Everything is organised as *panels*: hourly arrays ``(time, unit)`` on a contiguous UTC index, so
+lags, rolling windows and daily statistics are array slices. Local (Asia/Shanghai) days are
+UTC+8 with no daylight saving, so a local day is 24 consecutive UTC hours starting at 16:00 UTC.
+
+Units: concentrations µg/m³ (CO mg/m³); meteorology in ERA5 names and units (``t2m``/``d2m`` K,
+``u10``/``v10``/``ws10`` m s-1, ``sp`` Pa, ``tp`` mm h-1, ``blh`` m, ``ssrd`` W m-2, ``tcc`` 0–1,
+``rh`` %); ventilation ``vent = blh × ws10`` m² s-1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from features.calendar import calendar_features
+
+__all__ = [
+    "POLLUTANTS",
+    "MET_VARS",
+    "LOCAL_OFFSET_H",
+    "Panel",
+    "Geometry",
+    "MetSource",
+    "NoMet",
+    "PerfectMet",
+    "CycleMet",
+    "make_panel",
+    "issue_index",
+    "horizon_hours",
+    "local_day_start",
+    "daily_mean",
+    "daily_mda8",
+    "daily_targets",
+    "history_features",
+    "met_day_features",
+    "transport_features",
+    "build_issue_features",
+    "daily_design",
+    "hourly_design",
+]
+
+POLLUTANTS = ["pm25", "pm10", "o3", "no2", "so2", "co"]
+MET_VARS = ["t2m", "d2m", "u10", "v10", "ws10", "sp", "tp", "rh", "blh", "ssrd", "tcc"]
+LOCAL_OFFSET_H = 8  # Asia/Shanghai = UTC+8, no daylight saving since 1991
+
+#: daily mean valid with ≥ 20 hourly values (GB 3095 表4, domain-spec T1.11)
+MIN_DAILY_HOURS = 20
+#: 8-h mean valid with ≥ 6 of 8 hours; MDA8 valid with ≥ 14 of its 17 windows (T1.11, U)
+MIN_8H_HOURS = 6
+MIN_MDA8_WINDOWS = 14
+
+
+# --------------------------------------------------------------------------------------------
+# Panels
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Panel:
+    """Hourly data on a contiguous UTC index: ``data[var]`` has shape ``(len(times), len(units))``.
+
+    Attributes
+    ----------
+    times : DatetimeIndex
+        Hourly, tz-aware UTC, contiguous.
+    units : list of str
+        Unit (or station) ids, the column order of every array.
+    data : dict of str to ndarray
+        Variable → float array ``(time, unit)``, NaN = missing; units as in the module docstring.
+    """
+
+    times: pd.DatetimeIndex
+    units: list[str]
+    data: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def index(self, t: pd.Timestamp) -> int:
+        """Row of a UTC time (may be outside 0…len−1 when ``t`` is outside the panel)."""
+        return int((pd.Timestamp(t) - self.times[0]) // pd.Timedelta(hours=1))
+
+    def get(self, var: str, rows: np.ndarray) -> np.ndarray:
+        """Values of ``var`` at integer rows (NaN where a row is outside the panel)."""
+        arr = self.data[var]
+        rows = np.asarray(rows)
+        ok = (rows >= 0) & (rows < arr.shape[0])
+        out = np.full(rows.shape + (arr.shape[1],), np.nan)
+        out[ok] = arr[rows[ok]]
+        return out
+
+
+def make_panel(table: pd.DataFrame, variables: Sequence[str], units: Sequence[str],
+               start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
+               unit_col: str = "unit_id", time_col: str = "time") -> Panel:
+    """Pivot a long table ``(time, unit, var…)`` to a :class:`Panel`.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Long table with tz-aware UTC ``time_col`` and ``unit_col``.
+    variables : sequence of str
+        Columns to pivot; absent columns become all-NaN arrays only if listed in ``POLLUTANTS``
+        (meteorology that a source lacks is simply left out).
+    units : sequence of str
+        Column order; units absent from the table are all NaN.
+    start, end : Timestamp, optional
+        Panel range (inclusive, UTC, floored to the hour); default the table's range.
+    """
+    t = pd.DatetimeIndex(table[time_col])
+    if t.tz is None:
+        raise ValueError(f"column {time_col!r} must be tz-aware UTC, got naive times")
+    t = t.tz_convert("UTC")
+    start = pd.Timestamp(start).tz_convert("UTC").floor("h") if start is not None else t.min()
+    end = pd.Timestamp(end).tz_convert("UTC").floor("h") if end is not None else t.max()
+    times = pd.date_range(start, end, freq="h")
+    units = list(units)
+    uix = {u: i for i, u in enumerate(units)}
+    rows = ((t - start) // pd.Timedelta(hours=1)).to_numpy()
+    cols = table[unit_col].map(uix).to_numpy()
+    ok = (rows >= 0) & (rows < len(times)) & ~pd.isna(cols)
+    rows, cols = rows[ok], cols[ok].astype(int)
+    data: dict[str, np.ndarray] = {}
+    for v in variables:
+        if v not in table.columns:
+            if v in POLLUTANTS:
+                data[v] = np.full((len(times), len(units)), np.nan)
+            continue
+        arr = np.full((len(times), len(units)), np.nan)
+        arr[rows, cols] = pd.to_numeric(table[v], errors="coerce").to_numpy(dtype=float)[ok]
+        data[v] = arr
+    return Panel(times=times, units=units, data=data)
+
+
+def _derive_met(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Add derived met variables when their inputs exist: ws10, rh (%), vent (m² s-1)."""
+    out = dict(data)
+    if "ws10" not in out and "u10" in out and "v10" in out:
+        out["ws10"] = np.hypot(out["u10"], out["v10"])
+    if "rh" not in out and "t2m" in out and "d2m" in out:
+        t, td = out["t2m"] - 273.15, out["d2m"] - 273.15
+        a, b = 17.625, 243.04
+        out["rh"] = np.clip(100.0 * np.exp(a * td / (b + td) - a * t / (b + t)), 0, 100)
+    if "blh" in out and "ws10" in out:
+        out["vent"] = out["blh"] * out["ws10"]
+    return out
+
+
+def local_day_start(t: pd.Timestamp) -> pd.Timestamp:
+    """UTC instant of local (UTC+8) midnight of the local day containing ``t``."""
+    t = pd.Timestamp(t).tz_convert("UTC")
+    return (t + pd.Timedelta(hours=LOCAL_OFFSET_H)).floor("D") - pd.Timedelta(hours=LOCAL_OFFSET_H)
+
+
+def horizon_hours(issue_time: pd.Timestamp, days: int = 3) -> int:
+    """Number of leads from ``issue_time`` to the end of local day D+``days`` (hours).
+
+    A 12:00 issue has 84 leads (12:00 D … 23:00 D+3)."""
+    t0 = pd.Timestamp(issue_time).tz_convert("UTC")
+    end = local_day_start(t0) + pd.Timedelta(days=days + 1)
+    return int((end - t0) // pd.Timedelta(hours=1))
+
+
+def issue_index(panel: Panel, issue_time: pd.Timestamp) -> int:
+    """Panel row of the issue time (the first hour NOT observed)."""
+    return panel.index(pd.Timestamp(issue_time).tz_convert("UTC"))
+
+
+# --------------------------------------------------------------------------------------------
+# Daily statistics (local natural days)
+# --------------------------------------------------------------------------------------------
+
+
+def _by_local_day(panel: Panel, var: str) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Reshape a variable to ``(day, 24, unit)`` over whole local days (NaN padded)."""
+    arr = panel.data[var]
+    first = local_day_start(panel.times[0])
+    last = local_day_start(panel.times[-1])
+    ndays = int((last - first) / pd.Timedelta(days=1)) + 1
+    off = panel.index(first)  # ≤ 0
+    full = np.full((ndays * 24, arr.shape[1]), np.nan)
+    lo = -off
+    n = min(arr.shape[0], ndays * 24 - lo)
+    full[lo:lo + n] = arr[:n]
+    dates = pd.date_range((first + pd.Timedelta(hours=LOCAL_OFFSET_H)).tz_localize(None),
+                          periods=ndays, freq="D")
+    return dates, full.reshape(ndays, 24, arr.shape[1])
+
+
+def daily_mean(panel: Panel, var: str, min_hours: int = MIN_DAILY_HOURS) -> pd.DataFrame:
+    """Natural-day (local) mean, valid with ≥ ``min_hours`` hourly values (µg/m³).
+
+    Returns
+    -------
+    DataFrame
+        Index local dates (naive), columns units; NaN where invalid.
+    """
+    dates, cube = _by_local_day(panel, var)
+    n = np.isfinite(cube).sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        m = np.nanmean(np.where(np.isfinite(cube), cube, np.nan), axis=1) if cube.size else cube
+    m = np.where(n >= min_hours, m, np.nan)
+    return pd.DataFrame(m, index=dates, columns=panel.units)
+
+
+def _mda8_cube(cube: np.ndarray) -> np.ndarray:
+    """MDA8 of ``(day, 24, unit)``: windows starting 00…16 local, each ≥ 6/8, ≥ 14/17 valid."""
+    fin = np.isfinite(cube)
+    val = np.where(fin, cube, 0.0)
+    cs = np.concatenate([np.zeros_like(val[:, :1]), np.cumsum(val, axis=1)], axis=1)
+    cn = np.concatenate([np.zeros_like(val[:, :1]), np.cumsum(fin, axis=1)], axis=1)
+    s = cs[:, 8:25] - cs[:, 0:17]
+    n = cn[:, 8:25] - cn[:, 0:17]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.where(n >= MIN_8H_HOURS, s / np.maximum(n, 1), np.nan)
+    nw = np.isfinite(w).sum(axis=1)
+    mx = np.where(nw > 0, np.nanmax(np.where(np.isfinite(w), w, -np.inf), axis=1), np.nan)
+    return np.where(nw >= MIN_MDA8_WINDOWS, mx, np.nan)
+
+
+def daily_mda8(panel: Panel, var: str = "o3") -> pd.DataFrame:
+    """Daily maximum 8-h mean (MDA8, µg/m³) per local day: windows 00–07 … 16–23, each valid
+    with ≥ 6 of 8 hours, MDA8 valid with ≥ 14 of the 17 windows."""
+    dates, cube = _by_local_day(panel, var)
+    return pd.DataFrame(_mda8_cube(cube), index=dates, columns=panel.units)
+
+
+def daily_targets(panel: Panel) -> dict[str, pd.DataFrame]:
+    """The daily products of the observations: ``pm25`` daily mean and ``o3`` MDA8 (µg/m³)."""
+    return {"pm25": daily_mean(panel, "pm25"), "o3": daily_mda8(panel, "o3")}
+
+
+# --------------------------------------------------------------------------------------------
+# Meteorology sources
+# --------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class MetSource(Protocol):
+    """Where the future meteorology of a run comes from.
+
+    ``panel(issue_time, start, end, units)`` returns the hourly meteorology valid from ``start``
+    to ``end`` (UTC, inclusive) as known at ``issue_time``; ``describe(issue_time)`` says what was
+    used (cycle, age, …) for the forecast file's ``inputs`` attribute.
+    """
+
+    name: str
+
+    def panel(self, issue_time: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp,
+              units: Sequence[str]) -> Panel: ...
+
+    def describe(self, issue_time: pd.Timestamp) -> dict[str, Any]: ...
+
+
+class NoMet:
+    """No future meteorology (features are NaN; models trained without them)."""
+
+    name = "none"
+
+    def panel(self, issue_time: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp,
+              units: Sequence[str]) -> Panel:
+        """An empty panel (no variables)."""
+        return Panel(pd.date_range(start, end, freq="h"), list(units), {})
+
+    def describe(self, issue_time: pd.Timestamp) -> dict[str, Any]:
+        """``{"met": "none"}``."""
+        return {"met": "none"}
+
+
+class PerfectMet:
+    """Observed point meteorology at the valid time ("perfect prog" benchmark).
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``time`` (UTC), ``unit_id`` (or ``station_id``), met variables in ERA5 names/units.
+    """
+
+    name = "perfect"
+
+    def __init__(self, table: pd.DataFrame, unit_col: str | None = None) -> None:
+        unit_col = unit_col or ("unit_id" if "unit_id" in table.columns else "station_id")
+        units = sorted(table[unit_col].astype(str).unique())
+        tbl = table.assign(**{unit_col: table[unit_col].astype(str)})
+        self._panel = make_panel(tbl, [v for v in MET_VARS if v in tbl.columns], units,
+                                 unit_col=unit_col)
+        self._panel.data = _derive_met(self._panel.data)
+
+    def panel(self, issue_time: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp,
+              units: Sequence[str]) -> Panel:
+        """Observed met from ``start`` to ``end`` for ``units`` (NaN outside the table)."""
+        times = pd.date_range(start, end, freq="h")
+        rows = np.arange(len(times)) + self._panel.index(times[0])
+        cols = [self._panel.units.index(u) if u in self._panel.units else -1 for u in units]
+        data = {}
+        for v in self._panel.data:
+            a = self._panel.get(v, rows)
+            a = np.where(np.asarray(cols)[None, :] >= 0, a[:, cols], np.nan)
+            data[v] = a
+        return Panel(times, list(units), data)
+
+    def describe(self, issue_time: pd.Timestamp) -> dict[str, Any]:
+        """Says that observed meteorology stands in for a forecast."""
+        return {"met": "perfect", "note": "observed point meteorology at the valid time stands "
+                                          "in for a meteorological forecast (perfect prog)"}
+
+
+class CycleMet:
+    """Unit-level meteorology from forecast cycles.
+
+    Parameters
+    ----------
+    cycle_loader : callable
+        ``cycle_loader(reference_time) -> DataFrame[time (or valid_time), unit_id, vars…]`` or
+        ``None`` when that cycle is missing (e.g. ``features.demo_world.unit_met_forecast`` bound
+        to a world, or ``features.met_sampling.sample_units`` over a cycle file).
+    cycle_hours : sequence of int
+        UTC hours of the cycles (default 00 and 12).
+    latency_h : float
+        Hours after its reference time at which a cycle becomes available.
+    max_age_h : float
+        Oldest cycle accepted (hours between its reference time and the issue time).
+
+    When the newest cycle is late or missing the previous one is used: its valid times already
+    cover the future (shifted by its age), and :meth:`describe` records the cycle and its age.
+    """
+
+    name = "cycle"
+
+    def __init__(self, cycle_loader: Any, cycle_hours: Sequence[int] = (0, 12),
+                 latency_h: float = 5.0, max_age_h: float = 48.0) -> None:
+        self.loader = cycle_loader
+        self.cycle_hours = sorted(cycle_hours)
+        self.latency_h = latency_h
+        self.max_age_h = max_age_h
+        self._cache: dict[pd.Timestamp, pd.DataFrame | None] = {}
+
+    def _candidates(self, issue_time: pd.Timestamp) -> list[pd.Timestamp]:
+        t = pd.Timestamp(issue_time).tz_convert("UTC") - pd.Timedelta(hours=self.latency_h)
+        out = []
+        day = t.floor("D")
+        while (pd.Timestamp(issue_time).tz_convert("UTC") - day).total_seconds() / 3600 \
+                <= self.max_age_h + 24:
+            for h in reversed(self.cycle_hours):
+                c = day + pd.Timedelta(hours=h)
+                age = (pd.Timestamp(issue_time).tz_convert("UTC") - c).total_seconds() / 3600
+                if c <= t and age <= self.max_age_h:
+                    out.append(c)
+            day -= pd.Timedelta(days=1)
+        return out
+
+    def _load(self, ref: pd.Timestamp) -> pd.DataFrame | None:
+        if ref not in self._cache:
+            try:
+                df = self.loader(ref)
+            except (FileNotFoundError, KeyError, ValueError):
+                df = None
+            if df is not None and "valid_time" in df.columns and "time" not in df.columns:
+                df = df.rename(columns={"valid_time": "time"})
+            self._cache[ref] = df
+        return self._cache[ref]
+
+    def cycle_for(self, issue_time: pd.Timestamp) -> tuple[pd.Timestamp | None, list[str]]:
+        """The cycle used at ``issue_time`` and the newer cycles that were missing."""
+        missing = []
+        for ref in self._candidates(issue_time):
+            if self._load(ref) is not None:
+                return ref, missing
+            missing.append(ref.isoformat())
+        return None, missing
+
+    def panel(self, issue_time: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp,
+              units: Sequence[str]) -> Panel:
+        """Met of the newest available cycle (NaN where the cycle does not reach)."""
+        ref, _ = self.cycle_for(issue_time)
+        if ref is None:
+            return NoMet().panel(issue_time, start, end, units)
+        df = self._load(ref)
+        p = make_panel(df, [v for v in MET_VARS if v in df.columns], units, start=start, end=end)
+        p.data = _derive_met(p.data)
+        return p
+
+    def describe(self, issue_time: pd.Timestamp) -> dict[str, Any]:
+        """Cycle reference time, its age (h) and missing newer cycles."""
+        ref, missing = self.cycle_for(issue_time)
+        if ref is None:
+            return {"met": "cycle", "cycle": None, "missing_cycles": missing,
+                    "note": "no forecast cycle available: models run without future met"}
+        age = (pd.Timestamp(issue_time).tz_convert("UTC") - ref).total_seconds() / 3600
+        return {"met": "cycle", "cycle": ref.isoformat(), "cycle_age_h": age,
+                "missing_cycles": missing}
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry (neighbours for transport)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Geometry:
+    """Unit points and neighbour lists for the upwind-transport features.
+
+    Attributes
+    ----------
+    points : dict of str to (lat, lon)
+        Degrees.
+    neighbours : dict of str to list of str
+    """
+
+    points: dict[str, tuple[float, float]]
+    neighbours: dict[str, list[str]]
+
+    @classmethod
+    def from_region(cls, region: Any) -> Geometry:
+        """From ``configs.schema.Region`` (unit seats, border and channel neighbours)."""
+        pts = {u.id: (u.point.lat, u.point.lon) for u in region.units}
+        return cls(pts, {u.id: region.neighbours(u.id) for u in region.units})
+
+    @classmethod
+    def within(cls, points: Mapping[str, tuple[float, float]], radius_km: float) -> Geometry:
+        """Every other point within ``radius_km`` is a neighbour."""
+        nb = {}
+        for a, pa in points.items():
+            nb[a] = [b for b, pb in points.items()
+                     if b != a and _dist_km(pa, pb) <= radius_km]
+        return cls(dict(points), nb)
+
+
+def _dist_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    dx, dy = _en_km(a, b)
+    return math.hypot(dx, dy)
+
+
+def _en_km(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    """East/north offset (km) from a to b (equirectangular, fine for ≤ 500 km)."""
+    lat0 = math.radians((a[0] + b[0]) / 2)
+    return ((b[1] - a[1]) * 111.32 * math.cos(lat0), (b[0] - a[0]) * 110.57)
+
+
+# --------------------------------------------------------------------------------------------
+# History features (observations up to t0 − 1 h)
+# --------------------------------------------------------------------------------------------
+
+_HIST_POLL = {"pm25": "full", "o3": "full", "pm10": "short", "no2": "short", "co": "short",
+              "so2": "tiny"}
+
+
+def _window_stats(arr: np.ndarray, rows: np.ndarray, w: int) -> tuple[np.ndarray, ...]:
+    """mean, max, min, std, count over rows ``r−w … r−1`` for each issue row r → (n, unit)."""
+    idx = rows[:, None] - np.arange(w, 0, -1)[None, :]  # (n, w)
+    ok = (idx >= 0) & (idx < arr.shape[0])
+    vals = np.where(ok[..., None], arr[np.clip(idx, 0, arr.shape[0] - 1)], np.nan)  # (n, w, U)
+    with np.errstate(invalid="ignore", all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return (np.nanmean(vals, axis=1), np.nanmax(vals, axis=1), np.nanmin(vals, axis=1),
+                    np.nanstd(vals, axis=1), np.isfinite(vals).sum(axis=1))
+
+
+def history_features(obs: Panel, issue_rows: np.ndarray,
+                     daily: Mapping[str, pd.DataFrame] | None = None) -> dict[str, np.ndarray]:
+    """Features of the observed past at each issue row (first unobserved hour).
+
+    Parameters
+    ----------
+    obs : Panel
+        Unit observations (µg/m³; CO mg/m³).
+    issue_rows : ndarray of int
+        Panel rows of the issue times.
+    daily : dict, optional
+        Precomputed :func:`daily_targets` of ``obs`` (speed).
+
+    Returns
+    -------
+    dict of str to ndarray ``(issue, unit)``
+        For PM2.5 and O3: ``<p>_last`` (last valid value within 6 h), ``<p>_m3``, ``_m6``,
+        ``_m24``, ``_m72`` (means), ``_max24``, ``_min24``, ``_sd24``, ``_n24`` (valid hours),
+        ``_sh24`` (same hour yesterday), ``_today`` (mean of today's observed hours), ``_dm1``
+        (yesterday's daily product: mean for PM2.5, MDA8 for O3), ``_tr24`` (last 6 h minus
+        previous 6 h). For PM10, NO2, CO: last, m6, m24. SO2: m24. Cross: ``pm25_pm10``
+        (ratio of 24-h means).
+    """
+    rows = np.asarray(issue_rows, dtype=int)
+    feats: dict[str, np.ndarray] = {}
+    day_starts = np.array([obs.index(local_day_start(obs.times[0] + pd.Timedelta(hours=int(r))))
+                           for r in rows])
+    for p, kind in _HIST_POLL.items():
+        if p not in obs.data:
+            continue
+        a = obs.data[p]
+        if kind == "tiny":
+            feats[f"{p}_m24"] = _window_stats(a, rows, 24)[0]
+            continue
+        m6, mx6, mn6, sd6, n6 = _window_stats(a, rows, 6)
+        m24, mx24, mn24, sd24, n24 = _window_stats(a, rows, 24)
+        # last valid value within 6 h
+        last = np.full((len(rows), a.shape[1]), np.nan)
+        for k in range(6, 0, -1):
+            v = obs.get(p, rows - k)
+            last = np.where(np.isfinite(v), v, last)
+        feats[f"{p}_last"] = last
+        feats[f"{p}_m6"] = m6
+        feats[f"{p}_m24"] = m24
+        if kind == "short":
+            continue
+        feats[f"{p}_m3"] = _window_stats(a, rows, 3)[0]
+        feats[f"{p}_m72"] = _window_stats(a, rows, 72)[0]
+        feats[f"{p}_max24"] = mx24
+        feats[f"{p}_min24"] = mn24
+        feats[f"{p}_sd24"] = sd24
+        feats[f"{p}_n24"] = n24.astype(float)
+        feats[f"{p}_sh24"] = obs.get(p, rows - 24)
+        prev6 = _window_stats(a, rows - 6, 6)[0]
+        feats[f"{p}_tr6"] = m6 - prev6
+        # today's observed hours (local midnight … t0 − 1 h)
+        today = np.full((len(rows), a.shape[1]), np.nan)
+        for i, (r, d0) in enumerate(zip(rows, day_starts, strict=True)):
+            if r > d0 >= 0:
+                with np.errstate(all="ignore"):
+                    seg = a[d0:r]
+                    cnt = np.isfinite(seg).sum(axis=0)
+                    today[i] = np.where(cnt > 0, np.nansum(seg, axis=0) / np.maximum(cnt, 1),
+                                        np.nan)
+        feats[f"{p}_today"] = today
+    if daily is None:
+        daily = daily_targets(obs)
+    for p, tbl in daily.items():
+        if p not in obs.data:
+            continue
+        dates = pd.DatetimeIndex([(obs.times[0] + pd.Timedelta(hours=int(r) + LOCAL_OFFSET_H))
+                                  .tz_localize(None).normalize() - pd.Timedelta(days=1)
+                                  for r in rows])
+        feats[f"{p}_dm1"] = tbl.reindex(dates).to_numpy()
+    if "pm25_m24" in feats and "pm10_m24" in feats:
+        with np.errstate(all="ignore"):
+            feats["pm25_pm10"] = feats["pm25_m24"] / np.maximum(feats["pm10_m24"], 1.0)
+    return feats
+
+
+# --------------------------------------------------------------------------------------------
+# Meteorology features
+# --------------------------------------------------------------------------------------------
+
+_DAY_AGGS: list[tuple[str, str, str]] = [
+    ("t2m", "mean", "t2m"), ("t2m", "max", "t2m_max"), ("t2m", "min", "t2m_min"),
+    ("d2m", "mean", "d2m"), ("rh", "mean", "rh"), ("rh", "min", "rh_min"),
+    ("sp", "mean", "sp"), ("ws10", "mean", "ws"), ("ws10", "max", "ws_max"),
+    ("u10", "mean", "u10"), ("v10", "mean", "v10"), ("tp", "sum", "rain"),
+    ("blh", "mean", "blh"), ("blh", "min", "blh_min"), ("blh", "max", "blh_max"),
+    ("vent", "mean", "vent"), ("vent", "min", "vent_min"), ("ssrd", "mean", "ssrd"),
+    ("tcc", "mean", "tcc"),
+]
+
+
+def met_day_features(met: Panel, day_start_row: int, ndays: int) -> dict[str, np.ndarray]:
+    """Daily aggregates of a met panel over ``ndays`` local days from ``day_start_row``.
+
+    Returns
+    -------
+    dict of str to ndarray ``(day, unit)``
+        Means/extremes/sums as named (``t2m`` K, ``rh`` %, ``ws`` m s-1, ``rain`` mm d-1,
+        ``blh_min`` m, ``vent`` m² s-1 …), plus ``stag_h`` (hours with ws10 < 2 m s-1, and blh <
+        500 m when blh is known), ``rain_h`` (hours with tp ≥ 0.1 mm), ``dsp`` and ``dt2m``
+        (change from the previous day's mean, Pa and K) and ``night_ws`` (mean 20–07 local).
+        A day with fewer than 12 valid hours of a variable gives NaN for it.
+    """
+    out: dict[str, np.ndarray] = {}
+    nd = ndays + 1  # one day before for differences
+    rows = day_start_row - 24 + np.arange(nd * 24)
+    cubes = {v: met.get(v, rows).reshape(nd, 24, -1) for v in met.data}
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for var, how, name in _DAY_AGGS:
+            if var not in cubes:
+                continue
+            c = cubes[var]
+            n = np.isfinite(c).sum(axis=1)
+            if how == "mean":
+                r = np.nanmean(c, axis=1)
+            elif how == "max":
+                r = np.nanmax(c, axis=1)
+            elif how == "min":
+                r = np.nanmin(c, axis=1)
+            else:
+                r = np.nansum(c, axis=1) * 24 / np.maximum(n, 1)
+            r = np.where(n >= 12, r, np.nan)
+            out[name] = r
+        if "ws10" in cubes:
+            stag = cubes["ws10"] < 2.0
+            if "blh" in cubes:
+                stag &= cubes["blh"] < 500.0
+            n = np.isfinite(cubes["ws10"]).sum(axis=1)
+            out["stag_h"] = np.where(n >= 12, stag.sum(axis=1) * 24 / np.maximum(n, 1), np.nan)
+            night = np.concatenate([cubes["ws10"][:, :8], cubes["ws10"][:, 20:]], axis=1)
+            out["night_ws"] = np.nanmean(night, axis=1)
+        if "tp" in cubes:
+            n = np.isfinite(cubes["tp"]).sum(axis=1)
+            out["rain_h"] = np.where(n >= 12, (cubes["tp"] >= 0.1).sum(axis=1), np.nan)
+        if "sp" in out:
+            out["dsp"] = out["sp"] - np.roll(out["sp"], 1, axis=0)
+        if "t2m" in out:
+            out["dt2m"] = out["t2m"] - np.roll(out["t2m"], 1, axis=0)
+    return {k: v[1:] for k, v in out.items()}
+
+
+def transport_features(values: np.ndarray, wind_u: np.ndarray, wind_v: np.ndarray,
+                       units: Sequence[str], geometry: Geometry | None) -> np.ndarray:
+    """Upwind-weighted neighbour concentration for each unit (µg/m³).
+
+    Weight of neighbour n for unit u: ``max(0, cos θ)``, θ the angle between the wind vector at u
+    (the direction the air moves to) and the bearing n → u, times the wind speed; neighbours
+    across the provincial border count like any other.
+
+    Parameters
+    ----------
+    values : ndarray ``(..., unit)``
+        Neighbours' recent concentrations (e.g. last-24 h means).
+    wind_u, wind_v : ndarray ``(..., unit)``
+        Forecast wind at each unit (m s-1), same leading shape.
+    units : sequence of str
+    geometry : Geometry or None
+        None → all NaN.
+
+    Returns
+    -------
+    ndarray ``(..., unit)``, NaN where no neighbour is upwind.
+    """
+    out = np.full(np.broadcast(values, wind_u).shape, np.nan)
+    if geometry is None:
+        return out
+    uix = {u: i for i, u in enumerate(units)}
+    for i, u in enumerate(units):
+        nbs = [n for n in geometry.neighbours.get(u, []) if n in uix and n in geometry.points]
+        if not nbs or u not in geometry.points:
+            continue
+        num = 0.0
+        den = 0.0
+        for n in nbs:
+            ex, ny = _en_km(geometry.points[n], geometry.points[u])
+            d = math.hypot(ex, ny) or 1.0
+            w = np.clip((wind_u[..., i] * ex + wind_v[..., i] * ny) / d, 0, None)
+            x = values[..., uix[n]]
+            ok = np.isfinite(x) & np.isfinite(w)
+            num = num + np.where(ok, w * x, 0.0)
+            den = den + np.where(ok, w, 0.0)
+        with np.errstate(all="ignore"):
+            out[..., i] = np.where(den > 0.05, num / np.where(den > 0, den, 1), np.nan)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Design matrices
+# --------------------------------------------------------------------------------------------
+
+_HOURLY_MET = ["t2m", "d2m", "rh", "ws10", "u10", "v10", "tp", "sp", "blh", "ssrd", "tcc", "vent"]
+
+
+@dataclass
+class IssueFeatures:
+    """Everything the models need for a batch of issues (arrays over ``(issue, …, unit)``).
+
+    Attributes
+    ----------
+    issue_times : DatetimeIndex (UTC)
+    units : list of str
+    hist : dict name → ``(issue, unit)``
+    metday : dict name → ``(issue, day 0…3, unit)`` daily met aggregates of local days D…D+3
+    methour : dict name → ``(issue, lead, unit)`` hourly met at the valid times
+    nleads : int
+    """
+
+    issue_times: pd.DatetimeIndex
+    units: list[str]
+    hist: dict[str, np.ndarray]
+    metday: dict[str, np.ndarray]
+    methour: dict[str, np.ndarray]
+    nleads: int
+    geometry: Geometry | None = None
+    profile24: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def build_issue_features(obs: Panel, issue_times: Iterable[pd.Timestamp], met_source: MetSource,
+                         *, days: int = 3, geometry: Geometry | None = None,
+                         daily: Mapping[str, pd.DataFrame] | None = None,
+                         hourly_met: bool = True) -> IssueFeatures:
+    """History and meteorology features for a batch of issues with the same issue hour.
+
+    Observations at or after each issue time are never read; meteorology comes only from
+    ``met_source.panel(issue_time, …)``.
+
+    Parameters
+    ----------
+    obs : Panel
+        Unit observations covering at least 4 days before the first issue.
+    issue_times : iterable of Timestamp
+        Tz-aware issue times, all at the same local hour.
+    met_source : MetSource
+    days : int
+        Forecast to the end of local day D+``days``.
+    geometry : Geometry, optional
+        For transport features.
+    daily : dict, optional
+        :func:`daily_targets` of ``obs`` (speed).
+    hourly_met : bool
+        Also collect hourly met at every lead (for the hourly model).
+    """
+    its = pd.DatetimeIndex([pd.Timestamp(t).tz_convert("UTC") for t in issue_times])
+    hours = {((t.hour + LOCAL_OFFSET_H) % 24) for t in its}
+    if len(hours) > 1:
+        raise ValueError(f"build_issue_features: one issue hour per batch, got {sorted(hours)}")
+    nleads = horizon_hours(its[0], days)
+    rows = np.array([obs.index(t) for t in its])
+    hist = history_features(obs, rows, daily)
+    metday: dict[str, list[np.ndarray]] = {}
+    methour: dict[str, list[np.ndarray]] = {}
+    units = obs.units
+    for t in its:
+        d0 = local_day_start(t)
+        start = d0 - pd.Timedelta(days=1)
+        end = d0 + pd.Timedelta(days=days + 1) - pd.Timedelta(hours=1)
+        mp = met_source.panel(t, start, end, units)
+        if mp.data and "ws10" not in mp.data:
+            mp.data = _derive_met(mp.data)
+        md = met_day_features(mp, mp.index(d0), days + 1)
+        for k, v in md.items():
+            metday.setdefault(k, []).append(v)
+        if hourly_met:
+            lr = mp.index(t) + np.arange(nleads)
+            for v in _HOURLY_MET:
+                if v in mp.data:
+                    methour.setdefault(v, []).append(mp.get(v, lr))
+    profile = {}
+    for p in ("pm25", "o3"):
+        if p in obs.data:
+            profile[p] = obs.get(p, rows[:, None] + np.arange(-24, 0)[None, :])
+    n = len(its)
+    md_arr = {k: np.stack(v) for k, v in metday.items() if len(v) == n}
+    mh_arr = {k: np.stack(v) for k, v in methour.items() if len(v) == n}
+    return IssueFeatures(its, list(units), hist, md_arr, mh_arr, nleads, geometry, profile)
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    return a.reshape(-1)
+
+
+def daily_design(f: IssueFeatures, pollutant: str, lead_day: int) -> pd.DataFrame:
+    """Design matrix of the direct daily model for lead day ``lead_day`` (1…3).
+
+    Rows are ``(issue, unit)`` in C order; columns: history features, met aggregates of the valid
+    day (``v_*``) and the day before (``p_*``), upwind transport (``tr_<p>``), regional mean,
+    calendar of the valid day, and ``unit`` (categorical).
+    """
+    n, u = len(f.issue_times), len(f.units)
+    cols: dict[str, np.ndarray] = {}
+    for k, v in f.hist.items():
+        cols[k] = _flat(v)
+    for k, v in f.metday.items():
+        cols[f"v_{k}"] = _flat(v[:, lead_day])
+        cols[f"p_{k}"] = _flat(v[:, lead_day - 1])
+    reg = f.hist.get(f"{pollutant}_m24")
+    if reg is not None:
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                rm = np.nanmean(reg, axis=1, keepdims=True)
+        cols[f"reg_{pollutant}_m24"] = _flat(np.broadcast_to(rm, reg.shape))
+        if "u10" in f.metday and "v10" in f.metday:
+            tr = transport_features(reg, f.metday["u10"][:, lead_day], f.metday["v10"][:, lead_day],
+                                    f.units, f.geometry)
+            cols[f"tr_{pollutant}"] = _flat(tr)
+    vd = pd.DatetimeIndex([(t + pd.Timedelta(hours=LOCAL_OFFSET_H)).tz_localize(None).normalize()
+                           + pd.Timedelta(days=lead_day) for t in f.issue_times])
+    cal = calendar_features(vd)
+    for c in ["weekday", "month", "doy_sin", "doy_cos", "holiday", "sf_days"]:
+        cols[f"cal_{c}"] = np.repeat(cal[c].to_numpy(), u)
+    cols["issue_hour"] = np.repeat(((f.issue_times.hour + LOCAL_OFFSET_H) % 24).to_numpy(), u)
+    df = pd.DataFrame(cols)
+    df["unit"] = pd.Categorical(np.tile(f.units, n), categories=sorted(f.units))
+    return df
+
+
+def hourly_design(f: IssueFeatures, pollutant: str, leads: np.ndarray | None = None
+                  ) -> pd.DataFrame:
+    """Design matrix of the pooled hourly model (lead as a feature).
+
+    Rows are ``(issue, lead, unit)`` in C order over the selected ``leads`` (1-based; default
+    all). Columns: history features, ``lead``, ``lead_day`` (0 = today), valid-time calendar,
+    hourly met at the valid time (``h_*``), the valid day's met aggregates (``v_*``), transport,
+    ``unit`` (categorical).
+    """
+    n, u = len(f.issue_times), len(f.units)
+    leads = np.arange(1, f.nleads + 1) if leads is None else np.asarray(leads)
+    nl = len(leads)
+    cols: dict[str, np.ndarray] = {}
+    for k, v in f.hist.items():
+        cols[k] = np.broadcast_to(v[:, None, :], (n, nl, u)).reshape(-1)
+    t0 = f.issue_times
+    h0 = (t0.hour[0] + LOCAL_OFFSET_H) % 24
+    lead_day = (h0 + leads - 1) // 24  # 0 = today
+    cols["lead"] = np.broadcast_to(leads[None, :, None], (n, nl, u)).reshape(-1).astype(float)
+    cols["lead_day"] = np.broadcast_to(lead_day[None, :, None], (n, nl, u)).reshape(-1) \
+        .astype(float)
+    valid_local = (t0.tz_localize(None) + pd.Timedelta(hours=LOCAL_OFFSET_H)).to_numpy()[:, None] \
+        + (leads - 1)[None, :] * np.timedelta64(1, "h")
+    cal = calendar_features(pd.DatetimeIndex(valid_local.reshape(-1)))
+    for c in ["hour", "weekday", "month", "doy_sin", "doy_cos", "holiday"]:
+        cols[f"cal_{c}"] = np.repeat(cal[c].to_numpy(), u)
+    for k, v in f.methour.items():
+        cols[f"h_{k}"] = v[:, leads - 1, :].reshape(-1)
+    for k in ["t2m", "rh", "ws", "rain", "blh_min", "vent", "stag_h", "ssrd", "sp", "dsp",
+              "night_ws"]:
+        if k in f.metday:
+            cols[f"v_{k}"] = f.metday[k][:, lead_day, :].reshape(-1)
+    reg = f.hist.get(f"{pollutant}_m24")
+    if reg is not None and "u10" in f.metday:
+        tr = np.stack([transport_features(reg, f.metday["u10"][:, d], f.metday["v10"][:, d],
+                                          f.units, f.geometry) for d in range(4)], axis=1)
+        cols[f"tr_{pollutant}"] = tr[:, lead_day, :].reshape(-1)
+    # same hour on the last observed day, for the valid hour of each lead
+    for p, prof in f.profile24.items():
+        cols[f"{p}_shl"] = prof[:, (leads - 1) % 24, :].reshape(-1)
+    df = pd.DataFrame(cols)
+    df["unit"] = pd.Categorical(np.tile(f.units, n * nl), categories=sorted(f.units))
+    return df
