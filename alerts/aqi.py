@@ -601,7 +601,7 @@ def compute(ruleset: Ruleset, product: Product, table: pd.DataFrame,
             fb_conc = pd.to_numeric(out[fb]).to_numpy(dtype=float, na_value=np.nan)
             fb_vals = _iaqi_vec(ruleset, fb, fb_conc)[0]
             vals = np.where(nc, fb_vals, vals)
-        missing |= np.isnan(conc)
+        missing |= np.isnan(vals) & ~nc  # missing or invalid (negative) concentration
         iaqis.append(vals)
         out[ind.out] = pd.array(vals, dtype="Float64").astype("Int64")
 

@@ -231,6 +231,9 @@ def test_completeness_gate_2026() -> None:
     r12 = compute(R12, "daily", df)
     assert r12.published.all() and r12.aqi.iloc[1] == 57  # 50 + 50/40·5 = 56.25 → 57
     assert compute(R26, "daily", df, publication_gate=False).aqi.iloc[1] == 60
+    # A negative (invalid) concentration counts as missing for the gate.
+    neg = compute(R26, "daily", _daily(pm25=[40.0], pm10=[-5.0]))
+    assert not neg.published.iloc[0] and pd.isna(neg.iaqi_pm10.iloc[0])
 
 
 def test_all_zero_clamped_to_one_under_2026() -> None:
@@ -255,3 +258,13 @@ def test_compute_by_date_splits_rulesets() -> None:
     assert r.aqi.tolist() == [100, 114]
     assert r.ruleset.tolist() == [R12, R26]
     assert pd.isna(r.iaqi_o3_1h.iloc[1])
+
+
+def test_hourly_2012_optional_moving_means() -> None:
+    df = pd.DataFrame({"pm25": [40.0], "pm10": [20.0], "so2": [5.0], "no2": [10.0], "co": [0.4],
+                       "o3": [50.0], "pm25_24h": [115.0], "o3_8h": [161.0]})
+    r = compute(R12, "hourly", df).iloc[0]
+    assert (r.iaqi_pm25, r.iaqi_pm25_24h, r.iaqi_o3_8h) == (57, 150, 101)
+    assert (r.aqi, r.primary) == (150, "PM2.5_24h")
+    r26 = compute(R26, "hourly", df).iloc[0]
+    assert "iaqi_pm25_24h" not in r26.index and r26.aqi == 60

@@ -119,3 +119,20 @@ def test_real_sample_daily_values() -> None:
     assert d.loc[("Caotangsi", pd.Timestamp("2014-01-01")), "aqi"] == 226
     assert pd.isna(d.loc[("Shahepu", pd.Timestamp("2014-01-01")), "aqi"])
     assert len(d) == 3 * 14 and (d.ruleset == "HJ633_2012").all()
+
+
+def test_thirty_units_two_years_is_fast() -> None:
+    import time
+
+    rng = np.random.default_rng(0)
+    t = pd.date_range("2023-01-01", "2025-01-01", freq="h", tz="Asia/Shanghai",
+                      inclusive="left").tz_convert("UTC")
+    df = pd.DataFrame({"time": np.tile(t, 30), "unit_id": np.repeat([f"u{i}" for i in range(30)],
+                                                                    len(t))})
+    for c in ("pm25", "pm10", "o3", "no2", "so2"):
+        df[c] = rng.integers(0, 300, len(df)).astype(float)
+    df["co"] = rng.integers(0, 30, len(df)) / 10
+    t0 = time.perf_counter()
+    d = daily_aqi(df, id_col="unit_id")
+    assert time.perf_counter() - t0 < 10
+    assert len(d) == 30 * 731 and d.aqi.notna().all()
