@@ -1,0 +1,899 @@
+"""The daily forecast run: observations and meteorology in, forecasts, warnings and products out.
+
+``daily_forecast(issue_time)`` is the Prefect flow the schedule runs at 05:00 and 15:00
+Asia/Shanghai. Its stages, each a task calling one package function (``docs/INTERFACES.md``):
+
+==============  ===================================================  ==============================
+stage           package function                                     output
+==============  ===================================================  ==============================
+ingest          ``features.store.read_obs``, met cycle selection      (in memory)
+qc              ``features.qc.run_qc``                                ``obs/qc/<stamp>.csv``
+aggregate       ``features.aggregate.stations_to_units``              (in memory)
+forecast        ``models.forecast.run_forecast`` + ``write_forecast``  ``forecasts/<stamp>.nc``
+daily_aqi       ``alerts.daily.daily_aqi`` (observed, last days)       ``products/<stamp>/observed_daily_aqi.csv``
+warnings        ``alerts.warning.warn_run`` (+ control orders)         ``warnings/<stamp>.json``
+maps            ``products.maps.render_run_maps``                      ``products/<stamp>/maps/``
+report          ``products.report.render_review_report``               ``products/<stamp>/report.html``
+bulletins       ``products.bulletin.render_bulletins``                 ``products/<stamp>/bulletins/``
+delivery        ``products.delivery.deliver``                          register ``deliveries``
+archive         run manifest + ``Register.record_run``                 ``products/<stamp>/manifest.json``
+==============  ===================================================  ==============================
+
+Robustness (all orchestration; the packages do the domain work):
+
+- **one run per issue time** (:mod:`flows.locks`): a second run for the same issue time waits
+  for the first (``lock_timeout``) and then refuses;
+- **reuse** (:func:`flows.stages.reusable`): a stage whose input hash is unchanged and whose outputs
+  are all still there (same SHA-256) is not redone — a rerun gives the same files, no second
+  register row, no second delivery; a crashed run is completed by the next;
+- **degradation is named**: a late/missing meteorology cycle (the previous cycle is used, shifted
+  by its age — ``features.build.CycleMet``), stations without recent data, units whose forecast
+  fell back from LightGBM to a baseline, a package function that is not available — each goes to
+  the manifest's ``degraded_inputs`` and to the warnings' ``degraded_inputs`` that the bulletins
+  print ("以降级输入发布 / issued with reduced inputs");
+- **product failures do not stop the others**: a failing map does not hold back the bulletins;
+  the run is then marked failed (so the schedule shows it) after writing what it could.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+import configs
+from configs import AirwarnConfig
+from flows.locks import issue_lock, issue_stamp
+from flows.stages import (
+    NOT_AVAILABLE,
+    StageRecord,
+    StageUnavailable,
+    hash_inputs,
+    lookup,
+    read_manifest,
+    reusable,
+    sha256_file,
+    timed,
+    write_manifest,
+)
+
+__all__ = [
+    "LOCAL_TZ",
+    "OBS_HISTORY_DAYS",
+    "STATION_DOWN_HOURS",
+    "RunFailed",
+    "DailyRun",
+    "parse_issue_time",
+    "latest_issue_time",
+    "config_for",
+    "make_met_source",
+    "call_with",
+    "stage_ingest",
+    "stage_qc",
+    "stage_aggregate",
+    "stage_forecast",
+    "stage_daily_aqi",
+    "stage_warnings",
+    "stage_maps",
+    "stage_report",
+    "stage_bulletins",
+    "stage_delivery",
+    "stage_archive",
+    "run_daily",
+    "daily_forecast",
+]
+
+log = logging.getLogger("airwarn.flows.daily")
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+#: Days of observations read before the issue time (history features and the review report), d.
+OBS_HISTORY_DAYS = 14
+#: A station with no valid PM2.5 or O3 value in this many hours before the issue time is "down", h.
+STATION_DOWN_HOURS = 24
+#: Product stages, in run order (each can be switched off with ``products=``).
+PRODUCT_STAGES = ("maps", "report", "bulletins", "delivery")
+
+
+class RunFailed(RuntimeError):
+    """One or more stages of a run failed; the manifest was written with what could be done."""
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def parse_issue_time(value: str | datetime | pd.Timestamp) -> datetime:
+    """Parse an issue time; naive times are Asia/Shanghai (DESIGN: issue times are local).
+
+    Parameters
+    ----------
+    value : str, datetime or Timestamp
+        e.g. ``"2026-11-28T15:00"`` (local), ``"2026-11-28T07:00Z"`` or an aware datetime.
+
+    Returns
+    -------
+    datetime
+        Aware, in Asia/Shanghai, whole hour.
+
+    Raises
+    ------
+    ValueError
+        Unparseable text or a time not on the hour (names the value and the expected form).
+    """
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"issue time {value!r}: expected ISO 8601, e.g. 2026-11-28T15:00 "
+                         f"(Asia/Shanghai) or 2026-11-28T07:00Z") from exc
+    if ts is pd.NaT:
+        raise ValueError(f"issue time {value!r}: expected ISO 8601, e.g. 2026-11-28T15:00")
+    ts = ts.tz_localize(LOCAL_TZ) if ts.tzinfo is None else ts.tz_convert(LOCAL_TZ)
+    if ts != ts.floor("h"):
+        raise ValueError(f"issue time {value!r}: must be on the hour (e.g. 15:00)")
+    return ts.to_pydatetime()
+
+
+def latest_issue_time(now: datetime | None = None, issue_hours: list[int] | None = None) -> datetime:
+    """The most recent scheduled issue time at or before ``now`` (Asia/Shanghai).
+
+    Parameters
+    ----------
+    now : datetime, optional
+        Reference time (default: the current time).
+    issue_hours : list of int, optional
+        Local issue hours (default ``settings.issue_hours``).
+    """
+    hours = sorted(issue_hours or configs.load_settings().issue_hours)
+    now = (now or datetime.now(LOCAL_TZ)).astimezone(LOCAL_TZ)
+    for back in range(0, 3):
+        day = (now - timedelta(days=back)).date()
+        for h in reversed(hours):
+            t = datetime(day.year, day.month, day.day, h, tzinfo=LOCAL_TZ)
+            if t <= now:
+                return t
+    raise ValueError(f"no issue hour in {hours}")
+
+
+def config_for(data_dir: Path | str | None = None) -> AirwarnConfig:
+    """Load the configuration, with ``data_dir`` (if given) replacing the settings' data directory."""
+    cfg = configs.load_config()
+    if data_dir is None:
+        return cfg
+    settings = cfg.settings.model_copy(update={"data_dir": Path(data_dir)})
+    return AirwarnConfig(settings=settings, region=cfg.region, stations=cfg.stations)
+
+
+def call_with(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn`` with the keyword arguments it accepts (the others are dropped).
+
+    The flows pass the documented inputs by name; a package function that takes fewer of them
+    gets only those. Positional arguments are passed as given.
+    """
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return fn(*args, **kwargs)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return fn(*args, **kwargs)
+    return fn(*args, **{k: v for k, v in kwargs.items() if k in params})
+
+
+def _frame_hash(df: pd.DataFrame | None) -> str:
+    if df is None or len(df) == 0:
+        return "empty"
+    h = pd.util.hash_pandas_object(df.reset_index(drop=True), index=False)
+    return hash_inputs(int(h.sum() % (1 << 61)), len(df), list(df.columns))
+
+
+def _models_fingerprint(data_dir: Path) -> list[str]:
+    """SHA-256 of every model card (the models a forecast could use)."""
+    out = []
+    for card in sorted((data_dir / "models").glob("*/*/card.json")):
+        out.append(f"{card.parent.relative_to(data_dir)}:{sha256_file(card)[:12]}")
+    return out
+
+
+def _degraded_from_forecast(ds: Any) -> list[str]:
+    """Per-unit fallbacks and missing inputs named in a forecast dataset."""
+    out: list[str] = []
+    if "method" in getattr(ds, "variables", {}):
+        method = ds["method"]
+        reason = ds["fallback_reason"] if "fallback_reason" in ds.variables else None
+        dims = method.dims
+        df = method.to_dataframe().reset_index()
+        if reason is not None:
+            df["reason"] = reason.to_dataframe().reset_index()[reason.name].to_numpy()
+        for row in df.itertuples(index=False):
+            m = str(row.method)
+            if m and m not in ("lightgbm", "None", "nan", ""):
+                why = str(getattr(row, "reason", "") or "")
+                parts = [str(getattr(row, d)) for d in dims]
+                out.append(f"{'/'.join(parts)}: {m}" + (f" ({why})" if why and why != "nan" else ""))
+    return out
+
+
+def _json_inputs(ds: Any) -> dict[str, Any]:
+    raw = getattr(ds, "attrs", {}).get("inputs")
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return {"raw": raw}
+    return raw or {}
+
+
+# --------------------------------------------------------------------------------------------
+# the run context (a plain object: Prefect does not traverse it)
+# --------------------------------------------------------------------------------------------
+
+
+class DailyRun:
+    """State of one daily run, passed from stage to stage.
+
+    Attributes
+    ----------
+    config : AirwarnConfig
+    issue_time : datetime
+        Aware, Asia/Shanghai.
+    stamp : str
+        ``YYYYMMDDTHHMM`` (local), the file name of everything the run writes.
+    data_dir, products_dir : Path
+    previous : dict
+        Stage records of the previous manifest of this issue time (name → dict).
+    records : dict
+        This run's :class:`~flows.stages.StageRecord` by stage name.
+    degraded : list of str
+        Reduced inputs, named for the operator (manifest, warnings, bulletins).
+    met : str
+        Meteorology source: ``"cycles"`` (files under ``met/cycles``), ``"demo"`` (the demo
+        world's cycles regenerated from its seed), ``"perfect"`` or ``"none"``.
+    products : tuple of str
+        Product stages to run (subset of ``maps report bulletins delivery``).
+    """
+
+    def __init__(self, config: AirwarnConfig, issue_time: datetime, *, met: str = "cycles",
+                 products: tuple[str, ...] = PRODUCT_STAGES) -> None:
+        self.config = config
+        self.issue_time = issue_time
+        self.stamp = issue_stamp(issue_time)
+        self.data_dir = Path(config.settings.data_dir)
+        self.products_dir = self.data_dir / "products" / self.stamp
+        self.manifest_path = self.products_dir / "manifest.json"
+        old = read_manifest(self.manifest_path) or {}
+        self.previous: dict[str, dict] = {s["name"]: s for s in old.get("stages", [])}
+        self.records: dict[str, StageRecord] = {}
+        self.degraded: list[str] = []
+        self.met = met
+        self.products = tuple(products)
+        # data passed between stages
+        self.obs: pd.DataFrame | None = None
+        self.obs_units: pd.DataFrame | None = None
+        self.met_source: Any = None
+        self.met_info: dict[str, Any] = {}
+        self.forecast: Any = None
+        self.forecast_path: Path | None = None
+        self.decisions: list[Any] = []
+        self.bulletins: dict[str, dict[str, str]] = {}
+        self.register: Any = None
+
+    @property
+    def issue_utc(self) -> pd.Timestamp:
+        """Issue time as a UTC Timestamp."""
+        return pd.Timestamp(self.issue_time).tz_convert("UTC")
+
+    def record(self, name: str) -> StageRecord:
+        """A fresh record for a stage (replacing one from a failed attempt of this run)."""
+        rec = StageRecord(name=name)
+        self.records[name] = rec
+        return rec
+
+    def degrade(self, text: str) -> None:
+        """Name a reduced input (once)."""
+        if text not in self.degraded:
+            self.degraded.append(text)
+
+    def open_register(self) -> Any:
+        """The warnings register (``register.sqlite``), opened once per run."""
+        if self.register is None:
+            Register = lookup("alerts.register:Register")
+            self.register = Register(self.data_dir / "register.sqlite")
+        return self.register
+
+
+# --------------------------------------------------------------------------------------------
+# meteorology source
+# --------------------------------------------------------------------------------------------
+
+
+def make_met_source(config: AirwarnConfig, met: str = "cycles") -> tuple[Any, list[str]]:
+    """The meteorology source of a run, and what is degraded about it.
+
+    Parameters
+    ----------
+    config : AirwarnConfig
+    met : {"cycles", "demo", "perfect", "none"}
+        ``cycles``: forecast cycle files ``met/cycles/YYYYMMDDHH.nc`` sampled at the units
+        (``features.met_sampling.sample_units``; opened lazily with dask), the newest available
+        cycle used, older ones shifted by their age (``features.build.CycleMet``). ``demo``: the
+        demo world's cycles regenerated from its seed (backfills of the demo world). ``perfect``:
+        observed meteorology at the valid time (benchmarks only). ``none``: no future meteorology.
+
+    Returns
+    -------
+    source, degraded : MetSource, list of str
+    """
+    data_dir = Path(config.settings.data_dir)
+    if met == "none":
+        return lookup("features.build:NoMet")(), ["no future meteorology (met=none)"]
+    CycleMet = lookup("features.build:CycleMet")
+    if met == "demo":
+        world = lookup("features.demo_world:load_world")(data_dir)
+        unit_met_forecast = lookup("features.demo_world:unit_met_forecast")
+
+        def load_demo(ref: pd.Timestamp) -> pd.DataFrame | None:
+            return call_with(unit_met_forecast, world, ref, region=config.region)
+
+        return CycleMet(load_demo), []
+    if met == "perfect":
+        world = lookup("features.demo_world:load_world")(data_dir)
+        table = call_with(lookup("features.demo_world:unit_met"), world, region=config.region)
+        return lookup("features.build:PerfectMet")(table), ["observed meteorology stands in "
+                                                            "for the forecast (perfect prog)"]
+    if met != "cycles":
+        raise ValueError(f"met source {met!r}: expected one of cycles, demo, perfect, none")
+    import xarray as xr
+
+    sample_units = lookup("features.met_sampling:sample_units")
+    cycles = data_dir / "met" / "cycles"
+
+    def load_file(ref: pd.Timestamp) -> pd.DataFrame | None:
+        path = cycles / f"{pd.Timestamp(ref).tz_convert('UTC'):%Y%m%d%H}.nc"
+        if not path.exists():
+            return None
+        try:
+            with xr.open_dataset(path, chunks={}) as ds:
+                return call_with(sample_units, ds, config.region, stations=config.stations)
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("met cycle %s unreadable (%s): treated as missing", path, exc)
+            return None
+
+    return CycleMet(load_file), []
+
+
+# --------------------------------------------------------------------------------------------
+# stages (plain functions; the Prefect tasks below wrap them)
+# --------------------------------------------------------------------------------------------
+
+
+def stage_ingest(run: DailyRun) -> StageRecord:
+    """Read the newest observations (to H−1) and pick the meteorology cycle."""
+    rec = run.record("ingest")
+    with timed(rec):
+        read_obs = lookup("features.store:read_obs")
+        end = run.issue_utc - pd.Timedelta(hours=1)
+        start = end - pd.Timedelta(days=OBS_HISTORY_DAYS)
+        obs = read_obs(run.data_dir, start=start, end=end)
+        run.obs = obs
+        stations = run.config.stations
+        known = list(stations["station_id"].astype(str)) if len(stations) else []
+        recent = obs[obs["time"] > end - pd.Timedelta(hours=STATION_DOWN_HOURS)]
+        valid = recent.dropna(subset=["pm25", "o3"], how="all")
+        live = set(valid["station_id"].astype(str))
+        seen = set(obs["station_id"].astype(str))
+        candidates = sorted(seen | set(known)) if seen else sorted(known)
+        down = [s for s in candidates if s not in live and (s in seen or s in known)]
+        # only complain about stations that exist in the store at all (a network never ingested
+        # is not "down")
+        down = [s for s in down if s in seen]
+        if down:
+            last = obs[obs["station_id"].isin(down)].dropna(subset=["pm25", "o3"], how="all")
+            last_t = last.groupby("station_id")["time"].max()
+            for s in down:
+                t = last_t.get(s)
+                when = (pd.Timestamp(t).tz_convert(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+                        if t is not None else f"the last {OBS_HISTORY_DAYS} d")
+                run.degrade(f"station {s}: no observations since {when} (站点数据缺失)")
+        if obs.empty:
+            run.degrade("no observations in the store before the issue time (无观测数据)")
+        last_obs = obs["time"].max() if len(obs) else None
+        try:
+            run.met_source, met_notes = make_met_source(run.config, run.met)
+        except StageUnavailable as exc:
+            run.met_source, met_notes = None, [f"meteorology source not available ({exc})"]
+        for n in met_notes:
+            run.degrade(n)
+        if run.met_source is not None:
+            run.met_info = dict(run.met_source.describe(pd.Timestamp(run.issue_utc)))
+            age = run.met_info.get("cycle_age_h")
+            if run.met_info.get("met") == "cycle" and run.met_info.get("cycle") is None:
+                run.degrade("no meteorology forecast cycle available: forecast without future "
+                            "meteorology (气象预报缺失)")
+            elif run.met_info.get("missing_cycles"):
+                run.degrade(f"meteorology cycle {run.met_info['cycle']} used, "
+                            f"{age:.0f} h old; missing newer cycles "
+                            f"{', '.join(run.met_info['missing_cycles'])} (气象预报延迟)")
+        rec.detail = (f"{obs['station_id'].nunique() if len(obs) else 0} stations, "
+                      f"{len(obs)} station-hours to "
+                      f"{pd.Timestamp(last_obs).tz_convert(LOCAL_TZ):%Y-%m-%d %H:%M}"
+                      if last_obs is not None else "no observations")
+        if run.met_info:
+            rec.detail += f"; met {run.met_info.get('met')} {run.met_info.get('cycle', '')}"
+        rec.status = "degraded" if run.degraded else "ok"
+    return rec
+
+
+def stage_qc(run: DailyRun) -> StageRecord:
+    """Quality control of the observation window (``features.qc.run_qc``)."""
+    rec = run.record("qc")
+    with timed(rec):
+        try:
+            run_qc = lookup("features.qc:run_qc")
+        except StageUnavailable as exc:
+            rec.status, rec.detail = NOT_AVAILABLE, str(exc)
+            return rec
+        flagged, report = run_qc(run.obs, run.config.stations)
+        run.obs = flagged
+        path = run.data_dir / "obs" / "qc" / f"{run.stamp}.csv"
+        from features.atomic import write_text_atomic
+
+        write_text_atomic(path, report.to_csv(index=False))
+        rec.set_outputs(run.data_dir, [path])
+        n = int((flagged["qc"] != 0).sum()) if len(flagged) else 0
+        rec.detail = f"{n} of {len(flagged)} station-hours flagged"
+    return rec
+
+
+def stage_aggregate(run: DailyRun) -> StageRecord:
+    """Station → unit means (``features.aggregate.stations_to_units``)."""
+    rec = run.record("aggregate")
+    with timed(rec):
+        try:
+            to_units = lookup("features.aggregate:stations_to_units")
+        except StageUnavailable as exc:
+            rec.status, rec.detail = NOT_AVAILABLE, str(exc)
+            run.degrade("station→unit aggregation not available: forecast without observations")
+            return rec
+        units = to_units(run.obs, run.config.stations)
+        run.obs_units = units
+        have = set(units.dropna(subset=["pm25"])["unit_id"]) if len(units) else set()
+        recent = units[units["time"] > run.issue_utc - pd.Timedelta(hours=STATION_DOWN_HOURS + 1)] \
+            if len(units) else units
+        live = set(recent.dropna(subset=["pm25", "o3"], how="all")["unit_id"]) if len(units) \
+            else set()
+        for u in run.config.region.unit_ids:
+            if u not in live:
+                run.degrade(f"unit {u}: no observations in the last {STATION_DOWN_HOURS} h "
+                            f"(单元观测缺失)")
+        rec.detail = f"{len(have)} units with PM2.5 observations, {len(live)} reporting now"
+        rec.status = "ok"
+    return rec
+
+
+def stage_forecast(run: DailyRun) -> StageRecord:
+    """Forecast every unit and pollutant to the end of D+3 and write the forecast file."""
+    rec = run.record("forecast")
+    with timed(rec):
+        forecast_path = lookup("models.forecast:forecast_path")
+        read_forecast = lookup("models.forecast:read_forecast")
+        path = Path(forecast_path(run.data_dir, run.issue_time))
+        run.forecast_path = path
+        rec.input_hash = hash_inputs(
+            "forecast", run.stamp, run.met, run.met_info, _frame_hash(run.obs_units),
+            _models_fingerprint(run.data_dir), run.config.settings.quantiles,
+            run.config.settings.horizon_days, sorted(run.config.region.unit_ids))
+        if reusable(run.previous.get("forecast"), rec.input_hash, run.data_dir) and path.exists():
+            run.forecast = read_forecast(path)
+            rec.status, rec.detail = "reused", f"{path.name} (inputs unchanged)"
+            rec.set_outputs(run.data_dir, [path])
+        else:
+            run_forecast = lookup("models.forecast:run_forecast")
+            write_forecast = lookup("models.forecast:write_forecast")
+            ds = call_with(run_forecast, run.config, pd.Timestamp(run.issue_time),
+                           met_source=run.met_source, obs_units=run.obs_units, obs=run.obs_units)
+            call_with(write_forecast, ds, path)
+            run.forecast = read_forecast(path)
+            rec.set_outputs(run.data_dir, [path])
+            rec.detail = (f"{path.name}: {run.forecast.sizes.get('region', 0)} units × "
+                          f"{run.forecast.sizes.get('lead', 0)} h")
+        for d in _degraded_from_forecast(run.forecast):
+            run.degrade(f"forecast fallback {d}")
+        inputs = _json_inputs(run.forecast)
+        for key in ("missing_units", "missing_stations"):
+            for item in inputs.get(key) or []:
+                run.degrade(f"{key.replace('_', ' ')[:-1]} {item} (forecast inputs)")
+        if rec.status != "reused":
+            rec.status = "degraded" if any(x.startswith("forecast fallback") for x in run.degraded) \
+                else "ok"
+    return rec
+
+
+def stage_daily_aqi(run: DailyRun) -> StageRecord:
+    """Observed daily AQI per unit for the last days (``alerts.daily.daily_aqi``)."""
+    rec = run.record("daily_aqi")
+    with timed(rec):
+        try:
+            daily_aqi = lookup("alerts.daily:daily_aqi")
+        except StageUnavailable as exc:
+            rec.status, rec.detail = NOT_AVAILABLE, str(exc)
+            return rec
+        if run.obs_units is None or len(run.obs_units) == 0:
+            rec.status, rec.detail = "skipped", "no unit observations"
+            return rec
+        table = call_with(daily_aqi, run.obs_units, id_col="unit_id")
+        path = run.products_dir / "observed_daily_aqi.csv"
+        from features.atomic import write_text_atomic
+
+        write_text_atomic(path, table.to_csv(index=False))
+        rec.set_outputs(run.data_dir, [path])
+        rec.detail = f"{len(table)} unit-days"
+    return rec
+
+
+def _decision_to_dict(d: Any) -> dict[str, Any]:
+    return d.to_dict() if hasattr(d, "to_dict") else dict(d)
+
+
+def _load_decisions(path: Path) -> list[Any]:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    items = raw.get("decisions", []) if isinstance(raw, dict) else raw
+    try:
+        WarningDecision = lookup("alerts.warning:WarningDecision")
+    except StageUnavailable:
+        return items
+    return [WarningDecision.from_dict(x) for x in items]
+
+
+def stage_warnings(run: DailyRun) -> StageRecord:
+    """Warnings, regional joint warnings and control orders (``alerts.warning.warn_run``)."""
+    rec = run.record("warnings")
+    with timed(rec):
+        path = run.data_dir / "warnings" / f"{run.stamp}.json"
+        fc_hash = sha256_file(run.forecast_path) if run.forecast_path else None
+        rec.input_hash = hash_inputs("warnings", fc_hash, run.config.settings.warning_trigger,
+                                     run.config.settings.warning_probability)
+        if reusable(run.previous.get("warnings"), rec.input_hash, run.data_dir) and path.exists():
+            run.decisions = _load_decisions(path)
+            rec.status = "reused"
+        else:
+            warn_run = lookup("alerts.warning:warn_run")
+            register = run.open_register()
+            run.decisions = list(warn_run(run.forecast, run.config, register,
+                                          pd.Timestamp(run.issue_time)))
+        for d in run.decisions:
+            have = getattr(d, "degraded_inputs", None)
+            if have is not None and not have and run.degraded:
+                d.degraded_inputs = list(run.degraded)
+        if path.exists():
+            rec.set_outputs(run.data_dir, [path])
+        n_orders = sum(len(getattr(d, "control_orders", []) or []) for d in run.decisions)
+        levels: dict[str, int] = {}
+        for d in run.decisions:
+            lv = str(getattr(d, "level", "?"))
+            levels[lv] = levels.get(lv, 0) + 1
+        rec.detail = (f"{len(run.decisions)} decisions "
+                      f"({', '.join(f'{k}: {v}' for k, v in sorted(levels.items())) or 'none'}), "
+                      f"{n_orders} control orders")
+    return rec
+
+
+def _product_hash(run: DailyRun, name: str) -> str:
+    wpath = run.data_dir / "warnings" / f"{run.stamp}.json"
+    return hash_inputs(
+        name,
+        sha256_file(run.forecast_path) if run.forecast_path and run.forecast_path.exists() else None,
+        sha256_file(wpath) if wpath.exists() else [_decision_to_dict(d) for d in run.decisions],
+        run.degraded)
+
+
+def stage_maps(run: DailyRun) -> StageRecord:
+    """Forecast and warning maps (``products.maps.render_run_maps``)."""
+    rec = run.record("maps")
+    with timed(rec):
+        rec.input_hash = _product_hash(run, "maps")
+        if reusable(run.previous.get("maps"), rec.input_hash, run.data_dir):
+            prev = run.previous["maps"]
+            rec.status, rec.outputs, rec.sha256 = "reused", prev["outputs"], prev["sha256"]
+            return rec
+        render = lookup("products.maps:render_run_maps")
+        paths = render(run.forecast, run.decisions, run.config.region, run.products_dir / "maps")
+        rec.set_outputs(run.data_dir, paths)
+        rec.detail = f"{len(paths)} maps"
+    return rec
+
+
+def stage_report(run: DailyRun) -> StageRecord:
+    """The forecasters' review report (``products.report.render_review_report``)."""
+    rec = run.record("report")
+    with timed(rec):
+        rec.input_hash = _product_hash(run, "report")
+        if reusable(run.previous.get("report"), rec.input_hash, run.data_dir):
+            prev = run.previous["report"]
+            rec.status, rec.outputs, rec.sha256 = "reused", prev["outputs"], prev["sha256"]
+            return rec
+        render = lookup("products.report:render_review_report")
+        maps = [run.data_dir / p for p in run.records["maps"].outputs] if "maps" in run.records \
+            else []
+        path = call_with(render, forecast_ds=run.forecast, forecast=run.forecast,
+                         decisions=run.decisions, config=run.config,
+                         issue_time=pd.Timestamp(run.issue_time), data_dir=run.data_dir,
+                         out_dir=run.products_dir, out_path=run.products_dir / "report.html",
+                         maps=maps, degraded_inputs=run.degraded)
+        rec.set_outputs(run.data_dir, [Path(path)])
+        rec.detail = Path(path).name
+    return rec
+
+
+def stage_bulletins(run: DailyRun) -> StageRecord:
+    """Bulletins for every decision (``products.bulletin.render_bulletins``)."""
+    rec = run.record("bulletins")
+    with timed(rec):
+        rec.input_hash = _product_hash(run, "bulletins")
+        prev = run.previous.get("bulletins")
+        if reusable(prev, rec.input_hash, run.data_dir) and prev.get("files") is not None:
+            rec.status, rec.outputs, rec.sha256 = "reused", prev["outputs"], prev["sha256"]
+            run.bulletins = prev["files"]
+            return rec
+        render = lookup("products.bulletin:render_bulletins")
+        run.bulletins = {}
+        for d in run.decisions:
+            did = str(getattr(d, "decision_id", "decision"))
+            files = render(d, run.config, run.products_dir / "bulletins" / did)
+            run.bulletins[did] = {k: str(v) for k, v in files.items()}
+            rec.set_outputs(run.data_dir, files.values())
+        rec.detail = f"{len(run.bulletins)} decisions, {len(rec.outputs)} files"
+    return rec
+
+
+def stage_delivery(run: DailyRun) -> StageRecord:
+    """Send the bulletins (``products.delivery.deliver``; the register prevents a second send)."""
+    rec = run.record("delivery")
+    with timed(rec):
+        deliver = lookup("products.delivery:deliver")
+        register = run.open_register()
+        sent = skipped = failed = 0
+        for d in run.decisions:
+            did = str(getattr(d, "decision_id", "decision"))
+            files = {k: Path(v) for k, v in run.bulletins.get(did, {}).items()}
+            results = deliver(d, files, run.config.settings, register)
+            for r in results or []:
+                status = str(getattr(r, "status", "") or (r.get("status") if isinstance(r, dict)
+                                                           else ""))
+                if status in ("sent", "ok", "delivered", "dry_run", "dry-run"):
+                    sent += 1
+                elif status in ("skipped", "already", "already_sent", "duplicate"):
+                    skipped += 1
+                else:
+                    failed += 1
+        rec.detail = f"{sent} sent, {skipped} already delivered, {failed} failed"
+        if failed:
+            rec.status = "failed"
+    return rec
+
+
+def _versions(run: DailyRun) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("airwarn", "lightgbm", "prefect", "xarray", "pandas"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    if run.forecast is not None:
+        out["model_version"] = str(run.forecast.attrs.get("model_version", ""))
+    return out
+
+
+def stage_archive(run: DailyRun, status: str, error: str | None = None) -> dict[str, Any]:
+    """Write the run manifest and record the run in the register.
+
+    Returns
+    -------
+    dict
+        The manifest (also at ``products/<stamp>/manifest.json``).
+    """
+    products: list[dict[str, str]] = []
+    for rec in run.records.values():
+        for rel in rec.outputs:
+            products.append({"stage": rec.name, "path": rel, "sha256": rec.sha256.get(rel, "")})
+    manifest: dict[str, Any] = {
+        "issue_time": run.issue_time.isoformat(),
+        "stamp": run.stamp,
+        "status": status,
+        "error": error,
+        "data_dir": str(run.data_dir.resolve()),
+        "met": run.met,
+        "met_info": run.met_info,
+        "degraded_inputs": run.degraded,
+        "degraded_zh_en": "以降级输入发布 / issued with reduced inputs" if run.degraded else "",
+        "versions": _versions(run),
+        "stages": [r.to_dict() for r in run.records.values()],
+        "products": products,
+        "decisions": [
+            {"decision_id": str(getattr(d, "decision_id", "")), "level": str(getattr(d, "level", "")),
+             "action": str(getattr(d, "action", "")), "unit_ids": list(getattr(d, "unit_ids", [])),
+             "regional": bool(getattr(d, "regional", False))}
+            for d in run.decisions],
+        "bulletins": run.bulletins,
+    }
+    for s in manifest["stages"]:
+        if s["name"] == "bulletins":
+            s["files"] = run.bulletins
+    write_manifest(run.manifest_path, manifest)
+    try:
+        register = run.open_register()
+    except StageUnavailable:
+        register = None
+    if register is not None and hasattr(register, "record_run"):
+        call_with(register.record_run, issue_time=run.issue_time, run_id=run.stamp,
+                  stamp=run.stamp, status=status, inputs=json.dumps(
+                      {"met": run.met_info, "degraded_inputs": run.degraded}, ensure_ascii=False,
+                      default=str),
+                  model_version=manifest["versions"].get("model_version", ""),
+                  versions=manifest["versions"], manifest=str(run.manifest_path),
+                  degraded_inputs=run.degraded, outcome=status)
+    return manifest
+
+
+# --------------------------------------------------------------------------------------------
+# Prefect tasks and the flow
+# --------------------------------------------------------------------------------------------
+
+_TASK_OPTS: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
+
+ingest_task = task(stage_ingest, name="ingest", retries=2, retry_delay_seconds=10,
+                   timeout_seconds=900, **_TASK_OPTS)
+qc_task = task(stage_qc, name="qc", timeout_seconds=900, **_TASK_OPTS)
+aggregate_task = task(stage_aggregate, name="aggregate", timeout_seconds=600, **_TASK_OPTS)
+forecast_task = task(stage_forecast, name="forecast", timeout_seconds=1800, **_TASK_OPTS)
+daily_aqi_task = task(stage_daily_aqi, name="daily_aqi", timeout_seconds=300, **_TASK_OPTS)
+warnings_task = task(stage_warnings, name="warnings", timeout_seconds=600, **_TASK_OPTS)
+maps_task = task(stage_maps, name="maps", timeout_seconds=900, **_TASK_OPTS)
+report_task = task(stage_report, name="report", timeout_seconds=900, **_TASK_OPTS)
+bulletins_task = task(stage_bulletins, name="bulletins", timeout_seconds=900, **_TASK_OPTS)
+delivery_task = task(stage_delivery, name="delivery", retries=3, retry_delay_seconds=30,
+                     timeout_seconds=600, **_TASK_OPTS)
+
+_STAGE_TASKS: dict[str, Any] = {
+    "maps": maps_task, "report": report_task, "bulletins": bulletins_task,
+    "delivery": delivery_task,
+}
+
+
+def _guarded(run: DailyRun, name: str, call: Callable[[], Any], *, critical: bool) -> bool:
+    """Run one stage; record "not available" / "failed" instead of raising (unless critical)."""
+    try:
+        call()
+        return True
+    except StageUnavailable as exc:
+        rec = run.records.get(name) or run.record(name)
+        rec.status, rec.detail = NOT_AVAILABLE, str(exc)
+        run.degrade(f"stage {name} not available ({exc})")
+        if critical:
+            raise
+        return False
+    except Exception as exc:
+        rec = run.records.get(name) or run.record(name)
+        rec.status, rec.detail = "failed", f"{type(exc).__name__}: {exc}"
+        if critical:
+            raise
+        log.exception("stage %s failed", name)
+        return False
+
+
+def run_daily(
+    run: DailyRun,
+    *,
+    use_tasks: bool = True,
+    lock_timeout: float = 600.0,
+) -> dict[str, Any]:
+    """Run every stage of a daily run under the issue-time lock; return the manifest.
+
+    Parameters
+    ----------
+    run : DailyRun
+    use_tasks : bool
+        Run the stages as Prefect tasks (inside a flow) or as plain functions (``task.fn``;
+        backfills on Dask workers and tests).
+    lock_timeout : float
+        Seconds to wait for another run of the same issue time, s.
+
+    Raises
+    ------
+    flows.locks.LockBusy
+        Another run of this issue time is still going after ``lock_timeout``.
+    RunFailed
+        A stage failed; the manifest lists what was done and what failed.
+    """
+    def step(name: str, t: Any, *args: Any) -> Any:
+        return t(run, *args) if use_tasks else t.fn(run, *args)
+
+    with issue_lock(run.data_dir, run.issue_time, timeout=lock_timeout, purpose="daily") as lock:
+        if lock.stale:
+            log.warning("lock of %s taken over from a crashed run (%s)", run.stamp, lock.stale)
+        # re-read the previous manifest under the lock (a concurrent run may just have written it)
+        old = read_manifest(run.manifest_path) or {}
+        run.previous = {s["name"]: s for s in old.get("stages", [])}
+        error: str | None = None
+        try:
+            _guarded(run, "ingest", lambda: step("ingest", ingest_task), critical=True)
+            _guarded(run, "qc", lambda: step("qc", qc_task), critical=False)
+            _guarded(run, "aggregate", lambda: step("aggregate", aggregate_task), critical=False)
+            _guarded(run, "forecast", lambda: step("forecast", forecast_task), critical=True)
+            _guarded(run, "daily_aqi", lambda: step("daily_aqi", daily_aqi_task), critical=False)
+            ok_warn = _guarded(run, "warnings", lambda: step("warnings", warnings_task),
+                               critical=False)
+            for name in PRODUCT_STAGES:
+                if name not in run.products:
+                    run.record(name).status = "skipped"
+                    continue
+                if not ok_warn and name in ("bulletins", "delivery"):
+                    rec = run.record(name)
+                    rec.status, rec.detail = "skipped", "no warning decisions"
+                    continue
+                if name == "delivery" and run.records.get("bulletins") and \
+                        run.records["bulletins"].status in ("failed", NOT_AVAILABLE):
+                    rec = run.record(name)
+                    rec.status, rec.detail = "skipped", "bulletins not produced"
+                    continue
+                _guarded(run, name, lambda n=name: step(n, _STAGE_TASKS[n]), critical=False)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            stage_archive(run, "failed", error)
+            raise
+        failed = [r.name for r in run.records.values() if r.status == "failed"]
+        missing = [r.name for r in run.records.values() if r.status == NOT_AVAILABLE]
+        status = "failed" if failed else ("partial" if missing else "complete")
+        if failed:
+            error = f"stages failed: {', '.join(failed)}"
+        manifest = stage_archive(run, status, error)
+    if failed:
+        raise RunFailed(f"run {run.stamp}: {error}; see {run.manifest_path}")
+    return manifest
+
+
+@flow(name="daily-forecast", log_prints=False, validate_parameters=False)
+def daily_forecast(
+    issue_time: str | datetime | None = None,
+    data_dir: str | None = None,
+    met: str = "cycles",
+    products: list[str] | None = None,
+    lock_timeout: float = 600.0,
+) -> dict[str, Any]:
+    """The daily forecast run (Prefect flow): forecasts, warnings, products, delivery, archive.
+
+    Parameters
+    ----------
+    issue_time : str or datetime, optional
+        Issue time (Asia/Shanghai if naive); default the latest scheduled issue time.
+    data_dir : str, optional
+        Data directory (default ``AIRWARN_DATA_DIR`` / settings).
+    met : {"cycles", "demo", "perfect", "none"}
+        Meteorology source (see :func:`make_met_source`).
+    products : list of str, optional
+        Product stages to run (default all: maps, report, bulletins, delivery).
+    lock_timeout : float
+        Seconds to wait for another run of the same issue time, s.
+
+    Returns
+    -------
+    dict
+        The run manifest (also written to ``products/<stamp>/manifest.json``).
+    """
+    config = config_for(data_dir)
+    t = parse_issue_time(issue_time) if issue_time is not None else \
+        latest_issue_time(issue_hours=config.settings.issue_hours)
+    run = DailyRun(config, t, met=met,
+                   products=tuple(products) if products is not None else PRODUCT_STAGES)
+    return run_daily(run, use_tasks=True, lock_timeout=lock_timeout)
+
