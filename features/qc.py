@@ -1,0 +1,365 @@
+"""Quality control of canonical station observations: flags as bits on the ``qc`` column.
+
+Values are never changed here: a defect sets a bit, and the aggregation step
+(:func:`features.aggregate.stations_to_units`) leaves flagged values out.
+
+Bit layout
+----------
+The canonical table has one ``qc`` integer per station-hour, but defects are per variable. ``qc``
+therefore holds one byte per variable, in the order of :data:`features.store.POLLUTANTS`::
+
+    qc = Σ_v  checks_v << (8 · index_v)      pm25 bits 0–7, pm10 8–15, o3 16–23,
+                                              no2 24–31, so2 32–39, co 40–47
+
+and each byte is an OR of the check bits:
+
+=================  =====  =======================================================================
+constant           value  meaning
+=================  =====  =======================================================================
+``QC_RANGE``       1      outside the plausible range (``configs/qc.yaml`` ``range``)
+``QC_NEGATIVE``    2      negative concentration
+``QC_STUCK``       4      the same value for ≥ ``stuck.hours`` consecutive hours
+``QC_SPIKE``       8      far from the station's own recent behaviour and its unit neighbours
+``QC_PM_RATIO``    16     PM2.5 > PM10 beyond tolerance (set on both pm25 and pm10)
+``QC_UNIT``        32     suspected unit error (CO reported in µg/m³ instead of mg/m³)
+``QC_DUPLICATE``   64     conflicting duplicate records in the source; the value kept is the last
+                          valid one (set by the readers; informational)
+``QC_GAP_FILLED``  128    value interpolated across a short gap (:func:`fill_gaps`; informational)
+=================  =====  =======================================================================
+
+``qc == 0`` means clean. A value is *valid* for aggregation when it is not NaN and its byte has no
+bit of :data:`QC_REJECT` (everything except duplicate and gap-filled).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, model_validator
+
+from configs.schema import StrictModel, load_yaml_model
+from features.store import POLLUTANTS, validate_obs
+
+__all__ = [
+    "QC_RANGE", "QC_NEGATIVE", "QC_STUCK", "QC_SPIKE", "QC_PM_RATIO", "QC_UNIT", "QC_DUPLICATE",
+    "QC_GAP_FILLED", "QC_REJECT", "QC_COMPUTED", "CHECK_NAMES", "VAR_SHIFT",
+    "QCConfig", "load_qc_config", "var_bits", "var_flags", "valid_mask", "describe_qc",
+    "run_qc", "fill_gaps",
+]
+
+QC_RANGE = 1
+QC_NEGATIVE = 2
+QC_STUCK = 4
+QC_SPIKE = 8
+QC_PM_RATIO = 16
+QC_UNIT = 32
+QC_DUPLICATE = 64
+QC_GAP_FILLED = 128
+#: Checks that make a value invalid for aggregation.
+QC_REJECT = QC_RANGE | QC_NEGATIVE | QC_STUCK | QC_SPIKE | QC_PM_RATIO | QC_UNIT
+#: Checks computed (and recomputed) by :func:`run_qc`; the others come from readers / gap filling.
+QC_COMPUTED = QC_REJECT
+CHECK_NAMES: dict[int, str] = {
+    QC_RANGE: "range", QC_NEGATIVE: "negative", QC_STUCK: "stuck", QC_SPIKE: "spike",
+    QC_PM_RATIO: "pm_ratio", QC_UNIT: "unit", QC_DUPLICATE: "duplicate",
+    QC_GAP_FILLED: "gap_filled",
+}
+#: Bit offset of each variable's byte in ``qc``.
+VAR_SHIFT: dict[str, int] = {v: 8 * i for i, v in enumerate(POLLUTANTS)}
+_ALL_VARS_MASK = sum(0xFF << s for s in VAR_SHIFT.values())
+
+
+# ------------------------------------------------------------------------------------ config
+class _Range(StrictModel):
+    min: float
+    max: float
+
+    @model_validator(mode="after")
+    def _order(self) -> _Range:
+        if self.min >= self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        return self
+
+
+class _PerVar(StrictModel):
+    pm25: float = Field(ge=0)
+    pm10: float = Field(ge=0)
+    o3: float = Field(ge=0)
+    no2: float = Field(ge=0)
+    so2: float = Field(ge=0)
+    co: float = Field(ge=0)
+
+
+class _Ranges(StrictModel):
+    pm25: _Range
+    pm10: _Range
+    o3: _Range
+    no2: _Range
+    so2: _Range
+    co: _Range
+
+
+class _Stuck(StrictModel):
+    hours: int = Field(ge=2, description="consecutive identical hours that count as stuck")
+    min_value: _PerVar
+
+
+class _Spike(StrictModel):
+    window: int = Field(ge=5, description="centred rolling window, hours")
+    z: float = Field(gt=0, description="robust z-score threshold")
+    min_abs: _PerVar
+    neighbour_ratio: float = Field(gt=1)
+
+
+class _PmRatio(StrictModel):
+    ratio: float = Field(gt=0)
+    abs: float = Field(ge=0, description="µg/m³")
+
+
+class _CoUnit(StrictModel):
+    value_above: float = Field(gt=0, description="mg/m³")
+    median_above: float = Field(gt=0, description="mg/m³")
+
+
+class QCConfig(StrictModel):
+    """Thresholds of ``configs/qc.yaml`` (µg/m³, CO mg/m³, hours)."""
+
+    range: _Ranges
+    stuck: _Stuck
+    spike: _Spike
+    pm_ratio: _PmRatio
+    co_unit: _CoUnit
+
+
+def load_qc_config(path: Path | str | None = None) -> QCConfig:
+    """Load and validate ``configs/qc.yaml`` (raises ``configs.ConfigError`` naming file and key)."""
+    if path is None:
+        from configs import config_dir
+
+        path = config_dir() / "qc.yaml"
+    return load_yaml_model(path, QCConfig)
+
+
+# ------------------------------------------------------------------------------------ bits
+def var_bits(var: str, checks: int) -> int:
+    """The ``qc`` bits that mean ``checks`` on variable ``var`` (e.g. ``var_bits("o3", QC_SPIKE)``)."""
+    return int(checks) << VAR_SHIFT[var]
+
+
+def var_flags(qc: pd.Series | np.ndarray, var: str) -> np.ndarray:
+    """The check byte of ``var`` for each row (an int array of :data:`CHECK_NAMES` bits)."""
+    return (np.asarray(qc, dtype=np.int64) >> VAR_SHIFT[var]) & 0xFF
+
+
+def valid_mask(obs: pd.DataFrame, var: str) -> np.ndarray:
+    """True where ``obs[var]`` is present and has no rejecting flag (:data:`QC_REJECT`)."""
+    return obs[var].notna().to_numpy() & ((var_flags(obs["qc"], var) & QC_REJECT) == 0)
+
+
+def describe_qc(qc: int) -> list[str]:
+    """Human-readable flags of one ``qc`` value, e.g. ``["pm25:spike", "co:unit"]``."""
+    out = []
+    for v, s in VAR_SHIFT.items():
+        b = (int(qc) >> s) & 0xFF
+        out += [f"{v}:{name}" for bit, name in CHECK_NAMES.items() if b & bit]
+    return out
+
+
+# ------------------------------------------------------------------------------------ checks
+def _wide(obs: pd.DataFrame, var: str, times: pd.DatetimeIndex, stations: pd.Index) -> np.ndarray:
+    """Values of ``var`` on a full (hour × station) grid, NaN where no row exists."""
+    w = obs.pivot(index="time", columns="station_id", values=var)
+    return w.reindex(index=times, columns=stations).to_numpy(dtype=float)
+
+
+def _stuck(x: np.ndarray, hours: int, min_value: float) -> np.ndarray:
+    """Mask of values in runs of ≥ ``hours`` identical consecutive hourly values (per column)."""
+    same = np.zeros_like(x, dtype=bool)
+    same[1:] = (x[1:] == x[:-1]) & ~np.isnan(x[1:])
+    out = np.zeros_like(same)
+    # run length ending at each hour, computed column-wise by a cumulative trick
+    run = np.zeros(x.shape, dtype=np.int64)
+    for i in range(1, x.shape[0]):
+        run[i] = np.where(same[i], run[i - 1] + 1, 0)
+    # run[i] = k means x[i-k..i] identical (k+1 values); mark back from run ends
+    ends = (run + 1 >= hours) & ((np.vstack([run[1:], np.zeros((1, x.shape[1]), int)]) == 0))
+    for i, j in zip(*np.nonzero(ends), strict=True):
+        out[i - run[i, j]:i + 1, j] = True
+    return out & (x > min_value)
+
+
+def _spike(x: np.ndarray, groups: np.ndarray, cfg: _Spike, min_abs: float) -> np.ndarray:
+    """Mask of spikes: robust outliers in time that neighbours (same unit) do not share."""
+    df = pd.DataFrame(x)
+    roll = df.rolling(cfg.window, center=True, min_periods=max(3, cfg.window // 3))
+    med = roll.median().to_numpy()
+    mad = (df - med).abs().rolling(cfg.window, center=True,
+                                   min_periods=max(3, cfg.window // 3)).median().to_numpy()
+    dev = np.abs(x - med)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        own = (dev > cfg.z * 1.4826 * mad) & (dev > min_abs)
+    # neighbour test: median of the other stations of the unit at the same hour
+    nb = np.full_like(x, np.nan)
+    for g in np.unique(groups):
+        cols = np.flatnonzero(groups == g)
+        if len(cols) < 2:
+            continue
+        sub = x[:, cols]
+        for k, c in enumerate(cols):
+            others = np.delete(sub, k, axis=1)
+            with np.errstate(all="ignore"):
+                if np.isnan(others).all():
+                    continue
+                nb[:, c] = np.nanmedian(others, axis=1) if others.shape[1] > 1 else others[:, 0]
+    r = cfg.neighbour_ratio
+    with np.errstate(invalid="ignore", divide="ignore"):
+        differs = (x > r * nb + min_abs / 2) | (x * r + min_abs / 2 < nb)
+    agree = ~np.isnan(nb) & ~differs
+    return own & ~agree
+
+
+def run_qc(obs: pd.DataFrame, stations: pd.DataFrame | None = None,
+           config: QCConfig | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Flag defects in canonical observations and summarise them per station.
+
+    Parameters
+    ----------
+    obs : DataFrame
+        Canonical observation table (µg/m³, CO mg/m³). Existing duplicate / gap-filled bits are
+        kept; the computed checks are recomputed (running twice gives the same result).
+    stations : DataFrame, optional
+        Station table (``station_id, sub_region``); stations of the same ``sub_region`` are each
+        other's neighbours for the spike test. Unknown stations have no neighbours.
+    config : QCConfig, optional
+        Thresholds; default ``configs/qc.yaml``.
+
+    Returns
+    -------
+    flagged : DataFrame
+        ``obs`` (canonical, sorted by time and station) with the ``qc`` bits set.
+    report : DataFrame
+        One row per station: ``station_id, sub_region, first_time, last_time, hours``
+        (hours between first and last, inclusive), ``avail_<var>`` (fraction of those hours
+        with a value, 0–1), ``n_<check>`` (values flagged by each check), ``n_flagged_rows``.
+    """
+    cfg = config or load_qc_config()
+    obs = validate_obs(obs, source="run_qc input")
+    qc = obs["qc"].to_numpy().copy()
+    for s in VAR_SHIFT.values():
+        qc &= ~np.int64(QC_COMPUTED << s)
+    if obs.empty:
+        return obs, _report(obs, stations)
+    times = pd.date_range(obs["time"].min(), obs["time"].max(), freq="h")
+    sids = pd.Index(sorted(obs["station_id"].unique()))
+    row = obs.set_index(["time", "station_id"]).index
+    ti = times.get_indexer(row.get_level_values(0))
+    si = sids.get_indexer(row.get_level_values(1))
+    on_grid = ti >= 0  # off-hour times (not expected) skip the time-series checks
+    unit_of = {}
+    if stations is not None and len(stations):
+        unit_of = dict(zip(stations["station_id"].astype(str), stations["sub_region"].astype(str),
+                           strict=False))
+    groups = np.array([unit_of.get(s, f"__alone_{s}") for s in sids], dtype=object)
+    for v in POLLUTANTS:
+        x = obs[v].to_numpy()
+        bits = np.zeros(len(obs), dtype=np.int64)
+        rng = getattr(cfg.range, v)
+        bits |= np.where(x < 0, QC_NEGATIVE, 0)
+        bits |= np.where((x < rng.min) | (x > rng.max), QC_RANGE, 0)
+        w = np.full((len(times), len(sids)), np.nan)
+        w[ti[on_grid], si[on_grid]] = x[on_grid]
+        stuck = _stuck(w, cfg.stuck.hours, getattr(cfg.stuck.min_value, v))
+        spike = _spike(w, groups, cfg.spike, getattr(cfg.spike.min_abs, v))
+        g = np.zeros(len(obs), dtype=np.int64)
+        g[on_grid] = np.where(stuck[ti[on_grid], si[on_grid]], QC_STUCK, 0) | \
+            np.where(spike[ti[on_grid], si[on_grid]], QC_SPIKE, 0)
+        bits |= g
+        qc |= bits << VAR_SHIFT[v]
+    ratio = cfg.pm_ratio
+    bad_pm = (obs["pm25"] > obs["pm10"] * ratio.ratio + ratio.abs).to_numpy()
+    qc |= np.where(bad_pm, var_bits("pm25", QC_PM_RATIO) | var_bits("pm10", QC_PM_RATIO), 0)
+    co_med = obs.groupby("station_id")["co"].transform("median").to_numpy()
+    bad_unit = (co_med > cfg.co_unit.median_above) & (obs["co"].to_numpy() > 0)
+    qc |= np.where(bad_unit, var_bits("co", QC_UNIT), 0)
+    out = obs.copy()
+    out["qc"] = qc
+    return out, _report(out, stations)
+
+
+def _report(obs: pd.DataFrame, stations: pd.DataFrame | None) -> pd.DataFrame:
+    cols = (["station_id", "sub_region", "first_time", "last_time", "hours"]
+            + [f"avail_{v}" for v in POLLUTANTS]
+            + [f"n_{n}" for n in CHECK_NAMES.values()] + ["n_flagged_rows"])
+    if obs.empty:
+        return pd.DataFrame(columns=cols)
+    unit_of = {}
+    if stations is not None and len(stations):
+        unit_of = dict(zip(stations["station_id"].astype(str), stations["sub_region"].astype(str),
+                           strict=False))
+    g = obs.groupby("station_id", sort=True)
+    rep = pd.DataFrame({"first_time": g["time"].min(), "last_time": g["time"].max()})
+    rep["hours"] = ((rep["last_time"] - rep["first_time"]) / pd.Timedelta("1h")).astype(int) + 1
+    for v in POLLUTANTS:
+        rep[f"avail_{v}"] = (g[v].count() / rep["hours"]).round(4)
+    qc = obs["qc"].to_numpy()
+    for bit, name in CHECK_NAMES.items():
+        n = np.zeros(len(obs), dtype=np.int64)
+        for s in VAR_SHIFT.values():
+            n += ((qc >> s) & bit) > 0
+        rep[f"n_{name}"] = pd.Series(n, index=obs.index).groupby(obs["station_id"]).sum()
+    rep["n_flagged_rows"] = pd.Series(qc != 0, index=obs.index).groupby(obs["station_id"]).sum()
+    rep = rep.reset_index()
+    rep["sub_region"] = rep["station_id"].map(unit_of).fillna("")
+    return rep[cols]
+
+
+def fill_gaps(obs: pd.DataFrame, max_hours: int = 2,
+              variables: Iterable[str] = POLLUTANTS) -> pd.DataFrame:
+    """Linearly interpolate gaps of at most ``max_hours`` hours per station and variable.
+
+    Only interior gaps are filled (both ends valid); filled values get :data:`QC_GAP_FILLED` on
+    their variable, and rows are added for missing hours inside a gap. Values flagged as
+    invalid are not used as anchors.
+
+    Parameters
+    ----------
+    obs : DataFrame
+        Canonical observations (µg/m³, CO mg/m³).
+    max_hours : int
+        Longest gap filled, hours.
+    variables : iterable of str
+        Variables to fill.
+
+    Returns
+    -------
+    DataFrame
+        Canonical observations with the filled values.
+    """
+    obs = validate_obs(obs, source="fill_gaps input")
+    if obs.empty:
+        return obs
+    parts = []
+    for sid, st in obs.groupby("station_id", sort=False):
+        full = pd.date_range(st["time"].min(), st["time"].max(), freq="h")
+        st = st.set_index("time").reindex(full)
+        st.index.name = "time"
+        st["station_id"] = sid
+        st["qc"] = st["qc"].fillna(0).astype("int64")
+        for v in variables:
+            good = st[v].notna().to_numpy() & ((var_flags(st["qc"], v) & QC_REJECT) == 0)
+            series = st[v].where(good)
+            filled = series.interpolate(method="linear", limit=max_hours, limit_area="inside")
+            # only gaps no longer than max_hours: find run lengths of NaN
+            isna = series.isna().to_numpy()
+            run_id = np.cumsum(~isna)
+            run_len = pd.Series(isna).groupby(run_id).transform("sum").to_numpy()
+            new = isna & (run_len <= max_hours) & filled.notna().to_numpy() & st[v].isna().to_numpy()
+            st.loc[new, v] = filled[new]
+            st.loc[new, "qc"] = st.loc[new, "qc"] | var_bits(v, QC_GAP_FILLED)
+        parts.append(st.reset_index())
+    out = pd.concat(parts, ignore_index=True)
+    out = out[out[list(POLLUTANTS)].notna().any(axis=1) | (out["qc"] != 0)]
+    return validate_obs(out[list(obs.columns)], source="fill_gaps output")
