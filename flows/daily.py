@@ -259,10 +259,16 @@ class DailyRun:
         world's cycles regenerated from its seed), ``"perfect"`` or ``"none"``.
     products : tuple of str
         Product stages to run (subset of ``maps report bulletins delivery``).
+    warnings : bool
+        Run the warnings stage (a backfill's parallel forecast pass does not: warnings depend on
+        the previous run's state and are made afterwards, in time order).
+    observed_aqi : bool
+        Write the observed daily AQI table of the last days.
     """
 
     def __init__(self, config: AirwarnConfig, issue_time: datetime, *, met: str = "cycles",
-                 products: tuple[str, ...] = PRODUCT_STAGES) -> None:
+                 products: tuple[str, ...] = PRODUCT_STAGES, warnings: bool = True,
+                 observed_aqi: bool = True) -> None:
         self.config = config
         self.issue_time = issue_time
         self.stamp = issue_stamp(issue_time)
@@ -275,6 +281,8 @@ class DailyRun:
         self.degraded: list[str] = []
         self.met = met
         self.products = tuple(products)
+        self.warnings = warnings
+        self.observed_aqi = observed_aqi
         # data passed between stages
         self.obs: pd.DataFrame | None = None
         self.obs_units: pd.DataFrame | None = None
@@ -285,6 +293,7 @@ class DailyRun:
         self.decisions: list[Any] = []
         self.bulletins: dict[str, dict[str, str]] = {}
         self.register: Any = None
+        self.started: datetime = datetime.now(LOCAL_TZ)
 
     @property
     def issue_utc(self) -> pd.Timestamp:
@@ -694,6 +703,23 @@ def _versions(run: DailyRun) -> dict[str, str]:
     return out
 
 
+def _record_run(run: DailyRun, status: str) -> None:
+    """Insert or update the run's row in the register (``Register.record_run``)."""
+    try:
+        register = run.open_register()
+    except StageUnavailable:
+        return
+    model_version = ""
+    if run.forecast is not None:
+        model_version = str(run.forecast.attrs.get("model_version", ""))
+    inputs = {"met": run.met, "met_info": run.met_info, "degraded_inputs": run.degraded,
+              "manifest": str(run.manifest_path)}
+    call_with(register.record_run, run.issue_time, started=run.started,
+              finished=None if status == "running" else datetime.now(LOCAL_TZ),
+              status=status, model_version=model_version,
+              inputs=json.dumps(inputs, ensure_ascii=False, sort_keys=True, default=str))
+
+
 def stage_archive(run: DailyRun, status: str, error: str | None = None) -> dict[str, Any]:
     """Write the run manifest and record the run in the register.
 
@@ -730,18 +756,7 @@ def stage_archive(run: DailyRun, status: str, error: str | None = None) -> dict[
         if s["name"] == "bulletins":
             s["files"] = run.bulletins
     write_manifest(run.manifest_path, manifest)
-    try:
-        register = run.open_register()
-    except StageUnavailable:
-        register = None
-    if register is not None and hasattr(register, "record_run"):
-        call_with(register.record_run, issue_time=run.issue_time, run_id=run.stamp,
-                  stamp=run.stamp, status=status, inputs=json.dumps(
-                      {"met": run.met_info, "degraded_inputs": run.degraded}, ensure_ascii=False,
-                      default=str),
-                  model_version=manifest["versions"].get("model_version", ""),
-                  versions=manifest["versions"], manifest=str(run.manifest_path),
-                  degraded_inputs=run.degraded, outcome=status)
+    _record_run(run, status)
     return manifest
 
 
@@ -824,15 +839,23 @@ def run_daily(
         # re-read the previous manifest under the lock (a concurrent run may just have written it)
         old = read_manifest(run.manifest_path) or {}
         run.previous = {s["name"]: s for s in old.get("stages", [])}
+        run.started = datetime.now(LOCAL_TZ)
+        _record_run(run, "running")
         error: str | None = None
         try:
             _guarded(run, "ingest", lambda: step("ingest", ingest_task), critical=True)
             _guarded(run, "qc", lambda: step("qc", qc_task), critical=False)
             _guarded(run, "aggregate", lambda: step("aggregate", aggregate_task), critical=False)
             _guarded(run, "forecast", lambda: step("forecast", forecast_task), critical=True)
-            _guarded(run, "daily_aqi", lambda: step("daily_aqi", daily_aqi_task), critical=False)
-            ok_warn = _guarded(run, "warnings", lambda: step("warnings", warnings_task),
-                               critical=False)
+            if run.observed_aqi:
+                _guarded(run, "daily_aqi", lambda: step("daily_aqi", daily_aqi_task),
+                         critical=False)
+            if run.warnings:
+                ok_warn = _guarded(run, "warnings", lambda: step("warnings", warnings_task),
+                                   critical=False)
+            else:
+                ok_warn = False
+                run.record("warnings").status = "skipped"
             for name in PRODUCT_STAGES:
                 if name not in run.products:
                     run.record(name).status = "skipped"
