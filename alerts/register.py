@@ -1,0 +1,316 @@
+"""The warnings register: a SQLite file (WAL) at ``<data_dir>/register.sqlite``.
+
+Tables
+------
+runs
+    One row per issue time: started, finished, status, model version, inputs (JSON).
+transitions
+    One row per warning decision (``decision_id`` UNIQUE): unit, track (``colour``, ``o3``,
+    ``regional``, ``joint``), from/to level, action, run, forecast values (JSON), trigger,
+    ``decided_by`` (``airwarn`` or a person), the machine level and the hysteresis hold count.
+overrides
+    A forecaster's level for a unit (reason, who, when, valid until); it takes precedence over the
+    machine level until it expires, and stays in the register.
+deliveries
+    Attempts to deliver a decision per channel; at most one ``sent`` row per (decision, channel).
+
+Reruns of the same issue time add no rows: decisions have deterministic ids and are inserted with
+``INSERT OR IGNORE``; the state used by a run is the state **before** its issue time.
+
+Times are stored as ISO 8601 UTC strings (``2026-01-10T07:00:00+00:00``) so they sort.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["Register", "UnitState", "Override", "iso_utc", "register_path"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    issue_time TEXT PRIMARY KEY,
+    started TEXT, finished TEXT, status TEXT, model_version TEXT, inputs TEXT
+);
+CREATE TABLE IF NOT EXISTS transitions (
+    decision_id TEXT NOT NULL UNIQUE,
+    unit_id TEXT NOT NULL,
+    unit_ids TEXT NOT NULL,
+    track TEXT NOT NULL DEFAULT 'colour',
+    from_level TEXT NOT NULL,
+    to_level TEXT NOT NULL,
+    action TEXT NOT NULL,
+    run TEXT NOT NULL,
+    forecast TEXT,
+    trigger TEXT,
+    decided_by TEXT NOT NULL DEFAULT 'airwarn',
+    machine_level TEXT,
+    hold_count INTEGER NOT NULL DEFAULT 0,
+    episode_start TEXT,
+    start TEXT,
+    "end" TEXT,
+    recorded TEXT
+);
+CREATE INDEX IF NOT EXISTS transitions_unit ON transitions (unit_id, track, run);
+CREATE TABLE IF NOT EXISTS overrides (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    unit_id TEXT NOT NULL, level TEXT NOT NULL, reason TEXT NOT NULL, who TEXT NOT NULL,
+    "when" TEXT NOT NULL, valid_until TEXT NOT NULL,
+    UNIQUE (unit_id, level, "when")
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    decision_id TEXT NOT NULL, channel TEXT NOT NULL, status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1, detail TEXT, time TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS deliveries_sent ON deliveries (decision_id, channel)
+    WHERE status = 'sent';
+"""
+
+
+def iso_utc(t: Any) -> str:
+    """ISO 8601 UTC string of a time (naive times are taken as Asia/Shanghai)."""
+    ts = pd.Timestamp(t)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("Asia/Shanghai")
+    return ts.tz_convert("UTC").isoformat()
+
+
+def register_path(data_dir: Path | str) -> Path:
+    """``<data_dir>/register.sqlite``."""
+    return Path(data_dir) / "register.sqlite"
+
+
+@dataclass(frozen=True)
+class UnitState:
+    """A unit's warning state after its latest recorded decision (before a given time).
+
+    Attributes
+    ----------
+    level : str
+        Level in force (``none`` when no warning or after a lift).
+    machine_level : str
+        Level the ladder gave in that run (may differ under hysteresis or an override).
+    hold_count : int
+        Consecutive runs in which a lower level (or the lift condition) held without being
+        applied (hysteresis).
+    episode_start : str or None
+        Start of the current episode (local ISO).
+    last_decision_id, last_run, last_action : str or None
+    """
+
+    level: str = "none"
+    machine_level: str = "none"
+    hold_count: int = 0
+    episode_start: str | None = None
+    last_decision_id: str | None = None
+    last_run: str | None = None
+    last_action: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether a warning is in force."""
+        return self.level != "none"
+
+
+@dataclass(frozen=True)
+class Override:
+    """A forecaster's override of a unit's level (``when``/``valid_until`` ISO UTC)."""
+
+    unit_id: str
+    level: str
+    reason: str
+    who: str
+    when: str
+    valid_until: str
+
+    def to_dict(self) -> dict[str, str]:
+        """Plain dict (JSON-ready)."""
+        return {"unit_id": self.unit_id, "level": self.level, "reason": self.reason,
+                "who": self.who, "when": self.when, "valid_until": self.valid_until}
+
+
+class Register:
+    """The warnings register (SQLite, WAL) — see the module docstring.
+
+    Parameters
+    ----------
+    path : path-like
+        The SQLite file (created with its tables when missing).
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._conn() as c:
+            c.execute("PRAGMA journal_mode=WAL")
+            c.executescript(_SCHEMA)
+
+    @contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=30)
+        conn.row_factory = sqlite3.Row
+        try:
+            with conn:
+                yield conn
+        finally:
+            conn.close()
+
+    # ---------------------------------------------------------------- runs
+    def record_run(self, issue_time: Any, *, started: Any = None, finished: Any = None,
+                   status: str = "running", model_version: str = "",
+                   inputs: dict | str | None = None) -> None:
+        """Insert or update the run row of ``issue_time`` (a rerun updates, never adds)."""
+        inp = inputs if isinstance(inputs, str) or inputs is None else json.dumps(
+            inputs, ensure_ascii=False, sort_keys=True)
+        with self._conn() as c:
+            c.execute(
+                "INSERT INTO runs (issue_time, started, finished, status, model_version, inputs) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(issue_time) DO UPDATE SET "
+                "finished = excluded.finished, status = excluded.status, "
+                "model_version = excluded.model_version, inputs = excluded.inputs",
+                (iso_utc(issue_time), iso_utc(started) if started is not None else None,
+                 iso_utc(finished) if finished is not None else None, status, model_version, inp))
+
+    def runs(self) -> pd.DataFrame:
+        """All runs, oldest first."""
+        with self._conn() as c:
+            return pd.read_sql_query("SELECT * FROM runs ORDER BY issue_time", c)
+
+    # --------------------------------------------------------- transitions
+    def record_transition(self, decision: Any, *, unit_id: str | None = None,
+                          track: str = "colour", machine_level: str | None = None,
+                          hold_count: int = 0, episode_start: str | None = None,
+                          decided_by: str = "airwarn") -> bool:
+        """Record a decision (``WarningDecision`` or its dict); ``INSERT OR IGNORE`` on its id.
+
+        Returns
+        -------
+        bool
+            True when a new row was written, False when the decision was already recorded.
+        """
+        d = decision.to_dict() if hasattr(decision, "to_dict") else dict(decision)
+        units = list(d["unit_ids"])
+        forecast = {"daily_aqi": d.get("daily_aqi"), "primary": d.get("primary_pollutant")}
+        with self._conn() as c:
+            cur = c.execute(
+                "INSERT OR IGNORE INTO transitions (decision_id, unit_id, unit_ids, track, "
+                "from_level, to_level, action, run, forecast, trigger, decided_by, machine_level, "
+                "hold_count, episode_start, start, \"end\", recorded) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (d["decision_id"], unit_id or ",".join(units), json.dumps(units), track,
+                 d.get("previous_level") or "none", d["level"], d["action"],
+                 iso_utc(d["issue_time"]), json.dumps(forecast, ensure_ascii=False, sort_keys=True),
+                 d.get("trigger"), decided_by, machine_level or d["level"], int(hold_count),
+                 episode_start, d.get("start"), d.get("end"), iso_utc(d["issue_time"])))
+            return cur.rowcount == 1
+
+    def transitions(self, unit_id: str | None = None) -> pd.DataFrame:
+        """Recorded decisions (optionally of one unit), oldest first."""
+        q = "SELECT * FROM transitions"
+        args: tuple = ()
+        if unit_id is not None:
+            q += " WHERE unit_id = ?"
+            args = (unit_id,)
+        with self._conn() as c:
+            return pd.read_sql_query(q + " ORDER BY run, decision_id", c, params=args)
+
+    def current_state(self, unit_id: str, before: Any = None, track: str = "colour") -> UnitState:
+        """State of a unit after its latest decision (strictly before ``before`` when given).
+
+        A run reads the state before its own issue time, so rerunning it gives the same answer.
+        """
+        q = "SELECT * FROM transitions WHERE unit_id = ? AND track = ?"
+        args: list[Any] = [unit_id, track]
+        if before is not None:
+            q += " AND run < ?"
+            args.append(iso_utc(before))
+        with self._conn() as c:
+            row = c.execute(q + " ORDER BY run DESC, rowid DESC LIMIT 1", args).fetchone()
+        if row is None:
+            return UnitState()
+        level = "none" if row["action"] == "lift" else row["to_level"]
+        return UnitState(level=level, machine_level=row["machine_level"] or level,
+                         hold_count=int(row["hold_count"] or 0),
+                         episode_start=None if level == "none" else row["episode_start"],
+                         last_decision_id=row["decision_id"], last_run=row["run"],
+                         last_action=row["action"])
+
+    # ------------------------------------------------------------ overrides
+    def record_override(self, unit_id: str, level: str, reason: str, who: str, when: Any,
+                        valid_until: Any) -> Override:
+        """Record a forecaster's override (kept forever; effective from ``when`` to ``valid_until``)."""
+        from configs.warning_schema import LEVELS
+
+        if level not in LEVELS:
+            raise ValueError(f"override for {unit_id!r}: unknown level {level!r}; expected {LEVELS}")
+        if not reason.strip() or not who.strip():
+            raise ValueError(f"override for {unit_id!r}: a reason and the forecaster's name are required")
+        o = Override(unit_id, level, reason, who, iso_utc(when), iso_utc(valid_until))
+        if o.valid_until <= o.when:
+            raise ValueError(f"override for {unit_id!r}: valid_until {valid_until} is not after {when}")
+        with self._conn() as c:
+            c.execute("INSERT OR IGNORE INTO overrides (unit_id, level, reason, who, \"when\", "
+                      "valid_until) VALUES (?, ?, ?, ?, ?, ?)",
+                      (o.unit_id, o.level, o.reason, o.who, o.when, o.valid_until))
+        return o
+
+    def active_override(self, unit_id: str, at: Any) -> Override | None:
+        """The latest override of a unit in force at time ``at`` (None when none)."""
+        t = iso_utc(at)
+        with self._conn() as c:
+            row = c.execute("SELECT * FROM overrides WHERE unit_id = ? AND \"when\" <= ? AND "
+                            "valid_until > ? ORDER BY \"when\" DESC, id DESC LIMIT 1",
+                            (unit_id, t, t)).fetchone()
+        if row is None:
+            return None
+        return Override(row["unit_id"], row["level"], row["reason"], row["who"], row["when"],
+                        row["valid_until"])
+
+    def overrides(self) -> pd.DataFrame:
+        """Every override ever recorded."""
+        with self._conn() as c:
+            return pd.read_sql_query("SELECT * FROM overrides ORDER BY \"when\", id", c)
+
+    # ----------------------------------------------------------- deliveries
+    def record_delivery(self, decision_id: str, channel: str, status: str, detail: str = "",
+                        time: Any = None) -> int:
+        """Record one delivery attempt; returns the attempt number for (decision, channel).
+
+        A second ``sent`` for the same decision and channel is ignored (UNIQUE).
+        """
+        now = iso_utc(time if time is not None else dt.datetime.now(dt.UTC))
+        with self._conn() as c:
+            n = c.execute("SELECT COUNT(*) FROM deliveries WHERE decision_id = ? AND channel = ?",
+                          (decision_id, channel)).fetchone()[0]
+            c.execute("INSERT OR IGNORE INTO deliveries (decision_id, channel, status, attempts, "
+                      "detail, time) VALUES (?, ?, ?, ?, ?, ?)",
+                      (decision_id, channel, status, n + 1, detail, now))
+        return n + 1
+
+    def has_delivery(self, decision_id: str, channel: str) -> bool:
+        """Whether the decision was already sent on this channel."""
+        with self._conn() as c:
+            row = c.execute("SELECT 1 FROM deliveries WHERE decision_id = ? AND channel = ? AND "
+                            "status = 'sent'", (decision_id, channel)).fetchone()
+        return row is not None
+
+    def deliveries(self) -> pd.DataFrame:
+        """Every delivery attempt."""
+        with self._conn() as c:
+            return pd.read_sql_query("SELECT * FROM deliveries ORDER BY id", c)
+
+    def count(self, table: str) -> int:
+        """Number of rows of a register table."""
+        if table not in {"runs", "transitions", "overrides", "deliveries"}:
+            raise ValueError(f"unknown register table {table!r}")
+        with self._conn() as c:
+            return int(c.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])

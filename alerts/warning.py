@@ -1,0 +1,696 @@
+"""The warning state machine across daily runs, per unit (domain-spec T2.5), and the run that turns
+a forecast file into warning decisions, register rows and control orders (:func:`warn_run`).
+
+States per unit: ``none → yellow ⇄ orange ⇄ red → lifted`` (``blue`` too with a ladder that has it).
+
+Rules (T2.5; V2 unless marked U):
+
+* **Issue** as soon as the ladder's condition is met; the warning starts at 00:00 local of the
+  first exceedance day (川渝 practice). The 24-h lead (原则上提前24小时发布) is checked and a shorter
+  lead is stated in the reasons.
+* **Upgrade** at once when a higher level's condition is met (U).
+* **Downgrade** when the forecast falls to a lower level's condition (U); **lift** when the
+  forecast is below the yellow condition for more than 36 h (:func:`alerts.ladders.is_below_lift`).
+* **Merge**: a gap that does not meet the lift rule keeps the episode open (``continue``).
+* **Hysteresis** (U, settings in ``configs/warning/policy.yaml``): a downgrade or lift is applied
+  when the lower condition holds in ``hysteresis_runs`` consecutive runs (default 2), or at once
+  when it is decisive — the forecast plus ``hysteresis_margin_aqi`` (default 10) still gives the
+  lower level (and, for a lift, still meets the lift rule). A 1-AQI wobble around a threshold
+  therefore never flips the level back and forth.
+* **Trigger**: ``settings.warning_trigger`` — ``median`` uses ``aqi_daily``; ``probability`` counts
+  a day above 150/200/300 when ``p_aqi_gt_150/200/300 ≥ settings.warning_probability``. Each
+  decision records which.
+* **Pollutant gate**: colour warnings count PM-driven days only; O3-driven episodes go to the O3
+  advisory ladder (action ``advisory``), kept apart from the colour state.
+* **Overrides**: a forecaster's override (register) sets the level until it expires; it is shown
+  in every decision while in force, beside the machine level.
+
+Units: AQI dimensionless; concentrations µg/m³; times local ISO 8601 (+08:00) unless stated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from alerts.ladders import LevelResult, evaluate_ladder, is_below_lift, level_rank
+from alerts.regional import RegionalFinding, cross_border_findings, regional_findings
+from alerts.register import Register, UnitState, iso_utc
+from alerts.response import ControlOrder, control_orders, orders_frame, reduction_check
+from configs.response_schema import EmergencyList
+from configs.warning_schema import (
+    LEVEL_ZH,
+    Ladder,
+    WarningPolicy,
+    load_ladders_for_region,
+    load_warning_policy,
+)
+from features.atomic import write_text_atomic
+
+__all__ = [
+    "ACTIONS",
+    "ControlOrder",
+    "UnitForecast",
+    "WarningDecision",
+    "decide_unit",
+    "decision_id",
+    "effective_aqi",
+    "issue_stamp",
+    "read_decisions",
+    "unit_forecasts",
+    "warn_run",
+    "warnings_path",
+    "write_decisions",
+    "write_orders_csv",
+]
+
+#: Actions of a decision (docs/INTERFACES.md).
+ACTIONS: tuple[str, ...] = ("issue", "upgrade", "downgrade", "continue", "lift", "advisory",
+                            "regional")
+_ACTION_ZH = {"issue": "发布", "upgrade": "升级为", "downgrade": "降级为", "continue": "继续维持",
+              "lift": "解除", "advisory": "发布臭氧污染提示", "regional": "启动区域联动"}
+_TZ = "Asia/Shanghai"
+
+
+def issue_stamp(t: Any, tz: str = _TZ) -> str:
+    """``YYYYMMDDTHHMM`` of an issue time in local time (naive = local)."""
+    ts = pd.Timestamp(t)
+    ts = ts.tz_localize(tz) if ts.tzinfo is None else ts.tz_convert(tz)
+    return ts.strftime("%Y%m%dT%H%M")
+
+
+def warnings_path(data_dir: Path | str, issue_time: Any) -> Path:
+    """``<data_dir>/warnings/<stamp>.json``."""
+    return Path(data_dir) / "warnings" / f"{issue_stamp(issue_time)}.json"
+
+
+def decision_id(issue_time: Any, unit_ids: Sequence[str], level: str, action: str,
+                kind: str = "") -> str:
+    """Deterministic id from issue time (UTC), units, level, action (and kind for regional ones).
+
+    Reruns of the same issue time give the same ids, so the register never duplicates them.
+    """
+    key = "|".join([iso_utc(issue_time), ",".join(sorted(unit_ids)), level, action, kind])
+    return "W" + issue_stamp(issue_time) + "-" + hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
+@dataclass
+class WarningDecision:
+    """One warning decision of a run (docs/INTERFACES.md).
+
+    Times are local ISO 8601 (+08:00). ``daily_aqi`` maps unit → forecast daily AQI D+1…D+3
+    (median, dimensionless; None where missing). ``override`` is None or the forecaster's override
+    (``level, reason, who, when, valid_until, machine_level``). ``joint`` is None or, for regional
+    decisions, ``{kind: contiguous|joint, source_units, acting_units, levels}``. ``ladder`` and
+    ``condition`` name the ladder and the condition that fired; ``lead_time_h`` is the hours from
+    issue to ``start``.
+    """
+
+    decision_id: str
+    issue_time: str
+    unit_ids: list[str]
+    level: str
+    action: str
+    previous_level: str
+    start: str | None
+    end: str | None
+    primary_pollutant: str | None
+    daily_aqi: dict[str, list[float | None]]
+    trigger: str
+    reason_zh: str
+    reason_en: str
+    references: list[str] = field(default_factory=list)
+    regional: bool = False
+    control_orders: list[ControlOrder] = field(default_factory=list)
+    reduction_checks: list[dict[str, Any]] = field(default_factory=list)
+    degraded_inputs: list[str] = field(default_factory=list)
+    override: dict[str, Any] | None = None
+    joint: dict[str, Any] | None = None
+    ladder: str = ""
+    condition: str = ""
+    lead_time_h: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (control orders as dicts)."""
+        d = asdict(self)
+        d["control_orders"] = [o.to_dict() if hasattr(o, "to_dict") else o
+                               for o in self.control_orders]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> WarningDecision:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["control_orders"] = [o if isinstance(o, ControlOrder) else ControlOrder.from_dict(o)
+                               for o in d.get("control_orders", [])]
+        return cls(**d)
+
+
+@dataclass
+class UnitForecast:
+    """Daily forecast of one unit for D+1…D+n (from the forecast file).
+
+    ``aqi`` median daily AQI; ``p_gt`` threshold → exceedance probability per day (0–1);
+    ``pm25`` daily mean and ``o3_8h`` daily max 8-h mean (µg/m³); ``primary`` per day;
+    ``dates`` local ISO dates.
+    """
+
+    unit_id: str
+    dates: list[str]
+    aqi: np.ndarray
+    primary: list[str | None] | None = None
+    pm25: np.ndarray | None = None
+    o3_8h: np.ndarray | None = None
+    p_gt: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+def effective_aqi(fc: UnitForecast, trigger: str, probability: float) -> tuple[np.ndarray, str]:
+    """Daily AQI as the ladder sees it under the trigger, and the trigger actually used.
+
+    ``probability``: a day counts above 300 / 200 / 150 when ``p_aqi_gt_<t> ≥ probability``; the
+    median is clipped into the band so that the ladder's > 150 / > 200 / > 300 tests follow the
+    probabilities. Falls back to ``median`` when the probabilities are absent.
+    """
+    aqi = np.asarray(fc.aqi, dtype=float)
+    if trigger != "probability" or not all(t in fc.p_gt for t in (150, 200, 300)):
+        return aqi, "median"
+    p150, p200, p300 = (np.asarray(fc.p_gt[t], dtype=float) for t in (150, 200, 300))
+    out = np.minimum(aqi, 150.0)
+    band = [(p150, 151.0, 200.0), (p200, 201.0, 300.0), (p300, 301.0, 500.0)]
+    for p, lo, hi in band:
+        hit = p >= probability
+        out = np.where(hit, np.clip(np.nan_to_num(aqi, nan=lo), lo, hi), out)
+    return out, "probability"
+
+
+def _local(ts: pd.Timestamp, tz: str) -> pd.Timestamp:
+    return ts.tz_localize(tz) if ts.tzinfo is None else ts.tz_convert(tz)
+
+
+def _day_start(date: str, tz: str) -> pd.Timestamp:
+    return pd.Timestamp(date).tz_localize(tz)
+
+
+def _fmt_vals(x: Sequence[float]) -> str:
+    return "/".join("NA" if v is None or np.isnan(v) else f"{v:.0f}" for v in x)
+
+
+def _primary_of(fc: UnitForecast, days: Sequence[int]) -> str | None:
+    if fc.primary is None:
+        return None
+    vals = [fc.primary[i] for i in days if fc.primary[i]] or [p for p in fc.primary if p]
+    if not vals:
+        return None
+    return max(set(vals), key=lambda v: (vals.count(v), v))
+
+
+def _run_ladder(ladder: Ladder, fc: UnitForecast, aqi: np.ndarray, ruleset: str,
+                margin: float = 0.0) -> LevelResult:
+    return evaluate_ladder(ladder, aqi + margin, daily_pm25=fc.pm25, daily_o3_8h=fc.o3_8h,
+                           primary=fc.primary, ruleset=ruleset)
+
+
+def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPolicy,
+                state: UnitState, fc: UnitForecast, issue_time: pd.Timestamp, *,
+                trigger: str = "median", probability: float = 0.5, override: Any = None,
+                ruleset: str = "HJ633_2026", tz: str = _TZ, unit_name_en: str = ""
+                ) -> tuple[WarningDecision | None, dict[str, Any]]:
+    """One step of the state machine for one unit (pure: the register is read by the caller).
+
+    Parameters
+    ----------
+    unit_id, unit_name, unit_name_en : str
+    ladder : Ladder
+        The unit's colour ladder.
+    policy : WarningPolicy
+        Hysteresis and lead-time settings.
+    state : UnitState
+        The unit's state before this run (:meth:`Register.current_state`).
+    fc : UnitForecast
+    issue_time : Timestamp
+        tz-aware issue time.
+    trigger : {"median", "probability"}
+    probability : float
+        Exceedance probability threshold (0–1).
+    override : Override or None
+        Forecaster's override in force.
+
+    Returns
+    -------
+    (WarningDecision or None, dict)
+        The decision (None when no warning is in force or starts) and the state to record
+        (``machine_level``, ``hold_count``, ``episode_start``, ``decided_by``).
+    """
+    aqi_eff, used = effective_aqi(fc, trigger, probability)
+    res = _run_ladder(ladder, fc, aqi_eff, ruleset)
+    machine = res.level
+    prev = state.level
+    now = _local(issue_time, tz)
+    first_day = _day_start(fc.dates[0], tz)
+    hold = 0
+    note_zh: list[str] = []
+    note_en: list[str] = []
+
+    # what the machine would do
+    if not state.active:
+        level, action = (machine, "issue") if machine != "none" else ("none", None)
+    elif level_rank(machine) > level_rank(prev):
+        level, action = machine, "upgrade"
+    elif machine == prev:
+        level, action = prev, "continue"
+    else:
+        lower_ok = machine != "none" or is_below_lift(ladder, aqi_eff)
+        if not lower_ok:  # a gap that does not meet the lift rule: one episode
+            level, action = prev, "continue"
+            note_zh.append(f"预报低于预警条件但未满足“低于黄色预警条件持续{ladder.lift.hours}小时以上”的"
+                           f"解除条件，按同一过程合并，维持预警")
+            note_en.append(f"forecast falls below the warning condition but not for more than "
+                           f"{ladder.lift.hours} h: the gap is merged into the episode")
+        else:
+            m_res = _run_ladder(ladder, fc, aqi_eff, ruleset, policy.hysteresis_margin_aqi)
+            decisive = level_rank(m_res.level) <= level_rank(machine) and (
+                machine != "none" or is_below_lift(ladder, aqi_eff + policy.hysteresis_margin_aqi))
+            hold = state.hold_count + 1
+            if decisive or hold >= policy.hysteresis_runs:
+                level, action = (machine, "downgrade") if machine != "none" else ("none", "lift")
+                why = (f"预报加 {policy.hysteresis_margin_aqi:g} 后仍为较低等级" if decisive else
+                       f"较低等级条件已连续 {hold} 次预报成立")
+                note_zh.append(f"滞后规则：{why}")
+                note_en.append("hysteresis: " + (
+                    f"still lower with forecast + {policy.hysteresis_margin_aqi:g} AQI" if decisive
+                    else f"lower condition held in {hold} consecutive runs"))
+                hold = 0
+            else:
+                level, action = prev, "continue"
+                note_zh.append(f"滞后规则：较低等级（{LEVEL_ZH[machine]}）条件首次成立且裕量不足 "
+                               f"{policy.hysteresis_margin_aqi:g}，需连续 {policy.hysteresis_runs} "
+                               f"次预报成立方可降级/解除，暂维持{LEVEL_ZH[prev]}")
+                note_en.append(f"hysteresis: lower level ({machine}) first seen and within "
+                               f"{policy.hysteresis_margin_aqi:g} AQI of the threshold; "
+                               f"{policy.hysteresis_runs} consecutive runs are needed, {prev} kept")
+
+    decided_by = "airwarn"
+    ov = None
+    if override is not None:
+        ov = {**override.to_dict(), "machine_level": machine}
+        decided_by = override.who
+        target = override.level
+        if target != level:
+            note_zh.append(f"预报员 {override.who} 人工订正为{LEVEL_ZH[target]}（机器判定"
+                           f"{LEVEL_ZH[machine]}）：{override.reason}，有效至 {override.valid_until}")
+            note_en.append(f"forecaster override by {override.who}: {target} (machine level "
+                           f"{machine}): {override.reason}; valid until {override.valid_until}")
+        else:
+            note_zh.append(f"预报员 {override.who} 订正仍有效：{LEVEL_ZH[target]}（{override.reason}）")
+            note_en.append(f"forecaster override by {override.who} in force: {target} "
+                           f"({override.reason})")
+        level = target
+        if not state.active:
+            action = "issue" if target != "none" else ("continue" if machine != "none" else None)
+        elif target == "none":
+            action = "lift"
+        elif level_rank(target) > level_rank(prev):
+            action = "upgrade"
+        elif level_rank(target) < level_rank(prev):
+            action = "downgrade"
+        else:
+            action = "continue"
+        hold = 0
+
+    meta = {"machine_level": machine, "hold_count": hold, "decided_by": decided_by,
+            "episode_start": state.episode_start, "trigger": used}
+    if action is None:
+        return None, meta
+
+    n = len(fc.dates)
+    days = list(res.exceedance_days) if res.level != "none" else []
+    if action in ("issue", "upgrade") and days:
+        start = _day_start(fc.dates[days[0]], tz)
+    elif action == "continue" and state.episode_start:
+        start = pd.Timestamp(state.episode_start)
+    elif action == "continue" and days:
+        start = _day_start(fc.dates[days[0]], tz)
+    else:
+        start = first_day
+    if action == "lift":
+        end = first_day
+    elif days:
+        end = _day_start(fc.dates[days[-1]], tz) + pd.Timedelta(days=1)
+    else:
+        end = _day_start(fc.dates[n - 1], tz) + pd.Timedelta(days=1)
+    episode_start = (start if action == "issue" else
+                     pd.Timestamp(state.episode_start) if state.episode_start else start)
+    meta["episode_start"] = None if action == "lift" or level == "none" else episode_start.isoformat()
+    lead_h = round((start - now).total_seconds() / 3600.0, 1)
+    if action == "issue" and level != "none" and lead_h < policy.min_lead_h:
+        note_zh.append(f"提前量 {lead_h:g} 小时，不足 {policy.min_lead_h:g} 小时（原则上提前24小时发布）")
+        note_en.append(f"lead time {lead_h:g} h, less than the {policy.min_lead_h:g} h required "
+                       f"in principle")
+
+    primary = _primary_of(fc, days)
+    k = len(fc.dates)
+    vals = _fmt_vals(fc.aqi)
+    trig_zh = trig_en = ""
+    if used == "probability":
+        ps = "；".join(f"P(AQI>{t}) {'/'.join(f'{p:.2f}' for p in fc.p_gt[t])}" for t in (150, 200, 300))
+        trig_zh = f"，按超标概率触发（{ps}，阈值 ≥ {probability:g}）"
+        trig_en = f"; probability trigger ({ps.replace('；', '; ')}, threshold ≥ {probability:g})"
+    cond_zh, cond_en = (res.condition_met_text.split(" / ") + [""])[:2] if res.condition_met_text \
+        else ("未达到任何预警等级条件", "no warning condition met")
+    head_zh = f"{unit_name} D+1…D+{k} 日AQI 预报 {vals}（{cond_zh}）"
+    head_en = f"{unit_name_en or unit_id} D+1…D+{k} forecast daily AQI {vals} ({cond_en})"
+    if primary:
+        head_zh += f"，首要污染物 {primary}"
+        head_en += f", primary pollutant {primary}"
+    if action == "lift":
+        act_zh = f"{_ACTION_ZH['lift']}{LEVEL_ZH[prev]}，自 {first_day:%Y-%m-%d %H:%M} 起"
+        act_en = f"{prev} warning lifted from {first_day:%Y-%m-%d %H:%M}"
+    elif level == "none":
+        act_zh, act_en = "维持无预警", "no warning"
+    else:
+        act_zh = (f"{_ACTION_ZH[action]}{LEVEL_ZH[level]}，{start:%Y-%m-%d %H:%M} 至 "
+                  f"{end:%Y-%m-%d %H:%M}（至正式解除）")
+        act_en = (f"{action} {level} warning, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} "
+                  f"(until formally lifted)")
+    reason_zh = f"{head_zh}{trig_zh}；{act_zh}" + "".join(f"；{s}" for s in note_zh) + "。"
+    reason_en = f"{head_en}{trig_en}: {act_en}" + "".join(f"; {s}" for s in note_en) + "."
+    it = now.isoformat()
+    dec = WarningDecision(
+        decision_id=decision_id(now, [unit_id], level, action),
+        issue_time=it, unit_ids=[unit_id], level=level, action=action, previous_level=prev,
+        start=start.isoformat(), end=end.isoformat(), primary_pollutant=primary,
+        daily_aqi={unit_id: [None if np.isnan(v) else float(v) for v in fc.aqi]},
+        trigger=used, reason_zh=reason_zh, reason_en=reason_en,
+        references=[state.last_decision_id] if state.last_decision_id and state.active else [],
+        override=ov, ladder=ladder.id, condition=res.condition_met_text, lead_time_h=lead_h)
+    return dec, meta
+
+
+# ------------------------------------------------------------------------------------------
+# Forecast file → per-unit forecasts
+# ------------------------------------------------------------------------------------------
+
+
+def unit_forecasts(ds: xr.Dataset) -> dict[str, UnitForecast]:
+    """Read the daily variables of a forecast Dataset (docs/INTERFACES.md) per unit.
+
+    Raises
+    ------
+    ValueError
+        Naming the missing variable or coordinate (``aqi_daily``, ``date``).
+    """
+    for name in ("aqi_daily", "date"):
+        if name not in ds.variables:
+            raise ValueError(f"forecast file lacks {name!r}; expected aqi_daily(region, day) and "
+                             f"date(day) (docs/INTERFACES.md, forecast file)")
+    dates = [str(x)[:10] for x in np.asarray(ds["date"].values)]
+    out: dict[str, UnitForecast] = {}
+
+    def get(var: str, r: Any) -> np.ndarray | None:
+        if var not in ds.variables:
+            return None
+        return np.asarray(ds[var].sel(region=r).transpose("day").values, dtype=float)
+
+    for r in np.asarray(ds["region"].values):
+        rid = str(r)
+        prim = None
+        if "primary_daily" in ds.variables:
+            prim = [None if (p is None or str(p) in ("", "nan", "None")) else str(p)
+                    for p in np.asarray(ds["primary_daily"].sel(region=r).transpose("day").values)]
+        p_gt = {}
+        for t in (150, 200, 300):
+            v = get(f"p_aqi_gt_{t}", r)
+            if v is not None:
+                p_gt[t] = v
+        out[rid] = UnitForecast(rid, dates, get("aqi_daily", r), prim, get("pm25_daily", r),
+                                get("o3_mda8", r), p_gt)
+    return out
+
+
+def _degraded(ds: xr.Dataset) -> tuple[list[str], dict[str, list[str]]]:
+    """Run-wide degraded inputs (from attrs ``inputs``) and per-unit fallbacks (``method``)."""
+    out: list[str] = []
+    raw = ds.attrs.get("inputs")
+    if raw:
+        try:
+            info = json.loads(raw) if isinstance(raw, str) else dict(raw)
+        except (ValueError, TypeError):
+            info = {"inputs": str(raw)}
+        for key in sorted(info):
+            val = info[key]
+            if key in ("degraded", "warnings") and val:
+                out.extend(str(v) for v in (val if isinstance(val, list) else [val]))
+            elif key.startswith("missing") and val:
+                out.append(f"{key}: {', '.join(map(str, val)) if isinstance(val, list) else val}")
+            elif key.endswith("age_h") and isinstance(val, int | float) and val > 24:
+                out.append(f"{key}: {val:g} h")
+    per_unit: dict[str, list[str]] = {}
+    if "method" in ds.variables and "pollutant" in ds["method"].dims:
+        reasons = ds["fallback_reason"] if "fallback_reason" in ds.variables else None
+        for r in np.asarray(ds["region"].values):
+            for p in np.asarray(ds["pollutant"].values):
+                m = str(ds["method"].sel(region=r, pollutant=p).values)
+                if m and m not in ("lightgbm", "nan", "None"):
+                    why = ""
+                    if reasons is not None:
+                        sel = reasons.sel(region=r, pollutant=p) if "pollutant" in reasons.dims \
+                            else reasons.sel(region=r)
+                        why = str(sel.values)
+                    per_unit.setdefault(str(r), []).append(
+                        f"{r} {p}: {m}" + (f" ({why})" if why and why not in ("nan", "None") else ""))
+    return out, per_unit
+
+
+# ------------------------------------------------------------------------------------------
+# The run
+# ------------------------------------------------------------------------------------------
+
+
+def _advisory(unit_id: str, name: str, name_en: str, lad: Ladder, fc: UnitForecast,
+              now: pd.Timestamp, ruleset: str, tz: str) -> WarningDecision | None:
+    if fc.o3_8h is None:
+        return None
+    res = evaluate_ladder(lad, fc.aqi, daily_o3_8h=fc.o3_8h, ruleset=ruleset)
+    if res.level == "none":
+        return None
+    days = list(res.exceedance_days)
+    start = _day_start(fc.dates[days[0]], tz)
+    end = _day_start(fc.dates[days[-1]], tz) + pd.Timedelta(days=1)
+    o3 = _fmt_vals(fc.o3_8h)
+    zh, en = res.condition_met_text.split(" / ")
+    return WarningDecision(
+        decision_id=decision_id(now, [unit_id], res.level, "advisory"), issue_time=now.isoformat(),
+        unit_ids=[unit_id], level=res.level, action="advisory", previous_level="none",
+        start=start.isoformat(), end=end.isoformat(), primary_pollutant="O3_8h",
+        daily_aqi={unit_id: [None if np.isnan(v) else float(v) for v in fc.aqi]},
+        trigger="median",
+        reason_zh=(f"{name} D+1…D+{len(fc.dates)} O3日最大8小时均值预报 {o3} µg/m³（{zh}）；"
+                   f"臭氧污染提示（{LEVEL_ZH[res.level]}级别，非重污染天气颜色预警）：发布健康提示，"
+                   f"加强VOCs、NOx日常监管，{start:%Y-%m-%d %H:%M} 至 {end:%Y-%m-%d %H:%M}。"),
+        reason_en=(f"{name_en or unit_id} D+1…D+{len(fc.dates)} forecast O3 MDA8 {o3} µg/m³ ({en}): "
+                   f"ozone advisory at {res.level} (not a colour warning): health advice and "
+                   f"stronger VOCs/NOx supervision, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}."),
+        ladder=lad.id, condition=res.condition_met_text,
+        lead_time_h=round((start - now).total_seconds() / 3600.0, 1))
+
+
+def _regional_decision(f: RegionalFinding, now: pd.Timestamp, by_unit: dict[str, WarningDecision],
+                       forecasts: dict[str, UnitForecast], trigger: str) -> WarningDecision:
+    src = [by_unit[u] for u in f.source_units if u in by_unit]
+    starts = [d.start for d in src if d.start]
+    ends = [d.end for d in src if d.end]
+    prims = [d.primary_pollutant for d in src if d.primary_pollutant]
+    return WarningDecision(
+        decision_id=decision_id(now, f.unit_ids, f.level, "regional", f.kind),
+        issue_time=now.isoformat(), unit_ids=list(f.unit_ids), level=f.level, action="regional",
+        previous_level="none", start=min(starts) if starts else None,
+        end=max(ends) if ends else None,
+        primary_pollutant=max(set(prims), key=prims.count) if prims else None,
+        daily_aqi={u: [None if np.isnan(v) else float(v) for v in forecasts[u].aqi]
+                   for u in f.unit_ids if u in forecasts},
+        trigger=trigger, reason_zh=f.reason_zh, reason_en=f.reason_en,
+        references=sorted(d.decision_id for d in src), regional=True,
+        joint={"kind": f.kind, "source_units": list(f.source_units),
+               "acting_units": list(f.acting_units), "levels": dict(f.levels)})
+
+
+def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_time: Any, *,
+             policy: WarningPolicy | None = None, ladders: dict[str, Ladder] | None = None,
+             emergency_list: EmergencyList | None = None, write: bool = True,
+             data_dir: Path | str | None = None) -> list[WarningDecision]:
+    """Turn one forecast into warning decisions, register rows and control orders.
+
+    Parameters
+    ----------
+    forecast_ds : xarray.Dataset
+        The forecast file (docs/INTERFACES.md): ``aqi_daily(region, day)``, ``date(day)``, and as
+        available ``primary_daily``, ``p_aqi_gt_150/200/300``, ``pm25_daily``, ``o3_mda8``,
+        ``method``, attrs ``inputs``, ``model_version``, ``ruleset``.
+    config : AirwarnConfig
+        Settings (trigger, probability, horizon, timezone, elevated stack height) and region.
+    register : Register
+    issue_time : datetime-like
+        The run's issue time (naive = Asia/Shanghai).
+    policy, ladders, emergency_list : optional
+        Default: ``configs/warning/policy.yaml``, the units' ladders (horizon-checked), and
+        ``configs/response/emergency_list.yaml`` (None when absent).
+    write : bool
+        Write ``<data_dir>/warnings/<stamp>.json`` (atomic).
+    data_dir : path, optional
+        Default ``config.data_dir``.
+
+    Returns
+    -------
+    list of WarningDecision
+        Colour decisions (one per unit with a warning in force, starting or lifted), O3
+        advisories, then regional and cross-border joint decisions; deterministic order.
+    """
+    settings = config.settings
+    region = config.region
+    tz = settings.timezone
+    now = _local(pd.Timestamp(issue_time), tz)
+    policy = policy or load_warning_policy()
+    ladders = ladders or load_ladders_for_region(region, horizon_h=settings.horizon_days * 24)
+    if emergency_list is None:
+        from configs.response_schema import load_emergency_list, response_config_dir
+
+        p = response_config_dir() / "emergency_list.yaml"
+        emergency_list = load_emergency_list(p, region) if p.exists() else None
+    forecasts = unit_forecasts(forecast_ds)
+    unknown = sorted(set(forecasts) - set(region.unit_ids))
+    if unknown:
+        raise ValueError(f"forecast file has regions that are not units of the region: {unknown}")
+    ruleset = str(forecast_ds.attrs.get("ruleset") or "")
+    if ruleset not in ("HJ633_2012", "HJ633_2026"):
+        from alerts.aqi import ruleset_for
+
+        ruleset = ruleset_for(next(iter(forecasts.values())).dates[0])
+    degraded, per_unit = _degraded(forecast_ds)
+    register.record_run(now, started=dt.datetime.now(dt.UTC), status="running",
+                        model_version=str(forecast_ds.attrs.get("model_version", "")),
+                        inputs=forecast_ds.attrs.get("inputs"))
+
+    colour: list[WarningDecision] = []
+    metas: dict[str, dict[str, Any]] = {}
+    advisories: list[WarningDecision] = []
+    levels: dict[str, str] = {}
+    for uid in region.unit_ids:
+        if uid not in forecasts:
+            continue
+        unit = region.unit(uid)
+        lad = ladders[unit.ladder]
+        state = register.current_state(uid, before=now)
+        ov = register.active_override(uid, now)
+        dec, meta = decide_unit(uid, unit.name, lad, policy, state, forecasts[uid], now,
+                                trigger=settings.warning_trigger,
+                                probability=settings.warning_probability, override=ov,
+                                ruleset=ruleset, tz=tz, unit_name_en=unit.name_en)
+        if dec is not None:
+            dec.degraded_inputs = degraded + per_unit.get(uid, [])
+            colour.append(dec)
+            metas[dec.decision_id] = meta
+            levels[uid] = "none" if dec.action == "lift" else dec.level
+        else:
+            levels[uid] = "none"
+        adv_id = lad.gate.o3_advisory
+        if adv_id and adv_id in ladders:
+            adv = _advisory(uid, unit.name, unit.name_en, ladders[adv_id], forecasts[uid], now,
+                            ruleset, tz)
+            if adv is not None:
+                adv.degraded_inputs = degraded + per_unit.get(uid, [])
+                advisories.append(adv)
+
+    by_unit = {d.unit_ids[0]: d for d in colour}
+    trig = colour[0].trigger if colour else settings.warning_trigger
+    findings = regional_findings(levels, region, min_contiguous=policy.regional_min_contiguous,
+                                 scope=policy.regional_scope)
+    findings += cross_border_findings(levels, region, kinds=tuple(policy.cross_border_kinds),
+                                      min_level=policy.cross_border_min_level)
+    regional = [_regional_decision(f, now, by_unit, forecasts, trig) for f in findings]
+    for d in regional:
+        d.degraded_inputs = list(degraded)
+
+    if emergency_list is not None:
+        _attach_orders(colour, regional, levels, emergency_list, settings)
+
+    decisions = colour + advisories + regional
+    for d in colour:
+        m = metas[d.decision_id]
+        register.record_transition(d, unit_id=d.unit_ids[0], track="colour",
+                                   machine_level=m["machine_level"], hold_count=m["hold_count"],
+                                   episode_start=m["episode_start"], decided_by=m["decided_by"])
+    for d in advisories:
+        register.record_transition(d, unit_id=d.unit_ids[0], track="o3")
+    for d in regional:
+        register.record_transition(d, track="joint" if d.joint and d.joint["kind"] == "joint"
+                                   else "regional")
+    if write:
+        root = Path(data_dir) if data_dir is not None else Path(config.data_dir)
+        write_decisions(decisions, warnings_path(root, now), now, ladders, policy)
+    register.record_run(now, finished=dt.datetime.now(dt.UTC), status="ok",
+                        model_version=str(forecast_ds.attrs.get("model_version", "")),
+                        inputs=forecast_ds.attrs.get("inputs"))
+    return decisions
+
+
+def _attach_orders(colour: list[WarningDecision], regional: list[WarningDecision],
+                   levels: dict[str, str], el: EmergencyList, settings: Any) -> None:
+    """Control orders: each unit acts at the highest level among its own warning and the joint
+    warnings naming it as acting; the orders go to the decision that sets that level."""
+    best: dict[str, tuple[int, WarningDecision]] = {}
+    for d in colour:
+        if d.action != "lift" and d.level in el.reduction_targets:
+            best[d.unit_ids[0]] = (level_rank(d.level), d)
+    for d in regional:
+        if d.joint and d.joint["kind"] == "joint":
+            for u in d.joint["acting_units"]:
+                if level_rank(d.level) > best.get(u, (0, None))[0]:
+                    best[u] = (level_rank(d.level), d)
+    for u, (_, d) in sorted(best.items()):
+        d.control_orders.extend(control_orders(d, el, settings, unit_ids=[u], level=d.level))
+    for d in colour + regional:
+        if d.control_orders:
+            cities = sorted({o.city for o in d.control_orders})
+            d.reduction_checks = [c.to_dict() for c in reduction_check(
+                el, d.level, cities=cities, orders=d.control_orders)]
+
+
+def write_decisions(decisions: Sequence[WarningDecision], path: Path, issue_time: pd.Timestamp,
+                    ladders: dict[str, Ladder] | None = None,
+                    policy: WarningPolicy | None = None) -> Path:
+    """Write the run's decisions as JSON (atomic, deterministic: sorted keys, no wall-clock)."""
+    doc = {
+        "issue_time": issue_time.isoformat(),
+        "stamp": issue_stamp(issue_time),
+        "ladders": sorted(ladders) if ladders else [],
+        "policy": policy.model_dump() if policy else None,
+        "decisions": [d.to_dict() for d in decisions],
+    }
+    return write_text_atomic(path, json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True)
+                             + "\n")
+
+
+def read_decisions(path: Path | str) -> list[WarningDecision]:
+    """Read ``warnings/<stamp>.json`` back into decisions."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+        return [WarningDecision.from_dict(d) for d in doc["decisions"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{p}: not a warnings file (expected JSON with 'decisions'): {exc}") from exc
+
+
+def write_orders_csv(decisions: Sequence[WarningDecision], path: Path | str) -> Path:
+    """Write every control order of the run as CSV (atomic, UTF-8 with BOM for spreadsheets)."""
+    orders = [o for d in decisions for o in d.control_orders]
+    df = orders_frame(orders)
+    return write_text_atomic(path, "\ufeff" + df.to_csv(index=False))
