@@ -96,7 +96,7 @@ def font_face_css(family: str = CSS_FAMILY) -> str:
     """
     url = cjk_font_path().as_uri()
     return (f'@font-face {{ font-family: "{family}"; src: url("{url}") format("opentype"); '
-            "font-weight: 100 900; font-style: normal; }")
+            "font-style: normal; }")
 
 
 def missing_glyphs(text: str, font_path: Path | str | None = None) -> list[str]:
