@@ -1,0 +1,525 @@
+"""Matching forecasts to observations by valid time (hourly) and local natural day (daily).
+
+Forecasts come either as an archive of run files (``<data_dir>/forecasts/<stamp>.nc``, dims
+``(region, lead)``) or as one backtest NetCDF (the same variables with a leading ``issue_time`` dim,
+DESIGN.md). :func:`read_forecast_archive` brings both to one :class:`xarray.Dataset` with a leading
+``issue_time`` dim (UTC) and 2-D ``valid_time(issue_time, lead)`` / ``date(issue_time, day)``.
+
+Observations are hourly per unit (``features.aggregate.stations_to_units`` output: ``time`` UTC,
+``unit_id``, ``pm25``, ``o3`` … µg/m³). Daily observed values follow the validity rules of
+:func:`alerts.daily.daily_products` (≥ 20 valid hours for a daily mean, MDA8 from ≥ 14 of 17 valid
+8-h windows, each ≥ 6 of 8 hours); the observed daily AQI is computed by :mod:`alerts.aqi` with the
+rule set of each date.
+
+Reference forecasts for skill scores (settings ``persistence``/``climatology`` in
+``configs/verification.yaml``): hourly diurnal persistence = the observation at valid_time − k·24 h,
+the latest such hour before the issue time (the run uses observations up to issue − 1 h); daily
+persistence = the observed daily value of the last complete natural day before the issue day;
+climatology = mean observation of the unit for the calendar month (and local hour, hourly).
+
+Units: concentrations µg/m³, AQI dimensionless, times UTC unless named local.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from configs.verification_schema import VerificationSettings
+
+__all__ = [
+    "LOCAL_TZ",
+    "POLLUTANTS",
+    "DAILY_VARS",
+    "ForecastArchiveError",
+    "Matched",
+    "read_forecast_archive",
+    "observed_daily",
+    "match_forecasts",
+]
+
+LOCAL_TZ = "Asia/Shanghai"
+#: Hourly forecast variables scored (µg/m³).
+POLLUTANTS: tuple[str, ...] = ("pm25", "o3")
+#: Daily variables: name in the matched dataset → (forecast variable, observed column).
+DAILY_VARS: dict[str, tuple[str, str]] = {
+    "pm25": ("pm25_daily", "pm25"),
+    "o3_mda8": ("o3_mda8", "o3_8h_max"),
+    "aqi": ("aqi_daily", "aqi"),
+}
+
+
+class ForecastArchiveError(ValueError):
+    """A forecast or backtest file does not follow the contract (names the file and variable)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading forecasts
+# ----------------------------------------------------------------------------------------------
+
+
+def _utc_index(values: Any, source: str) -> pd.DatetimeIndex:
+    """Issue times as a tz-aware UTC index (naive datetime64 = UTC, DESIGN.md Time)."""
+    arr = np.asarray(values)
+    try:
+        if np.issubdtype(arr.dtype, np.datetime64):
+            idx = pd.DatetimeIndex(arr)
+            return idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
+        return pd.DatetimeIndex(pd.to_datetime([str(v) for v in arr.ravel()], utc=True))
+    except (ValueError, TypeError) as exc:
+        raise ForecastArchiveError(f"{source}: issue_time values are not times: {exc}") from None
+
+
+def _naive_utc(idx: pd.DatetimeIndex) -> np.ndarray:
+    return idx.tz_convert("UTC").tz_localize(None).to_numpy()
+
+
+def _open(path: Path) -> xr.Dataset:
+    try:
+        with xr.open_dataset(path) as ds:
+            return ds.load()
+    except (OSError, ValueError) as exc:
+        raise ForecastArchiveError(f"{path}: cannot read as NetCDF: {exc}") from None
+
+
+def _require(ds: xr.Dataset, source: str) -> None:
+    for dim in ("region", "lead"):
+        if dim not in ds.dims:
+            raise ForecastArchiveError(f"{source}: missing dimension {dim!r}; expected dims "
+                                       f"(region, lead) per the forecast contract")
+    if not any(p in ds for p in POLLUTANTS):
+        raise ForecastArchiveError(f"{source}: none of the variables {POLLUTANTS} present")
+
+
+def _plain(ds: xr.Dataset) -> xr.Dataset:
+    """Copy with time coords as variables (they vary per run) and provenance strings dropped."""
+    ds = ds.copy()
+    for name in ("valid_time", "date"):
+        if name in ds.coords:
+            ds = ds.reset_coords(name)
+    return ds.drop_vars([n for n in ("method", "fallback_reason") if n in ds])
+
+
+def _single_run(ds: xr.Dataset, source: str) -> xr.Dataset:
+    """A run file → one issue_time along a new leading dim; coords that vary become variables."""
+    _require(ds, source)
+    if "issue_time" not in ds.attrs:
+        raise ForecastArchiveError(f"{source}: missing attribute 'issue_time' (ISO, +08:00)")
+    it = _utc_index([ds.attrs["issue_time"]], source)
+    ds = _plain(ds).expand_dims(issue_time=_naive_utc(it))
+    ds["model_version"] = ("issue_time", [str(ds.attrs.get("model_version", "unknown"))])
+    ds.attrs = {}
+    return ds
+
+
+def read_forecast_archive(source: str | Path | Sequence[str | Path] | xr.Dataset) -> xr.Dataset:
+    """Read forecasts into one dataset with a leading ``issue_time`` dim.
+
+    Parameters
+    ----------
+    source : path, sequence of paths, or xarray.Dataset
+        A backtest NetCDF (has an ``issue_time`` dim), a directory of run files
+        (``<stamp>.nc``), a list of run files, or an already opened dataset of either kind.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``issue_time`` (UTC, naive datetime64), ``region``, ``lead`` (h), and ``quantile`` /
+        ``day`` when present; ``valid_time(issue_time, lead)`` (UTC), ``date(issue_time, day)``
+        (local date, datetime64 at midnight) and ``model_version(issue_time)`` as variables; the
+        forecast variables as in the contract (µg/m³, AQI, probabilities 0–1).
+
+    Raises
+    ------
+    ForecastArchiveError
+        Unreadable file, missing dims/variables, bad issue times, or no files found.
+    """
+    if isinstance(source, xr.Dataset):
+        parts = [source]
+        names = ["<dataset>"]
+    else:
+        if isinstance(source, (str, Path)):
+            p = Path(source)
+            if p.is_dir():
+                paths = sorted(p.glob("*.nc"))
+                if not paths:
+                    raise ForecastArchiveError(f"{p}: no forecast files (*.nc) found")
+            elif p.exists():
+                paths = [p]
+            else:
+                raise ForecastArchiveError(f"{p}: no such file or directory")
+        else:
+            paths = [Path(x) for x in source]
+            if not paths:
+                raise ForecastArchiveError("no forecast files given")
+        parts = [_open(x) for x in paths]
+        names = [str(x) for x in paths]
+    runs: list[xr.Dataset] = []
+    for ds, name in zip(parts, names, strict=True):
+        if "issue_time" in ds.dims:
+            _require(ds, name)
+            ds = _plain(ds)
+            ds["issue_time"] = _naive_utc(_utc_index(ds["issue_time"].values, name))
+            if "model_version" not in ds:
+                ds["model_version"] = ("issue_time", np.full(ds.sizes["issue_time"],
+                                                             str(ds.attrs.get("model_version",
+                                                                              "unknown"))))
+            ds.attrs = {}
+            runs.append(ds)
+        else:
+            runs.append(_single_run(ds, name))
+    out = runs[0] if len(runs) == 1 else xr.concat(runs, dim="issue_time", join="outer",
+                                                   data_vars="all", coords="minimal",
+                                                   compat="override", combine_attrs="drop")
+    out = out.sortby("issue_time")
+    _, keep = np.unique(out["issue_time"].values, return_index=True)
+    out = out.isel(issue_time=np.sort(keep))
+    return _complete_times(out)
+
+
+def _complete_times(ds: xr.Dataset) -> xr.Dataset:
+    """Ensure ``valid_time(issue_time, lead)`` and ``date(issue_time, day)`` exist (UTC / local)."""
+    it = pd.DatetimeIndex(ds["issue_time"].values)
+    lead = ds["lead"].values.astype("int64")
+    if "valid_time" in ds:
+        vt = ds["valid_time"]
+        if "issue_time" not in vt.dims:
+            vt = vt.broadcast_like(ds["issue_time"])
+        vt_vals = vt.transpose("issue_time", "lead").values
+        if np.issubdtype(vt_vals.dtype, np.datetime64):
+            vt_vals = vt_vals.astype("datetime64[ns]")
+        else:
+            vt_vals = np.asarray(pd.to_datetime(vt_vals.ravel().astype(str), utc=True)
+                                 .tz_localize(None)).reshape(vt_vals.shape)
+        # rows of runs that lacked the lead (outer join) get issue + lead
+        calc = it.values[:, None] + (lead * np.timedelta64(1, "h"))[None, :]
+        vt_vals = np.where(np.isnat(vt_vals), calc, vt_vals)
+    else:
+        vt_vals = it.values[:, None] + (lead * np.timedelta64(1, "h"))[None, :]
+    ds["valid_time"] = (("issue_time", "lead"), vt_vals.astype("datetime64[ns]"))
+    if "day" in ds.dims:
+        days = ds["day"].values.astype("int64")
+        local_issue = it.tz_localize("UTC").tz_convert(LOCAL_TZ).tz_localize(None).normalize()
+        calc = local_issue.values[:, None] + (days * np.timedelta64(1, "D"))[None, :]
+        ds["date"] = (("issue_time", "day"), calc.astype("datetime64[ns]"))
+    return ds
+
+
+# ----------------------------------------------------------------------------------------------
+# Observations
+# ----------------------------------------------------------------------------------------------
+
+
+def observed_daily(obs_units: pd.DataFrame, settings: VerificationSettings) -> pd.DataFrame:
+    """Observed daily values per unit and local day.
+
+    Parameters
+    ----------
+    obs_units : pandas.DataFrame
+        Hourly ``time`` (tz-aware UTC), ``unit_id``, ``pm25``, ``o3`` (µg/m³) and optionally the
+        other pollutants.
+    settings : VerificationSettings
+        ``observed_aqi``: AQI from the forecast pollutants only (PM2.5 + O3-8h, default) or from
+        all six (publication gate off).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``date`` (local day, datetime64), ``unit_id``, ``pm25`` (µg/m³, daily mean),
+        ``o3_8h_max`` (µg/m³, MDA8), ``aqi``, ``level`` (1–6), ``primary`` (str), validity counts.
+    """
+    from alerts.aqi import compute_by_date
+    from alerts.daily import daily_products
+
+    if obs_units.empty:
+        return pd.DataFrame(columns=["date", "unit_id", "pm25", "o3_8h_max", "aqi", "level",
+                                     "primary"])
+    daily = daily_products(obs_units, id_col="unit_id")
+    if settings.observed_aqi == "all":
+        cols = ["pm25", "pm10", "so2", "no2", "co", "o3_8h_max", "o3_1h_max"]
+    else:
+        cols = ["pm25", "o3_8h_max"]
+    aqi = compute_by_date("forecast_daily", daily[[c for c in cols if c in daily.columns]],
+                          daily["date"], publication_gate=False)
+    daily["aqi"] = aqi["aqi"].astype("float64").to_numpy()
+    daily["level"] = aqi["level"].astype("float64").to_numpy()
+    daily["primary"] = aqi["primary"].astype(object).where(aqi["primary"].notna(), None).to_numpy()
+    return daily
+
+
+# ----------------------------------------------------------------------------------------------
+# Matching
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Matched:
+    """Forecasts and observations on common grids.
+
+    Attributes
+    ----------
+    hourly : xarray.Dataset
+        ``fc_<p>``, ``obs_<p>``, ``pers_<p>``, ``clim_<p>`` over ``(issue_time, region, lead)`` and
+        ``q_<p>`` over ``(issue_time, region, lead, quantile)`` for p in pm25, o3 (µg/m³).
+    daily : xarray.Dataset
+        ``fc_<v>``, ``obs_<v>``, ``pers_<v>``, ``clim_<v>`` for v in pm25, o3_mda8, aqi over
+        ``(issue_time, region, day)``; ``q_<v>`` with ``quantile``; ``p_aqi_gt_*`` (0–1);
+        ``fc_primary``/``obs_primary`` (str); ``date(issue_time, day)`` (local).
+    obs_daily : pandas.DataFrame
+        :func:`observed_daily` for the units.
+    issue_day : numpy.ndarray
+        Local issue date of each issue time (the bootstrap / DM sampling unit).
+    model_versions : list of str
+    """
+
+    hourly: xr.Dataset
+    daily: xr.Dataset
+    obs_daily: pd.DataFrame
+    issue_day: np.ndarray
+    model_versions: list[str] = field(default_factory=list)
+
+
+def _hourly_grid(obs_units: pd.DataFrame, col: str, regions: list[str]) -> pd.DataFrame:
+    """time (naive UTC) × region table of one pollutant (µg/m³)."""
+    if col not in obs_units.columns or obs_units.empty:
+        return pd.DataFrame(columns=regions, dtype=float)
+    t = pd.DatetimeIndex(obs_units["time"])
+    t = t.tz_convert("UTC").tz_localize(None) if t.tz is not None else t
+    tab = pd.DataFrame({"time": t, "unit_id": obs_units["unit_id"].astype(str).to_numpy(),
+                        "v": pd.to_numeric(obs_units[col], errors="coerce").to_numpy()})
+    grid = tab.pivot_table(index="time", columns="unit_id", values="v", aggfunc="mean",
+                           dropna=False)
+    return grid.reindex(columns=regions)
+
+
+def _lookup_hourly(grid: pd.DataFrame, times: np.ndarray) -> np.ndarray:
+    """Values at ``times`` (any shape, naive UTC) → shape times.shape + (region,)."""
+    flat = pd.DatetimeIndex(times.ravel())
+    vals = grid.reindex(flat).to_numpy(dtype=float)
+    return vals.reshape(times.shape + (grid.shape[1],))
+
+
+def _clim_hourly(clim_obs: pd.DataFrame, col: str, regions: list[str], times: np.ndarray,
+                 by: Sequence[str]) -> np.ndarray:
+    grid = _hourly_grid(clim_obs, col, regions)
+    if grid.empty:
+        return np.full(times.shape + (len(regions),), np.nan)
+    loc = pd.DatetimeIndex(grid.index).tz_localize("UTC").tz_convert(LOCAL_TZ)
+    keys = [loc.month if "month" in by else np.zeros(len(loc), int),
+            loc.hour if "hour" in by else np.zeros(len(loc), int)]
+    mean = grid.groupby(keys).mean()
+    tl = pd.DatetimeIndex(times.ravel()).tz_localize("UTC").tz_convert(LOCAL_TZ)
+    tk = pd.MultiIndex.from_arrays([tl.month if "month" in by else np.zeros(len(tl), int),
+                                    tl.hour if "hour" in by else np.zeros(len(tl), int)])
+    vals = mean.reindex(tk).to_numpy(dtype=float)
+    return vals.reshape(times.shape + (len(regions),))
+
+
+def _daily_grid(obs_daily: pd.DataFrame, col: str, regions: list[str]) -> pd.DataFrame:
+    if obs_daily.empty or col not in obs_daily.columns:
+        return pd.DataFrame(columns=regions, dtype=float)
+    tab = obs_daily.pivot_table(index="date", columns="unit_id", values=col, aggfunc="first",
+                                dropna=False)
+    return tab.reindex(columns=regions).astype(float)
+
+
+def _lookup_daily(grid: pd.DataFrame, dates: np.ndarray, n_regions: int) -> np.ndarray:
+    if grid.empty:
+        return np.full(dates.shape + (n_regions,), np.nan)
+    vals = grid.reindex(pd.DatetimeIndex(dates.ravel())).to_numpy(dtype=float)
+    return vals.reshape(dates.shape + (n_regions,))
+
+
+def _daily_from_hourly(fc: xr.Dataset, days: Sequence[int]) -> xr.Dataset:
+    """Forecast daily products (natural-day mean, MDA8, AQI) from the hourly forecast.
+
+    Used when a forecast file lacks the daily variables; validity rules of
+    :func:`alerts.daily.daily_products` (so a partial day is NaN).
+    """
+    from alerts.aqi import compute_by_date
+    from alerts.daily import daily_products
+
+    it = pd.DatetimeIndex(fc["issue_time"].values)
+    regions = [str(r) for r in fc["region"].values]
+    rows = []
+    for i in range(len(it)):
+        vt = pd.DatetimeIndex(fc["valid_time"].values[i]).tz_localize("UTC")
+        for j, r in enumerate(regions):
+            part = {"time": vt, "unit_id": f"{i}|{j}"}
+            for p in POLLUTANTS:
+                part[p] = fc[p].values[i, j] if p in fc else np.nan
+            rows.append(pd.DataFrame(part))
+    tab = pd.concat(rows, ignore_index=True).dropna(subset=["time"])
+    d = daily_products(tab, id_col="unit_id")
+    ij = d["unit_id"].str.split("|", expand=True).astype(int)
+    d["i"], d["j"] = ij[0].to_numpy(), ij[1].to_numpy()
+    aqi = compute_by_date("forecast_daily", d[["pm25", "o3_8h_max"]], d["date"],
+                          publication_gate=False)
+    d["aqi"] = aqi["aqi"].astype("float64").to_numpy()
+    d["primary"] = aqi["primary"].astype(object).where(aqi["primary"].notna(), "").to_numpy()
+    local_issue = it.tz_localize("UTC").tz_convert(LOCAL_TZ).tz_localize(None).normalize()
+    shape = (len(it), len(regions), len(days))
+    out = {k: np.full(shape, np.nan) for k in ("pm25_daily", "o3_mda8", "aqi_daily")}
+    prim = np.full(shape, "", dtype=object)
+    dd = ((pd.DatetimeIndex(d["date"]) - local_issue[d["i"].to_numpy()]).days).to_numpy()
+    for k, day in enumerate(days):
+        sel = dd == day
+        ii, jj = d["i"].to_numpy()[sel], d["j"].to_numpy()[sel]
+        out["pm25_daily"][ii, jj, k] = d["pm25"].to_numpy()[sel]
+        out["o3_mda8"][ii, jj, k] = d["o3_8h_max"].to_numpy()[sel]
+        out["aqi_daily"][ii, jj, k] = d["aqi"].to_numpy()[sel]
+        prim[ii, jj, k] = d["primary"].to_numpy()[sel]
+    dims = ("issue_time", "region", "day")
+    res = xr.Dataset({k: (dims, v) for k, v in out.items()},
+                     coords={"issue_time": fc["issue_time"], "region": fc["region"],
+                             "day": np.asarray(days)})
+    res["primary_daily"] = (dims, prim)
+    return res
+
+
+def _store(out: dict[str, Any], name: str, dims: tuple[str, ...], q: xr.DataArray | None,
+           f: np.ndarray, o: np.ndarray, pe: np.ndarray, cl: np.ndarray, mask: np.ndarray) -> None:
+    """Put forecast, observation, references and quantiles of one variable into ``out``."""
+    out[f"fc_{name}"] = (dims, np.where(mask, f, np.nan))
+    out[f"obs_{name}"] = (dims, np.where(mask, o, np.nan))
+    out[f"pers_{name}"] = (dims, pe)
+    out[f"clim_{name}"] = (dims, cl)
+    if q is not None and "quantile" in q.dims:
+        qv = q.transpose(*dims, "quantile").values.astype(float)
+        out[f"q_{name}"] = (dims + ("quantile",), np.where(mask[..., None], qv, np.nan))
+
+
+def match_forecasts(fc: xr.Dataset, obs_units: pd.DataFrame, settings: VerificationSettings,
+                    *, clim_obs: pd.DataFrame | None = None,
+                    period: tuple[Any, Any] | None = None) -> Matched:
+    """Put forecasts and observations (and reference forecasts) on common grids.
+
+    Parameters
+    ----------
+    fc : xarray.Dataset
+        Output of :func:`read_forecast_archive`.
+    obs_units : pandas.DataFrame
+        Hourly unit observations (``time`` UTC, ``unit_id``, µg/m³) covering the valid times and,
+        for persistence, the day before the first issue.
+    settings : VerificationSettings
+    clim_obs : pandas.DataFrame, optional
+        Longer observation history for the climatology reference (default: ``obs_units``).
+    period : (date, date), optional
+        Local dates (inclusive): only forecasts valid in this period are scored (others NaN).
+
+    Returns
+    -------
+    Matched
+    """
+    regions = [str(r) for r in fc["region"].values]
+    it = pd.DatetimeIndex(fc["issue_time"].values)
+    it_utc = it.tz_localize("UTC")
+    issue_day = it_utc.tz_convert(LOCAL_TZ).tz_localize(None).normalize().to_numpy()
+    vt = fc["valid_time"].transpose("issue_time", "lead").values
+    lead = fc["lead"].values.astype(int)
+    if obs_units is not None and len(obs_units) and "unit_id" not in obs_units.columns:
+        raise ValueError("observations: expected a 'unit_id' column (hourly unit observations, "
+                         "features.aggregate.stations_to_units output)")
+    clim_src = clim_obs if clim_obs is not None else obs_units
+    p0 = p1 = None
+    if period is not None:
+        p0, p1 = (pd.Timestamp(period[0]).normalize(), pd.Timestamp(period[1]).normalize())
+
+    # ---- hourly
+    hv: dict[str, Any] = {}
+    dims3 = ("issue_time", "region", "lead")
+    vt_local_day = (pd.DatetimeIndex(vt.ravel()).tz_localize("UTC").tz_convert(LOCAL_TZ)
+                    .tz_localize(None).normalize().to_numpy().reshape(vt.shape))
+    in_period = np.ones(vt.shape, bool)
+    if p0 is not None:
+        in_period = (vt_local_day >= p0.to_datetime64()) & (vt_local_day <= p1.to_datetime64())
+    last_obs = (it.values - np.timedelta64(1, "h"))[:, None]
+    if settings.persistence.hourly == "diurnal":
+        k = np.ceil((vt - last_obs) / np.timedelta64(24, "h")).astype(int)
+        pers_t = vt - np.maximum(k, 1) * np.timedelta64(24, "h")
+    else:
+        pers_t = np.broadcast_to(last_obs, vt.shape)
+    for p in POLLUTANTS:
+        if p not in fc:
+            continue
+        f = fc[p].transpose("issue_time", "region", "lead").values.astype(float)
+        grid = _hourly_grid(obs_units, p, regions)
+        o = np.moveaxis(_lookup_hourly(grid, vt), -1, 1)
+        pe = np.moveaxis(_lookup_hourly(grid, pers_t), -1, 1)
+        cl = np.moveaxis(_clim_hourly(clim_src, p, regions, vt, settings.climatology.by), -1, 1)
+        _store(hv, p, dims3, fc.get(f"{p}_q"), f, o, pe, cl, in_period[:, None, :])
+    hcoords: dict[str, Any] = {"issue_time": fc["issue_time"].values, "region": regions,
+                               "lead": lead}
+    if "quantile" in fc.dims:
+        hcoords["quantile"] = fc["quantile"].values.astype(float)
+    hourly = xr.Dataset(hv, coords=hcoords)
+    hourly["valid_time"] = (("issue_time", "lead"), vt)
+
+    # ---- daily
+    od = observed_daily(obs_units, settings)
+    days = [d for d in settings.lead_days]
+    if "day" in fc.dims and all(v in fc for v in ("pm25_daily", "aqi_daily")):
+        fday = fc.sel(day=[d for d in days if d in fc["day"].values])
+        days = [int(d) for d in fday["day"].values]
+    else:
+        fday = _daily_from_hourly(fc, days)
+        local_issue = it_utc.tz_convert(LOCAL_TZ).tz_localize(None).normalize()
+        fday["date"] = (("issue_time", "day"), (local_issue.values[:, None]
+                                                 + np.asarray(days)[None, :] * np.timedelta64(1, "D")))
+    dates = fday["date"].transpose("issue_time", "day").values.astype("datetime64[ns]")
+    d_in = np.ones(dates.shape, bool)
+    if p0 is not None:
+        d_in = (dates >= p0.to_datetime64()) & (dates <= p1.to_datetime64())
+    dmask = d_in[:, None, :]
+    dv: dict[str, Any] = {}
+    pers_dates = (issue_day - np.timedelta64(1, "D"))[:, None].repeat(len(days), axis=1)
+    clim_daily = observed_daily(clim_src, settings) if clim_obs is not None else od
+    dims_d = ("issue_time", "region", "day")
+    for name, (fvar, ocol) in DAILY_VARS.items():
+        if fvar not in fday:
+            continue
+        f = fday[fvar].transpose("issue_time", "region", "day").values.astype(float)
+        g = _daily_grid(od, ocol, regions)
+        o = np.moveaxis(_lookup_daily(g, dates, len(regions)), -1, 1)
+        pe = np.moveaxis(_lookup_daily(g, pers_dates, len(regions)), -1, 1)
+        cg = _daily_grid(clim_daily, ocol, regions)
+        if cg.empty:
+            cl = np.full(f.shape, np.nan)
+        else:
+            cm = cg.groupby(pd.DatetimeIndex(cg.index).month).mean()
+            months = pd.DatetimeIndex(dates.ravel()).month
+            cl = np.moveaxis(cm.reindex(months).to_numpy(float).reshape(dates.shape + (len(regions),)),
+                             -1, 1)
+        _store(dv, name, dims_d, fday.get(f"{fvar}_q"), f, o, pe, cl, dmask)
+    for ev in settings.events:
+        if ev.probability and ev.probability in fday:
+            pr = fday[ev.probability].transpose("issue_time", "region", "day").values.astype(float)
+            dv[ev.probability] = (dims_d, np.where(dmask, pr, np.nan))
+    if "primary_daily" in fday:
+        fp = fday["primary_daily"].transpose("issue_time", "region", "day").values.astype(object)
+        dv["fc_primary"] = (dims_d, fp)
+    pg = od.pivot_table(index="date", columns="unit_id", values="primary", aggfunc="first") \
+        if len(od) and od["primary"].notna().any() else pd.DataFrame(columns=regions)
+    pg = pg.reindex(columns=regions)
+    if pg.empty:
+        op = np.full(dates.shape + (len(regions),), None, dtype=object)
+    else:
+        op = pg.reindex(pd.DatetimeIndex(dates.ravel())).to_numpy(dtype=object) \
+            .reshape(dates.shape + (len(regions),))
+    dv["obs_primary"] = (dims_d, np.moveaxis(op, -1, 1))
+    dcoords: dict[str, Any] = {"issue_time": fc["issue_time"].values, "region": regions,
+                               "day": np.asarray(days)}
+    if "quantile" in fday.dims:
+        dcoords["quantile"] = fday["quantile"].values.astype(float)
+    daily = xr.Dataset(dv, coords=dcoords)
+    daily["date"] = (("issue_time", "day"), dates)
+    versions = sorted({str(v) for v in np.asarray(fc.get("model_version", xr.DataArray([]))
+                                                  .values).ravel()})
+    return Matched(hourly=hourly, daily=daily, obs_daily=od, issue_day=issue_day,
+                   model_versions=versions)
