@@ -65,6 +65,7 @@ __all__ = [
     "decision_id",
     "effective_aqi",
     "issue_stamp",
+    "orders_path",
     "read_decisions",
     "unit_forecasts",
     "warn_run",
@@ -91,6 +92,11 @@ def issue_stamp(t: Any, tz: str = _TZ) -> str:
 def warnings_path(data_dir: Path | str, issue_time: Any) -> Path:
     """``<data_dir>/warnings/<stamp>.json``."""
     return Path(data_dir) / "warnings" / f"{issue_stamp(issue_time)}.json"
+
+
+def orders_path(data_dir: Path | str, issue_time: Any) -> Path:
+    """``<data_dir>/warnings/<stamp>_orders.csv`` (the run's control orders)."""
+    return Path(data_dir) / "warnings" / f"{issue_stamp(issue_time)}_orders.csv"
 
 
 def decision_id(issue_time: Any, unit_ids: Sequence[str], level: str, action: str,
@@ -544,7 +550,7 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
         Default: ``configs/warning/policy.yaml``, the units' ladders (horizon-checked), and
         ``configs/response/emergency_list.yaml`` (None when absent).
     write : bool
-        Write ``<data_dir>/warnings/<stamp>.json`` (atomic).
+        Write ``<data_dir>/warnings/<stamp>.json`` and ``<stamp>_orders.csv`` (atomic).
     data_dir : path, optional
         Default ``config.data_dir``.
 
@@ -635,7 +641,9 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
                                    else "regional")
     if write:
         root = Path(data_dir) if data_dir is not None else Path(config.data_dir)
-        write_decisions(decisions, warnings_path(root, now), now, ladders, policy)
+        path = warnings_path(root, now)
+        write_decisions(decisions, path, now, ladders, policy)
+        write_orders_csv(decisions, orders_path(root, now))
     register.record_run(now, finished=dt.datetime.now(dt.UTC), status="ok",
                         model_version=str(forecast_ds.attrs.get("model_version", "")),
                         inputs=forecast_ds.attrs.get("inputs"))
