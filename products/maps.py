@@ -280,7 +280,7 @@ def render_aqi_map(forecast_ds: xr.Dataset, day: int, decisions: Sequence[Any], 
     values = _values(forecast_ds, "aqi_daily", day, region)
     colours = {u: _level_colour(v, rs)[0] for u, v in values.items()}
     warned = warned_units(decisions, date)
-    labels = {u.id: f"{u.name}\n{'—' if not np.isfinite(values.get(u.id, np.nan)) else int(values[u.id])}"
+    labels = {u.id: f"{u.name}\n{'NA' if not np.isfinite(values.get(u.id, np.nan)) else int(values[u.id])}"
               for u in region.units}
     with matplotlib.rc_context({**mpl_rc(), "hatch.linewidth": 0.5}):
         fig = Figure(figsize=(12.5, 9.0))
@@ -344,8 +344,7 @@ def render_concentration_maps(forecast_ds: xr.Dataset, variable: str, region: Re
     _check(forecast_ds, [variable])
     rs = _ruleset(forecast_ds)
     bps, cols = _breakpoints(forecast_ds, variable)
-    cmap = ListedColormap(cols)
-    cmap.set_over(level_info(6, rs).hex)
+    cmap = ListedColormap(cols).with_extremes(over=level_info(6, rs).hex)
     norm = BoundaryNorm(bps, cmap.N)
     what = ("日均PM2.5  daily mean PM2.5" if variable == "pm25_daily"
             else "O₃日最大8小时平均  O₃ daily max 8-h mean")
@@ -357,7 +356,7 @@ def render_concentration_maps(forecast_ds: xr.Dataset, variable: str, region: Re
             values = _values(forecast_ds, variable, int(day), region)
             colours = {u: (_NODATA if not np.isfinite(v)
                            else matplotlib.colors.to_hex(cmap(norm(v)))) for u, v in values.items()}
-            labels = {u: ("—" if not np.isfinite(v) else f"{v:.0f}") for u, v in values.items()}
+            labels = {u: ("NA" if not np.isfinite(v) else f"{v:.0f}") for u, v in values.items()}
             labels.update({u.id: "" for u in region.units if u.id not in labels})
             _draw_units(ax, region, values, colours, {}, labels=labels, fontsize=7)
             ax.set_title(f"D+{int(day)}  {dates[k]}", fontsize=11)
@@ -389,7 +388,7 @@ def render_overview(forecast_ds: xr.Dataset, decisions: Sequence[Any], region: R
             colours = {u: _level_colour(v, rs)[0] for u, v in values.items()}
             warned = warned_units(decisions, dates[k])
             all_warned |= set(warned.values())
-            labels = {u: ("—" if not np.isfinite(v) else f"{v:.0f}") for u, v in values.items()}
+            labels = {u: ("NA" if not np.isfinite(v) else f"{v:.0f}") for u, v in values.items()}
             labels.update({u.id: "" for u in region.units if u.id not in labels})
             _draw_units(ax, region, values, colours, warned, labels=labels, fontsize=6.5)
             ax.set_title(f"D+{int(day)}  {dates[k]}", fontsize=11)
