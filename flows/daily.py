@@ -76,6 +76,8 @@ __all__ = [
     "latest_issue_time",
     "config_for",
     "make_met_source",
+    "run_stations",
+    "load_unit_obs",
     "call_with",
     "stage_ingest",
     "stage_qc",
@@ -285,6 +287,7 @@ class DailyRun:
         self.observed_aqi = observed_aqi
         # data passed between stages
         self.obs: pd.DataFrame | None = None
+        self.stations: pd.DataFrame = config.stations
         self.obs_units: pd.DataFrame | None = None
         self.met_source: Any = None
         self.met_info: dict[str, Any] = {}
@@ -319,6 +322,46 @@ class DailyRun:
         return self.register
 
 
+def run_stations(config: AirwarnConfig) -> pd.DataFrame:
+    """The station table of a run: the demo world's (with its seat stations) or ``configs``'.
+
+    ``seat_<unit_id>`` stations exist only in a demo world (``docs/INTERFACES.md``); its table
+    (``demo/world.json``) is the configured stations plus those.
+    """
+    data_dir = Path(config.settings.data_dir)
+    if (data_dir / "demo" / "world.json").exists():
+        try:
+            world = lookup("features.demo_world:load_world")(data_dir)
+            return world.stations
+        except (StageUnavailable, ValueError, FileNotFoundError):
+            pass
+    return config.stations
+
+
+def load_unit_obs(config: AirwarnConfig, start: Any = None, end: Any = None) -> pd.DataFrame:
+    """Unit-hour observations from the store: read → QC → station→unit means (µg/m³, CO mg/m³).
+
+    Parameters
+    ----------
+    config : AirwarnConfig
+    start, end : time-like, optional
+        Inclusive UTC bounds of the observation times (None = open).
+
+    Raises
+    ------
+    StageUnavailable
+        ``features.aggregate.stations_to_units`` does not exist.
+    """
+    ddir = Path(config.settings.data_dir)
+    stations = run_stations(config)
+    obs = lookup("features.store:read_obs")(ddir, start=start, end=end)
+    try:
+        obs, _ = lookup("features.qc:run_qc")(obs, stations)
+    except StageUnavailable:
+        pass
+    return lookup("features.aggregate:stations_to_units")(obs, stations)
+
+
 # --------------------------------------------------------------------------------------------
 # meteorology source
 # --------------------------------------------------------------------------------------------
@@ -348,11 +391,12 @@ def make_met_source(config: AirwarnConfig, met: str = "cycles") -> tuple[Any, li
     if met == "demo":
         world = lookup("features.demo_world:load_world")(data_dir)
         unit_met_forecast = lookup("features.demo_world:unit_met_forecast")
+        delay = float(lookup("features.demo_world:DELIVERY_DELAY_H"))
 
         def load_demo(ref: pd.Timestamp) -> pd.DataFrame | None:
-            return call_with(unit_met_forecast, world, ref, region=config.region)
+            return unit_met_forecast(world, ref)
 
-        return CycleMet(load_demo), []
+        return CycleMet(load_demo, cycle_hours=(0,), latency_h=delay), []
     if met == "perfect":
         world = lookup("features.demo_world:load_world")(data_dir)
         table = call_with(lookup("features.demo_world:unit_met"), world, region=config.region)
@@ -364,6 +408,8 @@ def make_met_source(config: AirwarnConfig, met: str = "cycles") -> tuple[Any, li
 
     sample_units = lookup("features.met_sampling:sample_units")
     cycles = data_dir / "met" / "cycles"
+    # the cycle hours are those the provider delivers (seen in the directory), else 00 and 12 UTC
+    hours = sorted({int(p.stem[-2:]) for p in cycles.glob("[0-9]" * 10 + ".nc")}) or [0, 12]
 
     def load_file(ref: pd.Timestamp) -> pd.DataFrame | None:
         path = cycles / f"{pd.Timestamp(ref).tz_convert('UTC'):%Y%m%d%H}.nc"
@@ -376,7 +422,7 @@ def make_met_source(config: AirwarnConfig, met: str = "cycles") -> tuple[Any, li
             log.warning("met cycle %s unreadable (%s): treated as missing", path, exc)
             return None
 
-    return CycleMet(load_file), []
+    return CycleMet(load_file, cycle_hours=hours), []
 
 
 # --------------------------------------------------------------------------------------------
@@ -393,7 +439,7 @@ def stage_ingest(run: DailyRun) -> StageRecord:
         start = end - pd.Timedelta(days=OBS_HISTORY_DAYS)
         obs = read_obs(run.data_dir, start=start, end=end)
         run.obs = obs
-        stations = run.config.stations
+        stations = run.stations = run_stations(run.config)
         known = list(stations["station_id"].astype(str)) if len(stations) else []
         recent = obs[obs["time"] > end - pd.Timedelta(hours=STATION_DOWN_HOURS)]
         valid = recent.dropna(subset=["pm25", "o3"], how="all")
@@ -450,7 +496,7 @@ def stage_qc(run: DailyRun) -> StageRecord:
         except StageUnavailable as exc:
             rec.status, rec.detail = NOT_AVAILABLE, str(exc)
             return rec
-        flagged, report = run_qc(run.obs, run.config.stations)
+        flagged, report = run_qc(run.obs, run.stations)
         run.obs = flagged
         path = run.data_dir / "obs" / "qc" / f"{run.stamp}.csv"
         from features.atomic import write_text_atomic
@@ -472,7 +518,7 @@ def stage_aggregate(run: DailyRun) -> StageRecord:
             rec.status, rec.detail = NOT_AVAILABLE, str(exc)
             run.degrade("station→unit aggregation not available: forecast without observations")
             return rec
-        units = to_units(run.obs, run.config.stations)
+        units = to_units(run.obs, run.stations)
         run.obs_units = units
         have = set(units.dropna(subset=["pm25"])["unit_id"]) if len(units) else set()
         recent = units[units["time"] > run.issue_utc - pd.Timedelta(hours=STATION_DOWN_HOURS + 1)] \
@@ -486,6 +532,22 @@ def stage_aggregate(run: DailyRun) -> StageRecord:
         rec.detail = f"{len(have)} units with PM2.5 observations, {len(live)} reporting now"
         rec.status = "ok"
     return rec
+
+
+def _add_run_inputs(ds: Any, run: DailyRun) -> None:
+    """Record the run's own findings in the forecast's ``inputs`` attribute (JSON).
+
+    Adds ``degraded`` (what the run found reduced: stations down, met cycle fallback, missing
+    stages — the warnings and bulletins print these), ``obs_last_time`` and ``met_source``;
+    keys the forecast already has are kept, lists are merged.
+    """
+    info = _json_inputs(ds)
+    have = list(info.get("degraded") or [])
+    info["degraded"] = have + [d for d in run.degraded if d not in have]
+    if run.obs is not None and len(run.obs):
+        info.setdefault("obs_last_time", pd.Timestamp(run.obs["time"].max()).isoformat())
+    info.setdefault("met_source", run.met)
+    ds.attrs["inputs"] = json.dumps(info, ensure_ascii=False, sort_keys=True, default=str)
 
 
 def stage_forecast(run: DailyRun) -> StageRecord:
@@ -509,6 +571,7 @@ def stage_forecast(run: DailyRun) -> StageRecord:
             write_forecast = lookup("models.forecast:write_forecast")
             ds = call_with(run_forecast, run.config, pd.Timestamp(run.issue_time),
                            met_source=run.met_source, obs_units=run.obs_units, obs=run.obs_units)
+            _add_run_inputs(ds, run)
             call_with(write_forecast, ds, path)
             run.forecast = read_forecast(path)
             rec.set_outputs(run.data_dir, [path])
@@ -654,9 +717,11 @@ def stage_bulletins(run: DailyRun) -> StageRecord:
             return rec
         render = lookup("products.bulletin:render_bulletins")
         run.bulletins = {}
+        source = str(run.forecast.attrs.get("source", "")) if run.forecast is not None else None
         for d in run.decisions:
             did = str(getattr(d, "decision_id", "decision"))
-            files = render(d, run.config, run.products_dir / "bulletins" / did)
+            files = call_with(render, d, run.config, run.products_dir / "bulletins",
+                              source=source or None)
             run.bulletins[did] = {k: str(v) for k, v in files.items()}
             rec.set_outputs(run.data_dir, files.values())
         rec.detail = f"{len(run.bulletins)} decisions, {len(rec.outputs)} files"
@@ -786,16 +851,20 @@ _STAGE_TASKS: dict[str, Any] = {
 
 
 def _guarded(run: DailyRun, name: str, call: Callable[[], Any], *, critical: bool) -> bool:
-    """Run one stage; record "not available" / "failed" instead of raising (unless critical)."""
+    """Run one stage; True when it produced its outputs.
+
+    A missing package function is recorded as "not available" (never raised: the run goes on
+    without that stage). Any other error is recorded as "failed" and re-raised only when the stage
+    is ``critical`` (nothing downstream can work without it).
+    """
     try:
         call()
-        return True
+        rec = run.records.get(name)
+        return rec is None or rec.status not in (NOT_AVAILABLE, "failed", "skipped")
     except StageUnavailable as exc:
         rec = run.records.get(name) or run.record(name)
         rec.status, rec.detail = NOT_AVAILABLE, str(exc)
-        run.degrade(f"stage {name} not available ({exc})")
-        if critical:
-            raise
+        run.degrade(f"stage {name} not available yet")
         return False
     except Exception as exc:
         rec = run.records.get(name) or run.record(name)
@@ -804,6 +873,11 @@ def _guarded(run: DailyRun, name: str, call: Callable[[], Any], *, critical: boo
             raise
         log.exception("stage %s failed", name)
         return False
+
+
+def _skip(run: DailyRun, name: str, why: str) -> None:
+    rec = run.record(name)
+    rec.status, rec.detail = "skipped", why
 
 
 def run_daily(
@@ -846,30 +920,32 @@ def run_daily(
             _guarded(run, "ingest", lambda: step("ingest", ingest_task), critical=True)
             _guarded(run, "qc", lambda: step("qc", qc_task), critical=False)
             _guarded(run, "aggregate", lambda: step("aggregate", aggregate_task), critical=False)
-            _guarded(run, "forecast", lambda: step("forecast", forecast_task), critical=True)
+            have_fc = _guarded(run, "forecast", lambda: step("forecast", forecast_task),
+                               critical=True)
             if run.observed_aqi:
                 _guarded(run, "daily_aqi", lambda: step("daily_aqi", daily_aqi_task),
                          critical=False)
-            if run.warnings:
+            if not have_fc:
+                ok_warn = False
+                _skip(run, "warnings", "no forecast")
+            elif run.warnings:
                 ok_warn = _guarded(run, "warnings", lambda: step("warnings", warnings_task),
                                    critical=False)
             else:
                 ok_warn = False
-                run.record("warnings").status = "skipped"
+                _skip(run, "warnings", "not asked for")
             for name in PRODUCT_STAGES:
                 if name not in run.products:
-                    run.record(name).status = "skipped"
-                    continue
-                if not ok_warn and name in ("bulletins", "delivery"):
-                    rec = run.record(name)
-                    rec.status, rec.detail = "skipped", "no warning decisions"
-                    continue
-                if name == "delivery" and run.records.get("bulletins") and \
-                        run.records["bulletins"].status in ("failed", NOT_AVAILABLE):
-                    rec = run.record(name)
-                    rec.status, rec.detail = "skipped", "bulletins not produced"
-                    continue
-                _guarded(run, name, lambda n=name: step(n, _STAGE_TASKS[n]), critical=False)
+                    _skip(run, name, "not asked for")
+                elif not have_fc:
+                    _skip(run, name, "no forecast")
+                elif not ok_warn and name in ("bulletins", "delivery"):
+                    _skip(run, name, "no warning decisions")
+                elif name == "delivery" and run.records.get("bulletins") and \
+                        run.records["bulletins"].status in ("failed", NOT_AVAILABLE, "skipped"):
+                    _skip(run, name, "bulletins not produced")
+                else:
+                    _guarded(run, name, lambda n=name: step(n, _STAGE_TASKS[n]), critical=False)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             stage_archive(run, "failed", error)

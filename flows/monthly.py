@@ -17,10 +17,13 @@ from typing import Any
 import pandas as pd
 from prefect import flow
 
-from flows.daily import LOCAL_TZ, call_with, config_for
+from flows.daily import LOCAL_TZ, call_with, config_for, load_unit_obs
 from flows.stages import NOT_AVAILABLE, StageRecord, StageUnavailable, lookup, timed, write_manifest
 
-__all__ = ["previous_month", "month_bounds", "run_monthly", "monthly_review"]
+#: Days of observations before the month for the climatology reference of the skill scores, d.
+CLIM_DAYS = 365
+
+__all__ = ["CLIM_DAYS", "previous_month", "month_bounds", "run_monthly", "monthly_review"]
 
 
 def previous_month(now: datetime | None = None) -> str:
@@ -68,9 +71,15 @@ def run_monthly(month: str, data_dir: str | Path | None = None) -> dict[str, Any
     with timed(verify):
         try:
             verify_archive = lookup("models.verify:verify_archive")
-            scores = call_with(verify_archive, ddir, start=start, end=end, config=config,
-                               month=month, out_dir=out_dir)
-            verify.detail = f"verified {month}"
+            utc0 = start.tz_convert("UTC")
+            utc1 = (end + pd.Timedelta(days=1)).tz_convert("UTC")
+            obs_units = load_unit_obs(config, utc0, utc1)
+            clim = load_unit_obs(config, utc0 - pd.Timedelta(days=CLIM_DAYS), utc1)
+            warn_dir = ddir / "warnings"
+            scores = verify_archive(ddir / "forecasts", obs_units, region=config.region,
+                                    warnings=warn_dir if warn_dir.exists() else None,
+                                    clim_obs=clim, period=(start.date(), end.date()))
+            verify.detail = f"verified {month}: {len(obs_units)} unit-hours observed"
         except StageUnavailable as exc:
             verify.status, verify.detail = NOT_AVAILABLE, str(exc)
 

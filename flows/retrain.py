@@ -16,30 +16,20 @@ from typing import Any
 import pandas as pd
 from prefect import flow
 
-from flows.daily import LOCAL_TZ, call_with, config_for, make_met_source, parse_issue_time
+from flows.daily import (
+    LOCAL_TZ,
+    call_with,
+    config_for,
+    load_unit_obs,
+    make_met_source,
+    parse_issue_time,
+)
 from flows.stages import NOT_AVAILABLE, StageRecord, StageUnavailable, lookup, timed, write_manifest
 
-__all__ = ["load_training_obs", "run_retrain", "retrain"]
+__all__ = ["COMPARE_WEEKS", "run_retrain", "retrain"]
 
 #: Weeks of the most recent archive held out to compare the candidate with the current models.
 COMPARE_WEEKS = 8
-
-
-def load_training_obs(config: Any, until: pd.Timestamp) -> pd.DataFrame:
-    """Unit-hour observations up to ``until`` (store → QC → station→unit means, µg/m³).
-
-    Raises
-    ------
-    StageUnavailable
-        The aggregation function does not exist (training needs unit observations).
-    """
-    ddir = Path(config.settings.data_dir)
-    obs = lookup("features.store:read_obs")(ddir, end=until)
-    try:
-        obs, _ = lookup("features.qc:run_qc")(obs, config.stations)
-    except StageUnavailable:
-        pass
-    return lookup("features.aggregate:stations_to_units")(obs, config.stations)
 
 
 def run_retrain(until: str | datetime | None = None, data_dir: str | Path | None = None,
@@ -72,7 +62,7 @@ def run_retrain(until: str | datetime | None = None, data_dir: str | Path | None
     records.append(rec)
     with timed(rec):
         try:
-            obs_units = load_training_obs(config, pd.Timestamp(t))
+            obs_units = load_unit_obs(config, end=pd.Timestamp(t))
             met_source, notes = make_met_source(config, met)
             train_models = lookup("models.train:train_models")
             result = call_with(train_models, config, obs_units, met_source, pd.Timestamp(t),

@@ -1,0 +1,197 @@
+"""``airwarn demo``: the whole pipeline on the embedded demo world, from nothing to bulletins.
+
+Steps (each prints what it did):
+
+1. build the demo world (``features.demo_world.build_world``; cached: a second run with the same
+   seed, days and issue time reuses it);
+2. print per-unit observed daily AQI level counts per season (``summarise_world``);
+3. train the models, if there are none or the world changed since they were trained
+   (``models.train.train_models`` on the world's observations and regenerated forecast cycles);
+4. backfill the last ``backfill_days`` of issue times (forecasts fanned out, then warnings in
+   time order; no maps, no delivery) so that the review report and the monthly report have
+   verification;
+5. run today's ``daily_forecast`` through Prefect (all products; delivery is a dry run unless
+   ``configs/settings.yaml`` says otherwise);
+6. the monthly 会商 report of the backfilled month;
+7. a table of the products and where they are.
+
+Environment overrides (for a quick look and the tests): ``AIRWARN_DEMO_DAYS`` (world length,
+days; ``settings.demo_days``), ``AIRWARN_DEMO_BACKFILL_DAYS`` (default 30).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from flows.daily import call_with, config_for, load_unit_obs, make_met_source
+from flows.stages import StageUnavailable, lookup, write_manifest
+
+__all__ = ["BACKFILL_DAYS", "DemoResult", "needs_training", "train_demo", "run_demo"]
+
+#: Days of issue times backfilled before today's run (``AIRWARN_DEMO_BACKFILL_DAYS``), d.
+BACKFILL_DAYS = 30
+
+
+class DemoResult(dict):
+    """What ``airwarn demo`` did (a dict: ``world``, ``summary``, ``training``, ``backfill``,
+    ``daily``, ``monthly``, ``timings`` in s)."""
+
+
+def _train_marker(data_dir: Path) -> Path:
+    return data_dir / "models" / "demo_trained.json"
+
+
+def _world_key(world: Any) -> dict[str, Any]:
+    return {"version": str(world.version), "seed": int(world.seed), "days": int(world.days),
+            "issue_time": pd.Timestamp(world.issue_time).isoformat()}
+
+
+def needs_training(data_dir: Path, world: Any) -> bool:
+    """True when no models exist or they were trained on another world (seed, days, end, version)."""
+    marker = _train_marker(data_dir)
+    if not marker.exists() or not any((data_dir / "models").glob("*/*/card.json")):
+        return True
+    try:
+        return json.loads(marker.read_text(encoding="utf-8")).get("world") != _world_key(world)
+    except ValueError:
+        return True
+
+
+def train_demo(config: Any, world: Any) -> Any:
+    """Train on the world's observations (up to its issue time) with its regenerated cycles."""
+    data_dir = Path(config.settings.data_dir)
+    until = pd.Timestamp(world.issue_time)
+    obs_units = load_unit_obs(config, end=until.tz_convert("UTC") - pd.Timedelta(hours=1))
+    met_source, _ = make_met_source(config, "demo")
+    train_models = lookup("models.train:train_models")
+    result = call_with(train_models, config, obs_units, met_source, until)
+    write_manifest(_train_marker(data_dir), {"world": _world_key(world),
+                                             "trained": pd.Timestamp.now(tz="UTC").isoformat()})
+    return result
+
+
+def run_demo(
+    data_dir: Path | str | None = None,
+    *,
+    days: int | None = None,
+    backfill_days: int | None = None,
+    end: Any = None,
+    say: Callable[[str], None] = print,
+    show: Callable[[Any], None] | None = None,
+) -> DemoResult:
+    """Run the demo (see the module docstring); return what was done.
+
+    Parameters
+    ----------
+    data_dir : path, optional
+        Data directory (default ``AIRWARN_DATA_DIR`` / ``./data``).
+    days : int, optional
+        World length, days (default ``settings.demo_days``).
+    backfill_days : int, optional
+        Issue days backfilled before today (default ``AIRWARN_DEMO_BACKFILL_DAYS`` or 30).
+    end : time-like, optional
+        Issue time of "today's" run (default the latest past issue hour).
+    say : callable
+        Progress lines.
+    show : callable, optional
+        Displays a table (e.g. ``rich.console.Console.print``); default ``say(str(table))``.
+    """
+    import time
+
+    from flows.backfill import run_backfill
+    from flows.daily import daily_forecast
+    from flows.monthly import run_monthly
+
+    show = show or (lambda x: say(str(x)))
+    config = config_for(data_dir)
+    ddir = Path(config.settings.data_dir)
+    days = days or config.settings.demo_days
+    if backfill_days is None:
+        backfill_days = int(os.environ.get("AIRWARN_DEMO_BACKFILL_DAYS", BACKFILL_DAYS))
+    out = DemoResult(timings={})
+    t0 = time.perf_counter()
+
+    build_world = lookup("features.demo_world:build_world")
+    say(f"[1/6] demo world: {days} days in {ddir.resolve()} …")
+    world = call_with(build_world, ddir, seed=config.settings.demo_seed, end=end, days=days,
+                      progress=False)
+    out["world"] = {"issue_time": pd.Timestamp(world.issue_time).isoformat(),
+                    "start": str(world.start), "end": str(world.end), "days": world.days,
+                    "seed": world.seed, "version": world.version}
+    out["timings"]["world"] = round(time.perf_counter() - t0, 1)
+    say(f"      issue time {pd.Timestamp(world.issue_time):%Y-%m-%d %H:%M} (Asia/Shanghai), "
+        f"{len(world.units)} units, {len(world.stations)} stations "
+        f"({out['timings']['world']} s)")
+
+    t = time.perf_counter()
+    summary = lookup("features.demo_world:summarise_world")(world)
+    out["summary"] = summary
+    show(summary)
+    say("      observed daily AQI level counts per unit and season (synthetic demo)")
+
+    t = time.perf_counter()
+    if needs_training(ddir, world):
+        say("[2/6] training the models on the demo world …")
+        try:
+            out["training"] = train_demo(config, world)
+            say(f"      trained ({time.perf_counter() - t:.0f} s)")
+        except StageUnavailable as exc:
+            out["training"] = f"not available: {exc}"
+            say(f"      training not available yet ({exc}); forecasts fall back to baselines")
+    else:
+        out["training"] = "reused (models trained on this world)"
+        say("[2/6] models already trained on this world: reused")
+    out["timings"]["train"] = round(time.perf_counter() - t, 1)
+
+    t = time.perf_counter()
+    issue = pd.Timestamp(world.issue_time)
+    if backfill_days > 0:
+        b0 = (issue - pd.Timedelta(days=backfill_days)).strftime("%Y-%m-%dT%H:%M")
+        b1 = (issue - pd.Timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+        say(f"[3/6] backfill {b0} … {b1} (forecasts, then warnings in time order) …")
+        rows = run_backfill(b0, b1, data_dir=str(ddir), met="demo", warnings=True)
+        out["backfill"] = rows
+        n_bad = sum(r["status"] == "failed" for r in rows)
+        say(f"      {len(rows)} issue times, {n_bad} failed "
+            f"({time.perf_counter() - t:.0f} s)")
+        for r in rows:
+            if r["status"] == "failed":
+                say(f"      ! {r['issue_time']}: {r['error']}")
+                break
+    else:
+        out["backfill"] = []
+    out["timings"]["backfill"] = round(time.perf_counter() - t, 1)
+
+    t = time.perf_counter()
+    say(f"[4/6] today's daily forecast run {issue:%Y-%m-%d %H:%M} through Prefect …")
+    from flows.daily import RunFailed
+
+    try:
+        out["daily"] = daily_forecast(issue_time=issue.isoformat(), data_dir=str(ddir),
+                                      met="demo")
+    except RunFailed as exc:
+        say(f"      run failed: {exc}")
+        from flows.stages import read_manifest
+
+        out["daily"] = read_manifest(ddir / "products" / issue.strftime("%Y%m%dT%H%M")
+                                     / "manifest.json") or {}
+    out["timings"]["daily"] = round(time.perf_counter() - t, 1)
+
+    t = time.perf_counter()
+    month = (issue - pd.Timedelta(days=max(1, backfill_days) / 2)).strftime("%Y-%m")
+    say(f"[5/6] monthly 会商 verification report {month} …")
+    try:
+        out["monthly"] = run_monthly(month, ddir)
+    except Exception as exc:  # the demo goes on: the report is the last product
+        out["monthly"] = {"month": month, "status": "failed",
+                          "error": f"{type(exc).__name__}: {exc}", "outputs": []}
+    out["timings"]["monthly"] = round(time.perf_counter() - t, 1)
+    out["timings"]["total"] = round(time.perf_counter() - t0, 1)
+    say("[6/6] products")
+    return out
