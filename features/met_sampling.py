@@ -192,8 +192,9 @@ def sample_units(ds: xr.Dataset, region: Region, stations: pd.DataFrame | None =
     Returns
     -------
     DataFrame
-        ``time`` (UTC, tz-aware), ``unit_id``, one column per variable (units unchanged), and
-        ``method`` (``polygon`` or ``points``) per row; sorted by time then unit order.
+        ``time`` (UTC, tz-aware), ``unit_id``, one column per variable (units unchanged),
+        sorted by time then unit order. ``attrs["method"]`` maps each unit id to how it was
+        sampled (``polygon`` or ``points``).
     """
     if method not in ("auto", "polygon", "points"):
         raise ValueError(f"sample_units: method {method!r}; expected auto, polygon or points")
@@ -244,7 +245,10 @@ def sample_units(ds: xr.Dataset, region: Region, stations: pd.DataFrame | None =
     order = {uid: i for i, uid in enumerate(region.unit_ids)}
     out["_o"] = out["unit_id"].map(order)
     out = out.sort_values(["time", "_o"], kind="mergesort").drop(columns="_o")
-    return out.reset_index(drop=True)[["time", "unit_id", *variables, "method"]]
+    how = dict(zip(out["unit_id"], out["method"], strict=False))
+    out = out.reset_index(drop=True)[["time", "unit_id", *variables]]
+    out.attrs["method"] = {u: how[u] for u in region.unit_ids if u in how}
+    return out
 
 
 def _to_frame(res: xr.Dataset, unit_dim: str, how: str) -> pd.DataFrame:

@@ -68,9 +68,9 @@ def test_polygon_mean_hand_computed_and_point_fallback():
     expect = (c0 * (104 + 300) + c0 * (104.5 + 300) + c1 * (104 + 305) + c1 * (104.5 + 305)) / \
         (2 * c0 + 2 * c1)
     assert first.loc["square", "t2m"] == pytest.approx(expect)
-    assert first.loc["square", "method"] == "polygon"
+    assert df.attrs["method"] == {"square": "polygon", "tiny": "points"}
+    assert list(df.columns) == ["time", "unit_id", "t2m"]
     assert first.loc["tiny", "t2m"] == pytest.approx(104.3 + 303.0)  # bilinear exact for linear f
-    assert first.loc["tiny", "method"] == "points"
     later = df[df["time"] == df["time"].max()].set_index("unit_id")
     assert later.loc["square", "t2m"] == pytest.approx(expect + 1)
     assert str(df["time"].dt.tz) == "UTC"
@@ -89,5 +89,5 @@ def test_real_unit_polygons_from_cnmaps():
     one = {**region.unit("chengdu").model_dump(), "neighbours": []}
     df = sample_units(ds, Region.model_validate({**region.model_dump(), "units": [one]}))
     # area mean of longitude over Chengdu ≈ its centroid longitude (103.83, pre-2016 boundary)
-    assert df.loc[0, "method"] == "polygon"
+    assert df.attrs["method"] == {"chengdu": "polygon"}
     assert df.loc[0, "t2m"] == pytest.approx(103.9, abs=0.15)
