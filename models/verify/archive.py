@@ -32,6 +32,7 @@ from models.verify.match import (
     DAILY_VARS,
     POLLUTANTS,
     Matched,
+    load_obs_units,
     match_forecasts,
     read_forecast_archive,
 )
@@ -166,7 +167,7 @@ def _continuous_table(f: np.ndarray, o: np.ndarray, pe: np.ndarray | None, cl: n
         point["ioa"] = sc.ioa(fg, og, axis=0)
         ci: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if weights is not None and n_days > 1:
-            rep = sc.scores_from_sums(np.tensordot(weights, gs, axes=(1, 0)))  # (B, L, K)→scores
+            rep = sc.scores_from_sums(np.tensordot(weights.astype(float), gs, axes=(1, 0)))  # (B, L, K)→scores
             for k in _CI_SCORES:
                 ci[k] = percentile_interval(rep[k], conf, axis=0)
         for j, ld in enumerate(leads):
@@ -523,11 +524,23 @@ def verify_matched(m: Matched, obs_units: pd.DataFrame, *,
     return VerificationResult(tables=tables, meta=meta)
 
 
+def _period_from(start: Any, end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
+    def local_day(x: Any) -> pd.Timestamp:
+        t = pd.Timestamp(x)
+        if t.tzinfo is not None:
+            t = t.tz_convert("Asia/Shanghai").tz_localize(None)
+        return t.normalize()
+
+    return local_day(start), local_day(end)
+
+
 def verify_archive(forecasts: str | Path | Sequence[str | Path] | xr.Dataset,
-                   obs_units: pd.DataFrame, *, settings: VerificationSettings | None = None,
-                   region: Any | None = None,
+                   obs_units: pd.DataFrame | None = None, *,
+                   settings: VerificationSettings | None = None, region: Any | None = None,
                    warnings: str | Path | Iterable[dict[str, Any]] | None = None,
                    clim_obs: pd.DataFrame | None = None, period: tuple[Any, Any] | None = None,
+                   start: Any | None = None, end: Any | None = None, config: Any | None = None,
+                   stations: pd.DataFrame | None = None,
                    bootstrap: bool = True) -> VerificationResult:
     """Verify a forecast archive or a backtest against unit observations.
 
@@ -535,19 +548,28 @@ def verify_archive(forecasts: str | Path | Sequence[str | Path] | xr.Dataset,
     ----------
     forecasts : path, paths or xarray.Dataset
         ``<data_dir>/forecasts/`` (run files), a backtest NetCDF (leading ``issue_time`` dim), a
-        list of run files, or an opened dataset (see :func:`models.verify.match.read_forecast_archive`).
-    obs_units : pandas.DataFrame
-        Hourly unit observations: ``time`` (UTC), ``unit_id``, ``pm25``, ``o3`` (µg/m³).
+        list of run files, an opened dataset (see
+        :func:`models.verify.match.read_forecast_archive`), or a **data directory** (one holding
+        ``forecasts/``): then observations come from its store, warnings from its ``warnings/``.
+    obs_units : pandas.DataFrame, optional
+        Hourly unit observations: ``time`` (UTC), ``unit_id``, ``pm25``, ``o3`` (µg/m³). Default:
+        read from the data directory's store and aggregated to units with the station table.
     settings : VerificationSettings, optional
         Default: ``configs/verification.yaml``.
     region : configs.schema.Region, optional
-        For regional groups and each unit's warning ladder.
+        For regional groups and each unit's warning ladder (default ``config.region``).
     warnings : path or iterable of dict, optional
         Warning decisions (``<data_dir>/warnings/`` or dicts) to verify.
     clim_obs : pandas.DataFrame, optional
-        Longer observation history for the climatology reference.
+        Longer observation history for the climatology reference (default: read
+        ``climatology.history_days`` before the period from the store, when reading the store).
     period : (date, date), optional
-        Local dates (inclusive) of valid times to score.
+        Local dates (inclusive) of valid times to score; ``start``/``end`` (local or tz-aware
+        timestamps) are accepted instead.
+    config : configs.AirwarnConfig, optional
+        Supplies ``region`` and ``stations`` when they are not given.
+    stations : pandas.DataFrame, optional
+        Station table for aggregating store observations to units.
     bootstrap : bool
         Compute block-bootstrap confidence intervals (``<score>_lo``/``_hi`` columns).
 
@@ -556,7 +578,37 @@ def verify_archive(forecasts: str | Path | Sequence[str | Path] | xr.Dataset,
     VerificationResult
     """
     settings = settings or load_verification()
+    if period is None and start is not None and end is not None:
+        period = _period_from(start, end)
+    if config is not None:
+        region = region if region is not None else config.region
+        stations = stations if stations is not None else config.stations
+    data_dir: Path | None = None
+    if isinstance(forecasts, (str, Path)) and (Path(forecasts) / "forecasts").is_dir():
+        data_dir = Path(forecasts)
+        forecasts = data_dir / "forecasts"
+        if warnings is None and (data_dir / "warnings").is_dir():
+            warnings = data_dir / "warnings"
     fc = read_forecast_archive(forecasts)
+    if period is not None:
+        p0, p1 = _period_from(*period)
+        dates = pd.DatetimeIndex(fc["date"].values.ravel()) if "date" in fc else None
+        if dates is not None:
+            keep = ((fc["date"] >= p0.to_datetime64()) & (fc["date"] <= p1.to_datetime64())).any("day")
+            fc = fc.isel(issue_time=np.flatnonzero(keep.values))
+        if fc.sizes["issue_time"] == 0:
+            raise ValueError(f"no forecasts valid in {p0.date()}…{p1.date()}")
+    if obs_units is None:
+        if data_dir is None:
+            raise ValueError("observations are needed: pass obs_units, or a data directory "
+                             "whose store holds them")
+        units = [str(r) for r in fc["region"].values]
+        t_first = pd.Timestamp(fc["issue_time"].values.min()).tz_localize("UTC") - pd.Timedelta(days=2)
+        t_last = pd.Timestamp(fc["valid_time"].values.max()).tz_localize("UTC")
+        obs_units = load_obs_units(data_dir, t_first, t_last, stations, units)
+        if clim_obs is None and settings.climatology.history_days > 0:
+            h0 = t_first - pd.Timedelta(days=settings.climatology.history_days)
+            clim_obs = load_obs_units(data_dir, h0, t_last, stations, units)
     m = match_forecasts(fc, obs_units, settings, clim_obs=clim_obs, period=period)
     decisions = read_decisions(warnings) if warnings is not None else []
     return verify_matched(m, obs_units, settings=settings, region=region, decisions=decisions,

@@ -41,6 +41,8 @@ __all__ = [
     "Matched",
     "read_forecast_archive",
     "observed_daily",
+    "units_from_stations",
+    "load_obs_units",
     "match_forecasts",
 ]
 
@@ -251,6 +253,78 @@ def observed_daily(obs_units: pd.DataFrame, settings: VerificationSettings) -> p
     daily["level"] = aqi["level"].astype("float64").to_numpy()
     daily["primary"] = aqi["primary"].astype(object).where(aqi["primary"].notna(), None).to_numpy()
     return daily
+
+
+def units_from_stations(obs: pd.DataFrame, stations: pd.DataFrame | None,
+                        unit_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """Hourly unit observations from canonical station observations.
+
+    Uses :func:`features.aggregate.stations_to_units` when that module exists; otherwise the
+    same rule inline (mean of qc-clean stations per unit-hour). Without a station table (or when
+    the forecast regions are station ids, as in a single-site benchmark), stations whose id is a
+    requested unit id are used as units, and a single requested unit takes the mean of all
+    stations.
+
+    Parameters
+    ----------
+    obs : pandas.DataFrame
+        Canonical observations (``time`` UTC, ``station_id``, pollutants µg/m³, CO mg/m³, ``qc``).
+    stations : pandas.DataFrame or None
+        Station table with ``station_id`` and ``sub_region``.
+    unit_ids : sequence of str, optional
+        Units wanted (the forecast regions).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``time`` (UTC), ``unit_id``, pollutant columns (µg/m³, CO mg/m³).
+    """
+    cols = [c for c in ("pm25", "pm10", "o3", "no2", "so2", "co") if c in obs.columns]
+    if obs.empty:
+        return pd.DataFrame(columns=["time", "unit_id", *cols])
+    want = None if unit_ids is None else {str(u) for u in unit_ids}
+    clean = obs[obs["qc"].fillna(0).astype(int) == 0] if "qc" in obs.columns else obs
+    sid = clean["station_id"].astype(str)
+    if want is not None and set(sid.unique()) & want:
+        out = clean[sid.isin(want)].rename(columns={"station_id": "unit_id"})
+        return out[["time", "unit_id", *cols]].reset_index(drop=True)
+    if stations is not None and len(stations) and (want is None or
+                                                   want & set(stations["sub_region"].astype(str))):
+        try:
+            from features.aggregate import stations_to_units
+        except ImportError:
+            stations_to_units = None  # type: ignore[assignment]
+        if stations_to_units is not None:
+            res = stations_to_units(obs, stations)
+            return res[["time", "unit_id", *[c for c in cols if c in res.columns]]]
+        m = dict(zip(stations["station_id"].astype(str), stations["sub_region"].astype(str)))
+        tab = clean.assign(unit_id=sid.map(m)).dropna(subset=["unit_id"])
+        return tab.groupby(["time", "unit_id"], as_index=False)[cols].mean()
+    if want is not None and len(want) == 1:
+        tab = clean.groupby("time", as_index=False)[cols].mean()
+        tab.insert(1, "unit_id", next(iter(want)))
+        return tab
+    raise ValueError("observations: cannot map stations to the forecast regions "
+                     f"{sorted(want or [])[:5]}…; give a station table whose sub_region names them")
+
+
+def load_obs_units(data_dir: str | Path, start: Any, end: Any, stations: pd.DataFrame | None,
+                   unit_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """Unit observations from the canonical store ``<data_dir>/obs/`` between two UTC times.
+
+    Parameters
+    ----------
+    data_dir : path
+    start, end : datetime-like
+        Tz-aware bounds (inclusive).
+    stations : pandas.DataFrame or None
+        Station table (``configs.load_stations()``).
+    unit_ids : sequence of str, optional
+    """
+    from features.store import read_obs
+
+    obs = read_obs(data_dir, start=start, end=end)
+    return units_from_stations(obs, stations, unit_ids)
 
 
 # ----------------------------------------------------------------------------------------------

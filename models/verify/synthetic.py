@@ -72,7 +72,7 @@ def synthetic_archive(units: Sequence[str], start: str, days: int, *, issue_hour
     eps = rng.normal(0, 0.08, size=(n_hours, nu)) + rng.normal(0, 0.05, size=(n_hours, 1))
     for k in range(1, n_hours):
         z[k] = 0.985 * z[k - 1] + eps[k]
-    pm25 = np.exp(np.log(70) + 0.9 * z + np.linspace(0, 0.3, nu)[None, :])
+    pm25 = np.exp(np.log(60) + 0.8 * z + np.linspace(0, 0.3, nu)[None, :])
     hour = loc.hour.to_numpy()[:, None]
     o3 = np.clip(60 + 70 * np.sin(np.pi * (hour - 8) / 12).clip(0) + rng.normal(0, 10, (n_hours, nu)),
                  2, None)

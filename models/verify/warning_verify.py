@@ -100,16 +100,26 @@ def fallback_level(daily_aqi: Sequence[float], settings: VerificationSettings) -
 def _level_fn(settings: VerificationSettings,
               ladders: dict[str, str] | None) -> Callable[[str, pd.DataFrame], str]:
     try:
-        from alerts.ladders import evaluate_ladder
+        from alerts.ladders import evaluate_ladder, load_ladder
     except ImportError:  # pragma: no cover - ladder module absent
-        evaluate_ladder = None  # type: ignore[assignment]
+        evaluate_ladder = load_ladder = None  # type: ignore[assignment]
+    loaded: dict[str, Any] = {}
+
+    def ladder(unit: str) -> Any:
+        lid = (ladders or {}).get(unit, "national-2024")
+        if lid not in loaded:
+            try:
+                loaded[lid] = load_ladder(lid, allow_long_horizon=True)
+            except (ValueError, KeyError, FileNotFoundError):
+                loaded[lid] = None
+        return loaded[lid]
 
     def level(unit: str, seq: pd.DataFrame) -> str:
         aqi = seq["aqi"].to_numpy(dtype=float)
         if len(aqi) == 0:
             return "none"
-        if evaluate_ladder is not None:
-            lad = (ladders or {}).get(unit, "national-2024")
+        lad = ladder(unit) if evaluate_ladder is not None else None
+        if lad is not None:
             try:
                 res = evaluate_ladder(lad, aqi, daily_pm25=seq["pm25"].to_numpy(float),
                                       daily_o3_8h=seq["o3_8h_max"].to_numpy(float),
