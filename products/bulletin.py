@@ -213,7 +213,8 @@ def build_bulletin(decision: Any, config: Any, *, source: str | None = None,
         verb = {"upgrade": ("升级为", "upgraded to "), "downgrade": ("调整为", "downgraded to "),
                 "continue": ("继续维持", "continued: ")}.get(str(d.get("action")), ("", ""))
         title = (f"{region_zh}{regional}重污染天气{verb[0]}{lname_zh}预警" if zh else
-                 f"{region_zh}: {regional}heavy air pollution warning {verb[1]}{lname_en}")
+                 f"{region_zh}: {regional}heavy air pollution warning {verb[1]}{lname_en}"
+                 if verb[1] else f"{region_zh}: {lname_en} {regional}heavy air pollution warning")
     elif kind == "lift":
         title = (f"{region_zh}重污染天气{lname_zh}预警解除" if zh else
                  f"{region_zh}: heavy air pollution {lname_en} warning lifted (all clear)")
@@ -305,7 +306,7 @@ _MD_LABELS = {
            "sensitive": "敏感人群", "measures": "应急措施", "elevated": "高架源清单",
            "enterprise": "企业", "stack": "排放口（烟囱）", "measure": "措施", "contact": "联系方式",
            "references": "关联预警编号", "degraded": "输入数据降级说明", "all_clear": "预警解除",
-           "id": "编号", "none": "无"},
+           "id": "编号", "none": "无", "cut": "减排量"},
     "en": {"issuer": "Issued by", "issued": "Issued at", "level": "Warning level",
            "area": "Area", "window": "Period", "primary": "Primary pollutant",
            "met": "Meteorology", "reason": "Reason", "daily": "Daily AQI forecast",
@@ -313,7 +314,7 @@ _MD_LABELS = {
            "measures": "Emergency measures", "elevated": "Elevated sources (高架源)",
            "enterprise": "Enterprise", "stack": "Stack", "measure": "Measure",
            "contact": "Contact", "references": "References", "degraded": "Degraded inputs",
-           "all_clear": "All clear", "id": "ID", "none": "none"},
+           "all_clear": "All clear", "id": "ID", "none": "none", "cut": "cuts"},
 }
 
 
@@ -336,7 +337,9 @@ def bulletin_markdown(content: Mapping[str, Any]) -> str:
     level = e(content["level_name"]) + (f"（{e(content['response'])}）" if content["response"]
                                         else "")
     out.append(f"- **{L['level']}**: {level}")
-    area = "；".join(f"{e(p)}：{'、'.join(e(n) for n in names)}" for p, names in content["area"])
+    zh = content["lang"] == "zh"
+    sep, colon, psep = ("、", "：", "；") if zh else (", ", ": ", "; ")
+    area = psep.join(f"{e(p)}{colon}{sep.join(e(n) for n in names)}" for p, names in content["area"])
     out.append(f"- **{L['area']}**: {area}")
     out.append(f"- **{L['window']}**: {e(content['window'])}")
     if content["kind"] != "lift":
@@ -382,14 +385,15 @@ def bulletin_markdown(content: Mapping[str, Any]) -> str:
         if elevated:
             for unit, o in elevated:
                 for stack in o["stacks"] or ["—"]:
-                    out.append(f"- {e(unit)}：{e(o['enterprise'])} — {e(stack)} — "
+                    out.append(f"- {e(unit)}{colon}{e(o['enterprise'])} — {e(stack)} — "
                                f"{e(o['measure'])}")
         else:
             out.append(f"- {L['none']}")
         out.append("")
     if content["degraded"]:
         out += [f"## {L['degraded']}", ""] + [f"- {e(x)}" for x in content["degraded"]] + [""]
-    out += [f"## {L['contact']}", "", f"{e(content['issuer'])}，{e(content['contact'])}", ""]
+    out += [f"## {L['contact']}", "", f"{e(content['issuer'])}{'，' if zh else ', '}"
+            f"{e(content['contact'])}", ""]
     return "\n".join(out)
 
 

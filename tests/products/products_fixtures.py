@@ -39,9 +39,10 @@ def _pm25_from_aqi(aqi: np.ndarray) -> np.ndarray:
 
 
 def make_forecast(unit_ids: list[str] | None = None, *, source: str = "synthetic demo",
-                  issue: pd.Timestamp = ISSUE, with_nan_unit: str | None = None) -> xr.Dataset:
+                  issue: pd.Timestamp = ISSUE, with_nan_unit: str | None = None,
+                  region=None) -> xr.Dataset:
     """A forecast dataset with the variables, coordinates and attributes of INTERFACES.md."""
-    region = configs.load_region()
+    region = region or configs.load_region()
     ids = unit_ids or region.unit_ids
     names = [region.unit(u).name for u in ids]
     end = (issue.normalize() + pd.Timedelta(days=4))
@@ -144,3 +145,11 @@ def make_decision(level: str = "orange", action: str = "issue", *,
         "meteorology_zh": "静稳天气，地面风速小于2 m/s，边界层高度低于500 m，不利于污染物扩散。",
         "meteorology_en": "Stagnant weather: surface wind below 2 m/s, boundary layer below 500 m.",
     }
+
+
+def config_copy(config):
+    """A deep copy of an AirwarnConfig whose region may be edited (load_region is cached)."""
+    import dataclasses
+
+    return dataclasses.replace(config, region=config.region.model_copy(deep=True),
+                               settings=config.settings.model_copy(deep=True))

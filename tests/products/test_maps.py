@@ -85,7 +85,7 @@ def test_units_polygons_and_seat_fallback(tmp_path: Path, offline_cartopy: Path,
                 group="渝西地区", code="500199", centroid=LatLon(lat=29.2, lon=107.8))
     assert geo.unit_geometry(fake) is None
     small = region.model_copy(update={"units": [region.unit("chengdu"), fake]})
-    ds = make_forecast(["chengdu", "nowhere"])
+    ds = make_forecast(["chengdu", "nowhere"], region=small)
     png = render_aqi_map(ds, 1, [make_decision(units=("nowhere",))], small,
                          tmp_path / "fallback.png")
     # the marker at the seat is drawn with the level colour (AQI 100 → 良, yellow)

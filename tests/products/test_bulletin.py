@@ -1,0 +1,109 @@
+"""Bulletins: contents, languages, formats, escaping, all-clear, PDF with the CJK font."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from products_fixtures import config_copy, make_decision
+
+import configs
+from products.bulletin import build_bulletin, bulletin_markdown, md_escape, render_bulletins
+
+EVIL = '<script>alert("x")</script>'
+
+
+def _pdf_text(path: Path) -> str:
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils, scripts/system-deps.sh) not installed")
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def test_chinese_bulletin_has_the_official_contents(tmp_path: Path, config) -> None:
+    paths = render_bulletins(make_decision(), config, tmp_path, source="synthetic demo")
+    assert set(paths) == {"zh.html", "zh.pdf", "zh.md", "en.html", "en.pdf", "en.md", "json",
+                          "cap.xml"}
+    assert all(p.exists() and p.stat().st_size > 0 for p in paths.values())
+    assert not list(tmp_path.glob(".*"))  # no temp files left behind
+    md = paths["zh.md"].read_text(encoding="utf-8")
+    for needle in ("# 成渝地区区域重污染天气橙色预警", "**预警级别**: 橙色预警（Ⅱ级响应）",
+                   "**首要污染物**: PM2.5", "四川省：成都市、德阳市、自贡市", "重庆市：荣昌区",
+                   "**发布单位**: 川渝大气污染联防联控预报预警中心（示例）",
+                   "2026年12月2日 00时 至 2026年12月4日 00时", "静稳天气",
+                   "演习/示例（合成演示数据）", "值班电话 028-0000-0000（示例）",
+                   "减少20%以上", "| 成都市 | 235 | 260 | 180 |"):
+        assert needle in md, needle
+    # 健康提示: level texts of the top AQI (318 → 六级 严重污染) and the PM2.5 sensitive groups
+    assert "六级 严重污染" in md and "患有心血管系统疾病或呼吸系统疾病（如哮喘）的人" in md
+    # 高架源 list per unit: enterprise, stack, measure; the non-elevated plant is not in it
+    elevated = md.split("### 高架源清单")[1].split("##")[0]
+    assert "成都市：川西水泥有限公司 — DA001 (80 m) — 停产 halt kiln" in elevated
+    assert r"德阳市：德阳热电厂 — 1\#烟囱 120 m" in elevated  # "#" escaped for Markdown
+    assert "荣昌陶瓷厂" not in elevated and "荣昌陶瓷厂" in md
+    en = paths["en.md"].read_text(encoding="utf-8")
+    assert "Orange" in en and "Level II response" in en and "Chengdu, Deyang, Zigong" in en
+    assert "Exercise / example (synthetic demo)" in en
+    doc = json.loads(paths["json"].read_text(encoding="utf-8"))
+    assert doc["decision"]["decision_id"] == "cy-20261201T1500-orange-1"
+    assert doc["text"]["zh"] == md
+    html = paths["zh.html"].read_text(encoding="utf-8")
+    assert "成都市" in html and "#99004C" in html  # AQI 235 cell in the 重度污染 colour
+    text = _pdf_text(paths["zh.pdf"])
+    for needle in ("成渝地区区域重污染天气橙色预警", "首要污染物", "成都市", "高架源清单", "川西水泥有限公司"):
+        assert needle in text, needle
+    fonts = subprocess.run(["pdffonts", str(paths["zh.pdf"])], capture_output=True,
+                           text=True).stdout
+    assert "airwarn-CJK" in fonts
+
+
+def test_real_run_is_not_labelled_demo(config) -> None:
+    content = build_bulletin(make_decision(), config, source="lightgbm on CNEMC obs")
+    assert content["demo_label"] == ""
+    assert "演习" not in bulletin_markdown(content)
+
+
+def test_lift_gives_an_all_clear(config, tmp_path: Path) -> None:
+    lift = make_decision(level="none", action="lift", decision_id="cy-20261203T1500-lift",
+                         references=["cy-20261201T1500-orange-1"], reason_zh="", reason_en="")
+    lift["previous_level"] = "orange"
+    zh = build_bulletin(lift, config, lang="zh")
+    assert zh["kind"] == "lift" and zh["title"] == "成渝地区重污染天气橙色预警解除"
+    md = bulletin_markdown(zh)
+    assert "## 预警解除" in md and "应急减排措施同时终止" in md
+    assert "cy-20261201T1500-orange-1" in md and "高架源清单" not in md
+    en = build_bulletin(lift, config, lang="en")
+    assert "lifted" in en["title"]
+
+
+def test_markup_cannot_inject(config, tmp_path: Path) -> None:
+    cfg = config_copy(config)
+    region = cfg.region
+    region.unit("chengdu").name = f"成都{EVIL}"
+    region.unit("chengdu").name_en = f"Chengdu{EVIL}"
+    dec = make_decision(reason_zh=f"理由{EVIL}", reason_en=f"reason {EVIL} | # *x*",
+                        decision_id=f"id{EVIL}")
+    dec["control_orders"][0]["enterprise_name"] = f"厂{EVIL}"
+    paths = render_bulletins(dec, cfg, tmp_path, pdf=False)
+    for key in ("zh.html", "en.html", "zh.md", "en.md", "cap.xml"):
+        text = paths[key].read_text(encoding="utf-8")
+        assert "<script" not in text, key
+        assert "&lt;script&gt;" in text, key
+    assert all(p.parent == tmp_path for p in paths.values())  # the id cannot escape out_dir
+    assert md_escape("a|b*c<d") == r"a\|b\*c&lt;d"
+    doc = json.loads(paths["json"].read_text(encoding="utf-8"))
+    assert doc["decision"]["reason_zh"] == f"理由{EVIL}"  # data kept verbatim in JSON
+
+
+def test_decision_without_required_keys_is_a_clear_error(config, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="lacks keys.*unit_ids"):
+        render_bulletins({"decision_id": "d1", "level": "red"}, config, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def config():
+    return configs.load_config()
