@@ -419,26 +419,30 @@ def unit_forecasts(ds: xr.Dataset) -> dict[str, UnitForecast]:
             raise ValueError(f"forecast file lacks {name!r}; expected aqi_daily(region, day) and "
                              f"date(day) (docs/INTERFACES.md, forecast file)")
     dates = [str(x)[:10] for x in np.asarray(ds["date"].values)]
-    out: dict[str, UnitForecast] = {}
+    regions = [str(r) for r in np.asarray(ds["region"].values)]
 
-    def get(var: str, r: Any) -> np.ndarray | None:
+    def table(var: str, dtype: Any = float) -> np.ndarray | None:
         if var not in ds.variables:
             return None
-        return np.asarray(ds[var].sel(region=r).transpose("day").values, dtype=float)
+        da = ds[var]
+        if set(da.dims) != {"region", "day"}:
+            raise ValueError(f"forecast variable {var!r} has dims {da.dims}; expected "
+                             f"(region, day)")
+        return np.asarray(da.transpose("region", "day").values, dtype=dtype)
 
-    for r in np.asarray(ds["region"].values):
-        rid = str(r)
-        prim = None
-        if "primary_daily" in ds.variables:
-            prim = [None if (p is None or str(p) in ("", "nan", "None")) else str(p)
-                    for p in np.asarray(ds["primary_daily"].sel(region=r).transpose("day").values)]
-        p_gt = {}
-        for t in (150, 200, 300):
-            v = get(f"p_aqi_gt_{t}", r)
-            if v is not None:
-                p_gt[t] = v
-        out[rid] = UnitForecast(rid, dates, get("aqi_daily", r), prim, get("pm25_daily", r),
-                                get("o3_mda8", r), p_gt)
+    aqi = table("aqi_daily")
+    prim = table("primary_daily", object)
+    pm25 = table("pm25_daily")
+    o3 = table("o3_mda8")
+    p_gt = {t: table(f"p_aqi_gt_{t}") for t in (150, 200, 300)}
+    out: dict[str, UnitForecast] = {}
+    for i, rid in enumerate(regions):
+        pr = None
+        if prim is not None:
+            pr = [None if (p is None or str(p) in ("", "nan", "None")) else str(p) for p in prim[i]]
+        out[rid] = UnitForecast(rid, dates, aqi[i], pr, None if pm25 is None else pm25[i],
+                                None if o3 is None else o3[i],
+                                {t: v[i] for t, v in p_gt.items() if v is not None})
     return out
 
 

@@ -16,6 +16,7 @@ Units: emissions in t/d (tonnes per day); stack heights in metres; coordinates i
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -231,9 +232,14 @@ def response_config_dir() -> Path:
     return configs.config_dir() / "response"
 
 
+@lru_cache(maxsize=8)
+def _load_cached(path: str, mtime: float) -> EmergencyList:
+    return load_yaml_model(path, EmergencyList)
+
+
 def load_emergency_list(path: Path | str | None = None, region: Region | None = None) -> EmergencyList:
     """Load and validate the emergency list; with ``region``, every enterprise and city must lie in
-    one of its units.
+    one of its units. Parsed once per file version (cached on path and mtime; treat as read-only).
 
     Raises
     ------
@@ -241,7 +247,9 @@ def load_emergency_list(path: Path | str | None = None, region: Region | None = 
         Naming the file and the enterprise (or key path) and what was expected.
     """
     p = Path(path or response_config_dir() / "emergency_list.yaml")
-    el = load_yaml_model(p, EmergencyList)
+    if not p.exists():
+        raise ConfigError(f"configuration file not found: {p}")
+    el = _load_cached(str(p), p.stat().st_mtime)
     if region is not None:
         known = set(region.unit_ids)
         for i, e in enumerate(el.enterprises):

@@ -17,7 +17,7 @@ from configs.warning_schema import LEVEL_ZH
 def _parse_time(text: str, tz: str) -> pd.Timestamp:
     try:
         if len(text) == 13 and text[8] == "T" and text.replace("T", "").isdigit():
-            ts = pd.Timestamp.strptime(text, "%Y%m%dT%H%M")
+            ts = pd.to_datetime(text, format="%Y%m%dT%H%M")
         else:
             ts = pd.Timestamp(text)
     except ValueError:

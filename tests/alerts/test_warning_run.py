@@ -1,0 +1,146 @@
+"""``warn_run`` and ``airwarn warn`` end to end: a real NetCDF forecast file, the real register,
+decisions JSON, control orders CSV, joint warnings with orders on both sides, rerun idempotence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+import configs
+from alerts.register import Register
+from alerts.warning import orders_path, read_decisions, unit_forecasts, warn_run, warnings_path
+
+TZ = "Asia/Shanghai"
+ISSUE = pd.Timestamp("2026-01-10T15:00", tz=TZ)
+EPISODE = {"chengdu": [212, 236, 190], "deyang": [205, 220, 170], "meishan": [190, 215, 140],
+           "ziyang": [201, 230, 180], "suining": [180, 210, 205], "luzhou": [160, 170, 120]}
+
+
+def forecast_file(units: list[str], values: dict[str, list[float]]) -> xr.Dataset:
+    """Forecast Dataset with the names of docs/INTERFACES.md (forecast file)."""
+    a = np.array([values.get(u, [80.0, 85.0, 90.0]) for u in units], dtype=float)
+    primary = np.where(a > 50, "PM2.5", "").astype(object)
+    method = np.full((len(units), 2), "lightgbm", dtype=object)
+    reason = np.full((len(units), 2), "", dtype=object)
+    method[units.index("yibin"), 0] = "climatology"
+    reason[units.index("yibin"), 0] = "no observations for 3 days"
+    return xr.Dataset(
+        {"aqi_daily": (("region", "day"), a), "primary_daily": (("region", "day"), primary),
+         "pm25_daily": (("region", "day"), a * 0.75),
+         "o3_mda8": (("region", "day"), np.full(a.shape, 90.0)),
+         "p_aqi_gt_150": (("region", "day"), (a > 150) * 0.8),
+         "p_aqi_gt_200": (("region", "day"), (a > 200) * 0.7),
+         "p_aqi_gt_300": (("region", "day"), (a > 300) * 0.6),
+         "method": (("region", "pollutant"), method),
+         "fallback_reason": (("region", "pollutant"), reason)},
+        coords={"region": units, "day": [1, 2, 3], "pollutant": ["pm25", "o3"],
+                "date": ("day", ["2026-01-11", "2026-01-12", "2026-01-13"])},
+        attrs={"issue_time": ISSUE.isoformat(), "model_version": "lgbm-test",
+               "ruleset": "HJ633_2026", "source": "synthetic test",
+               "inputs": json.dumps({"met_cycle": "2026011000", "met_cycle_age_h": 30,
+                                     "missing_stations": ["1431A"]})})
+
+
+@pytest.fixture()
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AIRWARN_DATA_DIR", str(tmp_path))
+    units = configs.load_region().unit_ids
+    (tmp_path / "forecasts").mkdir()
+    forecast_file(units, EPISODE).to_netcdf(tmp_path / "forecasts" / "20260110T1500.nc")
+    return tmp_path
+
+
+def test_warn_run_writes_decisions_orders_and_register_rows(data_dir: Path) -> None:
+    cfg = configs.load_config()
+    ds = xr.load_dataset(data_dir / "forecasts" / "20260110T1500.nc")
+    fc = unit_forecasts(ds)
+    assert fc["chengdu"].primary == ["PM2.5"] * 3 and fc["chengdu"].dates[0] == "2026-01-11"
+    reg = Register(data_dir / "register.sqlite")
+    decs = warn_run(ds, cfg, reg, ISSUE)
+    colour = {d.unit_ids[0]: d for d in decs if not d.regional}
+    assert {u: d.level for u, d in colour.items()} == {
+        "chengdu": "orange", "deyang": "orange", "meishan": "yellow", "ziyang": "orange",
+        "suining": "orange", "luzhou": "yellow"}
+    regional = [d for d in decs if d.regional]
+    contiguous = [d for d in regional if d.joint["kind"] == "contiguous"]
+    assert [(d.level, d.unit_ids) for d in contiguous] == [
+        ("yellow", ["chengdu", "deyang", "meishan", "suining", "ziyang"])]
+    assert set(contiguous[0].references) == {colour[u].decision_id for u in contiguous[0].unit_ids}
+    # Suining (border belt, orange) → Hechuan and Tongnan act at orange: Hechuan's listed plants
+    joint = {d.joint["source_units"][0]: d for d in regional if d.joint["kind"] == "joint"}
+    sj = joint["suining"]
+    assert sj.level == "orange" and {"hechuan", "tongnan"} <= set(sj.joint["acting_units"])
+    assert {o.unit_id for o in sj.control_orders} == {"hechuan"}
+    assert all(o.level == "orange" and o.start == "2026-01-12T00:00:00+08:00" for o in sj.control_orders)
+    # Chengdu's own orders and its reduction check (example list: shortfalls shown with the gap)
+    cd = colour["chengdu"]
+    assert cd.control_orders and {o.city for o in cd.control_orders} == {"成都市"}
+    assert any(o.is_elevated for o in cd.control_orders)
+    assert {(c["city"], c["pollutant"]) for c in cd.reduction_checks} == {
+        ("成都市", p) for p in ("so2", "nox", "pm", "vocs")}
+    assert all(c["gap"] == pytest.approx(max(0.0, c["required"] - c["achieved"]), abs=1e-3)
+               for c in cd.reduction_checks)
+    # degraded inputs named in each decision; per-unit fallback only where it happened
+    assert "met_cycle_age_h: 30 h" in cd.degraded_inputs and "missing_stations: 1431A" in cd.degraded_inputs
+    assert not any("yibin" in s for s in cd.degraded_inputs)
+    # files
+    back = read_decisions(warnings_path(data_dir, ISSUE))
+    assert [d.decision_id for d in back] == [d.decision_id for d in decs]
+    csv = pd.read_csv(orders_path(data_dir, ISSUE), encoding="utf-8-sig")
+    assert len(csv) == sum(len(d.control_orders) for d in decs)
+    assert {"enterprise_name", "production_unit", "is_elevated", "measure", "so2_t_d"} <= set(csv.columns)
+    assert reg.count("transitions") == len(decs) and reg.count("runs") == 1
+    assert reg.runs().loc[0, "status"] == "ok"
+
+
+def test_rerun_changes_nothing(data_dir: Path) -> None:
+    cfg = configs.load_config()
+    ds = xr.load_dataset(data_dir / "forecasts" / "20260110T1500.nc")
+    reg = Register(data_dir / "register.sqlite")
+    first = warn_run(ds, cfg, reg, ISSUE)
+    j1 = warnings_path(data_dir, ISSUE).read_bytes()
+    c1 = orders_path(data_dir, ISSUE).read_bytes()
+    n = (reg.count("transitions"), reg.count("runs"))
+    second = warn_run(ds, cfg, reg, ISSUE)
+    assert [d.to_dict() for d in second] == [d.to_dict() for d in first]
+    assert warnings_path(data_dir, ISSUE).read_bytes() == j1
+    assert orders_path(data_dir, ISSUE).read_bytes() == c1
+    assert (reg.count("transitions"), reg.count("runs")) == n
+    # the next run continues the episode and references today's decisions
+    nxt = ISSUE + pd.Timedelta(hours=14)
+    ds2 = forecast_file(cfg.region.unit_ids, {"chengdu": [236, 190, 150]})
+    ds2 = ds2.assign_coords(date=("day", ["2026-01-12", "2026-01-13", "2026-01-14"]))
+    d2 = {d.unit_ids[0]: d for d in warn_run(ds2, cfg, reg, nxt) if not d.regional}
+    assert d2["chengdu"].action == "continue"
+    assert d2["chengdu"].references == [next(d.decision_id for d in first if d.unit_ids == ["chengdu"])]
+
+
+def test_bad_forecast_file_is_named(data_dir: Path) -> None:
+    cfg = configs.load_config()
+    ds = xr.load_dataset(data_dir / "forecasts" / "20260110T1500.nc").drop_vars("aqi_daily")
+    with pytest.raises(ValueError, match="forecast file lacks 'aqi_daily'"):
+        warn_run(ds, cfg, Register(data_dir / "r.sqlite"), ISSUE)
+    assert not warnings_path(data_dir, ISSUE).exists()
+
+
+def test_cli_warn_prints_table_and_rerun_adds_nothing(data_dir: Path) -> None:
+    from flows.cli import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["warn", "--issue-time", "2026-01-10T15:00"])
+    assert r.exit_code == 0, r.output
+    assert "issue" in r.output and "orange" in r.output and "regional" in r.output
+    assert str(warnings_path(data_dir, ISSUE)) in r.output.replace("\n", "")
+    assert orders_path(data_dir, ISSUE).exists()
+    first = warnings_path(data_dir, ISSUE).read_bytes()
+    r = runner.invoke(app, ["warn", "--issue-time", "20260110T1500"])
+    assert r.exit_code == 0 and "0 new register rows" in r.output
+    assert warnings_path(data_dir, ISSUE).read_bytes() == first
+    r = runner.invoke(app, ["warn", "--issue-time", "2026-01-11T05:00"])
+    assert r.exit_code == 2 and "forecast file not found" in r.output
