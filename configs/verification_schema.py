@@ -127,7 +127,7 @@ class VerificationSettings(StrictModel):
     @field_validator("half_level_upper")
     @classmethod
     def _increasing(cls, v: list[float]) -> list[float]:
-        if any(b <= a for a, b in zip(v, v[1:])):
+        if any(b <= a for a, b in zip(v, v[1:], strict=False)):
             raise ValueError(f"half-level upper bounds must increase strictly, got {v}")
         return v
 

@@ -204,7 +204,9 @@ def _continuous(m: Matched, groups: dict[str, list[int]], settings: Verification
                               "lead_day", d["day"].values)
         t.insert(0, "variable", v)
         daily.append(t)
-    cat = (lambda x: pd.concat(x, ignore_index=True) if x else pd.DataFrame())
+    def cat(x: list[pd.DataFrame]) -> pd.DataFrame:
+        return pd.concat(x, ignore_index=True) if x else pd.DataFrame()
+
     return cat(hourly), cat(daily)
 
 

@@ -297,7 +297,7 @@ def units_from_stations(obs: pd.DataFrame, stations: pd.DataFrame | None,
         if stations_to_units is not None:
             res = stations_to_units(obs, stations)
             return res[["time", "unit_id", *[c for c in cols if c in res.columns]]]
-        m = dict(zip(stations["station_id"].astype(str), stations["sub_region"].astype(str)))
+        m = dict(zip(stations["station_id"].astype(str), stations["sub_region"].astype(str), strict=True))
         tab = clean.assign(unit_id=sid.map(m)).dropna(subset=["unit_id"])
         return tab.groupby(["time", "unit_id"], as_index=False)[cols].mean()
     if want is not None and len(want) == 1:
@@ -424,7 +424,7 @@ def _daily_from_hourly(fc: xr.Dataset, days: Sequence[int]) -> xr.Dataset:
     rows = []
     for i in range(len(it)):
         vt = pd.DatetimeIndex(fc["valid_time"].values[i]).tz_localize("UTC")
-        for j, r in enumerate(regions):
+        for j in range(len(regions)):
             part = {"time": vt, "unit_id": f"{i}|{j}"}
             for p in POLLUTANTS:
                 part[p] = fc[p].values[i, j] if p in fc else np.nan

@@ -84,10 +84,10 @@ def synthetic_archive(units: Sequence[str], start: str, days: int, *, issue_hour
               ).tz_localize(LOCAL_TZ)
     lead = np.arange(1, n_leads + 1)
     idx = {t: k for k, t in enumerate(times)}
-    I = len(issues)
-    fc = {p: np.empty((I, nu, n_leads)) for p in ("pm25", "o3")}
-    vt = np.empty((I, n_leads), dtype="datetime64[ns]")
-    sd = {p: np.empty((I, nu, n_leads)) for p in ("pm25", "o3")}
+    n_iss = len(issues)
+    fc = {p: np.empty((n_iss, nu, n_leads)) for p in ("pm25", "o3")}
+    vt = np.empty((n_iss, n_leads), dtype="datetime64[ns]")
+    sd = {p: np.empty((n_iss, nu, n_leads)) for p in ("pm25", "o3")}
     for i, it in enumerate(issues):
         k0 = idx[it.tz_convert("UTC")]
         ks = k0 + lead
@@ -111,8 +111,8 @@ def synthetic_archive(units: Sequence[str], start: str, days: int, *, issue_hour
     ds["valid_time"] = (("issue_time", "lead"), vt)
     # daily products from the hourly forecast (natural days D+1…D+3)
     rows = []
-    for i in range(I):
-        for j, u in enumerate(units):
+    for i in range(n_iss):
+        for j in range(nu):
             rows.append(pd.DataFrame({"time": pd.DatetimeIndex(vt[i]).tz_localize("UTC"),
                                       "unit_id": f"{i}|{j}", "pm25": fc["pm25"][i, j],
                                       "o3": fc["o3"][i, j]}))
@@ -120,7 +120,7 @@ def synthetic_archive(units: Sequence[str], start: str, days: int, *, issue_hour
     ij = d["unit_id"].str.split("|", expand=True).astype(int)
     local_issue = issues.tz_localize(None).normalize()
     dd = (pd.DatetimeIndex(d["date"]) - local_issue[ij[0].to_numpy()]).days.to_numpy()
-    shape = (I, nu, 3)
+    shape = (n_iss, nu, 3)
     pmd = np.full(shape, np.nan)
     o3d = np.full(shape, np.nan)
     for k in (1, 2, 3):
@@ -154,7 +154,7 @@ def synthetic_archive(units: Sequence[str], start: str, days: int, *, issue_hour
     for thr in (150, 200, 300):
         ds[f"p_aqi_gt_{thr}"] = (ddims, stats.norm.sf((thr - aqi) / sig), {"units": "1"})
     ds["date"] = (("issue_time", "day"), dates)
-    ds["model_version"] = ("issue_time", np.full(I, model_version))
+    ds["model_version"] = ("issue_time", np.full(n_iss, model_version))
     ds.attrs = {"source": "synthetic verification fixture", "model_version": model_version}
     return ds, obs
 
