@@ -41,6 +41,7 @@ import pandas as pd
 __all__ = [
     "TRACERS",
     "EMISSION_SCALE",
+    "VENTILATION_FACTOR",
     "ELEVATED_SHARE_DEFAULT",
     "STAGGERED_PRODUCTION",
     "UnitParams",
@@ -56,13 +57,20 @@ TRACERS: tuple[str, ...] = ("ppm", "spm", "cpm", "nox", "so2", "co", "ox")
 #: the qualitative ranking of reported winter PM2.5 (Chengdu, Zigong, Yibin, Dazhou, Neijiang and
 #: central Chongqing dirtier; Ya'an, Guangyuan, Bazhong and the southern Chongqing hills cleaner).
 EMISSION_SCALE: dict[str, float] = {
-    "chengdu": 1.30, "cq_central": 1.12, "zigong": 1.12, "yibin": 1.18, "dazhou": 1.50,
+    "chengdu": 1.30, "cq_central": 1.02, "zigong": 1.04, "yibin": 1.12, "dazhou": 1.50,
     "neijiang": 1.08, "luzhou": 1.02, "leshan": 1.02, "meishan": 0.98, "deyang": 1.00,
     "mianyang": 0.90, "suining": 0.88, "ziyang": 0.90, "nanchong": 0.95, "guangan": 0.88,
     "bazhong": 0.72, "guangyuan": 0.62, "yaan": 0.42,
     "jiangjin": 0.92, "hechuan": 0.86, "yongchuan": 0.90, "bishan": 0.82, "rongchang": 0.84,
     "dazu": 0.82, "tongliang": 0.82, "tongnan": 0.78, "fuling": 0.90, "changshou": 0.95,
     "nanchuan": 0.70, "qijiang": 0.82, "dianjiang": 0.78,
+}
+#: Local ventilation factor per unit (multiplies wind / box length): sheltered valley cities
+#: (Dazhou in its Zhou-river valley, Zigong, Yibin) < 1 < exposed rim cities (Ya'an's rainy
+#: gap, Guangyuan). Synthetic; default 1.
+VENTILATION_FACTOR: dict[str, float] = {
+    "dazhou": 0.62, "zigong": 0.8, "yibin": 0.85, "chengdu": 0.92, "neijiang": 0.9,
+    "yaan": 1.35, "guangyuan": 1.3, "bazhong": 1.1,
 }
 #: Fraction of industrial emissions released from elevated stacks (高架源) when no emergency
 #: reduction list is configured. Synthetic default: 0.30 for the heavy-industry cities, else 0.18.
@@ -74,7 +82,7 @@ _ELEVATED_OTHER = 0.18
 #: Cement staggered production (错峰生产) window (month, day) inclusive and the factor applied to
 #: industrial emissions inside it. Synthetic convention for the demo world (the real schedules
 #: are set each year by the provinces; 川渝 coordinated cement 错峰, domain-spec T2.4).
-STAGGERED_PRODUCTION = {"start": (11, 15), "end": (3, 15), "industry_factor": 0.82}
+STAGGERED_PRODUCTION = {"start": (11, 15), "end": (3, 15), "industry_factor": 0.78}
 #: Spring Festival: industry / traffic factors from the eve −3 days to +6 days (local dates).
 SPRING_FESTIVAL_FACTORS = {"industry": 0.55, "traffic": 0.70, "residential": 1.10}
 #: Length scale of a unit box for ventilation, km.
@@ -89,11 +97,11 @@ _SECTOR_SHARES = {
     "co": (0.40, 0.35, 0.25),
 }
 # emission rate at scale 1 (µg m-3 h-1 into a 1000-m layer; co mg m-3 h-1)
-_BASE_RATE = {"ppm": 0.30, "cpm": 1.5, "nox": 1.8, "so2": 0.30, "co": 0.008}
+_BASE_RATE = {"ppm": 0.34, "cpm": 1.5, "nox": 1.9, "so2": 0.32, "co": 0.008}
 # background (clean inflow / free troposphere) concentrations
 _BG = {"ppm": 8.0, "spm": 6.0, "cpm": 8.0, "nox": 4.0, "so2": 2.0, "co": 0.25}
 # dry deposition velocities, m h-1
-_VD = {"ppm": 1.8, "spm": 1.8, "cpm": 18.0, "nox": 4.0, "so2": 20.0, "co": 0.0, "ox": 10.0}
+_VD = {"ppm": 1.8, "spm": 1.8, "cpm": 18.0, "nox": 4.0, "so2": 20.0, "co": 0.0, "ox": 6.0}
 # wet scavenging coefficients at 1 mm h-1, h-1
 _WET = {"ppm": 0.30, "spm": 0.35, "cpm": 0.45, "nox": 0.05, "so2": 0.20, "co": 0.0, "ox": 0.0}
 
@@ -111,6 +119,8 @@ class UnitParams:
         Elevated-source share of industrial emissions, 0–1.
     voc : ndarray
         Relative VOC reactivity (scales Ox production).
+    vent : ndarray
+        Local ventilation factor (sheltered valleys < 1 < exposed rim), multiplies |V| / L.
     neighbours : ndarray of int, shape (U, N)
         Neighbour indices, padded with −1.
     nb_ex, nb_ey : ndarray, shape (U, N)
@@ -123,6 +133,7 @@ class UnitParams:
     scale: np.ndarray
     elevated: np.ndarray
     voc: np.ndarray
+    vent: np.ndarray
     neighbours: np.ndarray
     nb_ex: np.ndarray
     nb_ey: np.ndarray
@@ -215,7 +226,9 @@ def unit_params(region, unit_ids: list[str] | None = None,
         (from_list or {}).get(u, ELEVATED_SHARE_DEFAULT.get(u, _ELEVATED_OTHER)) for u in ids])
     scale = np.array([EMISSION_SCALE.get(u, 0.85) for u in ids])
     voc = 0.8 + 0.25 * scale
-    return UnitParams(unit_ids=ids, scale=scale, elevated=elevated, voc=voc, neighbours=nb,
+    vent = np.array([VENTILATION_FACTOR.get(u, 1.0) for u in ids])
+    return UnitParams(unit_ids=ids, scale=scale, elevated=elevated, voc=voc, vent=vent,
+                      neighbours=nb,
                       nb_ex=ex, nb_ey=ey, nb_dist=dist)
 
 
@@ -250,7 +263,7 @@ def emission_factors(times: pd.DatetimeIndex) -> dict[str, np.ndarray]:
     residential = (0.55 + 0.9 * np.exp(-((lh - 12.0) / 1.5) ** 2) + 1.1 * np.exp(-((lh - 19.0) / 1.6) ** 2)
                    + 0.2 * ((lh > 7) & (lh < 23))) / 0.97
     doy = loc.dayofyear.to_numpy()
-    residential = residential * (1.0 + 0.25 * np.cos(2 * np.pi * (doy - 15) / 365.25))
+    residential = residential * (1.0 + 0.05 * np.cos(2 * np.pi * (doy - 15) / 365.25))
     sp = STAGGERED_PRODUCTION
     industry = industry * np.where(_in_window(month, day, sp["start"], sp["end"]),
                                    sp["industry_factor"], 1.0)
@@ -277,7 +290,7 @@ def emission_factors(times: pd.DatetimeIndex) -> dict[str, np.ndarray]:
 
 def _bg_ox(doy: np.ndarray) -> np.ndarray:
     """Regional background O3 (µg m-3): spring–early-summer maximum."""
-    return 52.0 + 22.0 * np.cos(2 * np.pi * (doy - 140) / 365.25)
+    return 70.0 + 15.0 * np.cos(2 * np.pi * (doy - 140) / 365.25)
 
 
 def simulate(met: dict[str, np.ndarray], times: pd.DatetimeIndex, params: UnitParams,
@@ -346,10 +359,11 @@ def simulate(met: dict[str, np.ndarray], times: pd.DatetimeIndex, params: UnitPa
         E[:, ip, :] += extra_emissions * dil
 
     # loss rates (T, nt, U)
-    k_adv = ws * 3.6 / BOX_KM
+    k_adv = ws * 3.6 / BOX_KM * params.vent[None, :]
     blh_prev = np.vstack([blh[:1], blh[:-1]])
     k_ent = np.clip((blh - blh_prev) / blh, 0, 1)
-    k_ex = 0.012
+    # exchange with the free troposphere, faster through a deep convective layer
+    k_ex = (0.012 + 0.035 * np.clip(blh / 1500.0, 0, 1.5))[:, None, :]
     vd = np.array([_VD[n] for n in TRACERS])[None, :, None]
     wet = np.array([_WET[n] for n in TRACERS])[None, :, None]
     k_lin = vd / h_eff[:, None, :] + wet * (tp ** 0.7)[:, None, :]
@@ -357,13 +371,18 @@ def simulate(met: dict[str, np.ndarray], times: pd.DatetimeIndex, params: UnitPa
     # chemistry rates
     rhf = np.clip((rh - 0.55) / 0.35, 0, 1) ** 1.5 * np.where(tp > 0.3, 0.3, 1.0)
     cold = np.clip((295.0 - t2m) / 15.0, 0, 1)
-    k_so2 = 0.004 + 0.045 * rhf                    # SO2 → sulfate, h-1
-    k_nox = 0.006 + 0.040 * rhf * (0.3 + 0.7 * cold)  # NOx → nitrate, h-1
-    k_age = 0.010 + 0.030 * rhf                    # primary → secondary organic (yield 0.5)
     sun = (ssrd / 800.0) ** 1.2
-    fT = np.exp(0.06 * (t2m - 298.0))
-    p_ox = 30.0 * sun * np.clip(fT, 0, 2.2) * params.voc[None, :]
-    Kps = 40.0 * ssrd / 800.0  # photostationary NO·O3/NO2, µg m-3
+    k_so2 = 0.004 + 0.012 * rhf + 0.01 * sun       # SO2 → sulfate (aqueous + OH), h-1
+    k_het = 0.003 + 0.010 * rhf * (0.3 + 0.7 * cold)  # NOx → nitrate, heterogeneous, h-1
+    k_oh = 0.5 * sun                              # NOx → HNO3 by OH (day-time), h-1
+    k_nox = k_het + k_oh
+    # fraction of the nitrate that stays particulate (NH4NO3 evaporates when warm)
+    y_no3 = 1.3 * (k_het + 0.5 * k_oh * np.clip((300.0 - t2m) / 15.0, 0.1, 1.0))
+    k_age = 0.008 + 0.008 * rhf                    # primary → secondary organic (yield 0.5)
+    fT = np.exp(0.045 * (t2m - 298.0))
+    p_ox = 42.0 * (ssrd / 800.0) ** 1.8 * np.clip(fT, 0, 2.2) * params.voc[None, :]
+    k_oxl = 0.10 * sun * np.clip(rh, 0.3, 1.0)  # O3 photolysis → OH (O1D + H2O), h-1
+    Kps = 60.0 * ssrd / 800.0  # photostationary NO·O3/NO2, µg m-3
 
     # background per tracer (T, nt)
     bg = np.zeros((T, nt))
@@ -391,14 +410,15 @@ def simulate(met: dict[str, np.ndarray], times: pd.DatetimeIndex, params: UnitPa
     for t in range(T):
         cup = (np.einsum("kun,un->ku", c[:, nb_idx], w[t]) + w0 * bg[t][:, None]) / wsum[t]
         prod = np.zeros((nt, U))
-        prod[ispm] = (2.0 * k_so2[t] * c[iso2] + 1.3 * k_nox[t] * c[inox]
+        prod[ispm] = (2.0 * k_so2[t] * c[iso2] + y_no3[t] * c[inox]
                       + 0.5 * k_age[t] * c[ip])
         prod[iox] = p_ox[t] * c[inox] / (c[inox] + 12.0)
         kchem = np.zeros((nt, U))
         kchem[iso2] = k_so2[t]
         kchem[inox] = k_nox[t]
-        src = E[t] + prod + k_adv[t] * cup + k_ex * bg[t][:, None] + k_ent[t] * res
-        ktot = k_adv[t] + k_ex + k_ent[t] + k_lin[t] + kchem
+        kchem[iox] = k_oxl[t]
+        src = E[t] + prod + k_adv[t] * cup + k_ex[t] * bg[t][:, None] + k_ent[t] * res
+        ktot = k_adv[t] + k_ex[t] + k_ent[t] + k_lin[t] + kchem
         ceq = src / ktot
         c = ceq + (c - ceq) * np.exp(-ktot)
         # residual layer keeps the air left behind when the boundary layer collapses

@@ -156,7 +156,8 @@ def latents(seed: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng([seed, 101, k])
         out[name] = _ar1(rng, _N_HOURS, tau)
     # seasonal shifts: winters more stagnant and more often cloudy; summers moister
-    out["stag"] = out["stag"] + 0.45 * sc
+    sc_stag = np.cos(2 * np.pi * (doy - 5.0) / 365.25)  # stagnation peaks around New Year
+    out["stag"] = 0.85 * out["stag"] + 0.8 * np.clip(sc_stag, 0, None) ** 2 - 0.2
     # Frontal passages (cold-air intrusions from the north-east): an event process, one draw per
     # day (prefix-stable), rate ~1 per 5 days in the cool season, ~1 per 9 days in summer.
     rng = np.random.default_rng([seed, 202])
@@ -199,9 +200,9 @@ def elevation(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
 def basin_mask(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """1 inside the Sichuan basin (roughly 103.5–108°E, 28.5–31.5°N), 0 outside, smooth edges."""
     lat, lon = np.asarray(lat, float), np.asarray(lon, float)
-    w = 0.25
-    return (_sig((lon - 103.5) / w) * _sig((108.0 - lon) / w)
-            * _sig((lat - 28.5) / w) * _sig((31.5 - lat) / w))
+    w = 0.22
+    return (_sig((lon - 103.5) / w) * _sig((108.1 - lon) / w)
+            * _sig((lat - 28.5) / w) * _sig((31.6 - lat) / w))
 
 
 @dataclass(frozen=True)
@@ -353,7 +354,7 @@ def evaluate_points(seed: int, h: np.ndarray, pts: Points,
 
     # wind: weak in the basin, stronger on the rim; fronts bring north-easterlies
     kw = 0.62 + 1.7 * (1 - b) + 0.3 * np.clip((z - 1000) / 2500, 0, 1)
-    damp = np.exp(-0.28 * stag)
+    damp = np.exp(-0.24 * stag) * (1.0 + 0.3 * np.exp(-(((doy - 105.0) / 35.0) ** 2)))[:, None]
     dmod = 1 + 0.3 * diurnal
     u0 = -0.25 * win + 0.15 * summ
     v0 = -0.35 * win + 0.45 * summ
@@ -367,6 +368,7 @@ def evaluate_points(seed: int, h: np.ndarray, pts: Points,
     # rim (Ya'an, the "rain city"), night-time maximum in the basin (巴山夜雨)
     rindex = (L["wet"] + 0.55 * (L["wet1"] * m[0] + L["wet2"] * m[1]) + 1.3 * front
               + 0.45 * summ - 0.9 * win
+              + 0.45 * np.exp(-(((doy - 268.0) / 28.0) ** 2))[:, None]  # 华西秋雨 autumn rains
               + 0.7 * _sig((103.6 - lon) / 0.3) * _sig((lat - 28.8) / 0.4)
               + 0.25 * b * np.cos(2 * np.pi * (solar_hour - 2.0) / 24.0)
               - 0.35 * np.clip(stag, 0, None))
@@ -381,8 +383,8 @@ def evaluate_points(seed: int, h: np.ndarray, pts: Points,
 
     # boundary layer: mechanical + convective (lagging the sun by ~1.5 h); shallow basin nights
     cosz_lag = np.clip(_solar(h - 1.5, pts), 0, None)
-    hconv = ((550.0 + 900.0 * summ) * (1 - 0.55 * tcc) * cosz_lag**0.9 * (1.0 + 0.5 * (1 - b))
-             * np.exp(-0.22 * stag))
+    hconv = ((420.0 + 1100.0 * summ**0.6) * (1 - 0.55 * tcc) * cosz_lag**0.9 * (1.0 + 0.5 * (1 - b))
+             * np.exp(-0.18 * stag))
     hmech = 40.0 + 105.0 * ws
     blh = np.sqrt(hmech**2 + hconv**2) * np.exp(0.15 * L["bln"]) + 350.0 * front
     blh = np.clip(blh, 50.0, 4000.0)
