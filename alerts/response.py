@@ -61,7 +61,7 @@ class ControlOrder:
     is_elevated : bool
         The production unit's stack counts as an elevated source (高架源).
     stacks : list of dict
-        ``{"production_unit", "process", "stack_height_m"}`` of the unit's stack(s), m.
+        ``{"id", "process", "height_m"}`` of the production unit's stack(s); height in m.
     reductions : dict
         ``{so2, nox, pm, vocs}`` cut by the order, t/d.
     level, production_unit, process, transport, text_zh, decision_id : str
@@ -189,8 +189,8 @@ def control_orders(decision: Any, emergency_list: EmergencyList, settings: Any =
                 enterprise_id=e.id, enterprise_name=e.name, unit_id=e.unit, city=e.city,
                 industry=e.industry, grade=e.grade, measure=m.action, value=float(m.value or 0),
                 start=d.get("start") or "", end=d.get("end") or "", is_elevated=elev,
-                stacks=[{"production_unit": pu.unit_id, "process": pu.process,
-                         "stack_height_m": pu.stack_height_m}],
+                stacks=[{"id": pu.unit_id, "process": pu.process,
+                         "height_m": pu.stack_height_m}],
                 reductions=_pu_reduction(pu, m), level=lv, production_unit=pu.unit_id,
                 process=pu.process, transport=m.transport, text_zh=text,
                 decision_id=d.get("decision_id", "")))
@@ -267,7 +267,7 @@ def orders_frame(orders: Sequence[ControlOrder]) -> pd.DataFrame:
         d = o.to_dict()
         red = d.pop("reductions")
         stacks = d.pop("stacks")
-        d["stack_height_m"] = ";".join(f"{s['stack_height_m']:g}" for s in stacks)
+        d["stack_height_m"] = ";".join(f"{s['height_m']:g}" for s in stacks)
         for p in POLLUTANTS:
             d[f"{p}_t_d"] = red.get(p, 0.0)
         rows.append(d)

@@ -118,7 +118,8 @@ class WarningDecision:
     (``level, reason, who, when, valid_until, machine_level``). ``joint`` is None or, for regional
     decisions, ``{kind: contiguous|joint, source_units, acting_units, levels}``. ``ladder`` and
     ``condition`` name the ladder and the condition that fired; ``lead_time_h`` is the hours from
-    issue to ``start``.
+    issue to ``start``; ``source`` is the forecast file's ``source`` attribute (``synthetic demo``
+    marks an exercise).
     """
 
     decision_id: str
@@ -144,6 +145,7 @@ class WarningDecision:
     ladder: str = ""
     condition: str = ""
     lead_time_h: float | None = None
+    source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (control orders as dicts)."""
@@ -633,6 +635,9 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
         _attach_orders(colour, regional, levels, emergency_list, settings)
 
     decisions = colour + advisories + regional
+    src = str(forecast_ds.attrs.get("source", ""))
+    for d in decisions:
+        d.source = src
     for d in colour:
         m = metas[d.decision_id]
         register.record_transition(d, unit_id=d.unit_ids[0], track="colour",

@@ -63,7 +63,7 @@ def test_control_orders_per_production_unit_with_elevated_flag(tmp_path: Path) -
     k1 = by[("E1", "K1")]
     assert (k1.measure, k1.value, k1.is_elevated) == ("stop", 100.0, True)       # C × orange = 停产
     assert k1.reductions == {"so2": 2.0, "nox": 4.0, "pm": 1.0, "vocs": 0.0}
-    assert k1.stacks == [{"production_unit": "K1", "process": "熟料烧成", "stack_height_m": 85}]
+    assert k1.stacks == [{"id": "K1", "process": "熟料烧成", "height_m": 85}]
     assert (k1.start, k1.end, k1.decision_id) == (DEC["start"], DEC["end"], "W1")
     assert not by[("E1", "M1")].is_elevated and "高架源" in k1.text_zh
     g1 = by[("E2", "G1")]                                   # generic B × orange = 限产 20 % (U)

@@ -87,6 +87,7 @@ def test_warn_run_writes_decisions_orders_and_register_rows(data_dir: Path) -> N
     assert all(c["gap"] == pytest.approx(max(0.0, c["required"] - c["achieved"]), abs=1e-3)
                for c in cd.reduction_checks)
     # degraded inputs named in each decision; per-unit fallback only where it happened
+    assert cd.source == "synthetic test" and cd.ladder == "chengdu-2024"
     assert "met_cycle_age_h: 30 h" in cd.degraded_inputs and "missing_stations: 1431A" in cd.degraded_inputs
     assert not any("yibin" in s for s in cd.degraded_inputs)
     # files
