@@ -9,13 +9,22 @@ data directory (a shared file system) and ``PREFECT_API_URL`` pointing at a real
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from typing import Any
 
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
 
 __all__ = ["task_runner"]
+
+# the local cluster's start/stop chatter is not news to the operator
+for _name in ("distributed", "distributed.scheduler", "distributed.worker", "distributed.core",
+              "distributed.nanny", "distributed.http.proxy"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+# objects captured in the task graph (panels, models) are in-process on a thread cluster
+warnings.filterwarnings("ignore", message=".*Sending large graph.*")
 
 
 def task_runner(dask_address: str | None = None, workers: int | None = None,
