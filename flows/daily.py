@@ -86,6 +86,7 @@ __all__ = [
     "stage_daily_aqi",
     "stage_warnings",
     "stage_maps",
+    "stage_verify_recent",
     "stage_report",
     "stage_bulletins",
     "stage_delivery",
@@ -97,12 +98,17 @@ __all__ = [
 log = logging.getLogger("airwarn.flows.daily")
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
-#: Days of observations read before the issue time (history features and the review report), d.
-OBS_HISTORY_DAYS = 14
+#: Days of observations read before the issue time (history features, the review report and
+#: the verification of the last :data:`VERIFY_DAYS` days, whose D+3 valid times need 3 more), d.
+OBS_HISTORY_DAYS = 34
+#: Days of past runs verified for the review report, d.
+VERIFY_DAYS = 30
 #: A station with no valid PM2.5 or O3 value in this many hours before the issue time is "down", h.
 STATION_DOWN_HOURS = 24
 #: Product stages, in run order (each can be switched off with ``products=``).
 PRODUCT_STAGES = ("maps", "report", "bulletins", "delivery")
+#: Every product-side stage in run order (``verify_recent`` runs when the report is asked for).
+_PRODUCT_ORDER = ("maps", "verify_recent", "report", "bulletins", "delivery")
 
 
 class RunFailed(RuntimeError):
@@ -294,6 +300,7 @@ class DailyRun:
         self.forecast: Any = None
         self.forecast_path: Path | None = None
         self.decisions: list[Any] = []
+        self.scores: pd.DataFrame | None = None
         self.bulletins: dict[str, dict[str, str]] = {}
         self.register: Any = None
         self.started: datetime = datetime.now(LOCAL_TZ)
@@ -683,25 +690,72 @@ def stage_maps(run: DailyRun) -> StageRecord:
     return rec
 
 
+def stage_verify_recent(run: DailyRun) -> StageRecord:
+    """Scores of the last :data:`VERIFY_DAYS` days of runs (``models.verify.verify_archive``)."""
+    rec = run.record("verify_recent")
+    with timed(rec):
+        verify_archive = lookup("models.verify:verify_archive")
+        first = (run.issue_time - timedelta(days=VERIFY_DAYS)).strftime("%Y%m%dT%H%M")
+        files = sorted(p for p in (run.data_dir / "forecasts").glob("*.nc")
+                       if first <= p.stem < run.stamp)
+        if not files or run.obs_units is None or len(run.obs_units) == 0:
+            rec.status, rec.detail = "skipped", "no earlier runs to verify yet"
+            run.scores = None
+            return rec
+        rec.input_hash = hash_inputs("verify", [(p.name, sha256_file(p)[:16]) for p in files],
+                                     _frame_hash(run.obs_units))
+        path = run.products_dir / "verification_30d.csv"
+        if reusable(run.previous.get("verify_recent"), rec.input_hash, run.data_dir) \
+                and path.exists():
+            run.scores = pd.read_csv(path)
+            rec.status = "reused"
+            rec.set_outputs(run.data_dir, [path])
+            return rec
+        day0 = (run.issue_time - timedelta(days=VERIFY_DAYS)).date()
+        day1 = (run.issue_time - timedelta(days=1)).date()
+        res = verify_archive(files, run.obs_units, region=run.config.region,
+                             period=(day0, day1), bootstrap=False)
+        table = res.tables.get("continuous_daily")
+        if table is None or len(table) == 0:
+            rec.status, rec.detail = "skipped", "no matched forecast–observation pairs yet"
+            run.scores = None
+            return rec
+        if "group" in table.columns:
+            table = table[table["group"] == lookup("models.verify:ALL")]
+        keep = [c for c in ("variable", "lead_day", "n", "mb", "rmse", "r", "skill_persistence")
+                if c in table.columns]
+        run.scores = table[keep].reset_index(drop=True)
+        from features.atomic import write_text_atomic
+
+        write_text_atomic(path, run.scores.to_csv(index=False))
+        rec.set_outputs(run.data_dir, [path])
+        rec.detail = f"{len(files)} runs verified, {day0} … {day1}"
+    return rec
+
+
 def stage_report(run: DailyRun) -> StageRecord:
     """The forecasters' review report (``products.report.render_review_report``)."""
     rec = run.record("report")
     with timed(rec):
-        rec.input_hash = _product_hash(run, "report")
+        scores_path = run.products_dir / "verification_30d.csv"
+        rec.input_hash = hash_inputs(_product_hash(run, "report"),
+                                     sha256_file(scores_path) if scores_path.exists() else None)
         if reusable(run.previous.get("report"), rec.input_hash, run.data_dir):
             prev = run.previous["report"]
             rec.status, rec.outputs, rec.sha256 = "reused", prev["outputs"], prev["sha256"]
             return rec
         render = lookup("products.report:render_review_report")
-        maps = [run.data_dir / p for p in run.records["maps"].outputs] if "maps" in run.records \
-            else []
-        path = call_with(render, forecast_ds=run.forecast, forecast=run.forecast,
-                         decisions=run.decisions, config=run.config,
-                         issue_time=pd.Timestamp(run.issue_time), data_dir=run.data_dir,
-                         out_dir=run.products_dir, out_path=run.products_dir / "report.html",
-                         maps=maps, degraded_inputs=run.degraded)
+        maps_rec = run.records.get("maps")
+        maps = [run.data_dir / p for p in maps_rec.outputs] \
+            if maps_rec is not None and maps_rec.outputs else None
+        obs = run.obs_units
+        if obs is not None and len(obs):
+            obs = obs[obs["time"] > run.issue_utc - pd.Timedelta(days=8)]
+        path = render(run.forecast, run.decisions, obs, run.products_dir / "report.html",
+                      scores=run.scores, config=run.config, maps=maps)
         rec.set_outputs(run.data_dir, [Path(path)])
-        rec.detail = Path(path).name
+        rec.detail = Path(path).name + ("" if run.scores is not None else
+                                        " (no verification yet)")
     return rec
 
 
@@ -838,6 +892,7 @@ aggregate_task = task(stage_aggregate, name="aggregate", timeout_seconds=600, **
 forecast_task = task(stage_forecast, name="forecast", timeout_seconds=1800, **_TASK_OPTS)
 daily_aqi_task = task(stage_daily_aqi, name="daily_aqi", timeout_seconds=300, **_TASK_OPTS)
 warnings_task = task(stage_warnings, name="warnings", timeout_seconds=600, **_TASK_OPTS)
+verify_task = task(stage_verify_recent, name="verify_recent", timeout_seconds=600, **_TASK_OPTS)
 maps_task = task(stage_maps, name="maps", timeout_seconds=900, **_TASK_OPTS)
 report_task = task(stage_report, name="report", timeout_seconds=900, **_TASK_OPTS)
 bulletins_task = task(stage_bulletins, name="bulletins", timeout_seconds=900, **_TASK_OPTS)
@@ -845,7 +900,7 @@ delivery_task = task(stage_delivery, name="delivery", retries=3, retry_delay_sec
                      timeout_seconds=600, **_TASK_OPTS)
 
 _STAGE_TASKS: dict[str, Any] = {
-    "maps": maps_task, "report": report_task, "bulletins": bulletins_task,
+    "verify_recent": verify_task, "maps": maps_task, "report": report_task, "bulletins": bulletins_task,
     "delivery": delivery_task,
 }
 
@@ -934,8 +989,10 @@ def run_daily(
             else:
                 ok_warn = False
                 _skip(run, "warnings", "not asked for")
-            for name in PRODUCT_STAGES:
-                if name not in run.products:
+            for name in _PRODUCT_ORDER:
+                if name == "verify_recent" and "report" not in run.products:
+                    continue
+                if name not in run.products and name != "verify_recent":
                     _skip(run, name, "not asked for")
                 elif not have_fc:
                     _skip(run, name, "no forecast")

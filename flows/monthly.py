@@ -17,13 +17,10 @@ from typing import Any
 import pandas as pd
 from prefect import flow
 
-from flows.daily import LOCAL_TZ, call_with, config_for, load_unit_obs
+from flows.daily import LOCAL_TZ, config_for
 from flows.stages import NOT_AVAILABLE, StageRecord, StageUnavailable, lookup, timed, write_manifest
 
-#: Days of observations before the month for the climatology reference of the skill scores, d.
-CLIM_DAYS = 365
-
-__all__ = ["CLIM_DAYS", "previous_month", "month_bounds", "run_monthly", "monthly_review"]
+__all__ = ["previous_month", "month_bounds", "run_monthly", "monthly_review"]
 
 
 def previous_month(now: datetime | None = None) -> str:
@@ -51,8 +48,12 @@ def month_bounds(month: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, end
 
 
-def run_monthly(month: str, data_dir: str | Path | None = None) -> dict[str, Any]:
+def run_monthly(month: str, data_dir: str | Path | None = None, *, pdf: bool = True,
+                bootstrap: bool = True) -> dict[str, Any]:
     """Verification and the monthly report of one month (plain function).
+
+    Calls ``products.monthly_report.render_monthly_report`` (which scores the month's forecast
+    archive with ``models.verify``) and writes ``reports/monthly/<month>/manifest.json``.
 
     Returns
     -------
@@ -64,46 +65,16 @@ def run_monthly(month: str, data_dir: str | Path | None = None) -> dict[str, Any
     start, end = month_bounds(month)
     out_dir = ddir / "reports" / "monthly" / month
     records: list[StageRecord] = []
-    scores: Any = None
-
-    verify = StageRecord("verify")
-    records.append(verify)
-    with timed(verify):
-        try:
-            verify_archive = lookup("models.verify:verify_archive")
-            utc0 = start.tz_convert("UTC")
-            utc1 = (end + pd.Timedelta(days=1)).tz_convert("UTC")
-            obs_units = load_unit_obs(config, utc0, utc1)
-            clim = load_unit_obs(config, utc0 - pd.Timedelta(days=CLIM_DAYS), utc1)
-            warn_dir = ddir / "warnings"
-            scores = verify_archive(ddir / "forecasts", obs_units, region=config.region,
-                                    warnings=warn_dir if warn_dir.exists() else None,
-                                    clim_obs=clim, period=(start.date(), end.date()))
-            verify.detail = f"verified {month}: {len(obs_units)} unit-hours observed"
-        except StageUnavailable as exc:
-            verify.status, verify.detail = NOT_AVAILABLE, str(exc)
-
     report = StageRecord("monthly_report")
     records.append(report)
     with timed(report):
         try:
-            render = None
-            for name in ("products.monthly_report:render_monthly_report",
-                         "products.monthly_report:render_month"):
-                try:
-                    render = lookup(name)
-                    break
-                except StageUnavailable:
-                    continue
-            if render is None:
-                raise StageUnavailable("products.monthly_report:render_monthly_report is not "
-                                       "available yet")
-            path = call_with(render, month=month, scores=scores, config=config, data_dir=ddir,
-                             out_dir=out_dir)
-            paths = path.values() if isinstance(path, dict) else \
-                (path if isinstance(path, list | tuple) else [path])
-            report.set_outputs(ddir, [Path(p) for p in paths if p is not None])
-            report.detail = ", ".join(report.outputs)
+            render = lookup("products.monthly_report:render_monthly_report")
+            paths = render(month, data_dir=ddir, config=config, out_dir=out_dir, pdf=pdf,
+                           bootstrap=bootstrap)
+            report.set_outputs(ddir, [Path(p) for p in paths.values()])
+            report.detail = f"scored {start:%Y-%m-%d} … {end:%Y-%m-%d}: " + \
+                ", ".join(Path(p).name for p in paths.values())
         except StageUnavailable as exc:
             report.status, report.detail = NOT_AVAILABLE, str(exc)
     status = "complete" if all(r.status == "ok" for r in records) else "partial"
