@@ -289,8 +289,9 @@ def level_sets(low: Any, high: Any, median: Any, max_levels: int = 2) -> tuple[n
     """Forecast level set [lo_level, hi_level] from an AQI range (T4.1, U).
 
     The set is every level touched by [low, high]; when that is more than ``max_levels`` levels it
-    is cut to ``max_levels`` adjacent levels around the median's level, extending toward the side
-    where the range reaches further (ties: upward, the conservative side for warnings).
+    is cut to ``max_levels`` adjacent levels around the median's level, alternating sides and
+    starting with the side where the range reaches further (ties: upward, the conservative side
+    for warnings); a side without room leaves its share to the other.
 
     Returns
     -------
@@ -309,7 +310,7 @@ def level_sets(low: Any, high: Any, median: Any, max_levels: int = 2) -> tuple[n
         down_room = md - lo
         extra = max_levels - 1
         up_first = up_room >= down_room
-        n_up = np.where(up_first, np.minimum(up_room, extra), 0)
+        n_up = np.minimum(up_room, np.where(up_first, (extra + 1) // 2, extra // 2))
         n_down = np.minimum(down_room, extra - n_up)
         n_up = np.where(up_first, n_up, np.minimum(up_room, extra - n_down))
         lo = np.where(too_wide, md - n_down, lo)
