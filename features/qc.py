@@ -33,6 +33,7 @@ bit of :data:`QC_REJECT` (everything except duplicate and gap-filled).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -47,7 +48,7 @@ __all__ = [
     "QC_RANGE", "QC_NEGATIVE", "QC_STUCK", "QC_SPIKE", "QC_PM_RATIO", "QC_UNIT", "QC_DUPLICATE",
     "QC_GAP_FILLED", "QC_REJECT", "QC_COMPUTED", "CHECK_NAMES", "VAR_SHIFT",
     "QCConfig", "load_qc_config", "var_bits", "var_flags", "valid_mask", "describe_qc",
-    "run_qc", "fill_gaps",
+    "run_qc", "qc_report", "fill_gaps",
 ]
 
 QC_RANGE = 1
@@ -210,9 +211,10 @@ def _spike(x: np.ndarray, groups: np.ndarray, cfg: _Spike, min_abs: float) -> np
         sub = x[:, cols]
         for k, c in enumerate(cols):
             others = np.delete(sub, k, axis=1)
-            with np.errstate(all="ignore"):
-                if np.isnan(others).all():
-                    continue
+            if np.isnan(others).all():
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN hours → NaN
                 nb[:, c] = np.nanmedian(others, axis=1) if others.shape[1] > 1 else others[:, 0]
     r = cfg.neighbour_ratio
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -251,7 +253,7 @@ def run_qc(obs: pd.DataFrame, stations: pd.DataFrame | None = None,
     for s in VAR_SHIFT.values():
         qc &= ~np.int64(QC_COMPUTED << s)
     if obs.empty:
-        return obs, _report(obs, stations)
+        return obs, qc_report(obs, stations)
     times = pd.date_range(obs["time"].min(), obs["time"].max(), freq="h")
     sids = pd.Index(sorted(obs["station_id"].unique()))
     row = obs.set_index(["time", "station_id"]).index
@@ -286,10 +288,11 @@ def run_qc(obs: pd.DataFrame, stations: pd.DataFrame | None = None,
     qc |= np.where(bad_unit, var_bits("co", QC_UNIT), 0)
     out = obs.copy()
     out["qc"] = qc
-    return out, _report(out, stations)
+    return out, qc_report(out, stations)
 
 
-def _report(obs: pd.DataFrame, stations: pd.DataFrame | None) -> pd.DataFrame:
+def qc_report(obs: pd.DataFrame, stations: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per-station summary of flagged canonical observations (columns as in :func:`run_qc`)."""
     cols = (["station_id", "sub_region", "first_time", "last_time", "hours"]
             + [f"avail_{v}" for v in POLLUTANTS]
             + [f"n_{n}" for n in CHECK_NAMES.values()] + ["n_flagged_rows"])

@@ -33,7 +33,7 @@ from features.store import OBS_COLUMNS, POLLUTANTS, empty_obs
 __all__ = [
     "ReaderError", "ReadReport", "MISSING_TOKENS", "MOLAR_MASS", "MOLAR_VOLUME_L",
     "POLLUTANT_ALIASES", "read_text", "read_csv_strict", "parse_numbers", "localize_times",
-    "normalise_unit", "to_canonical_units", "long_to_obs",
+    "normalise_unit", "to_canonical_units", "long_to_obs", "combine_obs",
 ]
 
 
@@ -396,3 +396,50 @@ def long_to_obs(long: pd.DataFrame, report: ReadReport) -> pd.DataFrame:
     out = out[list(OBS_COLUMNS)].sort_values(["time", "station_id"], kind="mergesort")
     report.rows = len(out)
     return out.reset_index(drop=True)
+
+
+def combine_obs(frames: Sequence[pd.DataFrame], report: ReadReport | None = None) -> pd.DataFrame:
+    """Merge canonical frames (e.g. several files of one ingest) under the duplicate rule.
+
+    A ``(time, station_id)`` present in several frames keeps, per variable, the last valid
+    value in frame order; a variable whose valid values disagree gets ``QC_DUPLICATE`` and the
+    superseded values are recorded in ``report.rejected`` (line unknown: ``None``). ``qc`` bits
+    of the frames are OR-ed.
+
+    Returns
+    -------
+    DataFrame
+        Canonical observations sorted by ``(time, station_id)``.
+    """
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return empty_obs()
+    if len(frames) == 1:
+        return frames[0].sort_values(["time", "station_id"], kind="mergesort").reset_index(drop=True)
+    allf = pd.concat([f.assign(_frame=k) for k, f in enumerate(frames)], ignore_index=True)
+    dup = allf.duplicated(["time", "station_id"], keep=False).to_numpy()
+    if not dup.any():
+        return allf.drop(columns="_frame").sort_values(
+            ["time", "station_id"], kind="mergesort").reset_index(drop=True)
+    single = allf[~dup].drop(columns="_frame")
+    d = allf[dup].sort_values(["time", "station_id", "_frame"], kind="mergesort")
+    g = d.groupby(["time", "station_id"], sort=False)
+    merged = g[list(POLLUTANTS)].last()  # last non-NaN per column, in frame order
+    merged["qc"] = g["qc"].agg(lambda s: int(np.bitwise_or.reduce(s.to_numpy())))
+    for v in POLLUTANTS:
+        nun = g[v].nunique()
+        conflict = nun[nun > 1].index
+        if len(conflict):
+            merged.loc[conflict, "qc"] = merged.loc[conflict, "qc"] | (QC_DUPLICATE << VAR_SHIFT[v])
+            if report is not None:
+                report.duplicates_conflicting += len(conflict)
+                kept = merged.loc[conflict, v]
+                sub = d.set_index(["time", "station_id"]).loc[conflict]
+                for (t, s), val in sub[v].items():
+                    if pd.notna(val) and val != kept.loc[(t, s)]:
+                        report.reject(None, "conflicting duplicate across files: a later file's "
+                                      "value was kept", s, t, v, val)
+    out = pd.concat([single, merged.reset_index()], ignore_index=True)
+    out["qc"] = out["qc"].astype("int64")
+    return out[list(OBS_COLUMNS)].sort_values(["time", "station_id"],
+                                              kind="mergesort").reset_index(drop=True)

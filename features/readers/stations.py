@@ -35,6 +35,7 @@ from features.readers.common import (POLLUTANT_ALIASES, ReaderError, ReadReport,
 __all__ = [
     "CHINA_SITES_TYPES", "CHINA_SITES_HOURLY", "STATEAIR_COLUMNS", "STATEAIR_SITES",
     "read_china_sites", "read_long_table", "read_stateair", "read_openaq", "read_domain_table",
+    "read_canonical", "STATION_FORMATS", "LONG_TABLE_ALIASES", "detect_format", "read_station_file",
 ]
 
 #: Every ``type`` of a china_sites file.
@@ -164,9 +165,48 @@ def _variable_names(raw: pd.Series, path: Path | str, lines: np.ndarray, column:
     return var.to_numpy(dtype=object)
 
 
-def read_long_table(path: Path | str, *, time_col: str = "time", station_col: str = "station_id",
-                    pollutant_col: str = "pollutant", value_col: str = "value",
-                    unit_col: str | None = None, tz: str = "Asia/Shanghai",
+#: Column names recognised by :func:`read_long_table` when not given (English and the Chinese
+#: headers of common platform exports).
+LONG_TABLE_ALIASES: dict[str, tuple[str, ...]] = {
+    "time": ("time", "datetime", "监测时间", "时间", "日期时间"),
+    "station": ("station_id", "station", "station_code", "站点编码", "站点代码", "监测点编码", "点位编码"),
+    "pollutant": ("pollutant", "parameter", "污染物", "监测项目", "项目"),
+    "value": ("value", "concentration", "浓度", "监测值", "浓度值"),
+    "unit": ("unit", "units", "单位"),
+}
+
+
+def _resolve_long_columns(cols: list[str], given: dict[str, str | None], path: Path | str
+                          ) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for role, name in given.items():
+        if name is not None:
+            out[role] = name
+            continue
+        found = next((c for c in LONG_TABLE_ALIASES[role] if c in cols), None)
+        if found is None and role != "unit":
+            raise ReaderError(f"{path}, line 1: no {role} column; expected one of "
+                              f"{list(LONG_TABLE_ALIASES[role])} (or name it explicitly)")
+        out[role] = found
+    return out
+
+
+def _header(p: Path) -> list[str]:
+    if p.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.read_schema(p).names)
+        except Exception as exc:  # noqa: BLE001
+            raise ReaderError(f"{p}: not a readable Parquet file ({exc})") from None
+    text, _ = read_text(p)
+    return [c.strip() for c in text.splitlines()[0].split(",")]
+
+
+def read_long_table(path: Path | str, *, time_col: str | None = None,
+                    station_col: str | None = None, pollutant_col: str | None = None,
+                    value_col: str | None = None, unit_col: str | None = None,
+                    tz: str = "Asia/Shanghai",
                     default_units: dict[str, str] | None = None,
                     pollutant_names: dict[str, str] | None = None,
                     report: ReadReport | None = None) -> pd.DataFrame:
@@ -176,11 +216,13 @@ def read_long_table(path: Path | str, *, time_col: str = "time", station_col: st
     ----------
     path : path-like
         ``.csv`` / ``.txt`` or ``.parquet``.
-    time_col, station_col, pollutant_col, value_col : str
-        Column names. Times without an offset are local in ``tz``.
+    time_col, station_col, pollutant_col, value_col : str, optional
+        Column names; by default the first of :data:`LONG_TABLE_ALIASES` present. Times
+        without an offset are local in ``tz``.
     unit_col : str, optional
-        Column with each value's unit (µg/m³, mg/m³, ppb, ppm); without it the units are
-        ``default_units`` (default µg/m³, CO mg/m³).
+        Column with each value's unit (µg/m³, mg/m³, ppb, ppm); default a ``unit``/``单位``
+        column if present; without one the units are ``default_units`` (default µg/m³, CO
+        mg/m³).
     tz : str
         Zone of naive times (default Asia/Shanghai).
     default_units : dict, optional
@@ -197,14 +239,13 @@ def read_long_table(path: Path | str, *, time_col: str = "time", station_col: st
     """
     p = Path(path)
     rep = _report(report, p)
+    names = _resolve_long_columns(_header(p), {"time": time_col, "station": station_col,
+                                               "pollutant": pollutant_col, "value": value_col,
+                                               "unit": unit_col}, p)
+    time_col, station_col = str(names["time"]), str(names["station"])
+    pollutant_col, value_col, unit_col = str(names["pollutant"]), str(names["value"]), names["unit"]
     need = [time_col, station_col, pollutant_col, value_col] + ([unit_col] if unit_col else [])
-    if p.suffix.lower() == ".parquet":
-        df = _read_parquet_strings(p, need)
-        rep.encoding = "parquet"
-    else:
-        text, enc = read_text(p)
-        rep.encoding = enc
-        df = read_csv_strict(text, p, required=need)
+    df = _read_table(p, rep, need)
     lines = df["_line"].to_numpy()
     rep.records += len(df)
     var = _variable_names(df[pollutant_col], p, lines, pollutant_col, rep, pollutant_names)
@@ -222,6 +263,18 @@ def read_long_table(path: Path | str, *, time_col: str = "time", station_col: st
                          "value": values, "line": lines})
     long["time"] = pd.to_datetime(long["time"], utc=True)
     return long_to_obs(long, rep)
+
+
+def _read_table(p: Path, rep: ReadReport, need: list[str],
+                encodings: tuple[str, ...] = ("utf-8-sig", "gb18030"), skip_lines: int = 0,
+                parquet: bool = False) -> pd.DataFrame:
+    """A CSV (strict, string cells) or Parquet file with the ``need`` columns and ``_line``."""
+    if parquet or p.suffix.lower() == ".parquet":
+        rep.encoding = "parquet"
+        return _read_parquet_strings(p, need)
+    text, enc = read_text(p, encodings)
+    rep.encoding = enc
+    return read_csv_strict(text, p, skip_lines=skip_lines, required=need)
 
 
 def _read_parquet_strings(p: Path, need: list[str]) -> pd.DataFrame:
@@ -439,14 +492,8 @@ def read_domain_table(path: Path | str, domain: Domain, *,
     need = list(dict.fromkeys(domain.time.source_columns + list(vcols.values())
                               + ([domain.station.column] if domain.station and
                                  domain.station.column else [])))
-    if domain.format == "parquet" or p.suffix.lower() == ".parquet":
-        df = _read_parquet_strings(p, need)
-        rep.encoding = "parquet"
-    else:
-        encs = ("utf-8-sig", "gb18030") if domain.encoding == "auto" else (domain.encoding,)
-        text, enc = read_text(p, encs)
-        rep.encoding = enc
-        df = read_csv_strict(text, p, skip_lines=domain.skip_lines, required=need)
+    encs = ("utf-8-sig", "gb18030") if domain.encoding == "auto" else (domain.encoding,)
+    df = _read_table(p, rep, need, encs, domain.skip_lines, parquet=domain.format == "parquet")
     lines = df["_line"].to_numpy()
     missing_tokens = {m.strip().lower() for m in domain.missing_values}
     for c in need:
@@ -508,3 +555,120 @@ def _domain_times(df: pd.DataFrame, domain: Domain, p: Path, lines: np.ndarray) 
     except (ValueError, OverflowError) as exc:
         raise ReaderError(f"{p}: invalid date in the {spec.source_columns} columns ({exc})") from None
     return _naive_utc(local.dt.tz_localize(domain.timezone))
+
+
+# --------------------------------------------------------------------------- canonical files
+def read_canonical(path: Path | str, *, report: ReadReport | None = None) -> pd.DataFrame:
+    """Read a CSV / Parquet file already in the canonical layout (``qc`` optional, default 0).
+
+    Times with an offset are used as given; naive times are taken as UTC.
+    """
+    p = Path(path)
+    rep = _report(report, p)
+    cols = ["time", "station_id", "pm25", "pm10", "o3", "no2", "so2", "co"]
+    df = _read_table(p, rep, cols)
+    unknown = [c for c in df.columns if c not in (*cols, "qc", "_line")]
+    if unknown:
+        raise ReaderError(f"{p}, line 1: unknown column {unknown[0]!r}; expected the canonical "
+                          f"columns {cols + ['qc']}")
+    lines = df["_line"].to_numpy()
+    rep.records += len(df) * 6
+    sid = df["station_id"].astype(str).str.strip()
+    _check_station_ids(sid, p, lines, "station_id")
+    time = _naive_utc(localize_times(df["time"], p, lines, "time", "UTC"))
+    parts = []
+    for v in ("pm25", "pm10", "o3", "no2", "so2", "co"):
+        parts.append(pd.DataFrame({"time": time, "station_id": sid.to_numpy(dtype=object),
+                                   "variable": v, "value": parse_numbers(df[v], p, lines, v),
+                                   "line": lines}))
+    long = pd.concat(parts, ignore_index=True)
+    long["time"] = pd.to_datetime(long["time"], utc=True)
+    out = long_to_obs(long, rep)
+    if "qc" in df.columns:
+        q = parse_numbers(df["qc"], p, lines, "qc")
+        if np.isnan(q).any() or (q != np.round(q)).any() or (q < 0).any():
+            i = int(np.flatnonzero(np.isnan(q) | (q != np.round(q)) | (q < 0))[0])
+            raise ReaderError(f"{p}, line {int(lines[i])}, column 'qc': {df['qc'].iloc[i]!r}; "
+                              f"expected a non-negative integer of QC bits")
+        key = pd.MultiIndex.from_arrays([pd.to_datetime(time, utc=True), sid])
+        qs = pd.Series(q.astype(np.int64), index=key)
+        qs = qs.groupby(level=[0, 1]).agg(lambda s: int(np.bitwise_or.reduce(s.to_numpy())))
+        pos = pd.MultiIndex.from_frame(out[["time", "station_id"]])
+        out["qc"] = out["qc"].to_numpy() | qs.reindex(pos).fillna(0).astype(np.int64).to_numpy()
+    return out
+
+
+#: Formats understood by :func:`read_station_file`.
+STATION_FORMATS = ("auto", "china_sites", "long", "stateair", "openaq", "canonical", "domain")
+
+
+def detect_format(path: Path | str) -> str:
+    """Guess the format of a station-observation file from its name and header.
+
+    Returns one of ``china_sites``, ``stateair``, ``openaq``, ``canonical``, ``long``.
+
+    Raises
+    ------
+    ReaderError
+        When the header matches no known layout (naming the file and the header seen).
+    """
+    p = Path(path)
+    if p.name.startswith("china_sites_"):
+        return "china_sites"
+    if p.suffix.lower() == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+
+            cols = list(pq.read_schema(p).names)
+        except Exception as exc:  # noqa: BLE001
+            raise ReaderError(f"{p}: not a readable Parquet file ({exc})") from None
+    else:
+        text, _ = read_text(p, ("utf-8-sig", "gb18030", "latin-1"))
+        lines = text.splitlines()
+        if len(lines) >= 4 and lines[3].startswith("Site,Parameter,Date (LST)"):
+            return "stateair"
+        cols = [c.strip() for c in lines[0].split(",")]
+    if cols[:3] == ["date", "hour", "type"]:
+        return "china_sites"
+    if "parameter" in cols and "value" in cols and any(c in cols for c in _OPENAQ_LOCATION):
+        return "openaq"
+    if {"time", "station_id", "pm25"} <= set(cols):
+        return "canonical"
+    if all(any(c in cols for c in LONG_TABLE_ALIASES[r])
+           for r in ("time", "station", "pollutant", "value")):
+        return "long"
+    raise ReaderError(f"{p}: cannot tell the format from the header {cols[:8]}; pass --format "
+                      f"(one of {list(STATION_FORMATS[1:])}) or --domain")
+
+
+def read_station_file(path: Path | str, fmt: str = "auto", *, domain: Domain | None = None,
+                      report: ReadReport | None = None) -> pd.DataFrame:
+    """Read one station-observation file with the reader of its format.
+
+    Parameters
+    ----------
+    path : path-like
+    fmt : str
+        One of :data:`STATION_FORMATS`; ``auto`` detects it (:func:`detect_format`), or uses the
+        domain when ``domain`` is given.
+    domain : Domain, optional
+        Column mapping for ``fmt="domain"`` (or ``auto`` with a domain).
+    report : ReadReport, optional
+
+    Returns
+    -------
+    DataFrame
+        Canonical observations (µg/m³, CO mg/m³), UTC.
+    """
+    if fmt not in STATION_FORMATS:
+        raise ReaderError(f"unknown format {fmt!r}; expected one of {list(STATION_FORMATS)}")
+    if fmt == "auto":
+        fmt = "domain" if domain is not None else detect_format(path)
+    if fmt == "domain":
+        if domain is None:
+            raise ReaderError(f"{path}: format 'domain' needs a domain config (--domain)")
+        return read_domain_table(path, domain, report=report)
+    reader = {"china_sites": read_china_sites, "long": read_long_table,
+              "stateair": read_stateair, "openaq": read_openaq,
+              "canonical": read_canonical}[fmt]
+    return reader(path, report=report)  # type: ignore[operator]

@@ -1,0 +1,84 @@
+"""Tests of ``airwarn ingest`` (flows/commands/ingest.py) through the real CLI on a tmp store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from flows.cli import app
+from features.qc import QC_DUPLICATE, var_bits
+from features.store import obs_files, read_obs
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"
+runner = CliRunner()
+
+
+def _ingest(tmp_path: Path, *files: str):
+    return runner.invoke(app, ["ingest", *[str(DATA / f) for f in files],
+                               "--data-dir", str(tmp_path)], catch_exceptions=False)
+
+
+def _snapshot(tmp_path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in obs_files(tmp_path)}
+
+
+def test_ingest_twice_changes_nothing_then_correction_replaces(tmp_path):
+    r1 = _ingest(tmp_path, "china_sites_20260115.csv", "long_table_gbk.csv")
+    assert r1.exit_code == 0, r1.output
+    assert "added" in r1.output and "QC report:" in r1.output
+    stored = read_obs(tmp_path)
+    assert len(stored) == 13
+    snap = _snapshot(tmp_path)
+    r2 = _ingest(tmp_path, "china_sites_20260115.csv", "long_table_gbk.csv")
+    assert r2.exit_code == 0 and "store unchanged" in r2.output
+    assert _snapshot(tmp_path) == snap
+    r3 = _ingest(tmp_path, "china_sites_20260115_duplicate_hour.csv")
+    assert r3.exit_code == 0
+    assert "1 stored row(s) replaced" in r3.output
+    after = read_obs(tmp_path)
+    row = after[(after["station_id"] == "1431A")
+                & (after["time"] == pd.Timestamp("2026-01-14T17:00Z"))].iloc[0]
+    assert row.pm25 == 75.0 and row.qc & var_bits("pm25", QC_DUPLICATE)
+    qc_reports = sorted(p for p in (tmp_path / "obs" / "qc").glob("*.csv")
+                        if not p.name.endswith("_rejected.csv"))
+    assert len(qc_reports) == 3
+    rep = pd.read_csv(qc_reports[0])
+    assert set(rep["station_id"]) >= {"1431A", "1432A", "1418A"}
+    rejected = sorted((tmp_path / "obs" / "qc").glob("*_rejected.csv"))
+    assert rejected and "superseded by line" in rejected[0].read_text(encoding="utf-8")
+
+
+def test_failed_ingest_leaves_store_unchanged(tmp_path):
+    assert _ingest(tmp_path, "china_sites_20260115.csv").exit_code == 0
+    snap = _snapshot(tmp_path)
+    reports = sorted((tmp_path / "obs" / "qc").iterdir())
+    res = runner.invoke(app, ["ingest", str(DATA / "long_table_gbk.csv"),
+                              str(DATA / "china_sites_truncated.csv"), "--data-dir", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "china_sites_truncated.csv, line 46: truncated file" in res.output
+    assert "store is unchanged" in res.output
+    assert _snapshot(tmp_path) == snap
+    assert sorted((tmp_path / "obs" / "qc").iterdir()) == reports
+
+
+def test_ingest_with_domain_yaml(tmp_path):
+    dom = tmp_path / "beijing.yaml"
+    dom.write_text("""
+name: beijing_multisite
+files: PRSA_Data_*.csv
+timezone: Etc/GMT-8
+time: {year: year, month: month, day: day, hour: hour}
+station: {column: station, prefix: "bj_", lower: true}
+columns: {pm25: PM2.5, pm10: PM10, so2: SO2, no2: NO2, co: CO, o3: O3}
+units: {co: ug/m3}
+""", encoding="utf-8")
+    res = runner.invoke(app, ["ingest", str(DATA / "PRSA_Data_Dongsi_20130301-20130302.csv"),
+                              "--domain", str(dom), "--data-dir", str(tmp_path / "d")])
+    assert res.exit_code == 0, res.output
+    got = read_obs(tmp_path / "d")
+    assert set(got["station_id"]) == {"bj_dongsi"} and len(got) == 48
+    assert got["co"].max() < 10  # µg/m³ → mg/m³
+    bad = runner.invoke(app, ["ingest", str(DATA / "empty.csv"), "--data-dir", str(tmp_path / "e")])
+    assert bad.exit_code == 2 and "empty.csv: empty file" in bad.output
