@@ -67,6 +67,7 @@ __all__ = [
     "issue_stamp",
     "orders_path",
     "read_decisions",
+    "rolling_24h_aqi",
     "unit_forecasts",
     "warn_run",
     "warnings_path",
@@ -169,7 +170,9 @@ class UnitForecast:
 
     ``aqi`` median daily AQI; ``p_gt`` threshold → exceedance probability per day (0–1);
     ``pm25`` daily mean and ``o3_8h`` daily max 8-h mean (µg/m³); ``primary`` per day;
-    ``dates`` local ISO dates.
+    ``dates`` local ISO dates. For rolling-24h ladders: ``hourly_times`` (tz-aware valid times)
+    and ``hourly_aqi``, the AQI of the 24-h moving mean PM2.5 ending at each hour (≥ 20 valid hours;
+    PM2.5 being the colour-warning pollutant — U convention).
     """
 
     unit_id: str
@@ -179,6 +182,8 @@ class UnitForecast:
     pm25: np.ndarray | None = None
     o3_8h: np.ndarray | None = None
     p_gt: dict[int, np.ndarray] = field(default_factory=dict)
+    hourly_times: pd.DatetimeIndex | None = None
+    hourly_aqi: np.ndarray | None = None
 
 
 def effective_aqi(fc: UnitForecast, trigger: str, probability: float) -> tuple[np.ndarray, str]:
@@ -223,8 +228,33 @@ def _primary_of(fc: UnitForecast, days: Sequence[int]) -> str | None:
 
 def _run_ladder(ladder: Ladder, fc: UnitForecast, aqi: np.ndarray, ruleset: str,
                 margin: float = 0.0) -> LevelResult:
+    if ladder.mode == "rolling-24h":  # hourly series: the daily companions do not align
+        return evaluate_ladder(ladder, aqi + margin, ruleset=ruleset)
     return evaluate_ladder(ladder, aqi + margin, daily_pm25=fc.pm25, daily_o3_8h=fc.o3_8h,
                            primary=fc.primary, ruleset=ruleset)
+
+
+def _series(ladder: Ladder, fc: UnitForecast, trigger: str,
+            probability: float) -> tuple[np.ndarray, str]:
+    """The AQI series the ladder reads (daily, or hourly rolling 24-h) and the trigger used."""
+    if ladder.mode == "rolling-24h":
+        if fc.hourly_aqi is None or fc.hourly_times is None:
+            raise ValueError(f"ladder {ladder.id!r} is in rolling-24h mode but the forecast has no "
+                             f"hourly pm25(region, lead) with valid_time for unit {fc.unit_id!r}")
+        return np.asarray(fc.hourly_aqi, dtype=float), "median"
+    return effective_aqi(fc, trigger, probability)
+
+
+def _window(ladder: Ladder, fc: UnitForecast, positions: Sequence[int],
+            tz: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Local start (00:00 of the first exceedance day) and end (00:00 after the last) of a run
+    of exceedance positions (days, or hours of rolling 24-h windows)."""
+    if ladder.mode == "rolling-24h" and fc.hourly_times is not None:
+        first = (fc.hourly_times[positions[0]] - pd.Timedelta(hours=23)).tz_convert(tz)
+        last = fc.hourly_times[positions[-1]].tz_convert(tz)
+        return first.normalize(), (last - pd.Timedelta(seconds=1)).normalize() + pd.Timedelta(days=1)
+    return (_day_start(fc.dates[positions[0]], tz),
+            _day_start(fc.dates[positions[-1]], tz) + pd.Timedelta(days=1))
 
 
 def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPolicy,
@@ -258,7 +288,7 @@ def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPol
         The decision (None when no warning is in force or starts) and the state to record
         (``machine_level``, ``hold_count``, ``episode_start``, ``decided_by``).
     """
-    aqi_eff, used = effective_aqi(fc, trigger, probability)
+    aqi_eff, used = _series(ladder, fc, trigger, probability)
     res = _run_ladder(ladder, fc, aqi_eff, ruleset)
     machine = res.level
     prev = state.level
@@ -341,18 +371,19 @@ def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPol
 
     n = len(fc.dates)
     days = list(res.exceedance_days) if res.level != "none" else []
-    if action in ("issue", "upgrade") and days:
-        start = _day_start(fc.dates[days[0]], tz)
+    win = _window(ladder, fc, days, tz) if days else None
+    if action in ("issue", "upgrade") and win:
+        start = win[0]
     elif action == "continue" and state.episode_start:
         start = pd.Timestamp(state.episode_start)
-    elif action == "continue" and days:
-        start = _day_start(fc.dates[days[0]], tz)
+    elif action == "continue" and win:
+        start = win[0]
     else:
         start = first_day
     if action == "lift":
         end = first_day
-    elif days:
-        end = _day_start(fc.dates[days[-1]], tz) + pd.Timedelta(days=1)
+    elif win:
+        end = win[1]
     else:
         end = _day_start(fc.dates[n - 1], tz) + pd.Timedelta(days=1)
     episode_start = (start if action == "issue" else
@@ -364,9 +395,15 @@ def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPol
         note_en.append(f"lead time {lead_h:g} h, less than the {policy.min_lead_h:g} h required "
                        f"in principle")
 
-    primary = _primary_of(fc, days)
+    primary = _primary_of(fc, days if ladder.mode == "day" else [])
     k = len(fc.dates)
-    vals = _fmt_vals(fc.aqi)
+    vals = vals_en = _fmt_vals(fc.aqi)
+    if ladder.mode == "rolling-24h" and fc.hourly_times is not None:
+        local_days = np.asarray(fc.hourly_times.tz_convert(tz).strftime("%Y-%m-%d"))
+        peak = [float(np.nanmax(aqi_eff[local_days == d])) if np.any(
+            (local_days == d) & ~np.isnan(aqi_eff)) else np.nan for d in fc.dates]
+        vals += f"，滚动24小时AQI 日最大值 {_fmt_vals(peak)}"
+        vals_en += f", daily peak of the rolling 24-h AQI {_fmt_vals(peak)}"
     trig_zh = trig_en = ""
     if used == "probability":
         ps = "；".join(f"P(AQI>{t}) {'/'.join(f'{p:.2f}' for p in fc.p_gt[t])}" for t in (150, 200, 300))
@@ -375,7 +412,7 @@ def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPol
     cond_zh, cond_en = (res.condition_met_text.split(" / ") + [""])[:2] if res.condition_met_text \
         else ("未达到任何预警等级条件", "no warning condition met")
     head_zh = f"{unit_name} D+1…D+{k} 日AQI 预报 {vals}（{cond_zh}）"
-    head_en = f"{unit_name_en or unit_id} D+1…D+{k} forecast daily AQI {vals} ({cond_en})"
+    head_en = f"{unit_name_en or unit_id} D+1…D+{k} forecast daily AQI {vals_en} ({cond_en})"
     if primary:
         head_zh += f"，首要污染物 {primary}"
         head_en += f", primary pollutant {primary}"
@@ -408,8 +445,22 @@ def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPol
 # ------------------------------------------------------------------------------------------
 
 
-def unit_forecasts(ds: xr.Dataset) -> dict[str, UnitForecast]:
-    """Read the daily variables of a forecast Dataset (docs/INTERFACES.md) per unit.
+def rolling_24h_aqi(pm25: np.ndarray, ruleset: str, min_valid: int = 20) -> np.ndarray:
+    """AQI of the 24-h moving mean PM2.5 ending at each hour (µg/m³ → dimensionless).
+
+    ``pm25`` is ``(unit, hour)``; a window needs ``min_valid`` valid hours (DESIGN: daily mean
+    ≥ 20 valid hours), else NaN. The first 23 hours of a forecast have short windows.
+    """
+    from alerts.aqi import iaqi_array
+
+    frame = pd.DataFrame(np.asarray(pm25, dtype=float).T)
+    mean = frame.rolling(24, min_periods=min_valid).mean().to_numpy().T
+    return np.asarray(iaqi_array("pm25", np.round(mean, 1), "24h", ruleset), dtype=float)
+
+
+def unit_forecasts(ds: xr.Dataset, ruleset: str = "HJ633_2026") -> dict[str, UnitForecast]:
+    """Read the daily variables of a forecast Dataset (docs/INTERFACES.md) per unit, and the
+    rolling 24-h AQI when hourly ``pm25(region, lead)`` and ``valid_time(lead)`` are present.
 
     Raises
     ------
@@ -437,6 +488,12 @@ def unit_forecasts(ds: xr.Dataset) -> dict[str, UnitForecast]:
     pm25 = table("pm25_daily")
     o3 = table("o3_mda8")
     p_gt = {t: table(f"p_aqi_gt_{t}") for t in (150, 200, 300)}
+    times = roll = None
+    if "pm25" in ds.variables and "valid_time" in ds.variables and set(ds["pm25"].dims) == {
+            "region", "lead"}:
+        times = pd.DatetimeIndex(pd.to_datetime(np.asarray(ds["valid_time"].values)))
+        times = times.tz_localize("UTC") if times.tz is None else times.tz_convert("UTC")
+        roll = rolling_24h_aqi(ds["pm25"].transpose("region", "lead").values, ruleset)
     out: dict[str, UnitForecast] = {}
     for i, rid in enumerate(regions):
         pr = None
@@ -444,7 +501,8 @@ def unit_forecasts(ds: xr.Dataset) -> dict[str, UnitForecast]:
             pr = [None if (p is None or str(p) in ("", "nan", "None")) else str(p) for p in prim[i]]
         out[rid] = UnitForecast(rid, dates, aqi[i], pr, None if pm25 is None else pm25[i],
                                 None if o3 is None else o3[i],
-                                {t: v[i] for t, v in p_gt.items() if v is not None})
+                                {t: v[i] for t, v in p_gt.items() if v is not None},
+                                times, None if roll is None else roll[i])
     return out
 
 
@@ -577,15 +635,17 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
 
         p = response_config_dir() / "emergency_list.yaml"
         emergency_list = load_emergency_list(p, region) if p.exists() else None
-    forecasts = unit_forecasts(forecast_ds)
-    unknown = sorted(set(forecasts) - set(region.unit_ids))
-    if unknown:
-        raise ValueError(f"forecast file has regions that are not units of the region: {unknown}")
     ruleset = str(forecast_ds.attrs.get("ruleset") or "")
     if ruleset not in ("HJ633_2012", "HJ633_2026"):
         from alerts.aqi import ruleset_for
 
-        ruleset = ruleset_for(next(iter(forecasts.values())).dates[0])
+        if "date" not in forecast_ds.variables:
+            raise ValueError("forecast file lacks 'date'; expected date(day) (docs/INTERFACES.md)")
+        ruleset = ruleset_for(str(np.asarray(forecast_ds["date"].values)[0])[:10])
+    forecasts = unit_forecasts(forecast_ds, ruleset)
+    unknown = sorted(set(forecasts) - set(region.unit_ids))
+    if unknown:
+        raise ValueError(f"forecast file has regions that are not units of the region: {unknown}")
     degraded, per_unit = _degraded(forecast_ds)
     register.record_run(now, started=dt.datetime.now(dt.UTC), status="running",
                         model_version=str(forecast_ds.attrs.get("model_version", "")),

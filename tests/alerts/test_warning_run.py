@@ -145,3 +145,35 @@ def test_cli_warn_prints_table_and_rerun_adds_nothing(data_dir: Path) -> None:
     assert warnings_path(data_dir, ISSUE).read_bytes() == first
     r = runner.invoke(app, ["warn", "--issue-time", "2026-01-11T05:00"])
     assert r.exit_code == 2 and "forecast file not found" in r.output
+
+
+def test_rolling_24h_ladder_reads_hourly_pm25(tmp_path: Path) -> None:
+    from configs.warning_schema import load_ladder
+
+    cfg = configs.load_config()
+    units = ["chengdu", "deyang"]
+    ds = forecast_file(cfg.region.unit_ids, {}).sel(region=units)
+    issue = pd.Timestamp("2026-01-10T12:00", tz=TZ)
+    times = pd.date_range(issue + pd.Timedelta(hours=1), periods=84, freq="h").tz_convert("UTC")
+    pm = np.full((2, 84), 40.0)
+    pm[0, 12:72] = 160.0    # 2026-01-11 01:00 … 01-13 12:00 local; 24-h mean 160 µg/m³ → IAQI 210
+    ds = ds.assign_coords(lead=np.arange(1, 85),
+                          valid_time=("lead", times.tz_localize(None).to_numpy()))
+    ds["pm25"] = (("region", "lead"), pm)
+    lad = load_ladder("chengdu-2024").model_copy(update={"mode": "rolling-24h"})
+    ladders = {"chengdu-2024": lad, "sichuan-2024": load_ladder("sichuan-2024"),
+               "chengdu-o3-2021": load_ladder("chengdu-o3-2021")}
+    reg = Register(tmp_path / "r.sqlite")
+    decs = [d for d in warn_run(ds, cfg, reg, issue, ladders=ladders, data_dir=tmp_path)
+            if not d.regional]
+    assert [(d.unit_ids[0], d.level) for d in decs] == [("chengdu", "yellow")]
+    d = decs[0]
+    # windows with ≥ 23 of 24 h at 160 exceed 200 (mean 155 → 205): ending 01-11 23:00 … 01-13
+    # 13:00 = 39 h (> 24 h, < 48 h) → yellow, from 00:00 of the first window's day to the end of
+    # the last one's
+    assert d.start == "2026-01-11T00:00:00+08:00" and d.end == "2026-01-14T00:00:00+08:00"
+    assert "滚动24小时AQI 日最大值 205/210/210" in d.reason_zh
+    assert "rolling 24-h AQI" in d.reason_en and "daily AQI > 200 for ≥ 24 h" in d.condition
+    with pytest.raises(ValueError, match="rolling-24h mode but the forecast has no hourly pm25"):
+        warn_run(ds.drop_vars("pm25"), cfg, reg, issue + pd.Timedelta(hours=1), ladders=ladders,
+                 data_dir=tmp_path)
