@@ -42,7 +42,7 @@ from lxml import etree
 
 from products import geo
 from products.bulletin import build_bulletin
-from products.common import LOCAL_TZ, decision_dict, iso_local, is_synthetic, to_local
+from products.common import LOCAL_TZ, decision_dict, is_synthetic, iso_local, to_local
 
 __all__ = ["CAP_NS", "DEFAULT_SENDER", "cap_identifier", "cap_xml", "SEVERITY", "msg_type"]
 

@@ -7,7 +7,11 @@ with WeasyPrint / browsers through a CSS ``@font-face`` rule with a ``file://`` 
 (:func:`font_face_css`).
 
 Public functions: :func:`cjk_font_path`, :func:`register_fonts`, :func:`font_family`,
-:func:`mpl_rc`, :func:`font_face_css`, :func:`missing_glyphs`.
+:func:`mpl_rc`, :func:`font_face_css`, :func:`embedded_font_face_css`, :func:`missing_glyphs`.
+
+HTML pages opened from disk cannot load a ``file://`` font in Chromium (fonts need CORS), so the
+self-contained forecaster report embeds a subset of the font holding exactly the characters of
+the page (:func:`embedded_font_face_css`, WOFF2 in a ``data:`` URL, typically 30–150 kB).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ __all__ = [
     "font_family",
     "mpl_rc",
     "font_face_css",
+    "embedded_font_face_css",
     "missing_glyphs",
 ]
 
@@ -97,6 +102,51 @@ def font_face_css(family: str = CSS_FAMILY) -> str:
     url = cjk_font_path().as_uri()
     return (f'@font-face {{ font-family: "{family}"; src: url("{url}") format("opentype"); '
             "font-style: normal; }")
+
+
+def embedded_font_face_css(text: str, family: str = CSS_FAMILY) -> str:
+    """CSS ``@font-face`` rule with the CJK font subset to the characters of ``text``, inlined.
+
+    Parameters
+    ----------
+    text : str
+        Every character the page shows (e.g. the rendered HTML itself).
+    family : str
+        CSS family name to declare.
+
+    Returns
+    -------
+    str
+        A rule whose ``src`` is a base64 ``data:`` URL (WOFF2 when brotli is installed, else
+        OpenType), so the page needs no file or network access for its font.
+    """
+    import base64
+    import io
+
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    try:
+        import brotli  # noqa: F401
+
+        flavor, mime, fmt = "woff2", "font/woff2", "woff2"
+    except ImportError:  # pragma: no cover - brotli ships with the dev extra's fonttools deps
+        flavor, mime, fmt = None, "font/otf", "opentype"
+    opts = subset.Options()
+    opts.flavor = flavor
+    opts.layout_features = ["*"]
+    opts.notdef_outline = True
+    chars = "".join(sorted(set(text) | set("0123456789.-–%·")))
+    font = TTFont(str(cjk_font_path()), lazy=True)
+    sub = subset.Subsetter(opts)
+    sub.populate(text=chars)
+    sub.subset(font)
+    buf = io.BytesIO()
+    font.flavor = flavor
+    font.save(buf)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return (f'@font-face {{ font-family: "{family}"; src: url("data:{mime};base64,{data}") '
+            f'format("{fmt}"); font-style: normal; }}')
 
 
 def missing_glyphs(text: str, font_path: Path | str | None = None) -> list[str]:

@@ -4,7 +4,6 @@ docs/INTERFACES.md (the real producers are built in parallel by other engineers)
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -153,3 +152,18 @@ def config_copy(config):
 
     return dataclasses.replace(config, region=config.region.model_copy(deep=True),
                                settings=config.settings.model_copy(deep=True))
+
+
+def make_obs_units(unit_ids: list[str], issue: pd.Timestamp = ISSUE, days: int = 8) -> pd.DataFrame:
+    """Unit observations (time UTC, unit_id, pm25, o3 µg/m³) for the days before ``issue``."""
+    t = pd.date_range(issue - pd.Timedelta(days=days), issue - pd.Timedelta(hours=1), freq="h")
+    rows = []
+    for k, u in enumerate(unit_ids):
+        base = _pm25_from_aqi(np.array(AQI.get(u, [100, 100, 100])[0], dtype=float))
+        hours = np.arange(len(t))
+        pm = base * (0.6 + 0.4 * hours / len(t)) * (1 + 0.2 * np.sin(hours / 24 * 2 * np.pi + k))
+        o3 = 40 + 50 * np.clip(np.sin((t.hour.values - 8) / 24 * 2 * np.pi), 0, None)
+        pm[5:9] = np.nan  # a gap
+        rows.append(pd.DataFrame({"time": t.tz_convert("UTC"), "unit_id": u, "pm25": pm,
+                                  "o3": o3}))
+    return pd.concat(rows, ignore_index=True)

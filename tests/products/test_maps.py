@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from matplotlib.testing.compare import compare_images
 from PIL import Image
+from products_fixtures import make_decision, make_forecast
 
 import configs
 from configs.schema import LatLon, Unit
 from products import geo
-from products.maps import render_aqi_map, render_run_maps, warned_units
-from products_fixtures import make_decision, make_forecast
+from products.maps import render_aqi_map, warned_units
 
 BASELINE = Path(__file__).parent / "baseline"
 TOL = 15.0  # RMS, 0–255
@@ -45,21 +45,21 @@ def _colour_pixels(png: Path, hex_colour: str) -> int:
     return int((np.abs(rgb - target).sum(axis=1) < 6).sum())
 
 
-def test_run_maps_offline_match_baselines(tmp_path: Path, offline_cartopy: Path,
-                                          no_network: None) -> None:
-    region = configs.load_region()
-    ds = make_forecast(with_nan_unit="bazhong")
-    paths = render_run_maps(ds, [make_decision()], region, tmp_path / "maps")
+def test_run_maps_offline_match_baselines(tmp_path: Path, rendered_maps) -> None:
+    paths, cartopy_dir = rendered_maps  # rendered with the network blocked (conftest)
     assert [p.name for p in paths] == ["aqi_d1.png", "aqi_d2.png", "aqi_d3.png",
                                        "pm25_daily.png", "o3_mda8.png", "overview.png"]
-    assert list(offline_cartopy.iterdir()) == []  # cartopy fetched nothing
-    d2 = tmp_path / "maps" / "aqi_d2.png"
+    assert list(cartopy_dir.iterdir()) == []  # cartopy fetched nothing
+    maps = paths[0].parent
+    d2 = maps / "aqi_d2.png"
     # D+2: every level from 优 to 严重 appears (designed fixture), and the orange warning edge
     for colour in ("#00E400", "#FFFF00", "#FF7E00", "#FF0000", "#99004C", "#7E0023", "#FF8F00"):
         assert _colour_pixels(d2, colour) > 40, colour
+    # D+3 is after the warning window (ends 12-04 00:00): no orange edge pixels there
+    assert _colour_pixels(maps / "aqi_d3.png", "#FF8F00") < _colour_pixels(d2, "#FF8F00") / 10
     _compare(d2, "aqi_d2.png", tmp_path)
-    _compare(tmp_path / "maps" / "overview.png", "overview.png", tmp_path)
-    _compare(tmp_path / "maps" / "pm25_daily.png", "pm25_daily.png", tmp_path)
+    _compare(maps / "overview.png", "overview.png", tmp_path)
+    _compare(maps / "pm25_daily.png", "pm25_daily.png", tmp_path)
 
 
 def test_warned_units_by_date() -> None:
