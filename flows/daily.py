@@ -415,6 +415,7 @@ def make_met_source(config: AirwarnConfig, met: str = "cycles") -> tuple[Any, li
 
     sample_units = lookup("features.met_sampling:sample_units")
     cycles = data_dir / "met" / "cycles"
+    stations = run_stations(config)
     # the cycle hours are those the provider delivers (seen in the directory), else 00 and 12 UTC
     hours = sorted({int(p.stem[-2:]) for p in cycles.glob("[0-9]" * 10 + ".nc")}) or [0, 12]
 
@@ -424,7 +425,7 @@ def make_met_source(config: AirwarnConfig, met: str = "cycles") -> tuple[Any, li
             return None
         try:
             with xr.open_dataset(path, chunks={}) as ds:
-                return call_with(sample_units, ds, config.region, stations=config.stations)
+                return call_with(sample_units, ds, config.region, stations=stations)
         except (OSError, ValueError, KeyError) as exc:
             log.warning("met cycle %s unreadable (%s): treated as missing", path, exc)
             return None

@@ -63,14 +63,23 @@ def needs_training(data_dir: Path, world: Any) -> bool:
         return True
 
 
-def train_demo(config: Any, world: Any) -> Any:
-    """Train on the world's observations (up to its issue time) with its regenerated cycles."""
+def train_demo(config: Any, world: Any, settings: Any = None) -> Any:
+    """Train on the world's observations (up to its issue time) with its regenerated cycles.
+
+    Parameters
+    ----------
+    config : AirwarnConfig
+    world : WorldInfo
+    settings : ModelSettings, optional
+        Model settings (default ``configs/models.yaml``; tests pass small ones).
+    """
     data_dir = Path(config.settings.data_dir)
     until = pd.Timestamp(world.issue_time)
     obs_units = load_unit_obs(config, end=until.tz_convert("UTC") - pd.Timedelta(hours=1))
     met_source, _ = make_met_source(config, "demo")
     train_models = lookup("models.train:train_models")
-    result = call_with(train_models, config, obs_units, met_source, until)
+    kwargs = {"settings": settings} if settings is not None else {}
+    result = call_with(train_models, config, obs_units, met_source, until, **kwargs)
     write_manifest(_train_marker(data_dir), {"world": _world_key(world),
                                              "trained": pd.Timestamp.now(tz="UTC").isoformat()})
     return result
