@@ -76,6 +76,9 @@ def register(app: typer.Typer) -> None:
         days: int = typer.Option(None, help="World length, days (default settings.demo_days)."),
         backfill_days: int = typer.Option(None, "--backfill-days",
                                           help="Issue days backfilled before today (default 30)."),
+        end: str = typer.Option(None, "--end",
+                                help="Issue time of today's run, e.g. 2026-01-20T15:00+08:00 "
+                                     "(default the latest past issue hour)."),
     ) -> None:
         """Build the demo world, train, backfill 30 days, run today's forecast, list products."""
         from flows.commands.run import print_manifest
@@ -84,7 +87,14 @@ def register(app: typer.Typer) -> None:
 
         console = Console()
         cfg = config_for()
-        result = run_demo(cfg.settings.data_dir, days=days, backfill_days=backfill_days,
+        if end is not None:
+            from flows.daily import parse_issue_time
+
+            try:
+                end = parse_issue_time(end).isoformat()
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--end") from None
+        result = run_demo(cfg.settings.data_dir, days=days, backfill_days=backfill_days, end=end,
                           say=console.print,
                           show=lambda s: console.print(summary_table(s)))
         if result.get("daily"):
