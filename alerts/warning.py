@@ -213,6 +213,11 @@ def _day_start(date: str, tz: str) -> pd.Timestamp:
     return pd.Timestamp(date).tz_localize(tz)
 
 
+def _hm(iso: str, tz: str) -> str:
+    """``YYYY-MM-DD HH:MM`` local of an ISO time."""
+    return _local(pd.Timestamp(iso), tz).strftime("%Y-%m-%d %H:%M")
+
+
 def _fmt_vals(x: Sequence[float]) -> str:
     return "/".join("NA" if v is None or np.isnan(v) else f"{v:.0f}" for v in x)
 
@@ -344,9 +349,9 @@ def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPol
         target = override.level
         if target != level:
             note_zh.append(f"预报员 {override.who} 人工订正为{LEVEL_ZH[target]}（机器判定"
-                           f"{LEVEL_ZH[machine]}）：{override.reason}，有效至 {override.valid_until}")
+                           f"{LEVEL_ZH[machine]}）：{override.reason}，有效至 {_hm(override.valid_until, tz)}")
             note_en.append(f"forecaster override by {override.who}: {target} (machine level "
-                           f"{machine}): {override.reason}; valid until {override.valid_until}")
+                           f"{machine}): {override.reason}; valid until {_hm(override.valid_until, tz)}")
         else:
             note_zh.append(f"预报员 {override.who} 订正仍有效：{LEVEL_ZH[target]}（{override.reason}）")
             note_en.append(f"forecaster override by {override.who} in force: {target} "

@@ -1,5 +1,10 @@
-"""``airwarn warn``: turn a run's forecast file into warning decisions, register rows and control
-orders (``warnings/<stamp>.json``, ``warnings/<stamp>_orders.csv``). Rerunning changes nothing."""
+"""Warnings and the coordinated response on the command line.
+
+``airwarn warn``: turn a run's forecast file into warning decisions, register rows and control
+orders (``warnings/<stamp>.json``, ``warnings/<stamp>_orders.csv``); rerunning changes nothing.
+``airwarn override``: a forecaster's level for a unit until it expires (kept in the register).
+``airwarn response``: the reduction check of the emergency list and the 错峰生产 calendar.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +31,11 @@ def _parse_time(text: str, tz: str) -> pd.Timestamp:
     return ts.tz_localize(tz) if ts.tzinfo is None else ts.tz_convert(tz)
 
 
-def register(app: typer.Typer) -> None:
+def _local(iso: str, tz: str) -> str:
+    return pd.Timestamp(iso).tz_convert(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def register_warn(app: typer.Typer) -> None:
     """Add the ``warn`` command to the CLI."""
 
     @app.command("warn")
@@ -78,3 +87,96 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"decisions: {warnings_path(cfg.data_dir, t)}")
         typer.echo(f"control orders: {orders_path(cfg.data_dir, t)}")
         typer.echo(f"register: {register_path(cfg.data_dir)}")
+
+
+def register_override(app: typer.Typer) -> None:
+    """Add the ``override`` command (a forecaster's level for a unit) to the CLI."""
+
+    @app.command("override")
+    def override_cmd(
+        unit: str = typer.Option(None, "--unit", help="Unit id (e.g. chengdu)."),
+        level: str = typer.Option(None, "--level", help="none, blue, yellow, orange or red."),
+        reason: str = typer.Option(None, "--reason", help="Why (cited in every later decision)."),
+        who: str = typer.Option(None, "--who", help="Forecaster's name."),
+        valid_until: str = typer.Option(None, "--until", help="Expiry, local ISO time."),
+        start: str = typer.Option(None, "--from", help="Start, local ISO time (default now)."),
+        list_: bool = typer.Option(False, "--list", help="List every recorded override."),
+    ) -> None:
+        """Record a forecaster's override: it takes precedence over the machine level until it
+        expires, and is kept in the register and shown in later decisions."""
+        from alerts.register import Register, register_path
+
+        cfg = configs.load_config()
+        tz = cfg.settings.timezone
+        reg = Register(register_path(cfg.data_dir))
+        if list_:
+            df = reg.overrides()
+            if df.empty:
+                typer.echo("no overrides recorded")
+            for r in df.itertuples():
+                typer.echo(f"{r.unit_id:<12} {r.level:<7} {_local(r.when, tz)} → "
+                           f"{_local(r.valid_until, tz)}  {r.who}: {r.reason}")
+            return
+        missing = [n for n, v in (("--unit", unit), ("--level", level), ("--reason", reason),
+                                  ("--who", who), ("--until", valid_until)) if not v]
+        if missing:
+            raise typer.BadParameter(f"missing {', '.join(missing)}")
+        try:
+            cfg.region.unit(unit)
+        except KeyError as exc:
+            raise typer.BadParameter(str(exc).strip('"'), param_hint="--unit") from None
+        when = _parse_time(start, tz) if start else pd.Timestamp.now(tz=tz).floor("min")
+        try:
+            o = reg.record_override(unit, level, reason, who, when, _parse_time(valid_until, tz))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        typer.echo(f"override recorded: {unit} → {o.level} from {_local(o.when, tz)} until "
+                   f"{_local(o.valid_until, tz)} ({o.who}: {o.reason})")
+
+
+def register_response(app: typer.Typer) -> None:
+    """Add the ``response`` command (emergency-list checks and the 错峰 calendar) to the CLI."""
+
+    @app.command("response")
+    def response_cmd(
+        check: bool = typer.Option(True, "--check/--no-check",
+                                   help="Reduction check of the list per city and level."),
+        calendar: str = typer.Option(None, "--calendar", help="Season, e.g. 2025-2026: write the 错峰生产 calendar CSV."),
+        out: Path = typer.Option(None, "--out", help="Calendar CSV path (default <data_dir>/response/staggered_<season>.csv)."),
+    ) -> None:
+        """Validate the emergency reduction list: 10/20/30 % of each city's emissions per level
+        (spec T2.1), shortfalls with their gap; optionally write the 错峰生产 calendar."""
+        from alerts.response import reduction_check, staggered_calendar
+        from configs.response_schema import load_emergency_list
+        from features.atomic import write_text_atomic
+
+        cfg = configs.load_config()
+        el = load_emergency_list(region=cfg.region)
+        typer.echo(f"{el.title}: {len(el.enterprises)} enterprises, {len(el.cities)} cities"
+                   + ("  [EXAMPLE / 示例 — synthetic]" if el.example else ""))
+        if check:
+            table = Table("city", "level", "pollutant", "total t/d", "required t/d",
+                          "achieved t/d", "gap t/d", "met")
+            for lv in ("yellow", "orange", "red"):
+                for c in reduction_check(el, lv):
+                    table.add_row(c.city, lv, c.pollutant, f"{c.total:g}", f"{c.required:.3f}",
+                                  f"{c.achieved:.3f}", f"{c.gap:.3f}" if c.gap else "",
+                                  "✓" if c.met else "✗ short")
+            Console(width=140).print(table)
+        if calendar:
+            try:
+                cal = staggered_calendar(el, calendar)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--calendar") from None
+            path = out or cfg.data_dir / "response" / f"staggered_{calendar}.csv"
+            write_text_atomic(path, "\ufeff" + cal.to_csv(index=False))
+            n = cal.groupby("enterprise_id").size()
+            typer.echo(f"错峰生产 calendar {calendar}: {len(n)} enterprises, {int(n.sum())} "
+                       f"enterprise-days → {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``warn``, ``override`` and ``response`` to the CLI."""
+    register_warn(app)
+    register_override(app)
+    register_response(app)

@@ -177,3 +177,27 @@ def test_rolling_24h_ladder_reads_hourly_pm25(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="rolling-24h mode but the forecast has no hourly pm25"):
         warn_run(ds.drop_vars("pm25"), cfg, reg, issue + pd.Timedelta(hours=1), ladders=ladders,
                  data_dir=tmp_path)
+
+
+def test_cli_override_and_response(data_dir: Path) -> None:
+    from flows.cli import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["override", "--unit", "luzhou", "--level", "orange", "--reason",
+                            "会商提级", "--who", "张预报员", "--from", "2026-01-10T14:00",
+                            "--until", "2026-01-12T12:00"])
+    assert r.exit_code == 0, r.output
+    assert "luzhou → orange from 2026-01-10 14:00 until 2026-01-12 12:00" in r.output
+    r = runner.invoke(app, ["warn", "--issue-time", "2026-01-10T15:00"])
+    assert r.exit_code == 0, r.output
+    lz = next(d for d in read_decisions(warnings_path(data_dir, ISSUE)) if d.unit_ids == ["luzhou"])
+    assert lz.level == "orange" and lz.override["machine_level"] == "yellow"
+    assert "有效至 2026-01-12 12:00" in lz.reason_zh
+    r = runner.invoke(app, ["override", "--unit", "atlantis", "--level", "red", "--reason", "x",
+                            "--who", "y", "--until", "2026-01-12T12:00"])
+    assert r.exit_code == 2 and "unknown unit 'atlantis'" in r.output
+    r = runner.invoke(app, ["response", "--calendar", "2025-2026"])
+    assert r.exit_code == 0, r.output
+    assert "EXAMPLE" in r.output and "short" in r.output and "✓" in r.output
+    cal = pd.read_csv(data_dir / "response" / "staggered_2025-2026.csv", encoding="utf-8-sig")
+    assert cal["date"].min() == "2025-11-15" and cal["date"].max() == "2026-03-15"
