@@ -59,8 +59,11 @@ class ModelSettings(StrictModel):
         whose outcome is known; applied with weight n / (n + bias_shrink_days); none with fewer
         than ``bias_min_days`` errors.
     bias_correction : bool
-    log_offset : float
-        Offset c (µg/m³) of the log-ratio residuals log((y + c) / (ŷ + c)) used for quantiles.
+    log_offset : dict of str to float
+        Offset c (µg/m³) per pollutant of the log-ratio residuals log((y + c) / (ŷ + c)) used
+        for quantiles.
+    daily_pooled : bool
+        One daily model for all three lead days (lead day as a feature) instead of one per day.
     issue_hours : list of int or None
         Local issue hours to train for (default: settings.issue_hours).
     baseline_window_days : int
@@ -81,7 +84,8 @@ class ModelSettings(StrictModel):
     bias_window_days: int = Field(default=28, ge=1)
     bias_min_days: int = Field(default=7, ge=1)
     bias_shrink_days: float = Field(default=14.0, ge=0)
-    log_offset: float = Field(default=10.0, gt=0)
+    log_offset: dict[str, float] = Field(default_factory=lambda: {"pm25": 10.0, "o3": 40.0})
+    daily_pooled: bool = False
     issue_hours: list[int] | None = None
     baseline_window_days: int = Field(default=60, ge=7)
 

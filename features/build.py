@@ -486,7 +486,7 @@ def history_features(obs: Panel, issue_rows: np.ndarray,
     -------
     dict of str to ndarray ``(issue, unit)``
         For PM2.5 and O3: ``<p>_last`` (last valid value within 6 h), ``<p>_m3``, ``_m6``,
-        ``_m24``, ``_m72`` (means), ``_max24``, ``_min24``, ``_sd24``, ``_n24`` (valid hours),
+        ``_m24``, ``_m72``, ``_m30d`` (means over 3, 6, 24, 72 h and 30 days), ``_max24``, ``_min24``, ``_sd24``, ``_n24`` (valid hours),
         ``_sh24`` (same hour yesterday), ``_today`` (mean of today's observed hours), ``_dm1``
         (yesterday's daily product: mean for PM2.5, MDA8 for O3), ``_tr24`` (last 6 h minus
         previous 6 h). For PM10, NO2, CO: last, m6, m24. SO2: m24. Cross: ``pm25_pm10``
@@ -517,6 +517,7 @@ def history_features(obs: Panel, issue_rows: np.ndarray,
             continue
         feats[f"{p}_m3"] = _window_stats(a, rows, 3)[0]
         feats[f"{p}_m72"] = _window_stats(a, rows, 72)[0]
+        feats[f"{p}_m30d"] = _window_stats(a, rows, 720)[0]
         feats[f"{p}_max24"] = mx24
         feats[f"{p}_min24"] = mn24
         feats[f"{p}_sd24"] = sd24
@@ -771,6 +772,18 @@ def daily_design(f: IssueFeatures, pollutant: str, lead_day: int) -> pd.DataFram
     for k, v in f.metday.items():
         cols[f"v_{k}"] = _flat(v[:, lead_day])
         cols[f"p_{k}"] = _flat(v[:, lead_day - 1])
+    # accumulation since the issue: met over the days D+1 … D+lead_day
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for k, how in [("ws", "mean"), ("v10", "mean"), ("u10", "mean"), ("rh", "mean"),
+                       ("rain", "sum"), ("stag_h", "sum"), ("vent", "mean"), ("blh", "mean"),
+                       ("d2m", "mean")]:
+            if k in f.metday:
+                seg = f.metday[k][:, 1:lead_day + 1]
+                agg = np.nanmean(seg, axis=1) if how == "mean" else np.nansum(seg, axis=1)
+                cols[f"c_{k}"] = _flat(agg)
     reg = f.hist.get(f"{pollutant}_m24")
     if reg is not None:
         with np.errstate(all="ignore"):
@@ -790,6 +803,7 @@ def daily_design(f: IssueFeatures, pollutant: str, lead_day: int) -> pd.DataFram
     for c in ["weekday", "month", "doy_sin", "doy_cos", "holiday", "sf_days"]:
         cols[f"cal_{c}"] = np.repeat(cal[c].to_numpy(), u)
     cols["issue_hour"] = np.repeat(((f.issue_times.hour + LOCAL_OFFSET_H) % 24).to_numpy(), u)
+    cols["lead_day"] = np.full(n * u, float(lead_day))
     df = pd.DataFrame(cols)
     df["unit"] = pd.Categorical(np.tile(f.units, n), categories=sorted(f.units))
     return df

@@ -28,8 +28,8 @@ QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 def synthetic_archive(units: Sequence[str], start: str, days: int, *, issue_hour: int = 15,
                       n_leads: int = 96, seed: int = 0, bias: float = 0.0,
-                      noise: float = 1.0, model_version: str = "synthetic-1"
-                      ) -> tuple[xr.Dataset, pd.DataFrame]:
+                      noise: float = 1.0, model_version: str = "synthetic-1",
+                      truth: pd.DataFrame | None = None) -> tuple[xr.Dataset, pd.DataFrame]:
     """A backtest dataset and the matching hourly unit observations.
 
     Parameters
@@ -51,6 +51,10 @@ def synthetic_archive(units: Sequence[str], start: str, days: int, *, issue_hour
     noise : float
         Scale of the forecast error (1 = typical, 0 = perfect).
     model_version : str
+    truth : pandas.DataFrame, optional
+        Hourly unit observations (``time`` UTC, ``unit_id``, ``pm25``, ``o3``) to forecast instead
+        of drawn ones (e.g. a demo world's store); gaps are filled by interpolation for the
+        forecast, and the returned observations are ``truth`` itself.
 
     Returns
     -------
@@ -78,6 +82,14 @@ def synthetic_archive(units: Sequence[str], start: str, days: int, *, issue_hour
                  2, None)
     obs = pd.DataFrame({"time": np.repeat(times, nu), "unit_id": np.tile(list(units), n_hours),
                         "pm25": pm25.ravel(), "o3": o3.ravel()})
+    if truth is not None:
+        tt = truth.assign(time=pd.DatetimeIndex(truth["time"]).tz_convert("UTC"))
+        for name, arr in (("pm25", pm25), ("o3", o3)):
+            grid = tt.pivot_table(index="time", columns="unit_id", values=name).reindex(
+                index=times, columns=list(units))
+            filled = grid.interpolate(limit_direction="both").to_numpy(float)
+            arr[:] = np.where(np.isnan(filled), arr, filled)
+        obs = truth
     # forecasts
     frng = np.random.default_rng(seed + 1)
     issues = (pd.date_range(pd.Timestamp(start), periods=days, freq="D") + pd.Timedelta(hours=issue_hour)

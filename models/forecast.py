@@ -1,0 +1,610 @@
+"""Run a forecast: from unit observations and a met source to the forecast NetCDF (the contract in
+docs/INTERFACES.md), with quantiles, daily AQI, exceedance probabilities and provenance.
+
+The same engine (:func:`forecast_arrays`) serves one operational issue (:func:`run_forecast`) and
+a whole backtest (``models.backtest``), so the backtest scores exactly what the operational run
+would have issued.
+
+Units: concentrations µg/m³; probabilities 0–1; AQI dimensionless; times UTC in the file
+(``valid_time``), local (Asia/Shanghai) for ``issue_time`` and ``date``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from alerts.aqi import iaqi_array, ruleset_for
+from configs.model_schema import ModelSettings, load_model_settings
+from features.atomic import atomic_path
+from features.build import (
+    LOCAL_OFFSET_H,
+    POLLUTANTS,
+    Geometry,
+    IssueFeatures,
+    MetSource,
+    Panel,
+    build_issue_features,
+    daily_targets,
+    make_panel,
+)
+from models.baselines import (
+    Climatology,
+    choose_baseline,
+    climatology_forecast,
+    fit_climatology,
+    persistence,
+    running_bias,
+    same_hour_yesterday,
+)
+from models.lgbm import RESID_LEVELS, PollutantModel, predict_pollutant, quantiles_from_resid
+
+__all__ = ["TARGETS", "DAILY_NAMES", "AQI_THRESHOLDS", "ForecastArrays", "forecast_arrays",
+           "forecast_dataset", "run_forecast", "write_forecast", "read_forecast", "forecast_path",
+           "issue_stamp", "HISTORY_DAYS"]
+
+log = logging.getLogger(__name__)
+
+TARGETS = ("pm25", "o3")
+#: daily product variable per pollutant: natural-day mean PM2.5, O3 daily max 8-h mean
+DAILY_NAMES = {"pm25": "pm25_daily", "o3": "o3_mda8"}
+_IAQI_PERIOD = {"pm25": "24h", "o3": "8h"}
+#: daily AQI thresholds of the exceedance probabilities (warning ladder tiers, domain-spec §0.4)
+AQI_THRESHOLDS = (150, 200, 300)
+#: observation history needed before an issue (30-day means + the bias window), days
+HISTORY_DAYS = 70
+_LONG = {"pm25": "PM2.5", "o3": "O3"}
+
+
+def issue_stamp(t: pd.Timestamp) -> str:
+    """``YYYYMMDDTHHMM`` of an issue time in Asia/Shanghai (the forecast file name)."""
+    return pd.Timestamp(t).tz_convert("Asia/Shanghai").strftime("%Y%m%dT%H%M")
+
+
+def forecast_path(data_dir: Path | str, issue_time: pd.Timestamp | str) -> Path:
+    """``<data_dir>/forecasts/<YYYYMMDDTHHMM>.nc`` (issue time in Asia/Shanghai)."""
+    t = pd.Timestamp(issue_time)
+    if t.tzinfo is None:
+        t = t.tz_localize("Asia/Shanghai")
+    return Path(data_dir) / "forecasts" / f"{issue_stamp(t)}.nc"
+
+
+@dataclass
+class ForecastArrays:
+    """Numbers of a batch of issues before they become a Dataset.
+
+    Arrays: ``hourly[p]`` ``(issue, lead, unit)``, ``hourly_q[p]`` ``(issue, lead, unit, q)``,
+    ``daily[p]`` ``(issue, 3, unit)``, ``daily_q[p]`` ``(issue, 3, unit, q)``, ``daily_grid[p]``
+    ``(issue, 3, unit, 99)`` (quantiles at :data:`models.lgbm.RESID_LEVELS`), ``method[p]`` and
+    ``reason[p]`` ``(issue, unit)`` str. µg/m³.
+    """
+
+    issue_times: pd.DatetimeIndex
+    units: list[str]
+    nleads: int
+    quantiles: list[float]
+    hourly: dict[str, np.ndarray] = field(default_factory=dict)
+    hourly_q: dict[str, np.ndarray] = field(default_factory=dict)
+    daily: dict[str, np.ndarray] = field(default_factory=dict)
+    daily_q: dict[str, np.ndarray] = field(default_factory=dict)
+    daily_grid: dict[str, np.ndarray] = field(default_factory=dict)
+    method: dict[str, np.ndarray] = field(default_factory=dict)
+    reason: dict[str, np.ndarray] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _local_dates(issue_times: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex((issue_times.tz_convert("UTC").tz_localize(None)
+                             + pd.Timedelta(hours=LOCAL_OFFSET_H)).normalize())
+
+
+def _observed_daily(daily_obs: Mapping[str, pd.DataFrame], issue_times: pd.DatetimeIndex,
+                    units: Sequence[str], p: str) -> np.ndarray:
+    d0 = _local_dates(issue_times)
+    tbl = daily_obs[p]
+    return np.stack([tbl.reindex(index=d0 + pd.Timedelta(days=k), columns=list(units)).to_numpy()
+                     for k in (1, 2, 3)], axis=1)
+
+
+def _baseline_set(f: IssueFeatures, p: str, clim: Climatology | None
+                  ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    out = {"persistence": persistence(f, p), "same_hour_yesterday": same_hour_yesterday(f, p)}
+    if clim is not None and p in clim.hourly:
+        out["climatology"] = climatology_forecast(clim, f, p)
+    return out
+
+
+def _grid_from_resid(median: np.ndarray, resid: Sequence[float], c: float) -> np.ndarray:
+    return quantiles_from_resid(median, resid, RESID_LEVELS, c)
+
+
+def _fallback_resid(pred: np.ndarray, obs: np.ndarray, c: float) -> list[float]:
+    ok = np.isfinite(pred) & np.isfinite(obs)
+    if ok.sum() < 30:
+        # no history to calibrate: a wide log-normal-ish spread (±60 % at the 10/90 % levels)
+        from scipy.stats import norm
+
+        return [float(v) for v in norm.ppf(RESID_LEVELS) * 0.47]
+    r = np.log((np.clip(obs[ok], 0, None) + c) / (np.clip(pred[ok], 0, None) + c))
+    return [float(v) for v in np.quantile(r, RESID_LEVELS)]
+
+
+def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
+                    issue_times: Sequence[pd.Timestamp], met_source: MetSource,
+                    models: Mapping[str, PollutantModel | None], *,
+                    settings: ModelSettings, quantiles: Sequence[float],
+                    climatology: Climatology | None, geometry: Geometry | None = None,
+                    bias_issue_times: Sequence[pd.Timestamp] | None = None,
+                    met_required: Mapping[str, bool] | None = None,
+                    model_problems: Mapping[str, list[str]] | None = None,
+                    feats: IssueFeatures | None = None) -> ForecastArrays:
+    """Forecast a batch of issues (same issue hour) for every unit of ``obs``.
+
+    Parameters
+    ----------
+    obs : Panel
+        Unit observations (only rows before each issue are read).
+    daily_obs : dict
+        :func:`features.build.daily_targets` of ``obs`` (for the running bias: only days that
+        ended before each issue are used).
+    issue_times : sequence of Timestamp
+    met_source : MetSource
+    models : dict pollutant → PollutantModel or None
+        None → baselines for that pollutant.
+    settings : ModelSettings
+    quantiles : sequence of float
+        Levels of the ``*_q`` variables (settings.quantiles).
+    climatology : Climatology or None
+    geometry : Geometry, optional
+    bias_issue_times : sequence of Timestamp, optional
+        Earlier issues (same hour) whose errors feed the running bias correction and the choice
+        of baseline; default the ``settings.bias_window_days + 3`` days before the first issue.
+    met_required : dict pollutant → bool
+        Whether the model needs future meteorology (from its card); without it → fallback.
+    model_problems : dict pollutant → list of str
+        Why a model is missing (written to ``fallback_reason``).
+    feats : IssueFeatures, optional
+        Prebuilt features of ``issue_times`` (speed).
+
+    Returns
+    -------
+    ForecastArrays
+    """
+    its = pd.DatetimeIndex([pd.Timestamp(t).tz_convert("UTC") for t in issue_times])
+    units = list(obs.units)
+    if bias_issue_times is None:
+        nb = settings.bias_window_days + 3
+        bias_issue_times = [its[0] - pd.Timedelta(days=d) for d in range(nb, 0, -1)]
+    bits = pd.DatetimeIndex([pd.Timestamp(t).tz_convert("UTC") for t in bias_issue_times])
+    bits = bits[bits < its[0]]
+    all_its = bits.append(its)
+    f_all = build_issue_features(obs, all_its, met_source, geometry=geometry, daily=daily_obs,
+                                 hourly_met=False) if len(bits) else None
+    f = feats if feats is not None else build_issue_features(obs, its, met_source,
+                                                            geometry=geometry, daily=daily_obs)
+    nb_ = len(bits)
+    n, u = len(its), len(units)
+    out = ForecastArrays(its, units, f.nleads, list(quantiles))
+    has_met = bool(f.metday)
+    h0 = int((its.hour[0] + LOCAL_OFFSET_H) % 24)
+    first = 24 - h0
+    lead_day = (h0 + np.arange(f.nleads)) // 24
+    for p in TARGETS:
+        model = models.get(p)
+        c = settings.log_offset.get(p, 10.0)
+        method = np.full((n, u), "lightgbm", dtype=object)
+        reason = np.full((n, u), "", dtype=object)
+        bases = _baseline_set(f, p, climatology)
+        # baseline choice per unit from the recent issues whose outcomes are known
+        if f_all is not None:
+            fb = IssueFeatures(f_all.issue_times[:nb_], units,
+                               {k: v[:nb_] for k, v in f_all.hist.items()}, {}, {},
+                               f.nleads, geometry, {k: v[:nb_] for k, v in f_all.profile24.items()})
+            ob = _observed_daily(daily_obs, fb.issue_times, units, p)
+            bb = _baseline_set(fb, p, climatology)
+        best_base = ["persistence" if p == "pm25" else "climatology"] * u
+        base_resid = [_fallback_resid(np.array([]), np.array([]), c)] * u
+        if f_all is not None:
+            for j in range(u):
+                name, _ = choose_baseline({k: v[1][:, :, j] for k, v in bb.items()}, ob[:, :, j])
+                best_base[j] = name
+                base_resid[j] = _fallback_resid(bb[name][1][:, :, j], ob[:, :, j], c)
+        use_model = model is not None
+        why = ""
+        if model is None:
+            probs = (model_problems or {}).get(p) or [f"no trained {p} model"]
+            why = "model unavailable: " + "; ".join(probs)
+        elif (met_required or {}).get(p, False) and not has_met:
+            use_model = False
+            why = "no meteorological forecast available for a model trained with it"
+        if use_model:
+            bias = None
+            if settings.bias_correction and f_all is not None:
+                fd = _slice_feats(f_all, slice(0, nb_))
+                pb = predict_pollutant(_daily_only(model), fd)["daily_raw"]
+                ob = _observed_daily(daily_obs, fd.issue_times, units, p)
+                pa = predict_pollutant(model, f)
+                # errors of the batch itself feed later issues of the batch (backtest)
+                oa = _observed_daily(daily_obs, its, units, p)
+                cat_p = np.concatenate([pb, pa["daily_raw"]])
+                cat_o = np.concatenate([ob, oa])
+                b_all = running_bias(cat_p, cat_o, _local_dates(all_its),
+                                     window_days=settings.bias_window_days,
+                                     min_days=settings.bias_min_days,
+                                     shrink_days=settings.bias_shrink_days)
+                bias = b_all[nb_:]
+                res = predict_pollutant(model, f, bias=bias) if model.hourly is not None else {
+                    **pa, "daily": np.clip(pa["daily_raw"] - bias, 0, None)}
+            else:
+                res = predict_pollutant(model, f)
+            daily = res["daily"]
+            hourly = res.get("hourly")
+            if hourly is None:
+                hourly = bases["persistence"][0].copy()
+                reason[:] = "no hourly model: hourly path from persistence"
+            grid = np.stack([_grid_from_resid(daily[:, k], model.daily_resid[k + 1], c)
+                             for k in range(3)], axis=1)
+            hq = np.empty((n, f.nleads, u, len(quantiles)))
+            for d in range(4):
+                sel = lead_day == d
+                resid = model.hourly_resid.get(d) or model.daily_resid[max(d, 1)]
+                hq[:, sel] = quantiles_from_resid(hourly[:, sel], resid, quantiles, c)
+            out.extras[f"{p}_bias"] = bias
+            out.extras[f"{p}_daily_raw"] = res["daily_raw"]
+        else:
+            daily = np.full((n, 3, u), np.nan)
+            hourly = np.full((n, f.nleads, u), np.nan)
+            grid = np.full((n, 3, u, len(RESID_LEVELS)), np.nan)
+            hq = np.full((n, f.nleads, u, len(quantiles)), np.nan)
+            method[:] = ""
+            reason[:] = why
+        # per-unit fallbacks: no model, or no recent observations of this pollutant
+        n24 = f.hist.get(f"{p}_n24", np.zeros((n, u)))
+        for j in range(u):
+            for i in range(n):
+                need = not use_model
+                r = reason[i, j]
+                if use_model and not (n24[i, j] > 0):
+                    need = True
+                    r = f"no {_LONG[p]} observations in the 24 h before the issue"
+                if not need:
+                    continue
+                name = best_base[j]
+                bh, bd = bases[name]
+                if not np.isfinite(bd[i, :, j]).all() or not np.isfinite(bh[i, :, j]).all():
+                    name = "climatology" if "climatology" in bases else name
+                    bh, bd = bases[name]
+                method[i, j] = name
+                reason[i, j] = r or why
+                daily[i, :, j] = bd[i, :, j]
+                hourly[i, :, j] = bh[i, :, j]
+                grid[i, :, j] = _grid_from_resid(bd[i, :, j], base_resid[j], c)
+                hq[i, :, j] = quantiles_from_resid(bh[i, :, j], base_resid[j], quantiles, c)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            dq = np.stack([np.stack([np.interp(quantiles, RESID_LEVELS, g) if np.isfinite(g).all()
+                                     else np.full(len(quantiles), np.nan)
+                                     for g in grid[i, k]]) for i in range(n) for k in range(3)])
+        dq = dq.reshape(n, 3, u, len(quantiles))
+        # the median quantile equals the median forecast; the sort keeps quantiles uncrossed
+        qi = list(quantiles).index(0.5) if 0.5 in quantiles else None
+        if qi is not None:
+            dq[..., qi] = daily
+            hq[..., qi] = hourly
+        out.daily[p] = daily
+        out.daily_q[p] = np.sort(dq, axis=-1)
+        out.daily_grid[p] = grid
+        out.hourly[p] = hourly
+        out.hourly_q[p] = np.sort(hq, axis=-1)
+        out.method[p] = method
+        out.reason[p] = reason
+    out.extras["first_day_lead"] = first
+    return out
+
+
+def _slice_feats(f: IssueFeatures, sl: slice) -> IssueFeatures:
+    return IssueFeatures(f.issue_times[sl], f.units, {k: v[sl] for k, v in f.hist.items()},
+                         {k: v[sl] for k, v in f.metday.items()},
+                         {k: v[sl] for k, v in f.methour.items()}, f.nleads, f.geometry,
+                         {k: v[sl] for k, v in f.profile24.items()})
+
+
+def _daily_only(model: PollutantModel) -> PollutantModel:
+    return PollutantModel(model.pollutant, model.daily, None, model.daily_features, [],
+                          model.daily_resid, {}, model.log_offset, model.info)
+
+
+# --------------------------------------------------------------------------------------------
+# Dataset (the forecast-file contract)
+# --------------------------------------------------------------------------------------------
+
+
+def _iaqi(p: str, values: np.ndarray, rulesets: np.ndarray) -> np.ndarray:
+    """IAQI of daily values ``(..., 3, unit[, q])`` with one rule set per day (axis 1 = day)."""
+    out = np.full(values.shape, np.nan)
+    for k in range(values.shape[1]):
+        for rs in np.unique(rulesets[:, k]):
+            sel = rulesets[:, k] == rs
+            out[sel, k] = iaqi_array(p, values[sel, k], _IAQI_PERIOD[p], rs)
+    return out
+
+
+def forecast_dataset(fa: ForecastArrays, *, region_names: Mapping[str, str] | None = None,
+                     attrs: Mapping[str, Any] | None = None, batch: bool = False) -> xr.Dataset:
+    """Assemble the forecast Dataset (docs/INTERFACES.md) from :class:`ForecastArrays`.
+
+    Parameters
+    ----------
+    fa : ForecastArrays
+    region_names : dict unit id → Chinese name, optional
+    attrs : dict, optional
+        Global attributes (``model_version``, ``inputs``, ``source`` …).
+    batch : bool
+        Keep a leading ``issue_time`` dimension (backtests); else one issue (operational file).
+    """
+    its = fa.issue_times
+    n = len(its)
+    leads = np.arange(1, fa.nleads + 1)
+    qs = np.asarray(fa.quantiles, dtype=float)
+    d0 = _local_dates(its)
+    dates = np.array([[(d + pd.Timedelta(days=k)).strftime("%Y-%m-%d") for k in (1, 2, 3)]
+                      for d in d0], dtype=object)
+    rulesets = np.array([[ruleset_for(x) for x in row] for row in dates], dtype=object)
+    valid = (its.tz_localize(None).to_numpy()[:, None]
+             + (leads - 1)[None, :] * np.timedelta64(1, "h"))
+    conc = {"units": "ug m-3", "units_metadata": "µg/m³"}
+    data: dict[str, tuple] = {}
+    iaqi_d, iaqi_q, p_exc = {}, {}, {}
+    for p in TARGETS:
+        dn = DAILY_NAMES[p]
+        data[p] = (("issue_time", "region", "lead"), fa.hourly[p].transpose(0, 2, 1),
+                   {**conc, "long_name": f"hourly {_LONG[p]} concentration, median forecast",
+                    "standard_name": ("mass_concentration_of_pm2p5_ambient_aerosol_particles"
+                                      "_in_air" if p == "pm25" else
+                                      "mass_concentration_of_ozone_in_air")})
+        data[f"{p}_q"] = (("issue_time", "region", "lead", "quantile"),
+                          fa.hourly_q[p].transpose(0, 2, 1, 3),
+                          {**conc, "long_name": f"hourly {_LONG[p]} forecast quantiles"})
+        data[dn] = (("issue_time", "region", "day"), fa.daily[p].transpose(0, 2, 1),
+                    {**conc, "long_name": ("natural-day mean PM2.5 (Asia/Shanghai days)"
+                                           if p == "pm25" else
+                                           "O3 daily maximum 8-h mean (MDA8)")})
+        data[f"{dn}_q"] = (("issue_time", "region", "day", "quantile"),
+                           fa.daily_q[p].transpose(0, 2, 1, 3),
+                           {**conc, "long_name": f"quantiles of {dn}"})
+        iaqi_d[p] = _iaqi(p, fa.daily[p], rulesets)
+        iaqi_q[p] = np.stack([_iaqi(p, fa.daily_q[p][..., j], rulesets)
+                              for j in range(len(qs))], axis=-1)
+        grid = fa.daily_grid[p]
+        gi = np.stack([_iaqi(p, grid[..., j], rulesets) for j in range(grid.shape[-1])], axis=-1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p_exc[p] = {t: np.where(np.isfinite(gi).all(axis=-1), (gi > t).mean(axis=-1), np.nan)
+                        for t in AQI_THRESHOLDS}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        aqi = np.fmax(iaqi_d["pm25"], iaqi_d["o3"])
+        aqi_q = np.sort(np.fmax(iaqi_q["pm25"], iaqi_q["o3"]), axis=-1)
+    primary = np.where(np.isnan(aqi) | (aqi <= 50), "",
+                       np.where(np.nan_to_num(iaqi_d["pm25"], nan=-1)
+                                >= np.nan_to_num(iaqi_d["o3"], nan=-1), "PM2.5", "O3_8h"))
+    data["aqi_daily"] = (("issue_time", "region", "day"), aqi.transpose(0, 2, 1),
+                         {"units": "1", "long_name": "daily AQI from the median PM2.5 daily mean "
+                                                     "and O3 MDA8 (rule set by date)"})
+    data["aqi_daily_q"] = (("issue_time", "region", "day", "quantile"),
+                           aqi_q.transpose(0, 2, 1, 3),
+                           {"units": "1", "long_name": "daily AQI quantiles"})
+    data["primary_daily"] = (("issue_time", "region", "day"),
+                             primary.astype(str).transpose(0, 2, 1),
+                             {"long_name": "首要污染物 primary pollutant of the median daily AQI "
+                                           "(empty when AQI ≤ 50)"})
+    for t in AQI_THRESHOLDS:
+        pr = np.fmax(p_exc["pm25"][t], p_exc["o3"][t])
+        data[f"p_aqi_gt_{t}"] = (("issue_time", "region", "day"), pr.transpose(0, 2, 1),
+                                 {"units": "1", "long_name": f"probability that the daily AQI "
+                                                            f"exceeds {t}",
+                                  "valid_min": 0.0, "valid_max": 1.0})
+    meth = np.stack([fa.method[p] for p in TARGETS], axis=-1).astype(str)
+    reas = np.stack([fa.reason[p] for p in TARGETS], axis=-1).astype(str)
+    data["method"] = (("issue_time", "region", "pollutant"), meth,
+                      {"long_name": "forecast method per unit and pollutant (lightgbm, "
+                                    "persistence, same_hour_yesterday, climatology)"})
+    data["fallback_reason"] = (("issue_time", "region", "pollutant"), reas,
+                               {"long_name": "why a baseline replaced the model (empty = none)"})
+    names = region_names or {}
+    coords = {
+        "issue_time": ("issue_time", its.tz_localize(None).to_numpy(),
+                       {"long_name": "issue time (UTC)"}),
+        "region": ("region", np.array(fa.units, dtype=str), {"long_name": "forecast unit id"}),
+        "lead": ("lead", leads.astype("int32"),
+                 {"units": "hours", "long_name": "lead: hour h is valid at issue_time + (h-1) h, "
+                                                 "the h-th hour not yet observed"}),
+        "quantile": ("quantile", qs, {"units": "1", "long_name": "quantile level"}),
+        "day": ("day", np.array([1, 2, 3], dtype="int32"),
+                {"long_name": "natural day after the issue day (1 = D+1)"}),
+        "pollutant": ("pollutant", np.array(TARGETS, dtype=str)),
+        "valid_time": (("issue_time", "lead"), valid, {"long_name": "valid time (UTC)"}),
+        "date": (("issue_time", "day"), dates.astype(str),
+                 {"long_name": "local (Asia/Shanghai) date of the day"}),
+        "region_name": ("region", np.array([names.get(x, x) for x in fa.units], dtype=str),
+                        {"long_name": "unit name (中文)"}),
+    }
+    ds = xr.Dataset({k: xr.Variable(*v) for k, v in data.items()},
+                    coords={k: xr.Variable(*v) for k, v in coords.items()})
+    ds.attrs = {
+        "Conventions": "CF-1.8",
+        "title": "airwarn air-quality forecast",
+        "ruleset": ",".join(sorted({str(r) for r in rulesets.ravel()})),
+        **(dict(attrs) if attrs else {}),
+    }
+    if not batch:
+        if n != 1:
+            raise ValueError("forecast_dataset: batch=False needs exactly one issue")
+        ds = ds.isel(issue_time=0)
+        ds = ds.drop_vars("issue_time")
+        ds.attrs["issue_time"] = its[0].tz_convert("Asia/Shanghai").isoformat()
+        ds.attrs["ruleset"] = ",".join(sorted({str(r) for r in rulesets[0]}))
+    return ds
+
+
+# --------------------------------------------------------------------------------------------
+# Operational run
+# --------------------------------------------------------------------------------------------
+
+
+def _obs_panel_until(obs_units: pd.DataFrame, units: Sequence[str], t0: pd.Timestamp) -> Panel:
+    """Observations from HISTORY_DAYS before ``t0`` up to the hour labelled ``t0 − 1 h`` only."""
+    df = obs_units
+    if "unit_id" not in df.columns:
+        raise ValueError("obs_units: expected a 'unit_id' column (stations_to_units output)")
+    t = pd.DatetimeIndex(df["time"])
+    if t.tz is None:
+        raise ValueError("obs_units: column 'time' must be tz-aware UTC")
+    start = t0 - pd.Timedelta(days=HISTORY_DAYS)
+    end = t0 - pd.Timedelta(hours=1)
+    sel = (t >= start) & (t <= end)
+    return make_panel(df.loc[sel], POLLUTANTS, units, start=start, end=end)
+
+
+def run_forecast(config: Any, issue_time: pd.Timestamp | str, *, met_source: MetSource,
+                 obs_units: pd.DataFrame, data_dir: Path | str | None = None,
+                 settings: ModelSettings | None = None, source: str | None = None
+                 ) -> xr.Dataset:
+    """Forecast every unit of the region from one issue time.
+
+    Parameters
+    ----------
+    config : AirwarnConfig
+        ``configs.load_config()``.
+    issue_time : Timestamp or str
+        Issue time; naive → Asia/Shanghai.
+    met_source : MetSource
+        Meteorology known at the issue time.
+    obs_units : DataFrame
+        Unit observations ``(time UTC, unit_id, pm25 … co)``; rows at or after the issue time
+        are ignored.
+    data_dir : path, optional
+        Where the models are (default ``config.data_dir``).
+    settings : ModelSettings, optional
+        Default ``configs/models.yaml``.
+    source : str, optional
+        ``source`` attribute (e.g. ``synthetic demo``).
+
+    Returns
+    -------
+    xarray.Dataset
+        The forecast-file contract; ``method``/``fallback_reason`` say where baselines replaced
+        a model and why.
+    """
+    from models.registry import load_latest
+
+    t0 = pd.Timestamp(issue_time)
+    t0 = (t0.tz_localize("Asia/Shanghai") if t0.tzinfo is None else t0).tz_convert("UTC")
+    t0 = t0.floor("h")
+    settings = settings or load_model_settings()
+    data_dir = Path(data_dir or config.data_dir)
+    units = list(config.region.unit_ids)
+    obs = _obs_panel_until(obs_units, units, t0)
+    daily_obs = daily_targets(obs)
+    models: dict[str, PollutantModel | None] = {}
+    problems: dict[str, list[str]] = {}
+    met_required: dict[str, bool] = {}
+    versions = []
+    clim = None
+    cards = {}
+    for p in TARGETS:
+        res = load_latest(data_dir, p)
+        models[p] = res.model
+        problems[p] = res.problems
+        if res.card:
+            cards[p] = res.card
+            versions.append(f"{p}:{res.card['version']}")
+            met_required[p] = res.card.get("met_source", "none") != "none"
+            if clim is None:
+                clim = res.climatology
+    if clim is None:
+        clim = fit_climatology(obs, daily_obs)
+    geometry = Geometry.from_region(config.region)
+    quantiles = list(config.settings.quantiles)
+    fa = forecast_arrays(obs, daily_obs, [t0], met_source, models, settings=settings,
+                         quantiles=quantiles, climatology=clim, geometry=geometry,
+                         met_required=met_required, model_problems=problems)
+    last_obs = {}
+    for p in TARGETS:
+        a = obs.data[p]
+        rows = np.flatnonzero(np.isfinite(a).any(axis=1))
+        last_obs[p] = obs.times[rows[-1]].isoformat() if len(rows) else None
+    missing_units = [u for j, u in enumerate(units)
+                     if not np.isfinite(obs.data["pm25"][-24:, j]).any()]
+    inputs = {
+        **met_source.describe(t0),
+        "obs_last_time": last_obs,
+        "obs_missing_units_24h": missing_units,
+        "model_problems": {p: v for p, v in problems.items() if models.get(p) is None and v},
+        "calendar_source": {p: c.get("calendar_source") for p, c in cards.items()},
+    }
+    names = {u.id: u.name for u in config.region.units}
+    attrs = {
+        "model_version": ",".join(versions) if versions else "baselines",
+        "inputs": json.dumps(inputs, ensure_ascii=False, default=str),
+        "source": source or "airwarn",
+        "institution": getattr(config.settings, "issuer", ""),
+    }
+    return forecast_dataset(fa, region_names=names, attrs=attrs, batch=False)
+
+
+def _encoding(ds: xr.Dataset) -> dict[str, dict]:
+    enc: dict[str, dict] = {}
+    for k, v in ds.variables.items():
+        if v.dtype.kind == "f":
+            enc[k] = {"zlib": True, "complevel": 4, "_FillValue": np.nan}
+        if k in ("valid_time", "issue_time"):
+            enc[k] = {"units": "hours since 1970-01-01 00:00:00", "calendar": "proleptic_gregorian",
+                      "dtype": "int64"}
+    return enc
+
+
+def write_forecast(ds: xr.Dataset, data_dir: Path | str) -> Path:
+    """Write a forecast atomically to ``forecasts/<stamp>.nc`` and return the path."""
+    path = forecast_path(data_dir, pd.Timestamp(ds.attrs["issue_time"]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_netcdf(ds, path)
+    return path
+
+
+def write_netcdf(ds: xr.Dataset, path: Path | str) -> Path:
+    """Write any forecast/backtest Dataset atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine="netcdf4", encoding=_encoding(ds))
+    return path
+
+
+def read_forecast(path: Path | str) -> xr.Dataset:
+    """Read a forecast (or backtest) file fully into memory.
+
+    Raises
+    ------
+    ValueError
+        Not a forecast file (names the file and the missing variable).
+    """
+    path = Path(path)
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            ds = ds.load()
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable NetCDF forecast file ({exc})") from None
+    for v in ("pm25", "o3", "pm25_daily", "o3_mda8"):
+        if v not in ds:
+            raise ValueError(f"{path}: variable {v!r} missing; expected the forecast contract")
+    return ds
