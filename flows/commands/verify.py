@@ -57,8 +57,8 @@ def register(app: typer.Typer) -> None:
             typer.secho(f"error: no forecast archive at {Path(ddir) / 'forecasts'} (run `airwarn demo` "
                         "or give --backtest FILE.nc --obs …)", err=True, fg="red")
             raise typer.Exit(2)
-        console.print(f"verifying {month} from "
-                      f"{backtest if backtest is not None else Path(ddir) / 'forecasts'} …")
+        typer.echo(f"verifying {month} from "
+                   f"{backtest if backtest is not None else Path(ddir) / 'forecasts'} …")
         try:
             paths = render_monthly_report(month, data_dir=ddir, config=cfg, out_dir=out,
                                           backtest=backtest, obs=obs, pdf=pdf, bootstrap=bootstrap)
@@ -85,4 +85,4 @@ def register(app: typer.Typer) -> None:
                           _f(r["range_accuracy"]), _f(r["primary_accuracy"]))
             console.print(t)
         for k, p in paths.items():
-            console.print(f"  {k}: {p}")
+            typer.echo(f"  {k}: {p}")
