@@ -212,21 +212,32 @@ def _models_fingerprint(data_dir: Path) -> list[str]:
 
 
 def _degraded_from_forecast(ds: Any) -> list[str]:
-    """Per-unit fallbacks and missing inputs named in a forecast dataset."""
+    """Fallbacks named in a forecast (``method``/``fallback_reason``), grouped by cause.
+
+    One line per (pollutant, method, reason): ``forecast fallback pm25: climatology for 3 of 31
+    units (hechuan, bishan, dazu): <reason>``.
+    """
+    if "method" not in getattr(ds, "variables", {}):
+        return []
+    df = ds["method"].to_dataframe().reset_index()
+    if "fallback_reason" in ds.variables:
+        df["reason"] = ds["fallback_reason"].to_dataframe().reset_index()["fallback_reason"] \
+            .to_numpy()
+    else:
+        df["reason"] = ""
+    if "pollutant" not in df.columns:
+        df["pollutant"] = "all"
+    n_units = int(ds.sizes.get("region", 0))
     out: list[str] = []
-    if "method" in getattr(ds, "variables", {}):
-        method = ds["method"]
-        reason = ds["fallback_reason"] if "fallback_reason" in ds.variables else None
-        dims = method.dims
-        df = method.to_dataframe().reset_index()
-        if reason is not None:
-            df["reason"] = reason.to_dataframe().reset_index()[reason.name].to_numpy()
-        for row in df.itertuples(index=False):
-            m = str(row.method)
-            if m and m not in ("lightgbm", "None", "nan", ""):
-                why = str(getattr(row, "reason", "") or "")
-                parts = [str(getattr(row, d)) for d in dims]
-                out.append(f"{'/'.join(parts)}: {m}" + (f" ({why})" if why and why != "nan" else ""))
+    df["method"] = df["method"].astype(str)
+    df = df[~df["method"].isin(["lightgbm", "None", "nan", ""])]
+    for (pol, meth, why), g in df.groupby(["pollutant", "method", "reason"], sort=True):
+        units = [str(u) for u in g["region"]]
+        which = f"all {n_units} units" if len(units) == n_units else \
+            f"{len(units)} of {n_units} units ({', '.join(units)})"
+        why = str(why)
+        out.append(f"{pol}: {meth} for {which}" +
+                   (f": {why}" if why and why not in ("nan", "None") else ""))
     return out
 
 
@@ -577,10 +588,15 @@ def stage_forecast(run: DailyRun) -> StageRecord:
         else:
             run_forecast = lookup("models.forecast:run_forecast")
             write_forecast = lookup("models.forecast:write_forecast")
+            source = "synthetic demo" if (run.data_dir / "demo" / "world.json").exists() \
+                else None
             ds = call_with(run_forecast, run.config, pd.Timestamp(run.issue_time),
-                           met_source=run.met_source, obs_units=run.obs_units, obs=run.obs_units)
+                           met_source=run.met_source or lookup("features.build:NoMet")(),
+                           obs_units=run.obs_units, data_dir=run.data_dir, source=source)
             _add_run_inputs(ds, run)
-            call_with(write_forecast, ds, path)
+            written = Path(write_forecast(ds, run.data_dir))
+            if written.resolve() != path.resolve():
+                raise RuntimeError(f"write_forecast wrote {written}, expected {path}")
             run.forecast = read_forecast(path)
             rec.set_outputs(run.data_dir, [path])
             rec.detail = (f"{path.name}: {run.forecast.sizes.get('region', 0)} units × "
