@@ -35,6 +35,7 @@ __all__ = [
     "measure_text",
     "orders_frame",
     "reduction_check",
+    "reductions_by_unit",
     "staggered_calendar",
 ]
 
@@ -257,6 +258,27 @@ def reduction_check(emergency_list: EmergencyList, level: str, *,
             gap = _round(max(0.0, req - ach))
             out.append(ReductionCheck(name, c.unit, level, p, _round(total[p]), share, req, ach,
                                       gap, gap <= 0, emergency_list.example))
+    return out
+
+
+def reductions_by_unit(orders: Sequence[ControlOrder], by: str = "unit_id") -> pd.DataFrame:
+    """Total reductions of a set of orders per forecast unit (or ``by="city"``), t/d.
+
+    Returns
+    -------
+    DataFrame
+        Index ``unit_id`` (or ``city``), columns ``so2 nox pm vocs`` (t/d) and ``orders``,
+        ``elevated_orders`` (counts); sorted by index.
+    """
+    if by not in ("unit_id", "city"):
+        raise ValueError(f"by must be 'unit_id' or 'city', got {by!r}")
+    rows = [{by: getattr(o, by), **{p: o.reductions.get(p, 0.0) for p in POLLUTANTS},
+             "orders": 1, "elevated_orders": int(o.is_elevated)} for o in orders]
+    cols = [*POLLUTANTS, "orders", "elevated_orders"]
+    if not rows:
+        return pd.DataFrame(columns=cols, index=pd.Index([], name=by))
+    out = pd.DataFrame(rows).groupby(by)[cols].sum().sort_index()
+    out[list(POLLUTANTS)] = out[list(POLLUTANTS)].round(4)
     return out
 
 

@@ -79,6 +79,17 @@ def register_warn(app: typer.Typer) -> None:
                           str(len(d.control_orders)), d.trigger + (" · override" if d.override else ""))
         console = Console(width=160)
         console.print(table)
+        from alerts.response import reductions_by_unit
+
+        red = reductions_by_unit([o for d in decisions for o in d.control_orders])
+        if not red.empty:
+            rt = Table(title="control orders: reductions by unit (t/d)")
+            for col in ("unit", "orders", "高架源", "SO2", "NOx", "PM", "VOCs"):
+                rt.add_column(col)
+            for uid, r in red.iterrows():
+                rt.add_row(str(uid), str(int(r["orders"])), str(int(r["elevated_orders"])),
+                           *(f"{r[p]:.3f}" for p in ("so2", "nox", "pm", "vocs")))
+            console.print(rt)
         short = [c for d in decisions for c in d.reduction_checks if not c["met"]]
         if short:
             console.print(f"reduction check: {len(short)} city × pollutant shortfalls, e.g. "

@@ -11,7 +11,13 @@ import pytest
 import yaml
 
 import configs
-from alerts.response import control_orders, orders_frame, reduction_check, staggered_calendar
+from alerts.response import (
+    control_orders,
+    orders_frame,
+    reduction_check,
+    reductions_by_unit,
+    staggered_calendar,
+)
 from configs.response_schema import load_emergency_list
 from configs.schema import ConfigError
 
@@ -75,6 +81,12 @@ def test_control_orders_per_production_unit_with_elevated_flag(tmp_path: Path) -
     assert control_orders({**DEC, "unit_ids": ["deyang"]}, el) == []
     df = orders_frame(orders)
     assert len(df) == 3 and df["nox_t_d"].sum() == pytest.approx(5.6)
+    per_unit = reductions_by_unit(orders)
+    assert per_unit.loc["chengdu", "nox"] == pytest.approx(5.6)
+    assert per_unit.loc["chengdu", "pm"] == pytest.approx(1.0 + 0.5 + 0.04)
+    assert (per_unit.loc["chengdu", "orders"], per_unit.loc["chengdu", "elevated_orders"]) == (3, 2)
+    assert reductions_by_unit(orders, by="city").index.tolist() == ["甲市"]
+    assert reductions_by_unit([]).empty
 
 
 def test_yellow_uses_grade_table_and_enterprise_measure_wins(tmp_path: Path) -> None:
