@@ -57,7 +57,7 @@ TRACERS: tuple[str, ...] = ("ppm", "spm", "cpm", "nox", "so2", "co", "ox")
 #: the qualitative ranking of reported winter PM2.5 (Chengdu, Zigong, Yibin, Dazhou, Neijiang and
 #: central Chongqing dirtier; Ya'an, Guangyuan, Bazhong and the southern Chongqing hills cleaner).
 EMISSION_SCALE: dict[str, float] = {
-    "chengdu": 1.30, "cq_central": 1.02, "zigong": 1.04, "yibin": 1.12, "dazhou": 1.50,
+    "chengdu": 1.30, "cq_central": 1.02, "zigong": 1.04, "yibin": 1.12, "dazhou": 1.80,
     "neijiang": 1.08, "luzhou": 1.02, "leshan": 1.02, "meishan": 0.98, "deyang": 1.00,
     "mianyang": 0.90, "suining": 0.88, "ziyang": 0.90, "nanchong": 0.95, "guangan": 0.88,
     "bazhong": 0.72, "guangyuan": 0.62, "yaan": 0.42,
@@ -97,7 +97,7 @@ _SECTOR_SHARES = {
     "co": (0.40, 0.35, 0.25),
 }
 # emission rate at scale 1 (µg m-3 h-1 into a 1000-m layer; co mg m-3 h-1)
-_BASE_RATE = {"ppm": 0.34, "cpm": 1.5, "nox": 1.9, "so2": 0.32, "co": 0.008}
+_BASE_RATE = {"ppm": 0.355, "cpm": 1.5, "nox": 1.9, "so2": 0.32, "co": 0.008}
 # background (clean inflow / free troposphere) concentrations
 _BG = {"ppm": 8.0, "spm": 6.0, "cpm": 8.0, "nox": 4.0, "so2": 2.0, "co": 0.25}
 # dry deposition velocities, m h-1
@@ -282,8 +282,8 @@ def emission_factors(times: pd.DatetimeIndex) -> dict[str, np.ndarray]:
         residential = np.where(hol, residential * SPRING_FESTIVAL_FACTORS["residential"], residential)
         # hours relative to midnight starting the Spring Festival day (eve night = −4 … +3 h)
         hrel = rel * 24 + lh - 0.5
-        fireworks += 14.0 * np.exp(-((hrel - 0.5) / 1.8) ** 2)
-        fireworks += 4.0 * np.exp(-((hrel - (14 * 24 + 20.5)) / 1.5) ** 2)  # 元宵 Lantern Festival
+        fireworks += 7.0 * np.exp(-((hrel - 0.5) / 1.8) ** 2)
+        fireworks += 2.5 * np.exp(-((hrel - (14 * 24 + 20.5)) / 1.5) ** 2)  # 元宵 Lantern Festival
     return {"industry": industry, "traffic": traffic, "residential": residential,
             "fireworks": fireworks}
 

@@ -89,7 +89,7 @@ VAR_ATTRS: dict[str, dict[str, str]] = {
 #                         forecast error at 120 h as a fraction of the series' std)
 # ---------------------------------------------------------------------------------------------
 _LATENT_SPECS: dict[str, tuple[float, bool, float]] = {
-    "stag": (96.0, True, 0.85),   # stagnation (high pressure, inversion); >0 = stagnant
+    "stag": (80.0, True, 0.85),   # stagnation (high pressure, inversion); >0 = stagnant
     "tanom": (48.0, True, 0.75),  # synoptic temperature anomaly
     "pan": (72.0, True, 0.75),    # synoptic pressure anomaly
     "uan": (30.0, True, 0.95),    # synoptic wind anomalies
@@ -383,7 +383,7 @@ def evaluate_points(seed: int, h: np.ndarray, pts: Points,
 
     # boundary layer: mechanical + convective (lagging the sun by ~1.5 h); shallow basin nights
     cosz_lag = np.clip(_solar(h - 1.5, pts), 0, None)
-    hconv = ((420.0 + 1100.0 * summ**0.6) * (1 - 0.55 * tcc) * cosz_lag**0.9 * (1.0 + 0.5 * (1 - b))
+    hconv = ((420.0 + 1000.0 * summ**0.6) * (1 - 0.55 * tcc) * cosz_lag**0.9 * (1.0 + 0.5 * (1 - b))
              * np.exp(-0.18 * stag))
     hmech = 40.0 + 105.0 * ws
     blh = np.sqrt(hmech**2 + hconv**2) * np.exp(0.15 * L["bln"]) + 350.0 * front

@@ -20,7 +20,7 @@ from scipy.signal import lfilter
 
 from configs import STATION_COLUMNS, load_stations
 
-__all__ = ["POLLUTANTS", "DEFECT_COLUMNS", "world_stations", "station_observations"]
+__all__ = ["POLLUTANTS", "DEFECT_COLUMNS", "world_stations", "station_observations", "obs_frame"]
 
 #: Pollutant columns of the canonical observation table (µg/m³; co mg/m³).
 POLLUTANTS: tuple[str, ...] = ("pm25", "pm10", "o3", "no2", "so2", "co")
@@ -72,7 +72,7 @@ def _station_rng(seed: int, station_id: str, salt: int) -> np.random.Generator:
 
 def station_observations(truth: dict[str, np.ndarray], unit_ids: list[str],
                          times: pd.DatetimeIndex, stations: pd.DataFrame, seed: int
-                         ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                         ) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
     """Hourly station observations with defects, and the defect truth table.
 
     Parameters
@@ -89,8 +89,9 @@ def station_observations(truth: dict[str, np.ndarray], unit_ids: list[str],
 
     Returns
     -------
-    obs : DataFrame
-        Canonical observations: ``time`` (UTC), ``station_id``, pollutants, ``qc`` = 0.
+    obs : dict of ndarray (T, S)
+        Station values per pollutant (µg/m³, co mg/m³), columns in ``stations`` order; turn
+        slices into the canonical table with :func:`obs_frame`.
     defects : DataFrame
         :data:`DEFECT_COLUMNS`; times UTC tz-aware, inclusive.
     """
@@ -158,7 +159,7 @@ def station_observations(truth: dict[str, np.ndarray], unit_ids: list[str],
             a = int(r.integers(0, T))
             if np.isnan(data[p][a, j]):
                 continue
-            data[p][a, j] = np.round(data[p][a, j] * r.uniform(4, 10) + 50, 2 if p == "co" else 0)
+            data[p][a, j] = np.round(data[p][a, j] * r.uniform(3, 6) + 40, 2 if p == "co" else 0)
             rec(j, p, a, a, "spike")
         # negative values: ~2 per station-year, 1–5 h
         for _ in range(r.poisson(2 * years)):
@@ -176,12 +177,26 @@ def station_observations(truth: dict[str, np.ndarray], unit_ids: list[str],
         data["co"][a:b + 1, j] = np.round(data["co"][a:b + 1, j] * 1000.0)
         rec(j, "co", a, b, "co_ugm3")
 
-    obs = pd.DataFrame({
-        "time": np.repeat(pd.DatetimeIndex(times).tz_convert("UTC"), S),
-        "station_id": np.tile(np.array(sids, dtype=object), T),
-        **{p: data[p].astype(np.float64).ravel() for p in POLLUTANTS},
-        "qc": np.zeros(T * S, dtype=np.int64),
-    })
+    obs = {p: data[p] for p in POLLUTANTS}
     dfx = pd.DataFrame(defects, columns=list(DEFECT_COLUMNS))
     dfx = dfx.sort_values(["station_id", "start", "variable"], kind="mergesort").reset_index(drop=True)
     return obs, dfx
+
+
+def obs_frame(obs: dict[str, np.ndarray], times: pd.DatetimeIndex, station_ids: list[str],
+              rows: slice = slice(None)) -> pd.DataFrame:
+    """The canonical observation table (DESIGN) of a slice of hours of :func:`station_observations`.
+
+    Returns
+    -------
+    DataFrame
+        ``time`` (UTC), ``station_id``, ``pm25 pm10 o3 no2 so2`` (µg/m³), ``co`` (mg/m³), ``qc`` = 0.
+    """
+    t = pd.DatetimeIndex(times[rows]).tz_convert("UTC")
+    S = len(station_ids)
+    return pd.DataFrame({
+        "time": np.repeat(t, S),
+        "station_id": np.tile(np.array(station_ids, dtype=object), len(t)),
+        **{p: obs[p][rows].astype(np.float64).ravel() for p in POLLUTANTS},
+        "qc": np.zeros(len(t) * S, dtype=np.int64),
+    })

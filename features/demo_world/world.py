@@ -16,7 +16,12 @@ import xarray as xr
 from configs import config_dir, load_region, load_settings
 from features.atomic import atomic_path, write_text_atomic
 from features.demo_world import chem, met
-from features.demo_world.stations import DEFECT_COLUMNS, POLLUTANTS, station_observations, world_stations
+from features.demo_world.stations import (
+    POLLUTANTS,
+    obs_frame,
+    station_observations,
+    world_stations,
+)
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -39,7 +44,7 @@ __all__ = [
 ]
 
 #: Bump when the generator's output changes: cached worlds of another version are rebuilt.
-GENERATOR_VERSION = "1.1.0"
+GENERATOR_VERSION = "1.3.0"
 #: Forecast cycles run to 120 h: steps 0…120 (hours).
 CYCLE_STEPS = 121
 #: Hours after its reference time at which a cycle is delivered.
@@ -514,15 +519,23 @@ def build_world(data_dir: Path | str, *, seed: int | None = None, end: object | 
                                         times[:n_obs], st, seed)
     from features.store import write_obs
 
-    rep = write_obs(obs, data_dir)
-    files += [str(Path(f).relative_to(data_dir)) for f in rep.files]
+    sids = st["station_id"].tolist()
+    obs_times = times[:n_obs]
+    n_rows = 0
+    for per in pd.unique(obs_times.tz_localize(None).to_period("M")):
+        idx = np.flatnonzero(obs_times.tz_localize(None).to_period("M") == per)
+        frame = obs_frame(obs, obs_times, sids, slice(int(idx[0]), int(idx[-1]) + 1))
+        rep = write_obs(frame, data_dir)
+        n_rows += len(frame)
+        files += [str(Path(f).relative_to(data_dir)) for f in rep.files]
+    del obs
     dfx = defects.copy()
     for c in ("start", "end"):
         dfx[c] = dfx[c].map(lambda t: t.isoformat())
     with atomic_path(data_dir / "demo" / "defects.csv") as tmp:
         dfx.to_csv(tmp, index=False)
     files.append("demo/defects.csv")
-    say(f"station observations written ({len(obs)} rows, {len(st)} stations, "
+    say(f"station observations written ({n_rows} rows, {len(st)} stations, "
         f"{len(defects)} defects)")
 
     # gridded analyses, one file per UTC month
