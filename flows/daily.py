@@ -803,6 +803,13 @@ def stage_delivery(run: DailyRun) -> StageRecord:
     """Send the bulletins (``products.delivery.deliver``; the register prevents a second send)."""
     rec = run.record("delivery")
     with timed(rec):
+        rec.input_hash = hash_inputs(
+            "delivery", run.bulletins, run.records["bulletins"].sha256
+            if "bulletins" in run.records else None,
+            run.config.settings.delivery.model_dump(mode="json"))
+        if reusable(run.previous.get("delivery"), rec.input_hash, run.data_dir):
+            rec.status, rec.detail = "reused", "already delivered by an earlier run of this issue"
+            return rec
         deliver = lookup("products.delivery:deliver")
         register = run.open_register()
         sent = skipped = failed = 0
