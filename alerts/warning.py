@@ -737,13 +737,28 @@ def _attach_orders(colour: list[WarningDecision], regional: list[WarningDecision
             for u in d.joint["acting_units"]:
                 if level_rank(d.level) > best.get(u, (0, None))[0]:
                     best[u] = (level_rank(d.level), d)
+    acting: dict[str, list[str]] = {}
     for u, (_, d) in sorted(best.items()):
         d.control_orders.extend(control_orders(d, el, settings, unit_ids=[u], level=d.level))
+        acting.setdefault(d.decision_id, []).append(u)
+    listed_units = {c.unit for c in el.cities} | {e.unit for e in el.enterprises}
     for d in colour + regional:
-        if d.control_orders:
-            cities = sorted({o.city for o in d.control_orders})
-            d.reduction_checks = [c.to_dict() for c in reduction_check(
-                el, d.level, cities=cities, orders=d.control_orders)]
+        units = acting.get(d.decision_id, [])
+        if not units:
+            continue
+        cities = sorted({c.city for c in el.cities if c.unit in units}
+                        | {o.city for o in d.control_orders})
+        checks = [c.to_dict() for c in reduction_check(el, d.level, cities=cities,
+                                                       orders=d.control_orders)]
+        for u in units:
+            if u not in listed_units:  # never hide it: no list means no verified reduction
+                checks.append({
+                    "city": u, "unit_id": u, "level": d.level, "pollutant": "all", "total": None,
+                    "share": float(el.reduction_targets.get(d.level, 0.0)), "required": None,
+                    "achieved": 0.0, "gap": None, "met": False, "example": el.example,
+                    "notes": ["no emergency reduction list (应急减排清单) covers this unit: its "
+                              "reductions cannot be checked / 该区域无应急减排清单，减排量无法核算"]})
+        d.reduction_checks = checks
 
 
 def write_decisions(decisions: Sequence[WarningDecision], path: Path, issue_time: pd.Timestamp,

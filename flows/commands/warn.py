@@ -90,11 +90,17 @@ def register_warn(app: typer.Typer) -> None:
                 rt.add_row(str(uid), str(int(r["orders"])), str(int(r["elevated_orders"])),
                            *(f"{r[p]:.3f}" for p in ("so2", "nox", "pm", "vocs")))
             console.print(rt)
-        short = [c for d in decisions for c in d.reduction_checks if not c["met"]]
+        short = [c for d in decisions for c in d.reduction_checks
+                 if not c["met"] and c["gap"] is not None]
+        unlisted = sorted({c["unit_id"] for d in decisions for c in d.reduction_checks
+                           if c["gap"] is None})
         if short:
             console.print(f"reduction check: {len(short)} city × pollutant shortfalls, e.g. "
                           + "; ".join(f"{c['city']} {c['pollutant']} {c['level']} gap {c['gap']:g} t/d"
                                       for c in short[:3]))
+        if unlisted:
+            console.print(f"reduction check: no emergency reduction list for {', '.join(unlisted)} "
+                          f"(reductions there cannot be checked)")
         typer.echo(f"decisions: {warnings_path(cfg.data_dir, t)}")
         typer.echo(f"control orders: {orders_path(cfg.data_dir, t)}")
         typer.echo(f"register: {register_path(cfg.data_dir)}")

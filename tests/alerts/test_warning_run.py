@@ -86,6 +86,12 @@ def test_warn_run_writes_decisions_orders_and_register_rows(data_dir: Path) -> N
         ("成都市", p) for p in ("so2", "nox", "pm", "vocs")}
     assert all(c["gap"] == pytest.approx(max(0.0, c["required"] - c["achieved"]), abs=1e-3)
                for c in cd.reduction_checks)
+    # Suining and Ziyang are warned but have no emergency list: said so, never a silent pass
+    for u in ("suining", "ziyang"):
+        (chk,) = colour[u].reduction_checks
+        assert (chk["unit_id"], chk["met"], chk["gap"]) == (u, False, None)
+        assert "no emergency reduction list" in chk["notes"][0]
+    assert {c["unit_id"] for c in sj.reduction_checks if c["gap"] is None} == {"tongnan"}
     # degraded inputs named in each decision; per-unit fallback only where it happened
     assert cd.source == "synthetic test" and cd.ladder == "chengdu-2024"
     assert "met_cycle_age_h: 30 h" in cd.degraded_inputs and "missing_stations: 1431A" in cd.degraded_inputs
