@@ -108,11 +108,31 @@ def _names_by_province(unit_ids: list[str], region: Any, lang: str) -> list[tupl
     return out
 
 
+#: English wording of the control-order actions (``alerts.response`` codes).
+_MEASURE_EN = {"voluntary": "voluntary cuts", "limit_pct": "output cut by {v:g} %",
+               "stop_lines_pct": "{v:g} % of production lines stopped", "stop": "production halted"}
+
+
+def _measure_text(order: Mapping[str, Any], lang: str) -> str:
+    """Text of an order's measure: ``alerts.response.measure_text`` (zh) for the action codes."""
+    action, value = order.get("measure"), order.get("value")
+    if action not in _MEASURE_EN:
+        return str(action or "")
+    if lang == "zh":
+        from alerts.response import measure_text
+        from configs.response_schema import Measure
+
+        return measure_text(Measure(action=action, value=value, transport=order.get("transport")))
+    return _MEASURE_EN[action].format(v=float(value or 0))
+
+
 def _stack_text(stack: Any) -> str:
     if isinstance(stack, Mapping):
-        sid = stack.get("stack_id") or stack.get("id") or stack.get("name") or "?"
-        h = stack.get("height_m") or stack.get("height")
-        return f"{sid} ({h} m)" if h is not None else str(sid)
+        sid = stack.get("id") or stack.get("stack_id") or stack.get("name") or "?"
+        proc = stack.get("process")
+        h = stack.get("height_m") if stack.get("height_m") is not None else stack.get("height")
+        label = f"{sid} {proc}" if proc else str(sid)
+        return f"{label} ({float(h):g} m)" if h is not None else label
     return str(stack)
 
 
@@ -133,7 +153,7 @@ def _orders_by_unit(orders: list[dict[str, Any]], region: Any, lang: str) -> lis
                 "enterprise": o.get("enterprise_name") or o.get("enterprise_id", "?"),
                 "industry": o.get("industry", ""),
                 "grade": o.get("grade", ""),
-                "measure": o.get("measure", ""),
+                "measure": _measure_text(o, lang),
                 "value": o.get("value"),
                 "elevated": bool(o.get("is_elevated")),
                 "stacks": [_stack_text(s) for s in (o.get("stacks") or [])],
@@ -145,6 +165,23 @@ def _orders_by_unit(orders: list[dict[str, Any]], region: Any, lang: str) -> lis
         out.append({"unit": name, "orders": entries,
                     "elevated": [e for e in entries if e["elevated"]]})
     return out
+
+
+def _checks(d: Mapping[str, Any], region: Any, lang: str) -> list[dict[str, Any]]:
+    """Reduction checks (alerts.response) as rows: city, pollutant, required/achieved t/d, met."""
+    rows = []
+    for c in d.get("reduction_checks") or []:
+        c = c.to_dict() if hasattr(c, "to_dict") else (c if isinstance(c, Mapping) else vars(c))
+        met = bool(c.get("met"))
+        rows.append({
+            "city": str(c.get("city") or c.get("unit_id") or ""),
+            "pollutant": str(c.get("pollutant", "")).upper(),
+            "required": f"{float(c.get('required') or 0):.2f}",
+            "achieved": f"{float(c.get('achieved') or 0):.2f}",
+            "met": ("达标" if met else "未达标") if lang == "zh" else ("met" if met else "short"),
+            "ok": met,
+        })
+    return rows
 
 
 def _health(d: Mapping[str, Any], ruleset: str, lang: str) -> dict[str, str]:
@@ -290,6 +327,7 @@ def build_bulletin(decision: Any, config: Any, *, source: str | None = None,
         "health": _health(d, ruleset, lang) if kind != "lift" else None,
         "measures": _orders_by_unit(d["control_orders"], region, lang) if kind == "warning" else [],
         "reduction": reduction,
+        "checks": _checks(d, region, lang) if kind == "warning" else [],
         "contact": s.contact,
         "references": _reference_list(d),
         "demo_label": (SYNTHETIC_LABEL_ZH if zh else SYNTHETIC_LABEL_EN) if is_synthetic(src)
@@ -306,7 +344,9 @@ _MD_LABELS = {
            "sensitive": "敏感人群", "measures": "应急措施", "elevated": "高架源清单",
            "enterprise": "企业", "stack": "排放口（烟囱）", "measure": "措施", "contact": "联系方式",
            "references": "关联预警编号", "degraded": "输入数据降级说明", "all_clear": "预警解除",
-           "id": "编号", "none": "无", "cut": "减排量"},
+           "id": "编号", "none": "无", "cut": "减排量", "checks": "减排核算（t/d）",
+           "city": "城市", "pollutant": "污染物", "required": "应减", "achieved": "可减",
+           "verdict": "结论"},
     "en": {"issuer": "Issued by", "issued": "Issued at", "level": "Warning level",
            "area": "Area", "window": "Period", "primary": "Primary pollutant",
            "met": "Meteorology", "reason": "Reason", "daily": "Daily AQI forecast",
@@ -314,7 +354,9 @@ _MD_LABELS = {
            "measures": "Emergency measures", "elevated": "Elevated sources (高架源)",
            "enterprise": "Enterprise", "stack": "Stack", "measure": "Measure",
            "contact": "Contact", "references": "References", "degraded": "Degraded inputs",
-           "all_clear": "All clear", "id": "ID", "none": "none", "cut": "cuts"},
+           "all_clear": "All clear", "id": "ID", "none": "none", "cut": "cuts",
+           "checks": "Reduction check (t/d)", "city": "City", "pollutant": "Pollutant",
+           "required": "Required", "achieved": "Achieved", "verdict": "Result"},
 }
 
 
@@ -379,6 +421,13 @@ def bulletin_markdown(content: Mapping[str, Any]) -> str:
                 stacks = ", ".join(e(s) for s in o["stacks"]) or "—"
                 tag = " (高架源)" if o["elevated"] else ""
                 out.append(f"| {e(o['enterprise'])}{tag} | {e(o['measure'])} | {stacks} |")
+            out.append("")
+        if content["checks"]:
+            out += [f"### {L['checks']}", "",
+                    f"| {L['city']} | {L['pollutant']} | {L['required']} | {L['achieved']} | "
+                    f"{L['verdict']} |", "|---|---|---:|---:|---|"]
+            out += [f"| {e(c['city'])} | {e(c['pollutant'])} | {c['required']} | "
+                    f"{c['achieved']} | {e(c['met'])} |" for c in content["checks"]]
             out.append("")
         elevated = [(m["unit"], o) for m in content["measures"] for o in m["elevated"]]
         out += [f"### {L['elevated']}", ""]

@@ -109,12 +109,13 @@ def make_forecast(unit_ids: list[str] | None = None, *, source: str = "synthetic
     return ds
 
 
-def order(enterprise: str, unit: str, city: str, elevated: bool, stacks: list) -> dict:
+def order(enterprise: str, unit: str, city: str, elevated: bool, stacks: list,
+          measure: str = "stop", value: float = 100.0) -> dict:
     """A ControlOrder dict (INTERFACES.md fields)."""
     return {
         "enterprise_id": f"E-{unit}-{enterprise}", "enterprise_name": enterprise, "unit_id": unit,
-        "city": city, "industry": "水泥熟料 cement clinker", "grade": "C", "measure": "停产 halt kiln",
-        "value": 1.0, "start": "2026-12-02T00:00:00+08:00", "end": "2026-12-04T00:00:00+08:00",
+        "city": city, "industry": "水泥熟料 cement clinker", "grade": "C", "measure": measure,
+        "value": value, "transport": None, "start": "2026-12-02T00:00:00+08:00", "end": "2026-12-04T00:00:00+08:00",
         "is_elevated": elevated, "stacks": stacks,
         "reductions": {"so2": 0.41, "nox": 1.2, "pm": 0.3, "vocs": 0.0},
     }
@@ -136,11 +137,17 @@ def make_decision(level: str = "orange", action: str = "issue", *,
         "references": references or [], "regional": True,
         "control_orders": [
             order("川西水泥有限公司", "chengdu", "成都市", True,
-                  [{"stack_id": "DA001", "height_m": 80}, {"stack_id": "DA002", "height_m": 60}]),
-            order("德阳热电厂", "deyang", "德阳市", True, ["1#烟囱 120 m"]),
-            order("荣昌陶瓷厂", "rongchang", "重庆市", False, []),
+                  [{"id": "DA001", "process": "熟料窑", "height_m": 80}]),
+            order("德阳热电厂", "deyang", "德阳市", True, ["1#烟囱 120 m"], "limit_pct", 30),
+            order("荣昌陶瓷厂", "rongchang", "重庆市", False, [], "停产 halt kiln"),
         ],
-        "reduction_checks": [], "degraded_inputs": [], "override": None,
+        "reduction_checks": [
+            {"city": "成都市", "unit_id": "chengdu", "level": "orange", "pollutant": "nox",
+             "total": 100.0, "share": 0.2, "required": 20.0, "achieved": 23.5, "gap": -3.5,
+             "met": True, "example": False},
+            {"city": "德阳市", "unit_id": "deyang", "level": "orange", "pollutant": "pm",
+             "total": 40.0, "share": 0.2, "required": 8.0, "achieved": 5.0, "gap": 3.0,
+             "met": False, "example": False}], "degraded_inputs": [], "override": None,
         "meteorology_zh": "静稳天气，地面风速小于2 m/s，边界层高度低于500 m，不利于污染物扩散。",
         "meteorology_en": "Stagnant weather: surface wind below 2 m/s, boundary layer below 500 m.",
     }

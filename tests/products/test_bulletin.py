@@ -41,11 +41,14 @@ def test_chinese_bulletin_has_the_official_contents(tmp_path: Path, config) -> N
     assert "六级 严重污染" in md and "患有心血管系统疾病或呼吸系统疾病（如哮喘）的人" in md
     # 高架源 list per unit: enterprise, stack, measure; the non-elevated plant is not in it
     elevated = md.split("### 高架源清单")[1].split("##")[0]
-    assert "成都市：川西水泥有限公司 — DA001 (80 m) — 停产 halt kiln" in elevated
-    assert r"德阳市：德阳热电厂 — 1\#烟囱 120 m" in elevated  # "#" escaped for Markdown
-    assert "荣昌陶瓷厂" not in elevated and "荣昌陶瓷厂" in md
+    assert "成都市：川西水泥有限公司 — DA001 熟料窑 (80 m) — 停产" in elevated
+    assert r"德阳市：德阳热电厂 — 1\#烟囱 120 m — 限产 30%" in elevated  # "#" escaped
+    assert "荣昌陶瓷厂" not in elevated and "| 荣昌陶瓷厂 | 停产 halt kiln | — |" in md
+    assert "| 成都市 | NOX | 20.00 | 23.50 | 达标 |" in md
+    assert "| 德阳市 | PM | 8.00 | 5.00 | 未达标 |" in md
     en = paths["en.md"].read_text(encoding="utf-8")
     assert "Orange" in en and "Level II response" in en and "Chengdu, Deyang, Zigong" in en
+    assert "output cut by 30 %" in en and "production halted" in en
     assert "Exercise / example (synthetic demo)" in en
     doc = json.loads(paths["json"].read_text(encoding="utf-8"))
     assert doc["decision"]["decision_id"] == "cy-20261201T1500-orange-1"
