@@ -32,6 +32,7 @@ May–August); they are not an emission inventory.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,7 +98,7 @@ _SECTOR_SHARES = {
     "co": (0.40, 0.35, 0.25),
 }
 # emission rate at scale 1 (µg m-3 h-1 into a 1000-m layer; co mg m-3 h-1)
-_BASE_RATE = {"ppm": 0.355, "cpm": 1.5, "nox": 1.9, "so2": 0.32, "co": 0.008}
+_BASE_RATE = {"ppm": 0.37, "cpm": 1.5, "nox": 1.9, "so2": 0.32, "co": 0.008}
 # background (clean inflow / free troposphere) concentrations
 _BG = {"ppm": 8.0, "spm": 6.0, "cpm": 8.0, "nox": 4.0, "so2": 2.0, "co": 0.25}
 # dry deposition velocities, m h-1
@@ -140,43 +141,46 @@ class UnitParams:
     nb_dist: np.ndarray
 
 
-def _elevated_from_list(path: Path, unit_ids: list[str]) -> dict[str, float] | None:
-    """Per-unit elevated share from an emergency reduction list, if one with emissions exists.
+def _elevated_from_list(path: Path, unit_ids: list[str],
+                        min_stack_height_m: float) -> dict[str, float] | None:
+    """Per-unit elevated-source share from the emergency reduction list, if configured.
 
-    The share is the sum of the baseline emissions (all species) of the enterprises flagged
-    elevated, over the sum of all listed enterprises of the unit, capped to 0.05–0.6; ``None``
-    when the file is absent or carries no usable emission numbers.
+    For each unit with a city total in the list: (baseline SO2 + NOx + PM of the production
+    units that are elevated — ``is_elevated``, else stack ≥ ``min_stack_height_m``) / (the city's
+    total SO2 + NOx + PM), i.e. the share of all emissions, divided by the industrial share of
+    PM (0.45) to express it as a share of industrial emissions; clipped to 0.05–0.8. Emissions
+    in t/d. ``None`` when the file does not exist; a file that does not validate is reported
+    with a warning naming it and the defaults are used.
     """
     if not path.exists():
         return None
-    import yaml
+    from configs.response_schema import load_emergency_list
+    from configs.schema import ConfigError
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
+        el = load_emergency_list(path)
+    except ConfigError as exc:
+        warnings.warn(f"demo world: {path} is not usable ({exc}); default elevated-source "
+                      f"shares used", stacklevel=2)
         return None
-    ents = data.get("enterprises", data) if isinstance(data, dict) else data
-    if not isinstance(ents, list):
-        return None
-    tot: dict[str, float] = {}
+    species = ("so2", "nox", "pm")
     elev: dict[str, float] = {}
-    for e in ents:
-        if not isinstance(e, dict):
+    for e in el.enterprises:
+        for pu in e.production_units:
+            is_el = pu.is_elevated if pu.is_elevated is not None else (
+                pu.stack_height_m >= min_stack_height_m)
+            if is_el:
+                elev[e.unit] = elev.get(e.unit, 0.0) + sum(
+                    float(getattr(pu.emissions, k) or 0.0) for k in species)
+    out: dict[str, float] = {}
+    for c in el.cities:
+        if c.unit not in unit_ids:
             continue
-        uid = e.get("unit_id") or e.get("sub_region")
-        base = e.get("baseline") or e.get("baseline_emissions") or e.get("emissions") or {}
-        if uid not in unit_ids or not isinstance(base, dict):
-            continue
-        try:
-            val = float(sum(float(v) for v in base.values()))
-        except (TypeError, ValueError):
-            continue
-        tot[uid] = tot.get(uid, 0.0) + val
-        if e.get("is_elevated") or e.get("elevated"):
-            elev[uid] = elev.get(uid, 0.0) + val
-    if not tot:
-        return None
-    return {u: float(np.clip(elev.get(u, 0.0) / tot[u], 0.05, 0.6)) for u in tot if tot[u] > 0}
+        tot = sum(float(getattr(c.total_emissions, k) or 0.0) for k in species)
+        if tot > 0:
+            share = elev.get(c.unit, 0.0) / tot / _SECTOR_SHARES["ppm"][0]
+            out[c.unit] = float(np.clip(share, 0.05, 0.8))
+    return out or None
 
 
 def _haversine_km(lat1, lon1, lat2, lon2):
@@ -187,7 +191,8 @@ def _haversine_km(lat1, lon1, lat2, lon2):
 
 
 def unit_params(region, unit_ids: list[str] | None = None,
-                emergency_list: Path | None = None) -> UnitParams:
+                emergency_list: Path | None = None,
+                min_stack_height_m: float = 45.0) -> UnitParams:
     """Build the box parameters for the units of a region (``configs.schema.Region``).
 
     Parameters
@@ -197,12 +202,16 @@ def unit_params(region, unit_ids: list[str] | None = None,
         Subset / order of units (default: all units of the region). Neighbours outside the
         subset are ignored (their inflow counts as background).
     emergency_list : path, optional
-        ``configs/response/emergency_list.yaml``; when it exists and carries baseline emissions,
-        the elevated-source shares come from it, else :data:`ELEVATED_SHARE_DEFAULT`.
+        ``configs/response/emergency_list.yaml``; when it exists, the elevated-source shares of
+        the units with a city total come from it (``_elevated_from_list``), the others from
+        :data:`ELEVATED_SHARE_DEFAULT`.
+    min_stack_height_m : float
+        Stack height from which a source is elevated (高架源), m (``settings.elevated_min_stack_height_m``).
     """
     ids = list(unit_ids or region.unit_ids)
     index = {u: i for i, u in enumerate(ids)}
-    from_list = _elevated_from_list(emergency_list, ids) if emergency_list else None
+    from_list = (_elevated_from_list(Path(emergency_list), ids, min_stack_height_m)
+                 if emergency_list else None)
     n = max(len(region.neighbours(u)) for u in ids)
     nb = -np.ones((len(ids), max(n, 1)), dtype=np.int64)
     ex = np.zeros(nb.shape)

@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 #: Bump when the generator's output changes: cached worlds of another version are rebuilt.
-GENERATOR_VERSION = "1.3.0"
+GENERATOR_VERSION = "1.4.0"
 #: Forecast cycles run to 120 h: steps 0…120 (hours).
 CYCLE_STEPS = 121
 #: Hours after its reference time at which a cycle is delivered.
@@ -302,7 +302,7 @@ def simulate_units(seed: int, start: object, end: object, *, region=None,
     f = met.analysis_at_points(seed, times, pts)
     el = emergency_list if emergency_list is not None else (
         config_dir() / "response" / "emergency_list.yaml")
-    params = chem.unit_params(region, ids, el)
+    params = chem.unit_params(region, ids, el, load_settings().elevated_min_stack_height_m)
     conc = chem.simulate(f, times, params, spinup_hours=SPINUP_H)
     return times[SPINUP_H:], {k: v[SPINUP_H:] for k, v in f.items()}, conc
 
