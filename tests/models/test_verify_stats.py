@@ -24,7 +24,7 @@ def synthetic():
     """Three units, 30 daily runs in the forecast contract format, and their observations."""
     from models.verify.synthetic import synthetic_archive
 
-    return synthetic_archive(["chengdu", "deyang", "zigong"], "2026-01-01", 30, seed=2)
+    return synthetic_archive(["chengdu", "deyang", "zigong"], "2026-01-01", 21, seed=2, n_leads=81)
 
 
 def test_block_bootstrap_weights_are_seeded_blocks():
@@ -56,11 +56,14 @@ def test_bootstrap_interval_contains_point_estimate(synthetic):
     ds, obs = synthetic
     res = verify_archive(ds, obs)
     t = res.tables["continuous_daily"]
+    # MB and RMSE (smooth in the day weights): always inside. A ratio (skill) can fall just
+    # outside a percentile interval when only a few blocks are resampled: most rows must contain it
     for k in ("rmse", "mb", "skill_persistence"):
         ok = t[[k, f"{k}_lo", f"{k}_hi"]].dropna()
-        assert len(ok) > 10
-        assert (ok[f"{k}_lo"] <= ok[k] + 1e-9).all() and (ok[k] <= ok[f"{k}_hi"] + 1e-9).all()
-        assert (ok[f"{k}_hi"] > ok[f"{k}_lo"]).any()
+        assert len(ok) > 30
+        inside = (ok[f"{k}_lo"] <= ok[k] + 1e-9) & (ok[k] <= ok[f"{k}_hi"] + 1e-9)
+        assert inside.all() if k != "skill_persistence" else inside.mean() >= 0.9, k
+        assert (ok[f"{k}_hi"] > ok[f"{k}_lo"]).all()
     again = verify_archive(ds, obs).tables["continuous_daily"]
     pd.testing.assert_frame_equal(t, again)  # seeded: identical intervals
 

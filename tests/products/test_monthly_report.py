@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -51,7 +50,7 @@ def test_report_builds_for_a_demo_world_month(demo_month):
     from products.monthly_report import render_monthly_report
 
     ddir, cfg = demo_month
-    paths = render_monthly_report("2026-01", data_dir=ddir, config=cfg, pdf=True)
+    paths = render_monthly_report("2026-01", data_dir=ddir, config=cfg, pdf=True, bootstrap=False)
     assert paths["html"] == ddir / "reports" / "monthly" / "2026-01" / "monthly_report_2026-01.html"
     html = paths["html"].read_text(encoding="utf-8")
     for heading in ("均方根误差 RMSE", "平均偏差 MB", "AQI级别准确率 level accuracy",
