@@ -109,7 +109,7 @@ def regional_findings(levels: Mapping[str, str], region: Region, *, min_contiguo
     partitions = ([None] if scope == "joint_area" else sorted({u.province for u in region.units}))
     for lv in check_levels:
         for prov in partitions:
-            ids = [u for u, l in levels.items() if LEVEL_RANK.get(l, 0) >= LEVEL_RANK[lv]
+            ids = [u for u, x in levels.items() if LEVEL_RANK.get(x, 0) >= LEVEL_RANK[lv]
                    and (prov is None or region.unit(u).province == prov)]
             for g in contiguous_groups(ids, region):
                 if len(g) < min_contiguous or g in emitted:

@@ -651,77 +651,112 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
     unknown = sorted(set(forecasts) - set(region.unit_ids))
     if unknown:
         raise ValueError(f"forecast file has regions that are not units of the region: {unknown}")
+    _check_run_matches(forecast_ds, forecasts, now, settings.horizon_days)
     degraded, per_unit = _degraded(forecast_ds)
+    n_days = len(next(iter(forecasts.values())).dates) if forecasts else 0
+    if n_days < settings.horizon_days:
+        degraded.append(f"forecast covers D+1…D+{n_days} only (< D+{settings.horizon_days}): "
+                        f"longer conditions cannot be met")
+    for uid, fc in forecasts.items():
+        miss = [f"D+{i + 1}" for i, v in enumerate(fc.aqi) if np.isnan(v)]
+        if miss:
+            per_unit.setdefault(uid, []).append(f"{uid}: daily AQI missing for {', '.join(miss)}")
     register.record_run(now, started=dt.datetime.now(dt.UTC), status="running",
                         model_version=str(forecast_ds.attrs.get("model_version", "")),
                         inputs=forecast_ds.attrs.get("inputs"))
 
-    colour: list[WarningDecision] = []
-    metas: dict[str, dict[str, Any]] = {}
-    advisories: list[WarningDecision] = []
-    levels: dict[str, str] = {}
-    for uid in region.unit_ids:
-        if uid not in forecasts:
-            continue
-        unit = region.unit(uid)
-        lad = ladders[unit.ladder]
-        state = register.current_state(uid, before=now)
-        ov = register.active_override(uid, now)
-        dec, meta = decide_unit(uid, unit.name, lad, policy, state, forecasts[uid], now,
-                                trigger=settings.warning_trigger,
-                                probability=settings.warning_probability, override=ov,
-                                ruleset=ruleset, tz=tz, unit_name_en=unit.name_en)
-        if dec is not None:
-            dec.degraded_inputs = degraded + per_unit.get(uid, [])
-            colour.append(dec)
-            metas[dec.decision_id] = meta
-            levels[uid] = "none" if dec.action == "lift" else dec.level
-        else:
-            levels[uid] = "none"
-        adv_id = lad.gate.o3_advisory
-        if adv_id and adv_id in ladders:
-            adv = _advisory(uid, unit.name, unit.name_en, ladders[adv_id], forecasts[uid], now,
-                            ruleset, tz)
-            if adv is not None:
-                adv.degraded_inputs = degraded + per_unit.get(uid, [])
-                advisories.append(adv)
+    try:
+        colour: list[WarningDecision] = []
+        metas: dict[str, dict[str, Any]] = {}
+        advisories: list[WarningDecision] = []
+        levels: dict[str, str] = {}
+        for uid in region.unit_ids:
+            if uid not in forecasts:
+                continue
+            unit = region.unit(uid)
+            lad = ladders[unit.ladder]
+            state = register.current_state(uid, before=now)
+            ov = register.active_override(uid, now)
+            dec, meta = decide_unit(uid, unit.name, lad, policy, state, forecasts[uid], now,
+                                    trigger=settings.warning_trigger,
+                                    probability=settings.warning_probability, override=ov,
+                                    ruleset=ruleset, tz=tz, unit_name_en=unit.name_en)
+            if dec is not None:
+                dec.degraded_inputs = degraded + per_unit.get(uid, [])
+                colour.append(dec)
+                metas[dec.decision_id] = meta
+                levels[uid] = "none" if dec.action == "lift" else dec.level
+            else:
+                levels[uid] = "none"
+            adv_id = lad.gate.o3_advisory
+            if adv_id and adv_id in ladders:
+                adv = _advisory(uid, unit.name, unit.name_en, ladders[adv_id], forecasts[uid], now,
+                                ruleset, tz)
+                if adv is not None:
+                    adv.degraded_inputs = degraded + per_unit.get(uid, [])
+                    advisories.append(adv)
 
-    by_unit = {d.unit_ids[0]: d for d in colour}
-    trig = colour[0].trigger if colour else settings.warning_trigger
-    findings = regional_findings(levels, region, min_contiguous=policy.regional_min_contiguous,
-                                 scope=policy.regional_scope)
-    findings += cross_border_findings(levels, region, kinds=tuple(policy.cross_border_kinds),
-                                      min_level=policy.cross_border_min_level)
-    regional = [_regional_decision(f, now, by_unit, forecasts, trig) for f in findings]
-    for d in regional:
-        d.degraded_inputs = list(degraded)
+        by_unit = {d.unit_ids[0]: d for d in colour}
+        trig = colour[0].trigger if colour else settings.warning_trigger
+        findings = regional_findings(levels, region, min_contiguous=policy.regional_min_contiguous,
+                                     scope=policy.regional_scope)
+        findings += cross_border_findings(levels, region, kinds=tuple(policy.cross_border_kinds),
+                                          min_level=policy.cross_border_min_level)
+        regional = [_regional_decision(f, now, by_unit, forecasts, trig) for f in findings]
+        for d in regional:
+            d.degraded_inputs = list(degraded)
 
-    if emergency_list is not None:
-        _attach_orders(colour, regional, levels, emergency_list, settings)
+        if emergency_list is not None:
+            _attach_orders(colour, regional, levels, emergency_list, settings)
 
-    decisions = colour + advisories + regional
-    src = str(forecast_ds.attrs.get("source", ""))
-    for d in decisions:
-        d.source = src
-    for d in colour:
-        m = metas[d.decision_id]
-        register.record_transition(d, unit_id=d.unit_ids[0], track="colour",
-                                   machine_level=m["machine_level"], hold_count=m["hold_count"],
-                                   episode_start=m["episode_start"], decided_by=m["decided_by"])
-    for d in advisories:
-        register.record_transition(d, unit_id=d.unit_ids[0], track="o3")
-    for d in regional:
-        register.record_transition(d, track="joint" if d.joint and d.joint["kind"] == "joint"
-                                   else "regional")
-    if write:
-        root = Path(data_dir) if data_dir is not None else Path(config.data_dir)
-        path = warnings_path(root, now)
-        write_decisions(decisions, path, now, ladders, policy)
-        write_orders_csv(decisions, orders_path(root, now))
+        decisions = colour + advisories + regional
+        src = str(forecast_ds.attrs.get("source", ""))
+        for d in decisions:
+            d.source = src
+        for d in colour:
+            m = metas[d.decision_id]
+            register.record_transition(d, unit_id=d.unit_ids[0], track="colour",
+                                       machine_level=m["machine_level"], hold_count=m["hold_count"],
+                                       episode_start=m["episode_start"], decided_by=m["decided_by"])
+        for d in advisories:
+            register.record_transition(d, unit_id=d.unit_ids[0], track="o3")
+        for d in regional:
+            register.record_transition(d, track="joint" if d.joint and d.joint["kind"] == "joint"
+                                       else "regional")
+        if write:
+            root = Path(data_dir) if data_dir is not None else Path(config.data_dir)
+            path = warnings_path(root, now)
+            write_decisions(decisions, path, now, ladders, policy)
+            write_orders_csv(decisions, orders_path(root, now))
+    except Exception as exc:
+        register.record_run(now, finished=dt.datetime.now(dt.UTC), status=f"failed: {exc}"[:500],
+                            model_version=str(forecast_ds.attrs.get("model_version", "")),
+                            inputs=forecast_ds.attrs.get("inputs"))
+        raise
     register.record_run(now, finished=dt.datetime.now(dt.UTC), status="ok",
                         model_version=str(forecast_ds.attrs.get("model_version", "")),
                         inputs=forecast_ds.attrs.get("inputs"))
     return decisions
+
+
+def _check_run_matches(ds: xr.Dataset, forecasts: dict[str, UnitForecast], now: pd.Timestamp,
+                       horizon_days: int) -> None:
+    """Refuse a forecast file of another run: D+1 must be the day after the issue day."""
+    attr = ds.attrs.get("issue_time")
+    if attr:
+        try:
+            t = pd.Timestamp(str(attr))
+        except ValueError:
+            raise ValueError(f"forecast attribute issue_time {attr!r} is not an ISO time") from None
+        t = t.tz_localize(now.tz) if t.tzinfo is None else t
+        if t != now:
+            raise ValueError(f"forecast file is for issue time {attr}, not {now.isoformat()}")
+    if forecasts:
+        d1 = next(iter(forecasts.values())).dates[0]
+        want = str((now.normalize() + pd.Timedelta(days=1)).date())
+        if d1 != want:
+            raise ValueError(f"forecast date(day=1) is {d1}, but D+1 of an issue at "
+                             f"{now:%Y-%m-%d %H:%M} is {want}")
 
 
 def _attach_orders(colour: list[WarningDecision], regional: list[WarningDecision],

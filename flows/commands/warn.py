@@ -41,7 +41,7 @@ def register_warn(app: typer.Typer) -> None:
     @app.command("warn")
     def warn_cmd(
         issue_time: str = typer.Option(..., "--issue-time", help="Issue time (local if naive) or stamp YYYYMMDDTHHMM."),
-        forecast: Path = typer.Option(None, "--forecast", help="Forecast file (default <data_dir>/forecasts/<stamp>.nc)."),
+        forecast: Path = typer.Option(None, "--forecast", help="Forecast file (default <data_dir>/forecasts/<stamp>.nc)."),  # noqa: B008
     ) -> None:
         """Warnings, regional joint warnings and control orders for one run."""
         import xarray as xr
@@ -159,7 +159,7 @@ def register_response(app: typer.Typer) -> None:
         check: bool = typer.Option(True, "--check/--no-check",
                                    help="Reduction check of the list per city and level."),
         calendar: str = typer.Option(None, "--calendar", help="Season, e.g. 2025-2026: write the 错峰生产 calendar CSV."),
-        out: Path = typer.Option(None, "--out", help="Calendar CSV path (default <data_dir>/response/staggered_<season>.csv)."),
+        out: Path = typer.Option(None, "--out", help="Calendar CSV path (default <data_dir>/response/staggered_<season>.csv)."),  # noqa: B008
     ) -> None:
         """Validate the emergency reduction list: 10/20/30 % of each city's emissions per level
         (spec T2.1), shortfalls with their gap; optionally write the 错峰生产 calendar."""

@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 
 import configs
-from alerts.register import Register
+from alerts.register import Register, UnitState
 from alerts.warning import (
     UnitForecast,
     WarningDecision,
@@ -21,7 +21,6 @@ from alerts.warning import (
     effective_aqi,
     warn_run,
 )
-from alerts.register import UnitState
 from configs.warning_schema import load_ladder, load_warning_policy
 
 TZ = "Asia/Shanghai"

@@ -123,6 +123,7 @@ def test_rerun_changes_nothing(data_dir: Path) -> None:
     nxt = ISSUE + pd.Timedelta(hours=14)
     ds2 = forecast_file(cfg.region.unit_ids, {"chengdu": [236, 190, 150]})
     ds2 = ds2.assign_coords(date=("day", ["2026-01-12", "2026-01-13", "2026-01-14"]))
+    ds2.attrs["issue_time"] = nxt.isoformat()
     d2 = {d.unit_ids[0]: d for d in warn_run(ds2, cfg, reg, nxt) if not d.regional}
     assert d2["chengdu"].action == "continue"
     assert d2["chengdu"].references == [next(d.decision_id for d in first if d.unit_ids == ["chengdu"])]
@@ -166,6 +167,7 @@ def test_rolling_24h_ladder_reads_hourly_pm25(tmp_path: Path) -> None:
     ds = ds.assign_coords(lead=np.arange(1, 85),
                           valid_time=("lead", times.tz_localize(None).to_numpy()))
     ds["pm25"] = (("region", "lead"), pm)
+    ds.attrs["issue_time"] = issue.isoformat()
     lad = load_ladder("chengdu-2024").model_copy(update={"mode": "rolling-24h"})
     ladders = {"chengdu-2024": lad, "sichuan-2024": load_ladder("sichuan-2024"),
                "chengdu-o3-2021": load_ladder("chengdu-o3-2021")}
@@ -181,8 +183,8 @@ def test_rolling_24h_ladder_reads_hourly_pm25(tmp_path: Path) -> None:
     assert "滚动24小时AQI 日最大值 205/210/210" in d.reason_zh
     assert "rolling 24-h AQI" in d.reason_en and "daily AQI > 200 for ≥ 24 h" in d.condition
     with pytest.raises(ValueError, match="rolling-24h mode but the forecast has no hourly pm25"):
-        warn_run(ds.drop_vars("pm25"), cfg, reg, issue + pd.Timedelta(hours=1), ladders=ladders,
-                 data_dir=tmp_path)
+        warn_run(ds.drop_vars("pm25"), cfg, Register(tmp_path / "r2.sqlite"), issue,
+                 ladders=ladders, data_dir=tmp_path)
 
 
 def test_cli_override_and_response(data_dir: Path) -> None:
@@ -207,3 +209,24 @@ def test_cli_override_and_response(data_dir: Path) -> None:
     assert "EXAMPLE" in r.output and "short" in r.output and "✓" in r.output
     cal = pd.read_csv(data_dir / "response" / "staggered_2025-2026.csv", encoding="utf-8-sig")
     assert cal["date"].min() == "2025-11-15" and cal["date"].max() == "2026-03-15"
+
+
+def test_forecast_of_another_run_or_short_horizon(tmp_path: Path) -> None:
+    cfg = configs.load_config()
+    reg = Register(tmp_path / "r.sqlite")
+    ds = forecast_file(cfg.region.unit_ids, EPISODE)
+    with pytest.raises(ValueError, match="forecast file is for issue time 2026-01-10T15:00:00"):
+        warn_run(ds, cfg, reg, ISSUE + pd.Timedelta(hours=1), data_dir=tmp_path)
+    ds.attrs.pop("issue_time")
+    with pytest.raises(ValueError, match=r"date\(day=1\) is 2026-01-11, but D\+1 .* is 2026-01-12"):
+        warn_run(ds, cfg, reg, ISSUE + pd.Timedelta(days=1), data_dir=tmp_path)
+    assert reg.count("runs") == 0 and not (tmp_path / "warnings").exists()
+    # a run that does not reach the end of D+3 (NaN) and one with two days only: named, not hidden
+    short = ds.copy(deep=True)
+    short["aqi_daily"].loc[{"region": "chengdu", "day": 3}] = np.nan
+    decs = warn_run(short, cfg, reg, ISSUE, data_dir=tmp_path)
+    cd = next(d for d in decs if d.unit_ids == ["chengdu"])
+    assert "chengdu: daily AQI missing for D+3" in cd.degraded_inputs and "212/236/NA" in cd.reason_zh
+    two = ds.isel(day=[0, 1])
+    decs = warn_run(two, cfg, reg, ISSUE + pd.Timedelta(minutes=1), data_dir=tmp_path)
+    assert any("covers D+1…D+2 only" in s for s in decs[0].degraded_inputs)
