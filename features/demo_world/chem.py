@@ -8,7 +8,7 @@ Ox = O3 + NO2 — the concentration ``C`` (µg m-3; CO mg m-3) follows
             − (k_dep + k_wet + k_chem)·C + P_chem
 
 * **emissions** ``E`` (µg m-3 h-1 into a 1000-m layer) with sector diurnal and weekly cycles,
-  the Spring Festival dip and fireworks night (dates from :func:`features.calendar.spring_festival`),
+  the Spring Festival dip and fireworks night (dates: :data:`SPRING_FESTIVAL`),
   more residential burning in winter, cement 错峰生产 (staggered production) from 15 Nov to
   15 Mar, and an elevated-source (高架源) share that is emitted above the night-time boundary layer
   and only mixed down when the day-time layer grows past the stacks;
@@ -45,6 +45,7 @@ __all__ = [
     "VENTILATION_FACTOR",
     "ELEVATED_SHARE_DEFAULT",
     "STAGGERED_PRODUCTION",
+    "SPRING_FESTIVAL",
     "UnitParams",
     "unit_params",
     "emission_factors",
@@ -84,6 +85,14 @@ _ELEVATED_OTHER = 0.18
 #: industrial emissions inside it. Synthetic convention for the demo world (the real schedules
 #: are set each year by the provinces; 川渝 coordinated cement 错峰, domain-spec T2.4).
 STAGGERED_PRODUCTION = {"start": (11, 15), "end": (3, 15), "industry_factor": 0.78}
+#: Spring Festival (春节, 正月初一) by Gregorian year, from the Chinese lunar calendar (the same
+#: dates as the State Council holiday schedules; checked against ``features.calendar.
+#: spring_festival`` in the tests). Fireworks night is the eve (除夕), the day before.
+SPRING_FESTIVAL: dict[int, tuple[int, int]] = {
+    2015: (2, 19), 2016: (2, 8), 2017: (1, 28), 2018: (2, 16), 2019: (2, 5), 2020: (1, 25),
+    2021: (2, 12), 2022: (2, 1), 2023: (1, 22), 2024: (2, 10), 2025: (1, 29), 2026: (2, 17),
+    2027: (2, 6), 2028: (1, 26), 2029: (2, 13), 2030: (2, 3), 2031: (1, 23),
+}
 #: Spring Festival: industry / traffic factors from the eve −3 days to +6 days (local dates).
 SPRING_FESTIVAL_FACTORS = {"industry": 0.55, "traffic": 0.70, "residential": 1.10}
 #: Length scale of a unit box for ventilation, km.
@@ -258,8 +267,6 @@ def emission_factors(times: pd.DatetimeIndex) -> dict[str, np.ndarray]:
         fireworks PM2.5 source (µg m-3 h-1 into 1000 m at scale 1) on Spring Festival eve night
         and, weaker, on the Lantern Festival.
     """
-    from features.calendar import spring_festival
-
     loc = pd.DatetimeIndex(times).tz_convert("Asia/Shanghai")
     lh = loc.hour.to_numpy() + 0.5
     wd = loc.dayofweek.to_numpy()
@@ -280,10 +287,9 @@ def emission_factors(times: pd.DatetimeIndex) -> dict[str, np.ndarray]:
     dates = loc.normalize().tz_localize(None)
     fireworks = np.zeros(len(loc))
     for year in sorted(set(loc.year)):
-        try:
-            sf = pd.Timestamp(spring_festival(int(year)))
-        except ValueError:
+        if int(year) not in SPRING_FESTIVAL:
             continue
+        sf = pd.Timestamp(int(year), *SPRING_FESTIVAL[int(year)])
         rel = ((dates - sf) / pd.Timedelta(days=1)).to_numpy()
         hol = (rel >= -4) & (rel <= 6)
         industry = np.where(hol, industry * SPRING_FESTIVAL_FACTORS["industry"], industry)

@@ -75,7 +75,7 @@ VAR_ATTRS: dict[str, dict[str, str]] = {
     "v10": {"units": "m s-1", "standard_name": "northward_wind",
             "long_name": "10 metre V wind component"},
     "sp": {"units": "Pa", "standard_name": "surface_air_pressure", "long_name": "Surface pressure"},
-    "tp": {"units": "mm h-1", "standard_name": "precipitation_flux",
+    "tp": {"units": "mm h-1", "standard_name": "lwe_precipitation_rate",
            "long_name": "Total precipitation rate (hour ending at the time stamp)"},
     "blh": {"units": "m", "standard_name": "atmosphere_boundary_layer_thickness",
             "long_name": "Boundary layer height"},

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import xarray as xr
 
 from configs import config_dir, load_region, load_settings
@@ -44,7 +46,7 @@ __all__ = [
 ]
 
 #: Bump when the generator's output changes: cached worlds of another version are rebuilt.
-GENERATOR_VERSION = "1.4.0"
+GENERATOR_VERSION = "1.5.0"
 #: Forecast cycles run to 120 h: steps 0…120 (hours).
 CYCLE_STEPS = 121
 #: Hours after its reference time at which a cycle is delivered.
@@ -509,8 +511,12 @@ def build_world(data_dir: Path | str, *, seed: int | None = None, end: object | 
         truth[k] = conc[k].astype(np.float64).ravel()
     truth["observed"] = np.repeat(times <= last, len(units))
     p = data_dir / "demo" / "unit_truth.parquet"
+    table = pa.Table.from_pandas(truth, preserve_index=False)
+    meta = {**(table.schema.metadata or {}), b"source": b"synthetic demo",
+            b"description": "airwarn demo world: clean unit-level hourly truth (µg/m³, CO mg/m³); "
+                            "synthetic, not real data".encode()}
     with atomic_path(p) as tmp:
-        truth.to_parquet(tmp, index=False)
+        pq.write_table(table.replace_schema_metadata(meta), tmp, compression="zstd")
     files.append("demo/unit_truth.parquet")
 
     # station observations + defects

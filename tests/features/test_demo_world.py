@@ -392,3 +392,32 @@ def test_summarise_world(demo_world):
     assert cd["重度 heavy"] + cd["严重 severe"] >= 2  # the December episode
     level_cols = ["优 good", "良 moderate", "轻度 light", "中度 medium", "重度 heavy", "严重 severe"]
     assert (s[level_cols].sum(axis=1) == s["days"]).all()
+
+
+def test_emission_calendar():
+    from features.calendar import spring_festival
+
+    for year in (2024, 2025, 2026, 2027):
+        assert pd.Timestamp(spring_festival(year)) == pd.Timestamp(year, *chem.SPRING_FESTIVAL[year])
+    t = pd.date_range("2025-09-01", "2026-03-31 23:00", freq="h", tz=LOCAL).tz_convert("UTC")
+    f = chem.emission_factors(t)
+    loc = t.tz_convert(LOCAL)
+    ind = pd.Series(f["industry"], index=loc)
+    # 错峰生产 (staggered production) from 15 Nov: same weekday and hour, lower industry
+    assert ind["2025-12-03 10:00"] < 0.85 * ind["2025-10-15 10:00"]
+    # Spring Festival 2026-02-17: industry dip; fireworks on the eve night only
+    assert ind["2026-02-18 10:00"] < 0.6 * ind["2026-03-18 10:00"]
+    fw = pd.Series(f["fireworks"], index=loc)
+    assert fw.idxmax().strftime("%Y-%m-%d %H") in ("2026-02-16 23", "2026-02-17 00",
+                                                   "2026-02-17 01")
+    assert fw["2026-01-10"].max() < 1e-6
+    # traffic: morning and evening rush hours, quieter at night
+    tr = pd.Series(f["traffic"], index=loc)["2025-10-15"]
+    assert tr.iloc[8] > 2 * tr.iloc[3] and tr.iloc[18] > 2 * tr.iloc[3]
+
+
+def test_truth_file_is_labelled_synthetic(demo_world):
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(demo_world.data_dir / "demo" / "unit_truth.parquet").metadata
+    assert meta[b"source"] == b"synthetic demo"
