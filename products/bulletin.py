@@ -73,13 +73,13 @@ def _env() -> jinja2.Environment:
 
 
 def bulletin_kind(d: Mapping[str, Any]) -> str:
-    """``warning`` | ``lift`` | ``advisory`` (O₃ / pre-warning health advice) of a decision."""
-    if d.get("action") == "lift" or d.get("level") == "none" and d.get("previous_level") not in (
-            None, "none"):
+    """``warning`` | ``lift`` | ``advisory`` (O₃ / pre-warning health advice) | ``notice`` (no
+    warning in force) of a decision."""
+    if d.get("action") == "lift":
         return "lift"
-    if d.get("action") == "advisory" or d.get("level") not in WARNING_COLOURS:
+    if d.get("action") == "advisory":
         return "advisory"
-    return "warning"
+    return "warning" if d.get("level") in WARNING_COLOURS else "notice"
 
 
 def md_escape(text: Any) -> str:
@@ -255,6 +255,9 @@ def build_bulletin(decision: Any, config: Any, *, source: str | None = None,
     elif kind == "lift":
         title = (f"{region_zh}重污染天气{lname_zh}预警解除" if zh else
                  f"{region_zh}: heavy air pollution {lname_en} warning lifted (all clear)")
+    elif kind == "notice":
+        title = (f"{region_zh}空气质量预报提示（无重污染天气预警）" if zh else
+                 f"{region_zh}: air quality notice (no heavy pollution warning in force)")
     else:
         title = (f"{region_zh}空气污染健康提示（{pollutant_label(d.get('primary_pollutant'))}）"
                  if zh else f"{region_zh}: air pollution health advisory "

@@ -118,7 +118,8 @@ def _day_dates(ds: xr.Dataset) -> list[str]:
 def warned_units(decisions: Iterable[Any], date: str) -> dict[str, str]:
     """Unit id → highest warning level in force on a local date (``YYYY-MM-DD``).
 
-    A decision counts on a date when its level is blue…red, its action is not ``lift``, and its
+    A decision counts on a date when its level is blue…red, its action is not ``lift`` or
+    ``advisory`` (O₃ health advice is not a colour warning), and its
     local ``start``…``end`` window (when given) overlaps that natural day.
     """
     day0 = pd.Timestamp(date).tz_localize("Asia/Shanghai")
@@ -127,7 +128,7 @@ def warned_units(decisions: Iterable[Any], date: str) -> dict[str, str]:
     for dec in decisions:
         d = decision_dict(dec)
         level = d.get("level", "none")
-        if level not in WARNING_COLOURS or d.get("action") == "lift":
+        if level not in WARNING_COLOURS or d.get("action") in ("lift", "advisory"):
             continue
         start = pd.Timestamp(to_local(d["start"])) if d.get("start") else None
         end = pd.Timestamp(to_local(d["end"])) if d.get("end") else None

@@ -1,0 +1,145 @@
+"""Re-render every product of a stored run (maps, review report, bulletins; optionally deliver).
+
+Reads ``<data_dir>/forecasts/<stamp>.nc`` and ``<data_dir>/warnings/<stamp>.json`` (docs/
+INTERFACES.md), the unit observations of the 8 days before the issue time from the canonical
+store, and the 30-day verification table the daily run left in the products directory; writes
+``<data_dir>/products/<stamp>/{maps/, report.html, bulletins/}``. Plain functions, no Prefect:
+the daily flow calls the same renderers stage by stage; this is for a forecaster or a duty
+officer who wants a run's products again (after a template fix, a font problem, a lost file).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from products.common import LOCAL_TZ, decision_dict
+
+__all__ = ["PRODUCTS", "RunProducts", "run_stamp", "render_products"]
+
+log = logging.getLogger(__name__)
+
+#: Products that can be (re)rendered, in order.
+PRODUCTS: tuple[str, ...] = ("maps", "report", "bulletins", "delivery")
+
+
+@dataclass
+class RunProducts:
+    """What :func:`render_products` wrote: paths, per-decision bulletin files, delivery results."""
+
+    stamp: str
+    out_dir: Path
+    maps: list[Path] = field(default_factory=list)
+    report: Path | None = None
+    bulletins: dict[str, dict[str, Path]] = field(default_factory=dict)
+    deliveries: list[Any] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def run_stamp(issue_time: Any) -> str:
+    """``YYYYMMDDTHHMM`` of an issue time in Asia/Shanghai (naive input is local time)."""
+    t = pd.Timestamp(issue_time)
+    if t.tzinfo is None:
+        t = t.tz_localize(LOCAL_TZ)
+    return t.tz_convert(LOCAL_TZ).strftime("%Y%m%dT%H%M")
+
+
+def _obs_units(config: Any, data_dir: Path, issue: pd.Timestamp) -> pd.DataFrame | None:
+    from features.aggregate import stations_to_units
+    from features.store import read_obs
+
+    start = (issue - pd.Timedelta(days=8)).tz_convert("UTC")
+    try:
+        obs = read_obs(data_dir, start=start, end=issue.tz_convert("UTC"))
+    except (FileNotFoundError, ValueError) as exc:
+        log.info("no observations for the report: %s", exc)
+        return None
+    if obs is None or len(obs) == 0:
+        return None
+    return stations_to_units(obs, config.stations)
+
+
+def render_products(config: Any, issue_time: Any, *, data_dir: Path | str | None = None,
+                    what: Sequence[str] = ("maps", "report", "bulletins"),
+                    pdf: bool = True) -> RunProducts:
+    """Render the chosen products of the run issued at ``issue_time`` from its stored files.
+
+    Parameters
+    ----------
+    config : configs.AirwarnConfig
+    issue_time : str or Timestamp
+        Issue time (naive = Asia/Shanghai), e.g. ``2026-11-28T15:00``.
+    data_dir : path-like, optional
+        Data store root (default ``config.data_dir``).
+    what : sequence of str
+        Subset of :data:`PRODUCTS`; ``delivery`` sends (or, in dry run, writes) the bulletins,
+        never twice for the same decision and channel.
+    pdf : bool
+        Render the PDF bulletins.
+
+    Returns
+    -------
+    RunProducts
+
+    Raises
+    ------
+    FileNotFoundError
+        No forecast file for that issue time (names the expected path).
+    ValueError
+        Unknown product name.
+    """
+    bad = [w for w in what if w not in PRODUCTS]
+    if bad:
+        raise ValueError(f"unknown product(s) {bad}; expected some of {PRODUCTS}")
+    from alerts.warning import read_decisions
+    from models.forecast import read_forecast
+
+    root = Path(data_dir) if data_dir is not None else Path(config.data_dir)
+    stamp = run_stamp(issue_time)
+    fpath = root / "forecasts" / f"{stamp}.nc"
+    if not fpath.exists():
+        raise FileNotFoundError(f"no forecast for issue time {stamp}: expected {fpath} "
+                                "(run `airwarn run daily` or `airwarn forecast` first)")
+    ds = read_forecast(fpath)
+    out = root / "products" / stamp
+    res = RunProducts(stamp=stamp, out_dir=out)
+    wpath = root / "warnings" / f"{stamp}.json"
+    decisions: list[Any] = read_decisions(wpath) if wpath.exists() else []
+    if not wpath.exists():
+        res.notes.append(f"no warnings file {wpath}: products without warning decisions")
+    source = str(ds.attrs.get("source", "")) or None
+    if "maps" in what:
+        from products.maps import render_run_maps
+
+        res.maps = render_run_maps(ds, decisions, config.region, out / "maps")
+    if "report" in what:
+        from products.report import render_review_report
+
+        scores_path = out / "verification_30d.csv"
+        scores = pd.read_csv(scores_path) if scores_path.exists() else None
+        issue = pd.Timestamp(str(ds.attrs["issue_time"]))
+        obs = _obs_units(config, root, issue)
+        res.report = render_review_report(ds, decisions, obs, out / "report.html", scores=scores,
+                                          config=config, maps=res.maps or None)
+    if "bulletins" in what or "delivery" in what:
+        from products.bulletin import render_bulletins
+
+        for d in decisions:
+            did = str(decision_dict(d)["decision_id"])
+            res.bulletins[did] = render_bulletins(d, config, out / "bulletins", source=source,
+                                                  pdf=pdf)
+    if "delivery" in what:
+        from alerts.register import Register, register_path
+        from products.delivery import check_delivery_config, deliver
+
+        check_delivery_config(config.settings)  # fail before the first send
+        register = Register(register_path(root))
+        for d in decisions:
+            did = str(decision_dict(d)["decision_id"])
+            res.deliveries += deliver(d, res.bulletins[did], config.settings, register)
+    return res
