@@ -30,6 +30,7 @@ __all__ = [
     "LEVEL_RANK",
     "LevelResult",
     "evaluate_ladder",
+    "first_met",
     "gated_aqi",
     "iaqi_o3_series",
     "is_below_lift",
@@ -104,6 +105,22 @@ def _alternative_run(alt: Alternative, series: dict[str, np.ndarray],
     for a, b in runs_above(_above(series[anchor.metric], anchor), anchor.steps(step_h)):
         if all(runs_above(_above(series[t.metric][a:b], t), t.steps(step_h)) for t in rest):
             return a, b
+    return None
+
+
+def first_met(alternatives: Sequence[Alternative], daily_aqi: Sequence[float],
+              step_h: int = 24) -> tuple[Alternative, tuple[int, ...]] | None:
+    """The first of ``alternatives`` (AQI terms only) met by the sequence, with its run positions.
+
+    Used for conditions outside a ladder, e.g. the pre-warning (预警前临时管控) rule.
+    """
+    aqi = np.asarray(daily_aqi, dtype=float)
+    for alt in alternatives:
+        if alt.metrics != {"aqi"}:
+            raise ValueError(f"condition '{alt.text_en()}': only daily AQI terms are supported here")
+        run = _alternative_run(alt, {"aqi": aqi}, step_h)
+        if run is not None:
+            return alt, tuple(range(*run))
     return None
 
 

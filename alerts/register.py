@@ -5,7 +5,7 @@ Tables
 runs
     One row per issue time: started, finished, status, model version, inputs (JSON).
 transitions
-    One row per warning decision (``decision_id`` UNIQUE): unit, track (``colour``, ``o3``,
+    One row per warning decision (``decision_id`` UNIQUE): unit, track (``colour``, ``o3``, ``pre``,
     ``regional``, ``joint``), from/to level, action, run, forecast values (JSON), trigger,
     ``decided_by`` (``airwarn`` or a person), the machine level and the hysteresis hold count.
 overrides

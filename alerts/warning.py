@@ -22,6 +22,8 @@ Rules (T2.5; V2 unless marked U):
   decision records which.
 * **Pollutant gate**: colour warnings count PM-driven days only; O3-driven episodes go to the O3
   advisory ladder (action ``advisory``), kept apart from the colour state.
+* **Pre-warning** (S24, V2): PM-driven daily AQI > 150, or > 100 for ≥ 48 h, while no colour
+  level is met → an ``advisory`` decision with level ``none`` (temporary controls may be taken).
 * **Overrides**: a forecaster's override (register) sets the level until it expires; it is shown
   in every decision while in force, beside the machine level.
 
@@ -42,7 +44,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from alerts.ladders import LevelResult, evaluate_ladder, is_below_lift, level_rank
+from alerts.ladders import (
+    LevelResult,
+    evaluate_ladder,
+    first_met,
+    gated_aqi,
+    is_below_lift,
+    level_rank,
+)
 from alerts.regional import RegionalFinding, cross_border_findings, regional_findings
 from alerts.register import Register, UnitState, iso_utc
 from alerts.response import ControlOrder, control_orders, orders_frame, reduction_check
@@ -578,6 +587,37 @@ def _advisory(unit_id: str, name: str, name_en: str, lad: Ladder, fc: UnitForeca
         lead_time_h=round((start - now).total_seconds() / 3600.0, 1))
 
 
+def _pre_warning(unit_id: str, name: str, name_en: str, lad: Ladder, policy: WarningPolicy,
+                 fc: UnitForecast, now: pd.Timestamp, ruleset: str, tz: str, trigger: str,
+                 probability: float) -> WarningDecision | None:
+    """Pre-warning advisory (预警前临时管控, spec T2.1 S24): PM-driven daily AQI meets a
+    ``policy.pre_warning`` condition while no colour level is met (level ``none``)."""
+    aqi, used = effective_aqi(fc, trigger, probability)
+    aqi = gated_aqi(aqi, fc.primary, lad.gate.colour_primaries, fc.pm25, ruleset)
+    hit = first_met(policy.pre_warning, aqi)
+    if hit is None:
+        return None
+    alt, days = hit
+    start = _day_start(fc.dates[days[0]], tz)
+    end = _day_start(fc.dates[days[-1]], tz) + pd.Timedelta(days=1)
+    vals = _fmt_vals(fc.aqi)
+    primary = _primary_of(fc, days)
+    return WarningDecision(
+        decision_id=decision_id(now, [unit_id], "none", "advisory", "pre-warning"),
+        issue_time=now.isoformat(), unit_ids=[unit_id], level="none", action="advisory",
+        previous_level="none", start=start.isoformat(), end=end.isoformat(),
+        primary_pollutant=primary,
+        daily_aqi={unit_id: [None if np.isnan(v) else float(v) for v in fc.aqi]}, trigger=used,
+        reason_zh=(f"{name} D+1…D+{len(fc.dates)} 日AQI 预报 {vals}（{alt.text_zh()}），未达到黄色预警"
+                   f"条件；预警前提示：可采取临时管控措施，{start:%Y-%m-%d %H:%M} 至 "
+                   f"{end:%Y-%m-%d %H:%M}。"),
+        reason_en=(f"{name_en or unit_id} D+1…D+{len(fc.dates)} forecast daily AQI {vals} "
+                   f"({alt.text_en()}), below the yellow condition: pre-warning advisory, temporary "
+                   f"controls may be taken, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}."),
+        ladder=lad.id, condition=f"{alt.text_zh()} / {alt.text_en()}",
+        lead_time_h=round((start - now).total_seconds() / 3600.0, 1))
+
+
 def _regional_decision(f: RegionalFinding, now: pd.Timestamp, by_unit: dict[str, WarningDecision],
                        forecasts: dict[str, UnitForecast], trigger: str) -> WarningDecision:
     src = [by_unit[u] for u in f.source_units if u in by_unit]
@@ -651,7 +691,7 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
     unknown = sorted(set(forecasts) - set(region.unit_ids))
     if unknown:
         raise ValueError(f"forecast file has regions that are not units of the region: {unknown}")
-    _check_run_matches(forecast_ds, forecasts, now, settings.horizon_days)
+    _check_run_matches(forecast_ds, forecasts, now)
     degraded, per_unit = _degraded(forecast_ds)
     n_days = len(next(iter(forecasts.values())).dates) if forecasts else 0
     if n_days < settings.horizon_days:
@@ -688,6 +728,13 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
                 levels[uid] = "none" if dec.action == "lift" else dec.level
             else:
                 levels[uid] = "none"
+            if levels[uid] == "none" and policy.pre_warning and lad.mode == "day":
+                pre = _pre_warning(uid, unit.name, unit.name_en, lad, policy, forecasts[uid], now,
+                                   ruleset, tz, settings.warning_trigger,
+                                   settings.warning_probability)
+                if pre is not None:
+                    pre.degraded_inputs = degraded + per_unit.get(uid, [])
+                    advisories.append(pre)
             adv_id = lad.gate.o3_advisory
             if adv_id and adv_id in ladders:
                 adv = _advisory(uid, unit.name, unit.name_en, ladders[adv_id], forecasts[uid], now,
@@ -719,7 +766,8 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
                                        machine_level=m["machine_level"], hold_count=m["hold_count"],
                                        episode_start=m["episode_start"], decided_by=m["decided_by"])
         for d in advisories:
-            register.record_transition(d, unit_id=d.unit_ids[0], track="o3")
+            register.record_transition(d, unit_id=d.unit_ids[0],
+                                       track="o3" if d.level != "none" else "pre")
         for d in regional:
             register.record_transition(d, track="joint" if d.joint and d.joint["kind"] == "joint"
                                        else "regional")
@@ -739,8 +787,8 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
     return decisions
 
 
-def _check_run_matches(ds: xr.Dataset, forecasts: dict[str, UnitForecast], now: pd.Timestamp,
-                       horizon_days: int) -> None:
+def _check_run_matches(ds: xr.Dataset, forecasts: dict[str, UnitForecast],
+                       now: pd.Timestamp) -> None:
     """Refuse a forecast file of another run: D+1 must be the day after the issue day."""
     attr = ds.attrs.get("issue_time")
     if attr:

@@ -299,6 +299,9 @@ class WarningPolicy(StrictModel):
         Contiguity across the provincial border (joint area) or within each province only.
     cross_border_kinds : list of str
         Neighbour kinds (``border``, ``channel``) linking a border-belt unit to the other side.
+    pre_warning : list of Alternative
+        Pre-warning (预警前临时管控) conditions on the daily AQI while no colour level is met (spec
+        T2.1: 日AQI > 150, or > 100 for ≥ 48 h, S24, V2); empty disables the advisory.
     """
 
     default_ladder: str = "national-2024"
@@ -310,6 +313,7 @@ class WarningPolicy(StrictModel):
     cross_border_kinds: list[Literal["border", "channel"]] = Field(
         default_factory=lambda: ["border", "channel"])
     cross_border_min_level: Literal["blue", "yellow", "orange", "red"] = "yellow"
+    pre_warning: list[Alternative] = Field(default_factory=list)
     status: Status = "U"
     source: str = ""
 

@@ -148,13 +148,15 @@ def test_probability_trigger(env, monkeypatch) -> None:
     p = {"chengdu": {150: [0.9, 0.8, 0.2], 200: [0.45, 0.5, 0.1], 300: [0.0, 0.0, 0.0]},
          "deyang": {150: [0.3, 0.35, 0.2], 200: [0.1, 0.1, 0.0], 300: [0.0, 0.0, 0.0]}}
     ds = _ds("2026-01-11", {"chengdu": [190, 195, 120], "deyang": [160, 160, 100]}, p=p)
-    out = {x.unit_ids[0]: x for x in warn_run(ds, cfg, reg, pd.Timestamp("2026-01-10T05:00", tz=TZ),
-                                              data_dir=d) if not x.regional}
+    decs = warn_run(ds, cfg, reg, pd.Timestamp("2026-01-10T05:00", tz=TZ), data_dir=d)
+    out = {x.unit_ids[0]: x for x in decs if not x.regional and x.action != "advisory"}
     # median 190/195 never > 200, but P(AQI > 200) ≥ 0.4 on two days → orange
     assert (out["chengdu"].level, out["chengdu"].trigger) == ("orange", "probability")
     assert "P(AQI>200) 0.45/0.50/0.10" in out["chengdu"].reason_zh
-    # median 160/160 > 150 for 48 h, but P(AQI > 150) < 0.4 → no warning
+    # median 160/160 > 150 for 48 h, but P(AQI > 150) < 0.4 → no warning, only the pre-warning
     assert "deyang" not in out
+    pre = [x for x in decs if x.unit_ids == ["deyang"]]
+    assert [(x.action, x.level, x.trigger) for x in pre] == [("advisory", "none", "probability")]
     t = reg.transitions("chengdu")
     assert t["trigger"].tolist() == ["probability"]
 
@@ -210,3 +212,22 @@ def test_decision_roundtrip_and_deterministic_id() -> None:
     assert "D+1…D+3 日AQI 预报 212/236/190（日AQI > 200 持续 ≥ 48 小时）" in d1.reason_zh
     back = WarningDecision.from_dict(json.loads(json.dumps(d1.to_dict())))
     assert back == d1
+
+
+def test_pre_warning_advisory_below_yellow(env) -> None:
+    cfg, reg, d = env
+    ds = _ds("2026-01-11", {"chengdu": [120, 130, 90], "deyang": [160, 90, 80]})
+    ds["aqi_daily"].loc[{"region": "chengdu"}] = [120, 130, 90]
+    decs = warn_run(ds.sel(region=["chengdu", "deyang"]), cfg, reg,
+                    pd.Timestamp("2026-01-10T05:00", tz=TZ), data_dir=d)
+    by = {x.unit_ids[0]: x for x in decs}
+    assert {u: (x.action, x.level) for u, x in by.items()} == {
+        "chengdu": ("advisory", "none"), "deyang": ("advisory", "none")}
+    assert "日AQI > 100 持续 ≥ 48 小时" in by["chengdu"].reason_zh and "预警前提示" in by["chengdu"].reason_zh
+    assert by["deyang"].start == "2026-01-11T00:00:00+08:00" and by["deyang"].end == "2026-01-12T00:00:00+08:00"
+    assert not reg.current_state("chengdu").active and by["chengdu"].control_orders == []
+    assert reg.current_state("chengdu", track="pre").last_decision_id == by["chengdu"].decision_id
+    # under a colour warning there is no pre-warning
+    decs = warn_run(_ds("2026-01-12", {"chengdu": [210, 130, 90]}), cfg, reg,
+                    pd.Timestamp("2026-01-11T05:00", tz=TZ), data_dir=d)
+    assert [(x.action, x.level) for x in decs] == [("issue", "yellow")]
