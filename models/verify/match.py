@@ -42,6 +42,7 @@ __all__ = [
     "read_forecast_archive",
     "observed_daily",
     "units_from_stations",
+    "daily_from_hourly_arrays",
     "load_obs_units",
     "match_forecasts",
 ]
@@ -410,51 +411,80 @@ def _lookup_daily(grid: pd.DataFrame, dates: np.ndarray, n_regions: int) -> np.n
     return vals.reshape(dates.shape + (n_regions,))
 
 
-def _daily_from_hourly(fc: xr.Dataset, days: Sequence[int]) -> xr.Dataset:
-    """Forecast daily products (natural-day mean, MDA8, AQI) from the hourly forecast.
+def daily_from_hourly_arrays(issue_times: Any, valid_time: np.ndarray,
+                             values: dict[str, np.ndarray], regions: Sequence[str],
+                             days: Sequence[int]) -> dict[str, np.ndarray]:
+    """Forecast daily products for lead days from hourly forecasts, one run at a time.
 
-    Used when a forecast file lacks the daily variables; validity rules of
-    :func:`alerts.daily.daily_products` (so a partial day is NaN).
+    Natural-day mean PM2.5 and MDA8 O3 with the validity rules of
+    :func:`alerts.daily.daily_products` (a partly covered day is NaN), then AQI and primary
+    pollutant with :func:`alerts.aqi.compute_by_date` (forecast product, rule set by date).
+
+    Parameters
+    ----------
+    issue_times : array-like of datetime64, shape (I,)
+        Issue times, UTC (naive = UTC).
+    valid_time : numpy.ndarray, shape (I, L)
+        Valid times, UTC (naive datetime64).
+    values : dict
+        ``pm25``/``o3`` → array (I, R, L), µg/m³.
+    regions : sequence of str, length R
+    days : sequence of int
+        Lead days (1 = D+1).
+
+    Returns
+    -------
+    dict
+        ``pm25_daily``, ``o3_mda8`` (µg/m³), ``aqi_daily`` (float arrays (I, R, D)) and
+        ``primary_daily`` (object array, "" where none).
     """
     from alerts.aqi import compute_by_date
     from alerts.daily import daily_products
 
-    it = pd.DatetimeIndex(fc["issue_time"].values)
-    regions = [str(r) for r in fc["region"].values]
-    rows = []
-    for i in range(len(it)):
-        vt = pd.DatetimeIndex(fc["valid_time"].values[i]).tz_localize("UTC")
-        for j in range(len(regions)):
-            part = {"time": vt, "unit_id": f"{i}|{j}"}
-            for p in POLLUTANTS:
-                part[p] = fc[p].values[i, j] if p in fc else np.nan
-            rows.append(pd.DataFrame(part))
-    tab = pd.concat(rows, ignore_index=True).dropna(subset=["time"])
-    d = daily_products(tab, id_col="unit_id")
-    ij = d["unit_id"].str.split("|", expand=True).astype(int)
-    d["i"], d["j"] = ij[0].to_numpy(), ij[1].to_numpy()
+    it = pd.DatetimeIndex(issue_times)
+    local_issue = (it.tz_localize("UTC") if it.tz is None else it).tz_convert(LOCAL_TZ) \
+        .tz_localize(None).normalize()
+    n_i, n_r, n_d = len(it), len(regions), len(days)
+    out = {k: np.full((n_i, n_r, n_d), np.nan) for k in ("pm25_daily", "o3_mda8", "aqi_daily")}
+    prim = np.full((n_i, n_r, n_d), "", dtype=object)
+    parts = []
+    for i in range(n_i):
+        vt = pd.DatetimeIndex(valid_time[i]).tz_localize("UTC")
+        n_l = len(vt)
+        tab = pd.DataFrame({"time": np.tile(vt, n_r), "unit_id": np.repeat(np.arange(n_r), n_l)})
+        for p in POLLUTANTS:
+            tab[p] = values[p][i].ravel() if p in values else np.nan
+        d = daily_products(tab.dropna(subset=["time"]), id_col="unit_id")
+        d["dd"] = (pd.DatetimeIndex(d["date"]) - local_issue[i]).days
+        d = d[d["dd"].isin(list(days))]
+        d["i"] = i
+        parts.append(d[["i", "unit_id", "dd", "date", "pm25", "o3_8h_max"]])
+    if not parts:
+        return {**out, "primary_daily": prim}
+    d = pd.concat(parts, ignore_index=True)
     aqi = compute_by_date("forecast_daily", d[["pm25", "o3_8h_max"]], d["date"],
                           publication_gate=False)
-    d["aqi"] = aqi["aqi"].astype("float64").to_numpy()
-    d["primary"] = aqi["primary"].astype(object).where(aqi["primary"].notna(), "").to_numpy()
-    local_issue = it.tz_localize("UTC").tz_convert(LOCAL_TZ).tz_localize(None).normalize()
-    shape = (len(it), len(regions), len(days))
-    out = {k: np.full(shape, np.nan) for k in ("pm25_daily", "o3_mda8", "aqi_daily")}
-    prim = np.full(shape, "", dtype=object)
-    dd = ((pd.DatetimeIndex(d["date"]) - local_issue[d["i"].to_numpy()]).days).to_numpy()
-    for k, day in enumerate(days):
-        sel = dd == day
-        ii, jj = d["i"].to_numpy()[sel], d["j"].to_numpy()[sel]
-        out["pm25_daily"][ii, jj, k] = d["pm25"].to_numpy()[sel]
-        out["o3_mda8"][ii, jj, k] = d["o3_8h_max"].to_numpy()[sel]
-        out["aqi_daily"][ii, jj, k] = d["aqi"].to_numpy()[sel]
-        prim[ii, jj, k] = d["primary"].to_numpy()[sel]
+    kpos = {day: k for k, day in enumerate(days)}
+    ii, jj = d["i"].to_numpy(), d["unit_id"].to_numpy().astype(int)
+    kk = d["dd"].map(kpos).to_numpy().astype(int)
+    out["pm25_daily"][ii, jj, kk] = d["pm25"].to_numpy()
+    out["o3_mda8"][ii, jj, kk] = d["o3_8h_max"].to_numpy()
+    out["aqi_daily"][ii, jj, kk] = aqi["aqi"].astype("float64").to_numpy()
+    prim[ii, jj, kk] = aqi["primary"].astype(object).where(aqi["primary"].notna(), "").to_numpy()
+    return {**out, "primary_daily": prim}
+
+
+def _daily_from_hourly(fc: xr.Dataset, days: Sequence[int]) -> xr.Dataset:
+    """Forecast daily products from the hourly forecast (files without the daily variables)."""
+    vals = {p: fc[p].transpose("issue_time", "region", "lead").values.astype(float)
+            for p in POLLUTANTS if p in fc}
+    arrs = daily_from_hourly_arrays(fc["issue_time"].values,
+                                    fc["valid_time"].transpose("issue_time", "lead").values,
+                                    vals, [str(r) for r in fc["region"].values], days)
     dims = ("issue_time", "region", "day")
-    res = xr.Dataset({k: (dims, v) for k, v in out.items()},
-                     coords={"issue_time": fc["issue_time"], "region": fc["region"],
-                             "day": np.asarray(days)})
-    res["primary_daily"] = (dims, prim)
-    return res
+    return xr.Dataset({k: (dims, v) for k, v in arrs.items()},
+                      coords={"issue_time": fc["issue_time"], "region": fc["region"],
+                              "day": np.asarray(days)})
 
 
 def _store(out: dict[str, Any], name: str, dims: tuple[str, ...], q: xr.DataArray | None,

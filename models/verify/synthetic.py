@@ -63,7 +63,8 @@ def synthetic_archive(units: Sequence[str], start: str, days: int, *, issue_hour
         ``pm25``, ``o3`` (µg/m³).
     """
     from alerts.aqi import compute_by_date
-    from alerts.daily import daily_products
+
+    from models.verify.match import daily_from_hourly_arrays
 
     rng = np.random.default_rng(seed)
     nu = len(units)
@@ -122,23 +123,9 @@ def synthetic_archive(units: Sequence[str], start: str, days: int, *, issue_hour
         ds[f"{p}_q"] = (dims + ("quantile",), q, {"units": "ug m-3"})
     ds["valid_time"] = (("issue_time", "lead"), vt)
     # daily products from the hourly forecast (natural days D+1…D+3)
-    rows = []
-    for i in range(n_iss):
-        for j in range(nu):
-            rows.append(pd.DataFrame({"time": pd.DatetimeIndex(vt[i]).tz_localize("UTC"),
-                                      "unit_id": f"{i}|{j}", "pm25": fc["pm25"][i, j],
-                                      "o3": fc["o3"][i, j]}))
-    d = daily_products(pd.concat(rows, ignore_index=True), id_col="unit_id")
-    ij = d["unit_id"].str.split("|", expand=True).astype(int)
+    daily = daily_from_hourly_arrays(it_utc.to_numpy(), vt, fc, list(units), [1, 2, 3])
+    pmd, o3d = daily["pm25_daily"], daily["o3_mda8"]
     local_issue = issues.tz_localize(None).normalize()
-    dd = (pd.DatetimeIndex(d["date"]) - local_issue[ij[0].to_numpy()]).days.to_numpy()
-    shape = (n_iss, nu, 3)
-    pmd = np.full(shape, np.nan)
-    o3d = np.full(shape, np.nan)
-    for k in (1, 2, 3):
-        sel = dd == k
-        pmd[ij[0][sel], ij[1][sel], k - 1] = d["pm25"].to_numpy()[sel]
-        o3d[ij[0][sel], ij[1][sel], k - 1] = d["o3_8h_max"].to_numpy()[sel]
     dates = local_issue.to_numpy()[:, None] + np.arange(1, 4)[None, :] * np.timedelta64(1, "D")
     ddims = ("issue_time", "region", "day")
     ds["pm25_daily"] = (ddims, pmd, {"units": "ug m-3"})

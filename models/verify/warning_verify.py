@@ -229,10 +229,17 @@ def verify_warnings(decisions: Iterable[dict[str, Any]], obs_daily: pd.DataFrame
     # observed episodes and misses
     miss_rows = []
     episodes: dict[str, int] = {lv: 0 for lv in settings.warning_levels}
+    # no clause of any level can hold on a window whose AQI never exceeds the lowest threshold
+    floor = min((c.gt for cl in settings.warning_levels.values() for c in cl), default=150.0)
     for u, seq in by_unit.items():
         dates = seq.index
+        aqi_u = seq["aqi"].to_numpy(dtype=float)
         lv_day = []
         for k in range(len(dates)):
+            with np.errstate(invalid="ignore"):
+                if not np.nanmax(np.append(aqi_u[k:k + 3], -np.inf)) > floor:
+                    lv_day.append(0)
+                    continue
             win = seq.iloc[k:k + 3]
             consecutive = (win.index - dates[k]).days.to_numpy() == np.arange(len(win))
             win = win[consecutive]
