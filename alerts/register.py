@@ -150,18 +150,43 @@ class Register:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._shared: sqlite3.Connection | None = None
         with self._conn() as c:
             c.execute("PRAGMA journal_mode=WAL")
             c.executescript(_SCHEMA)
 
-    @contextmanager
-    def _conn(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30)
         conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA synchronous=NORMAL")  # durable with WAL, one fsync per checkpoint
+        return conn
+
+    @contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        if self._shared is not None:  # inside batch(): one transaction for everything
+            yield self._shared
+            return
+        conn = self._connect()
         try:
             with conn:
                 yield conn
         finally:
+            conn.close()
+
+    @contextmanager
+    def batch(self) -> Iterator[Register]:
+        """One connection and one transaction for many writes (committed at the end, rolled
+        back on an exception): a run's decisions are recorded all together or not at all."""
+        if self._shared is not None:
+            yield self
+            return
+        conn = self._connect()
+        self._shared = conn
+        try:
+            with conn:
+                yield self
+        finally:
+            self._shared = None
             conn.close()
 
     # ---------------------------------------------------------------- runs

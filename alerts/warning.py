@@ -710,38 +710,39 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
         metas: dict[str, dict[str, Any]] = {}
         advisories: list[WarningDecision] = []
         levels: dict[str, str] = {}
-        for uid in region.unit_ids:
-            if uid not in forecasts:
-                continue
-            unit = region.unit(uid)
-            lad = ladders[unit.ladder]
-            state = register.current_state(uid, before=now)
-            ov = register.active_override(uid, now)
-            dec, meta = decide_unit(uid, unit.name, lad, policy, state, forecasts[uid], now,
-                                    trigger=settings.warning_trigger,
-                                    probability=settings.warning_probability, override=ov,
-                                    ruleset=ruleset, tz=tz, unit_name_en=unit.name_en)
-            if dec is not None:
-                dec.degraded_inputs = degraded + per_unit.get(uid, [])
-                colour.append(dec)
-                metas[dec.decision_id] = meta
-                levels[uid] = "none" if dec.action == "lift" else dec.level
-            else:
-                levels[uid] = "none"
-            if levels[uid] == "none" and policy.pre_warning and lad.mode == "day":
-                pre = _pre_warning(uid, unit.name, unit.name_en, lad, policy, forecasts[uid], now,
-                                   ruleset, tz, settings.warning_trigger,
-                                   settings.warning_probability)
-                if pre is not None:
-                    pre.degraded_inputs = degraded + per_unit.get(uid, [])
-                    advisories.append(pre)
-            adv_id = lad.gate.o3_advisory
-            if adv_id and adv_id in ladders:
-                adv = _advisory(uid, unit.name, unit.name_en, ladders[adv_id], forecasts[uid], now,
-                                ruleset, tz)
-                if adv is not None:
-                    adv.degraded_inputs = degraded + per_unit.get(uid, [])
-                    advisories.append(adv)
+        with register.batch():  # one connection for the state reads
+            for uid in region.unit_ids:
+                if uid not in forecasts:
+                    continue
+                unit = region.unit(uid)
+                lad = ladders[unit.ladder]
+                state = register.current_state(uid, before=now)
+                ov = register.active_override(uid, now)
+                dec, meta = decide_unit(uid, unit.name, lad, policy, state, forecasts[uid], now,
+                                        trigger=settings.warning_trigger,
+                                        probability=settings.warning_probability, override=ov,
+                                        ruleset=ruleset, tz=tz, unit_name_en=unit.name_en)
+                if dec is not None:
+                    dec.degraded_inputs = degraded + per_unit.get(uid, [])
+                    colour.append(dec)
+                    metas[dec.decision_id] = meta
+                    levels[uid] = "none" if dec.action == "lift" else dec.level
+                else:
+                    levels[uid] = "none"
+                if levels[uid] == "none" and policy.pre_warning and lad.mode == "day":
+                    pre = _pre_warning(uid, unit.name, unit.name_en, lad, policy, forecasts[uid], now,
+                                       ruleset, tz, settings.warning_trigger,
+                                       settings.warning_probability)
+                    if pre is not None:
+                        pre.degraded_inputs = degraded + per_unit.get(uid, [])
+                        advisories.append(pre)
+                adv_id = lad.gate.o3_advisory
+                if adv_id and adv_id in ladders:
+                    adv = _advisory(uid, unit.name, unit.name_en, ladders[adv_id], forecasts[uid], now,
+                                    ruleset, tz)
+                    if adv is not None:
+                        adv.degraded_inputs = degraded + per_unit.get(uid, [])
+                        advisories.append(adv)
 
         by_unit = {d.unit_ids[0]: d for d in colour}
         trig = colour[0].trigger if colour else settings.warning_trigger
@@ -760,17 +761,18 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
         src = str(forecast_ds.attrs.get("source", ""))
         for d in decisions:
             d.source = src
-        for d in colour:
-            m = metas[d.decision_id]
-            register.record_transition(d, unit_id=d.unit_ids[0], track="colour",
-                                       machine_level=m["machine_level"], hold_count=m["hold_count"],
-                                       episode_start=m["episode_start"], decided_by=m["decided_by"])
-        for d in advisories:
-            register.record_transition(d, unit_id=d.unit_ids[0],
-                                       track="o3" if d.level != "none" else "pre")
-        for d in regional:
-            register.record_transition(d, track="joint" if d.joint and d.joint["kind"] == "joint"
-                                       else "regional")
+        with register.batch():
+            for d in colour:
+                m = metas[d.decision_id]
+                register.record_transition(d, unit_id=d.unit_ids[0], track="colour",
+                                           machine_level=m["machine_level"], hold_count=m["hold_count"],
+                                           episode_start=m["episode_start"], decided_by=m["decided_by"])
+            for d in advisories:
+                register.record_transition(d, unit_id=d.unit_ids[0],
+                                           track="o3" if d.level != "none" else "pre")
+            for d in regional:
+                register.record_transition(d, track="joint" if d.joint and d.joint["kind"] == "joint"
+                                           else "regional")
         if write:
             root = Path(data_dir) if data_dir is not None else Path(config.data_dir)
             path = warnings_path(root, now)

@@ -87,3 +87,17 @@ def test_deliveries_one_sent_per_channel(tmp_path: Path) -> None:
     reg.record_delivery("W1", "mail", "sent", "again")
     dl = reg.deliveries()
     assert (dl["status"] == "sent").sum() == 1 and dl["attempts"].tolist() == [1, 2]
+
+
+def test_batch_is_all_or_nothing(tmp_path: Path) -> None:
+    reg = Register(tmp_path / "r.sqlite")
+    with pytest.raises(RuntimeError):
+        with reg.batch():
+            reg.record_transition(_decision("W1", "chengdu", "yellow", "issue", "2026-01-10T05:00+08:00"))
+            reg.record_transition(_decision("W2", "deyang", "yellow", "issue", "2026-01-10T05:00+08:00"))
+            raise RuntimeError("disk full")
+    assert reg.count("transitions") == 0
+    with reg.batch():
+        reg.record_transition(_decision("W1", "chengdu", "yellow", "issue", "2026-01-10T05:00+08:00"))
+        assert reg.current_state("chengdu").level == "yellow"      # same connection sees it
+    assert reg.count("transitions") == 1
