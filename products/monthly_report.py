@@ -111,6 +111,10 @@ def read_obs_source(path: str | Path, stations: pd.DataFrame | None, unit_ids: S
     p = Path(path)
     if p.is_dir():
         return load_obs_units(p, start, end, stations, unit_ids)
+    if p.suffix in (".yaml", ".yml"):
+        tab = _domain(p)[0]
+        t = pd.DatetimeIndex(tab["time"])
+        return tab[(t >= pd.Timestamp(start)) & (t <= pd.Timestamp(end))].reset_index(drop=True)
     try:
         tab = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
     except (OSError, ValueError) as exc:
@@ -123,6 +127,20 @@ def read_obs_source(path: str | Path, stations: pd.DataFrame | None, unit_ids: S
     if "unit_id" in tab.columns:
         return tab.assign(unit_id=tab["unit_id"].astype(str))
     return units_from_stations(tab, stations, unit_ids)
+
+
+def _domain(path: Path) -> tuple[pd.DataFrame, dict[str, list[Any]]]:
+    """Unit observations and unit points of a backtest domain file (``configs/domains/*.yaml``)."""
+    from configs.model_schema import load_domain
+    from models.backtest import load_domain_data
+
+    dom = load_domain(path)
+    try:
+        data = load_domain_data(dom)
+    except FileNotFoundError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    points = {s.id: [s.lon, s.lat, s.name or s.id] for s in dom.stations}
+    return data.obs_units, points
 
 
 def build_monthly_result(month: str, *, data_dir: str | Path | None = None,
@@ -164,7 +182,11 @@ def build_monthly_result(month: str, *, data_dir: str | Path | None = None,
     t0 = (p0 - pd.Timedelta(days=5)).tz_localize(LOCAL_TZ).tz_convert("UTC")
     t1 = (p1 + pd.Timedelta(days=1)).tz_localize(LOCAL_TZ).tz_convert("UTC")
     obs_units = read_obs_source(obs if obs is not None else ddir, stations, units, t0, t1)
-    return verify_archive(fc, obs_units, region=region, period=(p0, p1), bootstrap=bootstrap)
+    res = verify_archive(fc, obs_units, region=region, period=(p0, p1), bootstrap=bootstrap)
+    if obs is not None and Path(obs).suffix in (".yaml", ".yml"):
+        res.meta["points"] = {u: v for u, v in _domain(Path(obs))[1].items() if u in units}
+        res.meta["source_obs"] = str(obs)
+    return res
 
 
 # ----------------------------------------------------------------------------------------------
@@ -312,31 +334,33 @@ def fig_reliability(res: VerificationResult, cjk: bool = True) -> str | None:
     return _png(fig)
 
 
-def fig_unit_map(res: VerificationResult, region: Any | None, variable: str = "pm25",
-                 lead_day: int = 1, cjk: bool = True) -> str | None:
-    """Scatter of unit points (seat or centroid, degrees) coloured by daily RMSE at one lead day."""
+def fig_unit_map(res: VerificationResult, variable: str = "pm25", lead_day: int = 1,
+                 cjk: bool = True) -> str | None:
+    """Scatter of unit points (``meta["points"]``: lon, lat in degrees, name) coloured by the
+    daily RMSE at one lead day (µg/m³)."""
     import matplotlib.pyplot as plt
 
     t = res.tables.get("continuous_daily", pd.DataFrame())
-    if t.empty or region is None:
+    pts = res.meta.get("points") or {}
+    if t.empty or not pts:
         return None
-    known = set(region.unit_ids)
-    s = t[(t["variable"] == variable) & (t["lead_day"] == lead_day) & t["group"].isin(known)]
+    s = t[(t["variable"] == variable) & (t["lead_day"] == lead_day) & t["group"].isin(list(pts))]
     s = s[np.isfinite(s["rmse"].astype(float))]
     if s.empty:
         return None
-    lon = [region.unit(u).point.lon for u in s["group"]]
-    lat = [region.unit(u).point.lat for u in s["group"]]
+    lon = [float(pts[u][0]) for u in s["group"]]
+    lat = [float(pts[u][1]) for u in s["group"]]
     fig, ax = plt.subplots(figsize=(7.0, 5.4))
     sc_ = ax.scatter(lon, lat, c=s["rmse"], cmap="YlOrRd", s=140, edgecolor="k", lw=0.6)
     for x, y, u in zip(lon, lat, s["group"], strict=True):
-        ax.annotate(region.unit(u).name if cjk else region.unit(u).name_en, (x, y),
-                    xytext=(4, 4), textcoords="offset points", fontsize=7)
+        ax.annotate(str(pts[u][2]) if cjk else u, (x, y), xytext=(4, 4),
+                    textcoords="offset points", fontsize=7)
     fig.colorbar(sc_, ax=ax, label=_lbl("均方根误差", f"RMSE D+{lead_day} (µg/m³)", cjk))
     ax.set_xlabel(_lbl("经度", "longitude (°E)", cjk))
     ax.set_ylabel(_lbl("纬度", "latitude (°N)", cjk))
     ax.set_title(_lbl("分区域评分", f"{variable} daily RMSE by unit, D+{lead_day}", cjk))
     ax.set_aspect(1.0 / math.cos(math.radians(float(np.mean(lat)))))
+    ax.margins(0.12)
     ax.grid(alpha=0.3)
     return _png(fig)
 
@@ -395,7 +419,7 @@ def monthly_figures(res: VerificationResult, region: Any | None = None,
     import matplotlib.pyplot as plt
 
     rc, cjk = _rc()
-    names = {}
+    names = {u: (f"{v[2]} {u}" if cjk else u) for u, v in (res.meta.get("points") or {}).items()}
     if region is not None:
         known = set(region.unit_ids)
         names = {u: (f"{region.unit(u).name} {region.unit(u).name_en}" if cjk
@@ -406,7 +430,7 @@ def monthly_figures(res: VerificationResult, region: Any | None = None,
             "skill_by_lead": lambda: fig_skill_by_lead(res, cjk),
             "performance": lambda: fig_performance_diagram(res, cjk),
             "reliability": lambda: fig_reliability(res, cjk),
-            "unit_map": lambda: fig_unit_map(res, region, "pm25", 1, cjk),
+            "unit_map": lambda: fig_unit_map(res, "pm25", 1, cjk),
             "series_pm25": lambda: fig_series(res, units, "pm25", names, cjk),
             "series_aqi": lambda: fig_series(res, units, "aqi", names, cjk),
         }
