@@ -211,7 +211,8 @@ def _reference_list(d: Mapping[str, Any]) -> list[str]:
 
 
 def build_bulletin(decision: Any, config: Any, *, source: str | None = None,
-                   lang: str = "zh") -> dict[str, Any]:
+                   lang: str = "zh", meteorology: tuple[str, str] | None = None
+                   ) -> dict[str, Any]:
     """The structured contents of one bulletin in one language (plain dict, all text unescaped).
 
     Parameters
@@ -225,6 +226,9 @@ def build_bulletin(decision: Any, config: Any, *, source: str | None = None,
         Data source of the forecast (the forecast file's ``source`` attribute); ``"synthetic
         demo"`` labels the bulletin as an exercise. Defaults to ``decision["source"]``.
     lang : {"zh", "en"}
+    meteorology : (str, str), optional
+        气象条件 sentence (zh, en), e.g. from :func:`products.meteorology.meteorology_text`;
+        else the decision's ``meteorology_zh``/``meteorology_en`` keys.
 
     Returns
     -------
@@ -271,7 +275,8 @@ def build_bulletin(decision: Any, config: Any, *, source: str | None = None,
                   f"{fmt_local(start, 'en')} to {fmt_local(end, 'en')}")
     else:
         window = "待定" if zh else "to be announced"
-    met = d.get("meteorology_zh" if zh else "meteorology_en")
+    met = meteorology[0 if zh else 1] if meteorology else d.get(
+        "meteorology_zh" if zh else "meteorology_en")
     if not met:
         met = "未提供气象条件说明（见预警理由）" if zh else "no meteorology statement (see reason)"
     issue_day = to_local(issue).date()
@@ -479,7 +484,8 @@ def _safe_name(decision_id: str) -> str:
 
 
 def render_bulletins(decision: Any, config: Any, out_dir: Path | str, *,
-                     source: str | None = None, pdf: bool = True) -> dict[str, Path]:
+                     source: str | None = None, pdf: bool = True,
+                     meteorology: tuple[str, str] | None = None) -> dict[str, Path]:
     """Write every bulletin product of one decision, atomically.
 
     Parameters
@@ -492,6 +498,8 @@ def render_bulletins(decision: Any, config: Any, out_dir: Path | str, *,
         Forecast ``source`` attribute (``"synthetic demo"`` → exercise labels).
     pdf : bool
         Whether to render the two PDFs (WeasyPrint, ≈ 1–2 s each).
+    meteorology : (str, str), optional
+        气象条件 sentence (zh, en); see :func:`build_bulletin`.
 
     Returns
     -------
@@ -507,7 +515,7 @@ def render_bulletins(decision: Any, config: Any, out_dir: Path | str, *,
     paths: dict[str, Path] = {}
     texts: dict[str, str] = {}
     for lang in ("zh", "en"):
-        content = build_bulletin(d, config, source=source, lang=lang)
+        content = build_bulletin(d, config, source=source, lang=lang, meteorology=meteorology)
         md = bulletin_markdown(content)
         texts[lang] = md
         paths[f"{lang}.html"] = write_text_atomic(out / f"{stem}.{lang}.html", bulletin_html(content))
@@ -519,5 +527,7 @@ def render_bulletins(decision: Any, config: Any, out_dir: Path | str, *,
            "text": {"zh": texts["zh"], "en": texts["en"]}}
     paths["json"] = write_text_atomic(out / f"{stem}.json",
                                       json.dumps(doc, ensure_ascii=False, indent=2, default=str))
-    paths["cap.xml"] = write_bytes_atomic(out / f"{stem}.cap.xml", cap_xml(d, config, source=source))
+    paths["cap.xml"] = write_bytes_atomic(out / f"{stem}.cap.xml",
+                                          cap_xml(d, config, source=source,
+                                                  meteorology=meteorology))
     return paths

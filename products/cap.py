@@ -180,7 +180,8 @@ def _info(root: etree._Element, d: dict[str, Any], content: dict[str, Any], conf
         _sub(gc, "value", unit.code)
 
 
-def cap_xml(decision: Any, config: Any, *, source: str | None = None) -> bytes:
+def cap_xml(decision: Any, config: Any, *, source: str | None = None,
+            meteorology: tuple[str, str] | None = None) -> bytes:
     """CAP 1.2 XML (UTF-8 bytes, with declaration) of one decision.
 
     Parameters
@@ -189,6 +190,8 @@ def cap_xml(decision: Any, config: Any, *, source: str | None = None) -> bytes:
     config : configs.AirwarnConfig
     source : str, optional
         Forecast ``source``; synthetic demo → ``status`` Exercise.
+    meteorology : (str, str), optional
+        气象条件 sentence (zh, en) for the description.
     """
     d = decision_dict(decision)
     sent = to_local(d.get("issue_time") or dt.datetime.now(dt.UTC))
@@ -216,5 +219,6 @@ def cap_xml(decision: Any, config: Any, *, source: str | None = None) -> bytes:
     elif mt in ("Update", "Cancel"):
         log.warning("CAP %s for %s has no references", mt, d["decision_id"])
     for lang in ("zh", "en"):
-        _info(root, d, build_bulletin(d, config, source=src, lang=lang), config, sent)
+        _info(root, d, build_bulletin(d, config, source=src, lang=lang,
+                                      meteorology=meteorology), config, sent)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)

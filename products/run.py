@@ -128,11 +128,17 @@ def render_products(config: Any, issue_time: Any, *, data_dir: Path | str | None
                                           config=config, maps=res.maps or None)
     if "bulletins" in what or "delivery" in what:
         from products.bulletin import render_bulletins
+        from products.meteorology import meteorology_text, unit_met_for_issue
 
+        met = unit_met_for_issue(config, root, str(ds.attrs["issue_time"])) if decisions else None
+        if decisions and met is None:
+            res.notes.append("no stored forecast cycle: bulletins without a meteorology summary")
         for d in decisions:
-            did = str(decision_dict(d)["decision_id"])
+            dd = decision_dict(d)
+            did = str(dd["decision_id"])
+            text = meteorology_text(met, dd["unit_ids"], dd.get("start"), dd.get("end"))
             res.bulletins[did] = render_bulletins(d, config, out / "bulletins", source=source,
-                                                  pdf=pdf)
+                                                  pdf=pdf, meteorology=text)
     if "delivery" in what:
         from alerts.register import Register, register_path
         from products.delivery import check_delivery_config, deliver
