@@ -214,8 +214,11 @@ class Register:
     def record_transition(self, decision: Any, *, unit_id: str | None = None,
                           track: str = "colour", machine_level: str | None = None,
                           hold_count: int = 0, episode_start: str | None = None,
-                          decided_by: str = "airwarn") -> bool:
+                          decided_by: str = "airwarn", dates: list[str] | None = None) -> bool:
         """Record a decision (``WarningDecision`` or its dict); ``INSERT OR IGNORE`` on its id.
+
+        ``dates`` (local ISO dates of D+1…) are stored with the forecast values so later runs can
+        look up what was forecast for a day (:meth:`forecast_for`).
 
         Returns
         -------
@@ -224,7 +227,8 @@ class Register:
         """
         d = decision.to_dict() if hasattr(decision, "to_dict") else dict(decision)
         units = list(d["unit_ids"])
-        forecast = {"daily_aqi": d.get("daily_aqi"), "primary": d.get("primary_pollutant")}
+        forecast = {"daily_aqi": d.get("daily_aqi"), "primary": d.get("primary_pollutant"),
+                    "dates": list(dates) if dates else None}
         with self._conn() as c:
             cur = c.execute(
                 "INSERT OR IGNORE INTO transitions (decision_id, unit_id, unit_ids, track, "
@@ -268,6 +272,28 @@ class Register:
                          episode_start=None if level == "none" else row["episode_start"],
                          last_decision_id=row["decision_id"], last_run=row["run"],
                          last_action=row["action"])
+
+    def forecast_for(self, unit_id: str, dates: list[str], before: Any) -> list[float | None]:
+        """Latest daily AQI forecast recorded for a unit for each date (runs before ``before``).
+
+        Used to count days already in an episode (today, yesterday) when a warning is in force.
+        Returns None for a date no recorded run covered.
+        """
+        want = {d: None for d in dates}
+        with self._conn() as c:
+            rows = c.execute("SELECT forecast FROM transitions WHERE unit_id = ? AND track = "
+                             "'colour' AND run < ? ORDER BY run DESC LIMIT 10",
+                             (unit_id, iso_utc(before))).fetchall()
+        for row in rows:
+            try:
+                f = json.loads(row["forecast"] or "{}")
+            except ValueError:
+                continue
+            vals = (f.get("daily_aqi") or {}).get(unit_id) or []
+            for day, v in zip(f.get("dates") or [], vals, strict=False):
+                if day in want and want[day] is None and v is not None:
+                    want[day] = float(v)
+        return [want[d] for d in dates]
 
     # ------------------------------------------------------------ overrides
     def record_override(self, unit_id: str, level: str, reason: str, who: str, when: Any,

@@ -12,6 +12,9 @@ Rules (T2.5; V2 unless marked U):
 * **Downgrade** when the forecast falls to a lower level's condition (U); **lift** when the
   forecast is below the yellow condition for more than 36 h (:func:`alerts.ladders.is_below_lift`).
 * **Merge**: a gap that does not meet the lift rule keeps the episode open (``continue``).
+* **Episode days before D+1** (U): while a warning is in force, the days just before D+1 (the
+  latest forecasts recorded for them, :meth:`Register.forecast_for`) count towards "持续"
+  durations, so an episode at its peak is not downgraded because part of it is already past.
 * **Hysteresis** (U, settings in ``configs/warning/policy.yaml``): a downgrade or lift is applied
   when the lower condition holds in ``hysteresis_runs`` consecutive runs (default 2), or at once
   when it is decisive — the forecast plus ``hysteresis_margin_aqi`` (default 10) still gives the
@@ -73,6 +76,7 @@ __all__ = [
     "decide_unit",
     "decision_id",
     "effective_aqi",
+    "history_dates",
     "issue_stamp",
     "orders_path",
     "read_decisions",
@@ -240,6 +244,26 @@ def _primary_of(fc: UnitForecast, days: Sequence[int]) -> str | None:
     return max(set(vals), key=lambda v: (vals.count(v), v))
 
 
+def history_dates(ladder: Ladder, fc: UnitForecast) -> list[str]:
+    """Local dates of the days before D+1 that can still count towards the ladder's longest
+    condition (e.g. D-1 and D0 for a 72-h condition), oldest first."""
+    n = max(0, ladder.hours_needed // 24 - 1)
+    d1 = pd.Timestamp(fc.dates[0])
+    return [str((d1 - pd.Timedelta(days=k)).date()) for k in range(n, 0, -1)]
+
+
+def _sustained_level(ladder: Ladder, aqi: np.ndarray, history: Sequence[float | None] | None,
+                     ruleset: str) -> str:
+    """Level met by history + forecast with a run reaching into the forecast (day mode)."""
+    if not history or ladder.mode != "day":
+        return "none"
+    hist = np.array([np.nan if v is None else float(v) for v in history])
+    res = evaluate_ladder(ladder, np.concatenate([hist, aqi]), ruleset=ruleset)
+    if res.level == "none" or res.exceedance_days[-1] < len(hist):
+        return "none"
+    return res.level
+
+
 def _run_ladder(ladder: Ladder, fc: UnitForecast, aqi: np.ndarray, ruleset: str,
                 margin: float = 0.0) -> LevelResult:
     if ladder.mode == "rolling-24h":  # hourly series: the daily companions do not align
@@ -274,7 +298,8 @@ def _window(ladder: Ladder, fc: UnitForecast, positions: Sequence[int],
 def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPolicy,
                 state: UnitState, fc: UnitForecast, issue_time: pd.Timestamp, *,
                 trigger: str = "median", probability: float = 0.5, override: Any = None,
-                ruleset: str = "HJ633_2026", tz: str = _TZ, unit_name_en: str = ""
+                ruleset: str = "HJ633_2026", tz: str = _TZ, unit_name_en: str = "",
+                history: Sequence[float | None] | None = None
                 ) -> tuple[WarningDecision | None, dict[str, Any]]:
     """One step of the state machine for one unit (pure: the register is read by the caller).
 
@@ -295,6 +320,11 @@ def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPol
         Exceedance probability threshold (0–1).
     override : Override or None
         Forecaster's override in force.
+    history : sequence of float, optional
+        Daily AQI of the days just before D+1 already in the episode (oldest first; the latest
+        forecasts recorded for them, :func:`history_dates`). While a warning is in force they count
+        towards "持续" durations, so an episode at its peak is not downgraded because part of it
+        lies before D+1; the run that meets the level must still reach into D+1…D+3.
 
     Returns
     -------
@@ -313,6 +343,15 @@ def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPol
     note_en: list[str] = []
 
     # what the machine would do
+    if state.active and level_rank(machine) < level_rank(prev):
+        held = _sustained_level(ladder, aqi_eff, history, ruleset)
+        held = held if level_rank(held) <= level_rank(prev) else prev
+        if level_rank(held) > level_rank(machine):
+            hz = _fmt_vals([np.nan if v is None else v for v in history or []])
+            note_zh.append(f"计入本次过程 D+1 之前的污染日（{hz}），{LEVEL_ZH[held]}条件仍成立")
+            note_en.append(f"counting the episode's days before D+1 ({hz}), the {held} condition "
+                           f"still holds")
+            machine = held
     if not state.active:
         level, action = (machine, "issue") if machine != "none" else ("none", None)
     elif level_rank(machine) > level_rank(prev):
@@ -718,10 +757,14 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
                 lad = ladders[unit.ladder]
                 state = register.current_state(uid, before=now)
                 ov = register.active_override(uid, now)
+                hist = None
+                if state.active and lad.mode == "day":
+                    hist = register.forecast_for(uid, history_dates(lad, forecasts[uid]), now)
                 dec, meta = decide_unit(uid, unit.name, lad, policy, state, forecasts[uid], now,
                                         trigger=settings.warning_trigger,
                                         probability=settings.warning_probability, override=ov,
-                                        ruleset=ruleset, tz=tz, unit_name_en=unit.name_en)
+                                        ruleset=ruleset, tz=tz, unit_name_en=unit.name_en,
+                                        history=hist)
                 if dec is not None:
                     dec.degraded_inputs = degraded + per_unit.get(uid, [])
                     colour.append(dec)
@@ -766,7 +809,8 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
                 m = metas[d.decision_id]
                 register.record_transition(d, unit_id=d.unit_ids[0], track="colour",
                                            machine_level=m["machine_level"], hold_count=m["hold_count"],
-                                           episode_start=m["episode_start"], decided_by=m["decided_by"])
+                                           episode_start=m["episode_start"], decided_by=m["decided_by"],
+                                           dates=forecasts[d.unit_ids[0]].dates)
             for d in advisories:
                 register.record_transition(d, unit_id=d.unit_ids[0],
                                            track="o3" if d.level != "none" else "pre")

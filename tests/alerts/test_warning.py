@@ -95,7 +95,7 @@ def test_hysteresis_no_flip_flop_on_a_one_aqi_change(env) -> None:
     seq = [[205, 200, 140], [205, 201, 140], [205, 200, 140], [205, 199, 140]]
     levels = []
     for k, aqi in enumerate(seq):
-        issue = pd.Timestamp("2026-01-10T15:00") + pd.Timedelta(hours=10 * k)
+        issue = pd.Timestamp("2026-01-10T06:00") + pd.Timedelta(hours=k)   # same D+1…D+3
         d = _run(env, str(issue), {"chengdu": aqi})["chengdu"]
         levels.append((d.action, d.level))
     # 200 vs 201 flips the machine level every run, the warning level never moves
@@ -231,3 +231,19 @@ def test_pre_warning_advisory_below_yellow(env) -> None:
     decs = warn_run(_ds("2026-01-12", {"chengdu": [210, 130, 90]}), cfg, reg,
                     pd.Timestamp("2026-01-11T05:00", tz=TZ), data_dir=d)
     assert [(x.action, x.level) for x in decs] == [("issue", "yellow")]
+
+
+def test_episode_days_before_d1_count_so_the_peak_is_not_downgraded(env) -> None:
+    cfg, reg, _ = env
+    _run(env, "2026-01-04T15:00", {"chengdu": [215, 240, 320]})            # red (01-05…01-07)
+    _run(env, "2026-01-05T15:00", {"chengdu": [240, 320, 260]})            # continue red
+    # forecast alone (320/260/190) is only orange, but 01-05 and 01-06 (215, 240 as last
+    # forecast) are part of the same > 200 run: the red condition still holds
+    d = _run(env, "2026-01-06T15:00", {"chengdu": [320, 260, 190]})["chengdu"]
+    assert (d.action, d.level) == ("continue", "red")
+    assert "计入本次过程 D+1 之前的污染日（215/240）" in d.reason_zh
+    assert reg.forecast_for("chengdu", ["2026-01-06", "2026-01-07", "2026-01-20"],
+                            "2026-01-07T00:00+08:00") == [240.0, 320.0, None]
+    # a past-only run does not hold the level: 260/320 then a clean forecast → no red
+    d = _run(env, "2026-01-08T15:00", {"chengdu": [120, 100, 90]})["chengdu"]
+    assert d.action == "lift"
