@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import configs
 from alerts.ladders import evaluate_ladder, gated_aqi, is_below_lift
@@ -179,3 +181,27 @@ def test_cli_ladder_prints_level_and_condition() -> None:
     assert r.exit_code == 0
     for lid in ("national-2024", "national-2017", "chongqing-2022"):
         assert lid in r.output
+
+
+def test_a_unit_on_the_96h_ladder_is_refused_for_operations() -> None:
+    region = configs.load_region()
+    data = region.model_dump()
+    data["units"][0]["ladder"] = "national-2017"
+    with pytest.raises(HorizonTooShort, match=r"'national-2017' level 'red'"):
+        load_ladders_for_region(Region.model_validate(data), horizon_h=72)
+
+
+_AQI = st.lists(st.integers(min_value=0, max_value=500), min_size=1, max_size=5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seq=_AQI, k=st.integers(min_value=0, max_value=4), bump=st.integers(min_value=1, max_value=200))
+def test_level_is_monotone_in_the_aqi(seq: list[int], k: int, bump: int) -> None:
+    """Raising any day's AQI never lowers the level, and appending a day never lowers it."""
+    for lad in (load_ladder("national-2024"), load_ladder("national-2017", allow_long_horizon=True)):
+        base = evaluate_ladder(lad, seq).rank
+        higher = list(seq)
+        higher[k % len(seq)] = min(500, higher[k % len(seq)] + bump)
+        assert evaluate_ladder(lad, higher).rank >= base
+        assert evaluate_ladder(lad, [*seq, 0]).rank >= base
+        assert evaluate_ladder(lad, [0, *seq]).rank >= base
