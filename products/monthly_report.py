@@ -189,6 +189,41 @@ def build_monthly_result(month: str, *, data_dir: str | Path | None = None,
     return res
 
 
+def model_cards(data_dir: str | Path, versions: Sequence[str]) -> list[dict[str, Any]]:
+    """Model cards (``<data_dir>/models/<pollutant>/<version>/card.json``) of the versions used.
+
+    Parameters
+    ----------
+    data_dir : path
+    versions : sequence of str
+        ``model_version`` attributes of the forecasts (comma-joined lists allowed).
+
+    Returns
+    -------
+    list of dict
+        ``pollutant``, ``version``, ``created``, ``library`` (LightGBM version), ``card`` (path);
+        unreadable cards are listed with an ``error``.
+    """
+    import json
+
+    used = {v.strip() for vs in versions for v in str(vs).split(",") if v.strip()}
+    out = []
+    for card in sorted(Path(data_dir).glob("models/*/*/card.json")):
+        if card.parent.name not in used and not any(card.parent.name in u for u in used):
+            continue
+        try:
+            c = json.loads(card.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            out.append({"pollutant": card.parent.parent.name, "version": card.parent.name,
+                        "card": str(card), "error": str(exc)})
+            continue
+        out.append({"pollutant": c.get("pollutant", card.parent.parent.name),
+                    "version": c.get("version", card.parent.name), "created": c.get("created", ""),
+                    "library": (c.get("library_versions") or {}).get("lightgbm", ""),
+                    "card": str(card)})
+    return out
+
+
 # ----------------------------------------------------------------------------------------------
 # Figures
 # ----------------------------------------------------------------------------------------------
@@ -668,6 +703,7 @@ def render_monthly_report(month: str, *, data_dir: str | Path | None = None,
     out.mkdir(parents=True, exist_ok=True)
     source = f"backtest {Path(backtest).name}" if backtest is not None else f"archive {ddir / 'forecasts'}"
     figs = monthly_figures(scores, region)
+    scores.meta.setdefault("model_cards", model_cards(ddir, scores.meta.get("model_versions", [])))
     paths: dict[str, Path] = {}
     paths["json"] = scores.to_json(out / f"verification_{month}.json")
     html = monthly_report_html(scores, month, region=region, figures=figs, source=source)

@@ -35,6 +35,14 @@ def demo_month(demo_world, tmp_path_factory):
                            UNITS)
     ds, _ = synthetic_archive(UNITS, "2026-01-01", 16, seed=9, truth=truth, n_leads=81)
     write_run_files(ds, ddir / "forecasts")
+    card = ddir / "models" / "pm25" / "synthetic-1" / "card.json"
+    card.parent.mkdir(parents=True)
+    card.write_text(json.dumps({"pollutant": "pm25", "version": "synthetic-1",
+                                "created": "2025-12-31T12:00:00+08:00",
+                                "library_versions": {"lightgbm": "4.5.0"}}), encoding="utf-8")
+    other = ddir / "models" / "o3" / "old-version" / "card.json"  # not used by these forecasts
+    other.parent.mkdir(parents=True)
+    other.write_text("{}", encoding="utf-8")
     (ddir / "warnings").mkdir()
     dec = [{"decision_id": "demo-y1", "issue_time": "2026-01-05T15:00:00+08:00",
             "unit_ids": ["chengdu", "deyang"], "level": "yellow", "action": "issue",
@@ -63,6 +71,7 @@ def test_report_builds_for_a_demo_world_month(demo_month):
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     for alt in ("均方根误差与技巧随预见期变化", "可靠性图", "各区域 D+1", "PM2.5 日均："):
         assert _img(html, alt).startswith(b"\x89PNG")
+    assert "models/pm25/synthetic-1/card.json" in html and "old-version" not in html
     assert "http://" not in html and "https://" not in html  # self-contained
     # the warning in the register files was verified
     res = json.loads(paths["json"].read_text(encoding="utf-8"))
