@@ -63,7 +63,6 @@ def synthetic_archive(units: Sequence[str], start: str, days: int, *, issue_hour
         ``pm25``, ``o3`` (µg/m³).
     """
     from alerts.aqi import compute_by_date
-
     from models.verify.match import daily_from_hourly_arrays
 
     rng = np.random.default_rng(seed)
