@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+import configs
 from alerts.ladders import evaluate_ladder
 from configs.warning_schema import LEVEL_ZH, ladder_ids, load_ladder
 
@@ -30,6 +31,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print the level a sequence reaches (none/blue/yellow/orange/red) and the condition."""
         if list_:
+            horizon = configs.load_settings().horizon_days * 24
             for lid in ladder_ids():
                 lad = load_ladder(lid, allow_long_horizon=True)
                 typer.echo(f"{lid}  {lad.name} / {lad.name_en}  [{lad.kind}, {lad.mode} mode, "
@@ -37,7 +39,9 @@ def register(app: typer.Typer) -> None:
                 for lv in lad.levels:
                     for k, a in enumerate(lv.any_of):
                         head = f"  {lv.level:<7}{LEVEL_ZH[lv.level]}" if k == 0 else " " * 15
-                        extra = "  [needs > 72 h: drills only]" if a.hours_needed > 72 else ""
+                        extra = (f"  [needs {a.hours_needed} h > {horizon} h: "
+                                 f"{'dropped in runs' if a.on_short_horizon == 'drop' else 'drills only'}]"
+                                 if a.hours_needed > horizon else "")
                         typer.echo(f"{head}  {'或 ' if k else '   '}{a.text_zh()}  "
                                    f"({a.status}, {a.source}){extra}")
                 typer.echo(f"  lift: ≤ {lad.lift_below_aqi:g} for > {lad.lift.hours} h "
@@ -49,9 +53,11 @@ def register(app: typer.Typer) -> None:
             if o3 is None:
                 raise typer.BadParameter("give --daily-aqi (or --o3-8h for an O3 ladder), or --list")
             aqi = [0.0] * len(o3)
+        horizon = configs.load_settings().horizon_days * 24
         lad = load_ladder(ladder, allow_long_horizon=True)
-        long = [f"{lv.level}: {a.text_en()}" for lv in lad.levels for a in lv.any_of
-                if a.hours_needed > 72]
+        long = [f"{lv.level}: {a.text_en()} "
+                f"({'dropped' if a.on_short_horizon == 'drop' else 'ladder refused'})"
+                for lv in lad.levels for a in lv.any_of if a.hours_needed > horizon]
         res = evaluate_ladder(lad, aqi, daily_pm25=_floats(pm25, "--pm25"), daily_o3_8h=o3)
         typer.echo(res.level)
         if res.level != "none":
@@ -64,5 +70,5 @@ def register(app: typer.Typer) -> None:
         for u in res.unevaluated:
             typer.echo(f"  not evaluated (series not given): {u}")
         if long:
-            typer.echo("  drill note: needs more than a 72-h forecast (refused in operational runs): "
-                       + "; ".join(long))
+            typer.echo(f"  drill note: needs more than the {horizon}-h forecast of operational "
+                       f"runs: " + "; ".join(long))
