@@ -204,7 +204,8 @@ def effective_aqi(fc: UnitForecast, trigger: str, probability: float) -> tuple[n
 
     ``probability``: a day counts above 300 / 200 / 150 when ``p_aqi_gt_<t> ≥ probability``; the
     median is clipped into the band so that the ladder's > 150 / > 200 / > 300 tests follow the
-    probabilities. Falls back to ``median`` when the probabilities are absent.
+    probabilities. Falls back to ``median`` when the probabilities are absent, and day by day
+    where a probability is NaN (a missing probability never hides a median exceedance).
     """
     aqi = np.asarray(fc.aqi, dtype=float)
     if trigger != "probability" or not all(t in fc.p_gt for t in (150, 200, 300)):
@@ -215,7 +216,8 @@ def effective_aqi(fc: UnitForecast, trigger: str, probability: float) -> tuple[n
     for p, lo, hi in band:
         hit = p >= probability
         out = np.where(hit, np.clip(np.nan_to_num(aqi, nan=lo), lo, hi), out)
-    return out, "probability"
+    missing = np.isnan(p150) | np.isnan(p200) | np.isnan(p300)
+    return np.where(missing, aqi, out), "probability"
 
 
 def _local(ts: pd.Timestamp, tz: str) -> pd.Timestamp:

@@ -165,6 +165,11 @@ def test_effective_aqi_falls_back_to_median_without_probabilities() -> None:
     fc = UnitForecast("x", ["2026-01-11"] * 3, np.array([160.0, 210, 90]))
     aqi, used = effective_aqi(fc, "probability", 0.5)
     assert used == "median" and aqi.tolist() == [160, 210, 90]
+    fc.p_gt = {150: np.array([0.2, np.nan, 0.9]), 200: np.array([0.1, np.nan, 0.6]),
+               300: np.array([0.0, np.nan, 0.1])}
+    aqi, used = effective_aqi(fc, "probability", 0.5)
+    # day 1: P(>150) 0.2 → capped at 150; day 2: no probability → median 210; day 3: 201…300 band
+    assert used == "probability" and aqi.tolist() == [150, 210, 201]
 
 
 def test_override_takes_precedence_is_kept_and_shown_until_it_expires(env) -> None:
