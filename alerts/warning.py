@@ -481,6 +481,11 @@ def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPol
                   f"{end:%Y-%m-%d %H:%M}（至正式解除）")
         act_en = (f"{action} {level} warning, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} "
                   f"(until formally lifted)")
+        resp = next((lv.response for lv in ladder.levels if lv.level == level), None)
+        if resp and action in ("issue", "upgrade", "downgrade"):
+            act_zh += f"，启动{resp}"
+            roman = {"Ⅰ": "I", "Ⅱ": "II", "Ⅲ": "III", "Ⅳ": "IV"}.get(resp[:1])
+            act_en += f", level {roman} emergency response" if roman else f", response {resp}"
     reason_zh = f"{head_zh}{trig_zh}；{act_zh}" + "".join(f"；{s}" for s in note_zh) + "。"
     reason_en = f"{head_en}{trig_en}: {act_en}" + "".join(f"; {s}" for s in note_en) + "."
     it = now.isoformat()

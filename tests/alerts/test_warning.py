@@ -86,6 +86,7 @@ def test_upgrade_is_immediate_and_references_the_previous_decision(env) -> None:
     d = _run(env, "2026-01-10T15:00", {"chengdu": [170, 210, 215]})["chengdu"]
     assert (d.action, d.level, d.previous_level) == ("upgrade", "orange", "yellow")
     assert d.references == [first.decision_id]
+    assert "启动Ⅱ级响应" in d.reason_zh and "level II emergency response" in d.reason_en
     d = _run(env, "2026-01-11T05:00", {"chengdu": [220, 230, 320]})["chengdu"]
     assert (d.action, d.level) == ("upgrade", "red")
 
