@@ -30,6 +30,8 @@ from typing import Any
 
 import jinja2
 import matplotlib
+import matplotlib.dates
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -195,11 +197,13 @@ def unit_timeseries_png(ds: xr.Dataset, unit: str, obs: pd.DataFrame | None,
             ax.set_xlim(issue - pd.Timedelta(days=OBS_DAYS), vt[-1] if len(vt) else issue)
             ax.set_title(f"{name}  {label} µg/m³", fontsize=10, loc="left")
             ax.tick_params(labelsize=7.5)
+            ax.xaxis.set_major_locator(matplotlib.dates.DayLocator(interval=2, tz=issue.tzinfo))
             ax.xaxis.set_major_formatter(matplotlib.dates.DateFormatter("%m-%d",
                                                                         tz=issue.tzinfo))
+            ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
             ax.grid(alpha=0.3, lw=0.4)
         axes[0].legend(fontsize=7.5, loc="upper left", frameon=False)
-        fig.tight_layout()
+        fig.subplots_adjust(left=0.05, right=0.99, bottom=0.12, top=0.88, wspace=0.14)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", metadata={"Software": None})
         return buf.getvalue()
