@@ -33,7 +33,7 @@ def test_chinese_bulletin_has_the_official_contents(tmp_path: Path, config) -> N
     for needle in ("# 成渝地区区域重污染天气橙色预警", "**预警级别**: 橙色预警（Ⅱ级响应）",
                    "**首要污染物**: PM2.5", "四川省：成都市、德阳市、自贡市", "重庆市：荣昌区",
                    "**发布单位**: 川渝大气污染联防联控预报预警中心（示例）",
-                   "2026年12月2日 00时 至 2026年12月4日 00时", "静稳天气",
+                   "2026年12月2日 00时 至 2026年12月4日 00时", "**气象条件**: 静稳天气",
                    "演习/示例（合成演示数据）", "值班电话 028-0000-0000（示例）",
                    "减少20%以上", "| 成都市 | 235 | 260 | 180 |"):
         assert needle in md, needle
@@ -61,6 +61,18 @@ def test_chinese_bulletin_has_the_official_contents(tmp_path: Path, config) -> N
     fonts = subprocess.run(["pdffonts", str(paths["zh.pdf"])], capture_output=True,
                            text=True).stdout
     assert "airwarn-CJK" in fonts
+
+
+def test_meteorology_sentence_and_notice_kind(config) -> None:
+    dec = make_decision()
+    content = build_bulletin(dec, config, meteorology=("预报期间平均风速1.2 m/s", "wind 1.2 m/s"))
+    assert content["meteorology"] == "预报期间平均风速1.2 m/s"
+    dec.pop("meteorology_zh")
+    assert "未提供气象条件说明" in build_bulletin(dec, config)["meteorology"]
+    held = make_decision(level="none", action="continue")
+    notice = build_bulletin(held, config)
+    assert notice["kind"] == "notice" and "无重污染天气预警" in notice["title"]
+    assert notice["measures"] == [] and notice["response"] == ""
 
 
 def test_real_run_is_not_labelled_demo(config) -> None:
