@@ -217,6 +217,7 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     daily_resid: dict[int, list[float]] = {}
     dfeat: dict[int, list[str]] = {}
     blocks: dict[int, tuple] = {}
+    cal_scores: dict[str, dict[str, float]] = {}
     for k in (1, 2, 3):
         Xs, ys, ws, calib = [], [], [], []
         for f in feats:
@@ -250,6 +251,13 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
             if calibrate:
                 sel = kk[cal] == k
                 daily_resid[k] = _resid_quantiles(y[cal][sel], pc[sel], c)
+                yy, pp = y[cal][sel], pc[sel]
+                ok = np.isfinite(yy)
+                if ok.any():
+                    cal_scores[f"D+{k}"] = {
+                        "n": int(ok.sum()),
+                        "rmse": float(np.sqrt(np.mean((pp[ok] - yy[ok]) ** 2))),
+                        "bias": float(np.mean(pp[ok] - yy[ok]))}
             else:
                 daily_resid[k] = [0.0] * len(RESID_LEVELS)
     t_daily = time.perf_counter() - t_start
@@ -284,6 +292,7 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
         "train_last_issue": end.isoformat(),
         "calibration_from": cut.isoformat(),
         "daily_seconds": round(t_daily, 1),
+        "calibration_scores": cal_scores,
         "hourly_seconds": round(time.perf_counter() - t_start - t_daily, 1),
         "design": {
             "daily": "direct daily model per lead day D+1..D+3, units pooled (unit categorical)",

@@ -1,0 +1,56 @@
+"""``airwarn backtest``: train on one period of a real data set, forecast every day of a test
+period with only the data available then, score, and write ``backtest.nc`` + ``scores.json``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``backtest`` command to the CLI."""
+
+    @app.command("backtest")
+    def backtest_cmd(
+        domain: Path = typer.Option(..., "--domain", help="Domain file, e.g. "  # noqa: B008
+                                    "configs/domains/beijing_multisite.yaml."),
+        train_end: str = typer.Option(..., "--train-end", help="Last training day (local)."),
+        test_start: str = typer.Option(..., "--test-start", help="First issue day (local)."),
+        test_end: str = typer.Option(..., "--test-end", help="Last issue/target day (local)."),
+        issue_hour: int = typer.Option(12, "--issue-hour", min=0, max=23,
+                                       help="Local issue hour."),
+        met: str = typer.Option("perfect", "--met", help="perfect (observed met at the valid "
+                                "time stands in for a forecast) or none."),
+        out: Path = typer.Option(..., "--out", help="Output directory."),  # noqa: B008
+        train_start: str = typer.Option(None, "--train-start", help="First training day."),
+        no_hourly: bool = typer.Option(False, "--no-hourly",
+                                       help="Daily models only (hourly from persistence)."),
+    ) -> None:
+        """Backtest the forecast models on a domain and print the score table."""
+        import configs
+        from configs.model_schema import load_domain, load_model_settings
+        from models.backtest import format_scores, load_domain_data, run_backtest
+
+        if met not in ("perfect", "none"):
+            raise typer.BadParameter(f"--met must be 'perfect' or 'none', got {met!r}")
+        dom = load_domain(domain)
+        try:
+            data = load_domain_data(dom)
+        except (FileNotFoundError, ValueError) as exc:
+            typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(2) from None
+        typer.echo(f"domain {dom.name}: {data.obs_units['unit_id'].nunique()} stations, "
+                   f"{len(data.obs_units)} station-hours ({dom.source})")
+        if met == "perfect":
+            typer.echo("met: observed point meteorology at the valid time stands in for a "
+                       "meteorological forecast (perfect prog)")
+        settings = load_model_settings()
+        quantiles = list(configs.load_settings().quantiles)
+        _, scores = run_backtest(
+            data, train_end=train_end, test_start=test_start, test_end=test_end,
+            issue_hour=issue_hour, met=met, settings=settings, quantiles=quantiles,
+            train_start=train_start, out_dir=out, pollutants=dom.pollutants,
+            hourly=not no_hourly, progress=typer.echo)
+        typer.echo(format_scores(scores))
+        typer.echo(f"wrote {out / 'backtest.nc'} and {out / 'scores.json'}")

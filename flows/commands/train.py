@@ -1,0 +1,39 @@
+"""``airwarn train``: fit the forecast models of every pollutant and save them to the registry."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``train`` command to the CLI."""
+
+    @app.command("train")
+    def train_cmd(
+        until: str = typer.Option(None, "--until", help="Train on observations before this "
+                                  "time (Asia/Shanghai; default now)."),
+        met: str = typer.Option("cycles", "--met", help="Meteorology: cycles, demo, perfect, "
+                                "none."),
+    ) -> None:
+        """Train the LightGBM models on the data store (``<data_dir>/models/``)."""
+        import pandas as pd
+
+        from flows.daily import config_for, load_unit_obs, make_met_source, parse_issue_time
+        from models.train import train_models
+
+        config = config_for()
+        t = pd.Timestamp(parse_issue_time(until)) if until else pd.Timestamp.now(
+            tz="Asia/Shanghai").floor("h")
+        if t.tzinfo is None:
+            t = t.tz_localize("Asia/Shanghai")
+        obs_units = load_unit_obs(config, end=t.tz_convert("UTC") - pd.Timedelta(hours=1))
+        met_source, notes = make_met_source(config, met)
+        for n in notes:
+            typer.echo(f"note: {n}")
+        try:
+            paths = train_models(config, obs_units, met_source, t, progress=typer.echo)
+        except ValueError as exc:
+            typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(2) from None
+        for p in paths:
+            typer.echo(f"wrote {p}")

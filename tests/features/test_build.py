@@ -1,0 +1,138 @@
+"""features.build: panels, daily statistics, history/met/transport features, no leakage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.build import (
+    Geometry,
+    NoMet,
+    PerfectMet,
+    build_issue_features,
+    daily_design,
+    daily_mda8,
+    daily_mean,
+    horizon_hours,
+    hourly_design,
+    local_day_start,
+    make_panel,
+    transport_features,
+)
+
+
+def _long(times: pd.DatetimeIndex, units: list[str], values: dict[str, np.ndarray]) -> pd.DataFrame:
+    n = len(times)
+    return pd.DataFrame({
+        "time": np.repeat(times, len(units)), "unit_id": np.tile(units, n),
+        **{k: v.reshape(-1) for k, v in values.items()},
+    })
+
+
+def test_horizon_reaches_end_of_d3() -> None:
+    t = pd.Timestamp("2026-01-10 12:00", tz="Asia/Shanghai")
+    assert horizon_hours(t) == 84
+    assert horizon_hours(pd.Timestamp("2026-01-10 05:00", tz="Asia/Shanghai")) == 91
+    assert local_day_start(t) == pd.Timestamp("2026-01-09 16:00", tz="UTC")
+
+
+def test_daily_mean_needs_20_hours_and_uses_local_days() -> None:
+    # local day 2026-01-02 = 2026-01-01 16:00 … 2026-01-02 15:00 UTC
+    times = pd.date_range("2026-01-01 16:00", periods=48, freq="h", tz="UTC")
+    v = np.arange(48, dtype=float)[:, None]
+    v2 = v.copy()
+    v2[24:29] = np.nan  # second day only 19 valid hours
+    p = make_panel(_long(times, ["a"], {"pm25": v}), ["pm25"], ["a"])
+    p2 = make_panel(_long(times, ["a"], {"pm25": v2}), ["pm25"], ["a"])
+    d = daily_mean(p, "pm25")
+    assert d.loc["2026-01-02", "a"] == pytest.approx(11.5)
+    assert d.loc["2026-01-03", "a"] == pytest.approx(35.5)
+    assert np.isnan(daily_mean(p2, "pm25").loc["2026-01-03", "a"])
+
+
+def test_mda8_windows_and_validity() -> None:
+    times = pd.date_range("2026-07-01 16:00", periods=24, freq="h", tz="UTC")  # local 07-02
+    v = np.full((24, 1), 50.0)
+    v[10:18] = 200.0  # local 10:00–17:00: one 8-h window averages 200
+    p = make_panel(_long(times, ["a"], {"o3": v}), ["o3"], ["a"])
+    assert daily_mda8(p).loc["2026-07-02", "a"] == pytest.approx(200.0)
+    v[0:3] = np.nan  # only the window starting 00 has < 6 hours: 16 of 17 valid
+    p = make_panel(_long(times, ["a"], {"o3": v}), ["o3"], ["a"])
+    assert daily_mda8(p).loc["2026-07-02", "a"] == pytest.approx(200.0)
+    v[19:24] = np.nan  # windows 00, 14, 15, 16 invalid: 13 < 14 valid windows
+    p = make_panel(_long(times, ["a"], {"o3": v}), ["o3"], ["a"])
+    assert np.isnan(daily_mda8(p).loc["2026-07-02", "a"])
+    v[:] = np.nan
+    v[8:14] = 80.0  # only 6 hours → at most 3 valid windows
+    p = make_panel(_long(times, ["a"], {"o3": v}), ["o3"], ["a"])
+    assert np.isnan(daily_mda8(p).loc["2026-07-02", "a"])
+
+
+def test_transport_weights_upwind_neighbour_only() -> None:
+    geo = Geometry(points={"up": (30.0, 104.0), "me": (30.0, 104.5)},
+                   neighbours={"me": ["up"], "up": ["me"]})
+    vals = np.array([[100.0, 10.0]])  # columns: up, me
+    # westerly wind (blowing towards the east): air moves from 'up' (west) to 'me'
+    tr = transport_features(vals, np.array([[3.0, 3.0]]), np.array([[0.0, 0.0]]),
+                            ["up", "me"], geo)
+    assert tr[0, 1] == pytest.approx(100.0)
+    assert np.isnan(tr[0, 0])  # for 'up', 'me' is downwind
+    tr = transport_features(vals, np.array([[-3.0, -3.0]]), np.array([[0.0, 0.0]]),
+                            ["up", "me"], geo)
+    assert np.isnan(tr[0, 1]) and tr[0, 0] == pytest.approx(10.0)
+
+
+def _world(days: int = 40, seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    rng = np.random.default_rng(seed)
+    times = pd.date_range("2026-01-01", periods=days * 24, freq="h", tz="UTC")
+    units = ["a", "b"]
+    shape = (len(times), len(units))
+    obs = _long(times, units, {p: rng.gamma(3, 20, shape) for p in
+                               ["pm25", "pm10", "o3", "no2", "so2", "co"]})
+    met = _long(times, units, {"t2m": 280 + rng.normal(0, 3, shape),
+                               "d2m": 275 + rng.normal(0, 3, shape),
+                               "u10": rng.normal(0, 2, shape), "v10": rng.normal(0, 2, shape),
+                               "sp": 1e5 + rng.normal(0, 300, shape),
+                               "tp": rng.exponential(0.1, shape)})
+    return obs, met, units
+
+
+def test_features_never_read_observations_at_or_after_issue() -> None:
+    obs, met, units = _world()
+    t0 = pd.Timestamp("2026-02-01 12:00", tz="Asia/Shanghai").tz_convert("UTC")
+    poisoned = obs.copy()
+    after = poisoned["time"] >= t0
+    for p in ["pm25", "pm10", "o3", "no2", "so2", "co"]:
+        poisoned.loc[after, p] = 1e6
+    geo = Geometry(points={"a": (30.0, 104.0), "b": (30.0, 104.3)},
+                   neighbours={"a": ["b"], "b": ["a"]})
+    outs = []
+    for table in (obs, poisoned):
+        panel = make_panel(table, ["pm25", "pm10", "o3", "no2", "so2", "co"], units)
+        f = build_issue_features(panel, [t0], PerfectMet(met), geometry=geo)
+        outs.append((daily_design(f, "pm25", 2), hourly_design(f, "o3")))
+    pd.testing.assert_frame_equal(outs[0][0], outs[1][0])
+    pd.testing.assert_frame_equal(outs[0][1], outs[1][1])
+    # and the last observation used is the hour t0 − 1 h
+    panel = make_panel(obs, ["pm25", "o3"], units)
+    f = build_issue_features(panel, [t0], NoMet())
+    last = obs[(obs["time"] == t0 - pd.Timedelta(hours=1)) & (obs["unit_id"] == "a")]["pm25"]
+    assert f.hist["pm25_last"][0, 0] == pytest.approx(float(last.iloc[0]))
+
+
+def test_met_features_come_from_the_valid_day() -> None:
+    obs, met, units = _world()
+    t0 = pd.Timestamp("2026-02-01 12:00", tz="Asia/Shanghai")
+    panel = make_panel(obs, ["pm25", "o3"], units)
+    f = build_issue_features(panel, [t0], PerfectMet(met))
+    d2 = daily_design(f, "pm25", 2)
+    day = met[(met["time"] >= pd.Timestamp("2026-02-02 16:00", tz="UTC"))
+              & (met["time"] < pd.Timestamp("2026-02-03 16:00", tz="UTC"))
+              & (met["unit_id"] == "a")]
+    assert d2.loc[0, "v_t2m"] == pytest.approx(day["t2m"].mean())
+    assert d2.loc[0, "v_rain"] == pytest.approx(day["tp"].sum())
+    assert set(d2["unit"].astype(str)) == {"a", "b"}
+    # NoMet: no met columns at all
+    f0 = build_issue_features(panel, [t0], NoMet())
+    assert not [c for c in daily_design(f0, "pm25", 1).columns if c.startswith("v_")]
