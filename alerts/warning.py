@@ -633,6 +633,27 @@ def _advisory(unit_id: str, name: str, name_en: str, lad: Ladder, fc: UnitForeca
         lead_time_h=round((start - now).total_seconds() / 3600.0, 1))
 
 
+def _kept_without_forecast(uid: str, region: Any, state: UnitState, now: pd.Timestamp,
+                           forecasts: dict[str, UnitForecast], tz: str) -> WarningDecision | None:
+    """A unit in force but absent from the forecast file keeps its warning (never silently
+    dropped); the decision says why."""
+    if not state.active:
+        return None
+    unit = region.unit(uid)
+    dates = next(iter(forecasts.values())).dates if forecasts else []
+    end = (_day_start(dates[-1], tz) + pd.Timedelta(days=1)).isoformat() if dates else None
+    return WarningDecision(
+        decision_id=decision_id(now, [uid], state.level, "continue"), issue_time=now.isoformat(),
+        unit_ids=[uid], level=state.level, action="continue", previous_level=state.level,
+        start=state.episode_start, end=end, primary_pollutant=None,
+        daily_aqi={uid: [None] * len(dates)}, trigger="median",
+        reason_zh=(f"{unit.name} 本次无预报数据（预报文件缺少该区域），维持{LEVEL_ZH[state.level]}，"
+                   f"待预报恢复后按规则调整。"),
+        reason_en=(f"{unit.name_en}: no forecast for this unit in this run (missing from the "
+                   f"forecast file): the {state.level} warning is kept until forecasts resume."),
+        references=[state.last_decision_id] if state.last_decision_id else [])
+
+
 def _pre_warning(unit_id: str, name: str, name_en: str, lad: Ladder, policy: WarningPolicy,
                  fc: UnitForecast, now: pd.Timestamp, ruleset: str, tz: str, trigger: str,
                  probability: float) -> WarningDecision | None:
@@ -759,6 +780,16 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
         with register.batch():  # one connection for the state reads
             for uid in region.unit_ids:
                 if uid not in forecasts:
+                    kept = _kept_without_forecast(uid, region, register.current_state(uid, now),
+                                                  now, forecasts, tz)
+                    if kept is not None:
+                        kept.degraded_inputs = degraded + [f"{uid}: not in the forecast file"]
+                        colour.append(kept)
+                        metas[kept.decision_id] = {"machine_level": "none", "hold_count": 0,
+                                                   "decided_by": "airwarn",
+                                                   "episode_start": register.current_state(
+                                                       uid, now).episode_start}
+                    levels[uid] = kept.level if kept is not None else "none"
                     continue
                 unit = region.unit(uid)
                 lad = ladders[unit.ladder]
@@ -817,7 +848,8 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
                 register.record_transition(d, unit_id=d.unit_ids[0], track="colour",
                                            machine_level=m["machine_level"], hold_count=m["hold_count"],
                                            episode_start=m["episode_start"], decided_by=m["decided_by"],
-                                           dates=forecasts[d.unit_ids[0]].dates)
+                                           dates=(forecasts[d.unit_ids[0]].dates
+                                                  if d.unit_ids[0] in forecasts else None))
             for d in advisories:
                 register.record_transition(d, unit_id=d.unit_ids[0],
                                            track="o3" if d.level != "none" else "pre")

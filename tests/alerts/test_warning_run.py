@@ -230,3 +230,20 @@ def test_forecast_of_another_run_or_short_horizon(tmp_path: Path) -> None:
     two = ds.isel(day=[0, 1])
     decs = warn_run(two, cfg, reg, ISSUE + pd.Timedelta(minutes=1), data_dir=tmp_path)
     assert any("covers D+1…D+2 only" in s for s in decs[0].degraded_inputs)
+
+
+def test_unit_missing_from_the_forecast_keeps_its_warning(tmp_path: Path) -> None:
+    cfg = configs.load_config()
+    reg = Register(tmp_path / "r.sqlite")
+    warn_run(forecast_file(cfg.region.unit_ids, EPISODE), cfg, reg, ISSUE, data_dir=tmp_path)
+    nxt = ISSUE + pd.Timedelta(hours=14)
+    ds = forecast_file(cfg.region.unit_ids, {}).drop_sel(region=["chengdu"])
+    ds = ds.assign_coords(date=("day", ["2026-01-12", "2026-01-13", "2026-01-14"]))
+    ds.attrs["issue_time"] = nxt.isoformat()
+    decs = {d.unit_ids[0]: d for d in warn_run(ds, cfg, reg, nxt, data_dir=tmp_path)
+            if not d.regional and d.action != "advisory"}
+    cd = decs["chengdu"]
+    assert (cd.action, cd.level) == ("continue", "orange") and "本次无预报数据" in cd.reason_zh
+    assert "chengdu: not in the forecast file" in cd.degraded_inputs
+    assert cd.control_orders and reg.current_state("chengdu").level == "orange"
+    assert decs["deyang"].action == "lift"
