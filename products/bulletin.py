@@ -312,9 +312,33 @@ def build_bulletin(decision: Any, config: Any, *, source: str | None = None,
             "Air quality is forecast to stay improved; the emergency measures end.")
     else:
         reason = d.get("reason_zh" if zh else "reason_en") or ""
+    cond = str(d.get("condition") or "")
+    if " / " in cond:
+        cond = cond.split(" / ", 1)[0 if zh else 1]
+    joint = d.get("joint") or None
+    joint_text = ""
+    if isinstance(joint, Mapping) and kind == "warning":
+        def _names(ids: Any) -> str:
+            out = []
+            for u in ids or []:
+                try:
+                    out.append(region.unit(u).name if zh else region.unit(u).name_en)
+                except KeyError:
+                    out.append(str(u))
+            return ("、" if zh else ", ").join(out)
+
+        kind_txt = {"contiguous": ("连片区域预警", "contiguous regional warning"),
+                    "joint": ("川渝联合预警", "joint Sichuan–Chongqing warning")}.get(
+            str(joint.get("kind")), (str(joint.get("kind", "")), str(joint.get("kind", ""))))
+        joint_text = (f"{kind_txt[0]}：触发区域 {_names(joint.get('source_units'))}；"
+                      f"联动响应区域 {_names(joint.get('acting_units'))}" if zh else
+                      f"{kind_txt[1]}: triggered by {_names(joint.get('source_units'))}; "
+                      f"acting units {_names(joint.get('acting_units'))}")
     return {
         "lang": lang,
         "kind": kind,
+        "condition": cond,
+        "joint": joint_text,
         "decision_id": str(d["decision_id"]),
         "action": str(d.get("action", "")),
         "level": level,
@@ -354,7 +378,7 @@ _MD_LABELS = {
            "references": "关联预警编号", "degraded": "输入数据降级说明", "all_clear": "预警解除",
            "id": "编号", "none": "无", "cut": "减排量", "checks": "减排核算（t/d）",
            "city": "城市", "pollutant": "污染物", "required": "应减", "achieved": "可减",
-           "verdict": "结论"},
+           "verdict": "结论", "condition": "预警条件", "joint": "区域联动"},
     "en": {"issuer": "Issued by", "issued": "Issued at", "level": "Warning level",
            "area": "Area", "window": "Period", "primary": "Primary pollutant",
            "met": "Meteorology", "reason": "Reason", "daily": "Daily AQI forecast",
@@ -364,7 +388,8 @@ _MD_LABELS = {
            "contact": "Contact", "references": "References", "degraded": "Degraded inputs",
            "all_clear": "All clear", "id": "ID", "none": "none", "cut": "cuts",
            "checks": "Reduction check (t/d)", "city": "City", "pollutant": "Pollutant",
-           "required": "Required", "achieved": "Achieved", "verdict": "Result"},
+           "required": "Required", "achieved": "Achieved", "verdict": "Result",
+           "condition": "Condition met", "joint": "Regional linkage"},
 }
 
 
@@ -395,6 +420,10 @@ def bulletin_markdown(content: Mapping[str, Any]) -> str:
     if content["kind"] != "lift":
         out.append(f"- **{L['primary']}**: {e(content['primary'])}")
     out.append(f"- **{L['met']}**: {e(content['meteorology'])}")
+    if content["condition"]:
+        out.append(f"- **{L['condition']}**: {e(content['condition'])}")
+    if content["joint"]:
+        out.append(f"- **{L['joint']}**: {e(content['joint'])}")
     if content["references"]:
         out.append(f"- **{L['references']}**: " + ", ".join(f"`{e(r)}`" for r in
                                                              content["references"]))

@@ -69,6 +69,15 @@ def test_meteorology_sentence_and_notice_kind(config) -> None:
     assert content["meteorology"] == "预报期间平均风速1.2 m/s"
     dec.pop("meteorology_zh")
     assert "未提供气象条件说明" in build_bulletin(dec, config)["meteorology"]
+    joint = make_decision()
+    joint["condition"] = "日AQI>200持续48小时 / daily AQI > 200 for 48 h"
+    joint["joint"] = {"kind": "joint", "source_units": ["chengdu"],
+                      "acting_units": ["chengdu", "rongchang"], "levels": {}}
+    md = bulletin_markdown(build_bulletin(joint, config))
+    assert "**预警条件**: 日AQI&gt;200持续48小时" in md  # ">" escaped for Markdown
+    assert "**区域联动**: 川渝联合预警：触发区域 成都市；联动响应区域 成都市、荣昌区" in md
+    assert "daily AQI &gt; 200 for 48 h" in bulletin_markdown(build_bulletin(joint, config,
+                                                                             lang="en"))
     held = make_decision(level="none", action="continue")
     notice = build_bulletin(held, config)
     assert notice["kind"] == "notice" and "无重污染天气预警" in notice["title"]
