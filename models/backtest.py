@@ -297,7 +297,8 @@ def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end:
                  settings: ModelSettings, quantiles: Sequence[float],
                  train_start: Any | None = None, out_dir: Path | str | None = None,
                  pollutants: Sequence[str] = TARGETS, hourly: bool = True,
-                 progress: Any = None) -> tuple[xr.Dataset, dict[str, Any]]:
+                 warmup_days: int = 31, progress: Any = None
+                 ) -> tuple[xr.Dataset, dict[str, Any]]:
     """Train, forecast every day of the test period, score, and write the outputs.
 
     Parameters
@@ -314,7 +315,9 @@ def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end:
     settings : ModelSettings
     quantiles : sequence of float
     train_start : date-like, optional
-        First issue day of training (default: 31 days after the first observation).
+        First issue day of training (default: ``warmup_days`` after the first observation).
+    warmup_days : int
+        Days of history before the first training issue (30-day means need 31).
     out_dir : path, optional
         Writes ``backtest.nc`` and ``scores.json`` there.
 
@@ -327,7 +330,7 @@ def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end:
     obs = make_panel(data.obs_units, POLLUTANTS, units)
     daily_obs = daily_targets(obs)
     met_source: MetSource = PerfectMet(data.met_units) if met == "perfect" else NoMet()
-    first = _day(obs.times[0] + pd.Timedelta(hours=LOCAL_OFFSET_H)) + pd.Timedelta(days=31)
+    first = _day(obs.times[0] + pd.Timedelta(hours=LOCAL_OFFSET_H)) + pd.Timedelta(days=warmup_days)
     if train_start is not None:
         first = max(first, _day(train_start))
     t0 = time.perf_counter()
