@@ -96,16 +96,19 @@ def main() -> None:
     m = fc.merge(ana, left_on=["valid_time", "unit_id"], right_on=["time", "unit_id"],
                  suffixes=("", "_a"))
     print()
-    print("| lead (h) | t2m RMSE (K) | wind RMSE (m s-1) | blh RMSE (m) | rain hit rate (tp>0.5) |")
-    print("|---|---|---|---|---|")
+    print("| lead (h) | t2m RMSE (K) | wind RMSE (m s-1) | blh RMSE (m) | rain > 0.5 mm h-1: POD | FAR | ETS |")
+    print("|---|---|---|---|---|---|---|")
     for lead in (0, 24, 48, 72, 96, 120):
         g = m[m["step"] == lead]
         e_t = np.sqrt(np.mean((g["t2m"] - g["t2m_a"]) ** 2))
         e_w = np.sqrt(np.mean((g["u10"] - g["u10_a"]) ** 2 + (g["v10"] - g["v10_a"]) ** 2))
         e_b = np.sqrt(np.mean((g["blh"] - g["blh_a"]) ** 2))
-        obs_rain = g["tp_a"] > 0.5
-        hit = float(((g["tp"] > 0.5) & obs_rain).sum() / max(obs_rain.sum(), 1))
-        print(f"| {lead} | {e_t:.2f} | {e_w:.2f} | {e_b:.0f} | {hit:.2f} |")
+        o, f = (g["tp_a"] > 0.5).to_numpy(), (g["tp"] > 0.5).to_numpy()
+        a, b, c = (f & o).sum(), (f & ~o).sum(), (~f & o).sum()
+        chance = (a + b) * (a + c) / max(len(o), 1)
+        ets = (a - chance) / max(a + b + c - chance, 1e-9)
+        print(f"| {lead} | {e_t:.2f} | {e_w:.2f} | {e_b:.0f} | {a / max(a + c, 1):.2f} | "
+              f"{b / max(a + b, 1):.2f} | {ets:.2f} |")
 
     # calibration on the clean unit truth (observed part)
     truth = unit_truth(world)

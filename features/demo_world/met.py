@@ -86,23 +86,25 @@ VAR_ATTRS: dict[str, dict[str, str]] = {
 
 # ---------------------------------------------------------------------------------------------
 # Latent series: name -> (e-folding time, h; lagged by the synoptic lag of the point;
-#                         forecast error at 120 h as a fraction of the series' std)
+#                         forecast error sd at lead 0 and at 120 h, as fractions of the series' sd)
+# The error variance grows linearly with lead between the two. Rain, wind and boundary-layer
+# latents carry larger errors (already at short leads) than the smooth synoptic ones, as in NWP.
 # ---------------------------------------------------------------------------------------------
-_LATENT_SPECS: dict[str, tuple[float, bool, float]] = {
-    "stag": (80.0, True, 0.85),   # stagnation (high pressure, inversion); >0 = stagnant
-    "tanom": (48.0, True, 0.75),  # synoptic temperature anomaly
-    "pan": (72.0, True, 0.75),    # synoptic pressure anomaly
-    "uan": (30.0, True, 0.95),    # synoptic wind anomalies
-    "van": (30.0, True, 0.95),
-    "cloud": (24.0, True, 0.95),  # cloudiness
-    "wet": (14.0, True, 1.0),     # large-scale moisture / rain
-    "wet1": (10.0, False, 1.0),   # amplitudes of rain spatial modes
-    "wet2": (10.0, False, 1.0),
-    "t1": (72.0, False, 0.6),     # temperature spatial modes
-    "t2": (72.0, False, 0.6),
-    "w1": (18.0, False, 0.95),    # wind spatial modes
-    "w2": (18.0, False, 0.95),
-    "bln": (6.0, False, 0.8),     # boundary-layer noise
+_LATENT_SPECS: dict[str, tuple[float, bool, float, float]] = {
+    "stag": (80.0, True, 0.10, 0.85),   # stagnation (high pressure, inversion); >0 = stagnant
+    "tanom": (48.0, True, 0.10, 0.75),  # synoptic temperature anomaly
+    "pan": (72.0, True, 0.08, 0.75),    # synoptic pressure anomaly
+    "uan": (30.0, True, 0.30, 1.10),    # synoptic wind anomalies
+    "van": (30.0, True, 0.30, 1.10),
+    "cloud": (24.0, True, 0.35, 1.00),  # cloudiness
+    "wet": (14.0, True, 0.70, 1.40),    # large-scale moisture / rain
+    "wet1": (10.0, False, 0.80, 1.40),  # amplitudes of rain spatial modes
+    "wet2": (10.0, False, 0.80, 1.40),
+    "t1": (72.0, False, 0.10, 0.60),    # temperature spatial modes
+    "t2": (72.0, False, 0.10, 0.60),
+    "w1": (18.0, False, 0.30, 1.10),    # wind spatial modes
+    "w2": (18.0, False, 0.30, 1.10),
+    "bln": (6.0, False, 1.50, 2.50),    # boundary-layer noise (BLH is poorly forecast)
 }
 _LATENT_NAMES = tuple(_LATENT_SPECS)
 #: Standard deviation of the front timing error at 120 h lead, hours.
@@ -152,7 +154,7 @@ def latents(seed: int) -> dict[str, np.ndarray]:
     hours = np.arange(_N_HOURS)
     doy = ((hours / 24.0) + EPOCH.dayofyear - 1) % 365.25
     sc = _season_cos(doy)
-    for k, (name, (tau, _lag, _err)) in enumerate(_LATENT_SPECS.items()):
+    for k, (name, (tau, _lag, _e0, _e120)) in enumerate(_LATENT_SPECS.items()):
         rng = np.random.default_rng([seed, 101, k])
         out[name] = _ar1(rng, _N_HOURS, tau)
     # seasonal shifts: winters more stagnant and more often cloudy; summers moister
@@ -272,7 +274,7 @@ def _gather(seed: int, h: np.ndarray, pts: Points,
     lat = latents(seed)
     out: dict[str, np.ndarray] = {}
     hl = h[:, None] - pts.lag[None, :]
-    for name, (_tau, lagged, _e) in _LATENT_SPECS.items():
+    for name, (_tau, lagged, _e0, _e120) in _LATENT_SPECS.items():
         s = lat[name]
         v = s[hl] if lagged else np.broadcast_to(s[h][:, None], (h.size, pts.size))
         if err is not None:
@@ -406,9 +408,9 @@ def analysis_at_points(seed: int, times: pd.DatetimeIndex, pts: Points) -> dict[
 def forecast_errors(seed: int, ref_h: int, n_steps: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Perturbations of the latent series for the cycle at ``ref_h`` (hours since EPOCH).
 
-    Each latent gets an AR(1) error in lead (e-folding 24 h) scaled so that its variance grows
-    linearly with lead, reaching ``err120**2`` (a fraction of the series' variance) at 120 h,
-    plus a small analysis error at lead 0. Fronts get a timing error growing linearly with lead
+    Each latent gets an AR(1) error in lead (e-folding min(24 h, twice the series' own)) whose
+    variance grows linearly with lead from ``e0²`` at lead 0 to ``e120²`` at 120 h (fractions of
+    the series' variance, :data:`_LATENT_SPECS`). Fronts get a timing error growing linearly with lead
     (sd :data:`FRONT_TIMING_SD_120H` h at 120 h). Deterministic from (seed, ref_h).
 
     Returns
@@ -418,10 +420,10 @@ def forecast_errors(seed: int, ref_h: int, n_steps: int) -> tuple[dict[str, np.n
     """
     rng = np.random.default_rng([seed, 303, int(ref_h)])
     steps = np.arange(n_steps, dtype=float)
-    growth = np.sqrt(0.02 + steps / 120.0)
     err = {}
-    for name, (_tau, _lag, e120) in _LATENT_SPECS.items():
-        err[name] = e120 * growth * _ar1(rng, n_steps, 24.0)
+    for name, (tau, _lag, e0, e120) in _LATENT_SPECS.items():
+        sd = np.sqrt(e0**2 + (e120**2 - e0**2) * steps / 120.0)
+        err[name] = sd * _ar1(rng, n_steps, min(24.0, 2 * tau))
     front_shift = np.round(rng.standard_normal() * FRONT_TIMING_SD_120H * steps / 120.0)
     return err, front_shift.astype(np.int64)
 
