@@ -6,7 +6,7 @@ Contents follow domain-spec T2.1 ("time, area, severity, primary pollutant, leve
 起止时间, 首要污染物, 气象条件, 逐日AQI, 健康提示 (T1.5 level texts + T1.6 sensitive groups),
 应急措施 with the control orders and the 高架源 (elevated-source) list per unit, 联系方式.
 A lifted warning gives an all-clear bulletin (解除). Synthetic demo bulletins say
-"演习/示例（合成演示数据） Exercise / example (synthetic demo)" and CAP status ``Exercise``.
+"演习/示例（合成演示数据 synthetic demo） Exercise / example (synthetic demo)" and CAP status ``Exercise``.
 
 Every text from a decision or the configuration is escaped in HTML (Jinja2 autoescape), Markdown
 (:func:`md_escape`) and XML (lxml), so markup in a unit name or a reason cannot inject.

@@ -61,7 +61,7 @@ RESPONSE_LEVELS: dict[str, tuple[str, str]] = {
     "orange": ("Ⅱ级响应", "Level II response"),
     "red": ("Ⅰ级响应", "Level I response"),
 }
-SYNTHETIC_LABEL_ZH = "演习/示例（合成演示数据）"
+SYNTHETIC_LABEL_ZH = "演习/示例（合成演示数据 synthetic demo）"
 SYNTHETIC_LABEL_EN = "Exercise / example (synthetic demo)"
 
 _POLLUTANTS = {

@@ -34,7 +34,7 @@ def test_chinese_bulletin_has_the_official_contents(tmp_path: Path, config) -> N
                    "**首要污染物**: PM2.5", "四川省：成都市、德阳市、自贡市", "重庆市：荣昌区",
                    "**发布单位**: 川渝大气污染联防联控预报预警中心（示例）",
                    "2026年12月2日 00时 至 2026年12月4日 00时", "**气象条件**: 静稳天气",
-                   "演习/示例（合成演示数据）", "值班电话 028-0000-0000（示例）",
+                   "演习/示例（合成演示数据 synthetic demo）", "值班电话 028-0000-0000（示例）",
                    "减少20%以上", "| 成都市 | 235 | 260 | 180 |"):
         assert needle in md, needle
     # 健康提示: level texts of the top AQI (318 → 六级 严重污染) and the PM2.5 sensitive groups

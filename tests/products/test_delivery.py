@@ -208,7 +208,7 @@ def test_webhook_500_then_200_is_retried(webhook_server, bulletin_files, tmp_pat
     assert path == f"/cgi-bin/webhook/send?key={HOOK_KEY}"
     assert payload["msgtype"] == "markdown"
     content = payload["markdown"]["content"]
-    assert content.startswith("> **演习/示例（合成演示数据）**") and "预警级别" in content
+    assert content.startswith("> **演习/示例（合成演示数据 synthetic demo）**") and "预警级别" in content
     assert len(content.encode("utf-8")) <= 4096
     log = reg.deliveries()
     assert list(log["status"]) == ["failed", "sent"] and list(log["channel"]) == ["webhook"] * 2
