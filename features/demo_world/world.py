@@ -136,19 +136,24 @@ def current_cycle_time(issue_time: pd.Timestamp) -> pd.Timestamp:
 # unit-level paths
 # ---------------------------------------------------------------------------------------------
 def _unit_points(region, units: Sequence[str]) -> met.Points:
-    lat = np.array([region.unit(u).point.lat for u in units])
-    lon = np.array([region.unit(u).point.lon for u in units])
-    return met.points_from_latlon(lat, lon)
+    lat = tuple(float(region.unit(u).point.lat) for u in units)
+    lon = tuple(float(region.unit(u).point.lon) for u in units)
+    return _points_cached(lat, lon)
+
+
+@lru_cache(maxsize=64)
+def _points_cached(lat: tuple[float, ...], lon: tuple[float, ...]) -> met.Points:
+    return met.points_from_latlon(np.array(lat), np.array(lon))
 
 
 def _long(fields: dict[str, np.ndarray], times: pd.DatetimeIndex, units: Sequence[str],
           time_col: str) -> pd.DataFrame:
     T, U = len(times), len(units)
-    df = pd.DataFrame({time_col: np.repeat(times, U),
-                       "unit_id": np.tile(np.asarray(units, dtype=object), T)})
+    cols: dict[str, object] = {time_col: np.repeat(times, U),
+                               "unit_id": np.tile(np.asarray(units, dtype=object), T)}
     for k, v in fields.items():
-        df[k] = np.asarray(v).reshape(T * U)
-    return df
+        cols[k] = np.asarray(v).reshape(T * U)
+    return pd.DataFrame(cols)
 
 
 def _region_units(world: WorldInfo, region) -> tuple[object, tuple[str, ...]]:
