@@ -1,109 +1,267 @@
 """Weekly retraining: train, compare with the current models, promote only if no worse.
 
-``retrain(until)`` reads the observation archive up to ``until`` (QC, station → unit), trains new
-models for every unit and pollutant (``models.train.train_models``), backtests the candidate and
-the current models on the same last weeks (``models.backtest``) and promotes the candidate only
-if it is no worse (the decision and both scores go into the model card, by the models package).
-Unit × pollutant fits fan out on the flow's task runner where the models package exposes them.
+``retrain(until)`` reads the observation archive up to ``until`` (store → QC → station→unit) and:
+
+1. **candidate**: trains new models (``models.train.train_models``) on the data before the
+   hold-out (the last ``compare_weeks`` weeks), into a staging directory
+   ``models/candidates/<stamp>/holdout/`` — the live models are untouched;
+2. **compare**: forecasts every hold-out day with the candidate and with the current models
+   (``models.forecast.forecast_arrays``, same features, same climatology) and scores both
+   (``models.backtest.score_arrays``: daily RMSE per lead day, µg/m³);
+3. **promote**, per pollutant, only if the candidate is no worse (mean RMSE over D+1…D+3 ≤ the
+   current one's): the models are retrained on all data up to ``until`` (``final/``), the
+   comparison is written into their card (``promotion``) and the version directory is copied
+   into ``models/<pollutant>/`` atomically (copy to a temporary name, then rename), where
+   ``models.registry.load_latest`` picks it up. A rejected candidate's card records the
+   comparison too (``promotion.promoted = false``) and stays in ``models/candidates/``.
+
+With no current model for a pollutant the candidate is promoted without comparison (first
+training). The flow's summary goes to ``models/retrain/<stamp>.json``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from prefect import flow
 
+from features.atomic import write_text_atomic
 from flows.daily import (
     LOCAL_TZ,
-    call_with,
     config_for,
     load_unit_obs,
     make_met_source,
     parse_issue_time,
 )
-from flows.stages import NOT_AVAILABLE, StageRecord, StageUnavailable, lookup, timed, write_manifest
+from flows.stages import StageRecord, lookup, timed, write_manifest
 
-__all__ = ["COMPARE_WEEKS", "run_retrain", "retrain"]
+__all__ = ["COMPARE_WEEKS", "compare_models", "promote_version", "run_retrain", "retrain"]
 
 #: Weeks of the most recent archive held out to compare the candidate with the current models.
 COMPARE_WEEKS = 8
 
 
-def run_retrain(until: str | datetime | None = None, data_dir: str | Path | None = None,
-                met: str = "cycles", compare_weeks: int = COMPARE_WEEKS,
-                task_runner: Any = None) -> dict[str, Any]:
-    """Train, compare and (if no worse) promote — plain function.
+def compare_models(config: Any, obs_units: pd.DataFrame, met_source: Any,
+                   model_dirs: dict[str, Path], first_day: pd.Timestamp,
+                   last_day: pd.Timestamp, settings: Any = None) -> dict[str, dict[str, float]]:
+    """Mean daily RMSE (D+1…D+3, µg/m³) per pollutant of each model set on the same issues.
 
     Parameters
     ----------
-    until : str or datetime, optional
-        Last observation time used for training (default: now, Asia/Shanghai, on the hour).
-    data_dir : path, optional
-    met : str
-        Meteorology source for the training features (``cycles``, ``demo``, ``perfect``, ``none``).
-    compare_weeks : int
-        Held-out weeks for the comparison, weeks.
+    config : AirwarnConfig
+    obs_units : DataFrame
+        Unit observations ``(time UTC, unit_id, pm25 … co)`` covering the hold-out and the days
+        before it.
+    met_source : MetSource
+    model_dirs : dict
+        Name → data directory holding ``models/<pollutant>/<version>/`` (e.g. ``current``,
+        ``candidate``).
+    first_day, last_day : Timestamp
+        Local issue days of the comparison (their D+3 must be observed).
+    settings : ModelSettings, optional
 
     Returns
     -------
     dict
-        ``until, status, stages`` and whatever ``train_models`` reported (``result``).
+        ``{name: {pollutant: rmse}}`` (NaN when a set has no model for a pollutant).
+    """
+    from configs.model_schema import load_model_settings
+    from features.build import POLLUTANTS, Geometry, build_issue_features, daily_targets, make_panel
+    from models.backtest import issue_times_between, score_arrays
+    from models.baselines import fit_climatology
+    from models.forecast import DAILY_NAMES, TARGETS, forecast_arrays
+    from models.registry import load_latest
+
+    settings = settings or load_model_settings()
+    units = list(config.region.unit_ids)
+    obs = make_panel(obs_units, list(POLLUTANTS), units)
+    daily_obs = daily_targets(obs)
+    hour = (settings.issue_hours or list(config.settings.issue_hours))[-1]
+    its = issue_times_between(first_day, last_day, hour)
+    geometry = Geometry.from_region(config.region)
+    feats = build_issue_features(obs, its, met_source, geometry=geometry, daily=daily_obs)
+    clim = fit_climatology(obs, daily_obs, until=its[0])
+    out: dict[str, dict[str, float]] = {}
+    for name, ddir in model_dirs.items():
+        loaded = {p: load_latest(ddir, p) for p in TARGETS}
+        models = {p: r.model for p, r in loaded.items()}
+        met_required = {p: (r.card or {}).get("met_source", "none") != "none"
+                        for p, r in loaded.items()}
+        fa = forecast_arrays(obs, daily_obs, its, met_source, models, settings=settings,
+                             quantiles=list(config.settings.quantiles), climatology=clim,
+                             geometry=geometry, met_required=met_required, feats=feats)
+        sc = score_arrays(fa, obs, daily_obs, clim, feats, valid_last_day=last_day
+                          + pd.Timedelta(days=3))
+        out[name] = {}
+        for p in TARGETS:
+            if models[p] is None:
+                out[name][p] = float("nan")
+                continue
+            by_lead = sc["daily"].get(DAILY_NAMES[p], {})
+            vals = [by_lead[k]["rmse"] for k in ("D+1", "D+2", "D+3") if k in by_lead]
+            out[name][p] = float(np.nanmean(vals)) if vals else float("nan")
+    return out
+
+
+def promote_version(card_path: Path, data_dir: Path, promotion: dict[str, Any]) -> Path:
+    """Record ``promotion`` in a model card and copy its version directory into the live models.
+
+    The directory is copied under a temporary name beside the target and renamed into place,
+    so ``load_latest`` never sees a half-copied version.
+
+    Returns
+    -------
+    Path
+        The live card path ``<data_dir>/models/<pollutant>/<version>/card.json``.
+    """
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card["promotion"] = promotion
+    write_text_atomic(card_path, json.dumps(card, ensure_ascii=False, indent=2, default=str))
+    src = card_path.parent
+    pollutant, version = src.parent.name, src.name
+    dst = Path(data_dir) / "models" / pollutant / version
+    tmp = dst.parent / f".{version}.promoting-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    shutil.copytree(src, tmp)
+    if dst.exists():
+        shutil.rmtree(dst)
+    os.replace(tmp, dst)
+    return dst / card_path.name
+
+
+def _record(card_path: Path, promotion: dict[str, Any]) -> None:
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card["promotion"] = promotion
+    write_text_atomic(card_path, json.dumps(card, ensure_ascii=False, indent=2, default=str))
+
+
+def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str = "cycles",
+                compare_weeks: int = COMPARE_WEEKS, settings: Any = None,
+                train_days: int | None = None) -> dict[str, Any]:
+    """Train, compare and (if no worse) promote — plain function (see the module docstring).
+
+    Parameters
+    ----------
+    until : str or datetime, optional
+        Training uses observations before this time (default: now, Asia/Shanghai, on the hour).
+    data_dir : path, optional
+    met : str
+        Meteorology for the training features (``cycles``, ``demo``, ``perfect``, ``none``).
+    compare_weeks : int
+        Hold-out weeks for the comparison, weeks.
+    settings : ModelSettings, optional
+        Default ``configs/models.yaml``.
+    train_days : int, optional
+        Days of observations used (default: the whole archive), d.
+
+    Returns
+    -------
+    dict
+        ``until, status, stages, scores`` (``{current|candidate: {pollutant: rmse}}``),
+        ``promoted`` (pollutant → bool), ``cards`` (live card paths of promoted models).
     """
     config = config_for(data_dir)
     ddir = Path(config.settings.data_dir)
     t = parse_issue_time(until) if until is not None else \
         pd.Timestamp.now(tz=LOCAL_TZ).floor("h").to_pydatetime()
+    t_utc = pd.Timestamp(t).tz_convert("UTC")
+    stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
+    staging = ddir / "models" / "candidates" / stamp
+    train_models = lookup("models.train:train_models")
+    load_latest = lookup("models.registry:load_latest")
+    targets = lookup("models.forecast:TARGETS")
     records: list[StageRecord] = []
-    result: Any = None
-    rec = StageRecord("train")
-    records.append(rec)
-    with timed(rec):
-        try:
-            obs_units = load_unit_obs(config, end=pd.Timestamp(t))
-            met_source, notes = make_met_source(config, met)
-            train_models = lookup("models.train:train_models")
-            result = call_with(train_models, config, obs_units, met_source, pd.Timestamp(t),
-                               compare_weeks=compare_weeks, task_runner=task_runner)
-            rec.detail = _summary(result) + ("; " + "; ".join(notes) if notes else "")
-        except StageUnavailable as exc:
-            rec.status, rec.detail = NOT_AVAILABLE, str(exc)
-    status = "complete" if all(r.status == "ok" for r in records) else "partial"
-    out = {"until": t.isoformat(), "status": status, "stages": [r.to_dict() for r in records],
-           "result": _jsonable(result)}
-    write_manifest(ddir / "models" / "retrain" / f"{pd.Timestamp(t):%Y%m%dT%H%M}.json", out)
+    start = t_utc - pd.Timedelta(days=train_days) if train_days else None
+    obs_units = load_unit_obs(config, start=start, end=t_utc - pd.Timedelta(hours=1))
+    met_source, notes = make_met_source(config, met)
+    current = {p: load_latest(ddir, p) for p in targets}
+    have_current = {p: current[p].model is not None for p in targets}
+    kw = {"settings": settings} if settings is not None else {}
+    scores: dict[str, dict[str, float]] = {}
+    promoted: dict[str, bool] = {p: not have_current[p] for p in targets}
+    holdout_cards: list[Path] = []
+    if any(have_current.values()):
+        hold = t_utc - pd.Timedelta(weeks=compare_weeks)
+        rec = StageRecord("train_candidate")
+        records.append(rec)
+        with timed(rec):
+            holdout_cards = [Path(c) for c in train_models(
+                config, obs_units, met_source, hold, data_dir=staging / "holdout", **kw)]
+            rec.detail = f"trained on observations before {hold.isoformat()}"
+        rec = StageRecord("compare")
+        records.append(rec)
+        with timed(rec):
+            first = (hold + pd.Timedelta(hours=8)).tz_localize(None).normalize()
+            last = (t_utc + pd.Timedelta(hours=8)).tz_localize(None).normalize() \
+                - pd.Timedelta(days=4)
+            scores = compare_models(config, obs_units, met_source,
+                                    {"current": ddir, "candidate": staging / "holdout"},
+                                    first, last, settings)
+            for p in targets:
+                cur, cand = scores["current"][p], scores["candidate"][p]
+                promoted[p] = (not have_current[p]) or (np.isfinite(cand) and
+                                                        (not np.isfinite(cur) or cand <= cur))
+            rec.detail = "; ".join(
+                f"{p}: candidate {scores['candidate'][p]:.2f} vs current "
+                f"{scores['current'][p]:.2f} µg/m³ → {'promote' if promoted[p] else 'keep'}"
+                for p in targets)
+    cards: list[str] = []
+    if any(promoted.values()):
+        rec = StageRecord("train_final")
+        records.append(rec)
+        with timed(rec):
+            final = [Path(c) for c in train_models(config, obs_units, met_source, t,
+                                                   data_dir=staging / "final", **kw)]
+            rec.detail = f"trained on observations before {t_utc.isoformat()}"
+        rec = StageRecord("promote")
+        records.append(rec)
+        with timed(rec):
+            for card in final:
+                p = card.parent.parent.name
+                info = {"promoted": bool(promoted[p]), "retrain": stamp,
+                        "compare_weeks": compare_weeks,
+                        "rmse_candidate": scores.get("candidate", {}).get(p),
+                        "rmse_current": scores.get("current", {}).get(p),
+                        "current_version": (current[p].card or {}).get("version"),
+                        "rule": "promote when the hold-out mean daily RMSE (D+1…D+3) is no "
+                                "worse than the current model's; first model: promoted"}
+                if promoted[p]:
+                    cards.append(str(promote_version(card, ddir, info)))
+                else:
+                    _record(card, info)
+            rec.detail = ", ".join(f"{p}: {'promoted' if v else 'kept current'}"
+                                   for p, v in promoted.items())
+    for card in holdout_cards:
+        p = card.parent.parent.name
+        _record(card, {"promoted": bool(promoted[p]), "retrain": stamp, "role": "hold-out "
+                       "candidate", "rmse": scores.get("candidate", {}).get(p)})
+    out = {"until": t.isoformat(), "status": "complete", "stages": [r.to_dict() for r in records],
+           "scores": scores, "promoted": promoted, "cards": cards, "met_notes": notes,
+           "staging": str(staging)}
+    write_manifest(ddir / "models" / "retrain" / f"{stamp}.json", out)
     return out
 
 
-def _summary(result: Any) -> str:
-    if result is None:
-        return "trained"
-    if isinstance(result, dict):
-        return ", ".join(f"{k}: {v}" for k, v in list(result.items())[:6])
-    return str(result)[:300]
-
-
-def _jsonable(result: Any) -> Any:
-    if result is None or isinstance(result, str | int | float | bool | list | dict):
-        return result
-    if hasattr(result, "to_dict"):
-        return result.to_dict()
-    return str(result)
-
-
 @flow(name="retrain", log_prints=False, validate_parameters=False)
-def retrain(until: str | None = None, data_dir: str | None = None, met: str = "cycles"
-            ) -> dict[str, Any]:
-    """Weekly retraining (Prefect flow): train, backtest against the current models, promote.
+def retrain(until: str | None = None, data_dir: str | None = None, met: str = "cycles",
+            compare_weeks: int = COMPARE_WEEKS) -> dict[str, Any]:
+    """Weekly retraining (Prefect flow): train, compare with the current models, promote.
 
     Parameters
     ----------
     until : str, optional
-        Last observation time for training (default now, Asia/Shanghai).
+        Training uses observations before this time (default now, Asia/Shanghai).
     data_dir : str, optional
     met : str
-        Meteorology source for the training features.
+        Meteorology for the training features.
+    compare_weeks : int
+        Hold-out weeks for the comparison.
     """
-    return run_retrain(until, data_dir, met)
+    return run_retrain(until, data_dir, met, compare_weeks)

@@ -8,7 +8,6 @@ directory, so tests are independent and nothing touches the shared world.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -20,40 +19,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-ISSUE = pd.Timestamp("2026-01-20T15:00", tz="Asia/Shanghai")
-STAMP = "20260120T1500"
-
-
-def _small_settings():
-    from configs.model_schema import LgbmParams, load_model_settings
-
-    s = load_model_settings()
-    small = LgbmParams(num_boost_round=40, learning_rate=0.1, num_leaves=15, min_data_in_leaf=20,
-                       num_threads=2)
-    return s.model_copy(update={"daily": small, "hourly": small, "hourly_lead_stride": 6})
-
-
-@pytest.fixture(scope="session")
-def trained_dir(demo_world, tmp_path_factory) -> Path:
-    """A copy of the demo world with models trained on it (small settings), once per session."""
-    pytest.importorskip("models.train")
-    pytest.importorskip("models.forecast")
-    from flows.daily import config_for
-    from flows.demo import train_demo
-
-    d = tmp_path_factory.mktemp("flows_trained") / "data"
-    shutil.copytree(demo_world.data_dir, d)
-    train_demo(config_for(d), demo_world, settings=_small_settings())
-    assert list((d / "models").glob("*/*/card.json")), "training wrote no model card"
-    return d
-
-
-@pytest.fixture
-def data_dir(trained_dir, tmp_path) -> Path:
-    """This test's own copy of the trained world."""
-    d = tmp_path / "data"
-    shutil.copytree(trained_dir, d)
-    return d
+from tests.flows.conftest import ISSUE, STAMP
 
 
 def _run(data_dir: Path, **kw):
@@ -252,7 +218,9 @@ def test_crash_in_products_stage_then_rerun_completes(data_dir, monkeypatch):
     products = data_dir / "products" / STAMP
     assert (products / "maps" / "aqi_d1.png").exists()
     assert not (products / "maps" / "aqi_d2.png").exists()
-    assert not [p for p in data_dir.rglob(".*") if p.is_file()], "temporary file left behind"
+    # features.atomic temporaries are ".<target name>.<random><suffix>"
+    leftovers = [p for p in data_dir.rglob(".*") if p.is_file() and p.name.count(".") >= 2]
+    assert not leftovers, f"temporary files left behind: {leftovers}"
     assert not (products / "manifest.json").exists()
     assert not (data_dir / "locks" / f"{STAMP}.lock").exists()
     monkeypatch.setattr(maps, "render_aqi_map", real)
