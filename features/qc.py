@@ -20,8 +20,10 @@ constant           value  meaning
 ``QC_NEGATIVE``    2      negative concentration
 ``QC_STUCK``       4      the same value for ≥ ``stuck.hours`` consecutive hours
 ``QC_SPIKE``       8      far from the station's own recent behaviour and its unit neighbours
-``QC_PM_RATIO``    16     PM2.5 > PM10 beyond tolerance (set on both pm25 and pm10)
-``QC_UNIT``        32     suspected unit error (CO reported in µg/m³ instead of mg/m³)
+``QC_PM_RATIO``    16     PM2.5 > PM10 beyond tolerance (set on both pm25 and pm10, unless one
+                          of them already failed another check)
+``QC_UNIT``        32     suspected unit error (CO reported in µg/m³ instead of mg/m³: the
+                          station's centred 24-h median CO above ``co_unit.median_above``)
 ``QC_DUPLICATE``   64     conflicting duplicate records in the source; the value kept is the last
                           valid one (set by the readers; informational)
 ``QC_GAP_FILLED``  128    value interpolated across a short gap (:func:`fill_gaps`; informational)
@@ -106,6 +108,7 @@ class _Ranges(StrictModel):
 class _Stuck(StrictModel):
     hours: int = Field(ge=2, description="consecutive identical hours that count as stuck")
     min_value: _PerVar
+    repeat_false_rate: float = Field(gt=0, lt=1, description="accepted chance of a natural run")
 
 
 class _Spike(StrictModel):
@@ -121,8 +124,7 @@ class _PmRatio(StrictModel):
 
 
 class _CoUnit(StrictModel):
-    value_above: float = Field(gt=0, description="mg/m³")
-    median_above: float = Field(gt=0, description="mg/m³")
+    median_above: float = Field(gt=0, description="mg/m³, centred 24-h median")
 
 
 class QCConfig(StrictModel):
@@ -176,17 +178,27 @@ def _wide(obs: pd.DataFrame, var: str, times: pd.DatetimeIndex, stations: pd.Ind
     return w.reindex(index=times, columns=stations).to_numpy(dtype=float)
 
 
-def _stuck(x: np.ndarray, hours: int, min_value: float) -> np.ndarray:
-    """Mask of values in runs of ≥ ``hours`` identical consecutive hourly values (per column)."""
+def _stuck(x: np.ndarray, hours: int, min_value: float, false_rate: float) -> np.ndarray:
+    """Mask of values in runs of identical consecutive hourly values (per column).
+
+    The run length needed is ``hours``, raised for series whose values repeat naturally (low
+    concentrations reported at a coarse resolution): with ``p`` the share of consecutive hours
+    that repeat in the column, a run of ``n`` counts when ``p ** (n - 1) < false_rate``.
+    """
     same = np.zeros_like(x, dtype=bool)
     same[1:] = (x[1:] == x[:-1]) & ~np.isnan(x[1:])
-    out = np.zeros_like(same)
-    # run length ending at each hour, computed column-wise by a cumulative trick
+    pairs = np.zeros(x.shape[1])
+    valid_pairs = (~np.isnan(x[1:]) & ~np.isnan(x[:-1])).sum(axis=0)
+    pairs = same[1:].sum(axis=0) / np.maximum(valid_pairs, 1)
+    p = np.clip(pairs, 1e-9, 0.98)
+    need = np.maximum(hours, np.ceil(1 + np.log(false_rate) / np.log(p))).astype(np.int64)
     run = np.zeros(x.shape, dtype=np.int64)
     for i in range(1, x.shape[0]):
         run[i] = np.where(same[i], run[i - 1] + 1, 0)
-    # run[i] = k means x[i-k..i] identical (k+1 values); mark back from run ends
-    ends = (run + 1 >= hours) & ((np.vstack([run[1:], np.zeros((1, x.shape[1]), int)]) == 0))
+    # run[i] = k means x[i-k..i] are identical (k+1 values); mark whole runs back from their ends
+    nxt = np.vstack([run[1:], np.zeros((1, x.shape[1]), dtype=np.int64)])
+    ends = (run + 1 >= need[None, :]) & (nxt == 0)
+    out = np.zeros_like(same)
     for i, j in zip(*np.nonzero(ends), strict=True):
         out[i - run[i, j]:i + 1, j] = True
     return out & (x > min_value)
@@ -200,8 +212,18 @@ def _spike(x: np.ndarray, groups: np.ndarray, cfg: _Spike, min_abs: float) -> np
     mad = (df - med).abs().rolling(cfg.window, center=True,
                                    min_periods=max(3, cfg.window // 3)).median().to_numpy()
     dev = np.abs(x - med)
+    # isolated jumps: up (or down) from both the previous and the next hour, against the robust
+    # spread of hourly changes (diurnal cycles inflate the spread of values, not of changes)
+    prev = np.vstack([np.full((1, x.shape[1]), np.nan), x[:-1]])
+    nxt = np.vstack([x[1:], np.full((1, x.shape[1]), np.nan)])
+    d1, d2 = x - prev, x - nxt
+    step = pd.DataFrame(np.abs(d1)).rolling(cfg.window, center=True,
+                                            min_periods=max(3, cfg.window // 3)).median().to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         own = (dev > cfg.z * 1.4826 * mad) & (dev > min_abs)
+        jump = np.minimum(np.abs(d1), np.abs(d2))
+        same_sign = np.sign(d1) == np.sign(d2)
+        own |= same_sign & (jump > cfg.z * 1.4826 * step) & (jump > min_abs)
     # neighbour test: median of the other stations of the unit at the same hour
     nb = np.full_like(x, np.nan)
     for g in np.unique(groups):
@@ -273,7 +295,8 @@ def run_qc(obs: pd.DataFrame, stations: pd.DataFrame | None = None,
         bits |= np.where((x < rng.min) | (x > rng.max), QC_RANGE, 0)
         w = np.full((len(times), len(sids)), np.nan)
         w[ti[on_grid], si[on_grid]] = x[on_grid]
-        stuck = _stuck(w, cfg.stuck.hours, getattr(cfg.stuck.min_value, v))
+        stuck = _stuck(w, cfg.stuck.hours, getattr(cfg.stuck.min_value, v),
+                       cfg.stuck.repeat_false_rate)
         spike = _spike(w, groups, cfg.spike, getattr(cfg.spike.min_abs, v))
         g = np.zeros(len(obs), dtype=np.int64)
         g[on_grid] = np.where(stuck[ti[on_grid], si[on_grid]], QC_STUCK, 0) | \
@@ -282,8 +305,17 @@ def run_qc(obs: pd.DataFrame, stations: pd.DataFrame | None = None,
         qc |= bits << VAR_SHIFT[v]
     ratio = cfg.pm_ratio
     bad_pm = (obs["pm25"] > obs["pm10"] * ratio.ratio + ratio.abs).to_numpy()
-    qc |= np.where(bad_pm, var_bits("pm25", QC_PM_RATIO) | var_bits("pm10", QC_PM_RATIO), 0)
-    co_med = obs.groupby("station_id")["co"].transform("median").to_numpy()
+    # when one of the pair already failed another check, the pair conflict is its fault only
+    f25 = (var_flags(qc, "pm25") & QC_REJECT) != 0
+    f10 = (var_flags(qc, "pm10") & QC_REJECT) != 0
+    qc |= np.where(bad_pm & ~f25 & ~f10,
+                   var_bits("pm25", QC_PM_RATIO) | var_bits("pm10", QC_PM_RATIO), 0)
+    # CO in µg/m³: the station's centred 24-h median CO is implausibly high for mg/m³
+    wco = np.full((len(times), len(sids)), np.nan)
+    wco[ti[on_grid], si[on_grid]] = obs["co"].to_numpy()[on_grid]
+    med24 = pd.DataFrame(wco).rolling(24, center=True, min_periods=1).median().to_numpy()
+    co_med = np.full(len(obs), np.nan)
+    co_med[on_grid] = med24[ti[on_grid], si[on_grid]]
     bad_unit = (co_med > cfg.co_unit.median_above) & (obs["co"].to_numpy() > 0)
     qc |= np.where(bad_unit, var_bits("co", QC_UNIT), 0)
     out = obs.copy()

@@ -105,3 +105,41 @@ def test_fill_gaps_short_only():
     before, after = a.loc[a.index[2], "pm25"], a.loc[a.index[3], "pm25"]
     assert row.pm25 == pytest.approx(before + (after - before) / 3)
     assert out["o3"].isna().sum() == 3
+
+
+def test_demo_world_defects_are_found(demo_world):
+    """Recall on the demo world's planted defects, and few flags on clean values."""
+    from features.store import POLLUTANTS, read_obs
+
+    obs = read_obs(demo_world.data_dir)
+    defects = pd.read_csv(demo_world.data_dir / "demo" / "defects.csv")
+    flagged, _ = run_qc(obs.assign(qc=0), demo_world.stations)
+    times = pd.DatetimeIndex(sorted(flagged["time"].unique()))
+    sids = pd.Index(sorted(flagged["station_id"].unique()))
+    ti, si = times.get_indexer(flagged["time"]), sids.get_indexer(flagged["station_id"])
+    shape = (len(times), len(sids))
+    flag, present = {}, {}
+    for v in POLLUTANTS:
+        flag[v], present[v] = np.zeros(shape, bool), np.zeros(shape, bool)
+        flag[v][ti, si] = var_flags(flagged["qc"], v) != 0
+        present[v][ti, si] = flagged[v].notna().to_numpy()
+    in_defect = {v: np.zeros(shape, bool) for v in POLLUTANTS}
+    hit: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for d in defects.itertuples(index=False):
+        j = sids.get_loc(d.station_id)
+        a = times.searchsorted(pd.Timestamp(d.start))
+        b = times.searchsorted(pd.Timestamp(d.end), side="right")
+        for v in (POLLUTANTS if d.variable == "all" else (d.variable,)):
+            in_defect[v][a:b, j] = True
+        if d.variable == "all":
+            continue
+        ok = present[d.variable][a:b, j]
+        total[d.kind] = total.get(d.kind, 0) + int(ok.sum())
+        hit[d.kind] = hit.get(d.kind, 0) + int((flag[d.variable][a:b, j] & ok).sum())
+    assert set(total) >= {"spike", "negative", "stuck"}
+    for kind in total:
+        assert hit[kind] / total[kind] >= 0.85, (kind, hit[kind], total[kind])
+    for v in POLLUTANTS:
+        clean = present[v] & ~in_defect[v]
+        assert flag[v][clean].mean() < 0.01, (v, flag[v][clean].mean())
