@@ -119,8 +119,11 @@ def register_override(app: typer.Typer) -> None:
         start: str = typer.Option(None, "--from", help="Start, local ISO time (default now)."),
         list_: bool = typer.Option(False, "--list", help="List every recorded override."),
     ) -> None:
-        """Record a forecaster's override: it takes precedence over the machine level until it
-        expires, and is kept in the register and shown in later decisions."""
+        """Record (or --list) a forecaster's override of a unit's warning level.
+
+        The override takes precedence over the machine level until it expires; it is kept in the
+        register and shown in later decisions.
+        """
         from alerts.register import Register, register_path
 
         cfg = configs.load_config()
@@ -161,8 +164,11 @@ def register_response(app: typer.Typer) -> None:
         calendar: str = typer.Option(None, "--calendar", help="Season, e.g. 2025-2026: write the 错峰生产 calendar CSV."),
         out: Path = typer.Option(None, "--out", help="Calendar CSV path (default <data_dir>/response/staggered_<season>.csv)."),  # noqa: B008
     ) -> None:
-        """Validate the emergency reduction list: 10/20/30 % of each city's emissions per level
-        (spec T2.1), shortfalls with their gap; optionally write the 错峰生产 calendar."""
+        """Check the emergency reduction list (10/20/30 % per city) and write the 错峰 calendar.
+
+        Shortfalls are printed with their gap (t/d, spec T2.1); ``--calendar`` writes the 错峰生产
+        calendar of a season.
+        """
         from alerts.response import reduction_check, staggered_calendar
         from configs.response_schema import load_emergency_list
         from features.atomic import write_text_atomic
