@@ -32,9 +32,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = [
     "OBS_COLUMNS",
@@ -47,6 +51,8 @@ __all__ = [
     "obs_files",
     "write_obs",
     "read_obs",
+    "write_met_analysis",
+    "write_met_cycle",
 ]
 
 #: Pollutant columns of the canonical table: µg/m³ except ``co`` in mg/m³.
@@ -365,3 +371,101 @@ def read_obs(data_dir: Path | str, start: object | None = None, end: object | No
     if out.empty:
         return empty_obs()
     return out.sort_values(KEY, kind="mergesort").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------- meteorology store
+def _met_encoding(ds: xr.Dataset) -> dict:
+    enc: dict[str, dict] = {v: {"zlib": True, "complevel": 3, "dtype": "float32"}
+                            for v in ds.data_vars}
+    enc["time"] = {"units": "hours since 1970-01-01 00:00:00",
+                   "calendar": "proleptic_gregorian", "dtype": "int64"}
+    return enc
+
+
+def _check_met(ds: xr.Dataset, what: str) -> None:
+    if "time" not in ds.dims:
+        raise ValueError(f"{what}: the Dataset has no 'time' dimension")
+    if not ds.data_vars:
+        raise ValueError(f"{what}: the Dataset has no variables")
+
+
+def write_met_analysis(ds: xr.Dataset, data_dir: Path | str) -> list[Path]:
+    """Store gridded analyses in ``<data_dir>/met/analysis/YYYY-MM.nc`` (one file per UTC month).
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        ``(time, latitude, longitude)`` with ERA5 names and units (``features.readers.met``);
+        times UTC.
+    data_dir : path-like
+
+    Returns
+    -------
+    list of Path
+        Month files written. Times already stored are replaced by the new values, other times
+        and variables are kept; every file is written atomically, all validated first.
+
+    Raises
+    ------
+    ValueError
+        No time dimension, a curvilinear grid, or a grid that differs from the stored month.
+    """
+    import xarray as xr
+
+    _check_met(ds, "write_met_analysis")
+    if "latitude" not in ds.dims or "longitude" not in ds.dims:
+        raise ValueError("write_met_analysis: analyses must be on a regular (time, latitude, "
+                         "longitude) grid; store curvilinear model output as a cycle "
+                         "(write_met_cycle)")
+    ds = ds.sortby("time")
+    times = pd.DatetimeIndex(ds["time"].values)
+    staged: list[tuple[Path, xr.Dataset]] = []
+    for period in sorted(set(times.to_period("M"))):
+        part = ds.sel(time=(times.to_period("M") == period))
+        path = Path(data_dir) / "met" / "analysis" / f"{period.year:04d}-{period.month:02d}.nc"
+        if path.exists():
+            with xr.open_dataset(path) as old:
+                old = old.load()
+            for c in ("latitude", "longitude"):
+                if old[c].shape != part[c].shape or not np.allclose(old[c].values,
+                                                                      part[c].values):
+                    raise ValueError(f"{path}: stored grid differs from the new analyses in "
+                                     f"{c!r}; expected the same grid within a month file")
+            part = part.combine_first(old)
+        staged.append((path, part))
+    written = []
+    for path, part in staged:
+        from features.atomic import atomic_path
+
+        with atomic_path(path) as tmp:
+            part.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=_met_encoding(part))
+        written.append(path)
+    return written
+
+
+def write_met_cycle(ds: xr.Dataset, data_dir: Path | str,
+                    reference_time: object | None = None) -> Path:
+    """Store one forecast cycle as ``<data_dir>/met/cycles/YYYYMMDDHH.nc`` (UTC cycle time).
+
+    ``reference_time`` defaults to the Dataset's ``forecast_reference_time`` attribute (ISO UTC)
+    and is written into that attribute; a ``step`` coordinate (hours after the reference time)
+    is added along ``time``. Regular or curvilinear grids are accepted.
+    """
+    _check_met(ds, "write_met_cycle")
+    ref = reference_time if reference_time is not None else ds.attrs.get("forecast_reference_time")
+    if ref is None:
+        raise ValueError("write_met_cycle: no reference time (pass reference_time or set the "
+                         "forecast_reference_time attribute)")
+    ref_ts = pd.Timestamp(ref)  # type: ignore[arg-type]
+    ref_ts = ref_ts.tz_localize("UTC") if ref_ts.tzinfo is None else ref_ts.tz_convert("UTC")
+    steps = ((pd.DatetimeIndex(ds["time"].values) - ref_ts.tz_localize(None))
+             / pd.Timedelta("1h")).astype(int)
+    out = ds.assign_coords(step=("time", np.asarray(steps, dtype=np.int32),
+                                 {"units": "hours", "long_name": "forecast lead time"}))
+    out.attrs["forecast_reference_time"] = ref_ts.isoformat()
+    path = Path(data_dir) / "met" / "cycles" / f"{ref_ts:%Y%m%d%H}.nc"
+    from features.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        out.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=_met_encoding(out))
+    return path

@@ -19,9 +19,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-__all__ = ["IngestResult", "expand_sources", "ingest_files", "register"]
+__all__ = ["IngestResult", "MET_FORMATS", "expand_sources", "ingest_files", "ingest_met_files",
+           "register"]
 
-_SUFFIXES = {".csv", ".txt", ".parquet"}
+_SUFFIXES = {".csv", ".txt", ".parquet", ".nc"}
+#: Meteorology formats: stored as analyses (met/analysis/YYYY-MM.nc) or, with --cycle or for
+#: WRF, as forecast cycles (met/cycles/YYYYMMDDHH.nc).
+MET_FORMATS = ("era5", "wrf", "cf")
 
 
 @dataclass
@@ -172,6 +176,48 @@ def ingest_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
     return res
 
 
+def _detect_met(path: Path) -> str:
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path, decode_times=False) as ds:
+            names = set(ds.variables)
+    except Exception as exc:  # noqa: BLE001 - netCDF4 raises several types
+        raise ValueError(f"{path}: not a readable NetCDF file ({exc})") from None
+    if {"XLAT", "XLONG", "T2"} <= names:
+        return "wrf"
+    if names & {"t2m", "d2m", "u10", "v10", "sp", "tp", "blh", "ssrd", "tcc"}:
+        return "era5"
+    return "cf"
+
+
+def ingest_met_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
+                     cycle: bool = False, progress: Progress | None = None) -> list[Path]:
+    """Read meteorology files to ERA5 names and store them (analyses by month, or cycles).
+
+    All files are read and converted before anything is written. Returns the files written.
+    """
+    from features.readers.met import read_cf, read_era5, read_wrf
+    from features.store import write_met_analysis, write_met_cycle
+
+    readers = {"era5": read_era5, "wrf": read_wrf, "cf": read_cf}
+    task = progress.add_task("reading", total=len(paths)) if progress else None
+    loaded = []
+    for p in paths:
+        kind = _detect_met(p) if fmt == "auto" else fmt
+        ds = readers[kind](p).load()
+        loaded.append((kind, ds))
+        if progress is not None and task is not None:
+            progress.update(task, advance=1, description=f"read {p.name} ({kind})")
+    written: list[Path] = []
+    for kind, ds in loaded:
+        if cycle or kind == "wrf":
+            written.append(write_met_cycle(ds, data_dir))
+        else:
+            written += write_met_analysis(ds, data_dir)
+    return list(dict.fromkeys(written))
+
+
 def _print(res: IngestResult, console: Console, data_dir: Path) -> None:
     t = Table(title=f"ingest: {len(res.files)} file(s) → {data_dir.resolve() / 'obs'}")
     t.add_column("", style="bold")
@@ -209,14 +255,17 @@ def register(app: typer.Typer) -> None:
     def ingest_cmd(
         sources: list[Path] = typer.Argument(..., help="Files, directories or glob patterns."),
         fmt: str = typer.Option("auto", "--format", "-f",
-                                help="china_sites, long, stateair, openaq, canonical, domain "
-                                     "(default: detect from name and header)."),
+                                help="china_sites, long, stateair, openaq, canonical, domain; "
+                                     "meteorology: era5, wrf, cf (default: detect)."),
         domain: Path = typer.Option(None, "--domain", "-d",
                                     help="Domain YAML with the column mapping "
                                          "(configs/domains/*.yaml)."),
         data_dir: Path = typer.Option(None, "--data-dir",
                                       help="Data directory (default AIRWARN_DATA_DIR or ./data)."),
         no_qc: bool = typer.Option(False, "--no-qc", help="Store without quality control."),
+        cycle: bool = typer.Option(False, "--cycle",
+                                   help="Meteorology: store as a forecast cycle "
+                                        "(met/cycles/YYYYMMDDHH.nc) instead of analyses."),
     ) -> None:
         """Read raw station files into the canonical observation store (QC'd, idempotent)."""
         import configs
@@ -229,12 +278,26 @@ def register(app: typer.Typer) -> None:
         ddir = Path(data_dir or cfg.settings.data_dir)
         try:
             paths = expand_sources(list(sources))
+            is_met = [p.suffix.lower() == ".nc" for p in paths]
+            if fmt in MET_FORMATS or (fmt == "auto" and any(is_met)):
+                if not all(is_met):
+                    raise ValueError("give meteorology (.nc) and station files in separate "
+                                     "ingests")
+                with Progress(TextColumn("{task.description}"), BarColumn(), console=console,
+                              transient=True) as progress:
+                    written = ingest_met_files(paths, ddir, fmt=fmt, cycle=cycle,
+                                               progress=progress)
+                console.print(f"meteorology: {len(paths)} file(s) read, stored as "
+                              f"ERA5 names and units:")
+                for w in written:
+                    console.print(f"  {w}")
+                return
             with Progress(TextColumn("{task.description}"), BarColumn(),
                           TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                           console=console, transient=True) as progress:
                 res = ingest_files(paths, ddir, fmt=fmt, domain_path=domain,
                                    stations=cfg.stations, qc=not no_qc, progress=progress)
-        except (ReaderError, ObsSchemaError, FileNotFoundError, ConfigError) as exc:
+        except (ReaderError, ObsSchemaError, FileNotFoundError, ConfigError, ValueError) as exc:
             typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
             typer.secho("nothing was written; the store is unchanged", err=True)
             raise typer.Exit(code=2) from None

@@ -106,3 +106,26 @@ def test_corrupt_month_file_fails_before_any_file_changes(tmp_path):
     with pytest.raises(ObsSchemaError, match="2026-03.parquet: cannot read"):
         write_obs(new, tmp_path)
     assert (tmp_path / "obs" / "2026-02.parquet").read_bytes() == before
+
+
+def test_met_cycle_and_analysis_grid_check(tmp_path):
+    import xarray as xr
+
+    from features.store import write_met_analysis, write_met_cycle
+
+    t = pd.date_range("2026-01-15T00:00", periods=3, freq="h")
+    ds = xr.Dataset({"t2m": (("time", "latitude", "longitude"), np.full((3, 2, 2), 280.0))},
+                    coords={"time": t, "latitude": [30.0, 31.0], "longitude": [104.0, 105.0]},
+                    attrs={"forecast_reference_time": "2026-01-14T12:00:00+00:00"})
+    p = write_met_cycle(ds, tmp_path)
+    assert p == tmp_path / "met" / "cycles" / "2026011412.nc"
+    with xr.open_dataset(p) as got:
+        assert got["step"].values.tolist() == [12, 13, 14]
+        assert got.attrs["forecast_reference_time"] == "2026-01-14T12:00:00+00:00"
+    write_met_analysis(ds, tmp_path)
+    other = ds.assign_coords(latitude=[30.5, 31.5])
+    with pytest.raises(ValueError, match="2026-01.nc: stored grid differs"):
+        write_met_analysis(other, tmp_path)
+    curv = ds.rename({"latitude": "y", "longitude": "x"})
+    with pytest.raises(ValueError, match="regular"):
+        write_met_analysis(curv, tmp_path)

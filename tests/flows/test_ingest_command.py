@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -82,3 +83,35 @@ units: {co: ug/m3}
     assert got["co"].max() < 10  # µg/m³ → mg/m³
     bad = runner.invoke(app, ["ingest", str(DATA / "empty.csv"), "--data-dir", str(tmp_path / "e")])
     assert bad.exit_code == 2 and "empty.csv: empty file" in bad.output
+
+
+def test_ingest_era5_month_files_merge(tmp_path):
+    import numpy as np
+    import xarray as xr
+
+    def era5(path, start, periods, value):
+        t = pd.date_range(start, periods=periods, freq="h")
+        xr.Dataset({"t2m": (("valid_time", "latitude", "longitude"),
+                            np.full((periods, 2, 2), value, "float32"), {"units": "K"}),
+                    "tp": (("valid_time", "latitude", "longitude"),
+                           np.full((periods, 2, 2), 0.002, "float32"), {"units": "m"})},
+                   coords={"valid_time": t, "latitude": [31.0, 30.0], "longitude": [104.0, 105.0],
+                           "number": 0}).to_netcdf(path)
+        return path
+
+    a = era5(tmp_path / "a.nc", "2026-01-31T22:00", 4, 280.0)   # spans two UTC months
+    b = era5(tmp_path / "b.nc", "2026-02-01T01:00", 2, 290.0)   # overlaps a's last hour
+    res = runner.invoke(app, ["ingest", str(a), str(b), "--data-dir", str(tmp_path / "d")])
+    assert res.exit_code == 0, res.output
+    feb = xr.open_dataset(tmp_path / "d" / "met" / "analysis" / "2026-02.nc")
+    assert pd.DatetimeIndex(feb["time"].values).tolist() == list(
+        pd.date_range("2026-02-01T00:00", periods=3, freq="h"))
+    assert feb["t2m"].isel(latitude=0, longitude=0).values.tolist() == [280.0, 290.0, 290.0]
+    assert float(feb["tp"].max()) == pytest.approx(2.0)   # m per hour → mm h-1
+    assert feb["latitude"].values.tolist() == [30.0, 31.0]
+    feb.close()
+    assert (tmp_path / "d" / "met" / "analysis" / "2026-01.nc").exists()
+    bad = tmp_path / "bad.nc"
+    bad.write_bytes(b"not netcdf")
+    res = runner.invoke(app, ["ingest", str(bad), "--data-dir", str(tmp_path / "d")])
+    assert res.exit_code == 2 and "bad.nc: not a readable NetCDF" in res.output
