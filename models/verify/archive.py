@@ -521,6 +521,7 @@ def verify_matched(m: Matched, obs_units: pd.DataFrame, *,
         "issue_last": it.max().isoformat() if len(it) else None,
         "units": regions, "groups": [g for g in groups if g not in regions],
         "model_versions": m.model_versions,
+        "forecast_source": m.source,
         "points": {u: [region.unit(u).point.lon, region.unit(u).point.lat, region.unit(u).name]
                    for u in regions if region is not None and u in set(region.unit_ids)},
         "settings": settings.model_dump(mode="json"),

@@ -163,6 +163,7 @@ def read_forecast_archive(source: str | Path | Sequence[str | Path] | xr.Dataset
                 raise ForecastArchiveError("no forecast files given")
         parts = [_open(x) for x in paths]
         names = [str(x) for x in paths]
+    sources = sorted({str(ds.attrs["source"]) for ds in parts if ds.attrs.get("source")})
     runs: list[xr.Dataset] = []
     for ds, name in zip(parts, names, strict=True):
         if "issue_time" in ds.dims:
@@ -183,6 +184,7 @@ def read_forecast_archive(source: str | Path | Sequence[str | Path] | xr.Dataset
     out = out.sortby("issue_time")
     _, keep = np.unique(out["issue_time"].values, return_index=True)
     out = out.isel(issue_time=np.sort(keep))
+    out.attrs = {"source": "; ".join(sources)} if sources else {}
     return _complete_times(out)
 
 
@@ -351,6 +353,8 @@ class Matched:
     issue_day : numpy.ndarray
         Local issue date of each issue time (the bootstrap / DM sampling unit).
     model_versions : list of str
+    source : str
+        ``source`` attributes of the forecast files (e.g. ``synthetic demo``), joined.
     """
 
     hourly: xr.Dataset
@@ -358,6 +362,7 @@ class Matched:
     obs_daily: pd.DataFrame
     issue_day: np.ndarray
     model_versions: list[str] = field(default_factory=list)
+    source: str = ""
 
 
 def _hourly_grid(obs_units: pd.DataFrame, col: str, regions: list[str]) -> pd.DataFrame:
@@ -626,4 +631,4 @@ def match_forecasts(fc: xr.Dataset, obs_units: pd.DataFrame, settings: Verificat
     versions = sorted({str(v) for v in np.asarray(fc.get("model_version", xr.DataArray([]))
                                                   .values).ravel()})
     return Matched(hourly=hourly, daily=daily, obs_daily=od, issue_day=issue_day,
-                   model_versions=versions)
+                   model_versions=versions, source=str(fc.attrs.get("source", "")))

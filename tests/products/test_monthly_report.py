@@ -71,6 +71,7 @@ def test_report_builds_for_a_demo_world_month(demo_month):
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     for alt in ("均方根误差与技巧随预见期变化", "可靠性图", "各区域 D+1", "PM2.5 日均："):
         assert _img(html, alt).startswith(b"\x89PNG")
+    assert "synthetic demonstration data" in html  # the forecast files say source = synthetic
     assert "models/pm25/synthetic-1/card.json" in html and "old-version" not in html
     assert "http://" not in html and "https://" not in html  # self-contained
     # the warning in the register files was verified
