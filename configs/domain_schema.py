@@ -9,7 +9,11 @@ the stations (with coordinates), and optionally the point-meteorology columns. T
   ``station.from_filename``) plus a top-level ``columns`` map, e.g. the UCI Beijing PRSA files;
 * **wide by station** (one row per hour, one column per station and variable): every entry of
   ``stations`` has its own ``columns`` map, e.g. the UCI five-cities files
-  (``PM_Caotangsi``, ``PM_US Post`` …).
+  (``PM_Caotangsi``, ``PM_US Post`` …);
+* **dedicated reader**: ``reader: prsa`` / ``five_cities`` (:data:`READERS`) or
+  ``module:function`` — the reader knows the layout; ``time``/``columns`` are then optional.
+  This is how the backtest domains ``configs/domains/beijing_multisite.yaml`` and
+  ``chengdu_five_cities.yaml`` are written (with ``neighbour_radius_km`` and ``pollutants``).
 
 Example (UCI Beijing multi-site)::
 
@@ -36,12 +40,12 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from configs.schema import ConfigError, StrictModel, load_yaml_model
 
-__all__ = ["CANONICAL_VARIABLES", "TimeSpec", "StationSpec", "DomainStation", "MetSpec", "Domain",
-           "load_domain", "datasets_dir"]
+__all__ = ["CANONICAL_VARIABLES", "READERS", "TimeSpec", "StationSpec", "DomainStation",
+           "MetSpec", "Domain", "load_domain", "datasets_dir"]
 
 CANONICAL_VARIABLES = ("pm25", "pm10", "o3", "no2", "so2", "co")
 _UNITS = Literal["ug/m3", "mg/m3", "ppb", "ppm"]
@@ -129,12 +133,14 @@ class Domain(StrictModel):
     title: str = ""
     source: str = Field(default="", description="citation")
     license: str = ""
-    files: str = Field(min_length=1, description="glob relative to AIRWARN_DATASETS_DIR")
+    files: list[str] = Field(min_length=1,
+                             description="glob(s) relative to AIRWARN_DATASETS_DIR (a string or a "
+                                         "list)")
     format: Literal["csv", "parquet"] = "csv"
     encoding: str = Field(default="auto", description="'auto' = UTF-8, else GBK")
     skip_lines: int = Field(default=0, ge=0, description="preamble lines before the header")
     timezone: str = "Asia/Shanghai"
-    time: TimeSpec
+    time: TimeSpec | None = None
     station: StationSpec | None = None
     columns: dict[str, str] = Field(default_factory=dict, description="variable → source column")
     units: dict[str, _UNITS] = Field(default_factory=dict)
@@ -143,11 +149,28 @@ class Domain(StrictModel):
     stations: list[DomainStation] = Field(default_factory=list)
     met: MetSpec | None = None
     reader: str | None = Field(default=None,
-                               description="dedicated reader 'module:function', e.g. "
-                                           "'features.readers.uci:read_prsa'")
+                               description="dedicated reader: a short name of READERS "
+                                           "('prsa', 'five_cities') or 'module:function'")
+    neighbour_radius_km: float = Field(default=60.0, gt=0,
+                                       description="stations within this distance are neighbours")
+    pollutants: list[Literal["pm25", "o3"]] = Field(
+        default_factory=lambda: ["pm25", "o3"], description="forecast targets in this domain")
     extra: dict[str, Any] = Field(default_factory=dict,
                                   description="settings for other users of the domain "
                                               "(e.g. backtest periods, targets)")
+
+    @field_validator("files", mode="before")
+    @classmethod
+    def _files_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("reader")
+    @classmethod
+    def _reader_known(cls, v: str | None) -> str | None:
+        if v is not None and v not in READERS and ":" not in v:
+            raise ValueError(f"unknown reader {v!r}; expected one of {sorted(READERS)} or "
+                             f"'module:function'")
+        return v
 
     @model_validator(mode="after")
     def _layout(self) -> Domain:
@@ -161,18 +184,22 @@ class Domain(StrictModel):
         if bad_units:
             raise ValueError(f"units: unknown variable(s) {bad_units}")
         wide = any(s.columns for s in self.stations)
-        if wide:
-            if self.station is not None or self.columns:
-                raise ValueError("a wide layout (stations with their own columns) takes no "
-                                 "station/columns at the top level")
-            if not all(s.columns for s in self.stations):
-                raise ValueError("in a wide layout every station needs its columns")
-        else:
-            if self.station is None:
-                raise ValueError("give station (column/value/from_filename), or per-station "
-                                 "columns for a wide layout")
-            if not self.columns and not self.reader:
-                raise ValueError("columns: map at least one variable to a source column")
+        dedicated = self.reader is not None and not self.columns and not wide
+        if not dedicated:  # a mapped layout: time and either station+columns or wide stations
+            if self.time is None:
+                raise ValueError("time: required unless a dedicated reader is named")
+            if wide:
+                if self.station is not None or self.columns:
+                    raise ValueError("a wide layout (stations with their own columns) takes no "
+                                     "station/columns at the top level")
+                if not all(s.columns for s in self.stations):
+                    raise ValueError("in a wide layout every station needs its columns")
+            else:
+                if self.station is None:
+                    raise ValueError("give station (column/value/from_filename), or "
+                                     "per-station columns for a wide layout")
+                if not self.columns:
+                    raise ValueError("columns: map at least one variable to a source column")
         ids = [s.id for s in self.stations]
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
@@ -189,14 +216,22 @@ class Domain(StrictModel):
         return self.units.get(variable, "mg/m3" if variable == "co" else "ug/m3")
 
     def paths(self, root: Path | str | None = None) -> list[Path]:
-        """Files of the domain, sorted (glob under ``root`` or ``AIRWARN_DATASETS_DIR``)."""
+        """Files of the domain, sorted (globs under ``root`` or ``AIRWARN_DATASETS_DIR``)."""
         base = Path(root) if root is not None else datasets_dir()
-        return sorted(base.glob(self.files))
+        return sorted({p for pat in self.files for p in base.glob(pat)})
+
+
+#: Dedicated readers by short name (``module:function``); they return ``(obs, met)`` or ``obs``.
+READERS = {"prsa": "features.readers.uci:read_prsa",
+           "five_cities": "features.readers.uci:read_five_cities"}
 
 
 def datasets_dir() -> Path:
-    """Root of the data sets: ``AIRWARN_DATASETS_DIR`` (default ``/work/shared/datasets``)."""
-    return Path(os.environ.get("AIRWARN_DATASETS_DIR", "/work/shared/datasets"))
+    """Root of the data sets: ``AIRWARN_DATASETS_DIR``, else ``<repo>/../shared/datasets``."""
+    env = os.environ.get("AIRWARN_DATASETS_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
 
 
 def load_domain(path: Path | str) -> Domain:

@@ -485,6 +485,8 @@ def read_domain_table(path: Path | str, domain: Domain, *,
     """
     p = Path(path)
     rep = _report(report, p)
+    if domain.reader is not None and not domain.columns and not domain.wide:
+        return _dedicated(p, domain, rep)
     if domain.wide:
         vcols = {(s.id, v): c for s in domain.stations for v, c in s.columns.items()}
     else:
@@ -534,8 +536,36 @@ def read_domain_table(path: Path | str, domain: Domain, *,
     return long_to_obs(long, rep)
 
 
+def _dedicated(p: Path, domain: Domain, rep: ReadReport) -> pd.DataFrame:
+    """Read with the domain's dedicated reader (``READERS`` name or ``module:function``)."""
+    import importlib
+
+    from configs.domain_schema import READERS
+    from features.store import validate_obs
+
+    target = READERS.get(str(domain.reader), str(domain.reader))
+    mod, _, fn = target.partition(":")
+    try:
+        reader = getattr(importlib.import_module(mod), fn)
+    except (ImportError, AttributeError) as exc:
+        raise ReaderError(f"domain {domain.name}: reader {domain.reader!r} ({target}) is not "
+                          f"available ({exc})") from None
+    try:
+        out = reader(p)
+    except FileNotFoundError:
+        raise ReaderError(f"{p}: file not found") from None
+    except ValueError as exc:  # the UCI readers name file, line and column
+        raise ReaderError(str(exc)) from None
+    obs = out[0] if isinstance(out, tuple) else out
+    obs = validate_obs(obs, source=f"{p} (reader {domain.reader})")
+    rep.records += len(obs) * 6
+    rep.rows = len(obs)
+    return obs
+
+
 def _domain_times(df: pd.DataFrame, domain: Domain, p: Path, lines: np.ndarray) -> np.ndarray:
     spec = domain.time
+    assert spec is not None  # mapped layouts always have one (Domain validator)
     if spec.column:
         return _naive_utc(localize_times(df[spec.column], p, lines, spec.column,
                                          domain.timezone, spec.format))

@@ -186,3 +186,20 @@ def test_domain_schema_refuses_bad_configs():
         dom = Domain.model_validate({**PRSA_DOMAIN.model_dump(),
                                      "columns": {"pm25": "PM25_missing"}})
         read_domain_table(DATA / "PRSA_Data_Dongsi_20130301-20130302.csv", dom)
+
+
+def test_committed_backtest_domains_validate_and_read():
+    """configs/domains/*.yaml (dedicated UCI readers) validate under the domain schema."""
+    import configs
+    from configs.domain_schema import load_domain
+
+    files = sorted((configs.CONFIG_DIR / "domains").glob("*.yaml"))
+    assert files, "no domain files"
+    domains = {p.stem: load_domain(p) for p in files}
+    five = domains["chengdu_five_cities"]
+    assert five.reader == "five_cities" and five.files and five.neighbour_radius_km > 0
+    df = read_domain_table(DATA / "ChengduPM20130101_20130101.csv", five)
+    assert set(df["station_id"]) == {"chengdu_caotangsi", "chengdu_shahepu", "chengdu_us_post"}
+    assert _row(df, "2012-12-31T16:00Z", "chengdu_us_post").pm25 == 129.0
+    with pytest.raises(ValueError, match="unknown reader 'nope'"):
+        Domain.model_validate({**five.model_dump(), "reader": "nope"})
