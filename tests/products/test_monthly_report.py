@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +134,42 @@ def test_airwarn_verify_bad_inputs(tmp_path):
     r = CliRunner().invoke(app, ["verify", "--month", "2026-01", "--backtest", str(junk),
                                  "--obs", str(tmp_path)])
     assert r.exit_code == 2 and "junk.nc" in r.output and "cannot read" in r.output
+
+
+def test_airwarn_verify_on_real_beijing_observations(tmp_path, monkeypatch):
+    """A month of the real Beijing benchmark (UCI PRSA slice in tests/data, CC BY 4.0): observations
+    through a backtest domain file, forecasts in the backtest format that track them with error."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from products.monthly_report import _domain
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    monkeypatch.setenv("AIRWARN_DATASETS_DIR", str(data))
+    dom = tmp_path / "beijing_mini.yaml"
+    dom.write_text(
+        "name: beijing_mini\nreader: prsa\n"
+        "files: ['uci/PRSA_Data_Dongsi_20130301-20130429.csv', "
+        "'uci/PRSA_Data_Dingling_20130301-20130429.csv']\n"
+        "pollutants: [pm25, o3]\n"
+        "source: UCI Beijing Multi-Site Air-Quality Data (Zhang et al. 2017), CC BY 4.0\n"
+        "stations:\n  - {id: Dongsi, name: 东四, lat: 39.9522, lon: 116.434}\n"
+        "  - {id: Dingling, name: 定陵, lat: 40.2865, lon: 116.170}\n", encoding="utf-8")
+    obs, points = _domain(dom)
+    assert set(obs["unit_id"]) == {"Dongsi", "Dingling"} and points["Dongsi"][2] == "东四"
+    ds, _ = synthetic_archive(["Dongsi", "Dingling"], "2013-03-02", 29, seed=3, truth=obs,
+                              n_leads=81)
+    bt = tmp_path / "backtest.nc"
+    ds.to_netcdf(bt)
+    out = tmp_path / "report"
+    r = CliRunner().invoke(app, ["verify", "--month", "2013-03", "--backtest", str(bt), "--obs",
+                                 str(dom), "--out", str(out), "--no-pdf", "--no-bootstrap"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "verification_2013-03.json").read_text(encoding="utf-8"))
+    assert res["meta"]["points"]["Dingling"][:2] == [116.17, 40.2865]
+    obs_aqi = [x for x in res["tables"]["daily_series"] if x["variable"] == "aqi"]
+    # real March 2013 Beijing: several heavily polluted days (daily AQI > 200) at Dongsi
+    assert sum(1 for x in obs_aqi if x["unit_id"] == "Dongsi" and x["lead_day"] == 1
+               and (x["observed"] or 0) > 200) >= 3
+    html = (out / "monthly_report_2013-03.html").read_text(encoding="utf-8")
+    assert _img(html, "各区域 D+1").startswith(b"\x89PNG")  # station map from the domain points
