@@ -388,7 +388,8 @@ def evaluate_points(seed: int, h: np.ndarray, pts: Points,
     hconv = ((420.0 + 1000.0 * summ**0.6) * (1 - 0.55 * tcc) * cosz_lag**0.9 * (1.0 + 0.5 * (1 - b))
              * np.exp(-0.18 * stag))
     hmech = 40.0 + 105.0 * ws
-    blh = np.sqrt(hmech**2 + hconv**2) * np.exp(0.15 * L["bln"]) + 350.0 * front
+    hres = 60.0 + 110.0 * summ  # warm nights stay more mixed (residual convection, urban heat)
+    blh = np.sqrt(hmech**2 + hconv**2 + hres**2) * np.exp(0.15 * L["bln"]) + 350.0 * front
     blh = np.clip(blh, 50.0, 4000.0)
 
     # surface pressure: high in winter, synoptic highs, frontal surges
