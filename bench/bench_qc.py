@@ -83,9 +83,8 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--data-dir", type=Path, default=None)
     args = ap.parse_args()
-    from features.demo_world import build_world
-
     import configs
+    from features.demo_world import build_world
 
     tmp = None
     if args.data_dir is None:

@@ -28,9 +28,18 @@ import numpy as np
 import pandas as pd
 
 from configs.domain_schema import Domain
-from features.readers.common import (POLLUTANT_ALIASES, ReaderError, ReadReport, localize_times,
-                                     long_to_obs, normalise_unit, parse_numbers, read_csv_strict,
-                                     read_text, to_canonical_units)
+from features.readers.common import (
+    POLLUTANT_ALIASES,
+    ReaderError,
+    ReadReport,
+    localize_times,
+    long_to_obs,
+    normalise_unit,
+    parse_numbers,
+    read_csv_strict,
+    read_text,
+    to_canonical_units,
+)
 
 __all__ = [
     "CHINA_SITES_TYPES", "CHINA_SITES_HOURLY", "STATEAIR_COLUMNS", "STATEAIR_SITES",
@@ -451,14 +460,15 @@ def read_openaq(path: Path | str, *, station_map: dict[str, str] | None = None,
     _check_station_ids(loc, path, lines, loc_col)
     smap = station_map or {}
     sid = loc.map(lambda s: smap.get(s, f"openaq_{s}"))
+    # UTC columns may be written without an offset; local columns must carry theirs
     utc_only = time_col in ("datetimeUtc", "date.utc", "utc")
-    time = localize_times(df[time_col], path, lines, time_col, "UTC" if utc_only else "UTC")
     naive = ~df[time_col].astype(str).str.strip().str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$")
     if naive.any() and not utc_only:
         i = int(np.flatnonzero(naive.to_numpy())[0])
         raise ReaderError(f"{path}, line {int(lines[i])}, column {time_col!r}: "
                           f"{df[time_col].iloc[i]!r} has no UTC offset; expected e.g. "
                           f"2024-01-01T08:00:00+08:00")
+    time = localize_times(df[time_col], path, lines, time_col, "UTC")
     long = pd.DataFrame({"time": _naive_utc(time), "station_id": sid.to_numpy(dtype=object),
                          "variable": var, "value": values, "line": lines})
     long["time"] = pd.to_datetime(long["time"], utc=True)

@@ -7,8 +7,14 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from features.readers.met import (MetReaderError, dewpoint_from_mixing_ratio, read_cf,
-                                  read_era5, read_point_met, read_wrf)
+from features.readers.met import (
+    MetReaderError,
+    dewpoint_from_mixing_ratio,
+    read_cf,
+    read_era5,
+    read_point_met,
+    read_wrf,
+)
 
 
 def _era5_cds(path, new_layout: bool = True):

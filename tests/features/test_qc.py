@@ -7,9 +7,23 @@ import pandas as pd
 import pytest
 
 from configs.schema import ConfigError
-from features.qc import (QC_DUPLICATE, QC_GAP_FILLED, QC_NEGATIVE, QC_PM_RATIO, QC_RANGE,
-                         QC_SPIKE, QC_STUCK, QC_UNIT, describe_qc, fill_gaps, load_qc_config,
-                         run_qc, valid_mask, var_bits, var_flags)
+from features.qc import (
+    QC_DUPLICATE,
+    QC_GAP_FILLED,
+    QC_NEGATIVE,
+    QC_PM_RATIO,
+    QC_RANGE,
+    QC_SPIKE,
+    QC_STUCK,
+    QC_UNIT,
+    describe_qc,
+    fill_gaps,
+    load_qc_config,
+    run_qc,
+    valid_mask,
+    var_bits,
+    var_flags,
+)
 
 STATIONS = pd.DataFrame({"station_id": ["a", "b", "c", "d"],
                          "sub_region": ["chengdu", "chengdu", "chengdu", "deyang"]})

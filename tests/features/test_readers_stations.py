@@ -10,10 +10,14 @@ import pytest
 
 from configs.domain_schema import Domain
 from features.qc import QC_DUPLICATE, var_bits
-from features.readers.common import (MOLAR_VOLUME_L, ReaderError, ReadReport,
-                                     to_canonical_units)
-from features.readers.stations import (read_china_sites, read_domain_table, read_long_table,
-                                       read_openaq, read_stateair)
+from features.readers.common import MOLAR_VOLUME_L, ReaderError, ReadReport, to_canonical_units
+from features.readers.stations import (
+    read_china_sites,
+    read_domain_table,
+    read_long_table,
+    read_openaq,
+    read_stateair,
+)
 from features.store import OBS_COLUMNS, validate_obs
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"

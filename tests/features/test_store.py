@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.store import (OBS_COLUMNS, ObsSchemaError, empty_obs, obs_files, read_obs,
-                            write_obs)
+from features.store import OBS_COLUMNS, ObsSchemaError, empty_obs, obs_files, read_obs, write_obs
 
 
 def _obs(start: str = "2026-01-31 22:00", hours: int = 4,

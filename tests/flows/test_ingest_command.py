@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
 from features.qc import QC_DUPLICATE, var_bits
 from features.store import obs_files, read_obs
+from flows.cli import app
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"
 runner = CliRunner()
