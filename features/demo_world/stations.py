@@ -3,7 +3,8 @@
 Station value = unit concentration × a local factor (per station and pollutant, fixed) × an
 hourly AR(1) multiplicative noise, rounded like published data (integers µg/m³, CO to 0.01 mg/m³).
 Then realistic defects are injected and every one of them is listed in a truth table so that QC
-can be scored: ``missing`` (short gaps), ``outage`` (multi-day, all pollutants), ``stuck``
+can be scored: ``missing`` (short gaps: rows present, values NaN), ``outage`` (multi-day, all
+pollutants: the station-hour rows are absent, as when a station stops reporting), ``stuck``
 (constant value), ``spike`` (single-hour jumps), ``co_ugm3`` (one station reporting CO in µg/m³,
 ×1000, for a couple of weeks) and ``negative`` (small negative values).
 
@@ -90,8 +91,9 @@ def station_observations(truth: dict[str, np.ndarray], unit_ids: list[str],
     Returns
     -------
     obs : dict of ndarray (T, S)
-        Station values per pollutant (µg/m³, co mg/m³), columns in ``stations`` order; turn
-        slices into the canonical table with :func:`obs_frame`.
+        Station values per pollutant (µg/m³, co mg/m³), columns in ``stations`` order, and
+        ``absent`` (bool: no row reported); turn slices into the canonical table with
+        :func:`obs_frame`.
     defects : DataFrame
         :data:`DEFECT_COLUMNS`; times UTC tz-aware, inclusive.
     """
@@ -122,6 +124,7 @@ def station_observations(truth: dict[str, np.ndarray], unit_ids: list[str],
     data["pm10"] = np.maximum(data["pm10"], data["pm25"])
 
     defects: list[tuple[str, str, pd.Timestamp, pd.Timestamp, str]] = []
+    absent = np.zeros((T, S), dtype=bool)
     years = T / 8766.0
 
     def rec(j: int, var: str, a: int, b: int, kind: str) -> None:
@@ -142,6 +145,7 @@ def station_observations(truth: dict[str, np.ndarray], unit_ids: list[str],
             b = min(T - 1, a + int(r.integers(48, 24 * 7)))
             for p in POLLUTANTS:
                 data[p][a:b + 1, j] = np.nan
+            absent[a:b + 1, j] = True
             rec(j, "all", a, b, "outage")
         # stuck values: ~2 per station-year, 6–48 h
         for _ in range(r.poisson(2 * years)):
@@ -178,6 +182,7 @@ def station_observations(truth: dict[str, np.ndarray], unit_ids: list[str],
         rec(j, "co", a, b, "co_ugm3")
 
     obs = {p: data[p] for p in POLLUTANTS}
+    obs["absent"] = absent
     dfx = pd.DataFrame(defects, columns=list(DEFECT_COLUMNS))
     dfx = dfx.sort_values(["station_id", "start", "variable"], kind="mergesort").reset_index(drop=True)
     return obs, dfx
@@ -190,13 +195,15 @@ def obs_frame(obs: dict[str, np.ndarray], times: pd.DatetimeIndex, station_ids: 
     Returns
     -------
     DataFrame
-        ``time`` (UTC), ``station_id``, ``pm25 pm10 o3 no2 so2`` (µg/m³), ``co`` (mg/m³), ``qc`` = 0.
+        ``time`` (UTC), ``station_id``, ``pm25 pm10 o3 no2 so2`` (µg/m³), ``co`` (mg/m³), ``qc`` = 0;
+        station-hours marked ``absent`` (outages) have no row.
     """
     t = pd.DatetimeIndex(times[rows]).tz_convert("UTC")
     S = len(station_ids)
+    keep = ~obs["absent"][rows].ravel() if "absent" in obs else np.ones(len(t) * S, dtype=bool)
     return pd.DataFrame({
-        "time": np.repeat(t, S),
-        "station_id": np.tile(np.array(station_ids, dtype=object), len(t)),
-        **{p: obs[p][rows].astype(np.float64).ravel() for p in POLLUTANTS},
-        "qc": np.zeros(len(t) * S, dtype=np.int64),
-    })
+        "time": np.repeat(t, S)[keep],
+        "station_id": np.tile(np.array(station_ids, dtype=object), len(t))[keep],
+        **{p: obs[p][rows].astype(np.float64).ravel()[keep] for p in POLLUTANTS},
+        "qc": np.zeros(int(keep.sum()), dtype=np.int64),
+    }).reset_index(drop=True)

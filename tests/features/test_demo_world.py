@@ -230,7 +230,11 @@ def test_defects_are_recorded_and_present(demo_world):
     v = values(co)["co"].dropna()
     assert len(v) > 24 * 5 and v.median() > 100  # µg/m³ reported in a mg/m³ column
     for row in dfx[dfx["kind"] == "outage"].head(5).itertuples():
-        assert values(row)[["pm25", "o3", "co"]].isna().all().all()
+        assert len(values(row)) == 0  # the station stopped reporting: no rows
+    for row in dfx[dfx["kind"] == "missing"].head(20).itertuples():
+        v = values(row)
+        assert len(v) == (row.end - row.start) / pd.Timedelta(hours=1) + 1 or len(v) == 0
+        assert v[["pm25", "o3", "co"]].isna().all().all()
     for row in dfx[dfx["kind"] == "negative"].head(10).itertuples():
         assert (values(row)[row.variable] < 0).all()
     stuck = dfx[(dfx["kind"] == "stuck")].head(10)
