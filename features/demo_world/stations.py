@@ -1,6 +1,7 @@
 """Station layer of the demo world: the station table, station observations and their defects.
 
-Station value = unit concentration × a local factor (per station and pollutant, fixed) × an
+Station value = unit concentration × a siting factor (background / industrial / urban, from the
+station name) × a local factor (per station and pollutant, fixed) × an
 hourly AR(1) multiplicative noise, rounded like published data (integers µg/m³, CO to 0.01 mg/m³).
 Then realistic defects are injected and every one of them is listed in a truth table so that QC
 can be scored: ``missing`` (short gaps: rows present, values NaN), ``outage`` (multi-day, all
@@ -21,12 +22,35 @@ from scipy.signal import lfilter
 
 from configs import STATION_COLUMNS, load_stations
 
-__all__ = ["POLLUTANTS", "DEFECT_COLUMNS", "world_stations", "station_observations", "obs_frame"]
+__all__ = ["POLLUTANTS", "DEFECT_COLUMNS", "SITE_FACTORS", "site_kind", "world_stations",
+           "station_observations", "obs_frame"]
 
 #: Pollutant columns of the canonical observation table (µg/m³; co mg/m³).
 POLLUTANTS: tuple[str, ...] = ("pm25", "pm10", "o3", "no2", "so2", "co")
 #: Columns of ``demo/defects.csv``. ``variable`` is a pollutant or ``all``; start/end inclusive, UTC.
 DEFECT_COLUMNS: tuple[str, ...] = ("station_id", "variable", "start", "end", "kind")
+
+
+#: Station siting classes recognised from the station name (Chinese), and the factors applied to
+#: the unit concentration there. Synthetic convention of the demo world: background / scenic
+#: sites (对照点 on hills and scenic areas: names ending in 山 or 观, or containing 景区) see
+#: cleaner air and more O3 (less NO titration); sites named after a factory (厂, not a 水厂
+#: waterworks) see more SO2 and PM.
+SITE_FACTORS: dict[str, dict[str, float]] = {
+    "urban": {"pm25": 1.0, "pm10": 1.0, "o3": 1.0, "no2": 1.0, "so2": 1.0, "co": 1.0},
+    "background": {"pm25": 0.72, "pm10": 0.7, "o3": 1.15, "no2": 0.5, "so2": 0.7, "co": 0.75},
+    "industrial": {"pm25": 1.08, "pm10": 1.15, "o3": 0.95, "no2": 1.1, "so2": 1.6, "co": 1.15},
+}
+
+
+def site_kind(name: str) -> str:
+    """Siting class of a station from its Chinese name: ``background``, ``industrial`` or
+    ``urban`` (see :data:`SITE_FACTORS`)."""
+    if name.endswith(("山", "观")) or "景区" in name:
+        return "background"
+    if "厂" in name and "水厂" not in name:
+        return "industrial"
+    return "urban"
 
 
 def world_stations(region, stations: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -105,12 +129,14 @@ def station_observations(truth: dict[str, np.ndarray], unit_ids: list[str],
     rngs = [_station_rng(seed, s, 404) for s in sids]
     # local factors: traffic-like stations see more NO2/CO and less O3
     traffic = np.array([r.normal(0, 1) for r in rngs])
+    kinds = [site_kind(n) for n in stations["name"].astype(str)]
     for k, p in enumerate(POLLUTANTS):
         base = np.array([_station_rng(seed, s, 500 + k).lognormal(0, 0.12) for s in sids])
         if p in ("no2", "co"):
             base = base * np.exp(0.15 * traffic)
         elif p == "o3":
             base = base * np.exp(-0.08 * traffic)
+        base = base * np.array([SITE_FACTORS[k_][p] for k_ in kinds])
         noise = np.empty((T, S), dtype=np.float32)
         for j, s in enumerate(sids):
             r = _station_rng(seed, s, 600 + k)

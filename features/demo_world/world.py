@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 #: Bump when the generator's output changes: cached worlds of another version are rebuilt.
-GENERATOR_VERSION = "1.9.0"
+GENERATOR_VERSION = "1.10.0"
 #: Forecast cycles run to 120 h: steps 0…120 (hours).
 CYCLE_STEPS = 121
 #: Hours after its reference time at which a cycle is delivered.

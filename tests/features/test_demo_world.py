@@ -425,3 +425,19 @@ def test_truth_file_is_labelled_synthetic(demo_world):
 
     meta = pq.read_schema(demo_world.data_dir / "demo" / "unit_truth.parquet").metadata
     assert meta[b"source"] == b"synthetic demo"
+
+
+def test_station_siting(demo_world):
+    from features.demo_world.stations import site_kind
+
+    assert site_kind("缙云山") == "background" and site_kind("乐山大佛景区") == "background"
+    assert site_kind("南充炼油厂") == "industrial" and site_kind("市第三水厂") == "urban"
+    assert site_kind("解放碑") == "urban"
+    st = demo_world.stations
+    if "1414A" not in set(st["station_id"]) or "1423A" not in set(st["station_id"]):
+        pytest.skip("the configured station list has changed")
+    obs = read_obs(demo_world.data_dir, station_ids=["1414A", "1423A"])  # 缙云山 vs 解放碑
+    clean = obs[(obs["pm25"] >= 0) & (obs["pm25"] < 1000) & (obs["no2"] >= 0)]
+    m = clean.groupby("station_id")[["pm25", "no2"]].median()
+    assert m.loc["1414A", "pm25"] < m.loc["1423A", "pm25"]
+    assert m.loc["1414A", "no2"] < 0.8 * m.loc["1423A", "no2"]
