@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from prefect import flow
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 from features.atomic import write_text_atomic
 from flows.daily import (
@@ -41,7 +42,8 @@ from flows.daily import (
 )
 from flows.stages import StageRecord, lookup, timed, write_manifest
 
-__all__ = ["COMPARE_WEEKS", "compare_models", "promote_version", "run_retrain", "retrain"]
+__all__ = ["COMPARE_WEEKS", "compare_models", "train_fanout", "promote_version", "run_retrain",
+           "retrain", "run_retrain_flow"]
 
 #: Weeks of the most recent archive held out to compare the candidate with the current models.
 COMPARE_WEEKS = 8
@@ -109,6 +111,43 @@ def compare_models(config: Any, obs_units: pd.DataFrame, met_source: Any,
     return out
 
 
+def train_fanout(config: Any, obs_units: pd.DataFrame, met_source: Any, until: Any,
+                 data_dir: Path, settings: Any = None, fanout: bool = False) -> list[Path]:
+    """``models.train.train_models``, one call per pollutant as Prefect tasks when ``fanout``.
+
+    Each pollutant's models are independent (pooled over units), so on a Dask task runner
+    (``retrain(..., dask_address=…)``) they train in parallel; without ``fanout`` (plain calls,
+    tests) it is a single ``train_models`` call.
+
+    Returns
+    -------
+    list of Path
+        Card paths, one per pollutant.
+    """
+    from configs.model_schema import load_model_settings
+
+    train_models = lookup("models.train:train_models")
+    settings = settings or load_model_settings()
+    if not fanout or len(settings.pollutants) < 2:
+        return [Path(c) for c in train_models(config, obs_units, met_source, until,
+                                              settings=settings, data_dir=data_dir)]
+    futures = [train_task.submit(config, obs_units, met_source, until,
+                                 settings.model_copy(update={"pollutants": [p]}), data_dir)
+               for p in settings.pollutants]
+    return [Path(c) for f in futures for c in f.result()]
+
+
+def _train_one(config: Any, obs_units: pd.DataFrame, met_source: Any, until: Any, settings: Any,
+               data_dir: Path) -> list[str]:
+    train_models = lookup("models.train:train_models")
+    return [str(c) for c in train_models(config, obs_units, met_source, until, settings=settings,
+                                         data_dir=data_dir)]
+
+
+train_task = task(_train_one, name="train-pollutant", cache_policy=NO_CACHE, persist_result=False,
+                  timeout_seconds=7200)
+
+
 def promote_version(card_path: Path, data_dir: Path, promotion: dict[str, Any]) -> Path:
     """Record ``promotion`` in a model card and copy its version directory into the live models.
 
@@ -144,7 +183,7 @@ def _record(card_path: Path, promotion: dict[str, Any]) -> None:
 
 def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str = "cycles",
                 compare_weeks: int = COMPARE_WEEKS, settings: Any = None,
-                train_days: int | None = None) -> dict[str, Any]:
+                train_days: int | None = None, fanout: bool = False) -> dict[str, Any]:
     """Train, compare and (if no worse) promote — plain function (see the module docstring).
 
     Parameters
@@ -160,6 +199,8 @@ def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str 
         Default ``configs/models.yaml``.
     train_days : int, optional
         Days of observations used (default: the whole archive), d.
+    fanout : bool
+        Train the pollutants as parallel Prefect tasks (inside the :func:`retrain` flow).
 
     Returns
     -------
@@ -174,7 +215,6 @@ def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str 
     t_utc = pd.Timestamp(t).tz_convert("UTC")
     stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
     staging = ddir / "models" / "candidates" / stamp
-    train_models = lookup("models.train:train_models")
     load_latest = lookup("models.registry:load_latest")
     targets = lookup("models.forecast:TARGETS")
     records: list[StageRecord] = []
@@ -183,7 +223,6 @@ def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str 
     met_source, notes = make_met_source(config, met)
     current = {p: load_latest(ddir, p) for p in targets}
     have_current = {p: current[p].model is not None for p in targets}
-    kw = {"settings": settings} if settings is not None else {}
     scores: dict[str, dict[str, float]] = {}
     promoted: dict[str, bool] = {p: not have_current[p] for p in targets}
     holdout_cards: list[Path] = []
@@ -192,8 +231,8 @@ def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str 
         rec = StageRecord("train_candidate")
         records.append(rec)
         with timed(rec):
-            holdout_cards = [Path(c) for c in train_models(
-                config, obs_units, met_source, hold, data_dir=staging / "holdout", **kw)]
+            holdout_cards = train_fanout(config, obs_units, met_source, hold,
+                                         staging / "holdout", settings, fanout)
             rec.detail = f"trained on observations before {hold.isoformat()}"
         rec = StageRecord("compare")
         records.append(rec)
@@ -217,8 +256,8 @@ def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str 
         rec = StageRecord("train_final")
         records.append(rec)
         with timed(rec):
-            final = [Path(c) for c in train_models(config, obs_units, met_source, t,
-                                                   data_dir=staging / "final", **kw)]
+            final = train_fanout(config, obs_units, met_source, t, staging / "final", settings,
+                                 fanout)
             rec.detail = f"trained on observations before {t_utc.isoformat()}"
         rec = StageRecord("promote")
         records.append(rec)
@@ -264,4 +303,15 @@ def retrain(until: str | None = None, data_dir: str | None = None, met: str = "c
     compare_weeks : int
         Hold-out weeks for the comparison.
     """
-    return run_retrain(until, data_dir, met, compare_weeks)
+    return run_retrain(until, data_dir, met, compare_weeks, fanout=True)
+
+
+def run_retrain_flow(until: str | None = None, *, data_dir: str | None = None,
+                     met: str = "cycles", compare_weeks: int = COMPARE_WEEKS,
+                     dask_address: str | None = None, workers: int | None = None
+                     ) -> dict[str, Any]:
+    """Run the :func:`retrain` flow on a Dask task runner (local threads or ``dask_address``)."""
+    from flows.runners import task_runner
+
+    f = retrain.with_options(task_runner=task_runner(dask_address, workers))
+    return f(until=until, data_dir=data_dir, met=met, compare_weeks=compare_weeks)

@@ -107,13 +107,17 @@ def register(app: typer.Typer) -> None:
 
     @run_app.command("retrain")
     def retrain_cmd(
-        until: str = typer.Option(None, help="Last observation time for training."),
+        until: str = typer.Option(None, help="Train on observations before this time."),
         met: str = typer.Option("cycles", help="Meteorology: cycles, demo, perfect, none."),
+        compare_weeks: int = typer.Option(8, help="Hold-out weeks for the comparison."),
+        dask_address: str = typer.Option(None, "--dask-address",
+                                         help="tcp://host:port of an existing Dask scheduler."),
     ) -> None:
         """Weekly retraining: train, compare with the current models, promote if no worse."""
-        from flows.retrain import retrain
+        from flows.retrain import run_retrain_flow
 
-        out = retrain(until=until, met=met)
+        out = run_retrain_flow(until, met=met, compare_weeks=compare_weeks,
+                               dask_address=dask_address)
         Console().print_json(json.dumps(out, ensure_ascii=False, default=str))
 
     @run_app.command("monthly")

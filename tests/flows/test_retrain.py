@@ -16,7 +16,7 @@ def test_retrain_compares_and_records_in_card(data_dir):
 
     before = {p: load_latest(data_dir, p).card["version"] for p in ("pm25", "o3")}
     out = run_retrain(ISSUE.isoformat(), data_dir, met="perfect", compare_weeks=2,
-                      settings=_small_settings(), train_days=95)
+                      settings=_small_settings(), train_days=84)
     assert [s["name"] for s in out["stages"]][:2] == ["train_candidate", "compare"]
     for p in ("pm25", "o3"):
         cur, cand = out["scores"]["current"][p], out["scores"]["candidate"][p]
