@@ -7,9 +7,9 @@
   ``min_cells`` grid cells, otherwise the mean of bilinear values at the unit's stations
   (``configs/stations.csv``) or, with no station, at its seat point (``Unit.point``).
 
-Polygons come from the offline ``cnmaps`` boundaries: a Sichuan unit is its prefecture-level
-city; a Chongqing unit is the union of its member districts (``Unit.members``, else its own
-name). Polygons and the grid masks are cached. Works lazily on dask-backed Datasets: the
+Polygons come from the offline ``cnmaps`` boundaries (simplified outlines, ample for grid
+cells of 0.1° and coarser): a Sichuan unit is its prefecture-level city; a Chongqing unit is the
+union of its member districts (``Unit.members``, else its own name). Polygons and the grid masks are cached. Works lazily on dask-backed Datasets: the
 result is computed once, at the end.
 """
 
@@ -30,21 +30,27 @@ __all__ = ["unit_polygon", "unit_weights", "sample_points", "sample_units"]
 _MASK_CACHE: dict[tuple, xr.DataArray] = {}
 
 
+@lru_cache(maxsize=4)
+def _city_polygons(province: str) -> dict[str, object]:
+    """Prefecture-level polygons of a province (one cnmaps query, simplified, cached)."""
+    try:
+        from cnmaps import get_adm_maps
+
+        records = get_adm_maps(province=province, level="市", simplify=True)
+    except Exception:  # noqa: BLE001 - MapNotFoundError, no data: fall back to points
+        return {}
+    return {str(r["city"]): getattr(r["geometry"], "geom", r["geometry"]) for r in records}
+
+
 @lru_cache(maxsize=64)
 def _polygon_cached(unit_id: str, province: str, name: str, members: tuple[str, ...]) -> object:
     if province == "sichuan":
-        try:
-            from cnmaps import get_adm_maps
-
-            poly = get_adm_maps(province=PROVINCE_NAME["sichuan"], city=name, level="市",
-                                record="first", only_polygon=True)
-        except Exception:  # noqa: BLE001 - MapNotFoundError, no data: fall back to points
-            return None
-        return getattr(poly, "geom", poly)
+        return _city_polygons(PROVINCE_NAME["sichuan"]).get(name)
     from shapely.ops import unary_union
 
     wanted = set(members or (name,))
-    parts = [g for _, d, g in district_polygons(PROVINCE_NAME["chongqing"]) if d in wanted]
+    parts = [g for _, d, g in district_polygons(PROVINCE_NAME["chongqing"], simplify=True)
+             if d in wanted]
     return unary_union(parts) if parts else None
 
 
@@ -202,6 +208,8 @@ def sample_units(ds: xr.Dataset, region: Region, stations: pd.DataFrame | None =
         raise ValueError("sample_units: the Dataset has no 'time' dimension")
     variables = [v for v, da in ds.data_vars.items() if "time" in da.dims]
     ds = ds[variables]
+    if ds.nbytes < 256e6:  # small files (one cycle, a month of a regional grid): load at once
+        ds = ds.load()
     use_poly: dict[str, bool] = {}
     if method != "points":
         w = unit_weights(ds, region, polygons)

@@ -46,14 +46,16 @@ SOURCE_COLUMNS = ["ID", "stations_name", "stations_en_name", "area", "area_en_na
 PROVINCE_NAME = {"sichuan": "四川省", "chongqing": "重庆市"}
 
 
-@lru_cache(maxsize=4)
-def district_polygons(province: str) -> tuple[tuple[str, str, object], ...]:
+@lru_cache(maxsize=8)
+def district_polygons(province: str, simplify: bool = False) -> tuple[tuple[str, str, object], ...]:
     """County-level polygons of a province from the offline cnmaps data.
 
     Parameters
     ----------
     province : str
         Full Chinese name (``"四川省"``, ``"重庆市"``).
+    simplify : bool
+        Simplified boundaries (cnmaps ``simplify=True``: ~4× faster to load; for area means).
 
     Returns
     -------
@@ -65,7 +67,7 @@ def district_polygons(province: str) -> tuple[tuple[str, str, object], ...]:
     except ImportError:  # pragma: no cover - cnmaps is a dependency
         return ()
     try:
-        records = get_adm_maps(province=province, level="区县")
+        records = get_adm_maps(province=province, level="区县", simplify=simplify)
     except Exception:  # noqa: BLE001 - MapNotFoundError and friends: no boundary data
         return ()
     out = []
