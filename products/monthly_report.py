@@ -538,6 +538,19 @@ def _context(res: VerificationResult, month: str, figures: dict[str, str | None]
         g["lead_day"] = g["lead_day"].map(lambda d: f"D+{d}")
         ctx["cont_groups"] = _table(g, ["group", "lead_day", "n", "mb", "rmse", "r", "nmb"],
                                     ci=("rmse",), heads=heads_common)
+    cmpt = T.get("comparison", pd.DataFrame())
+    if not cmpt.empty:
+        s = cmpt.copy()
+        s["variable"] = s["variable"].map(lambda v: _VAR_LABELS.get(v, v))
+        s["lead_day"] = s["lead_day"].map(lambda d: f"D+{d}")
+        s["reference"] = s["reference"].map({"persistence": "持续性 persistence",
+                                             "climatology": "气候态 climatology"})
+        ctx["comparison"] = _table(s, ["variable", "reference", "lead_day", "n", "rmse_a",
+                                       "rmse_b", "dm_stat", "p_value", "better"],
+                                   heads={**heads_common, "reference": "参考预报 reference",
+                                          "rmse_a": "预报 RMSE forecast", "rmse_b": "参考 RMSE reference",
+                                          "dm_stat": "DM统计量 DM statistic", "p_value": "p值 p-value",
+                                          "better": "显著更优 significantly better"})
     ch = T.get("chinese", pd.DataFrame())
     if not ch.empty:
         s = ch[ch["group"] == ALL].copy()

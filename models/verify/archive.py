@@ -53,6 +53,7 @@ TABLES: tuple[str, ...] = (
     "continuous_hourly", "continuous_daily", "chinese", "categorical", "onset", "confusion",
     "probabilistic_hourly", "probabilistic_daily", "brier", "reliability", "warnings_by_level",
     "warnings_by_lead_day", "warnings_list", "warnings_misses", "availability", "daily_series",
+    "comparison",
 )
 _CI_SCORES = ("mb", "mae", "rmse", "r", "skill_persistence", "skill_climatology")
 
@@ -455,6 +456,25 @@ def _availability(m: Matched, obs_units: pd.DataFrame, period: tuple[Any, Any] |
     return pd.DataFrame(rows)
 
 
+def _reference_comparison(m: Matched, settings: VerificationSettings) -> pd.DataFrame:
+    """Is the forecast significantly better than persistence / climatology? (DM per lead day)."""
+    d = m.daily
+    parts = []
+    for v in DAILY_VARS:
+        if f"fc_{v}" not in d:
+            continue
+        for ref, label in (("pers", "persistence"), ("clim", "climatology")):
+            ra = d[f"{ref}_{v}"].where(d[f"obs_{v}"].notnull())
+            if not np.isfinite(ra.values).any():
+                continue
+            t = compare_systems(d[f"fc_{v}"], ra, d[f"obs_{v}"], by=("day",), settings=settings,
+                                names=("forecast", label))
+            t.insert(0, "reference", label)
+            t.insert(0, "variable", v)
+            parts.append(t.rename(columns={"day": "lead_day"}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
 def _daily_series(m: Matched) -> pd.DataFrame:
     """Daily observations and the D+1…D+3 forecasts valid on each date (latest issue per date)."""
     d = m.daily
@@ -506,6 +526,7 @@ def verify_matched(m: Matched, obs_units: pd.DataFrame, *,
         "availability": _availability(m, obs_units, period, settings),
         "daily_series": _daily_series(m),
     }
+    tables["comparison"] = _reference_comparison(m, settings)
     ladders = None
     if region is not None:
         ladders = {u: region.unit(u).ladder for u in regions if u in set(region.unit_ids)}

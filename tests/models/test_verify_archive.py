@@ -67,6 +67,9 @@ def test_perfect_forecast_scores_perfectly():
     assert (cat["b"] == 0).all() and (cat["c"] == 0).all()
     conf = res.tables["confusion"]
     assert conf.loc[conf["obs_level"] != conf["fc_level"], "count"].sum() == 0
+    cmp_ = res.tables["comparison"].set_index(["variable", "reference", "lead_day"])
+    assert cmp_.loc[("pm25", "persistence", 1), "better"] == "forecast"
+    assert cmp_.loc[("pm25", "persistence", 1), "rmse_a"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_constant_bias_is_measured_exactly():
