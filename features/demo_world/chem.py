@@ -368,7 +368,7 @@ def simulate(met: dict[str, np.ndarray], times: pd.DatetimeIndex, params: UnitPa
     E[:, ip, :] += f["fireworks"][:, None] * params.scale[None, :] ** 0.5 * dil
     iso2 = TRACERS.index("so2")
     E[:, iso2, :] += 0.4 * f["fireworks"][:, None] * dil
-    # primary NO2 (≈12 % of NOx emissions) is odd oxygen
+    # primary NO2 (≈20 % of NOx emissions, as NO2 mass) is odd oxygen
     E[:, TRACERS.index("ox"), :] = 0.2 * E[:, TRACERS.index("nox"), :]
     if extra_emissions is not None:
         E[:, ip, :] += extra_emissions * dil
