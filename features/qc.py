@@ -204,45 +204,81 @@ def _stuck(x: np.ndarray, hours: int, min_value: float, false_rate: float) -> np
     return out & (x > min_value)
 
 
+def _window_median(v: np.ndarray, rows: np.ndarray, cols: np.ndarray, window: int,
+                   min_periods: int) -> np.ndarray:
+    """Centred rolling median of ``v`` (hours × stations) at the given cells only.
+
+    Same values as ``DataFrame.rolling(window, center=True, min_periods).median()`` (NaN skipped,
+    NaN when fewer than ``min_periods`` values), computed for a subset of cells.
+    """
+    if len(rows) == 0:
+        return np.empty(0)
+    half = window // 2
+    pad = np.full((half, v.shape[1]), np.nan)
+    vp = np.vstack([pad, v, pad])
+    win = np.lib.stride_tricks.sliding_window_view(vp, window, axis=0)  # (T + 2h − w + 1, S, w)
+    start = rows + half - (window - 1) // 2 - (window % 2 == 0)
+    w = np.sort(win[start, cols, :], axis=1)  # NaN sorts last
+    n = (~np.isnan(w)).sum(axis=1)
+    lo = np.clip((n - 1) // 2, 0, window - 1)
+    hi = np.clip(n // 2, 0, window - 1)
+    r = np.arange(len(rows))
+    med = 0.5 * (w[r, lo] + w[r, hi])
+    med[n < min_periods] = np.nan
+    return med
+
+
 def _spike(x: np.ndarray, groups: np.ndarray, cfg: _Spike, min_abs: float) -> np.ndarray:
-    """Mask of spikes: robust outliers in time that neighbours (same unit) do not share."""
-    df = pd.DataFrame(x)
-    roll = df.rolling(cfg.window, center=True, min_periods=max(3, cfg.window // 3))
-    med = roll.median().to_numpy()
-    mad = (df - med).abs().rolling(cfg.window, center=True,
-                                   min_periods=max(3, cfg.window // 3)).median().to_numpy()
+    """Mask of spikes: robust outliers in time that neighbours (same unit) do not share.
+
+    The full rolling median is computed once; the spreads (rolling MAD, rolling median of hourly
+    changes) and the neighbour medians only where a value is a candidate (its deviation or its
+    isolated jump exceeds ``min_abs``), which gives the same flags much faster.
+    """
+    minp = max(3, cfg.window // 3)
+    med = pd.DataFrame(x).rolling(cfg.window, center=True, min_periods=minp).median().to_numpy()
     dev = np.abs(x - med)
     # isolated jumps: up (or down) from both the previous and the next hour, against the robust
     # spread of hourly changes (diurnal cycles inflate the spread of values, not of changes)
     prev = np.vstack([np.full((1, x.shape[1]), np.nan), x[:-1]])
     nxt = np.vstack([x[1:], np.full((1, x.shape[1]), np.nan)])
     d1, d2 = x - prev, x - nxt
-    step = pd.DataFrame(np.abs(d1)).rolling(cfg.window, center=True,
-                                            min_periods=max(3, cfg.window // 3)).median().to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        own = (dev > cfg.z * 1.4826 * mad) & (dev > min_abs)
+    with np.errstate(invalid="ignore"):
         jump = np.minimum(np.abs(d1), np.abs(d2))
         same_sign = np.sign(d1) == np.sign(d2)
-        own |= same_sign & (jump > cfg.z * 1.4826 * step) & (jump > min_abs)
-    # neighbour test: median of the other stations of the unit at the same hour
-    nb = np.full_like(x, np.nan)
+        cand_dev = dev > min_abs
+        cand_jump = same_sign & (jump > min_abs)
+    own = np.zeros(x.shape, dtype=bool)
+    ti, sj = np.nonzero(cand_dev)
+    if len(ti):
+        mad = _window_median(dev, ti, sj, cfg.window, minp)
+        with np.errstate(invalid="ignore"):
+            own[ti, sj] |= dev[ti, sj] > cfg.z * 1.4826 * mad
+    ti, sj = np.nonzero(cand_jump)
+    if len(ti):
+        step = _window_median(np.abs(d1), ti, sj, cfg.window, minp)
+        with np.errstate(invalid="ignore"):
+            own[ti, sj] |= jump[ti, sj] > cfg.z * 1.4826 * step
+    # neighbour test at the candidate cells: median of the unit's other stations that hour
+    r = cfg.neighbour_ratio
     for g in np.unique(groups):
         cols = np.flatnonzero(groups == g)
         if len(cols) < 2:
             continue
-        sub = x[:, cols]
         for k, c in enumerate(cols):
-            others = np.delete(sub, k, axis=1)
-            if np.isnan(others).all():
+            rows = np.flatnonzero(own[:, c])
+            if not len(rows):
                 continue
+            others = np.delete(x[np.ix_(rows, cols)], k, axis=1)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN hours → NaN
-                nb[:, c] = np.nanmedian(others, axis=1) if others.shape[1] > 1 else others[:, 0]
-    r = cfg.neighbour_ratio
-    with np.errstate(invalid="ignore", divide="ignore"):
-        differs = (x > r * nb + min_abs / 2) | (x * r + min_abs / 2 < nb)
-    agree = ~np.isnan(nb) & ~differs
-    return own & ~agree
+                nb = np.nanmedian(others, axis=1)
+            xv = x[rows, c]
+            with np.errstate(invalid="ignore"):
+                differs = (xv > r * nb + min_abs / 2) | (xv * r + min_abs / 2 < nb)
+            agree = ~np.isnan(nb) & ~differs
+            own[rows[agree], c] = False
+    return own
 
 
 def run_qc(obs: pd.DataFrame, stations: pd.DataFrame | None = None,
