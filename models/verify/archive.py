@@ -50,7 +50,7 @@ __all__ = ["ALL", "TABLES", "VerificationResult", "verify_archive", "verify_matc
 ALL = "ALL"
 #: Table names of a :class:`VerificationResult`.
 TABLES: tuple[str, ...] = (
-    "continuous_hourly", "continuous_daily", "chinese", "categorical", "onset", "confusion",
+    "continuous_hourly", "continuous_hourly_by_day", "continuous_daily", "chinese", "categorical", "onset", "confusion",
     "probabilistic_hourly", "probabilistic_daily", "brier", "reliability", "warnings_by_level",
     "warnings_by_lead_day", "warnings_list", "warnings_misses", "availability", "daily_series",
     "comparison",
@@ -182,20 +182,38 @@ def _continuous_table(f: np.ndarray, o: np.ndarray, pe: np.ndarray | None, cl: n
 
 
 def _continuous(m: Matched, groups: dict[str, list[int]], settings: VerificationSettings,
-                bootstrap: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+                bootstrap: bool) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Continuous tables: hourly values per lead hour, daily products per lead day, and hourly
+    values pooled per natural lead day (the local day of the valid time − the issue day)."""
     codes, n_days = _day_codes(m.issue_day)
     b = settings.bootstrap
     w = block_bootstrap_weights(n_days, b.n_resamples, b.block_days, b.seed) if bootstrap else None
-    hourly, daily = [], []
+    hourly, daily, hourly_day = [], [], []
+    h = m.hourly
+    vt = pd.DatetimeIndex(h["valid_time"].values.ravel()).tz_localize("UTC")
+    vday = vt.tz_convert("Asia/Shanghai").tz_localize(None).normalize().to_numpy() \
+        .reshape(h["valid_time"].shape)
+    day_off = ((vday - m.issue_day[:, None]) // np.timedelta64(1, "D")).astype(int)  # (I, L)
+    days = np.asarray(settings.lead_days)
+    n_i, n_l = day_off.shape
+    codes_rep = np.repeat(codes, n_l)
+
+    def by_day(a: np.ndarray) -> np.ndarray:
+        """(I, R, L) → (I·L, R, day): hourly values pooled per natural lead day."""
+        st = np.stack([np.where((day_off == k)[:, None, :], a, np.nan) for k in days], axis=-1)
+        return st.transpose(0, 2, 1, 3).reshape(n_i * n_l, a.shape[1], len(days))
+
     for p in POLLUTANTS:
-        if f"fc_{p}" not in m.hourly:
+        if f"fc_{p}" not in h:
             continue
-        h = m.hourly
-        t = _continuous_table(h[f"fc_{p}"].values, h[f"obs_{p}"].values, h[f"pers_{p}"].values,
-                              h[f"clim_{p}"].values, codes, n_days, groups, settings, w, "lead",
-                              h["lead"].values)
+        arrs = [h[f"{k}_{p}"].values for k in ("fc", "obs", "pers", "clim")]
+        t = _continuous_table(*arrs, codes, n_days, groups, settings, w, "lead", h["lead"].values)
         t.insert(0, "variable", p)
         hourly.append(t)
+        t = _continuous_table(*[by_day(a) for a in arrs], codes_rep, n_days, groups, settings, w,
+                              "lead_day", days)
+        t.insert(0, "variable", p)
+        hourly_day.append(t)
     for v in DAILY_VARS:
         if f"fc_{v}" not in m.daily:
             continue
@@ -208,7 +226,7 @@ def _continuous(m: Matched, groups: dict[str, list[int]], settings: Verification
     def cat(x: list[pd.DataFrame]) -> pd.DataFrame:
         return pd.concat(x, ignore_index=True) if x else pd.DataFrame()
 
-    return cat(hourly), cat(daily)
+    return cat(hourly), cat(daily), cat(hourly_day)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -513,10 +531,11 @@ def verify_matched(m: Matched, obs_units: pd.DataFrame, *,
     settings = settings or load_verification()
     regions = [str(r) for r in m.hourly["region"].values]
     groups = unit_groups(regions, region)
-    cont_h, cont_d = _continuous(m, groups, settings, bootstrap)
+    cont_h, cont_d, cont_hd = _continuous(m, groups, settings, bootstrap)
     brier, rel = _brier(m, settings)
     tables: dict[str, pd.DataFrame] = {
         "continuous_hourly": cont_h, "continuous_daily": cont_d,
+        "continuous_hourly_by_day": cont_hd,
         "chinese": _chinese(m, groups, settings), "categorical": _categorical(m, groups, settings),
         "onset": _onset(m, settings), "confusion": _confusion(m),
         "probabilistic_hourly": _probabilistic(m.hourly, POLLUTANTS, "lead", settings),

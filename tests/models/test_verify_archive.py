@@ -82,6 +82,11 @@ def test_constant_bias_is_measured_exactly():
     np.testing.assert_allclose(pm["rmse"], 10.0)
     d = res.tables["continuous_daily"]
     np.testing.assert_allclose(d.loc[d["variable"] == "pm25", "mb"], 10.0, atol=1e-9)
+    hd = res.tables["continuous_hourly_by_day"]
+    hd = hd[(hd["variable"] == "pm25") & (hd["group"] == ALL)]
+    assert hd["lead_day"].tolist() == [1, 2, 3]
+    assert hd["n"].tolist() == [6 * 3 * 24] * 3  # 6 runs × 3 units × the 24 hours of each day
+    np.testing.assert_allclose(hd["mb"], 10.0)
 
 
 def test_persistence_and_climatology_references(synthetic):
