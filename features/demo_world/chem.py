@@ -107,7 +107,7 @@ _SECTOR_SHARES = {
     "co": (0.40, 0.35, 0.25),
 }
 # emission rate at scale 1 (µg m-3 h-1 into a 1000-m layer; co mg m-3 h-1)
-_BASE_RATE = {"ppm": 0.41, "cpm": 1.5, "nox": 1.9, "so2": 0.32, "co": 0.008}
+_BASE_RATE = {"ppm": 0.425, "cpm": 1.5, "nox": 1.9, "so2": 0.32, "co": 0.008}
 # background (clean inflow / free troposphere) concentrations
 _BG = {"ppm": 8.0, "spm": 6.0, "cpm": 8.0, "nox": 4.0, "so2": 2.0, "co": 0.25}
 # dry deposition velocities, m h-1

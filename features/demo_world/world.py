@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 #: Bump when the generator's output changes: cached worlds of another version are rebuilt.
-GENERATOR_VERSION = "1.10.0"
+GENERATOR_VERSION = "1.11.0"
 #: Forecast cycles run to 120 h: steps 0…120 (hours).
 CYCLE_STEPS = 121
 #: Hours after its reference time at which a cycle is delivered.
@@ -318,7 +318,7 @@ def simulate_units(seed: int, start: object, end: object, *, region=None,
 # gridded products
 # ---------------------------------------------------------------------------------------------
 def _encoding(ds: xr.Dataset) -> dict:
-    enc = {v: {"zlib": True, "complevel": 3, "dtype": "float32"} for v in ds.data_vars}
+    enc = {v: {"zlib": True, "complevel": 1, "dtype": "float32"} for v in ds.data_vars}
     enc["time"] = {"units": "hours since 1970-01-01 00:00:00", "calendar": "proleptic_gregorian",
                    "dtype": "int64"}
     return enc
