@@ -268,7 +268,10 @@ def localize_times(values: pd.Series, path: Path | str, lines: np.ndarray, colum
                                          or "ISO8601")
     naive = ~has_offset
     if naive.any():
-        t = pd.to_datetime(s[naive], errors="coerce", format=fmt or "mixed")
+        try:  # vectorised fast path for ISO 8601 (incl. "YYYY-MM-DD HH:MM"), else per element
+            t = pd.to_datetime(s[naive], errors="raise", format=fmt or "ISO8601")
+        except (ValueError, TypeError):
+            t = pd.to_datetime(s[naive], errors="coerce", format=fmt or "mixed")
         try:
             out[naive] = t.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
         except TypeError:  # already tz-aware strings the regex did not catch
