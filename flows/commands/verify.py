@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         month: str = typer.Option(..., "--month", help="Month to verify, YYYY-MM (local valid dates)."),
         data_dir: Path = typer.Option(None, "--data-dir", help="Data directory (default: settings / AIRWARN_DATA_DIR)."),  # noqa: B008
         backtest: Path = typer.Option(None, "--backtest", help="Backtest NetCDF (issue_time leading dim) instead of the forecast archive."),  # noqa: B008
-        obs: Path = typer.Option(None, "--obs", help="Observations for --backtest: a data directory (store) or a Parquet/CSV table (time + unit_id or station_id)."),  # noqa: B008
+        obs: Path = typer.Option(None, "--obs", help="Observations for --backtest: a data directory (store), a backtest domain file (configs/domains/X.yaml: the real benchmark data), or a Parquet/CSV table (time + unit_id or station_id)."),  # noqa: B008
         out: Path = typer.Option(None, "--out", help="Output directory (default <data_dir>/reports/monthly/<month>/)."),  # noqa: B008
         pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also write the PDF."),
         bootstrap: bool = typer.Option(True, "--bootstrap/--no-bootstrap", help="Block-bootstrap confidence intervals."),
