@@ -226,10 +226,14 @@ def parse_numbers(values: pd.Series | np.ndarray, path: Path | str, lines: np.nd
         Naming file, line, column and the offending text, for the first unparsable cell.
     """
     s = pd.Series(np.asarray(values, dtype=object))
-    stripped = s.str.strip()
-    missing = stripped.isna() | stripped.str.lower().isin(MISSING_TOKENS)
-    num = pd.to_numeric(stripped.where(~missing), errors="coerce").to_numpy(dtype=float)
-    bad = np.isnan(num) & ~missing.to_numpy()
+    num = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)  # fast path, C parser
+    bad = np.zeros(len(s), dtype=bool)
+    nan = np.flatnonzero(np.isnan(num))
+    if len(nan):  # only cells that did not parse need the missing-token check
+        cells = s.iloc[nan]
+        tok = cells.astype(str).str.strip().str.lower()
+        missing = cells.isna().to_numpy() | tok.isin(MISSING_TOKENS).to_numpy()
+        bad[nan[~missing]] = True
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         col = column if isinstance(column, str) else column[i]

@@ -29,6 +29,7 @@ import pandas as pd
 
 from configs.domain_schema import Domain
 from features.readers.common import (
+    MISSING_TOKENS,
     POLLUTANT_ALIASES,
     ReaderError,
     ReadReport,
@@ -507,10 +508,12 @@ def read_domain_table(path: Path | str, domain: Domain, *,
     encs = ("utf-8-sig", "gb18030") if domain.encoding == "auto" else (domain.encoding,)
     df = _read_table(p, rep, need, encs, domain.skip_lines, parquet=domain.format == "parquet")
     lines = df["_line"].to_numpy()
-    missing_tokens = {m.strip().lower() for m in domain.missing_values}
-    for c in need:
-        if c in df.columns:
-            df[c] = df[c].where(~df[c].astype(str).str.strip().str.lower().isin(missing_tokens), "")
+    # the common tokens (NA, empty, …) are handled by parse_numbers; map only the domain's own
+    extra_tokens = [m for m in domain.missing_values if m.strip().lower() not in MISSING_TOKENS]
+    if extra_tokens:
+        for c in need:
+            if c in df.columns:
+                df[c] = df[c].where(~df[c].isin(extra_tokens), "")
     time = _domain_times(df, domain, p, lines)
     if domain.wide:
         sids = None
