@@ -41,7 +41,11 @@ from models.verify.stats import (
     diebold_mariano,
     percentile_interval,
 )
-from models.verify.warning_verify import read_decisions, verify_warnings
+from models.verify.warning_verify import (
+    decisions_from_register,
+    read_decisions,
+    verify_warnings,
+)
 
 __all__ = ["ALL", "TABLES", "VerificationResult", "verify_archive", "verify_matched",
            "compare_systems", "unit_groups"]
@@ -595,7 +599,8 @@ def verify_archive(forecasts: str | Path | Sequence[str | Path] | xr.Dataset,
         ``<data_dir>/forecasts/`` (run files), a backtest NetCDF (leading ``issue_time`` dim), a
         list of run files, an opened dataset (see
         :func:`models.verify.match.read_forecast_archive`), or a **data directory** (one holding
-        ``forecasts/``): then observations come from its store, warnings from its ``warnings/``.
+        ``forecasts/``): then observations come from its store, warnings from its register
+        (``register.sqlite``: what was issued, overrides included) or else its ``warnings/``.
     obs_units : pandas.DataFrame, optional
         Hourly unit observations: ``time`` (UTC), ``unit_id``, ``pm25``, ``o3`` (µg/m³). Default:
         read from the data directory's store and aggregated to units with the station table.
@@ -632,7 +637,9 @@ def verify_archive(forecasts: str | Path | Sequence[str | Path] | xr.Dataset,
     if isinstance(forecasts, (str, Path)) and (Path(forecasts) / "forecasts").is_dir():
         data_dir = Path(forecasts)
         forecasts = data_dir / "forecasts"
-        if warnings is None and (data_dir / "warnings").is_dir():
+        if warnings is None and (data_dir / "register.sqlite").is_file():
+            warnings = decisions_from_register(data_dir / "register.sqlite")
+        elif warnings is None and (data_dir / "warnings").is_dir():
             warnings = data_dir / "warnings"
     fc = read_forecast_archive(forecasts)
     if period is not None:

@@ -29,7 +29,8 @@ import pandas as pd
 
 from configs.verification_schema import LadderClause, VerificationSettings
 
-__all__ = ["COUNTED_ACTIONS", "read_decisions", "fallback_level", "verify_warnings"]
+__all__ = ["COUNTED_ACTIONS", "read_decisions", "decisions_from_register", "fallback_level",
+           "verify_warnings"]
 
 LOCAL_TZ = "Asia/Shanghai"
 #: Decision actions that count as an issued warning (``continue`` repeats one already counted).
@@ -68,6 +69,43 @@ def read_decisions(source: str | Path | Iterable[dict[str, Any]]) -> list[dict[s
         if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
             raise ValueError(f"{f}: expected a list of warning decisions (objects)")
         out.extend(data)
+    return out
+
+
+def decisions_from_register(path: str | Path, track: str = "colour") -> list[dict[str, Any]]:
+    """Issued warnings as recorded in the warnings register (``<data_dir>/register.sqlite``).
+
+    The register holds what was actually issued, including forecasters' overrides, so it is
+    preferred over the run files when present.
+
+    Parameters
+    ----------
+    path : path
+        The SQLite register (:class:`alerts.register.Register`).
+    track : str
+        Register track (``colour`` warnings; ``o3`` advisories are not verified here).
+
+    Returns
+    -------
+    list of dict
+        ``decision_id``, ``issue_time`` (the run, ISO UTC), ``unit_ids``, ``level``, ``action``,
+        ``start``, ``end``, ``decided_by``.
+    """
+    from alerts.register import Register
+
+    tab = Register(path).transitions()
+    if tab.empty:
+        return []
+    tab = tab[tab["track"] == track] if "track" in tab.columns else tab
+    out = []
+    for _, r in tab.iterrows():
+        try:
+            units = json.loads(r["unit_ids"])
+        except (TypeError, ValueError):
+            units = [u for u in str(r["unit_id"]).split(",") if u]
+        out.append({"decision_id": r["decision_id"], "issue_time": r["run"], "unit_ids": units,
+                    "level": r["to_level"], "action": r["action"], "start": r["start"],
+                    "end": r["end"], "decided_by": r.get("decided_by", "")})
     return out
 
 

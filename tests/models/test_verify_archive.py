@@ -224,3 +224,36 @@ def test_warning_verification_hits_false_alarms_misses_and_lead_time():
     lead = out["by_lead_day"].set_index(["level", "lead_day"])
     assert lead.loc[("yellow", 1), "warnings"] == 2  # y1 (hit at D+1) and y2 (window from D+1)
     assert lead.loc[("orange", 2), "hits"] == 1
+
+
+def test_warnings_come_from_the_register_when_present(tmp_path):
+    """Data-directory mode: forecasts/ + obs store + register.sqlite (real SQLite, alerts.register)."""
+    from alerts.register import Register
+    from features.store import write_obs
+
+    ds, obs = synthetic_archive(["chengdu", "deyang"], "2026-01-01", 8, seed=6)
+    write_run_files(ds, tmp_path / "forecasts")
+    st = obs.rename(columns={"unit_id": "station_id"})
+    for c in ("pm10", "no2", "so2", "co"):
+        st[c] = np.nan
+    st["qc"] = 0
+    write_obs(st, tmp_path)
+    reg = Register(tmp_path / "register.sqlite")
+    reg.record_transition({"decision_id": "reg-1", "issue_time": "2026-01-03T15:00:00+08:00",
+                           "unit_ids": ["deyang"], "level": "orange", "action": "issue",
+                           "previous_level": "none", "start": "2026-01-04", "end": "2026-01-06"})
+    (tmp_path / "warnings").mkdir()  # run files are ignored when the register exists
+    (tmp_path / "warnings" / "x.json").write_text(json.dumps({"decisions": [
+        {"decision_id": "file-1", "issue_time": "2026-01-02T15:00:00+08:00",
+         "unit_ids": ["chengdu"], "level": "yellow", "action": "issue",
+         "start": "2026-01-03", "end": "2026-01-04"}]}), encoding="utf-8")
+    stations = pd.DataFrame({"station_id": ["chengdu", "deyang"],
+                             "sub_region": ["chengdu", "deyang"]})
+    res = verify_archive(tmp_path, start="2026-01-02", end="2026-01-09", stations=stations,
+                         bootstrap=False)
+    wl = res.tables["warnings_list"]
+    assert wl["decision_id"].tolist() == ["reg-1"]
+    assert wl["unit_id"].tolist() == ["deyang"] and wl["level"].tolist() == ["orange"]
+    assert wl["n_obs_days"].tolist() == [3]
+    d = res.tables["continuous_daily"]
+    assert d.loc[(d["group"] == ALL) & (d["variable"] == "pm25"), "n"].max() > 0
