@@ -3,8 +3,8 @@
 ``backfill(start, end)`` runs every scheduled issue time from ``start`` to ``end`` (Asia/Shanghai,
 ``settings.issue_hours``) in two passes:
 
-1. **forecasts, fanned out** over issue times on a Dask task runner (local threads by default, an
-   existing cluster with ``dask_address``): ingest → QC → aggregation → forecast, each under its
+1. **forecasts, fanned out** over issue times on a Dask task runner (local worker processes by
+   default — see :mod:`flows.runners` —, an existing cluster with ``dask_address``): ingest → QC → aggregation → forecast, each under its
    issue-time lock, reusing forecasts whose inputs have not changed;
 2. **warnings, in time order** (optional): a warning decision depends on the state the previous
    run left in the register, so they are made one issue time after the other, reusing the
@@ -101,7 +101,7 @@ def backfill_one(data_dir: str | None, issue_time: datetime, met: str = "cycles"
 
 
 backfill_task = task(backfill_one, name="backfill-issue", cache_policy=NO_CACHE,
-                     persist_result=False, timeout_seconds=3600)
+                     persist_result=False)
 
 
 @flow(name="backfill", log_prints=False, validate_parameters=False)

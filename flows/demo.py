@@ -153,6 +153,10 @@ def run_demo(
         except StageUnavailable as exc:
             out["training"] = f"not available: {exc}"
             say(f"      training not available yet ({exc}); forecasts fall back to baselines")
+        except ValueError as exc:  # e.g. a world too short to train on
+            out["training"] = f"not trained: {exc}"
+            say(f"      not trained ({exc}); forecasts fall back to baselines (named in the "
+                f"products)")
     else:
         out["training"] = "reused (models trained on this world)"
         say("[2/6] models already trained on this world: reused")

@@ -12,7 +12,7 @@ from rich.table import Table
 __all__ = ["register", "products_table", "summary_table"]
 
 
-def summary_table(summary: Any, max_rows: int = 40) -> Table:
+def summary_table(summary: Any, max_rows: int = 200) -> Table:
     """Rich table of ``summarise_world``: per unit and season, days by AQI level."""
     table = Table(title="demo world: observed daily AQI level counts per unit and season "
                         "(synthetic demo)")

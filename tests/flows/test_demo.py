@@ -1,4 +1,9 @@
-"""``airwarn demo`` end to end on a tiny world (30 days, 1 backfilled day, small models)."""
+"""``airwarn demo`` end to end on a tiny world (30 days, 1 backfilled day).
+
+30 days is too short to train on (``train_models`` needs 60 issue days): the demo says so and
+every forecast falls back to the baselines, named in the products — the degraded path of a new
+installation. Training itself is covered by the daily-flow fixtures (tests/flows/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -47,6 +52,8 @@ def test_airwarn_demo_smoke(prefect_harness, tmp_path, small_config_dir, monkeyp
     assert manifest["status"] in ("complete", "partial")
     assert not [s for s in manifest["stages"] if s["status"] == "failed"]
     assert (data / "products" / "20260120T1500" / "report.html").exists()
-    assert json.loads((data / "models" / "demo_trained.json").read_text())["world"]["days"] == 30
+    assert "not trained" in out and "need at least 60" in out
+    assert any(d.startswith("forecast fallback pm25: climatology for all 31 units")
+               for d in manifest["degraded_inputs"])
     monthly = data / "reports" / "monthly" / "2026-01"
     assert (monthly / "manifest.json").exists()
