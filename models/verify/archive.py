@@ -724,14 +724,13 @@ def compare_systems(fc_a: xr.DataArray, fc_b: xr.DataArray, obs: xr.DataArray, *
     for gi in range(stacked_a.sizes["_g"]):
         a = stacked_a.isel(_g=gi).transpose(time_dim).values
         bb = stacked_b.isel(_g=gi).transpose(time_dim).values
-        h = 1
-        if "day" in by:
-            h = int(stacked_a["day"].values[gi]) if by == ("day",) or by == ["day"] else 1
-        elif "lead" in by:
-            lv = stacked_a["lead"].values[gi] if len(by) == 1 else stacked_a["_g"].values[gi][list(by).index("lead")]
-            h = max(1, math.ceil(int(lv) / 24))
-        lag: int | str = cmp_.hac_lag
-        dm = diebold_mariano(a, bb, horizon_days=h, lag=lag)
+        key = stacked_a["_g"].values[gi] if by else ()
+        key = key if isinstance(key, tuple) else (key,)
+        coord = dict(zip(by, key, strict=True))
+        # forecast horizon in days: sets the minimum HAC lag (h − 1) and the HLN correction
+        h = int(coord["day"]) if "day" in coord else \
+            max(1, math.ceil(int(coord["lead"]) / 24)) if "lead" in coord else 1
+        dm = diebold_mariano(a, bb, horizon_days=h, lag=cmp_.hac_lag)
         diff = a - bb
         ok = ~np.isnan(diff)
         if ok.sum() > 1:
@@ -740,12 +739,8 @@ def compare_systems(fc_a: xr.DataArray, fc_b: xr.DataArray, obs: xr.DataArray, *
             lo, hi = percentile_interval(rep, b.confidence)
         else:
             lo = hi = np.nan
-        row: dict[str, Any] = {}
-        if by:
-            key = stacked_a["_g"].values[gi]
-            key = key if isinstance(key, tuple) else (key,)
-            row.update({d: (int(k) if isinstance(k, (int, np.integer)) else k)
-                        for d, k in zip(by, key, strict=True)})
+        row: dict[str, Any] = {d: (int(k) if isinstance(k, (int, np.integer)) else k)
+                               for d, k in coord.items()}
         la_m, lb_m = float(np.nanmean(a)), float(np.nanmean(bb))
         pref = "rmse" if cmp_.loss == "squared" else "mae"
         row.update({"n": dm["n"], "loss_a": la_m, "loss_b": lb_m,
