@@ -369,11 +369,23 @@ def fig_reliability(res: VerificationResult, cjk: bool = True) -> str | None:
     return _png(fig)
 
 
+def _fill(ax: Any, geom: Any, **kw: Any) -> None:
+    for poly in getattr(geom, "geoms", [geom]):
+        if hasattr(poly, "exterior"):
+            x, y = poly.exterior.xy
+            ax.fill(x, y, **kw)
+
+
 def fig_unit_map(res: VerificationResult, variable: str = "pm25", lead_day: int = 1,
-                 cjk: bool = True) -> str | None:
-    """Scatter of unit points (``meta["points"]``: lon, lat in degrees, name) coloured by the
-    daily RMSE at one lead day (µg/m³)."""
+                 cjk: bool = True, region: Any | None = None) -> str | None:
+    """Map of the daily RMSE at one lead day (µg/m³) per unit.
+
+    With the region configuration the units are filled polygons (``products.geo.unit_geometries``,
+    offline cnmaps boundaries) with the Sichuan–Chongqing border; otherwise (benchmark stations)
+    points at ``meta["points"]`` (lon, lat in degrees).
+    """
     import matplotlib.pyplot as plt
+    from matplotlib import colors as mcolors
 
     t = res.tables.get("continuous_daily", pd.DataFrame())
     pts = res.meta.get("points") or {}
@@ -383,19 +395,40 @@ def fig_unit_map(res: VerificationResult, variable: str = "pm25", lead_day: int 
     s = s[np.isfinite(s["rmse"].astype(float))]
     if s.empty:
         return None
-    lon = [float(pts[u][0]) for u in s["group"]]
-    lat = [float(pts[u][1]) for u in s["group"]]
-    fig, ax = plt.subplots(figsize=(7.0, 5.4))
-    sc_ = ax.scatter(lon, lat, c=s["rmse"], cmap="YlOrRd", s=140, edgecolor="k", lw=0.6)
-    for x, y, u in zip(lon, lat, s["group"], strict=True):
-        ax.annotate(str(pts[u][2]) if cjk else u, (x, y), xytext=(4, 4),
-                    textcoords="offset points", fontsize=7)
-    fig.colorbar(sc_, ax=ax, label=_lbl("均方根误差", f"RMSE D+{lead_day} (µg/m³)", cjk))
+    vals = dict(zip(s["group"], s["rmse"].astype(float), strict=True))
+    cmap = plt.get_cmap("YlOrRd")
+    norm = mcolors.Normalize(vmin=min(vals.values()), vmax=max(vals.values()) + 1e-9)
+    fig, ax = plt.subplots(figsize=(7.4, 5.6))
+    geoms: dict[str, Any] = {}
+    if region is not None:
+        try:
+            from products.geo import provincial_border, unit_geometries
+
+            geoms = {u: g for u, g in unit_geometries(region).items() if g is not None}
+            for u, g in geoms.items():
+                _fill(ax, g, facecolor=cmap(norm(vals[u])) if u in vals else "#eeeeee",
+                      edgecolor="#616161", linewidth=0.4)
+            border = provincial_border()
+            for line in getattr(border, "geoms", [border]):
+                if hasattr(line, "xy"):
+                    ax.plot(*line.xy, color="#263238", lw=1.2)
+        except (ImportError, OSError, ValueError):  # boundaries unavailable: points only
+            geoms = {}
+    lon = [float(pts[u][0]) for u in vals]
+    lat = [float(pts[u][1]) for u in vals]
+    if not geoms:
+        ax.scatter(lon, lat, c=list(vals.values()), cmap=cmap, norm=norm, s=140, edgecolor="k",
+                   lw=0.6, zorder=3)
+    for x, y, u in zip(lon, lat, vals, strict=True):
+        ax.annotate(f"{pts[u][2] if cjk else u}\n{vals[u]:.0f}", (x, y), xytext=(0, 0),
+                    textcoords="offset points", fontsize=6.5, ha="center", va="center", zorder=4)
+    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax,
+                 label=_lbl("均方根误差", f"RMSE D+{lead_day} (µg/m³)", cjk))
     ax.set_xlabel(_lbl("经度", "longitude (°E)", cjk))
     ax.set_ylabel(_lbl("纬度", "latitude (°N)", cjk))
     ax.set_title(_lbl("分区域评分", f"{variable} daily RMSE by unit, D+{lead_day}", cjk))
     ax.set_aspect(1.0 / math.cos(math.radians(float(np.mean(lat)))))
-    ax.margins(0.12)
+    ax.margins(0.05)
     ax.grid(alpha=0.3)
     return _png(fig)
 
@@ -465,7 +498,7 @@ def monthly_figures(res: VerificationResult, region: Any | None = None,
             "skill_by_lead": lambda: fig_skill_by_lead(res, cjk),
             "performance": lambda: fig_performance_diagram(res, cjk),
             "reliability": lambda: fig_reliability(res, cjk),
-            "unit_map": lambda: fig_unit_map(res, "pm25", 1, cjk),
+            "unit_map": lambda: fig_unit_map(res, "pm25", 1, cjk, region),
             "series_pm25": lambda: fig_series(res, units, "pm25", names, cjk),
             "series_aqi": lambda: fig_series(res, units, "aqi", names, cjk),
         }
