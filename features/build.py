@@ -207,8 +207,11 @@ def daily_mean(panel: Panel, var: str, min_hours: int = MIN_DAILY_HOURS) -> pd.D
     """
     dates, cube = _by_local_day(panel, var)
     n = np.isfinite(cube).sum(axis=1)
-    with np.errstate(invalid="ignore"):
-        m = np.nanmean(np.where(np.isfinite(cube), cube, np.nan), axis=1) if cube.size else cube
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        m = np.nanmean(cube, axis=1)
     m = np.where(n >= min_hours, m, np.nan)
     return pd.DataFrame(m, index=dates, columns=panel.units)
 
@@ -574,7 +577,8 @@ def met_day_features(met: Panel, day_start_row: int, ndays: int) -> dict[str, np
         Means/extremes/sums as named (``t2m`` K, ``rh`` %, ``ws`` m s-1, ``rain`` mm d-1,
         ``blh_min`` m, ``vent`` m² s-1 …), plus ``stag_h`` (hours with ws10 < 2 m s-1, and blh <
         500 m when blh is known), ``rain_h`` (hours with tp ≥ 0.1 mm), ``dsp`` and ``dt2m``
-        (change from the previous day's mean, Pa and K) and ``night_ws`` (mean 20–07 local).
+        (change from the previous day's mean, Pa and K), ``night_ws`` (mean 20–07 local),
+        afternoon means ``<v>_pm`` (12–17 local) and night means ``<v>_night`` (00–05, 20–23).
         A day with fewer than 12 valid hours of a variable gives NaN for it.
     """
     out: dict[str, np.ndarray] = {}
@@ -608,6 +612,14 @@ def met_day_features(met: Panel, day_start_row: int, ndays: int) -> dict[str, np
             out["stag_h"] = np.where(n >= 12, stag.sum(axis=1) * 24 / np.maximum(n, 1), np.nan)
             night = np.concatenate([cubes["ws10"][:, :8], cubes["ws10"][:, 20:]], axis=1)
             out["night_ws"] = np.nanmean(night, axis=1)
+        # parts of the day: afternoon (12–17 local, the O3 window) and night (00–05, 20–23)
+        for var, name in (("t2m", "t2m"), ("rh", "rh"), ("ws10", "ws"), ("d2m", "d2m"),
+                          ("ssrd", "ssrd"), ("tcc", "tcc"), ("blh", "blh")):
+            if var in cubes:
+                out[f"{name}_pm"] = np.nanmean(cubes[var][:, 12:18], axis=1)
+                if var in ("rh", "ws10", "blh"):
+                    night = np.concatenate([cubes[var][:, :6], cubes[var][:, 20:]], axis=1)
+                    out[f"{name}_night"] = np.nanmean(night, axis=1)
         if "tp" in cubes:
             n = np.isfinite(cubes["tp"]).sum(axis=1)
             out["rain_h"] = np.where(n >= 12, (cubes["tp"] >= 0.1).sum(axis=1), np.nan)

@@ -108,8 +108,8 @@ def fit_booster(X: pd.DataFrame, y: np.ndarray, params: LgbmParams,
         Sample weights.
     """
     ok = np.isfinite(y)
-    if ok.sum() < 50:
-        raise ValueError(f"too few training rows with a target ({int(ok.sum())}); need ≥ 50")
+    if ok.sum() < 20:
+        raise ValueError(f"too few training rows with a target ({int(ok.sum())}); need ≥ 20")
     ds = lgb.Dataset(X[ok], label=y[ok], weight=None if weight is None else weight[ok],
                      categorical_feature=["unit"] if "unit" in X.columns else "auto",
                      free_raw_data=True)

@@ -24,6 +24,8 @@ def register(app: typer.Typer) -> None:
                                 "time stands in for a forecast) or none."),
         out: Path = typer.Option(..., "--out", help="Output directory."),  # noqa: B008
         train_start: str = typer.Option(None, "--train-start", help="First training day."),
+        warmup_days: int = typer.Option(31, "--warmup-days", min=1,
+                                        help="Days of history before the first training issue."),
         no_hourly: bool = typer.Option(False, "--no-hourly",
                                        help="Daily models only (hourly from persistence)."),
     ) -> None:
@@ -51,6 +53,6 @@ def register(app: typer.Typer) -> None:
             data, train_end=train_end, test_start=test_start, test_end=test_end,
             issue_hour=issue_hour, met=met, settings=settings, quantiles=quantiles,
             train_start=train_start, out_dir=out, pollutants=dom.pollutants,
-            hourly=not no_hourly, progress=typer.echo)
+            hourly=not no_hourly, warmup_days=warmup_days, progress=typer.echo)
         typer.echo(format_scores(scores))
         typer.echo(f"wrote {out / 'backtest.nc'} and {out / 'scores.json'}")
