@@ -262,9 +262,12 @@ def build_bulletin(decision: Any, config: Any, *, source: str | None = None,
     elif kind == "notice":
         title = (f"{region_zh}空气质量预报提示（无重污染天气预警）" if zh else
                  f"{region_zh}: air quality notice (no heavy pollution warning in force)")
+    elif pollutant_code(d.get("primary_pollutant")) == "o3":
+        title = (f"{region_zh}臭氧污染健康提示" if zh else
+                 f"{region_zh}: ozone pollution health advisory")
     else:
-        title = (f"{region_zh}空气污染健康提示（{pollutant_label(d.get('primary_pollutant'))}）"
-                 if zh else f"{region_zh}: air pollution health advisory "
+        title = (f"{region_zh}重污染天气预警前提示（{pollutant_label(d.get('primary_pollutant'))}）"
+                 if zh else f"{region_zh}: pre-warning air pollution advisory "
                             f"({pollutant_label(d.get('primary_pollutant'), 'en')})")
     start, end = d.get("start"), d.get("end")
     if kind == "lift":
@@ -347,7 +350,10 @@ def build_bulletin(decision: Any, config: Any, *, source: str | None = None,
         "issuer": s.issuer if zh else s.issuer_en,
         "issued": fmt_local(issue, lang),
         "level_name": (f"{lname_zh}预警" if zh else f"{lname_en} warning") if level in
-        WARNING_COLOURS else ("健康提示" if zh else "health advisory"),
+        WARNING_COLOURS and kind != "advisory" else (
+            ("健康提示" if zh else "health advisory") if kind != "advisory"
+            or pollutant_code(d.get("primary_pollutant")) == "o3"
+            else ("预警前提示（未达黄色预警）" if zh else "pre-warning advisory (below yellow)")),
         "response": response,
         "area": _names_by_province(list(d["unit_ids"]), region, lang),
         "window": window,
@@ -508,6 +514,21 @@ def write_pdf(html: str, path: Path | str) -> Path:
     return Path(path)
 
 
+def _stored_meteorology(d: Mapping[str, Any], config: Any) -> tuple[str, str] | None:
+    """气象条件 from the newest stored forecast cycle under ``config.data_dir`` (None if absent)."""
+    from products.meteorology import meteorology_text, unit_met_for_issue
+
+    data_dir = getattr(config, "data_dir", None)
+    if data_dir is None or not d.get("issue_time"):
+        return None
+    try:
+        met = unit_met_for_issue(config, data_dir, d["issue_time"])
+        return meteorology_text(met, list(d["unit_ids"]), d.get("start"), d.get("end"))
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("no meteorology summary for %s: %s", d["decision_id"], exc)
+        return None
+
+
 def _safe_name(decision_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", decision_id)[:120] or "decision"
 
@@ -538,6 +559,8 @@ def render_bulletins(decision: Any, config: Any, out_dir: Path | str, *,
     from products.cap import cap_xml
 
     d = decision_dict(decision)
+    if meteorology is None and not d.get("meteorology_zh"):
+        meteorology = _stored_meteorology(d, config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = _safe_name(str(d["decision_id"]))

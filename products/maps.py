@@ -61,6 +61,7 @@ __all__ = [
     "render_concentration_maps",
     "render_overview",
     "warned_units",
+    "advised_units",
 ]
 
 #: Lambert conformal conic suited to the Sichuan basin (degrees).
@@ -73,6 +74,7 @@ _NODATA = "#BDBDBD"
 _LAND = "#FFFFFF"
 _OUTSIDE = "#E8EBEE"
 _DPI = 110
+_ADVISORY = "#1A237E"
 
 
 def _ruleset(ds: xr.Dataset) -> str:
@@ -113,6 +115,12 @@ def _day_dates(ds: xr.Dataset) -> list[str]:
     base = issue_time_of(ds).date()
     return [(pd.Timestamp(base) + pd.Timedelta(days=int(d))).date().isoformat()
             for d in ds["day"].values]
+
+
+def advised_units(decisions: Iterable[Any], date: str) -> set[str]:
+    """Unit ids under an ``advisory`` decision (pre-warning or O₃ health advice) on a local date."""
+    adv = [d for d in (decision_dict(x) for x in decisions) if d.get("action") == "advisory"]
+    return set(warned_units([{**d, "action": "issue", "level": "blue"} for d in adv], date))
 
 
 def warned_units(decisions: Iterable[Any], date: str) -> dict[str, str]:
@@ -167,7 +175,8 @@ def _new_map(fig: Figure, rect: Sequence[float]) -> Any:
 
 
 def _draw_units(ax: Any, region: Region, values: dict[str, float], colours: dict[str, str],
-                warned: dict[str, str], *, labels: dict[str, str] | None, fontsize: float) -> None:
+                warned: dict[str, str], *, labels: dict[str, str] | None, fontsize: float,
+                advised: set[str] | frozenset[str] = frozenset()) -> None:
     geoms = geo.unit_geometries(region)
     halo = [patheffects.withStroke(linewidth=2.2, foreground="white")]
     for unit in region.units:
@@ -187,6 +196,9 @@ def _draw_units(ax: Any, region: Region, values: dict[str, float], colours: dict
             ax.plot(unit.point.lon, unit.point.lat, marker="o", markersize=11, color=colour,
                     markeredgecolor="#212121", transform=_PC, zorder=4)
         level = warned.get(unit.id)
+        if unit.id in advised and not level and geom is not None:
+            _patch(ax, geom, facecolor="none", edgecolor=_ADVISORY, linewidth=1.8,
+                   linestyle=(0, (3, 2)), zorder=4.5)
         if level:
             if geom is not None:
                 _patch(ax, geom, facecolor="none", edgecolor="#111111", linewidth=3.6, zorder=5)
@@ -205,7 +217,8 @@ def _draw_units(ax: Any, region: Region, values: dict[str, float], colours: dict
           zorder=7)
 
 
-def _aqi_legend_handles(ruleset: str, warned: Iterable[str]) -> list[Any]:
+def _aqi_legend_handles(ruleset: str, warned: Iterable[str], advisory: bool = False
+                        ) -> list[Any]:
     handles: list[Any] = []
     for lv in range(1, 7):
         info = level_info(lv, ruleset)
@@ -219,6 +232,9 @@ def _aqi_legend_handles(ruleset: str, warned: Iterable[str]) -> list[Any]:
                          label="川渝毗邻地区 border belt"))
     handles.append(Line2D([], [], color="#212121", linewidth=1.8, linestyle=(0, (6, 2, 1, 2)),
                           label="川渝省界 provincial border"))
+    if advisory:
+        handles.append(Patch(facecolor="white", edgecolor=_ADVISORY, linewidth=1.8,
+                             linestyle=(0, (3, 2)), label="预警前提示/健康提示 advisory"))
     for level in ("blue", "yellow", "orange", "red"):
         if level in set(warned):
             zh, en = WARNING_NAMES[level]
@@ -281,18 +297,20 @@ def render_aqi_map(forecast_ds: xr.Dataset, day: int, decisions: Sequence[Any], 
     values = _values(forecast_ds, "aqi_daily", day, region)
     colours = {u: _level_colour(v, rs)[0] for u, v in values.items()}
     warned = warned_units(decisions, date)
+    advised = advised_units(decisions, date)
     labels = {u.id: f"{u.name}\n{'NA' if not np.isfinite(values.get(u.id, np.nan)) else int(values[u.id])}"
               for u in region.units}
     with matplotlib.rc_context({**mpl_rc(), "hatch.linewidth": 0.5}):
         fig = Figure(figsize=(12.5, 9.0))
         ax = _new_map(fig, [0.01, 0.05, 0.70, 0.83])
-        _draw_units(ax, region, values, colours, warned, labels=labels, fontsize=7.5)
+        _draw_units(ax, region, values, colours, warned, labels=labels, fontsize=7.5,
+                    advised=advised)
         _gridlines(ax)
         t1, t2 = _title_lines(forecast_ds, f"成渝地区空气质量预报 D+{day}（{date}）日AQI",
                               "daily AQI forecast")
         fig.text(0.02, 0.955, t1, fontsize=15)
         fig.text(0.02, 0.922, t2, fontsize=9.5, color="#37474F")
-        leg = fig.legend(handles=_aqi_legend_handles(rs, warned.values()),
+        leg = fig.legend(handles=_aqi_legend_handles(rs, warned.values(), bool(advised)),
                          loc="upper left", bbox_to_anchor=(0.725, 0.88), frameon=False,
                          fontsize=9, title="级别 / 类别  level / category", title_fontsize=10,
                          labelspacing=0.9, handlelength=2.2, handleheight=1.4)
@@ -381,6 +399,7 @@ def render_overview(forecast_ds: xr.Dataset, decisions: Sequence[Any], region: R
     rs = _ruleset(forecast_ds)
     dates = _day_dates(forecast_ds)
     all_warned: set[str] = set()
+    any_advised = False
     with matplotlib.rc_context({**mpl_rc(), "hatch.linewidth": 0.4}):
         fig = Figure(figsize=(16, 6.6))
         for k, day in enumerate(forecast_ds["day"].values[:3]):
@@ -388,15 +407,18 @@ def render_overview(forecast_ds: xr.Dataset, decisions: Sequence[Any], region: R
             values = _values(forecast_ds, "aqi_daily", int(day), region)
             colours = {u: _level_colour(v, rs)[0] for u, v in values.items()}
             warned = warned_units(decisions, dates[k])
+            advised = advised_units(decisions, dates[k])
             all_warned |= set(warned.values())
+            any_advised = any_advised or bool(advised)
             labels = {u: ("NA" if not np.isfinite(v) else f"{v:.0f}") for u, v in values.items()}
             labels.update({u.id: "" for u in region.units if u.id not in labels})
-            _draw_units(ax, region, values, colours, warned, labels=labels, fontsize=6.5)
+            _draw_units(ax, region, values, colours, warned, labels=labels, fontsize=6.5,
+                        advised=advised)
             ax.set_title(f"D+{int(day)}  {dates[k]}", fontsize=11)
         t1, t2 = _title_lines(forecast_ds, "成渝地区未来三天空气质量预报", "3-day AQI outlook")
         fig.text(0.01, 0.95, t1, fontsize=14)
         fig.text(0.01, 0.91, t2, fontsize=9, color="#37474F")
-        handles = _aqi_legend_handles(rs, all_warned)
+        handles = _aqi_legend_handles(rs, all_warned, any_advised)
         for h in handles[:6]:
             h.set_label(h.get_label().split("\n")[0])
         fig.legend(handles=handles, loc="lower center", ncol=6, frameon=False, fontsize=8.5,

@@ -131,9 +131,18 @@ def unit_met_for_issue(config: Any, data_dir: Path | str, issue_time: Any) -> pd
     files = sorted(p for p in (Path(data_dir) / "met" / "cycles").glob("*.nc") if p.stem <= stamp)
     if not files:
         return None
-    try:
-        with xr.open_dataset(files[-1]) as ds:
-            return sample_units(ds.load(), config.region, config.stations)
-    except (OSError, ValueError, KeyError) as exc:
-        log.warning("meteorology for the bulletins unavailable from %s: %s", files[-1].name, exc)
-        return None
+    f = files[-1]
+    key = (str(f.resolve()), f.stat().st_mtime_ns, tuple(config.region.unit_ids))
+    if key not in _CACHE:
+        try:
+            with xr.open_dataset(f) as ds:
+                met = sample_units(ds.load(), config.region, config.stations)
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("meteorology for the bulletins unavailable from %s: %s", f.name, exc)
+            return None
+        _CACHE.clear()  # one cycle at a time: a run's bulletins share it
+        _CACHE[key] = met
+    return _CACHE[key]
+
+
+_CACHE: dict[tuple, pd.DataFrame] = {}

@@ -84,6 +84,18 @@ def test_meteorology_sentence_and_notice_kind(config) -> None:
     assert notice["measures"] == [] and notice["response"] == ""
 
 
+def test_advisories(config) -> None:
+    pre = make_decision(level="none", action="advisory", units=("dazu",))
+    b = build_bulletin(pre, config)
+    assert b["kind"] == "advisory" and b["title"] == "成渝地区重污染天气预警前提示（PM2.5）"
+    assert b["level_name"] == "预警前提示（未达黄色预警）" and b["measures"] == []
+    o3 = make_decision(level="yellow", action="advisory", units=("chengdu",))
+    o3["primary_pollutant"] = "O3_8h"
+    b = build_bulletin(o3, config)
+    assert b["title"] == "成渝地区臭氧污染健康提示" and b["level_name"] == "健康提示"
+    assert "户外活动频繁的人" in b["health"]["sensitive"]  # T1.6 O3 row (2026 rule set)
+
+
 def test_real_run_is_not_labelled_demo(config) -> None:
     content = build_bulletin(make_decision(), config, source="lightgbm on CNEMC obs")
     assert content["demo_label"] == ""

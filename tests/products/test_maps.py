@@ -15,7 +15,7 @@ from products_fixtures import make_decision, make_forecast
 import configs
 from configs.schema import LatLon, Unit
 from products import geo
-from products.maps import render_aqi_map, warned_units
+from products.maps import advised_units, render_aqi_map, warned_units
 
 BASELINE = Path(__file__).parent / "baseline"
 TOL = 15.0  # RMS, 0–255
@@ -70,6 +70,9 @@ def test_warned_units_by_date() -> None:
         "chengdu": "orange", "deyang": "orange", "meishan": "yellow"}
     assert warned_units([dec], "2026-12-04") == {}  # window ends 12-04 00:00
     assert warned_units([dec], "2026-12-01") == {}
+    adv = make_decision(level="none", action="advisory", units=("dazu",), decision_id="a")
+    assert warned_units([adv], "2026-12-02") == {}  # advice is not a colour warning
+    assert advised_units([dec, adv], "2026-12-02") == {"dazu"}
 
 
 def test_units_polygons_and_seat_fallback(tmp_path: Path, offline_cartopy: Path,
