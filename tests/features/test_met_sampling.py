@@ -91,3 +91,18 @@ def test_real_unit_polygons_from_cnmaps():
     # area mean of longitude over Chengdu ≈ its centroid longitude (103.83, pre-2016 boundary)
     assert df.attrs["method"] == {"chengdu": "polygon"}
     assert df.loc[0, "t2m"] == pytest.approx(103.9, abs=0.15)
+
+
+def test_curvilinear_polygon_mean_matches_regular():
+    lat = np.array([30.0, 30.5, 31.0, 31.5])
+    lon = np.array([104.0, 104.5, 105.0, 105.5])
+    reg = _grid(lat, lon, lambda x, y: x + 10 * y)
+    lon2, lat2 = np.meshgrid(lon, lat)
+    curv = xr.Dataset({"t2m": (("time", "y", "x"), reg["t2m"].values)},
+                      coords={"time": reg["time"], "latitude": (("y", "x"), lat2),
+                              "longitude": (("y", "x"), lon2)})
+    polys = {"square": box(103.9, 29.9, 104.6, 30.6), "tiny": box(104.29, 30.29, 104.31, 30.31)}
+    a = sample_units(reg, _two_unit_region(), polygons=polys)
+    b = sample_units(curv, _two_unit_region(), polygons=polys)
+    np.testing.assert_allclose(a["t2m"].to_numpy(), b["t2m"].to_numpy(), rtol=1e-9)
+    assert b.attrs["method"] == {"square": "polygon", "tiny": "points"}
