@@ -267,7 +267,7 @@ def register(app: typer.Typer) -> None:
                                    help="Meteorology: store as a forecast cycle "
                                         "(met/cycles/YYYYMMDDHH.nc) instead of analyses."),
     ) -> None:
-        """Read raw station files into the canonical observation store (QC'd, idempotent)."""
+        """Read raw station files (QC, idempotent store) or meteorology files (ERA5 names)."""
         import configs
         from configs.schema import ConfigError
         from features.readers.common import ReaderError
