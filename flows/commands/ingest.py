@@ -253,7 +253,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("ingest")
     def ingest_cmd(
-        sources: list[Path] = typer.Argument(..., help="Files, directories or glob patterns."),
+        sources: list[Path] = typer.Argument(None, help="Files, directories or glob patterns "
+                                                        "(default with --domain: its files)."),
         fmt: str = typer.Option("auto", "--format", "-f",
                                 help="china_sites, long, stateair, openaq, canonical, domain; "
                                      "meteorology: era5, wrf, cf (default: detect)."),
@@ -277,7 +278,17 @@ def register(app: typer.Typer) -> None:
         cfg = configs.load_config()
         ddir = Path(data_dir or cfg.settings.data_dir)
         try:
-            paths = expand_sources(list(sources))
+            if sources:
+                paths = expand_sources(list(sources))
+            elif domain is not None:
+                from configs.domain_schema import datasets_dir, load_domain
+
+                paths = load_domain(domain).paths()
+                if not paths:
+                    raise FileNotFoundError(f"{domain}: its files {load_domain(domain).files} "
+                                            f"match nothing under {datasets_dir()}")
+            else:
+                raise FileNotFoundError("no SOURCE given (name files, or a --domain)")
             is_met = [p.suffix.lower() == ".nc" for p in paths]
             if fmt in MET_FORMATS or (fmt == "auto" and any(is_met)):
                 if not all(is_met):

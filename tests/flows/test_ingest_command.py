@@ -115,3 +115,20 @@ def test_ingest_era5_month_files_merge(tmp_path):
     bad.write_bytes(b"not netcdf")
     res = runner.invoke(app, ["ingest", str(bad), "--data-dir", str(tmp_path / "d")])
     assert res.exit_code == 2 and "bad.nc: not a readable NetCDF" in res.output
+
+
+def test_ingest_domain_files_without_sources(tmp_path, monkeypatch):
+    import shutil
+
+    root = tmp_path / "datasets" / "uci_five_cities_pm25" / "station_columns_2013_2014"
+    root.mkdir(parents=True)
+    shutil.copy(DATA / "ChengduPM20130101_20130101.csv", root / "ChengduPM20130101_20141231.csv")
+    monkeypatch.setenv("AIRWARN_DATASETS_DIR", str(tmp_path / "datasets"))
+    import configs
+
+    dom = configs.CONFIG_DIR / "domains" / "chengdu_five_cities.yaml"
+    res = runner.invoke(app, ["ingest", "--domain", str(dom), "--data-dir", str(tmp_path / "d")])
+    assert res.exit_code == 0, res.output
+    assert len(read_obs(tmp_path / "d")) == 72
+    res = runner.invoke(app, ["ingest", "--data-dir", str(tmp_path / "d")])
+    assert res.exit_code == 2 and "no SOURCE given" in res.output
