@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(VENV)/bin/airwarn demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
