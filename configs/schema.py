@@ -181,7 +181,7 @@ class Settings(StrictModel):
         Exceedance probability at or above which a threshold counts as met (probability trigger).
     elevated_min_stack_height_m : float
         Stack height from which a source counts as elevated (高架源), metres. Unverified (spec T3.1, U).
-    issuer, issuer_en, contact : str
+    issuer, issuer_en, contact, contact_en : str
         Issuing office and contact line printed on bulletins.
     """
 
@@ -198,6 +198,7 @@ class Settings(StrictModel):
     issuer: str = "川渝大气污染联防联控预报预警中心（示例）"
     issuer_en: str = "Sichuan–Chongqing Joint Air Quality Forecast and Warning Centre (example)"
     contact: str = "值班电话 028-0000-0000（示例）"
+    contact_en: str = "Duty phone +86 28 0000 0000 (example)"
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
 
     @field_validator("issue_hours")

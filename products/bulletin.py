@@ -366,7 +366,7 @@ def build_bulletin(decision: Any, config: Any, *, source: str | None = None,
         "measures": _orders_by_unit(d["control_orders"], region, lang) if kind == "warning" else [],
         "reduction": reduction,
         "checks": _checks(d, region, lang) if kind == "warning" else [],
-        "contact": s.contact,
+        "contact": s.contact if zh else s.contact_en,
         "references": _reference_list(d),
         "demo_label": (SYNTHETIC_LABEL_ZH if zh else SYNTHETIC_LABEL_EN) if is_synthetic(src)
         else "",
