@@ -298,7 +298,15 @@ def units_from_stations(obs: pd.DataFrame, stations: pd.DataFrame | None,
         except ImportError:
             stations_to_units = None  # type: ignore[assignment]
         if stations_to_units is not None:
-            res = stations_to_units(obs, stations)
+            full = obs.copy()
+            for c in ("pm25", "pm10", "o3", "no2", "so2", "co"):
+                if c not in full.columns:
+                    full[c] = np.nan
+            if "qc" not in full.columns:
+                full["qc"] = 0
+            from features.store import OBS_COLUMNS
+
+            res = stations_to_units(full[list(OBS_COLUMNS)], stations)
             return res[["time", "unit_id", *[c for c in cols if c in res.columns]]]
         m = dict(zip(stations["station_id"].astype(str), stations["sub_region"].astype(str), strict=True))
         tab = clean.assign(unit_id=sid.map(m)).dropna(subset=["unit_id"])

@@ -257,3 +257,23 @@ def test_warnings_come_from_the_register_when_present(tmp_path):
     assert wl["n_obs_days"].tolist() == [3]
     d = res.tables["continuous_daily"]
     assert d.loc[(d["group"] == ALL) & (d["variable"] == "pm25"), "n"].max() > 0
+
+
+def test_units_from_stations_rules():
+    from models.verify.match import units_from_stations
+
+    t = pd.Timestamp("2026-01-01T00:00Z")
+    obs = pd.DataFrame({"time": [t, t, t, t], "station_id": ["s1", "s2", "s3", "s4"],
+                        "pm25": [10.0, 30.0, 50.0, 999.0], "o3": [1.0, 3.0, 5.0, 7.0],
+                        "qc": [0, 0, 0, 4]})
+    stations = pd.DataFrame({"station_id": ["s1", "s2", "s3", "s4"],
+                             "sub_region": ["chengdu", "chengdu", "deyang", "deyang"]})
+    u = units_from_stations(obs, stations, ["chengdu", "deyang"]).set_index("unit_id")
+    assert u.loc["chengdu", "pm25"] == 20.0   # mean of the clean stations
+    assert u.loc["deyang", "pm25"] == 50.0    # the qc-flagged station is left out
+    ident = units_from_stations(obs, None, ["s1", "s3"])  # benchmark: stations are the units
+    assert sorted(ident["unit_id"]) == ["s1", "s3"]
+    one = units_from_stations(obs, None, ["beijing"])      # one unit: all clean stations
+    assert one["pm25"].item() == 30.0 and one["unit_id"].item() == "beijing"
+    with pytest.raises(ValueError, match="cannot map stations"):
+        units_from_stations(obs, None, ["chengdu", "deyang"])
