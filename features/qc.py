@@ -183,20 +183,23 @@ def _stuck(x: np.ndarray, hours: int, min_value: float, false_rate: float) -> np
 
     The run length needed is ``hours``, raised for series whose values repeat naturally (low
     concentrations reported at a coarse resolution): with ``p`` the share of consecutive hours
-    that repeat in the column, a run of ``n`` counts when ``p ** (n - 1) < false_rate``.
+    that repeat in the column, a run of ``n`` counts when ``p ** (n - 1) < false_rate``. A
+    column repeating in ≥ 90 % of its hours is a dead sensor and keeps ``hours``.
     """
     same = np.zeros_like(x, dtype=bool)
     same[1:] = (x[1:] == x[:-1]) & ~np.isnan(x[1:])
-    pairs = np.zeros(x.shape[1])
-    valid_pairs = (~np.isnan(x[1:]) & ~np.isnan(x[:-1])).sum(axis=0)
-    pairs = same[1:].sum(axis=0) / np.maximum(valid_pairs, 1)
-    p = np.clip(pairs, 1e-9, 0.98)
-    need = np.maximum(hours, np.ceil(1 + np.log(false_rate) / np.log(p))).astype(np.int64)
     run = np.zeros(x.shape, dtype=np.int64)
     for i in range(1, x.shape[0]):
         run[i] = np.where(same[i], run[i - 1] + 1, 0)
     # run[i] = k means x[i-k..i] are identical (k+1 values); mark whole runs back from their ends
     nxt = np.vstack([run[1:], np.zeros((1, x.shape[1]), dtype=np.int64)])
+    # natural repeat rate of the column; a column that nearly always repeats is a dead sensor,
+    # not a coarse one, and keeps the base run length
+    valid = np.zeros_like(same)
+    valid[1:] = ~np.isnan(x[1:]) & ~np.isnan(x[:-1])
+    p_all = same.sum(axis=0) / np.maximum(valid.sum(axis=0), 1)
+    p = np.where(p_all >= 0.9, 1e-9, np.clip(p_all, 1e-9, 0.9))
+    need = np.maximum(hours, np.ceil(1 + np.log(false_rate) / np.log(p))).astype(np.int64)
     ends = (run + 1 >= need[None, :]) & (nxt == 0)
     out = np.zeros_like(same)
     for i, j in zip(*np.nonzero(ends), strict=True):

@@ -157,3 +157,12 @@ def test_demo_world_defects_are_found(demo_world):
     for v in POLLUTANTS:
         clean = present[v] & ~in_defect[v]
         assert flag[v][clean].mean() < 0.01, (v, flag[v][clean].mean())
+
+
+def test_sensor_stuck_for_the_whole_batch_is_flagged():
+    df = _clean(24)
+    df.loc[df["station_id"] == "a", "pm25"] = 42.0  # one day file, a dead PM2.5 analyser
+    flagged, report = run_qc(df, STATIONS)
+    a = (flagged["station_id"] == "a").to_numpy()
+    assert (var_flags(flagged["qc"], "pm25")[a] & QC_STUCK != 0).all()
+    assert (var_flags(flagged["qc"], "pm25")[~a] & QC_STUCK == 0).all()
