@@ -730,8 +730,13 @@ def stage_verify_recent(run: DailyRun) -> StageRecord:
             return rec
         day0 = (run.issue_time - timedelta(days=VERIFY_DAYS)).date()
         day1 = (run.issue_time - timedelta(days=1)).date()
-        res = verify_archive(files, run.obs_units, region=run.config.region,
-                             period=(day0, day1), bootstrap=False)
+        try:
+            res = verify_archive(files, run.obs_units, region=run.config.region,
+                                 period=(day0, day1), bootstrap=False)
+        except ValueError as exc:  # e.g. no earlier run has a valid day in the period yet
+            rec.status, rec.detail = "skipped", f"nothing to verify yet ({exc})"
+            run.scores = None
+            return rec
         table = res.tables.get("continuous_daily")
         if table is None or len(table) == 0:
             rec.status, rec.detail = "skipped", "no matched forecast–observation pairs yet"
