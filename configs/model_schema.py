@@ -62,8 +62,9 @@ class ModelSettings(StrictModel):
     log_offset : dict of str to float
         Offset c (µg/m³) per pollutant of the log-ratio residuals log((y + c) / (ŷ + c)) used
         for quantiles.
-    daily_pooled : bool
-        One daily model for all three lead days (lead day as a feature) instead of one per day.
+    daily_designs : list of {"per_lead_day", "pooled"}
+        Direct daily models to fit and average: one model per lead day, and/or one model for all
+        three lead days with the lead day as a feature.
     issue_hours : list of int or None
         Local issue hours to train for (default: settings.issue_hours).
     baseline_window_days : int
@@ -85,7 +86,8 @@ class ModelSettings(StrictModel):
     bias_min_days: int = Field(default=7, ge=1)
     bias_shrink_days: float = Field(default=14.0, ge=0)
     log_offset: dict[str, float] = Field(default_factory=lambda: {"pm25": 10.0, "o3": 40.0})
-    daily_pooled: bool = False
+    daily_designs: list[Literal["per_lead_day", "pooled"]] = Field(
+        default_factory=lambda: ["per_lead_day", "pooled"], min_length=1)
     issue_hours: list[int] | None = None
     baseline_window_days: int = Field(default=60, ge=7)
 

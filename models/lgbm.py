@@ -55,8 +55,9 @@ class PollutantModel:
     Attributes
     ----------
     pollutant : {"pm25", "o3"}
-    daily : dict of int to Booster
-        Lead day (1…3) → direct daily model (µg/m³).
+    daily : dict of int to list of Booster
+        Lead day (1…3) → direct daily models (µg/m³) whose mean is the forecast (one per design:
+        per-lead-day and/or pooled over lead days).
     hourly : Booster or None
         Pooled hourly shape model (µg/m³).
     daily_features : dict of int to list of str
@@ -73,7 +74,7 @@ class PollutantModel:
     """
 
     pollutant: str
-    daily: dict[int, lgb.Booster]
+    daily: dict[int, list[lgb.Booster]]
     hourly: lgb.Booster | None
     daily_features: dict[int, list[str]]
     hourly_features: list[str]
@@ -213,7 +214,7 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     end = all_times.max()
     cut = all_times.sort_values()[int(len(all_times) * (1 - settings.calibration_fraction))]
     tbl = daily_obs[pollutant]
-    daily_models: dict[int, lgb.Booster] = {}
+    daily_models: dict[int, list[lgb.Booster]] = {}
     daily_resid: dict[int, list[float]] = {}
     dfeat: dict[int, list[str]] = {}
     blocks: dict[int, tuple] = {}
@@ -233,33 +234,40 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
         blocks[k] = (pd.concat(Xs, ignore_index=True), np.concatenate(ys), np.concatenate(ws),
                      np.concatenate(calib))
     calibrate = os.environ.get("AIRWARN_SKIP_CALIBRATION") != "1"
-    groups = [(1, 2, 3)] if settings.daily_pooled else [(1,), (2,), (3,)]
-    for g in groups:
-        X = pd.concat([blocks[k][0] for k in g], ignore_index=True)
-        y = np.concatenate([blocks[k][1] for k in g])
-        w = np.concatenate([blocks[k][2] for k in g])
-        cal = np.concatenate([blocks[k][3] for k in g])
-        kk = np.concatenate([np.full(len(blocks[k][1]), k) for k in g])
-        if calibrate:
-            # calibration model: fitted without the calibration issues, scored on them
-            m_cal = fit_booster(X[~cal], y[~cal], settings.daily, w[~cal])
-            pc = m_cal.predict(X[cal])
-        booster = fit_booster(X, y, settings.daily, w)
-        for k in g:
-            dfeat[k] = list(X.columns)
-            daily_models[k] = booster
+    designs = settings.daily_designs
+    cal_pred: dict[int, list[np.ndarray]] = {1: [], 2: [], 3: []}
+    for k in (1, 2, 3):
+        daily_models[k] = []
+        dfeat[k] = list(blocks[k][0].columns)
+    for design in designs:
+        groups = [(1, 2, 3)] if design == "pooled" else [(1,), (2,), (3,)]
+        for g in groups:
+            X = pd.concat([blocks[k][0] for k in g], ignore_index=True)
+            y = np.concatenate([blocks[k][1] for k in g])
+            w = np.concatenate([blocks[k][2] for k in g])
+            cal = np.concatenate([blocks[k][3] for k in g])
+            kk = np.concatenate([np.full(len(blocks[k][1]), k) for k in g])
             if calibrate:
-                sel = kk[cal] == k
-                daily_resid[k] = _resid_quantiles(y[cal][sel], pc[sel], c)
-                yy, pp = y[cal][sel], pc[sel]
-                ok = np.isfinite(yy)
-                if ok.any():
-                    cal_scores[f"D+{k}"] = {
-                        "n": int(ok.sum()),
-                        "rmse": float(np.sqrt(np.mean((pp[ok] - yy[ok]) ** 2))),
-                        "bias": float(np.mean(pp[ok] - yy[ok]))}
-            else:
-                daily_resid[k] = [0.0] * len(RESID_LEVELS)
+                # calibration model: fitted without the calibration issues, scored on them
+                m_cal = fit_booster(X[~cal], y[~cal], settings.daily, w[~cal])
+                pc = np.clip(m_cal.predict(X[cal]), 0, None)
+                for k in g:
+                    cal_pred[k].append(pc[kk[cal] == k])
+            booster = fit_booster(X, y, settings.daily, w)
+            for k in g:
+                daily_models[k].append(booster)
+    for k in (1, 2, 3):
+        if not calibrate:
+            daily_resid[k] = [0.0] * len(RESID_LEVELS)
+            continue
+        yy = blocks[k][1][blocks[k][3]]
+        pp = np.mean(cal_pred[k], axis=0)
+        daily_resid[k] = _resid_quantiles(yy, pp, c)
+        ok = np.isfinite(yy)
+        if ok.any():
+            cal_scores[f"D+{k}"] = {"n": int(ok.sum()),
+                                    "rmse": float(np.sqrt(np.mean((pp[ok] - yy[ok]) ** 2))),
+                                    "bias": float(np.mean(pp[ok] - yy[ok]))}
     t_daily = time.perf_counter() - t_start
     hmodel = None
     hfeat: list[str] = []
@@ -295,7 +303,8 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
         "calibration_scores": cal_scores,
         "hourly_seconds": round(time.perf_counter() - t_start - t_daily, 1),
         "design": {
-            "daily": "direct daily model per lead day D+1..D+3, units pooled (unit categorical)",
+            "daily": f"direct daily models ({' + '.join(settings.daily_designs)}, averaged), "
+                     "units pooled (unit categorical)",
             "hourly": "pooled hourly shape model with lead as a feature, fitted before the "
                       "calibration split; hourly path rescaled to the daily forecast",
             "quantiles": "conformal log-ratio residuals on the calibration split, per lead day",
@@ -371,8 +380,8 @@ def predict_pollutant(model: PollutantModel, f: IssueFeatures, *,
     """
     n, u = len(f.issue_times), len(f.units)
     daily = np.stack([
-        _predict(model.daily[k], daily_design(f, model.pollutant, k), model.daily_features[k])
-        .reshape(n, u) for k in (1, 2, 3)], axis=1)
+        np.mean([_predict(b, daily_design(f, model.pollutant, k), model.daily_features[k])
+                 for b in model.daily[k]], axis=0).reshape(n, u) for k in (1, 2, 3)], axis=1)
     raw = daily.copy()
     if bias is not None:
         daily = np.clip(daily - np.nan_to_num(bias), 0, None)

@@ -2,7 +2,8 @@
 
 Layout (``<data_dir>/models/<pollutant>/<version>/``)::
 
-    daily_d1.txt daily_d2.txt daily_d3.txt   LightGBM text models (or one shared file, pooled)
+    daily_d<k>_<i>.txt                         LightGBM text models of lead day k (one per design;
+                                               a pooled model is written once and shared)
     hourly.txt                                 pooled hourly shape model (optional)
     card.json                                  features, calibration residuals, training window,
                                                data hash, backtest scores, library versions,
@@ -94,18 +95,18 @@ def save_model(model: PollutantModel, data_dir: Path | str, *,
     vdir.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     written: dict[int, str] = {}
-    daily_files: dict[str, str] = {}
-    for k, booster in sorted(model.daily.items()):
-        key = id(booster)
-        if key in written:
-            daily_files[str(k)] = written[key]
-            continue
-        name = f"daily_d{k}.txt"
-        text = booster.model_to_string()
-        write_text_atomic(vdir / name, text)
-        files[name] = _sha(text.encode())
-        written[key] = name
-        daily_files[str(k)] = name
+    daily_files: dict[str, list[str]] = {}
+    for k, boosters in sorted(model.daily.items()):
+        daily_files[str(k)] = []
+        for i, booster in enumerate(boosters):
+            key = id(booster)
+            if key not in written:
+                name = f"daily_d{k}_{i}.txt"
+                text = booster.model_to_string()
+                write_text_atomic(vdir / name, text)
+                files[name] = _sha(text.encode())
+                written[key] = name
+            daily_files[str(k)].append(written[key])
     if model.hourly is not None:
         text = model.hourly.model_to_string()
         write_text_atomic(vdir / "hourly.txt", text)
@@ -164,7 +165,7 @@ def load_model(card_path: Path | str) -> tuple[PollutantModel, dict[str, Any]]:
                 boosters[name] = lgb.Booster(model_str=b.decode("utf-8"))
             except (lgb.basic.LightGBMError, UnicodeDecodeError) as exc:
                 raise ValueError(f"{p}: not a LightGBM text model ({exc})") from None
-        daily = {int(k): boosters[v] for k, v in card["daily_files"].items()}
+        daily = {int(k): [boosters[n] for n in v] for k, v in card["daily_files"].items()}
         hourly = boosters.get(card["hourly_file"]) if card.get("hourly_file") else None
         model = PollutantModel(
             pollutant=card["pollutant"], daily=daily, hourly=hourly,

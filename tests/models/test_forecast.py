@@ -74,7 +74,7 @@ def test_cards_record_training(trained) -> None:
     assert card["met_source"] == "cycle"
     assert "direct daily" in card["info"]["design"]["daily"]
     assert not list(Path(ddir).rglob("*.pkl")) and not list(Path(ddir).rglob("*.joblib"))
-    assert Path(cards[0]).parent.joinpath("daily_d1.txt").read_text().startswith("tree")
+    assert Path(cards[0]).parent.joinpath("daily_d1_0.txt").read_text().startswith("tree")
 
 
 def test_forecast_file_contract(trained, demo_world, unit_obs, met_source, tmp_path) -> None:
@@ -195,10 +195,10 @@ def test_missing_and_corrupted_models_fall_back(trained, demo_world, unit_obs, m
     pm_versions = list_versions(work, "pm25")
     newer = pm_versions[0].parent.with_name("29990101T000000000000Z")
     shutil.copytree(pm_versions[0].parent, newer)
-    (newer / "daily_d2.txt").write_text("tree\nnot a model\n")
+    (newer / "daily_d2_0.txt").write_text("tree\nnot a model\n")
     res = load_latest(work, "pm25")
     assert res.model is not None and res.card["version"] != newer.name
-    assert any("daily_d2.txt" in p for p in res.problems)
+    assert any("daily_d2_0.txt" in p for p in res.problems)
     # all pm25 versions corrupted → pm25 falls back, o3 keeps its model
     for v in list_versions(work, "pm25"):
         (v.parent / "hourly.txt").write_bytes(b"\x00garbage")
