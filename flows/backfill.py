@@ -16,6 +16,7 @@ Each issue time gets its own manifest; the flow returns one summary row per issu
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any
 
@@ -147,17 +148,26 @@ def backfill(
 def run_backfill(start: str, end: str, *, data_dir: str | None = None, met: str = "cycles",
                  warnings: bool = True, products: list[str] | None = None,
                  dask_address: str | None = None, workers: int | None = None,
-                 runner: str = "dask") -> list[dict[str, Any]]:
+                 runner: str = "auto") -> list[dict[str, Any]]:
     """Run the :func:`backfill` flow on a Dask (or thread) task runner.
 
     Parameters
     ----------
     dask_address : str, optional
-        ``tcp://host:port`` of an existing Dask scheduler (default: a local cluster of threads).
+        ``tcp://host:port`` of an existing Dask scheduler (default: a local cluster).
     workers : int, optional
-        Threads of the local cluster.
-    runner : {"dask", "threads"}
+        Worker processes of the local cluster.
+    runner : {"auto", "dask", "threads"}
+        ``auto``: a local Dask cluster of processes when there are more issue times than twice
+        the workers (its start-up, a few seconds per process, then pays off), else one thread
+        (sequential; NetCDF I/O is not thread-safe, so never more than one).
     """
+    if runner == "auto" and not dask_address:
+        n = workers or min(os.cpu_count() or 1, 4)
+        hours = config_for(data_dir).settings.issue_hours
+        runner = "dask" if len(issue_times(start, end, hours)) > 2 * n else "threads"
+        if runner == "threads":
+            workers = 1
     flow_ = backfill.with_options(task_runner=task_runner(dask_address, workers, runner))
     return flow_(start=start, end=end, data_dir=data_dir, met=met, warnings=warnings,
                  products=products)

@@ -566,6 +566,7 @@ def _add_run_inputs(ds: Any, run: DailyRun) -> None:
     if run.obs is not None and len(run.obs):
         info.setdefault("obs_last_time", pd.Timestamp(run.obs["time"].max()).isoformat())
     info.setdefault("met_source", run.met)
+    info.setdefault("versions", _versions(run))
     ds.attrs["inputs"] = json.dumps(info, ensure_ascii=False, sort_keys=True, default=str)
 
 
