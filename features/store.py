@@ -204,13 +204,25 @@ def obs_files(data_dir: Path | str) -> list[Path]:
     return sorted(p for p in d.iterdir() if _MONTH_FILE.match(p.name))
 
 
-def _read_month(path: Path) -> pd.DataFrame:
+def _read_month(path: Path, full_check: bool = True) -> pd.DataFrame:
+    """One month file. ``full_check=False`` (reads) only checks columns and dtypes — the file
+    was validated and sorted when written; writes re-validate everything."""
     try:
         df = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         raise ObsSchemaError(f"{path}: cannot read the stored observations ({exc}); "
                              f"expected a Parquet file written by features.store") from exc
-    return validate_obs(df, source=str(path))
+    if full_check:
+        return validate_obs(df, source=str(path))
+    if list(df.columns) != list(OBS_COLUMNS) or not isinstance(df["time"].dtype,
+                                                              pd.DatetimeTZDtype):
+        return validate_obs(df, source=str(path))
+    df["time"] = df["time"].dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    df["station_id"] = df["station_id"].astype(object)
+    for p in POLLUTANTS:
+        df[p] = df[p].astype("float64")
+    df["qc"] = df["qc"].astype("int64")
+    return df
 
 
 @contextmanager
@@ -356,7 +368,7 @@ def read_obs(data_dir: Path | str, start: object | None = None, end: object | No
         last = first + pd.offsets.MonthBegin(1)
         if (t0 is not None and last <= t0) or (t1 is not None and first > t1):
             continue
-        df = _read_month(path)
+        df = _read_month(path, full_check=False)
         mask = np.ones(len(df), dtype=bool)
         if t0 is not None:
             mask &= (df["time"] >= t0).to_numpy()
@@ -370,7 +382,7 @@ def read_obs(data_dir: Path | str, start: object | None = None, end: object | No
     out = pd.concat(parts, ignore_index=True)
     if out.empty:
         return empty_obs()
-    return out.sort_values(KEY, kind="mergesort").reset_index(drop=True)
+    return out  # month files are written sorted and read in month order
 
 
 # ---------------------------------------------------------------------------- meteorology store
