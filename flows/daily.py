@@ -915,8 +915,26 @@ def stage_archive(run: DailyRun, status: str, error: str | None = None) -> dict[
 
 _TASK_OPTS: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 
+#: Errors worth retrying a stage for: the file system, the network, a timeout.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, ConnectionError)
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry condition of the stage tasks: only transient errors (I/O, network, timeouts).
+
+    A missing package function, a configuration error or a bug fails at once.
+    """
+    data = getattr(state, "data", None)
+    exc = data if isinstance(data, BaseException) else None
+    if exc is None:
+        try:
+            state.result()
+        except BaseException as e:  # noqa: BLE001 - the state's own exception
+            exc = e
+    return isinstance(exc, TRANSIENT_ERRORS) and not isinstance(exc, FileNotFoundError)
+
 ingest_task = task(stage_ingest, name="ingest", retries=2, retry_delay_seconds=10,
-                   timeout_seconds=900, **_TASK_OPTS)
+                   retry_condition_fn=_transient, timeout_seconds=900, **_TASK_OPTS)
 qc_task = task(stage_qc, name="qc", timeout_seconds=900, **_TASK_OPTS)
 aggregate_task = task(stage_aggregate, name="aggregate", timeout_seconds=600, **_TASK_OPTS)
 forecast_task = task(stage_forecast, name="forecast", timeout_seconds=1800, **_TASK_OPTS)
@@ -927,7 +945,7 @@ maps_task = task(stage_maps, name="maps", timeout_seconds=900, **_TASK_OPTS)
 report_task = task(stage_report, name="report", timeout_seconds=900, **_TASK_OPTS)
 bulletins_task = task(stage_bulletins, name="bulletins", timeout_seconds=900, **_TASK_OPTS)
 delivery_task = task(stage_delivery, name="delivery", retries=3, retry_delay_seconds=30,
-                     timeout_seconds=600, **_TASK_OPTS)
+                     retry_condition_fn=_transient, timeout_seconds=600, **_TASK_OPTS)
 
 _STAGE_TASKS: dict[str, Any] = {
     "verify_recent": verify_task, "maps": maps_task, "report": report_task, "bulletins": bulletins_task,

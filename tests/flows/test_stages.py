@@ -70,3 +70,17 @@ def test_call_with_drops_unknown_keywords():
         return a + b
 
     assert call_with(f, 1, b=2, c=3) == 3
+
+
+def test_stage_tasks_retry_only_transient_errors():
+    from prefect.states import Failed
+
+    from flows.daily import _transient, delivery_task, ingest_task
+
+    assert _transient(None, None, Failed(data=ConnectionError("smtp reset")))
+    assert _transient(None, None, Failed(data=TimeoutError("slow disk")))
+    assert not _transient(None, None, Failed(data=StageUnavailable("models.x:y")))
+    assert not _transient(None, None, Failed(data=FileNotFoundError("cycle.nc")))
+    assert not _transient(None, None, Failed(data=ValueError("bad config")))
+    assert ingest_task.retries == 2 and delivery_task.retries == 3
+    assert delivery_task.retry_condition_fn is _transient
