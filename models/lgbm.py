@@ -71,6 +71,8 @@ class PollutantModel:
         c in the log-ratio, µg/m³.
     info : dict
         Training window, sizes, timings, design choices (goes into the model card).
+    daily_weights : dict of int to list of float
+        Lead day → weight of each daily model (same order as ``daily``), summing to 1.
     """
 
     pollutant: str
@@ -82,6 +84,13 @@ class PollutantModel:
     hourly_resid: dict[int, list[float]]
     log_offset: float = 10.0
     info: dict[str, Any] = field(default_factory=dict)
+    daily_weights: dict[int, list[float]] = field(default_factory=dict)
+
+    def weights(self, k: int) -> list[float]:
+        """Averaging weights of the daily models of lead day ``k`` (equal by default)."""
+        w = self.daily_weights.get(k)
+        n = len(self.daily[k])
+        return list(w) if w and len(w) == n else [1.0 / n] * n
 
 
 def _params(p: LgbmParams, objective: str = "regression") -> dict[str, Any]:
@@ -236,9 +245,13 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     calibrate = os.environ.get("AIRWARN_SKIP_CALIBRATION") != "1"
     designs = settings.daily_designs
     cal_pred: dict[int, list[np.ndarray]] = {1: [], 2: [], 3: []}
+    daily_weights: dict[int, list[float]] = {}
     for k in (1, 2, 3):
         daily_models[k] = []
         dfeat[k] = list(blocks[k][0].columns)
+        wp = settings.pooled_weight.get(k, 0.5) if len(designs) > 1 else None
+        daily_weights[k] = [1.0] if wp is None else [
+            wp if d == "pooled" else 1.0 - wp for d in designs]
     for design in designs:
         groups = [(1, 2, 3)] if design == "pooled" else [(1,), (2,), (3,)]
         for g in groups:
@@ -261,7 +274,7 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
             daily_resid[k] = [0.0] * len(RESID_LEVELS)
             continue
         yy = blocks[k][1][blocks[k][3]]
-        pp = np.mean(cal_pred[k], axis=0)
+        pp = np.average(cal_pred[k], axis=0, weights=daily_weights[k])
         daily_resid[k] = _resid_quantiles(yy, pp, c)
         ok = np.isfinite(yy)
         if ok.any():
@@ -313,7 +326,7 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
         },
     }
     return PollutantModel(pollutant, daily_models, hmodel, dfeat, hfeat, daily_resid,
-                          hourly_resid, c, info)
+                          hourly_resid, c, info, daily_weights)
 
 
 def _predict(b: lgb.Booster, X: pd.DataFrame, features: list[str]) -> np.ndarray:
@@ -380,8 +393,9 @@ def predict_pollutant(model: PollutantModel, f: IssueFeatures, *,
     """
     n, u = len(f.issue_times), len(f.units)
     daily = np.stack([
-        np.mean([_predict(b, daily_design(f, model.pollutant, k), model.daily_features[k])
-                 for b in model.daily[k]], axis=0).reshape(n, u) for k in (1, 2, 3)], axis=1)
+        np.average([_predict(b, daily_design(f, model.pollutant, k), model.daily_features[k])
+                    for b in model.daily[k]], axis=0, weights=model.weights(k)).reshape(n, u)
+        for k in (1, 2, 3)], axis=1)
     raw = daily.copy()
     if bias is not None:
         daily = np.clip(daily - np.nan_to_num(bias), 0, None)

@@ -26,6 +26,7 @@ TINY = ModelSettings(
     hourly=LgbmParams(num_boost_round=25, learning_rate=0.2, num_leaves=7, min_data_in_leaf=20,
                       num_threads=1),
     hourly_lead_stride=8, issue_hours=[15], bias_window_days=14, bias_min_days=3,
+    daily_designs=["per_lead_day"],
 )
 POISON = 1e6
 
