@@ -103,6 +103,8 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 OBS_HISTORY_DAYS = 34
 #: Days of past runs verified for the review report, d.
 VERIFY_DAYS = 30
+#: Demo-world forecast cycles regenerated per batch (consecutive days), cycles.
+DEMO_CYCLE_BATCH = 16
 #: A station with no valid PM2.5 or O3 value in this many hours before the issue time is "down", h.
 STATION_DOWN_HOURS = 24
 #: Product stages, in run order (each can be switched off with ``products=``).
@@ -408,11 +410,21 @@ def make_met_source(config: AirwarnConfig, met: str = "cycles") -> tuple[Any, li
     CycleMet = lookup("features.build:CycleMet")
     if met == "demo":
         world = lookup("features.demo_world:load_world")(data_dir)
-        unit_met_forecast = lookup("features.demo_world:unit_met_forecast")
+        many = lookup("features.demo_world:unit_met_forecasts")
         delay = float(lookup("features.demo_world:DELIVERY_DELAY_H"))
+        cache: dict[pd.Timestamp, pd.DataFrame] = {}
 
         def load_demo(ref: pd.Timestamp) -> pd.DataFrame | None:
-            return unit_met_forecast(world, ref)
+            # training asks for hundreds of consecutive cycles: regenerate them in batches of
+            # DEMO_CYCLE_BATCH days with the vectorised generator (≈10× faster than one by one)
+            ref = pd.Timestamp(ref).tz_convert("UTC")
+            if ref not in cache:
+                refs = [ref + pd.Timedelta(days=k) for k in range(DEMO_CYCLE_BATCH)]
+                df = many(world, refs)
+                for r, g in df.groupby("reference_time", sort=False):
+                    cache[pd.Timestamp(r).tz_convert("UTC")] = \
+                        g.drop(columns="reference_time").reset_index(drop=True)
+            return cache.get(ref)
 
         return CycleMet(load_demo, cycle_hours=(0,), latency_h=delay), []
     if met == "perfect":
