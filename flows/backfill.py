@@ -75,7 +75,7 @@ def issue_times(start: str | datetime, end: str | datetime, issue_hours: list[in
     return out
 
 
-def backfill_one(data_dir: str | None, issue_time: datetime, met: str = "cycles",
+def backfill_one(data_dir: str | None, issue_time: datetime, met: str = "auto",
                  products: tuple[str, ...] = (), warnings: bool = False,
                  lock_timeout: float = 600.0) -> dict[str, Any]:
     """Run one past issue time (plain stage functions); return a summary row.
@@ -110,7 +110,7 @@ def backfill(
     start: str,
     end: str,
     data_dir: str | None = None,
-    met: str = "cycles",
+    met: str = "auto",
     warnings: bool = True,
     products: list[str] | None = None,
 ) -> list[dict[str, Any]]:
@@ -145,7 +145,7 @@ def backfill(
     return rows
 
 
-def run_backfill(start: str, end: str, *, data_dir: str | None = None, met: str = "cycles",
+def run_backfill(start: str, end: str, *, data_dir: str | None = None, met: str = "auto",
                  warnings: bool = True, products: list[str] | None = None,
                  dask_address: str | None = None, workers: int | None = None,
                  runner: str = "auto") -> list[dict[str, Any]]:

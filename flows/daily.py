@@ -75,6 +75,7 @@ __all__ = [
     "parse_issue_time",
     "latest_issue_time",
     "config_for",
+    "resolve_met",
     "make_met_source",
     "run_stations",
     "load_unit_obs",
@@ -287,7 +288,7 @@ class DailyRun:
         Write the observed daily AQI table of the last days.
     """
 
-    def __init__(self, config: AirwarnConfig, issue_time: datetime, *, met: str = "cycles",
+    def __init__(self, config: AirwarnConfig, issue_time: datetime, *, met: str = "auto",
                  products: tuple[str, ...] = PRODUCT_STAGES, warnings: bool = True,
                  observed_aqi: bool = True) -> None:
         self.config = config
@@ -300,7 +301,7 @@ class DailyRun:
         self.previous: dict[str, dict] = {s["name"]: s for s in old.get("stages", [])}
         self.records: dict[str, StageRecord] = {}
         self.degraded: list[str] = []
-        self.met = met
+        self.met = resolve_met(config, met)
         self.products = tuple(products)
         self.warnings = warnings
         self.observed_aqi = observed_aqi
@@ -387,14 +388,23 @@ def load_unit_obs(config: AirwarnConfig, start: Any = None, end: Any = None) -> 
 # --------------------------------------------------------------------------------------------
 
 
-def make_met_source(config: AirwarnConfig, met: str = "cycles") -> tuple[Any, list[str]]:
+def resolve_met(config: AirwarnConfig, met: str) -> str:
+    """``"auto"`` → ``"demo"`` in a demo world's data directory, else ``"cycles"``."""
+    if met != "auto":
+        return met
+    return "demo" if (Path(config.settings.data_dir) / "demo" / "world.json").exists() \
+        else "cycles"
+
+
+def make_met_source(config: AirwarnConfig, met: str = "auto") -> tuple[Any, list[str]]:
     """The meteorology source of a run, and what is degraded about it.
 
     Parameters
     ----------
     config : AirwarnConfig
-    met : {"cycles", "demo", "perfect", "none"}
-        ``cycles``: forecast cycle files ``met/cycles/YYYYMMDDHH.nc`` sampled at the units
+    met : {"auto", "cycles", "demo", "perfect", "none"}
+        ``auto``: ``demo`` in a demo world's data directory (the models were trained on its
+        regenerated cycles), else ``cycles``. ``cycles``: forecast cycle files ``met/cycles/YYYYMMDDHH.nc`` sampled at the units
         (``features.met_sampling.sample_units``; opened lazily with dask), the newest available
         cycle used, older ones shifted by their age (``features.build.CycleMet``). ``demo``: the
         demo world's cycles regenerated from its seed (backfills of the demo world). ``perfect``:
@@ -405,6 +415,7 @@ def make_met_source(config: AirwarnConfig, met: str = "cycles") -> tuple[Any, li
     source, degraded : MetSource, list of str
     """
     data_dir = Path(config.settings.data_dir)
+    met = resolve_met(config, met)
     if met == "none":
         return lookup("features.build:NoMet")(), ["no future meteorology (met=none)"]
     CycleMet = lookup("features.build:CycleMet")
@@ -1082,7 +1093,7 @@ def run_daily(
 def daily_forecast(
     issue_time: str | datetime | None = None,
     data_dir: str | None = None,
-    met: str = "cycles",
+    met: str = "auto",
     products: list[str] | None = None,
     lock_timeout: float = 600.0,
 ) -> dict[str, Any]:

@@ -181,7 +181,7 @@ def _record(card_path: Path, promotion: dict[str, Any]) -> None:
     write_text_atomic(card_path, json.dumps(card, ensure_ascii=False, indent=2, default=str))
 
 
-def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str = "cycles",
+def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str = "auto",
                 compare_weeks: int = COMPARE_WEEKS, settings: Any = None,
                 train_days: int | None = None, fanout: bool = False) -> dict[str, Any]:
     """Train, compare and (if no worse) promote — plain function (see the module docstring).
@@ -289,7 +289,7 @@ def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str 
 
 
 @flow(name="retrain", log_prints=False, validate_parameters=False)
-def retrain(until: str | None = None, data_dir: str | None = None, met: str = "cycles",
+def retrain(until: str | None = None, data_dir: str | None = None, met: str = "auto",
             compare_weeks: int = COMPARE_WEEKS) -> dict[str, Any]:
     """Weekly retraining (Prefect flow): train, compare with the current models, promote.
 
@@ -307,7 +307,7 @@ def retrain(until: str | None = None, data_dir: str | None = None, met: str = "c
 
 
 def run_retrain_flow(until: str | None = None, *, data_dir: str | None = None,
-                     met: str = "cycles", compare_weeks: int = COMPARE_WEEKS,
+                     met: str = "auto", compare_weeks: int = COMPARE_WEEKS,
                      dask_address: str | None = None, workers: int | None = None
                      ) -> dict[str, Any]:
     """Run the :func:`retrain` flow on a Dask task runner (local threads or ``dask_address``)."""

@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         issue_time: str = typer.Option(None, "--issue-time",
                                        help="Issue time, e.g. 2026-11-28T15:00 (Asia/Shanghai); "
                                             "default the latest scheduled one."),
-        met: str = typer.Option("cycles", help="Meteorology: cycles, demo, perfect, none."),
+        met: str = typer.Option("auto", help="Meteorology: auto, cycles, demo, perfect, none."),
         no_products: bool = typer.Option(False, "--no-products",
                                          help="Forecast and warnings only."),
         no_delivery: bool = typer.Option(False, "--no-delivery", help="Do not send bulletins."),
@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
     def backfill_cmd(
         start: str = typer.Option(..., "--start", help="First issue date/time (Asia/Shanghai)."),
         end: str = typer.Option(..., "--end", help="Last issue date/time (Asia/Shanghai)."),
-        met: str = typer.Option("cycles", help="Meteorology: cycles, demo, perfect, none."),
+        met: str = typer.Option("auto", help="Meteorology: auto, cycles, demo, perfect, none."),
         no_warnings: bool = typer.Option(False, "--no-warnings", help="Forecasts only."),
         products: str = typer.Option("", help="Comma list of maps,report,bulletins to render."),
         dask_address: str = typer.Option(None, "--dask-address",
@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
     @run_app.command("retrain")
     def retrain_cmd(
         until: str = typer.Option(None, help="Train on observations before this time."),
-        met: str = typer.Option("cycles", help="Meteorology: cycles, demo, perfect, none."),
+        met: str = typer.Option("auto", help="Meteorology: auto, cycles, demo, perfect, none."),
         compare_weeks: int = typer.Option(8, help="Hold-out weeks for the comparison."),
         dask_address: str = typer.Option(None, "--dask-address",
                                          help="tcp://host:port of an existing Dask scheduler."),
