@@ -63,7 +63,8 @@ def needs_training(data_dir: Path, world: Any) -> bool:
         return True
 
 
-def train_demo(config: Any, world: Any, settings: Any = None) -> Any:
+def train_demo(config: Any, world: Any, settings: Any = None,
+               progress: Callable[[str], None] | None = None) -> Any:
     """Train on the world's observations (up to its issue time) with its regenerated cycles.
 
     Parameters
@@ -72,6 +73,8 @@ def train_demo(config: Any, world: Any, settings: Any = None) -> Any:
     world : WorldInfo
     settings : ModelSettings, optional
         Model settings (default ``configs/models.yaml``; tests pass small ones).
+    progress : callable, optional
+        Receives progress lines.
     """
     data_dir = Path(config.settings.data_dir)
     until = pd.Timestamp(world.issue_time)
@@ -79,7 +82,8 @@ def train_demo(config: Any, world: Any, settings: Any = None) -> Any:
     met_source, _ = make_met_source(config, "demo")
     train_models = lookup("models.train:train_models")
     kwargs = {"settings": settings} if settings is not None else {}
-    result = call_with(train_models, config, obs_units, met_source, until, **kwargs)
+    result = call_with(train_models, config, obs_units, met_source, until, progress=progress,
+                       **kwargs)
     write_manifest(_train_marker(data_dir), {"world": _world_key(world),
                                              "trained": pd.Timestamp.now(tz="UTC").isoformat()})
     return result
@@ -148,7 +152,7 @@ def run_demo(
     if needs_training(ddir, world):
         say("[2/6] training the models on the demo world …")
         try:
-            out["training"] = train_demo(config, world)
+            out["training"] = train_demo(config, world, progress=lambda m: say(f"      {m}"))
             say(f"      trained ({time.perf_counter() - t:.0f} s)")
         except StageUnavailable as exc:
             out["training"] = f"not available: {exc}"
