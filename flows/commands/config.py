@@ -24,9 +24,17 @@ def register(app: typer.Typer) -> None:
         console.print(f"  data directory: {s.data_dir.resolve()}")
         console.print(f"  units: {len(cfg.region.units)}, stations: {len(cfg.stations)}, "
                       f"issue hours (local): {s.issue_hours}, horizon: D+1…D+{s.horizon_days}")
+        with_station = set(cfg.stations["sub_region"])
+        bare = [u for u in cfg.region.units if u.id not in with_station]
+        if bare:
+            console.print(f"  {len(bare)} units list no station (the demo world places a seat station "
+                          f"`seat_<unit>`; real deployments list theirs): "
+                          + ", ".join(f"{u.name} {u.id}" for u in bare))
         if units:
-            table = Table("id", "名称", "name", "group", "code", "border belt", "ladder", "neighbours")
+            table = Table("id", "名称", "name", "group", "code", "border belt", "ladder", "stations",
+                          "neighbours")
             for u in cfg.region.units:
                 table.add_row(u.id, u.name, u.name_en, u.group, u.code, "✓" if u.border_belt else "",
-                              u.ladder, ", ".join(cfg.region.neighbours(u.id)))
+                              u.ladder, str(int((cfg.stations["sub_region"] == u.id).sum())),
+                              ", ".join(cfg.region.neighbours(u.id)))
             console.print(table)

@@ -102,3 +102,17 @@ def test_settings_env_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 def test_settings_quantiles_must_include_median() -> None:
     with pytest.raises(Exception, match="include 0.5"):
         Settings(quantiles=[0.1, 0.9])
+
+
+def test_config_command_names_units_without_stations() -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["config", "--units"])
+    assert result.exit_code == 0, result.output
+    stations = configs.load_stations()
+    bare = sorted(set(configs.load_region().unit_ids) - set(stations["sub_region"]))
+    assert bare, "the national list leaves some units without a station"
+    assert f"{len(bare)} units list no station" in result.output
+    assert "jiangjin" in result.output and "chengdu" in result.output
