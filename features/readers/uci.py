@@ -107,6 +107,14 @@ def _utc_times(df: pd.DataFrame, path: Path) -> pd.Series:
     return local.dt.tz_localize(_LOCAL_OFFSET).dt.tz_convert("UTC")
 
 
+def _check_labels(df: pd.DataFrame, col: str, known: dict, path: Path, what: str) -> None:
+    bad = ~df[col].isna() & ~df[col].isin(list(known))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValueError(f"{path}, line {i + 2}, column {col!r}: expected {what}, "
+                         f"got {df[col].iloc[i]!r}")
+
+
 def _nonneg(df: pd.DataFrame, cols: list[str]) -> None:
     for c in cols:
         df.loc[df[c] < 0, c] = np.nan
@@ -142,11 +150,7 @@ def read_prsa(paths: Iterable[Path | str] | Path | str) -> tuple[pd.DataFrame, p
         num = ["PM2.5", "PM10", "SO2", "NO2", "CO", "O3", "TEMP", "PRES", "DEWP", "RAIN", "WSPM"]
         _numeric(df, num, p)
         _nonneg(df, ["PM2.5", "PM10", "SO2", "NO2", "CO", "O3", "RAIN", "WSPM"])
-        bad_wd = ~df["wd"].isna() & ~df["wd"].isin(list(COMPASS_DEG))
-        if bad_wd.any():
-            i = int(np.flatnonzero(bad_wd.to_numpy())[0])
-            raise ValueError(f"{p}, line {i + 2}, column 'wd': expected a 16-point compass "
-                             f"direction, got {df['wd'].iloc[i]!r}")
+        _check_labels(df, "wd", COMPASS_DEG, p, "a 16-point compass direction")
         time = _utc_times(df, p)
         sid = df["station"].astype(str)
         obs_parts.append(pd.DataFrame({
@@ -202,11 +206,7 @@ def read_five_cities(path: Path | str) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise ValueError(f"{p}: no PM_<site> column; expected e.g. 'PM_US Post'")
     _numeric(df, pm_cols + ["DEWP", "HUMI", "PRES", "TEMP", "Iws", "precipitation"], p)
     _nonneg(df, pm_cols + ["Iws", "precipitation"])
-    bad = ~df["cbwd"].isna() & ~df["cbwd"].isin(list(_FIVE_DIR))
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ValueError(f"{p}, line {i + 2}, column 'cbwd': expected NE/SE/SW/NW/cv, "
-                         f"got {df['cbwd'].iloc[i]!r}")
+    _check_labels(df, "cbwd", _FIVE_DIR, p, "NE/SE/SW/NW/cv")
     time = _utc_times(df, p)
     # hourly speed from the cumulated speed: Iws restarts when the direction changes
     iws = df["Iws"].to_numpy()
