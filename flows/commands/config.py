@@ -9,6 +9,31 @@ from rich.table import Table
 import configs
 
 
+def validate_all(cfg: configs.AirwarnConfig) -> list[str]:
+    """Load every configuration file the pipeline reads; raise ``ConfigError`` on the first bad one.
+
+    Returns the names of the files checked, so a person sees what "valid" covered.
+    """
+    from configs.aqi_schema import load_aqi_ruleset
+    from configs.model_schema import load_model_settings
+    from configs.response_schema import load_emergency_list
+    from configs.verification_schema import load_verification
+    from configs.warning_schema import load_ladders_for_region, load_warning_policy
+    from features.qc import load_qc_config
+
+    for ruleset in ("HJ633_2012", "HJ633_2026"):
+        load_aqi_ruleset(ruleset)
+    ladders = load_ladders_for_region(cfg.region, horizon_h=24 * cfg.settings.horizon_days)
+    load_warning_policy()
+    load_emergency_list(region=cfg.region)
+    load_qc_config()
+    load_model_settings()
+    load_verification()
+    return ["settings", "region", "stations", "aqi/HJ633_2012", "aqi/HJ633_2026",
+            f"warning ladders ({', '.join(sorted(ladders))})", "warning policy",
+            "response/emergency_list", "qc", "models", "verification"]
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``config`` command to the CLI."""
 
@@ -18,9 +43,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Validate every configuration file and print a summary (exit 2 on a bad file)."""
         cfg = configs.load_config()
+        checked = validate_all(cfg)
         console = Console()
         s = cfg.settings
-        console.print(f"configuration in {configs.config_dir()} is valid")
+        console.print(f"configuration in {configs.config_dir()} is valid: {', '.join(checked)}")
         console.print(f"  data directory: {s.data_dir.resolve()}")
         console.print(f"  units: {len(cfg.region.units)}, stations: {len(cfg.stations)}, "
                       f"issue hours (local): {s.issue_hours}, horizon: D+1…D+{s.horizon_days}")

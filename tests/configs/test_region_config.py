@@ -116,3 +116,16 @@ def test_config_command_names_units_without_stations() -> None:
     assert bare, "the national list leaves some units without a station"
     assert f"{len(bare)} units list no station" in result.output
     assert "jiangjin" in result.output and "chengdu" in result.output
+
+
+def test_validate_all_refuses_a_unit_naming_an_unknown_ladder() -> None:
+    from flows.commands.config import validate_all
+
+    cfg = configs.load_config()
+    assert "response/emergency_list" in validate_all(cfg)
+    data = _region_data()
+    data["units"][0]["ladder"] = "national-2099"
+    bad = configs.AirwarnConfig(settings=cfg.settings, region=Region.model_validate(data),
+                                stations=cfg.stations)
+    with pytest.raises(ConfigError, match=r"cq_central.*national-2099|national-2099.*cq_central"):
+        validate_all(bad)
