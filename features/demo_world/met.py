@@ -32,6 +32,8 @@ import pandas as pd
 import xarray as xr
 from scipy.signal import fftconvolve, lfilter
 
+from features.readers.met import ERA5_ATTRS
+
 __all__ = [
     "EPOCH",
     "HORIZON",
@@ -65,24 +67,8 @@ LATITUDES = np.round(np.arange(34.0, 26.0 - 1e-9, -0.5), 3)  # north to south, l
 
 MET_VARS: tuple[str, ...] = ("t2m", "d2m", "u10", "v10", "sp", "tp", "blh", "ssrd", "tcc")
 
-#: CF attributes of every variable (units in UDUNITS spelling).
-VAR_ATTRS: dict[str, dict[str, str]] = {
-    "t2m": {"units": "K", "standard_name": "air_temperature", "long_name": "2 metre temperature"},
-    "d2m": {"units": "K", "standard_name": "dew_point_temperature",
-            "long_name": "2 metre dewpoint temperature"},
-    "u10": {"units": "m s-1", "standard_name": "eastward_wind",
-            "long_name": "10 metre U wind component"},
-    "v10": {"units": "m s-1", "standard_name": "northward_wind",
-            "long_name": "10 metre V wind component"},
-    "sp": {"units": "Pa", "standard_name": "surface_air_pressure", "long_name": "Surface pressure"},
-    "tp": {"units": "mm h-1", "standard_name": "lwe_precipitation_rate",
-           "long_name": "Total precipitation rate (hour ending at the time stamp)"},
-    "blh": {"units": "m", "standard_name": "atmosphere_boundary_layer_thickness",
-            "long_name": "Boundary layer height"},
-    "ssrd": {"units": "W m-2", "standard_name": "surface_downwelling_shortwave_flux_in_air",
-             "long_name": "Surface solar radiation downwards (mean over the hour ending at the stamp)"},
-    "tcc": {"units": "1", "standard_name": "cloud_area_fraction", "long_name": "Total cloud cover"},
-}
+#: CF attributes of every variable (units in UDUNITS spelling): the readers' ERA5 attributes.
+VAR_ATTRS: dict[str, dict[str, str]] = ERA5_ATTRS
 
 # ---------------------------------------------------------------------------------------------
 # Latent series: name -> (e-folding time, h; lagged by the synoptic lag of the point;
