@@ -531,7 +531,8 @@ def verify_matched(m: Matched, obs_units: pd.DataFrame, *,
                    settings: VerificationSettings | None = None, region: Any | None = None,
                    decisions: Iterable[dict[str, Any]] | None = None,
                    period: tuple[Any, Any] | None = None, bootstrap: bool = True) -> VerificationResult:
-    """All verification tables from already matched data (see :func:`verify_archive`)."""
+    """All verification tables from already matched data (see :func:`verify_archive`;
+    ``decisions=None`` leaves the warnings unverified)."""
     settings = settings or load_verification()
     regions = [str(r) for r in m.hourly["region"].values]
     groups = unit_groups(regions, region)
@@ -553,9 +554,13 @@ def verify_matched(m: Matched, obs_units: pd.DataFrame, *,
     ladders = None
     if region is not None:
         ladders = {u: region.unit(u).ladder for u in regions if u in set(region.unit_ids)}
-    wv = verify_warnings(decisions or [], m.obs_daily, settings, ladders=ladders, period=period)
-    tables.update({"warnings_list": wv["list"], "warnings_by_level": wv["by_level"],
-                   "warnings_by_lead_day": wv["by_lead_day"], "warnings_misses": wv["misses"]})
+    if decisions is not None:  # None = no warning record at all (e.g. a backtest): not verified
+        wv = verify_warnings(decisions, m.obs_daily, settings, ladders=ladders, period=period)
+        tables.update({"warnings_list": wv["list"], "warnings_by_level": wv["by_level"],
+                       "warnings_by_lead_day": wv["by_lead_day"], "warnings_misses": wv["misses"]})
+    else:
+        tables.update({k: pd.DataFrame() for k in ("warnings_list", "warnings_by_level",
+                                                     "warnings_by_lead_day", "warnings_misses")})
     it = pd.DatetimeIndex(m.hourly["issue_time"].values).tz_localize("UTC")
     meta = {
         "period": None if period is None else [str(pd.Timestamp(period[0]).date()),
@@ -566,6 +571,7 @@ def verify_matched(m: Matched, obs_units: pd.DataFrame, *,
         "units": regions, "groups": [g for g in groups if g not in regions],
         "model_versions": m.model_versions,
         "forecast_source": m.source,
+        "warnings_verified": decisions is not None,
         "points": {u: [region.unit(u).point.lon, region.unit(u).point.lat, region.unit(u).name]
                    for u in regions if region is not None and u in set(region.unit_ids)},
         "settings": settings.model_dump(mode="json"),
@@ -609,7 +615,10 @@ def verify_archive(forecasts: str | Path | Sequence[str | Path] | xr.Dataset,
     region : configs.schema.Region, optional
         For regional groups and each unit's warning ladder (default ``config.region``).
     warnings : path or iterable of dict, optional
-        Warning decisions (``<data_dir>/warnings/`` or dicts) to verify.
+        Warning decisions (``<data_dir>/warnings/`` or dicts) to verify; an empty list means
+        "none were issued" (observed episodes count as misses). Without any warning record
+        (None, e.g. a backtest) the warning tables are empty and ``meta["warnings_verified"]``
+        is False.
     clim_obs : pandas.DataFrame, optional
         Longer observation history for the climatology reference (default: read
         ``climatology.history_days`` before the period from the store, when reading the store).
@@ -662,7 +671,7 @@ def verify_archive(forecasts: str | Path | Sequence[str | Path] | xr.Dataset,
             h0 = t_first - pd.Timedelta(days=settings.climatology.history_days)
             clim_obs = load_obs_units(data_dir, h0, t_last, stations, units)
     m = match_forecasts(fc, obs_units, settings, clim_obs=clim_obs, period=period)
-    decisions = read_decisions(warnings) if warnings is not None else []
+    decisions = read_decisions(warnings) if warnings is not None else None
     return verify_matched(m, obs_units, settings=settings, region=region, decisions=decisions,
                           period=period, bootstrap=bootstrap)
 

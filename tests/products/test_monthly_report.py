@@ -111,6 +111,7 @@ def test_airwarn_verify_on_a_backtest(tmp_path):
     assert "D+3" in r.output and f"html: {out / 'monthly_report_2026-01.html'}" in r.output
     html = (out / "monthly_report_2026-01.html").read_text(encoding="utf-8")
     assert "backtest backtest.nc" in html and "均方根误差 RMSE" in html
+    assert "warnings not verified" in html  # a backtest has no warning record
     assert _img(html, "性能图").startswith(b"\x89PNG")
     assert not (out / "monthly_report_2026-01.pdf").exists()
     res = json.loads((out / "verification_2026-01.json").read_text(encoding="utf-8"))
