@@ -16,7 +16,8 @@ Steps (each prints what it did):
 7. a table of the products and where they are.
 
 Environment overrides (for a quick look and the tests): ``AIRWARN_DEMO_DAYS`` (world length,
-days; ``settings.demo_days``), ``AIRWARN_DEMO_BACKFILL_DAYS`` (default 30).
+days; ``settings.demo_days``), ``AIRWARN_DEMO_BACKFILL_DAYS`` (default 30),
+``AIRWARN_DEMO_TRAIN_DAYS`` (default 400).
 """
 
 from __future__ import annotations
@@ -32,10 +33,14 @@ import pandas as pd
 from flows.daily import call_with, config_for, load_unit_obs, make_met_source
 from flows.stages import StageUnavailable, lookup, write_manifest
 
-__all__ = ["BACKFILL_DAYS", "DemoResult", "needs_training", "train_demo", "run_demo"]
+__all__ = ["BACKFILL_DAYS", "TRAIN_DAYS", "DemoResult", "needs_training", "train_demo", "run_demo"]
 
 #: Days of issue times backfilled before today's run (``AIRWARN_DEMO_BACKFILL_DAYS``), d.
 BACKFILL_DAYS = 30
+#: Days of observations the demo trains on (``AIRWARN_DEMO_TRAIN_DAYS``): a full seasonal cycle
+#: and a margin, which keeps ``make demo`` within minutes on 2 cores (the whole archive is used
+#: by ``airwarn run retrain``), d.
+TRAIN_DAYS = 400
 
 
 class DemoResult(dict):
@@ -78,7 +83,9 @@ def train_demo(config: Any, world: Any, settings: Any = None,
     """
     data_dir = Path(config.settings.data_dir)
     until = pd.Timestamp(world.issue_time)
-    obs_units = load_unit_obs(config, end=until.tz_convert("UTC") - pd.Timedelta(hours=1))
+    days = int(os.environ.get("AIRWARN_DEMO_TRAIN_DAYS", TRAIN_DAYS))
+    end = until.tz_convert("UTC") - pd.Timedelta(hours=1)
+    obs_units = load_unit_obs(config, start=end - pd.Timedelta(days=days), end=end)
     met_source, _ = make_met_source(config, "demo")
     train_models = lookup("models.train:train_models")
     kwargs = {"settings": settings} if settings is not None else {}
