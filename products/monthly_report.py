@@ -21,6 +21,7 @@ import datetime as dt
 import io
 import math
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,8 @@ def read_obs_source(path: str | Path, stations: pd.DataFrame | None, unit_ids: S
     if p.suffix in (".yaml", ".yml"):
         tab = _domain(p)[0]
         t = pd.DatetimeIndex(tab["time"])
-        return tab[(t >= pd.Timestamp(start)) & (t <= pd.Timestamp(end))].reset_index(drop=True)
+        return tab[(t >= pd.Timestamp(start)) & (t <= pd.Timestamp(end))].reset_index(drop=True) \
+            .copy()
     try:
         tab = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
     except (OSError, ValueError) as exc:
@@ -131,6 +133,12 @@ def read_obs_source(path: str | Path, stations: pd.DataFrame | None, unit_ids: S
 
 def _domain(path: Path) -> tuple[pd.DataFrame, dict[str, list[Any]]]:
     """Unit observations and unit points of a backtest domain file (``configs/domains/*.yaml``)."""
+    p = Path(path).resolve()
+    return _domain_cached(str(p), p.stat().st_mtime if p.exists() else 0.0)
+
+
+@lru_cache(maxsize=2)
+def _domain_cached(path: str, mtime: float) -> tuple[pd.DataFrame, dict[str, list[Any]]]:
     from configs.model_schema import load_domain
     from models.backtest import load_domain_data
 
@@ -181,8 +189,15 @@ def build_monthly_result(month: str, *, data_dir: str | Path | None = None,
     units = [str(r) for r in fc["region"].values]
     t0 = (p0 - pd.Timedelta(days=5)).tz_localize(LOCAL_TZ).tz_convert("UTC")
     t1 = (p1 + pd.Timedelta(days=1)).tz_localize(LOCAL_TZ).tz_convert("UTC")
-    obs_units = read_obs_source(obs if obs is not None else ddir, stations, units, t0, t1)
-    res = verify_archive(fc, obs_units, region=region, period=(p0, p1), bootstrap=bootstrap)
+    src = obs if obs is not None else ddir
+    obs_units = read_obs_source(src, stations, units, t0, t1)
+    from configs.verification_schema import load_verification
+
+    hist_days = load_verification().climatology.history_days
+    h0 = t0 - pd.Timedelta(days=hist_days)
+    hist = read_obs_source(src, stations, units, h0, t0 - pd.Timedelta(hours=1)) if hist_days else None
+    res = verify_archive(fc, obs_units, region=region, period=(p0, p1), bootstrap=bootstrap,
+                         clim_obs=hist if hist is not None and len(hist) else None)
     if obs is not None and Path(obs).suffix in (".yaml", ".yml"):
         res.meta["points"] = {u: v for u, v in _domain(Path(obs))[1].items() if u in units}
         res.meta["source_obs"] = str(obs)

@@ -572,6 +572,7 @@ def verify_matched(m: Matched, obs_units: pd.DataFrame, *,
         "model_versions": m.model_versions,
         "forecast_source": m.source,
         "warnings_verified": decisions is not None,
+        "area": "成渝" if region is not None and set(regions) & set(region.unit_ids) else "",
         "points": {u: [region.unit(u).point.lon, region.unit(u).point.lat, region.unit(u).name]
                    for u in regions if region is not None and u in set(region.unit_ids)},
         "settings": settings.model_dump(mode="json"),
@@ -620,8 +621,9 @@ def verify_archive(forecasts: str | Path | Sequence[str | Path] | xr.Dataset,
         (None, e.g. a backtest) the warning tables are empty and ``meta["warnings_verified"]``
         is False.
     clim_obs : pandas.DataFrame, optional
-        Longer observation history for the climatology reference (default: read
-        ``climatology.history_days`` before the period from the store, when reading the store).
+        Observation history for the climatology reference (default, when reading the store: the
+        ``climatology.history_days`` before the first run — out of sample; months it lacks come
+        from the verified period itself).
     period : (date, date), optional
         Local dates (inclusive) of valid times to score; ``start``/``end`` (local or tz-aware
         timestamps) are accepted instead.
@@ -669,7 +671,8 @@ def verify_archive(forecasts: str | Path | Sequence[str | Path] | xr.Dataset,
         obs_units = load_obs_units(data_dir, t_first, t_last, stations, units)
         if clim_obs is None and settings.climatology.history_days > 0:
             h0 = t_first - pd.Timedelta(days=settings.climatology.history_days)
-            clim_obs = load_obs_units(data_dir, h0, t_last, stations, units)
+            hist = load_obs_units(data_dir, h0, t_first - pd.Timedelta(hours=1), stations, units)
+            clim_obs = hist if len(hist) else None
     m = match_forecasts(fc, obs_units, settings, clim_obs=clim_obs, period=period)
     decisions = read_decisions(warnings) if warnings is not None else None
     return verify_matched(m, obs_units, settings=settings, region=region, decisions=decisions,

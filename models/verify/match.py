@@ -417,6 +417,16 @@ def _daily_grid(obs_daily: pd.DataFrame, col: str, regions: list[str]) -> pd.Dat
     return tab.reindex(columns=regions).astype(float)
 
 
+def _clim_daily(daily: pd.DataFrame, col: str, regions: list[str], dates: np.ndarray) -> np.ndarray:
+    """Monthly-mean climatology of a daily column at ``dates`` → (issue, region, day)."""
+    cg = _daily_grid(daily, col, regions)
+    if cg.empty:
+        return np.full((dates.shape[0], len(regions), dates.shape[1]), np.nan)
+    cm = cg.groupby(pd.DatetimeIndex(cg.index).month).mean()
+    vals = cm.reindex(pd.DatetimeIndex(dates.ravel()).month).to_numpy(float)
+    return np.moveaxis(vals.reshape(dates.shape + (len(regions),)), -1, 1)
+
+
 def _lookup_daily(grid: pd.DataFrame, dates: np.ndarray, n_regions: int) -> np.ndarray:
     if grid.empty:
         return np.full(dates.shape + (n_regions,), np.nan)
@@ -526,7 +536,9 @@ def match_forecasts(fc: xr.Dataset, obs_units: pd.DataFrame, settings: Verificat
         for persistence, the day before the first issue.
     settings : VerificationSettings
     clim_obs : pandas.DataFrame, optional
-        Longer observation history for the climatology reference (default: ``obs_units``).
+        Observation history for the climatology reference, best **before** the verified period
+        (out of sample); calendar months (hours) it lacks are taken from ``obs_units``.
+        Default: ``obs_units`` (in-sample climatology, a stricter reference).
     period : (date, date), optional
         Local dates (inclusive): only forecasts valid in this period are scored (others NaN).
 
@@ -569,7 +581,11 @@ def match_forecasts(fc: xr.Dataset, obs_units: pd.DataFrame, settings: Verificat
         grid = _hourly_grid(obs_units, p, regions)
         o = np.moveaxis(_lookup_hourly(grid, vt), -1, 1)
         pe = np.moveaxis(_lookup_hourly(grid, pers_t), -1, 1)
-        cl = np.moveaxis(_clim_hourly(clim_src, p, regions, vt, settings.climatology.by), -1, 1)
+        cl = _clim_hourly(clim_src, p, regions, vt, settings.climatology.by)
+        if clim_obs is not None:  # history lacks a month/hour: fall back to the verified period
+            cl = np.where(np.isnan(cl), _clim_hourly(obs_units, p, regions, vt,
+                                                     settings.climatology.by), cl)
+        cl = np.moveaxis(cl, -1, 1)
         _store(hv, p, dims3, fc.get(f"{p}_q"), f, o, pe, cl, in_period[:, None, :])
     hcoords: dict[str, Any] = {"issue_time": fc["issue_time"].values, "region": regions,
                                "lead": lead}
@@ -605,14 +621,9 @@ def match_forecasts(fc: xr.Dataset, obs_units: pd.DataFrame, settings: Verificat
         g = _daily_grid(od, ocol, regions)
         o = np.moveaxis(_lookup_daily(g, dates, len(regions)), -1, 1)
         pe = np.moveaxis(_lookup_daily(g, pers_dates, len(regions)), -1, 1)
-        cg = _daily_grid(clim_daily, ocol, regions)
-        if cg.empty:
-            cl = np.full(f.shape, np.nan)
-        else:
-            cm = cg.groupby(pd.DatetimeIndex(cg.index).month).mean()
-            months = pd.DatetimeIndex(dates.ravel()).month
-            cl = np.moveaxis(cm.reindex(months).to_numpy(float).reshape(dates.shape + (len(regions),)),
-                             -1, 1)
+        cl = _clim_daily(clim_daily, ocol, regions, dates)
+        if clim_obs is not None:
+            cl = np.where(np.isnan(cl), _clim_daily(od, ocol, regions, dates), cl)
         _store(dv, name, dims_d, fday.get(f"{fvar}_q"), f, o, pe, cl, dmask)
     for ev in settings.events:
         if ev.probability and ev.probability in fday:

@@ -174,3 +174,4 @@ def test_airwarn_verify_on_real_beijing_observations(tmp_path, monkeypatch):
                and (x["observed"] or 0) > 200) >= 3
     html = (out / "monthly_report_2013-03.html").read_text(encoding="utf-8")
     assert _img(html, "各区域 D+1").startswith(b"\x89PNG")  # station map from the domain points
+    assert "2013-03 空气质量预报月度检验报告（基准数据）" in html and "成渝地区" not in html
