@@ -481,17 +481,12 @@ def stage_ingest(run: DailyRun) -> StageRecord:
         start = end - pd.Timedelta(days=OBS_HISTORY_DAYS)
         obs = read_obs(run.data_dir, start=start, end=end)
         run.obs = obs
-        stations = run.stations = run_stations(run.config)
-        known = list(stations["station_id"].astype(str)) if len(stations) else []
+        run.stations = run_stations(run.config)
         recent = obs[obs["time"] > end - pd.Timedelta(hours=STATION_DOWN_HOURS)]
-        valid = recent.dropna(subset=["pm25", "o3"], how="all")
-        live = set(valid["station_id"].astype(str))
-        seen = set(obs["station_id"].astype(str))
-        candidates = sorted(seen | set(known)) if seen else sorted(known)
-        down = [s for s in candidates if s not in live and (s in seen or s in known)]
-        # only complain about stations that exist in the store at all (a network never ingested
-        # is not "down")
-        down = [s for s in down if s in seen]
+        live = set(recent.dropna(subset=["pm25", "o3"], how="all")["station_id"].astype(str))
+        # a station is "down" when it is in the store's recent window but has sent no valid
+        # PM2.5 or O3 for STATION_DOWN_HOURS (a station never ingested is not "down")
+        down = sorted(s for s in set(obs["station_id"].astype(str)) if s not in live)
         if down:
             last = obs[obs["station_id"].isin(down)].dropna(subset=["pm25", "o3"], how="all")
             last_t = last.groupby("station_id")["time"].max()
