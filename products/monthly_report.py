@@ -415,7 +415,7 @@ def fig_unit_map(res: VerificationResult, variable: str = "pm25", lead_day: int 
     norm = mcolors.Normalize(vmin=min(vals.values()), vmax=max(vals.values()) + 1e-9)
     fig, ax = plt.subplots(figsize=(7.4, 5.6))
     geoms: dict[str, Any] = {}
-    if region is not None:
+    if region is not None and set(vals) & set(region.unit_ids):
         try:
             from products.geo import provincial_border, unit_geometries
 
@@ -435,8 +435,9 @@ def fig_unit_map(res: VerificationResult, variable: str = "pm25", lead_day: int 
         ax.scatter(lon, lat, c=list(vals.values()), cmap=cmap, norm=norm, s=140, edgecolor="k",
                    lw=0.6, zorder=3)
     for x, y, u in zip(lon, lat, vals, strict=True):
-        ax.annotate(f"{pts[u][2] if cjk else u}\n{vals[u]:.0f}", (x, y), xytext=(0, 0),
-                    textcoords="offset points", fontsize=6.5, ha="center", va="center", zorder=4)
+        ax.annotate(f"{pts[u][2] if cjk else u}\n{vals[u]:.0f}", (x, y),
+                    xytext=(0, 0) if geoms else (7, 5), textcoords="offset points", fontsize=6.5,
+                    ha="center" if geoms else "left", va="center", zorder=4)
     fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax,
                  label=_lbl("均方根误差", f"RMSE D+{lead_day} (µg/m³)", cjk))
     ax.set_xlabel(_lbl("经度", "longitude (°E)", cjk))
@@ -505,8 +506,9 @@ def monthly_figures(res: VerificationResult, region: Any | None = None,
     names = {u: (f"{v[2]} {u}" if cjk else u) for u, v in (res.meta.get("points") or {}).items()}
     if region is not None:
         known = set(region.unit_ids)
-        names = {u: (f"{region.unit(u).name} {region.unit(u).name_en}" if cjk
-                     else region.unit(u).name_en) for u in res.meta.get("units", []) if u in known}
+        names.update({u: (f"{region.unit(u).name} {region.unit(u).name_en}" if cjk
+                          else region.unit(u).name_en)
+                      for u in res.meta.get("units", []) if u in known})
     units = key_units(res, n_key_units)
     with plt.rc_context(rc):
         figs: dict[str, Callable[[], str | None]] = {
