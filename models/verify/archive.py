@@ -157,9 +157,17 @@ def _day_codes(issue_day: np.ndarray) -> tuple[np.ndarray, int]:
 def _continuous_table(f: np.ndarray, o: np.ndarray, pe: np.ndarray | None, cl: np.ndarray | None,
                       codes: np.ndarray, n_days: int, groups: dict[str, list[int]],
                       settings: VerificationSettings, weights: np.ndarray | None,
-                      lead_name: str, leads: np.ndarray) -> pd.DataFrame:
-    """Scores per group × lead from arrays (issue, region, lead), with bootstrap CIs."""
+                      lead_name: str, leads: np.ndarray,
+                      day_off: np.ndarray | None = None) -> pd.DataFrame:
+    """Scores per group × lead from arrays (issue, region, lead), with bootstrap CIs.
+
+    With ``day_off`` (issue, lead) the lead hours are pooled per natural lead day: column j of
+    the result is lead day ``leads[j]`` (hours whose ``day_off`` equals it).
+    """
     elem = sc.continuous_sums(f, o, (), pe, cl)  # (I, R, L, K)
+    if day_off is not None:
+        elem = np.stack([(elem * (day_off == k)[:, None, :, None]).sum(axis=2) for k in leads],
+                        axis=2)  # (I, R, days, K)
     per_day = np.zeros((n_days,) + elem.shape[1:])
     np.add.at(per_day, codes, elem)
     rows = []
@@ -167,9 +175,12 @@ def _continuous_table(f: np.ndarray, o: np.ndarray, pe: np.ndarray | None, cl: n
     for g, idx in groups.items():
         gs = per_day[:, idx].sum(axis=1)  # (D, L, K)
         point = sc.scores_from_sums(gs.sum(axis=0))
-        fg = f[:, idx].transpose(0, 1, 2).reshape(-1, f.shape[2])
-        og = o[:, idx].reshape(-1, o.shape[2])
-        point["ioa"] = sc.ioa(fg, og, axis=0)
+        if day_off is None:
+            point["ioa"] = sc.ioa(f[:, idx].reshape(-1, f.shape[2]),
+                                  o[:, idx].reshape(-1, o.shape[2]), axis=0)
+        else:
+            sel = [(day_off == k)[:, None, :] & np.ones((1, len(idx), 1), bool) for k in leads]
+            point["ioa"] = np.array([float(sc.ioa(f[:, idx][m], o[:, idx][m])) for m in sel])
         ci: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if weights is not None and n_days > 1:
             rep = sc.scores_from_sums(np.tensordot(weights.astype(float), gs, axes=(1, 0)))  # (B, L, K)→scores
@@ -199,14 +210,6 @@ def _continuous(m: Matched, groups: dict[str, list[int]], settings: Verification
         .reshape(h["valid_time"].shape)
     day_off = ((vday - m.issue_day[:, None]) // np.timedelta64(1, "D")).astype(int)  # (I, L)
     days = np.asarray(settings.lead_days)
-    n_i, n_l = day_off.shape
-    codes_rep = np.repeat(codes, n_l)
-
-    def by_day(a: np.ndarray) -> np.ndarray:
-        """(I, R, L) → (I·L, R, day): hourly values pooled per natural lead day."""
-        st = np.stack([np.where((day_off == k)[:, None, :], a, np.nan) for k in days], axis=-1)
-        return st.transpose(0, 2, 1, 3).reshape(n_i * n_l, a.shape[1], len(days))
-
     for p in POLLUTANTS:
         if f"fc_{p}" not in h:
             continue
@@ -214,8 +217,8 @@ def _continuous(m: Matched, groups: dict[str, list[int]], settings: Verification
         t = _continuous_table(*arrs, codes, n_days, groups, settings, w, "lead", h["lead"].values)
         t.insert(0, "variable", p)
         hourly.append(t)
-        t = _continuous_table(*[by_day(a) for a in arrs], codes_rep, n_days, groups, settings, w,
-                              "lead_day", days)
+        t = _continuous_table(*arrs, codes, n_days, groups, settings, w, "lead_day", days,
+                              day_off=day_off)
         t.insert(0, "variable", p)
         hourly_day.append(t)
     for v in DAILY_VARS:
