@@ -65,6 +65,9 @@ class ModelSettings(StrictModel):
     daily_designs : list of {"per_lead_day", "pooled"}
         Direct daily models to fit and average: one model per lead day, and/or one model for all
         three lead days with the lead day as a feature.
+    linear_recalibration : bool
+        Fit ``a + b·ŷ`` per lead day on the calibration split and apply it when it lowers the
+        calibration RMSE by ≥ 2 %.
     pooled_weight : dict of int to float
         Lead day → weight (0–1) of the pooled model when both designs are fitted.
     issue_hours : list of int or None
@@ -90,6 +93,7 @@ class ModelSettings(StrictModel):
     log_offset: dict[str, float] = Field(default_factory=lambda: {"pm25": 10.0, "o3": 40.0})
     daily_designs: list[Literal["per_lead_day", "pooled"]] = Field(
         default_factory=lambda: ["per_lead_day", "pooled"], min_length=1)
+    linear_recalibration: bool = True
     pooled_weight: dict[int, float] = Field(default_factory=lambda: {1: 0.5, 2: 0.5, 3: 0.5})
     issue_hours: list[int] | None = None
     baseline_window_days: int = Field(default=60, ge=7)

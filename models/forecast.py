@@ -321,7 +321,7 @@ def _slice_feats(f: IssueFeatures, sl: slice) -> IssueFeatures:
 def _daily_only(model: PollutantModel) -> PollutantModel:
     return PollutantModel(model.pollutant, model.daily, None, model.daily_features, [],
                           model.daily_resid, {}, model.log_offset, model.info,
-                          model.daily_weights)
+                          model.daily_weights, model.daily_linear)
 
 
 # --------------------------------------------------------------------------------------------

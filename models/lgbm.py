@@ -73,6 +73,10 @@ class PollutantModel:
         Training window, sizes, timings, design choices (goes into the model card).
     daily_weights : dict of int to list of float
         Lead day → weight of each daily model (same order as ``daily``), summing to 1.
+    daily_linear : dict of int to [a, b]
+        Lead day → linear recalibration ``a + b·ŷ`` (µg/m³, 1) fitted on the calibration split
+        (model-output statistics: shrinks over-confident forecasts and absorbs the recent
+        level shift, skill-notes #2); absent = none.
     """
 
     pollutant: str
@@ -85,6 +89,7 @@ class PollutantModel:
     log_offset: float = 10.0
     info: dict[str, Any] = field(default_factory=dict)
     daily_weights: dict[int, list[float]] = field(default_factory=dict)
+    daily_linear: dict[int, list[float]] = field(default_factory=dict)
 
     def weights(self, k: int) -> list[float]:
         """Averaging weights of the daily models of lead day ``k`` (equal by default)."""
@@ -246,6 +251,7 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     designs = settings.daily_designs
     cal_pred: dict[int, list[np.ndarray]] = {1: [], 2: [], 3: []}
     daily_weights: dict[int, list[float]] = {}
+    daily_linear: dict[int, list[float]] = {}
     for k in (1, 2, 3):
         daily_models[k] = []
         dfeat[k] = list(blocks[k][0].columns)
@@ -275,12 +281,21 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
             continue
         yy = blocks[k][1][blocks[k][3]]
         pp = np.average(cal_pred[k], axis=0, weights=daily_weights[k])
-        daily_resid[k] = _resid_quantiles(yy, pp, c)
         ok = np.isfinite(yy)
         if ok.any():
             cal_scores[f"D+{k}"] = {"n": int(ok.sum()),
                                     "rmse": float(np.sqrt(np.mean((pp[ok] - yy[ok]) ** 2))),
                                     "bias": float(np.mean(pp[ok] - yy[ok]))}
+        if settings.linear_recalibration and ok.sum() >= 30:
+            ab = _linear_fit(pp[ok], yy[ok])
+            adj = np.clip(ab[0] + ab[1] * pp, 0, None)
+            r_new = float(np.sqrt(np.mean((adj[ok] - yy[ok]) ** 2)))
+            # applied only when it clearly helps on the calibration split (2 parameters)
+            if r_new < 0.98 * cal_scores[f"D+{k}"]["rmse"]:
+                daily_linear[k] = ab
+                cal_scores[f"D+{k}"]["rmse_recalibrated"] = r_new
+                pp = adj
+        daily_resid[k] = _resid_quantiles(yy, pp, c)
     t_daily = time.perf_counter() - t_start
     hmodel = None
     hfeat: list[str] = []
@@ -326,7 +341,15 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
         },
     }
     return PollutantModel(pollutant, daily_models, hmodel, dfeat, hfeat, daily_resid,
-                          hourly_resid, c, info, daily_weights)
+                          hourly_resid, c, info, daily_weights, daily_linear)
+
+
+def _linear_fit(pred: np.ndarray, y: np.ndarray) -> list[float]:
+    """Least-squares ``y ≈ a + b·pred`` with b clipped to 0.5…1.2."""
+    b = float(np.cov(pred, y, bias=True)[0, 1] / max(np.var(pred), 1e-9))
+    b = min(max(b, 0.5), 1.2)
+    a = float(np.mean(y) - b * np.mean(pred))
+    return [a, b]
 
 
 def _predict(b: lgb.Booster, X: pd.DataFrame, features: list[str]) -> np.ndarray:
@@ -396,6 +419,8 @@ def predict_pollutant(model: PollutantModel, f: IssueFeatures, *,
         np.average([_predict(b, daily_design(f, model.pollutant, k), model.daily_features[k])
                     for b in model.daily[k]], axis=0, weights=model.weights(k)).reshape(n, u)
         for k in (1, 2, 3)], axis=1)
+    for k, (a, b) in model.daily_linear.items():
+        daily[:, k - 1] = np.clip(a + b * daily[:, k - 1], 0, None)
     raw = daily.copy()
     if bias is not None:
         daily = np.clip(daily - np.nan_to_num(bias), 0, None)

@@ -126,6 +126,7 @@ def save_model(model: PollutantModel, data_dir: Path | str, *,
         "hourly_resid": {str(k): v for k, v in model.hourly_resid.items()},
         "log_offset": model.log_offset,
         "daily_weights": {str(k): v for k, v in model.daily_weights.items()},
+        "daily_linear": {str(k): v for k, v in model.daily_linear.items()},
         "info": model.info,
         "scores": scores or {},
         "library_versions": _versions(),
@@ -176,6 +177,7 @@ def load_model(card_path: Path | str) -> tuple[PollutantModel, dict[str, Any]]:
             hourly_resid={int(k): v for k, v in card["hourly_resid"].items()},
             log_offset=float(card["log_offset"]), info=dict(card.get("info", {})),
             daily_weights={int(k): v for k, v in card.get("daily_weights", {}).items()},
+            daily_linear={int(k): v for k, v in card.get("daily_linear", {}).items()},
         )
     except KeyError as exc:
         raise ValueError(f"{card_path}: model card lacks the field {exc}") from None
