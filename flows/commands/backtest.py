@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
                                 "time stands in for a forecast) or none."),
         out: Path = typer.Option(..., "--out", help="Output directory."),  # noqa: B008
         train_start: str = typer.Option(None, "--train-start", help="First training day."),
-        warmup_days: int = typer.Option(31, "--warmup-days", min=1,
+        warmup_days: int = typer.Option(3, "--warmup-days", min=1,
                                         help="Days of history before the first training issue."),
         no_hourly: bool = typer.Option(False, "--no-hourly",
                                        help="Daily models only (hourly from persistence)."),
