@@ -588,6 +588,15 @@ def _context(res: VerificationResult, month: str, figures: dict[str, str | None]
         g["lead_day"] = g["lead_day"].map(lambda d: f"D+{d}")
         ctx["cont_groups"] = _table(g, ["group", "lead_day", "n", "mb", "rmse", "r", "nmb"],
                                     ci=("rmse",), heads=heads_common)
+    hd = T.get("continuous_hourly_by_day", pd.DataFrame())
+    if not hd.empty:
+        s = hd[hd["group"] == ALL].copy()
+        s["variable"] = s["variable"].map(lambda v: _VAR_LABELS.get(v + "_h" if v == "pm25" else v, v))
+        s["lead_day"] = s["lead_day"].map(lambda d: f"D+{d}")
+        ctx["cont_hourly_day"] = _table(s, ["variable", "lead_day", "n", "mb", "mae", "rmse", "r",
+                                            "nmb", "ioa", "skill_persistence",
+                                            "skill_climatology"],
+                                        ci=("rmse", "skill_persistence"), heads=heads_common)
     cmpt = T.get("comparison", pd.DataFrame())
     if not cmpt.empty:
         s = cmpt.copy()
@@ -671,12 +680,15 @@ def _context(res: VerificationResult, month: str, figures: dict[str, str | None]
     if not wlist.empty:
         s = wlist.copy()
         s["level"] = s["level"].map(lambda v: _LEVEL_ZH.get(v, v))
+        if "decided_by" not in s.columns:
+            s["decided_by"] = ""
         ctx["warn_list"] = _table(s, ["issue_time", "unit_id", "level", "start", "end",
-                                      "observed_level", "hit", "lead_hours"],
+                                      "observed_level", "hit", "lead_hours", "decided_by"],
                                   heads={**heads_common, "issue_time": "发布时间 issued",
                                          "start": "开始 start", "end": "结束 end",
                                          "observed_level": "实况等级 observed",
-                                         "hit": "命中 hit", "lead_hours": "提前量(h) lead (h)"})
+                                         "hit": "命中 hit", "lead_hours": "提前量(h) lead (h)",
+                                         "decided_by": "决定方 decided by"})
     wm = T.get("warnings_misses", pd.DataFrame())
     if not wm.empty:
         ctx["warn_misses"] = _table(wm, ["unit_id", "level", "start", "end"],

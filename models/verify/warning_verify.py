@@ -259,10 +259,13 @@ def verify_warnings(decisions: Iterable[dict[str, Any]], obs_daily: pd.DataFrame
                 "observed_level": obs_level, "n_obs_days": n_obs,
                 "hit": hit, "first_exceedance": None if first is None else first.date().isoformat(),
                 "lead_hours": lead_h, "lead_day": lead_day,
+                "decided_by": dec.get("decided_by") or ("forecaster" if dec.get("override")
+                                                        else "airwarn"),
             })
     wl = pd.DataFrame(rows, columns=["decision_id", "unit_id", "level", "action", "issue_time",
                                      "start", "end", "observed_level", "n_obs_days", "hit",
-                                     "first_exceedance", "lead_hours", "lead_day"])
+                                     "first_exceedance", "lead_hours", "lead_day",
+                                     "decided_by"])
 
     # observed episodes and misses
     miss_rows = []

@@ -66,7 +66,8 @@ def test_report_builds_for_a_demo_world_month(demo_month):
                     "AQI范围准确率 range accuracy", "首要污染物准确率 primary-pollutant accuracy",
                     "空报率 FAR (false-alarm ratio)", "误报概率 POFD (false-alarm rate)",
                     "五、污染事件检验 Event verification", "九、预警发布与检验 Warnings issued and verified",
-                    "十、数据完整性 Data availability", "synthetic-1"):
+                    "十、数据完整性 Data availability", "synthetic-1",
+                    "hourly concentrations pooled by lead day", "决定方 decided by"):
         assert heading in html, heading
     png = _img(html, "性能图 performance diagram")
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
