@@ -68,6 +68,9 @@ class ModelSettings(StrictModel):
     linear_recalibration : bool
         Fit ``a + b·ŷ`` per lead day on the calibration split and apply it when it lowers the
         calibration RMSE by ≥ 2 %.
+    hourly_blend : bool
+        Blend the hourly model's daily product into the daily forecast with a weight chosen on
+        the calibration split (0, 0.25, 0.5 or 0.75; only when it helps ≥ 1 %).
     pooled_weight : dict of int to float
         Lead day → weight (0–1) of the pooled model when both designs are fitted.
     issue_hours : list of int or None
@@ -94,6 +97,7 @@ class ModelSettings(StrictModel):
     daily_designs: list[Literal["per_lead_day", "pooled"]] = Field(
         default_factory=lambda: ["per_lead_day", "pooled"], min_length=1)
     linear_recalibration: bool = True
+    hourly_blend: bool = True
     pooled_weight: dict[int, float] = Field(default_factory=lambda: {1: 0.5, 2: 0.5, 3: 0.5})
     issue_hours: list[int] | None = None
     baseline_window_days: int = Field(default=60, ge=7)

@@ -705,6 +705,14 @@ class IssueFeatures:
     geometry: Geometry | None = None
     profile24: dict[str, np.ndarray] = field(default_factory=dict)
 
+    def take(self, sel: Any) -> IssueFeatures:
+        """The features of a subset of the issues (boolean mask or slice)."""
+        return IssueFeatures(self.issue_times[sel], self.units,
+                             {k: v[sel] for k, v in self.hist.items()},
+                             {k: v[sel] for k, v in self.metday.items()},
+                             {k: v[sel] for k, v in self.methour.items()}, self.nleads,
+                             self.geometry, {k: v[sel] for k, v in self.profile24.items()})
+
 
 def build_issue_features(obs: Panel, issue_times: Iterable[pd.Timestamp], met_source: MetSource,
                          *, days: int = 3, geometry: Geometry | None = None,

@@ -187,8 +187,8 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     bits = pd.DatetimeIndex([pd.Timestamp(t).tz_convert("UTC") for t in bias_issue_times])
     bits = bits[bits < its[0]]
     all_its = bits.append(its)
-    f_all = build_issue_features(obs, all_its, met_source, geometry=geometry, daily=daily_obs,
-                                 hourly_met=False) if len(bits) else None
+    f_all = build_issue_features(obs, all_its, met_source, geometry=geometry,
+                                 daily=daily_obs) if len(bits) else None
     f = feats if feats is not None else build_issue_features(obs, its, met_source,
                                                             geometry=geometry, daily=daily_obs)
     nb_ = len(bits)
@@ -229,8 +229,10 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
         if use_model:
             bias = None
             if settings.bias_correction and f_all is not None:
-                fd = _slice_feats(f_all, slice(0, nb_))
-                pb = predict_pollutant(_daily_only(model), fd)["daily_raw"]
+                fd = f_all.take(slice(0, nb_))
+                # past issues predicted as now (with the hourly blend when the model has one)
+                pm = model if model.hourly_blend else _daily_only(model)
+                pb = predict_pollutant(pm, fd)["daily_raw"]
                 ob = _observed_daily(daily_obs, fd.issue_times, units, p)
                 pa = predict_pollutant(model, f)
                 # errors of the batch itself feed later issues of the batch (backtest)
@@ -311,17 +313,10 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     return out
 
 
-def _slice_feats(f: IssueFeatures, sl: slice) -> IssueFeatures:
-    return IssueFeatures(f.issue_times[sl], f.units, {k: v[sl] for k, v in f.hist.items()},
-                         {k: v[sl] for k, v in f.metday.items()},
-                         {k: v[sl] for k, v in f.methour.items()}, f.nleads, f.geometry,
-                         {k: v[sl] for k, v in f.profile24.items()})
-
-
 def _daily_only(model: PollutantModel) -> PollutantModel:
     return PollutantModel(model.pollutant, model.daily, None, model.daily_features, [],
                           model.daily_resid, {}, model.log_offset, model.info,
-                          model.daily_weights, model.daily_linear)
+                          model.daily_weights, model.daily_linear, model.hourly_blend)
 
 
 # --------------------------------------------------------------------------------------------

@@ -127,6 +127,7 @@ def save_model(model: PollutantModel, data_dir: Path | str, *,
         "log_offset": model.log_offset,
         "daily_weights": {str(k): v for k, v in model.daily_weights.items()},
         "daily_linear": {str(k): v for k, v in model.daily_linear.items()},
+        "hourly_blend": {str(k): v for k, v in model.hourly_blend.items()},
         "info": model.info,
         "scores": scores or {},
         "library_versions": _versions(),
@@ -178,6 +179,7 @@ def load_model(card_path: Path | str) -> tuple[PollutantModel, dict[str, Any]]:
             log_offset=float(card["log_offset"]), info=dict(card.get("info", {})),
             daily_weights={int(k): v for k, v in card.get("daily_weights", {}).items()},
             daily_linear={int(k): v for k, v in card.get("daily_linear", {}).items()},
+            hourly_blend={int(k): float(v) for k, v in card.get("hourly_blend", {}).items()},
         )
     except KeyError as exc:
         raise ValueError(f"{card_path}: model card lacks the field {exc}") from None
