@@ -183,7 +183,8 @@ def _record(card_path: Path, promotion: dict[str, Any]) -> None:
 
 def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str = "auto",
                 compare_weeks: int = COMPARE_WEEKS, settings: Any = None,
-                train_days: int | None = None, fanout: bool = False) -> dict[str, Any]:
+                train_days: int | None = None, fanout: bool = False,
+                refit: bool = True) -> dict[str, Any]:
     """Train, compare and (if no worse) promote — plain function (see the module docstring).
 
     Parameters
@@ -201,6 +202,9 @@ def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str 
         Days of observations used (default: the whole archive), d.
     fanout : bool
         Train the pollutants as parallel Prefect tasks (inside the :func:`retrain` flow).
+    refit : bool
+        Refit a promoted pollutant on all data up to ``until`` (default); ``False`` promotes the
+        evaluated hold-out candidate itself (what was tested is what ships; one training less).
 
     Returns
     -------
@@ -253,12 +257,15 @@ def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str 
                 for p in targets)
     cards: list[str] = []
     if any(promoted.values()):
-        rec = StageRecord("train_final")
-        records.append(rec)
-        with timed(rec):
-            final = train_fanout(config, obs_units, met_source, t, staging / "final", settings,
-                                 fanout)
-            rec.detail = f"trained on observations before {t_utc.isoformat()}"
+        if refit or not holdout_cards:
+            rec = StageRecord("train_final")
+            records.append(rec)
+            with timed(rec):
+                final = train_fanout(config, obs_units, met_source, t, staging / "final",
+                                     settings, fanout)
+                rec.detail = f"trained on observations before {t_utc.isoformat()}"
+        else:
+            final = list(holdout_cards)
         rec = StageRecord("promote")
         records.append(rec)
         with timed(rec):
@@ -279,6 +286,8 @@ def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str 
                                    for p, v in promoted.items())
     for card in holdout_cards:
         p = card.parent.parent.name
+        if not refit and promoted[p]:
+            continue  # promoted itself: its card already holds the comparison
         _record(card, {"promoted": bool(promoted[p]), "retrain": stamp, "role": "hold-out "
                        "candidate", "rmse": scores.get("candidate", {}).get(p)})
     out = {"until": t.isoformat(), "status": "complete", "stages": [r.to_dict() for r in records],
