@@ -12,7 +12,7 @@ in a fresh Python process (``getrusage(RUSAGE_CHILDREN)`` gives its peak RSS):
 - ``cold``: the issue time's forecast, warnings and products removed first (everything computed);
 - ``rerun``: the same issue time again (everything reused: the idempotent path).
 
-    .venv/bin/python bench/bench_daily_run.py [--data-dir DIR] [--days N]
+    .venv/bin/python bench/bench_daily_run.py [--data-dir DIR] [--days N] [--quick]
 """
 
 from __future__ import annotations
@@ -42,7 +42,14 @@ print("BENCH" + json.dumps({"import_s": t1 - t0, "flow_s": t2 - t1, "status": m[
 """
 
 
-def ensure_world(data_dir: Path, days: int) -> str:
+def _quick_settings():
+    from configs.model_schema import LgbmParams, load_model_settings
+
+    small = LgbmParams(num_boost_round=60, learning_rate=0.1, num_leaves=31, min_data_in_leaf=30)
+    return load_model_settings().model_copy(update={"daily": small, "hourly": small})
+
+
+def ensure_world(data_dir: Path, days: int, quick: bool = False, end: str | None = None) -> str:
     """The demo world's issue time (ISO); build and train when absent (not timed)."""
     from flows.daily import config_for
     from flows.demo import needs_training, train_demo
@@ -56,10 +63,10 @@ def ensure_world(data_dir: Path, days: int) -> str:
         from features.demo_world import build_world
 
         print(f"building a {days}-day demo world in {data_dir} (not timed) …", flush=True)
-        world = build_world(data_dir, days=days)
+        world = build_world(data_dir, days=days, end=end)
     if needs_training(data_dir, world):
         print("training (not timed) …", flush=True)
-        train_demo(config_for(data_dir), world)
+        train_demo(config_for(data_dir), world, settings=_quick_settings() if quick else None)
     return world.issue_time.isoformat()
 
 
@@ -86,11 +93,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data-dir", type=Path, default=Path(os.environ.get("AIRWARN_DATA_DIR",
                                                                           "data")))
     ap.add_argument("--days", type=int, default=730)
+    ap.add_argument("--end", default=None, help="issue time of the world (default: latest)")
+    ap.add_argument("--quick", action="store_true",
+                    help="train small models (60 trees) when training is needed")
     args = ap.parse_args(argv)
     data_dir = args.data_dir.resolve()
     from flows.locks import issue_stamp
 
-    issue = ensure_world(data_dir, args.days)
+    issue = ensure_world(data_dir, args.days, args.quick, args.end)
     import pandas as pd
 
     stamp = issue_stamp(pd.Timestamp(issue).to_pydatetime())
