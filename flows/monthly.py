@@ -9,18 +9,16 @@ month is final by 12:00 of the 1st, HJ 633-2026 §4.2).
 
 from __future__ import annotations
 
-import calendar
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from prefect import flow
 
 from flows.daily import LOCAL_TZ, config_for
 from flows.stages import NOT_AVAILABLE, StageRecord, StageUnavailable, lookup, timed, write_manifest
 
-__all__ = ["previous_month", "month_bounds", "run_monthly", "monthly_review"]
+__all__ = ["previous_month", "run_monthly", "monthly_review"]
 
 
 def previous_month(now: datetime | None = None) -> str:
@@ -28,24 +26,6 @@ def previous_month(now: datetime | None = None) -> str:
     now = (now or datetime.now(LOCAL_TZ)).astimezone(LOCAL_TZ)
     y, m = (now.year, now.month - 1) if now.month > 1 else (now.year - 1, 12)
     return f"{y:04d}-{m:02d}"
-
-
-def month_bounds(month: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """First and last local day of ``YYYY-MM`` (Asia/Shanghai midnight, inclusive last day).
-
-    Raises
-    ------
-    ValueError
-        ``month`` is not ``YYYY-MM``.
-    """
-    try:
-        y, m = (int(x) for x in month.split("-"))
-        last = calendar.monthrange(y, m)[1]
-    except (ValueError, calendar.IllegalMonthError) as exc:
-        raise ValueError(f"month {month!r}: expected YYYY-MM, e.g. 2026-11") from exc
-    start = pd.Timestamp(year=y, month=m, day=1, tz=LOCAL_TZ)
-    end = pd.Timestamp(year=y, month=m, day=last, tz=LOCAL_TZ)
-    return start, end
 
 
 def run_monthly(month: str, data_dir: str | Path | None = None, *, pdf: bool = True,
@@ -62,7 +42,7 @@ def run_monthly(month: str, data_dir: str | Path | None = None, *, pdf: bool = T
     """
     config = config_for(data_dir)
     ddir = Path(config.settings.data_dir)
-    start, end = month_bounds(month)
+    start, end = lookup("products.monthly_report:month_period")(month)
     out_dir = ddir / "reports" / "monthly" / month
     records: list[StageRecord] = []
     report = StageRecord("monthly_report")
