@@ -419,8 +419,13 @@ def daily_from_hourly(hourly: np.ndarray, pollutant: str, h0: int) -> np.ndarray
 
 
 def _rescale_to_daily(hourly: np.ndarray, daily_hourly: np.ndarray, daily: np.ndarray,
-                      h0: int) -> np.ndarray:
-    """Multiply each day's hourly path by daily / daily-of-hourly (ratio clipped 0.2…5)."""
+                      h0: int, pollutant: str = "pm25") -> np.ndarray:
+    """Make each day's hourly path agree with the daily forecast (µg/m³).
+
+    The path is multiplied by daily / daily-of-path (ratio clipped to 0.2…5 so that a poor
+    hourly shape cannot explode); what the clipped ratio leaves is closed by an additive shift,
+    which moves the daily mean and the MDA8 by exactly its size.
+    """
     out = hourly.copy()
     first = 24 - h0
     with np.errstate(all="ignore"):
@@ -428,7 +433,11 @@ def _rescale_to_daily(hourly: np.ndarray, daily_hourly: np.ndarray, daily: np.nd
     for d in range(3):
         sl = slice(first + 24 * d, first + 24 * (d + 1))
         out[:, sl, :] *= ratio[:, d, None, :]
-    return out
+    rest = daily - daily_from_hourly(out, pollutant, h0)
+    for d in range(3):
+        sl = slice(first + 24 * d, first + 24 * (d + 1))
+        out[:, sl, :] += np.nan_to_num(rest[:, d, None, :])
+    return np.clip(out, 0, None)
 
 
 def predict_pollutant(model: PollutantModel, f: IssueFeatures, *,
@@ -469,5 +478,5 @@ def predict_pollutant(model: PollutantModel, f: IssueFeatures, *,
     out = {"daily_raw": raw, "daily": daily}
     if hp is not None:
         out["hourly_raw"] = hp
-        out["hourly"] = _rescale_to_daily(hp, hd, daily, h0)
+        out["hourly"] = _rescale_to_daily(hp, hd, daily, h0, model.pollutant)
     return out
