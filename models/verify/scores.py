@@ -21,6 +21,7 @@ a_r = (a+b)(a+c)/n; HSS = 2(ad − bc)/((a+c)(c+d) + (a+b)(b+d)); PSS = POD − 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -161,7 +162,8 @@ def ioa(fc: np.ndarray, obs: np.ndarray, axis: int | tuple[int, ...] | None = No
     ok = ~(np.isnan(fc) | np.isnan(obs))
     f = np.where(ok, fc, np.nan)
     o = np.where(ok, obs, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: d is NaN there
         obar = np.nanmean(o, axis=axis, keepdims=True)
         num = np.nansum((f - o) ** 2, axis=axis)
         den = np.nansum((np.abs(f - obar) + np.abs(o - obar)) ** 2, axis=axis)
