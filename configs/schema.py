@@ -166,7 +166,8 @@ class Settings(StrictModel):
     Attributes
     ----------
     data_dir : Path
-        Root of the data store (``AIRWARN_DATA_DIR``; default ``./data``).
+        Root of the data store (``AIRWARN_DATA_DIR``; default ``./data``), made absolute
+        against the working directory at load.
     timezone : str
         Time zone of days, issue times, bulletins and schedules.
     issue_hours : list of int
@@ -200,6 +201,13 @@ class Settings(StrictModel):
     contact: str = "值班电话 028-0000-0000（示例）"
     contact_en: str = "Duty phone +86 28 0000 0000 (example)"
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        # resolved once, against the working directory at load: products record paths relative
+        # to it, and a relative data_dir would be joined twice (data/data/…)
+        return Path(v).expanduser().resolve()
 
     @field_validator("issue_hours")
     @classmethod

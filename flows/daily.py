@@ -294,7 +294,7 @@ class DailyRun:
         self.config = config
         self.issue_time = issue_time
         self.stamp = issue_stamp(issue_time)
-        self.data_dir = Path(config.settings.data_dir)
+        self.data_dir = Path(config.settings.data_dir).resolve()
         self.products_dir = self.data_dir / "products" / self.stamp
         self.manifest_path = self.products_dir / "manifest.json"
         old = read_manifest(self.manifest_path) or {}
@@ -349,7 +349,7 @@ def run_stations(config: AirwarnConfig) -> pd.DataFrame:
     ``seat_<unit_id>`` stations exist only in a demo world (``docs/INTERFACES.md``); its table
     (``demo/world.json``) is the configured stations plus those.
     """
-    data_dir = Path(config.settings.data_dir)
+    data_dir = Path(config.settings.data_dir).resolve()
     if (data_dir / "demo" / "world.json").exists():
         try:
             world = lookup("features.demo_world:load_world")(data_dir)
@@ -414,7 +414,7 @@ def make_met_source(config: AirwarnConfig, met: str = "auto") -> tuple[Any, list
     -------
     source, degraded : MetSource, list of str
     """
-    data_dir = Path(config.settings.data_dir)
+    data_dir = Path(config.settings.data_dir).resolve()
     met = resolve_met(config, met)
     if met == "none":
         return lookup("features.build:NoMet")(), ["no future meteorology (met=none)"]

@@ -102,7 +102,7 @@ def train_demo(config: Any, world: Any, settings: Any = None,
     progress : callable, optional
         Receives progress lines.
     """
-    data_dir = Path(config.settings.data_dir)
+    data_dir = Path(config.settings.data_dir).resolve()
     until = pd.Timestamp(world.issue_time)
     days = int(os.environ.get("AIRWARN_DEMO_TRAIN_DAYS", TRAIN_DAYS))
     end = until.tz_convert("UTC") - pd.Timedelta(hours=1)

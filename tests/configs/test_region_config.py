@@ -129,3 +129,11 @@ def test_validate_all_refuses_a_unit_naming_an_unknown_ladder() -> None:
                                 stations=cfg.stations)
     with pytest.raises(ConfigError, match=r"cq_central.*national-2099|national-2099.*cq_central"):
         validate_all(bad)
+
+
+def test_relative_data_dir_is_made_absolute(monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AIRWARN_DATA_DIR", raising=False)
+    s = configs.load_settings()
+    assert s.data_dir == tmp_path.resolve() / "data" and s.data_dir.is_absolute()
