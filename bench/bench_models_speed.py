@@ -42,6 +42,8 @@ def main() -> None:
     settings = load_model_settings()
     if args.threads:
         settings.daily.num_threads = settings.hourly.num_threads = args.threads
+        if settings.daily_no_met is not None:
+            settings.daily_no_met.num_threads = args.threads
     dom = load_domain(ROOT / "configs" / "domains" / "beijing_multisite.yaml")
     t = time.perf_counter()
     data = load_domain_data(dom)

@@ -125,6 +125,8 @@ def main() -> None:
     settings = load_model_settings()
     if args.threads:
         settings.daily.num_threads = settings.hourly.num_threads = args.threads
+        if settings.daily_no_met is not None:
+            settings.daily_no_met.num_threads = args.threads
     threads = settings.daily.num_threads
     quantiles = list(load_settings().quantiles)
     parts = set(args.parts.split(","))

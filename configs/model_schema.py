@@ -19,7 +19,11 @@ __all__ = ["LgbmParams", "ModelSettings", "DomainStation", "DomainConfig", "load
 
 
 class LgbmParams(StrictModel):
-    """LightGBM hyper-parameters (see the LightGBM docs for each)."""
+    """LightGBM hyper-parameters (see the LightGBM docs for each).
+
+    ``n_seeds`` > 1 fits that many copies of each model with different bagging and
+    feature-sampling seeds (``seed``, ``seed`` + 7919, …) and averages them.
+    """
 
     num_boost_round: int = Field(default=800, ge=10, le=20000)
     learning_rate: float = Field(default=0.04, gt=0, le=1)
@@ -31,6 +35,7 @@ class LgbmParams(StrictModel):
     lambda_l2: float = Field(default=1.0, ge=0)
     num_threads: int = Field(default=2, ge=1)
     seed: int = 42
+    n_seeds: int = Field(default=1, ge=1, le=20)
 
 
 class ModelSettings(StrictModel):
@@ -41,6 +46,10 @@ class ModelSettings(StrictModel):
     pollutants : list of {"pm25", "o3"}
     daily : LgbmParams
         Direct daily models (one per lead day D+1…D+3, units pooled with the unit as a category).
+    daily_no_met : LgbmParams or None
+        Direct daily models trained without any future meteorology (``--met none``, or a domain
+        with no met source): fewer, smaller trees — without met the signal is weak and the
+        bigger model fits noise (Beijing backtest). None → ``daily``.
     hourly : LgbmParams
         Pooled hourly model (lead as a feature).
     hourly_lead_stride : int
@@ -59,6 +68,11 @@ class ModelSettings(StrictModel):
         whose outcome is known; applied with weight n / (n + bias_shrink_days); none with fewer
         than ``bias_min_days`` errors.
     bias_correction : bool
+        Master switch of the running bias correction.
+    bias_lead_days : dict of str to list of int
+        Pollutant → lead days (1…3) that get the running bias correction (missing = all).
+    bias_lead_days_no_met : dict or None
+        The same for models trained without future meteorology (None → ``bias_lead_days``).
     log_offset : dict of str to float
         Offset c (µg/m³) per pollutant of the log-ratio residuals log((y + c) / (ŷ + c)) used
         for quantiles.
@@ -81,6 +95,7 @@ class ModelSettings(StrictModel):
 
     pollutants: list[Literal["pm25", "o3"]] = Field(default_factory=lambda: ["pm25", "o3"])
     daily: LgbmParams = Field(default_factory=LgbmParams)
+    daily_no_met: LgbmParams | None = None
     hourly: LgbmParams = Field(default_factory=lambda: LgbmParams(num_boost_round=400,
                                                                    learning_rate=0.05,
                                                                    num_leaves=63))
@@ -90,6 +105,9 @@ class ModelSettings(StrictModel):
     event_weight: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {"pm25": (150.0, 1.5), "o3": (215.0, 1.5)})
     bias_correction: bool = True
+    bias_lead_days: dict[str, list[int]] = Field(
+        default_factory=lambda: {"pm25": [1, 2, 3], "o3": [1, 2, 3]})
+    bias_lead_days_no_met: dict[str, list[int]] | None = None
     bias_window_days: int = Field(default=28, ge=1)
     bias_min_days: int = Field(default=7, ge=1)
     bias_shrink_days: float = Field(default=14.0, ge=0)

@@ -37,6 +37,7 @@ from features.build import (
     NoMet,
     Panel,
     PerfectMet,
+    MET_HISTORY_VARS,
     build_issue_features,
     daily_targets,
     make_panel,
@@ -327,7 +328,16 @@ def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end:
     """
     t_all = time.perf_counter()
     units = sorted(data.obs_units["unit_id"].astype(str).unique())
-    obs = make_panel(data.obs_units, POLLUTANTS, units)
+    # the station meteorology observed before each issue is history known at t0 (features
+    # ``mo_*``), in both met modes; only its future stands in for a forecast (--met perfect)
+    table = data.obs_units
+    met_hist = [v for v in MET_HISTORY_VARS if v in data.met_units.columns
+                and v not in table.columns]
+    if met_hist:
+        table = table.merge(data.met_units[["time", "unit_id", *met_hist]],
+                            on=["time", "unit_id"], how="left")
+    obs = make_panel(table, POLLUTANTS + [v for v in MET_HISTORY_VARS if v in table.columns],
+                     units)
     daily_obs = daily_targets(obs)
     met_source: MetSource = PerfectMet(data.met_units) if met == "perfect" else NoMet()
     first = _day(obs.times[0] + pd.Timedelta(hours=LOCAL_OFFSET_H)) + pd.Timedelta(days=warmup_days)

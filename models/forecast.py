@@ -244,6 +244,9 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                                      min_days=settings.bias_min_days,
                                      shrink_days=settings.bias_shrink_days)
                 bias = b_all[nb_:]
+                for k in (1, 2, 3):
+                    if k not in model.bias_lead_days:
+                        bias[:, k - 1] = 0.0
                 res = predict_pollutant(model, f, bias=bias) if model.hourly is not None else {
                     **pa, "daily": np.clip(pa["daily_raw"] - bias, 0, None)}
             else:
@@ -316,7 +319,8 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
 def _daily_only(model: PollutantModel) -> PollutantModel:
     return PollutantModel(model.pollutant, model.daily, None, model.daily_features, [],
                           model.daily_resid, {}, model.log_offset, model.info,
-                          model.daily_weights, model.daily_linear, model.hourly_blend)
+                          model.daily_weights, model.daily_linear, model.hourly_blend,
+                          model.bias_lead_days)
 
 
 # --------------------------------------------------------------------------------------------

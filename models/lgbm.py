@@ -6,6 +6,11 @@ Design (chosen by backtest on the real Beijing set, bench/bench_skill_beijing.py
   lead day, all units pooled with the unit as a categorical feature (skill-notes #3), trained on
   the raw concentration with recency weights (skill-notes #2) and extra weight on event days
   (skill-notes #4).
+* **Without future meteorology** (``--met none``, a domain with no met source) the daily models
+  use ``settings.daily_no_met``: fewer, smaller trees with big leaves, averaged over several
+  seeds — the weak signal left (observed history, observed met before the issue, transport by
+  the observed wind) was overfitted by the met-mode settings. The running bias correction is
+  applied per pollutant and lead day as configured (``bias_lead_days[_no_met]``).
 * **Hourly** values come from one pooled model with the lead as a feature (the *shape* model); the
   hourly path of every day D+1…D+3 is then rescaled so that its daily mean (PM2.5) or MDA8 (O3)
   equals the daily forecast — hourly and daily products agree.
@@ -80,6 +85,10 @@ class PollutantModel:
     hourly_blend : dict of int to float
         Lead day → weight of the hourly model's daily product blended into the daily forecast
         (chosen on the calibration split); absent = 0.
+    bias_lead_days : list of int
+        Lead days whose forecasts get the running bias correction (``settings.bias_lead_days``:
+        it fixes a level shift, skill-notes #2, but chased noise for O3 without meteorology in
+        the Beijing backtest).
     """
 
     pollutant: str
@@ -94,6 +103,7 @@ class PollutantModel:
     daily_weights: dict[int, list[float]] = field(default_factory=dict)
     daily_linear: dict[int, list[float]] = field(default_factory=dict)
     hourly_blend: dict[int, float] = field(default_factory=dict)
+    bias_lead_days: list[int] = field(default_factory=lambda: [1, 2, 3])
 
     def weights(self, k: int) -> list[float]:
         """Averaging weights of the daily models of lead day ``k`` (equal by default)."""
@@ -258,12 +268,19 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     daily_linear: dict[int, list[float]] = {}
     cal_daily: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     hourly_blend: dict[int, float] = {}
+    has_met = any(bool(f.metday) for f in feats)
+    daily_params = settings.daily if has_met or settings.daily_no_met is None \
+        else settings.daily_no_met
+    # members of each design: the same model with n_seeds bagging / feature-sampling seeds
+    seeds = [daily_params.seed + 7919 * i for i in range(daily_params.n_seeds)]
+    design_weights: dict[int, list[float]] = {}
     for k in (1, 2, 3):
         daily_models[k] = []
         dfeat[k] = list(blocks[k][0].columns)
         wp = settings.pooled_weight.get(k, 0.5) if len(designs) > 1 else None
-        daily_weights[k] = [1.0] if wp is None else [
+        design_weights[k] = [1.0] if wp is None else [
             wp if d == "pooled" else 1.0 - wp for d in designs]
+        daily_weights[k] = [wd / len(seeds) for wd in design_weights[k] for _ in seeds]
     for design in designs:
         groups = [(1, 2, 3)] if design == "pooled" else [(1,), (2,), (3,)]
         for g in groups:
@@ -272,21 +289,22 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
             w = np.concatenate([blocks[k][2] for k in g])
             cal = np.concatenate([blocks[k][3] for k in g])
             kk = np.concatenate([np.full(len(blocks[k][1]), k) for k in g])
+            members = [daily_params.model_copy(update={"seed": sd}) for sd in seeds]
             if calibrate:
-                # calibration model: fitted without the calibration issues, scored on them
-                m_cal = fit_booster(X[~cal], y[~cal], settings.daily, w[~cal])
-                pc = np.clip(m_cal.predict(X[cal]), 0, None)
+                # calibration models: fitted without the calibration issues, scored on them
+                pc = np.mean([np.clip(fit_booster(X[~cal], y[~cal], m, w[~cal]).predict(X[cal]),
+                                      0, None) for m in members], axis=0)
                 for k in g:
                     cal_pred[k].append(pc[kk[cal] == k])
-            booster = fit_booster(X, y, settings.daily, w)
+            boosters = [fit_booster(X, y, m, w) for m in members]
             for k in g:
-                daily_models[k].append(booster)
+                daily_models[k].extend(boosters)
     for k in (1, 2, 3):
         if not calibrate:
             daily_resid[k] = [0.0] * len(RESID_LEVELS)
             continue
         yy = blocks[k][1][blocks[k][3]]
-        pp = np.average(cal_pred[k], axis=0, weights=daily_weights[k])
+        pp = np.average(cal_pred[k], axis=0, weights=design_weights[k])
         ok = np.isfinite(yy)
         if ok.any():
             cal_scores[f"D+{k}"] = {"n": int(ok.sum()),
@@ -303,6 +321,15 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                 pp = adj
         daily_resid[k] = _resid_quantiles(yy, pp, c)
         cal_daily[k] = (yy, pp)
+    bias_cfg = settings.bias_lead_days if has_met or settings.bias_lead_days_no_met is None \
+        else settings.bias_lead_days_no_met
+    bias_lead_days = list(bias_cfg.get(pollutant, [1, 2, 3])) if settings.bias_correction else []
+    if calibrate and bias_lead_days and len(cal_daily) == 3:
+        # the quantiles are read around the bias-corrected forecast, so their residuals are
+        # those of the calibration forecasts with the running bias replayed over them
+        for k, (yy, pp) in _bias_replayed(feats, cut, cal_daily, settings).items():
+            if k in bias_lead_days:
+                daily_resid[k] = _resid_quantiles(yy, pp, c)
     t_daily = time.perf_counter() - t_start
     hmodel = None
     hfeat: list[str] = []
@@ -357,6 +384,8 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                         cal_scores.setdefault(f"D+{k}", {})["rmse_hourly_blend"] = errs[best]
     info = {
         "pollutant": pollutant,
+        "daily_params": daily_params.model_dump(),
+        "future_met": has_met,
         "train_issues": int(len(all_times)),
         "train_first_issue": all_times.min().isoformat(),
         "train_last_issue": end.isoformat(),
@@ -365,8 +394,9 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
         "calibration_scores": cal_scores,
         "hourly_seconds": round(time.perf_counter() - t_start - t_daily, 1),
         "design": {
-            "daily": f"direct daily models ({' + '.join(settings.daily_designs)}, averaged), "
-                     "units pooled (unit categorical)",
+            "daily": f"direct daily models ({' + '.join(settings.daily_designs)}, averaged; "
+                     f"{daily_params.n_seeds} seed(s) each), units pooled (unit categorical), "
+                     + ("with" if has_met else "without") + " future meteorology",
             "hourly": "pooled hourly shape model with lead as a feature, fitted before the "
                       "calibration split; hourly path rescaled to the daily forecast",
             "quantiles": "conformal log-ratio residuals on the calibration split, per lead day",
@@ -374,8 +404,36 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                        f"{settings.event_weight.get(pollutant)}",
         },
     }
+    info["bias_correction_lead_days"] = bias_lead_days
     return PollutantModel(pollutant, daily_models, hmodel, dfeat, hfeat, daily_resid,
-                          hourly_resid, c, info, daily_weights, daily_linear, hourly_blend)
+                          hourly_resid, c, info, daily_weights, daily_linear, hourly_blend,
+                          bias_lead_days)
+
+
+def _bias_replayed(feats: Sequence[IssueFeatures], cut: pd.Timestamp,
+                   cal_daily: Mapping[int, tuple[np.ndarray, np.ndarray]],
+                   settings: ModelSettings) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Calibration outcomes and forecasts with the running bias correction replayed over them.
+
+    Each calibration issue is corrected only by the errors of earlier calibration issues known
+    before it (:func:`models.baselines.running_bias`). Only the first issue-hour batch (one
+    issue per day) is replayed; empty when it is too short.
+    """
+    from models.baselines import running_bias
+
+    f0 = feats[0]
+    sel = np.asarray(f0.issue_times >= cut)
+    n, u = int(sel.sum()), len(f0.units)
+    if n < settings.bias_min_days + 7:
+        return {}
+    pred = np.stack([cal_daily[k][1][:n * u].reshape(n, u) for k in (1, 2, 3)], axis=1)
+    obs = np.stack([cal_daily[k][0][:n * u].reshape(n, u) for k in (1, 2, 3)], axis=1)
+    dates = pd.DatetimeIndex((f0.issue_times[sel] + pd.Timedelta(hours=LOCAL_OFFSET_H))
+                             .tz_localize(None).normalize())
+    bias = running_bias(pred, obs, dates, window_days=settings.bias_window_days,
+                        min_days=settings.bias_min_days, shrink_days=settings.bias_shrink_days)
+    adj = np.clip(pred - bias, 0, None)
+    return {k: (obs[:, k - 1].reshape(-1), adj[:, k - 1].reshape(-1)) for k in (1, 2, 3)}
 
 
 def _linear_fit(pred: np.ndarray, y: np.ndarray) -> list[float]:

@@ -128,6 +128,7 @@ def save_model(model: PollutantModel, data_dir: Path | str, *,
         "daily_weights": {str(k): v for k, v in model.daily_weights.items()},
         "daily_linear": {str(k): v for k, v in model.daily_linear.items()},
         "hourly_blend": {str(k): v for k, v in model.hourly_blend.items()},
+        "bias_lead_days": list(model.bias_lead_days),
         "info": model.info,
         "scores": scores or {},
         "library_versions": _versions(),
@@ -180,6 +181,7 @@ def load_model(card_path: Path | str) -> tuple[PollutantModel, dict[str, Any]]:
             daily_weights={int(k): v for k, v in card.get("daily_weights", {}).items()},
             daily_linear={int(k): v for k, v in card.get("daily_linear", {}).items()},
             hourly_blend={int(k): float(v) for k, v in card.get("hourly_blend", {}).items()},
+            bias_lead_days=[int(k) for k in card.get("bias_lead_days", [1, 2, 3])],
         )
     except KeyError as exc:
         raise ValueError(f"{card_path}: model card lacks the field {exc}") from None

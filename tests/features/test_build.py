@@ -18,6 +18,7 @@ from features.build import (
     hourly_design,
     local_day_start,
     make_panel,
+    met_history_features,
     transport_features,
 )
 
@@ -136,3 +137,44 @@ def test_met_features_come_from_the_valid_day() -> None:
     # NoMet: no met columns at all
     f0 = build_issue_features(panel, [t0], NoMet())
     assert not [c for c in daily_design(f0, "pm25", 1).columns if c.startswith("v_")]
+
+
+def test_observed_met_history_is_known_at_issue_and_never_read_after() -> None:
+    obs, met, units = _world()
+    table = obs.merge(met, on=["time", "unit_id"])
+    t0 = pd.Timestamp("2026-02-01 12:00", tz="Asia/Shanghai").tz_convert("UTC")
+    poisoned = table.copy()
+    poisoned.loc[poisoned["time"] >= t0, ["t2m", "d2m", "u10", "v10", "sp", "tp"]] = 1e6
+    variables = ["pm25", "o3", "t2m", "d2m", "u10", "v10", "sp", "tp"]
+    feats = []
+    for tbl in (table, poisoned):
+        panel = make_panel(tbl, variables, units)
+        feats.append(met_history_features(panel, np.array([panel.index(t0)])))
+    assert feats[0].keys() == feats[1].keys()
+    for k in feats[0]:
+        np.testing.assert_array_equal(feats[0][k], feats[1][k])
+    a = met[met["unit_id"] == "a"].set_index("time")
+    h1, h25 = t0 - pd.Timedelta(hours=1), t0 - pd.Timedelta(hours=25)
+    assert feats[0]["mo_sp_tr24"][0, 0] == pytest.approx(a.loc[h1, "sp"] - a.loc[h25, "sp"])
+    last24 = a.loc[t0 - pd.Timedelta(hours=24):h1]
+    assert len(last24) == 24
+    assert feats[0]["mo_t2m_m24"][0, 0] == pytest.approx(last24["t2m"].mean())
+    assert feats[0]["mo_tp_s24"][0, 0] == pytest.approx(last24["tp"].sum())
+    # the history features carry them when the observation panel has station met …
+    f = build_issue_features(make_panel(table, variables, units), [t0], NoMet())
+    assert "mo_d2m_last" in daily_design(f, "pm25", 1).columns
+    # … and a panel without met gets none (the national network has no station met)
+    f = build_issue_features(make_panel(obs, ["pm25", "o3"], units), [t0], NoMet())
+    assert not [c for c in daily_design(f, "pm25", 1).columns if c.startswith("mo_")]
+
+
+def test_daily_lags_are_the_days_before_the_issue() -> None:
+    obs, _, units = _world()
+    panel = make_panel(obs, ["pm25", "o3"], units)
+    t0 = pd.Timestamp("2026-02-01 12:00", tz="Asia/Shanghai")
+    f = build_issue_features(panel, [t0], NoMet())
+    d = daily_mean(panel, "pm25")
+    assert f.hist["pm25_dm1"][0, 1] == pytest.approx(d.loc["2026-01-31", "b"])
+    assert f.hist["pm25_dm3"][0, 1] == pytest.approx(d.loc["2026-01-29", "b"])
+    assert f.hist["pm25_dm7"][0, 1] == pytest.approx(d.loc["2026-01-25":"2026-01-31", "b"].mean())
+    assert f.hist["pm25_dmax7"][0, 1] == pytest.approx(d.loc["2026-01-25":"2026-01-31", "b"].max())

@@ -87,3 +87,47 @@ def test_backtest_command(tmp_path: Path, monkeypatch) -> None:
                                    "--test-start", "2013-04-23", "--test-end", "2013-04-29",
                                    "--out", str(out)])
     assert res.exit_code == 2 and "matches no file" in res.output
+
+
+def test_no_met_models_have_their_own_settings_and_see_observed_met(slice_data, tmp_path) -> None:
+    import pandas as pd
+
+    from features.build import (
+        MET_HISTORY_VARS,
+        POLLUTANTS,
+        NoMet,
+        build_issue_features,
+        daily_targets,
+        make_panel,
+    )
+    from models.backtest import train_models_on
+    from models.lgbm import predict_pollutant
+    from models.registry import load_model, save_model
+
+    table = slice_data.obs_units.merge(slice_data.met_units, on=["time", "unit_id"], how="left")
+    units = sorted(table["unit_id"].unique())
+    obs = make_panel(table, POLLUTANTS + [v for v in MET_HISTORY_VARS if v in table], units)
+    settings = TINY.model_copy(update={
+        "daily_no_met": LgbmParams(num_boost_round=10, num_leaves=4, min_data_in_leaf=5,
+                                   n_seeds=2, num_threads=1),
+        "bias_lead_days_no_met": {"pm25": [1, 2, 3], "o3": []},
+    })
+    models = train_models_on(obs, daily_targets(obs), NoMet(),
+                             first_day=pd.Timestamp("2013-03-04"),
+                             last_target_day=pd.Timestamp("2013-04-29"), issue_hours=[12],
+                             settings=settings, geometry=slice_data.geometry, hourly=False)
+    pm = models["pm25"]
+    assert pm.info["future_met"] is False and pm.info["daily_params"]["n_seeds"] == 2
+    # per-lead-day and pooled designs, two seeds each, weights still summing to one
+    assert len(pm.daily[1]) == 4 and sum(pm.weights(1)) == pytest.approx(1.0)
+    assert pm.bias_lead_days == [1, 2, 3] and models["o3"].bias_lead_days == []
+    cols = pm.daily_features[1]
+    # observed met before the issue and transport by the observed wind; no future met
+    assert {"mo_sp_tr24", "mo_d2m_last", "tro_pm25", "reg_pm25_max6"} <= set(cols)
+    assert not [c for c in cols if c.startswith(("v_", "p_", "c_", "tr_"))]
+    # the seeded members survive the registry round trip
+    pm2, _ = load_model(save_model(pm, tmp_path))
+    f = build_issue_features(obs, [pd.Timestamp("2013-04-20 12:00", tz="Asia/Shanghai")],
+                             NoMet(), geometry=slice_data.geometry)
+    np.testing.assert_array_equal(predict_pollutant(pm, f)["daily"],
+                                  predict_pollutant(pm2, f)["daily"])
