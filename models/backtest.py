@@ -31,13 +31,13 @@ from alerts.aqi import iaqi_array, ruleset_for
 from configs.model_schema import DomainConfig, ModelSettings, datasets_dir
 from features.build import (
     LOCAL_OFFSET_H,
+    MET_HISTORY_VARS,
     POLLUTANTS,
     Geometry,
     MetSource,
     NoMet,
     Panel,
     PerfectMet,
-    MET_HISTORY_VARS,
     build_issue_features,
     daily_targets,
     make_panel,
