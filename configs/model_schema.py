@@ -73,6 +73,11 @@ class ModelSettings(StrictModel):
         Pollutant → lead days (1…3) that get the running bias correction (missing = all).
     bias_lead_days_no_met : dict or None
         The same for models trained without future meteorology (None → ``bias_lead_days``).
+    interval_adaptive : bool
+        Rescale the calibrated residual spread by the spread of the recent errors (same window
+        as the bias correction, units pooled; :func:`models.baselines.running_spread_scale`).
+    interval_shrink_errors : float
+        Shrinkage of that factor towards 1: weight n / (n + this) for n recent errors.
     log_offset : dict of str to float
         Offset c (µg/m³) per pollutant of the log-ratio residuals log((y + c) / (ŷ + c)) used
         for quantiles.
@@ -108,6 +113,8 @@ class ModelSettings(StrictModel):
     bias_lead_days: dict[str, list[int]] = Field(
         default_factory=lambda: {"pm25": [1, 2, 3], "o3": [1, 2, 3]})
     bias_lead_days_no_met: dict[str, list[int]] | None = None
+    interval_adaptive: bool = True
+    interval_shrink_errors: float = Field(default=300.0, ge=0)
     bias_window_days: int = Field(default=28, ge=1)
     bias_min_days: int = Field(default=7, ge=1)
     bias_shrink_days: float = Field(default=14.0, ge=0)

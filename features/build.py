@@ -48,6 +48,7 @@ __all__ = [
     "history_features",
     "met_history_features",
     "MET_HISTORY_VARS",
+    "observation_variables",
     "met_day_features",
     "transport_features",
     "build_issue_features",
@@ -573,6 +574,13 @@ def history_features(obs: Panel, issue_rows: np.ndarray,
 
 #: observed meteorology whose recent past is a feature when the observation panel carries it
 MET_HISTORY_VARS = ["t2m", "d2m", "rh", "sp", "u10", "v10", "ws10", "tp", "blh"]
+
+
+def observation_variables(table: pd.DataFrame) -> list[str]:
+    """Variables of an observation panel built from ``table``: the pollutants, plus the station
+    meteorology of :data:`MET_HISTORY_VARS` that the table carries (its past becomes ``mo_*``
+    features; the national air-quality network has none, the UCI sets do)."""
+    return POLLUTANTS + [v for v in MET_HISTORY_VARS if v in table.columns]
 
 
 def met_history_features(obs: Panel, issue_rows: np.ndarray) -> dict[str, np.ndarray]:

@@ -32,7 +32,6 @@ from configs.model_schema import DomainConfig, ModelSettings, datasets_dir
 from features.build import (
     LOCAL_OFFSET_H,
     MET_HISTORY_VARS,
-    POLLUTANTS,
     Geometry,
     MetSource,
     NoMet,
@@ -41,6 +40,7 @@ from features.build import (
     build_issue_features,
     daily_targets,
     make_panel,
+    observation_variables,
 )
 from features.calendar import holiday_source
 from models.baselines import Climatology, climatology_forecast, fit_climatology, persistence
@@ -336,8 +336,7 @@ def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end:
     if met_hist:
         table = table.merge(data.met_units[["time", "unit_id", *met_hist]],
                             on=["time", "unit_id"], how="left")
-    obs = make_panel(table, POLLUTANTS + [v for v in MET_HISTORY_VARS if v in table.columns],
-                     units)
+    obs = make_panel(table, observation_variables(table), units)
     daily_obs = daily_targets(obs)
     met_source: MetSource = PerfectMet(data.met_units) if met == "perfect" else NoMet()
     first = _day(obs.times[0] + pd.Timedelta(hours=LOCAL_OFFSET_H)) + pd.Timedelta(days=warmup_days)

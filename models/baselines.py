@@ -8,7 +8,7 @@ D+1…D+3), µg/m³, built only from observations before each issue time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,7 +16,7 @@ import pandas as pd
 from features.build import LOCAL_OFFSET_H, IssueFeatures, Panel
 
 __all__ = ["BASELINES", "Climatology", "fit_climatology", "persistence", "same_hour_yesterday",
-           "climatology_forecast", "running_bias", "choose_baseline"]
+           "climatology_forecast", "running_bias", "running_spread_scale", "choose_baseline"]
 
 BASELINES = ("persistence", "same_hour_yesterday", "climatology")
 
@@ -206,6 +206,60 @@ def running_bias(pred: np.ndarray, obs: np.ndarray, issue_dates: pd.DatetimeInde
             n = np.isfinite(e).sum(axis=0)
             s = np.nansum(e, axis=0)
             out[i, k] = np.where(n >= min_days, s / (n + shrink_days), 0.0)
+    return out
+
+
+def running_spread_scale(pred: np.ndarray, obs: np.ndarray, issue_dates: pd.DatetimeIndex,
+                         cal_resid: Mapping[int, Sequence[float]], c: float, *,
+                         window_days: int = 28, min_errors: int = 50, shrink_errors: float = 300.0,
+                         limits: tuple[float, float] = (0.5, 2.0),
+                         usable: np.ndarray | None = None) -> np.ndarray:
+    """Factor on the calibrated residual spread, from the spread of the recent errors.
+
+    The conformal residuals come from a calibration season that may be stormier or calmer than
+    the current one; this rescales them by the ratio of the recent 10–90 % spread of the
+    log-ratio errors ``log((obs + c) / (pred + c))`` (all units pooled, issues known before each
+    issue as in :func:`running_bias`) to the calibration spread, shrunk towards 1 by
+    n / (n + ``shrink_errors``) and clipped to ``limits``; fewer than ``min_errors`` → 1.
+
+    Parameters
+    ----------
+    pred, obs : ndarray ``(issue, 3, unit)``
+        Daily forecasts as issued (after bias correction) and outcomes, µg/m³.
+    issue_dates : DatetimeIndex
+        Local issue dates, increasing.
+    cal_resid : dict lead day → 99 residual quantiles at the levels 0.01…0.99
+    c : float
+        Log offset, µg/m³.
+    usable : ndarray of bool ``(issue,)``, optional
+        Issues whose errors may be used: those after the model's training window (errors of
+        issues it was trained on are too small and would shrink the intervals).
+
+    Returns
+    -------
+    ndarray ``(issue, 3)``, dimensionless.
+    """
+    with np.errstate(all="ignore"):
+        r = np.log((np.clip(obs, 0, None) + c) / (np.clip(pred, 0, None) + c))
+    out = np.ones(pred.shape[:2])
+    day_num = ((issue_dates - issue_dates[0]) / pd.Timedelta(days=1)).to_numpy().astype(int)
+    for k in range(3):
+        q = np.asarray(cal_resid[k + 1], dtype=float)
+        cal_spread = q[89] - q[9]  # levels 0.90 and 0.10
+        if not cal_spread > 0:
+            continue
+        for i in range(pred.shape[0]):
+            hi = day_num[i] - (k + 1) - 1
+            sel = (day_num >= hi - window_days + 1) & (day_num <= hi)
+            if usable is not None:
+                sel &= usable
+            e = r[sel, k, :]
+            e = e[np.isfinite(e)]
+            if e.size < min_errors:
+                continue
+            s = (np.quantile(e, 0.9) - np.quantile(e, 0.1)) / cal_spread
+            w = e.size / (e.size + shrink_errors)
+            out[i, k] = float(np.clip(1.0 + (s - 1.0) * w, *limits))
     return out
 
 

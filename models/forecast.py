@@ -28,7 +28,6 @@ from configs.model_schema import ModelSettings, load_model_settings
 from features.atomic import atomic_path
 from features.build import (
     LOCAL_OFFSET_H,
-    POLLUTANTS,
     Geometry,
     IssueFeatures,
     MetSource,
@@ -36,6 +35,7 @@ from features.build import (
     build_issue_features,
     daily_targets,
     make_panel,
+    observation_variables,
 )
 from models.baselines import (
     Climatology,
@@ -44,6 +44,7 @@ from models.baselines import (
     fit_climatology,
     persistence,
     running_bias,
+    running_spread_scale,
     same_hour_yesterday,
 )
 from models.lgbm import RESID_LEVELS, PollutantModel, predict_pollutant, quantiles_from_resid
@@ -121,6 +122,14 @@ def _baseline_set(f: IssueFeatures, p: str, clim: Climatology | None
     if clim is not None and p in clim.hourly:
         out["climatology"] = climatology_forecast(clim, f, p)
     return out
+
+
+def _after_training(issue_times: pd.DatetimeIndex, model: PollutantModel) -> np.ndarray:
+    """Issues after the model's last training issue (all, when the card does not say)."""
+    last = model.info.get("train_last_issue")
+    if not last:
+        return np.ones(len(issue_times), dtype=bool)
+    return np.asarray(issue_times > pd.Timestamp(last))
 
 
 def _grid_from_resid(median: np.ndarray, resid: Sequence[float], c: float) -> np.ndarray:
@@ -228,6 +237,7 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
             why = "no meteorological forecast available for a model trained with it"
         if use_model:
             bias = None
+            spread = np.ones((n, 3))  # factor on the calibrated residual spread, per lead day
             if settings.bias_correction and f_all is not None:
                 fd = f_all.take(slice(0, nb_))
                 # past issues predicted as now (with the hourly blend when the model has one)
@@ -243,10 +253,16 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                                      window_days=settings.bias_window_days,
                                      min_days=settings.bias_min_days,
                                      shrink_days=settings.bias_shrink_days)
-                bias = b_all[nb_:]
                 for k in (1, 2, 3):
                     if k not in model.bias_lead_days:
-                        bias[:, k - 1] = 0.0
+                        b_all[:, k - 1] = 0.0
+                bias = b_all[nb_:]
+                if settings.interval_adaptive:
+                    spread = running_spread_scale(
+                        np.clip(cat_p - b_all, 0, None), cat_o, _local_dates(all_its),
+                        model.daily_resid, c, window_days=settings.bias_window_days,
+                        shrink_errors=settings.interval_shrink_errors,
+                        usable=_after_training(all_its, model))[nb_:]
                 res = predict_pollutant(model, f, bias=bias) if model.hourly is not None else {
                     **pa, "daily": np.clip(pa["daily_raw"] - bias, 0, None)}
             else:
@@ -256,14 +272,18 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
             if hourly is None:
                 hourly = bases["persistence"][0].copy()
                 reason[:] = "no hourly model: hourly path from persistence"
-            grid = np.stack([_grid_from_resid(daily[:, k], model.daily_resid[k + 1], c)
-                             for k in range(3)], axis=1)
+            grid = np.stack([np.stack([
+                _grid_from_resid(daily[i, k], np.asarray(model.daily_resid[k + 1]) * spread[i, k],
+                                 c) for i in range(n)]) for k in range(3)], axis=1)
             hq = np.empty((n, f.nleads, u, len(quantiles)))
             for d in range(4):
                 sel = lead_day == d
-                resid = model.hourly_resid.get(d) or model.daily_resid[max(d, 1)]
-                hq[:, sel] = quantiles_from_resid(hourly[:, sel], resid, quantiles, c)
+                resid = np.asarray(model.hourly_resid.get(d) or model.daily_resid[max(d, 1)])
+                for i in range(n):
+                    hq[i, sel] = quantiles_from_resid(hourly[i, sel], resid * spread[i, max(d, 1) - 1],
+                                                      quantiles, c)
             out.extras[f"{p}_bias"] = bias
+            out.extras[f"{p}_spread"] = spread
             out.extras[f"{p}_daily_raw"] = res["daily_raw"]
         else:
             daily = np.full((n, 3, u), np.nan)
@@ -472,7 +492,7 @@ def _obs_panel_until(obs_units: pd.DataFrame, units: Sequence[str], t0: pd.Times
     start = t0 - pd.Timedelta(days=HISTORY_DAYS)
     end = t0 - pd.Timedelta(hours=1)
     sel = (t >= start) & (t <= end)
-    return make_panel(df.loc[sel], POLLUTANTS, units, start=start, end=end)
+    return make_panel(df.loc[sel], observation_variables(df), units, start=start, end=end)
 
 
 def run_forecast(config: Any, issue_time: pd.Timestamp | str, *, met_source: MetSource,

@@ -16,11 +16,11 @@ import pandas as pd
 from configs.model_schema import ModelSettings, load_model_settings
 from features.build import (
     LOCAL_OFFSET_H,
-    POLLUTANTS,
     Geometry,
     MetSource,
     daily_targets,
     make_panel,
+    observation_variables,
 )
 from features.calendar import holiday_source
 from models.backtest import train_models_on
@@ -79,7 +79,8 @@ def train_models(config: Any, obs_units: pd.DataFrame, met_source: MetSource,
     sel = t < t_until
     if not sel.any():
         raise ValueError(f"train_models: no unit observations before {t_until.isoformat()}")
-    obs = make_panel(obs_units.loc[sel], POLLUTANTS, units, end=t_until - pd.Timedelta(hours=1))
+    obs = make_panel(obs_units.loc[sel], observation_variables(obs_units), units,
+                     end=t_until - pd.Timedelta(hours=1))
     daily_obs = daily_targets(obs)
     first_local = (obs.times[0] + pd.Timedelta(hours=LOCAL_OFFSET_H)).tz_localize(None).normalize()
     last_full_day = (t_until + pd.Timedelta(hours=LOCAL_OFFSET_H)).tz_localize(None).normalize() \
