@@ -44,8 +44,8 @@ from features.build import (
     hourly_design,
 )
 
-__all__ = ["RESID_LEVELS", "PollutantModel", "fit_booster", "train_pollutant", "predict_pollutant",
-           "daily_from_hourly", "quantiles_from_resid", "recency_weights"]
+__all__ = ["RESID_LEVELS", "PollutantModel", "apply_linear", "fit_booster", "train_pollutant",
+           "predict_pollutant", "daily_from_hourly", "quantiles_from_resid", "recency_weights"]
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +78,17 @@ class PollutantModel:
         Training window, sizes, timings, design choices (goes into the model card).
     daily_weights : dict of int to list of float
         Lead day → weight of each daily model (same order as ``daily``), summing to 1.
-    daily_linear : dict of int to [a, b]
+    daily_linear : dict of int to [a, b, lo, hi]
         Lead day → linear recalibration ``a + b·ŷ`` (µg/m³, 1) fitted on the calibration split
-        (model-output statistics: shrinks over-confident forecasts and absorbs the recent
-        level shift, skill-notes #2); absent = none.
+        over the forecasts ``lo…hi`` (see :func:`apply_linear`) (model-output statistics:
+        shrinks over-confident forecasts and absorbs the recent level shift, skill-notes #2);
+        absent = none.
     hourly_blend : dict of int to float
         Lead day → weight of the hourly model's daily product blended into the daily forecast
         (chosen on the calibration split); absent = 0.
     bias_lead_days : list of int
-        Lead days whose forecasts get the running bias correction (``settings.bias_lead_days``:
-        it fixes a level shift, skill-notes #2, but chased noise for O3 without meteorology in
-        the Beijing backtest).
+        Lead days whose forecasts get the running bias correction (``settings.bias_lead_days``;
+        it fixes a level shift, skill-notes #2).
     """
 
     pollutant: str
@@ -312,7 +312,7 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                                     "bias": float(np.mean(pp[ok] - yy[ok]))}
         if settings.linear_recalibration and ok.sum() >= 30:
             ab = _linear_fit(pp[ok], yy[ok])
-            adj = np.clip(ab[0] + ab[1] * pp, 0, None)
+            adj = apply_linear(pp, ab)
             r_new = float(np.sqrt(np.mean((adj[ok] - yy[ok]) ** 2)))
             # applied only when it clearly helps on the calibration split (2 parameters)
             if r_new < 0.98 * cal_scores[f"D+{k}"]["rmse"]:
@@ -436,12 +436,28 @@ def _bias_replayed(feats: Sequence[IssueFeatures], cut: pd.Timestamp,
     return {k: (obs[:, k - 1].reshape(-1), adj[:, k - 1].reshape(-1)) for k in (1, 2, 3)}
 
 
+def apply_linear(pred: np.ndarray, ab: Sequence[float]) -> np.ndarray:
+    """Linear recalibration ``a + b·ŷ`` (µg/m³), trusted only over the forecasts it was fitted on.
+
+    ``ab`` is ``[a, b]`` or ``[a, b, lo, hi]``: outside ``lo…hi`` (the 1st–99th percentile of the
+    calibration forecasts) the correction stays what it is at the nearer end (slope 1), so a
+    line fitted on a winter calibration split cannot squash a summer O3 forecast (seen without
+    meteorology when trained on one year: MDA8 bias −40 µg/m³).
+    """
+    a, b = ab[0], ab[1]
+    if len(ab) >= 4:
+        inside = np.clip(pred, ab[2], ab[3])
+        return np.clip(a + b * inside + (pred - inside), 0, None)
+    return np.clip(a + b * pred, 0, None)
+
+
 def _linear_fit(pred: np.ndarray, y: np.ndarray) -> list[float]:
     """Least-squares ``y ≈ a + b·pred`` with b clipped to 0.5…1.2."""
     b = float(np.cov(pred, y, bias=True)[0, 1] / max(np.var(pred), 1e-9))
     b = min(max(b, 0.5), 1.2)
     a = float(np.mean(y) - b * np.mean(pred))
-    return [a, b]
+    lo, hi = np.quantile(pred, [0.01, 0.99])
+    return [a, b, float(lo), float(hi)]
 
 
 def _predict(b: lgb.Booster, X: pd.DataFrame, features: list[str]) -> np.ndarray:
@@ -520,8 +536,8 @@ def predict_pollutant(model: PollutantModel, f: IssueFeatures, *,
         np.average([_predict(b, daily_design(f, model.pollutant, k), model.daily_features[k])
                     for b in model.daily[k]], axis=0, weights=model.weights(k)).reshape(n, u)
         for k in (1, 2, 3)], axis=1)
-    for k, (a, b) in model.daily_linear.items():
-        daily[:, k - 1] = np.clip(a + b * daily[:, k - 1], 0, None)
+    for k, ab in model.daily_linear.items():
+        daily[:, k - 1] = apply_linear(daily[:, k - 1], ab)
     h0 = int((f.issue_times.hour[0] + LOCAL_OFFSET_H) % 24)
     hp = None
     if model.hourly is not None:
