@@ -90,6 +90,23 @@ class ModelSettings(StrictModel):
     hourly_blend : bool
         Blend the hourly model's daily product into the daily forecast with a weight chosen on
         the calibration split (0, 0.25, 0.5 or 0.75; only when it helps ≥ 1 %).
+    climatology_blend : {"never", "no_met", "always"}
+        Relax the bias-corrected daily forecast towards the unit's day-of-year climatology,
+        ``(1 − w)·ŷ + w·clim``, with ``w`` per lead day chosen on out-of-fold forecasts of the
+        whole training period (grid 0…``climatology_blend_max`` by 0.05; only when it lowers
+        their RMSE by ≥ 1 %). A weak forecast (no future meteorology, lead
+        days 2–3) carries noise that a forecast closer to climatology does not. The
+        cross-validation costs about one extra training per fold, so by default it runs only
+        for models without future meteorology ("no_met"); with meteorology every weight > 0
+        raised the out-of-fold RMSE (Beijing, perfect met).
+    climatology_blend_folds : int
+        Cross-validation folds for that choice: calendar months interleaved (month index mod
+        folds; 5 puts the same month of consecutive years in different folds), one seed.
+    climatology_blend_max : float
+        Largest weight tried (0–1): the out-of-fold choice (one seed, folds with gaps) is noisy
+        and overshoots (see configs/models.yaml).
+    climatology_half_window_days : int
+        Half-width (days) of the day-of-year window of that climatology (all training years).
     pooled_weight : dict of int to float
         Lead day → weight (0–1) of the pooled model when both designs are fitted.
     issue_hours : list of int or None
@@ -123,6 +140,10 @@ class ModelSettings(StrictModel):
         default_factory=lambda: ["per_lead_day", "pooled"], min_length=1)
     linear_recalibration: bool = True
     hourly_blend: bool = True
+    climatology_blend: Literal["never", "no_met", "always"] = "no_met"
+    climatology_blend_max: float = Field(default=0.3, ge=0, le=1)
+    climatology_blend_folds: int = Field(default=5, ge=2, le=12)
+    climatology_half_window_days: int = Field(default=15, ge=1, le=60)
     pooled_weight: dict[int, float] = Field(default_factory=lambda: {1: 0.5, 2: 0.5, 3: 0.5})
     issue_hours: list[int] | None = None
     baseline_window_days: int = Field(default=60, ge=7)

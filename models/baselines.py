@@ -16,7 +16,9 @@ import pandas as pd
 from features.build import LOCAL_OFFSET_H, IssueFeatures, Panel
 
 __all__ = ["BASELINES", "Climatology", "fit_climatology", "persistence", "same_hour_yesterday",
-           "climatology_forecast", "running_bias", "running_spread_scale", "choose_baseline"]
+           "climatology_forecast", "day_of_year_365", "doy_climatology", "doy_climatology_at",
+           "running_bias",
+           "running_spread_scale", "choose_baseline"]
 
 BASELINES = ("persistence", "same_hour_yesterday", "climatology")
 
@@ -168,6 +170,70 @@ def climatology_forecast(clim: Climatology, f: IssueFeatures, pollutant: str
     hourly[..., bad] = np.nan
     daily[..., bad] = np.nan
     return hourly, daily
+
+
+def doy_climatology(daily: pd.DataFrame, *, half_window_days: int = 15, min_values: int = 10
+                    ) -> pd.DataFrame:
+    """Smooth day-of-year climatology of a daily product, per unit.
+
+    The value for day of year d (:func:`day_of_year_365`) is the mean of all values on days of
+    year within ``half_window_days`` of d (circular over the year, any year) — a 31-day running
+    climatology by default, without the steps of a calendar-month mean.
+
+    Parameters
+    ----------
+    daily : DataFrame
+        Daily product (µg/m³; daily mean PM2.5 or O3 MDA8), index local dates, columns units;
+        NaN = not valid.
+    half_window_days : int
+        Half-width of the window, days.
+    min_values : int
+        Fewer valid values in the window → NaN (e.g. a season the data do not cover).
+
+    Returns
+    -------
+    DataFrame
+        Index day of year 1…365, columns the units, µg/m³.
+    """
+    doy = day_of_year_365(pd.DatetimeIndex(daily.index)) - 1
+    vals = daily.to_numpy(dtype=float)
+    ok = np.isfinite(vals)
+    sums = np.zeros((365, vals.shape[1]))
+    counts = np.zeros((365, vals.shape[1]))
+    np.add.at(sums, doy, np.where(ok, vals, 0.0))
+    np.add.at(counts, doy, ok.astype(float))
+    ws, wc = np.zeros_like(sums), np.zeros_like(counts)
+    for s in range(-half_window_days, half_window_days + 1):
+        ws += np.roll(sums, s, axis=0)
+        wc += np.roll(counts, s, axis=0)
+    with np.errstate(all="ignore"):
+        clim = np.where(wc >= min_values, ws / np.maximum(wc, 1), np.nan)
+    return pd.DataFrame(clim, index=pd.RangeIndex(1, 366, name="doy"), columns=daily.columns)
+
+
+def day_of_year_365(dates: pd.DatetimeIndex) -> np.ndarray:
+    """Day of year 1…365 on a no-leap calendar: 29 February counts as the 28th and the later
+    days of a leap year keep the day number of the same date in other years."""
+    d = pd.DatetimeIndex(dates)
+    late = d.is_leap_year & ((d.month > 2) | ((d.month == 2) & (d.day == 29)))
+    return d.dayofyear.to_numpy() - late.astype(int)
+
+
+def doy_climatology_at(clim: Mapping[str, Sequence[float | None]], dates: pd.DatetimeIndex,
+                       units: Sequence[str]) -> np.ndarray:
+    """Look up a day-of-year climatology (unit → 365 values, see :func:`doy_climatology`).
+
+    Returns
+    -------
+    ndarray ``(len(dates), len(units))`` µg/m³; NaN for units without a climatology.
+    """
+    d = day_of_year_365(pd.DatetimeIndex(dates)) - 1
+    out = np.full((len(d), len(units)), np.nan)
+    for j, u in enumerate(units):
+        if u in clim:
+            col = np.array([np.nan if v is None else v for v in clim[u]], dtype=float)
+            out[:, j] = col[d]
+    return out
 
 
 def running_bias(pred: np.ndarray, obs: np.ndarray, issue_dates: pd.DatetimeIndex, *,

@@ -15,7 +15,7 @@ import json
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -263,8 +263,7 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                         model.daily_resid, c, window_days=settings.bias_window_days,
                         shrink_errors=settings.interval_shrink_errors,
                         usable=_after_training(all_its, model))[nb_:]
-                res = predict_pollutant(model, f, bias=bias) if model.hourly is not None else {
-                    **pa, "daily": np.clip(pa["daily_raw"] - bias, 0, None)}
+                res = predict_pollutant(model, f, bias=bias)
             else:
                 res = predict_pollutant(model, f)
             daily = res["daily"]
@@ -337,10 +336,7 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
 
 
 def _daily_only(model: PollutantModel) -> PollutantModel:
-    return PollutantModel(model.pollutant, model.daily, None, model.daily_features, [],
-                          model.daily_resid, {}, model.log_offset, model.info,
-                          model.daily_weights, model.daily_linear, model.hourly_blend,
-                          model.bias_lead_days)
+    return replace(model, hourly=None, hourly_features=[], hourly_resid={})
 
 
 # --------------------------------------------------------------------------------------------

@@ -125,8 +125,17 @@ def test_no_met_models_have_their_own_settings_and_see_observed_met(slice_data, 
     # observed met before the issue and transport by the observed wind; no future met
     assert {"mo_sp_tr24", "mo_d2m_last", "tro_pm25", "reg_pm25_max6"} <= set(cols)
     assert not [c for c in cols if c.startswith(("v_", "p_", "c_", "tr_"))]
+    # out-of-fold choice of the climatology weight, recorded; the climatology kept with the
+    # model when a weight was chosen (365 days per unit)
+    blend = models["o3"].info["climatology_blend"]
+    assert set(blend) == {"weights", "climatology"} and "±15 d" in blend["climatology"]
+    assert all(0 < w <= 0.3 for w in blend["weights"].values())
+    for m in models.values():
+        assert (len(m.clim_daily) == len(units)) == bool(m.clim_weight)
+        assert all(len(v) == 365 for v in m.clim_daily.values())
     # the seeded members survive the registry round trip
     pm2, _ = load_model(save_model(pm, tmp_path))
+    assert pm2.clim_weight == pm.clim_weight and pm2.clim_daily == pm.clim_daily
     f = build_issue_features(obs, [pd.Timestamp("2013-04-20 12:00", tz="Asia/Shanghai")],
                              NoMet(), geometry=slice_data.geometry)
     np.testing.assert_array_equal(predict_pollutant(pm, f)["daily"],

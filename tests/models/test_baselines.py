@@ -1,4 +1,4 @@
-"""models.baselines: running bias and the running spread of recent errors."""
+"""models.baselines: running bias, the running spread of recent errors, day-of-year climatology."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from models.baselines import running_bias, running_spread_scale
+from models.baselines import (
+    doy_climatology,
+    doy_climatology_at,
+    running_bias,
+    running_spread_scale,
+)
 from models.lgbm import RESID_LEVELS
 
 C = 10.0
@@ -50,3 +55,25 @@ def test_spread_scale_follows_the_recent_errors_shrunk_towards_one() -> None:
     # issues the model was trained on do not count: none usable → factor 1
     none_usable = running_spread_scale(pred, obs, dates, cal, C, usable=np.zeros(60, bool))
     np.testing.assert_array_equal(none_usable, 1.0)
+
+
+def test_doy_climatology_is_a_circular_running_mean_over_all_years() -> None:
+    dates = pd.date_range("2013-03-01", "2015-02-28", freq="D")
+    # unit A: 2 × day of year (µg/m³) in the first year, + 10 in the second; unit B: mostly missing
+    a = 2.0 * dates.dayofyear.to_numpy() + np.where(dates >= "2014-03-01", 10.0, 0.0)
+    b = np.where(dates.month == 7, 50.0, np.nan)
+    clim = doy_climatology(pd.DataFrame({"A": a, "B": b}, index=dates), half_window_days=3)
+    assert list(clim.index[[0, -1]]) == [1, 365] and list(clim.columns) == ["A", "B"]
+    # day 100 (no leap day in this period): days 97…103 of both years, 2 × 100 + 5 on average
+    assert clim.loc[100, "A"] == pytest.approx(205.0)
+    # day 2 wraps round the year: days 364, 365, 1…5 of both years
+    expect = np.mean([2 * d + o for d in (364, 365, 1, 2, 3, 4, 5) for o in (0.0, 10.0)])
+    assert clim.loc[2, "A"] == pytest.approx(expect)
+    # too few values (B outside July) → unknown, not 0
+    assert clim.loc[196, "B"] == pytest.approx(50.0) and np.isnan(clim.loc[100, "B"])
+    js = {"A": [None if np.isnan(v) else v for v in clim["A"]]}
+    at = doy_climatology_at(js, pd.DatetimeIndex(["2016-04-10", "2016-01-02"]), ["A", "Z"])
+    # 2016-04-10 is day 101 of a leap year but the same date as day 100 of the others;
+    # unit Z has no climatology
+    assert at[0, 0] == pytest.approx(205.0) and at[1, 0] == pytest.approx(expect)
+    assert np.isnan(at[:, 1]).all()

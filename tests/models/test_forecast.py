@@ -177,6 +177,8 @@ def test_registry_round_trip_identical_predictions(trained, demo_world, unit_obs
     np.testing.assert_array_equal(a["hourly"], b["hourly"])
     assert model2.daily_resid == model.daily_resid
     assert model2.bias_lead_days == model.bias_lead_days
+    # trained with a met forecast: no climatology blend by default (climatology_blend: no_met)
+    assert model.info["future_met"] and model2.clim_weight == model.clim_weight == {}
 
 
 def test_missing_and_corrupted_models_fall_back(trained, demo_world, unit_obs, met_source,

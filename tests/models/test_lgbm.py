@@ -1,11 +1,21 @@
-"""models.lgbm: pieces that need no training — linear recalibration, quantiles."""
+"""models.lgbm: pieces that need no training: recalibration, quantiles, climatology blend."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from models.lgbm import RESID_LEVELS, _linear_fit, apply_linear, quantiles_from_resid
+from features.build import IssueFeatures
+from models.lgbm import (
+    RESID_LEVELS,
+    PollutantModel,
+    _linear_fit,
+    apply_clim_blend,
+    apply_linear,
+    clim_blend_weight,
+    quantiles_from_resid,
+)
 
 
 def test_linear_recalibration_is_trusted_only_over_its_calibration_range() -> None:
@@ -29,3 +39,40 @@ def test_quantiles_from_residuals_are_ordered_and_centred_on_the_median() -> Non
     assert q[0, 1] == pytest.approx(80.0)
     assert (np.diff(q, axis=-1) >= 0).all() and (q >= 0).all()
     assert len(RESID_LEVELS) == 99
+
+
+def test_clim_blend_weight_shrinks_a_noisy_forecast_and_leaves_a_good_one() -> None:
+    rng = np.random.default_rng(1)
+    clim = np.full(4000, 120.0)
+    signal = rng.normal(0, 30, 4000)
+    y = clim + signal
+    # a forecast that knows the signal exactly: any climatology only hurts
+    w, r0, r1 = clim_blend_weight(y, y.copy(), clim, w_max=0.6)
+    assert w == 0.0 and r0 == r1 == 0.0
+    # half the signal plus noise of variance 450: regression slope of the outcome anomaly on
+    # the forecast anomaly 450 / 675 = ⅔, so the best weight of the climatology is ⅓
+    noisy = clim + 0.5 * signal + rng.normal(0, np.sqrt(450), 4000)
+    w, r0, r1 = clim_blend_weight(y, noisy, clim, w_max=0.6)
+    assert w == pytest.approx(0.35, abs=0.1) and r1 < 0.99 * r0
+    # capped at w_max; a gain under min_gain keeps w = 0
+    assert clim_blend_weight(y, noisy, clim, w_max=0.1)[0] == pytest.approx(0.1)
+    assert clim_blend_weight(y, noisy, clim, w_max=0.6, min_gain=0.5)[0] == 0.0
+    # rows without a climatology count as unchanged; too few rows → no weight
+    assert clim_blend_weight(y[:10], noisy[:10], clim[:10])[0] == 0.0
+
+
+def test_apply_clim_blend_per_lead_day_and_unit() -> None:
+    # issue 2015-07-01 12:00 local → D+2 is 2015-07-03, day of year 184
+    f = IssueFeatures(issue_times=pd.DatetimeIndex(["2015-07-01 04:00"], tz="UTC"),
+                      units=["A", "B"], nleads=84, hist={}, methour={}, metday={},
+                      profile24={}, geometry=None)
+    clim_a = [100.0] * 366
+    clim_a[183] = 200.0
+    model = PollutantModel("o3", {}, None, {}, [], {}, {}, clim_weight={2: 0.3},
+                           clim_daily={"A": clim_a})
+    daily = np.full((1, 3, 2), 140.0)
+    out = apply_clim_blend(daily, model, f)
+    assert out[0, 1, 0] == pytest.approx(0.7 * 140 + 0.3 * 200)  # D+2, unit A
+    assert out[0, 0, 0] == 140.0 and out[0, 2, 0] == 140.0      # D+1, D+3: no weight
+    assert (out[0, :, 1] == 140.0).all()                         # unit B: no climatology
+    assert (daily == 140.0).all()                                # input untouched
