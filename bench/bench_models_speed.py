@@ -2,13 +2,16 @@
 Zhang et al. 2017, Proc. R. Soc. A 473: 20170457).
 
 Prints a table: training time and peak memory (12 stations, PM2.5 + O3, daily and hourly
-models, all leads, 2013-03 … 2015-02, perfect met), saving and loading through the registry,
+models, all leads, 2013-03 … 2015-02; with the station meteorology observed before each issue as
+history, and its values at the valid time standing in for a forecast (``--met perfect``) or no
+future meteorology (``--met none``: smaller models, 5 seeds, the out-of-fold choice of the
+climatology weight)), saving and loading through the registry,
 and the time of one issue's forecast for all stations once the models are loaded (features,
 running bias from the last 31 issues, quantiles, AQI, probabilities, Dataset).
 
 Usage::
 
-    .venv/bin/python bench/bench_models_speed.py [--threads N]
+    .venv/bin/python bench/bench_models_speed.py [--met perfect|none] [--threads N]
 """
 
 from __future__ import annotations
@@ -27,7 +30,15 @@ sys.path.insert(0, str(ROOT))
 
 from configs import load_settings  # noqa: E402
 from configs.model_schema import load_domain, load_model_settings  # noqa: E402
-from features.build import POLLUTANTS, PerfectMet, daily_targets, make_panel  # noqa: E402
+from features.build import (  # noqa: E402
+    MET_HISTORY_VARS,
+    MetSource,
+    NoMet,
+    PerfectMet,
+    daily_targets,
+    make_panel,
+    observation_variables,
+)
 from models.backtest import issue_times_between, load_domain_data, train_models_on  # noqa: E402
 from models.baselines import fit_climatology  # noqa: E402
 from models.forecast import forecast_arrays, forecast_dataset  # noqa: E402
@@ -38,6 +49,7 @@ def main() -> None:
     """Run and print the table."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--met", choices=["perfect", "none"], default="perfect")
     args = ap.parse_args()
     settings = load_model_settings()
     if args.threads:
@@ -49,9 +61,13 @@ def main() -> None:
     data = load_domain_data(dom)
     read_s = time.perf_counter() - t
     units = sorted(data.obs_units["unit_id"].unique())
-    obs = make_panel(data.obs_units, POLLUTANTS, units)
+    # as models/backtest.py: the station meteorology observed before the issue is history
+    hist = [v for v in MET_HISTORY_VARS if v in data.met_units.columns]
+    table = data.obs_units.merge(data.met_units[["time", "unit_id", *hist]],
+                                 on=["time", "unit_id"], how="left")
+    obs = make_panel(table, observation_variables(table), units)
     dobs = daily_targets(obs)
-    met = PerfectMet(data.met_units)
+    met: MetSource = PerfectMet(data.met_units) if args.met == "perfect" else NoMet()
     t = time.perf_counter()
     models = train_models_on(obs, dobs, met, first_day=pd.Timestamp("2013-04-01"),
                              last_target_day=pd.Timestamp("2015-02-28"), issue_hours=[12],
@@ -62,7 +78,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         for m in models.values():
-            save_model(m, tmp, climatology=clim, extra={"met_source": "perfect"})
+            save_model(m, tmp, climatology=clim, extra={"met_source": args.met})
         save_s = time.perf_counter() - t
         t = time.perf_counter()
         loaded = {p: load_latest(tmp, p).model for p in ("pm25", "o3")}
@@ -76,8 +92,8 @@ def main() -> None:
                              climatology=clim, geometry=data.geometry)
         forecast_dataset(fa, region_names=data.names, attrs={"model_version": "bench"})
         times.append(time.perf_counter() - t)
-    print(f"| models speed, Beijing 12 stations (LightGBM threads = {settings.daily.num_threads}) "
-          f"| value |")
+    print(f"| models speed, Beijing 12 stations, --met {args.met} (LightGBM threads = "
+          f"{settings.daily.num_threads}) | value |")
     print("|---|---|")
     print(f"| read 12 CSV files | {read_s:.1f} s |")
     print(f"| train PM2.5 + O3 (daily {'+'.join(settings.daily_designs)}, hourly), 2 years | "
