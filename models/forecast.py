@@ -47,7 +47,13 @@ from models.baselines import (
     running_spread_scale,
     same_hour_yesterday,
 )
-from models.lgbm import RESID_LEVELS, PollutantModel, predict_pollutant, quantiles_from_resid
+from models.lgbm import (
+    RESID_LEVELS,
+    PollutantModel,
+    apply_clim_blend,
+    predict_pollutant,
+    quantiles_from_resid,
+)
 
 __all__ = ["TARGETS", "DAILY_NAMES", "AQI_THRESHOLDS", "ForecastArrays", "forecast_arrays",
            "forecast_dataset", "run_forecast", "write_forecast", "read_forecast", "forecast_path",
@@ -258,8 +264,12 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                         b_all[:, k - 1] = 0.0
                 bias = b_all[nb_:]
                 if settings.interval_adaptive:
+                    # errors of the forecasts as issued (bias-corrected, blended), as the
+                    # calibration residuals the spread is compared with
+                    issued = apply_clim_blend(np.clip(cat_p - b_all, 0, None), model, all_its,
+                                              units)
                     spread = running_spread_scale(
-                        np.clip(cat_p - b_all, 0, None), cat_o, _local_dates(all_its),
+                        issued, cat_o, _local_dates(all_its),
                         model.daily_resid, c, window_days=settings.bias_window_days,
                         shrink_errors=settings.interval_shrink_errors,
                         usable=_after_training(all_its, model))[nb_:]

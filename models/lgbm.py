@@ -205,10 +205,11 @@ def quantiles_from_resid(median: np.ndarray, resid: Sequence[float], levels: Seq
     return np.maximum.accumulate(np.clip(q, 0, None), axis=-1)
 
 
-def _valid_days(f: IssueFeatures, lead_day: int) -> pd.DatetimeIndex:
-    """Local valid dates of lead day ``lead_day`` for each issue of ``f``."""
+def _valid_days(f: IssueFeatures | pd.DatetimeIndex, lead_day: int) -> pd.DatetimeIndex:
+    """Local valid dates of lead day ``lead_day`` for each issue (of ``f``, or issue times)."""
+    its = f.issue_times if isinstance(f, IssueFeatures) else pd.DatetimeIndex(f)
     return pd.DatetimeIndex([(t + pd.Timedelta(hours=LOCAL_OFFSET_H)).tz_localize(None).normalize()
-                             + pd.Timedelta(days=lead_day) for t in f.issue_times])
+                             + pd.Timedelta(days=lead_day) for t in its])
 
 
 def _daily_targets_for(f: IssueFeatures, tbl: pd.DataFrame, lead_day: int) -> np.ndarray:
@@ -249,14 +250,16 @@ def clim_blend_weight(y: np.ndarray, pred: np.ndarray, clim: np.ndarray, *, w_ma
     return 0.0, err[0], err[0]
 
 
-def apply_clim_blend(daily: np.ndarray, model: PollutantModel, f: IssueFeatures) -> np.ndarray:
-    """The daily forecast ``(issue, 3, unit)`` relaxed towards the model's day-of-year
-    climatology with its per-lead-day weights (µg/m³); unchanged where there is none."""
+def apply_clim_blend(daily: np.ndarray, model: PollutantModel, issue_times: pd.DatetimeIndex,
+                     units: Sequence[str]) -> np.ndarray:
+    """The daily forecast ``(issue, 3, unit)`` of ``issue_times`` (UTC) relaxed towards the
+    model's day-of-year climatology with its per-lead-day weights (µg/m³); unchanged where there
+    is none."""
     if not model.clim_weight or not model.clim_daily:
         return daily
     out = daily.copy()
     for k, w in model.clim_weight.items():
-        c = doy_climatology_at(model.clim_daily, _valid_days(f, k), list(f.units))
+        c = doy_climatology_at(model.clim_daily, _valid_days(issue_times, k), list(units))
         out[:, k - 1] = np.where(np.isfinite(c), (1 - w) * daily[:, k - 1] + w * c,
                                  daily[:, k - 1])
     return out
@@ -710,7 +713,7 @@ def predict_pollutant(model: PollutantModel, f: IssueFeatures, *,
         daily = np.clip(daily - np.nan_to_num(bias), 0, None)
     # relaxed towards climatology after the bias correction (the bias is that of the model's
     # own forecast; the climatology is left as it is)
-    daily = apply_clim_blend(daily, model, f)
+    daily = apply_clim_blend(daily, model, f.issue_times, f.units)
     out = {"daily_raw": raw, "daily": daily}
     if hp is not None:
         out["hourly_raw"] = hp

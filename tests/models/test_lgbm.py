@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.build import IssueFeatures
 from models.lgbm import (
     RESID_LEVELS,
     PollutantModel,
@@ -63,15 +62,13 @@ def test_clim_blend_weight_shrinks_a_noisy_forecast_and_leaves_a_good_one() -> N
 
 def test_apply_clim_blend_per_lead_day_and_unit() -> None:
     # issue 2015-07-01 12:00 local → D+2 is 2015-07-03, day of year 184
-    f = IssueFeatures(issue_times=pd.DatetimeIndex(["2015-07-01 04:00"], tz="UTC"),
-                      units=["A", "B"], nleads=84, hist={}, methour={}, metday={},
-                      profile24={}, geometry=None)
     clim_a = [100.0] * 366
     clim_a[183] = 200.0
     model = PollutantModel("o3", {}, None, {}, [], {}, {}, clim_weight={2: 0.3},
                            clim_daily={"A": clim_a})
     daily = np.full((1, 3, 2), 140.0)
-    out = apply_clim_blend(daily, model, f)
+    out = apply_clim_blend(daily, model, pd.DatetimeIndex(["2015-07-01 04:00"], tz="UTC"),
+                           ["A", "B"])
     assert out[0, 1, 0] == pytest.approx(0.7 * 140 + 0.3 * 200)  # D+2, unit A
     assert out[0, 0, 0] == 140.0 and out[0, 2, 0] == 140.0      # D+1, D+3: no weight
     assert (out[0, :, 1] == 140.0).all()                         # unit B: no climatology
