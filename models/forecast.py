@@ -577,6 +577,10 @@ def run_forecast(config: Any, issue_time: pd.Timestamp | str, *, met_source: Met
         "obs_missing_units_24h": missing_units,
         "model_problems": {p: v for p, v in problems.items() if models.get(p) is None and v},
         "calendar_source": {p: c.get("calendar_source") for p, c in cards.items()},
+        # weight of the day-of-year climatology in the daily forecast (models trained without
+        # future meteorology, models/lgbm.py): a forecaster reading a smooth forecast sees why
+        "climatology_blend": {p: {f"D+{k}": w for k, w in sorted(m.clim_weight.items())}
+                              for p, m in models.items() if m is not None and m.clim_weight},
     }
     names = {u.id: u.name for u in config.region.units}
     attrs = {

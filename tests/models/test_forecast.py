@@ -102,6 +102,8 @@ def test_forecast_file_contract(trained, demo_world, unit_obs, met_source, tmp_p
     assert ds.attrs["source"] == "synthetic demo" and ds.attrs["ruleset"] == "HJ633_2012"
     inputs = json.loads(ds.attrs["inputs"])
     assert inputs["cycle"] == "2026-01-20T00:00:00+00:00" and inputs["cycle_age_h"] == 7.0
+    # models trained with a met forecast: not relaxed towards climatology, and the file says so
+    assert inputs["climatology_blend"] == {}
     assert np.isfinite(ds["pm25"].values).all() and (ds["pm25"].values >= 0).all()
     p = ds[["p_aqi_gt_150", "p_aqi_gt_200", "p_aqi_gt_300"]]
     assert ((p >= 0) & (p <= 1)).all().to_array().all()
