@@ -379,6 +379,12 @@ def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end:
         "total_seconds": round(time.perf_counter() - t_all, 1),
         "calendar_source": holiday_source(cal_days),
         "design": {p: m.info.get("design") for p, m in models.items()},
+        # post-processing the trained models chose (calibration split / out-of-fold)
+        "postprocessing": {p: {
+            "linear_recalibration": {f"D+{k}": [round(x, 3) for x in ab[:2]]
+                                     for k, ab in sorted(m.daily_linear.items())},
+            "climatology_blend": {f"D+{k}": w for k, w in sorted(m.clim_weight.items())},
+            "bias_lead_days": list(m.bias_lead_days)} for p, m in models.items()},
         "settings": json.loads(settings.model_dump_json()),
     }
     scores["meta"] = meta
@@ -420,6 +426,10 @@ def format_scores(scores: dict[str, Any]) -> str:
                      f"{meta.get('test_end')}, issue {meta.get('issue_hour_local')}:00 local; "
                      f"train {meta.get('train_seconds')} s, forecast "
                      f"{meta.get('forecast_seconds_per_issue')} s/issue")
+        for p, pp in meta.get("postprocessing", {}).items():
+            blend = ", ".join(f"{k} {w:.2f}" for k, w in pp.get("climatology_blend", {}).items())
+            lines.append(f"{p}: running bias at lead days {pp.get('bias_lead_days')}; "
+                         f"climatology blend {blend or 'none'}")
 
     def f(v: Any, w: int = 6, d: int = 1) -> str:
         return f"{v:{w}.{d}f}" if isinstance(v, int | float) and v == v else " " * (w - 1) + "–"

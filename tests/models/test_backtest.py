@@ -60,6 +60,11 @@ def test_backtest_writes_netcdf_and_scores(slice_data, tmp_path: Path) -> None:
     assert np.isfinite(f).all()
     text = format_scores(scores)
     assert "pm25_daily" in text and "CSI" in text
+    # what post-processing the models chose is in the scores and the printed table: with a
+    # met forecast no climatology blend (climatology_blend: no_met)
+    post = saved["meta"]["postprocessing"]
+    assert set(post) == {"pm25", "o3"} and post["o3"]["climatology_blend"] == {}
+    assert "o3: running bias at lead days [1, 2, 3]; climatology blend none" in text
 
 
 def test_backtest_command(tmp_path: Path, monkeypatch) -> None:
