@@ -97,8 +97,9 @@ class PollutantModel:
         Lead days whose forecasts get the running bias correction (``settings.bias_lead_days``;
         it fixes a level shift, skill-notes #2).
     clim_weight : dict of int to float
-        Lead day → weight ``w`` of the climatology in ``(1 − w)·ŷ + w·clim`` (chosen on the
-        calibration split); absent = 0.
+        Lead day → weight ``w`` of the climatology in ``(1 − w)·ŷ + w·clim``, applied after the
+        running bias correction (chosen on out-of-fold forecasts of the training period); absent
+        = 0.
     clim_daily : dict of str to list of float
         Unit → 365 values (no-leap day of year 1…365, µg/m³, None = unknown): the smooth day-of-year
         climatology of the daily product over the training period
@@ -317,7 +318,8 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     dfeat: dict[int, list[str]] = {}
     blocks: dict[int, tuple] = {}
     cal_scores: dict[str, dict[str, float]] = {}
-    row_keys: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    # per design-matrix row: 0-based no-leap day of year, unit, month index of the valid day
+    row_keys: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for k in (1, 2, 3):
         Xs, ys, ws, calib, cdoy, cunit, cmon = [], [], [], [], [], [], []
         for f in feats:
@@ -445,7 +447,8 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
             wc, r0, r_c = clim_blend_weight(yo[:, k - 1].reshape(-1), po[:, k - 1].reshape(-1),
                                             co, w_max=settings.climatology_blend_max)
             sc = cal_scores.setdefault(f"D+{k}", {})
-            sc["rmse_out_of_fold"] = r0
+            if np.isfinite(r0):  # the card is strict JSON: no NaN
+                sc["rmse_out_of_fold"] = r0
             if wc > 0:
                 clim_weight[k] = wc
                 sc["rmse_out_of_fold_clim_blend"] = r_c
@@ -541,7 +544,7 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     info["climatology_blend"] = {
         "weights": {f"D+{k}": w for k, w in clim_weight.items()},
         "climatology": f"unit × day of year, ±{hw} d window, local days "
-                       f"{tbl[tbl.index <= end_day].first_valid_index()}…{end_day.date()}"}
+                       f"{tbl_train.index.min().date()}…{end_day.date()}"}
     return PollutantModel(pollutant, daily_models, hmodel, dfeat, hfeat, daily_resid,
                           hourly_resid, c, info, daily_weights, daily_linear, hourly_blend,
                           bias_lead_days, clim_weight,
