@@ -497,3 +497,49 @@ def read_point_met(data: pd.DataFrame | Path | str, style: str, *,
 def _rh(t_c: np.ndarray, td_c: np.ndarray) -> np.ndarray:
     """Relative humidity (%) from temperature and dew point (°C), clipped to 0–100."""
     return np.clip(relative_humidity(t_c, td_c), 0, 100)
+
+
+#: NetCDF classic (CDF\x01/\x02/\x05) and NetCDF-4/HDF5 magic bytes.
+_NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF")
+
+
+def netcdf_kind(path: Path | str) -> str:
+    """Which NetCDF meteorology reader fits ``path``: ``wrf``, ``era5`` or ``cf``.
+
+    Raises
+    ------
+    ValueError
+        When the file is not a readable NetCDF file.
+    """
+    try:
+        with xr.open_dataset(path, decode_times=False) as ds:
+            names = set(ds.variables)
+    except Exception as exc:  # noqa: BLE001 - netCDF4 raises several types
+        raise ValueError(f"{path}: not a readable NetCDF file ({exc})") from None
+    if {"XLAT", "XLONG", "T2"} <= names:
+        return "wrf"
+    if names & {"t2m", "d2m", "u10", "v10", "sp", "tp", "blh", "ssrd", "tcc"}:
+        return "era5"
+    return "cf"
+
+
+def _netcdf_sniffer(kind: str):  # noqa: ANN202 - a sniff callable
+    def sniff(p: Path, head: bytes) -> bool:
+        return head[:4] in _NETCDF_MAGIC and netcdf_kind(p) == kind
+
+    sniff.__doc__ = f"True for a NetCDF file that the {kind!r} reader takes."
+    return sniff
+
+
+def _register_formats() -> None:
+    from features.readers.registry import InputFormat, register_format
+
+    for name, reader, text, prio in (
+            ("wrf", read_wrf, "WRF output (wrfout NetCDF), a forecast cycle", 20),
+            ("era5", read_era5, "ERA5-named NetCDF (t2m, u10, …)", 10),
+            ("cf", read_cf, "CF NetCDF meteorology (mapped by name)", 0)):
+        register_format(InputFormat(name=name, kind="met_grid", sniff=_netcdf_sniffer(name),
+                                    read=reader, description=text, priority=prio))
+
+
+_register_formats()

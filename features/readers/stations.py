@@ -22,6 +22,7 @@ zone, the hour label kept), ``station_id`` str, ``pm25 pm10 o3 no2 so2`` µg/m³
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -645,6 +646,30 @@ def read_canonical(path: Path | str, *, report: ReadReport | None = None) -> pd.
 STATION_FORMATS = ("auto", "china_sites", "long", "stateair", "openaq", "canonical", "domain")
 
 
+def _format_from_header(p: Path, lines: list[str]) -> str | None:
+    """The station format named by a file's first lines, or None."""
+    if p.name.startswith("china_sites_"):
+        return "china_sites"
+    if len(lines) >= 4 and lines[3].startswith("Site,Parameter,Date (LST)"):
+        return "stateair"
+    if not lines:
+        return None
+    return _format_from_columns([c.strip() for c in lines[0].split(",")])
+
+
+def _format_from_columns(cols: list[str]) -> str | None:
+    if cols[:3] == ["date", "hour", "type"]:
+        return "china_sites"
+    if "parameter" in cols and "value" in cols and any(c in cols for c in _OPENAQ_LOCATION):
+        return "openaq"
+    if {"time", "station_id", "pm25"} <= set(cols):
+        return "canonical"
+    if all(any(c in cols for c in LONG_TABLE_ALIASES[r])
+           for r in ("time", "station", "pollutant", "value")):
+        return "long"
+    return None
+
+
 def detect_format(path: Path | str) -> str:
     """Guess the format of a station-observation file from its name and header.
 
@@ -665,23 +690,37 @@ def detect_format(path: Path | str) -> str:
             cols = list(pq.read_schema(p).names)
         except Exception as exc:  # noqa: BLE001
             raise ReaderError(f"{p}: not a readable Parquet file ({exc})") from None
+        found = _format_from_columns(cols)
     else:
         text, _ = read_text(p, ("utf-8-sig", "gb18030", "latin-1"))
         lines = text.splitlines()
-        if len(lines) >= 4 and lines[3].startswith("Site,Parameter,Date (LST)"):
-            return "stateair"
-        cols = [c.strip() for c in lines[0].split(",")]
-    if cols[:3] == ["date", "hour", "type"]:
-        return "china_sites"
-    if "parameter" in cols and "value" in cols and any(c in cols for c in _OPENAQ_LOCATION):
-        return "openaq"
-    if {"time", "station_id", "pm25"} <= set(cols):
-        return "canonical"
-    if all(any(c in cols for c in LONG_TABLE_ALIASES[r])
-           for r in ("time", "station", "pollutant", "value")):
-        return "long"
-    raise ReaderError(f"{p}: cannot tell the format from the header {cols[:8]}; pass --format "
-                      f"(one of {list(STATION_FORMATS[1:])}) or --domain")
+        cols = [c.strip() for c in lines[0].split(",")] if lines else []
+        found = _format_from_header(p, lines)
+    if found is None:
+        raise ReaderError(f"{p}: cannot tell the format from the header {cols[:8]}; pass "
+                          f"--format (one of {list(STATION_FORMATS[1:])}) or --domain")
+    return found
+
+
+def _head_lines(head: bytes) -> list[str]:
+    for enc in ("utf-8-sig", "gb18030", "latin-1"):
+        try:
+            return head.decode(enc).splitlines()[:-1] or head.decode(enc).splitlines()
+        except UnicodeDecodeError:
+            continue
+    return []
+
+
+def _station_sniffer(name: str) -> Callable[[Path, bytes], bool]:
+    def sniff(p: Path, head: bytes) -> bool:
+        if head[:4] == b"PAR1":
+            import pyarrow.parquet as pq
+
+            return _format_from_columns(list(pq.read_schema(p).names)) == name
+        return _format_from_header(p, _head_lines(head)) == name
+
+    sniff.__doc__ = f"True for a station file in the {name!r} layout."
+    return sniff
 
 
 def read_station_file(path: Path | str, fmt: str = "auto", *, domain: Domain | None = None,
@@ -715,3 +754,26 @@ def read_station_file(path: Path | str, fmt: str = "auto", *, domain: Domain | N
               "stateair": read_stateair, "openaq": read_openaq,
               "canonical": read_canonical}[fmt]
     return reader(path, report=report)  # type: ignore[operator]
+
+
+def _register_formats() -> None:
+    from features.readers.registry import InputFormat, register_format
+
+    described = {
+        "china_sites": "national network daily files china_sites_YYYYMMDD.csv (wide, hour ending)",
+        "stateair": "US embassy StateAir hourly CSV",
+        "openaq": "OpenAQ measurement export (long)",
+        "canonical": "airwarn canonical table (time, station_id, pm25, …)",
+        "long": "long table: time, station, pollutant, value",
+    }
+    readers = {"china_sites": read_china_sites, "long": read_long_table,
+               "stateair": read_stateair, "openaq": read_openaq, "canonical": read_canonical}
+    # specific layouts before the generic long table
+    priority = {"china_sites": 30, "stateair": 30, "openaq": 20, "canonical": 20, "long": 0}
+    for name, reader in readers.items():
+        register_format(InputFormat(name=name, kind="obs", sniff=_station_sniffer(name),
+                                    read=reader, description=described[name],
+                                    priority=priority[name]))
+
+
+_register_formats()

@@ -177,18 +177,12 @@ def ingest_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
 
 
 def _detect_met(path: Path) -> str:
-    import xarray as xr
+    from features.readers.met import netcdf_kind
+    from features.readers.registry import detect_format
 
-    try:
-        with xr.open_dataset(path, decode_times=False) as ds:
-            names = set(ds.variables)
-    except Exception as exc:  # noqa: BLE001 - netCDF4 raises several types
-        raise ValueError(f"{path}: not a readable NetCDF file ({exc})") from None
-    if {"XLAT", "XLONG", "T2"} <= names:
-        return "wrf"
-    if names & {"t2m", "d2m", "u10", "v10", "sp", "tp", "blh", "ssrd", "tcc"}:
-        return "era5"
-    return "cf"
+    if path.suffix.lower() == ".nc":
+        netcdf_kind(path)  # a damaged .nc file: "not a readable NetCDF file (…)"
+    return detect_format(path, kinds=("met_grid",)).name
 
 
 def ingest_met_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
@@ -197,15 +191,14 @@ def ingest_met_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
 
     All files are read and converted before anything is written. Returns the files written.
     """
-    from features.readers.met import read_cf, read_era5, read_wrf
+    from features.readers.registry import get_format
     from features.store import write_met_analysis, write_met_cycle
 
-    readers = {"era5": read_era5, "wrf": read_wrf, "cf": read_cf}
     task = progress.add_task("reading", total=len(paths)) if progress else None
     loaded = []
     for p in paths:
         kind = _detect_met(p) if fmt == "auto" else fmt
-        ds = readers[kind](p).load()
+        ds = get_format(kind).read(p).load()
         loaded.append((kind, ds))
         if progress is not None and task is not None:
             progress.update(task, advance=1, description=f"read {p.name} ({kind})")
