@@ -742,18 +742,24 @@ def read_station_file(path: Path | str, fmt: str = "auto", *, domain: Domain | N
     DataFrame
         Canonical observations (µg/m³, CO mg/m³), UTC.
     """
-    if fmt not in STATION_FORMATS:
-        raise ReaderError(f"unknown format {fmt!r}; expected one of {list(STATION_FORMATS)}")
+    from features.readers.registry import detect_format as detect_registered
+    from features.readers.registry import formats
+
+    registered = {f.name: f for f in formats("obs")}
+    if fmt not in STATION_FORMATS and fmt not in registered:
+        raise ReaderError(f"unknown format {fmt!r}; expected one of "
+                          f"{sorted(set(STATION_FORMATS) | set(registered))}")
     if fmt == "auto":
-        fmt = "domain" if domain is not None else detect_format(path)
+        fmt = "domain" if domain is not None else detect_registered(path, kinds=("obs",)).name
     if fmt == "domain":
         if domain is None:
             raise ReaderError(f"{path}: format 'domain' needs a domain config (--domain)")
         return read_domain_table(path, domain, report=report)
     reader = {"china_sites": read_china_sites, "long": read_long_table,
               "stateair": read_stateair, "openaq": read_openaq,
-              "canonical": read_canonical}[fmt]
-    return reader(path, report=report)  # type: ignore[operator]
+              "canonical": read_canonical}.get(fmt, registered[fmt].read if fmt in registered
+                                               else None)
+    return reader(path, report=report)  # type: ignore[misc]
 
 
 def _register_formats() -> None:

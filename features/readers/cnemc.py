@@ -1,0 +1,224 @@
+"""The CNEMC hourly release (全国城市空气质量实时发布): one file per hour, all stations.
+
+Layout (UTF-8 or GBK CSV, one row per station)::
+
+    timepoint,stationcode,longitude,latitude,area,positionname,primarypollutant,aqi,
+    pm10,pm10_24h,pm2_5,pm2_5_24h,o3,o3_24h,o3_8h,o3_8h_24h,no2,no2_24h,so2,so2_24h,co,co_24h
+
+* ``timepoint``: Beijing time (Asia/Shanghai), e.g. ``2024-01-01 08:00:00``; the hour label ends
+  the hour (08:00 = the mean of 07:00–08:00). As every airwarn reader does (DESIGN.md, "Time"),
+  the label is kept as the source gives it and converted to UTC — no shift between hour-beginning
+  and hour-ending conventions.
+* ``pm10 pm2_5 o3 no2 so2`` µg/m³, ``co`` mg/m³ (the hourly values enter the canonical table);
+  ``aqi``, the 24-h and 8-h moving means and ``primarypollutant`` are counted as ignored.
+* Empty cells (and ``—``, ``-``) are missing.
+* A file may list the same station twice: identical rows are merged, conflicting values follow
+  the duplicate rule of :mod:`features.readers.common` (last valid value kept, ``QC_DUPLICATE``,
+  the superseded records in ``report.rejected``).
+
+:func:`read_cnemc` also returns the station metadata seen (``station_id, lon, lat, area,
+positionname``) in ``obs.attrs["stations"]`` — the input of ``airwarn stations update``
+(:mod:`features.station_update`). :func:`write_cnemc` is the inverse (demo world, tests).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.readers.common import (
+    ReaderError,
+    ReadReport,
+    localize_times,
+    long_to_obs,
+    parse_numbers,
+    read_csv_strict,
+    read_text,
+)
+
+__all__ = ["CNEMC_COLUMNS", "CNEMC_HOURLY", "CNEMC_TZ", "STATION_META_COLUMNS", "read_cnemc",
+           "read_cnemc_stations", "write_cnemc", "sniff_cnemc"]
+
+#: The header of the hourly release, in order.
+CNEMC_COLUMNS = ("timepoint", "stationcode", "longitude", "latitude", "area", "positionname",
+                 "primarypollutant", "aqi", "pm10", "pm10_24h", "pm2_5", "pm2_5_24h", "o3",
+                 "o3_24h", "o3_8h", "o3_8h_24h", "no2", "no2_24h", "so2", "so2_24h", "co",
+                 "co_24h")
+#: Hourly concentration columns → canonical variable (co already mg/m³, others µg/m³).
+CNEMC_HOURLY = {"pm2_5": "pm25", "pm10": "pm10", "o3": "o3", "no2": "no2", "so2": "so2",
+                "co": "co"}
+#: Zone of ``timepoint`` (Beijing time).
+CNEMC_TZ = "Asia/Shanghai"
+#: Station metadata columns returned in ``obs.attrs["stations"]``.
+STATION_META_COLUMNS = ["station_id", "lon", "lat", "area", "positionname"]
+_IGNORED = [c for c in CNEMC_COLUMNS[7:] if c not in CNEMC_HOURLY]
+
+
+def _report(report: ReadReport | None, path: Path | str, encoding: str) -> ReadReport:
+    r = report if report is not None else ReadReport()
+    r.source, r.encoding = str(path), encoding
+    return r
+
+
+def _stations(df: pd.DataFrame, sid: pd.Series, lon: np.ndarray, lat: np.ndarray) -> pd.DataFrame:
+    """Station metadata seen in the file (last row of a station wins)."""
+    meta = pd.DataFrame({"station_id": sid.to_numpy(dtype=object), "lon": lon, "lat": lat,
+                         "area": df["area"].str.strip().to_numpy(dtype=object),
+                         "positionname": df["positionname"].str.strip().to_numpy(dtype=object)})
+    return meta.drop_duplicates("station_id", keep="last").sort_values(
+        "station_id", kind="mergesort").reset_index(drop=True)
+
+
+def read_cnemc(path: Path | str, *, report: ReadReport | None = None,
+               tz: str = CNEMC_TZ) -> pd.DataFrame:
+    """Read one CNEMC hourly release file (all stations, one hour or several).
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV (UTF-8 or GBK).
+    report : ReadReport, optional
+        Filled with counts, the ignored columns (AQI, moving means) and the rejected
+        (superseded duplicate) records.
+    tz : str
+        Zone of ``timepoint`` (default Asia/Shanghai, Beijing time).
+
+    Returns
+    -------
+    DataFrame
+        Canonical observations (``pm25 pm10 o3 no2 so2`` µg/m³, ``co`` mg/m³), ``time`` UTC with
+        the source's hour label kept. ``attrs["stations"]``: the station metadata seen
+        (``station_id, lon, lat, area, positionname``; lon/lat degrees, NaN when empty).
+
+    Raises
+    ------
+    ReaderError
+        Empty or truncated file, a header that is not the release's, a bad time, an
+        unparsable value or coordinate, a missing station code — naming file, line and column.
+    """
+    text, enc = read_text(path)
+    rep = _report(report, path, enc)
+    df = read_csv_strict(text, path, exact=CNEMC_COLUMNS)
+    lines = df["_line"].to_numpy()
+    sid = df["stationcode"].str.strip()
+    empty = (sid == "").to_numpy()
+    if empty.any():
+        i = int(np.flatnonzero(empty)[0])
+        raise ReaderError(f"{path}, line {int(lines[i])}, column 'stationcode': missing station "
+                          f"code; expected e.g. 1001A")
+    time = localize_times(df["timepoint"], path, lines, "timepoint", tz)
+    lon = parse_numbers(df["longitude"], path, lines, "longitude")
+    lat = parse_numbers(df["latitude"], path, lines, "latitude")
+    for name, v, lo, hi in (("longitude", lon, -180.0, 180.0), ("latitude", lat, -90.0, 90.0)):
+        bad = (v < lo) | (v > hi)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ReaderError(f"{path}, line {int(lines[i])}, column {name!r}: {v[i]!r}; expected "
+                              f"decimal degrees {lo:g}…{hi:g}")
+    n = len(df)
+    for c in _IGNORED:
+        rep.ignore(c, int((df[c].str.strip() != "").sum()))
+    cols = list(CNEMC_HOURLY)
+    block = df[cols].to_numpy(dtype=object)
+    rep.records += block.size
+    values = parse_numbers(block.ravel(), path, np.repeat(lines, len(cols)),
+                           np.tile(np.asarray(cols, dtype=object), n))
+    t_naive = time.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    long = pd.DataFrame({
+        "time": np.repeat(t_naive, len(cols)),
+        "station_id": np.repeat(sid.to_numpy(dtype=object), len(cols)),
+        "variable": np.tile(np.asarray([CNEMC_HOURLY[c] for c in cols], dtype=object), n),
+        "value": values,
+        "line": np.repeat(lines, len(cols)),
+    })
+    long["time"] = pd.to_datetime(long["time"], utc=True)
+    out = long_to_obs(long, rep)
+    out.attrs["stations"] = _stations(df, sid, lon, lat)
+    out.attrs["source_format"] = "cnemc"
+    return out
+
+
+def read_cnemc_stations(path: Path | str) -> pd.DataFrame:
+    """The station metadata of a CNEMC hourly file (``station_id, lon, lat, area,
+    positionname``; degrees) — what ``airwarn stations update`` compares with the table."""
+    return read_cnemc(path).attrs["stations"]
+
+
+def write_cnemc(obs: pd.DataFrame, stations: pd.DataFrame, path: Path | str, *,
+                tz: str = CNEMC_TZ) -> Path:
+    """Write canonical observations as a CNEMC hourly release file (the inverse of
+    :func:`read_cnemc`; UTF-8, atomic).
+
+    Parameters
+    ----------
+    obs : DataFrame
+        Canonical observations (``time`` UTC, ``station_id``, µg/m³, ``co`` mg/m³); usually one
+        hour, several hours are written as consecutive rows.
+    stations : DataFrame
+        ``station_id, lon, lat`` and ``area``/``positionname`` (or the station table's ``city``/
+        ``name``); stations of ``obs`` missing here are written with empty metadata.
+    path : path-like
+        Target file.
+    tz : str
+        Zone of ``timepoint`` (Beijing time).
+
+    Returns
+    -------
+    Path
+        The file written. ``aqi``, ``primarypollutant`` and the moving means are left empty.
+    """
+    from features.atomic import write_with
+
+    st = stations.copy()
+    if "area" not in st.columns:
+        st["area"] = st["city"].astype(str).str.removesuffix("市") if "city" in st.columns else ""
+    if "positionname" not in st.columns:
+        st["positionname"] = st["name"] if "name" in st.columns else ""
+    st = st.drop_duplicates("station_id").set_index(st["station_id"].astype(str)
+                                                    .drop_duplicates().to_numpy())
+    sid = obs["station_id"].astype(str).to_numpy()
+    meta = st.reindex(sid)
+    local = pd.DatetimeIndex(obs["time"]).tz_convert(tz)
+    out = pd.DataFrame({c: [""] * len(obs) for c in CNEMC_COLUMNS})
+    out["timepoint"] = local.strftime("%Y-%m-%d %H:%M:%S")
+    out["stationcode"] = sid
+    out["longitude"] = _fmt(meta["lon"].to_numpy(dtype=float), "%.4f")
+    out["latitude"] = _fmt(meta["lat"].to_numpy(dtype=float), "%.4f")
+    out["area"] = meta["area"].fillna("").astype(str).to_numpy()
+    out["positionname"] = meta["positionname"].fillna("").astype(str).to_numpy()
+    for src, var in CNEMC_HOURLY.items():
+        out[src] = _fmt(obs[var].to_numpy(dtype=float), "%.3f" if var == "co" else "%.1f")
+    return write_with(Path(path), lambda t: out.to_csv(t, index=False, lineterminator="\n"))
+
+
+def _fmt(x: np.ndarray, spec: str) -> np.ndarray:
+    """Numbers as text with trailing zeros stripped (``35.0`` → ``35``); NaN → empty."""
+    s = np.char.mod(spec, np.where(np.isfinite(x), x, 0.0))
+    s = np.char.rstrip(np.char.rstrip(s, "0"), ".")
+    s = np.where(s == "-0", "0", s)
+    return np.where(np.isfinite(x), s, "")
+
+
+def sniff_cnemc(path: Path, head: bytes) -> bool:
+    """True for a CNEMC hourly release file (its header starts ``timepoint,stationcode``)."""
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            first = head.decode(enc, errors="strict" if len(head) < 4096 else "ignore")
+        except UnicodeDecodeError:
+            continue
+        return first.lstrip("\ufeff").startswith("timepoint,stationcode,")
+    return False
+
+
+def _register() -> None:
+    from features.readers.registry import InputFormat, register_format
+
+    register_format(InputFormat(
+        name="cnemc", kind="obs", sniff=sniff_cnemc, read=read_cnemc, priority=40,
+        description="CNEMC hourly release (timepoint,stationcode,…; Beijing time, one file "
+                    "per hour, all stations)"))
+
+
+_register()

@@ -1,0 +1,82 @@
+"""CNEMC hourly release reader/writer on a file in the published layout (real station codes and
+coordinates from the national list)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.qc import QC_DUPLICATE, var_flags
+from features.readers.cnemc import CNEMC_COLUMNS, read_cnemc, write_cnemc
+from features.readers.common import ReaderError, ReadReport
+from features.readers.registry import detect_format
+from features.readers.stations import read_station_file
+
+DATA = Path(__file__).parents[1] / "data" / "ingest"
+SAMPLE = DATA / "cnemc_2024011509.csv"
+
+
+def test_read_cnemc_values_time_and_duplicates() -> None:
+    rep = ReadReport()
+    obs = read_cnemc(SAMPLE, report=rep)
+    # 09:00 Beijing time (hour label kept) = 01:00 UTC
+    assert set(obs["time"]) == {pd.Timestamp("2024-01-15 01:00", tz="UTC")}
+    assert list(obs["station_id"]) == ["1001A", "1002A", "1414A", "1415A", "1431A", "1432A",
+                                       "1433A"]
+    r = obs.set_index("station_id")
+    assert r.loc["1001A", "pm25"] == 108.0 and r.loc["1001A", "pm10"] == 131.0
+    assert r.loc["1001A", "co"] == pytest.approx(1.4)  # mg/m³ as published
+    assert r.loc["1001A", "o3"] == 4.0 and r.loc["1001A", "no2"] == 71.0
+    # empty o3 and "—" co are missing
+    assert np.isnan(r.loc["1414A", "o3"]) and np.isnan(r.loc["1414A", "co"])
+    # identical duplicate (1432A) merged silently; conflicting (1433A) last value kept, flagged
+    assert r.loc["1432A", "pm25"] == 117.0 and r.loc["1432A", "qc"] == 0
+    assert r.loc["1433A", "pm25"] == 124.0
+    assert var_flags([r.loc["1433A", "qc"]], "pm25")[0] & QC_DUPLICATE
+    assert rep.duplicates_conflicting == 1 and len(rep.rejected) == 1
+    assert rep.rejected[0]["line"] == 9 and rep.rejected[0]["value"] == 121.0
+    assert rep.ignored["aqi"] == 9
+    st = obs.attrs["stations"].set_index("station_id")
+    assert st.loc["1431A", "lon"] == pytest.approx(103.972)
+    assert st.loc["1431A", "positionname"] == "金泉两河" and st.loc["1431A", "area"] == "成都"
+
+
+def test_cnemc_detected_by_registry_and_station_reader() -> None:
+    assert detect_format(SAMPLE).name == "cnemc"
+    obs = read_station_file(SAMPLE)
+    assert len(obs) == 7
+
+
+def test_write_cnemc_round_trip(tmp_path: Path) -> None:
+    obs = read_cnemc(SAMPLE)
+    stations = obs.attrs["stations"]
+    out = write_cnemc(obs, stations, tmp_path / "x.csv")
+    assert out.read_text(encoding="utf-8").splitlines()[0] == ",".join(CNEMC_COLUMNS)
+    assert "2024-01-15 09:00:00,1001A,116.366,39.8673,北京,万寿西宫" in out.read_text()
+    back = read_cnemc(out)
+    pd.testing.assert_frame_equal(back.drop(columns="qc"), obs.drop(columns="qc"))
+    # the station table's city/name columns serve as area/positionname
+    table = pd.DataFrame({"station_id": ["1431A"], "name": ["金泉两河"], "city": ["成都市"],
+                          "lon": [103.972], "lat": [30.713]})
+    write_cnemc(obs[obs["station_id"] == "1431A"], table, tmp_path / "y.csv")
+    assert read_cnemc(tmp_path / "y.csv").attrs["stations"]["area"].iloc[0] == "成都"
+
+
+@pytest.mark.parametrize("edit, expect", [
+    (lambda t: t.replace("pm2_5,pm2_5_24h", "pm25,pm2_5_24h"), "unknown column 'pm25'"),
+    (lambda t: t.replace(",108,", ",1o8,"), "line 2, column 'pm2_5': cannot parse '1o8'"),
+    (lambda t: t.replace("2024-01-15 09:00:00,1002A", "2024-01-15 09:30:00,1002A"),
+     "line 3, column 'timepoint'"),
+    (lambda t: t.replace("116.3660", "216.3660"), "line 2, column 'longitude'"),
+    (lambda t: t.replace(",1001A,", ",,"), "line 2, column 'stationcode': missing station code"),
+    (lambda t: t[: t.rindex("\n", 0, len(t) - 1) + 30], "truncated file"),
+])
+def test_cnemc_bad_input(tmp_path: Path, edit, expect: str) -> None:  # noqa: ANN001
+    p = tmp_path / "bad.csv"
+    p.write_text(edit(SAMPLE.read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(ReaderError, match=expect.replace("(", r"\(")) as exc:
+        read_cnemc(p)
+    assert str(p) in str(exc.value)
