@@ -40,6 +40,7 @@ _BUILTIN_MODULES: tuple[str, ...] = (
     "features.readers.stations",
     "features.readers.met",
     "features.readers.cnemc",
+    "features.readers.cma",
 )
 
 
