@@ -19,10 +19,7 @@ the daily run alike.
 
 from __future__ import annotations
 
-import fcntl
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -73,26 +70,6 @@ def validate_met_obs(df: pd.DataFrame, source: str = "station meteorology") -> p
     return out.sort_values(_KEY, kind="mergesort").reset_index(drop=True)
 
 
-@contextmanager
-def _lock(data_dir: Path | str) -> Iterator[None]:
-    d = met_obs_dir(data_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    with open(d / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _same(a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
-    eq = np.ones(len(a), dtype=bool)
-    for v in MET_OBS_VARS:
-        x, y = a[v].to_numpy(), b[v].to_numpy()
-        eq &= (x == y) | (np.isnan(x) & np.isnan(y))
-    return eq
-
-
 def write_met_obs(df: pd.DataFrame, data_dir: Path | str) -> WriteReport:
     """Store station meteorology, one Parquet file per UTC month (idempotent, atomic).
 
@@ -107,13 +84,13 @@ def write_met_obs(df: pd.DataFrame, data_dir: Path | str) -> WriteReport:
     features.store.WriteReport
         Rows added / replaced / unchanged and the month files written.
     """
-    from features.store import _commit  # the obs store's stage-then-rename commit
+    from features.store import _commit, dir_lock, same_rows  # the obs store's machinery
 
     new = validate_met_obs(df, "write_met_obs input")
     rep = WriteReport(rows_in=len(new))
     if new.empty:
         return rep
-    with _lock(data_dir):
+    with dir_lock(met_obs_dir(data_dir)):
         months = new["time"].dt.tz_convert(None).dt.to_period("M")
         staged: list[tuple[Path, pd.DataFrame]] = []
         for period, part in new.groupby(months, sort=True):
@@ -129,8 +106,8 @@ def write_met_obs(df: pd.DataFrame, data_dir: Path | str) -> WriteReport:
             hit = pos >= 0
             same = np.zeros(len(part), dtype=bool)
             if hit.any():
-                same[hit] = _same(old.iloc[pos[hit]].reset_index(drop=True),
-                                  part[hit].reset_index(drop=True))
+                same[hit] = same_rows(old.iloc[pos[hit]].reset_index(drop=True),
+                                      part[hit].reset_index(drop=True), MET_OBS_VARS)
             rep.added += int((~hit).sum())
             rep.replaced += int((hit & ~same).sum())
             rep.unchanged += int(same.sum())

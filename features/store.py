@@ -29,7 +29,7 @@ import fcntl
 import os
 import re
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -226,9 +226,9 @@ def _read_month(path: Path, full_check: bool = True) -> pd.DataFrame:
 
 
 @contextmanager
-def _store_lock(data_dir: Path | str) -> Iterator[None]:
-    """Exclusive advisory lock on the store so that two ingests never interleave."""
-    d = obs_dir(data_dir)
+def dir_lock(d: Path) -> Iterator[None]:
+    """Exclusive advisory lock on a store directory (``<d>/.lock``) so that writers never
+    interleave."""
     d.mkdir(parents=True, exist_ok=True)
     with open(d / ".lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -238,14 +238,23 @@ def _store_lock(data_dir: Path | str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _same(a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
-    """Row-wise equality of two aligned canonical frames, NaN equal to NaN."""
+def _store_lock(data_dir: Path | str) -> AbstractContextManager[None]:
+    """Exclusive advisory lock on the store so that two ingests never interleave."""
+    return dir_lock(obs_dir(data_dir))
+
+
+def same_rows(a: pd.DataFrame, b: pd.DataFrame, columns: Iterable[str]) -> np.ndarray:
+    """Row-wise equality of two aligned frames over float ``columns``, NaN equal to NaN."""
     eq = np.ones(len(a), dtype=bool)
-    for p in POLLUTANTS:
+    for p in columns:
         x, y = a[p].to_numpy(), b[p].to_numpy()
         eq &= (x == y) | (np.isnan(x) & np.isnan(y))
-    eq &= a["qc"].to_numpy() == b["qc"].to_numpy()
     return eq
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
+    """Row-wise equality of two aligned canonical frames, NaN equal to NaN."""
+    return same_rows(a, b, POLLUTANTS) & (a["qc"].to_numpy() == b["qc"].to_numpy())
 
 
 def _to_parquet(df: pd.DataFrame, path: Path) -> None:
