@@ -16,8 +16,8 @@ Layout (UTF-8 or GBK CSV, one row per station)::
   the duplicate rule of :mod:`features.readers.common` (last valid value kept, ``QC_DUPLICATE``,
   the superseded records in ``report.rejected``).
 
-:func:`read_cnemc` also returns the station metadata seen (``station_id, lon, lat, area,
-positionname``) in ``obs.attrs["stations"]`` — the input of ``airwarn stations update``
+:func:`read_cnemc` also gives the station metadata seen (``station_id, lon, lat, area,
+positionname``; ``stations_seen=`` or :func:`read_cnemc_stations`) — the input of ``airwarn stations update``
 (:mod:`features.station_update`). :func:`write_cnemc` is the inverse (demo world, tests).
 """
 
@@ -51,7 +51,7 @@ CNEMC_HOURLY = {"pm2_5": "pm25", "pm10": "pm10", "o3": "o3", "no2": "no2", "so2"
                 "co": "co"}
 #: Zone of ``timepoint`` (Beijing time).
 CNEMC_TZ = "Asia/Shanghai"
-#: Station metadata columns returned in ``obs.attrs["stations"]``.
+#: Station metadata columns (``stations_seen`` of :func:`read_cnemc`).
 STATION_META_COLUMNS = ["station_id", "lon", "lat", "area", "positionname"]
 _IGNORED = [c for c in CNEMC_COLUMNS[7:] if c not in CNEMC_HOURLY]
 
@@ -72,7 +72,8 @@ def _stations(df: pd.DataFrame, sid: pd.Series, lon: np.ndarray, lat: np.ndarray
 
 
 def read_cnemc(path: Path | str, *, report: ReadReport | None = None,
-               tz: str = CNEMC_TZ) -> pd.DataFrame:
+               tz: str = CNEMC_TZ, stations_seen: list[pd.DataFrame] | None = None
+               ) -> pd.DataFrame:
     """Read one CNEMC hourly release file (all stations, one hour or several).
 
     Parameters
@@ -84,13 +85,15 @@ def read_cnemc(path: Path | str, *, report: ReadReport | None = None,
         (superseded duplicate) records.
     tz : str
         Zone of ``timepoint`` (default Asia/Shanghai, Beijing time).
+    stations_seen : list, optional
+        The station metadata seen in the file (``station_id, lon, lat, area, positionname``;
+        lon/lat degrees, NaN when empty; one row per station) is appended to it as a DataFrame.
 
     Returns
     -------
     DataFrame
         Canonical observations (``pm25 pm10 o3 no2 so2`` µg/m³, ``co`` mg/m³), ``time`` UTC with
-        the source's hour label kept. ``attrs["stations"]``: the station metadata seen
-        (``station_id, lon, lat, area, positionname``; lon/lat degrees, NaN when empty).
+        the source's hour label kept.
 
     Raises
     ------
@@ -135,7 +138,8 @@ def read_cnemc(path: Path | str, *, report: ReadReport | None = None,
     })
     long["time"] = pd.to_datetime(long["time"], utc=True)
     out = long_to_obs(long, rep)
-    out.attrs["stations"] = _stations(df, sid, lon, lat)
+    if stations_seen is not None:
+        stations_seen.append(_stations(df, sid, lon, lat))
     out.attrs["source_format"] = "cnemc"
     return out
 
@@ -143,7 +147,9 @@ def read_cnemc(path: Path | str, *, report: ReadReport | None = None,
 def read_cnemc_stations(path: Path | str) -> pd.DataFrame:
     """The station metadata of a CNEMC hourly file (``station_id, lon, lat, area,
     positionname``; degrees) — what ``airwarn stations update`` compares with the table."""
-    return read_cnemc(path).attrs["stations"]
+    seen: list[pd.DataFrame] = []
+    read_cnemc(path, stations_seen=seen)
+    return seen[0]
 
 
 def write_cnemc(obs: pd.DataFrame, stations: pd.DataFrame, path: Path | str, *,

@@ -127,9 +127,13 @@ def read_text(path: Path | str, encodings: Sequence[str] = ("utf-8-sig", "gb1803
         raise ReaderError(f"{p}: empty file; expected a header line and data rows")
     for enc in encodings:
         try:
-            return raw.decode(enc), ("gbk" if enc == "gb18030" else enc.replace("-sig", ""))
+            text = raw.decode(enc)
         except UnicodeDecodeError:
             continue
+        from features.readers.plausibility import check_control_characters
+
+        check_control_characters(text, p)  # "5\x000" is a damaged cell, never 5.0
+        return text, ("gbk" if enc == "gb18030" else enc.replace("-sig", ""))
     raise ReaderError(f"{p}: cannot decode the file as {' / '.join(encodings)}")
 
 

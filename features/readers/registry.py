@@ -152,6 +152,8 @@ def detect_format(path: Path | str, *, kinds: tuple[Kind, ...] | None = None,
     p = Path(path)
     if head is None:
         head = read_head(p)
+    if not head.strip():
+        raise ReaderError(f"{p}: empty file; expected a header line and data rows")
     for fmt in formats():
         if kinds is not None and fmt.kind not in kinds:
             continue

@@ -754,12 +754,16 @@ def read_station_file(path: Path | str, fmt: str = "auto", *, domain: Domain | N
     if fmt == "domain":
         if domain is None:
             raise ReaderError(f"{path}: format 'domain' needs a domain config (--domain)")
-        return read_domain_table(path, domain, report=report)
+        out = read_domain_table(path, domain, report=report)
+        out.attrs.setdefault("source_format", "default")
+        return out
     reader = {"china_sites": read_china_sites, "long": read_long_table,
               "stateair": read_stateair, "openaq": read_openaq,
               "canonical": read_canonical}.get(fmt, registered[fmt].read if fmt in registered
                                                else None)
-    return reader(path, report=report)  # type: ignore[misc]
+    out = reader(path, report=report)  # type: ignore[misc]
+    out.attrs.setdefault("source_format", fmt)  # which network (plausibility's network_start)
+    return out
 
 
 def _register_formats() -> None:

@@ -20,9 +20,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 __all__ = ["IngestResult", "MET_FORMATS", "expand_sources", "ingest_files", "ingest_met_files",
-           "register"]
+           "ingest_met_obs_files", "register"]
 
-_SUFFIXES = {".csv", ".txt", ".parquet", ".nc"}
+_SUFFIXES = {".csv", ".txt", ".parquet", ".nc", ".gz", ".zip", ".bz2"}
 #: Meteorology formats: stored as analyses (met/analysis/YYYY-MM.nc) or, with --cycle or for
 #: WRF, as forecast cycles (met/cycles/YYYYMMDDHH.nc).
 MET_FORMATS = ("era5", "wrf", "cf")
@@ -80,7 +80,8 @@ def _stamp(qc_dir: Path) -> str:
 
 def ingest_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
                  domain_path: Path | None = None, stations: pd.DataFrame | None = None,
-                 qc: bool = True, progress: Progress | None = None) -> IngestResult:
+                 qc: bool = True, progress: Progress | None = None,
+                 names: dict[Path, str] | None = None) -> IngestResult:
     """Read, merge, QC and store station files (the work of ``airwarn ingest``).
 
     Parameters
@@ -98,6 +99,8 @@ def ingest_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
     qc : bool
         Run QC (``configs/qc.yaml``) before writing.
     progress : rich Progress, optional
+    names : dict, optional
+        Display name of each path (archive members: ``day.zip:20240101.csv``).
 
     Returns
     -------
@@ -111,6 +114,7 @@ def ingest_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
     from configs.domain_schema import load_domain
     from features.qc import qc_report, run_qc
     from features.readers.common import ReadReport, combine_obs
+    from features.readers.plausibility import check_station_rows
     from features.readers.stations import read_station_file
     from features.store import obs_dir, read_obs, write_obs
 
@@ -120,7 +124,12 @@ def ingest_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
     task = progress.add_task("reading", total=len(paths)) if progress else None
     for p in paths:
         rep = ReadReport()
-        frames.append(read_station_file(p, fmt, domain=domain, report=rep))
+        obs_p = read_station_file(p, fmt, domain=domain, report=rep)
+        shown = (names or {}).get(p, str(p))
+        check_station_rows(obs_p, shown, obs_p.attrs.get("source_format", "default"))
+        for r in rep.rejected:
+            r["source"] = shown
+        frames.append(obs_p)
         reports.append(rep)
         if progress is not None and task is not None:
             progress.update(task, advance=1, description=f"read {p.name}")
@@ -211,6 +220,103 @@ def ingest_met_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
     return list(dict.fromkeys(written))
 
 
+def ingest_met_obs_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
+                         names: dict[Path, str] | None = None) -> tuple[object, pd.DataFrame]:
+    """Read station-meteorology files (CMA surface exports, …) and store them in
+    ``<data_dir>/met/obs/`` (all files read and checked before anything is written).
+
+    Returns
+    -------
+    (features.store.WriteReport, DataFrame)
+        What was stored, and the point table read (later files win on a repeated
+        station-hour).
+    """
+    from features.met_obs import validate_met_obs, write_met_obs
+    from features.readers.plausibility import check_station_rows
+    from features.readers.registry import detect_format, get_format
+
+    frames = []
+    for p in paths:
+        f = detect_format(p, kinds=("met_obs",)) if fmt == "auto" else get_format(fmt)
+        met = f.read(p)
+        check_station_rows(met, (names or {}).get(p, str(p)), f.name)
+        frames.append(met)
+    allm = pd.concat(frames, ignore_index=True).drop_duplicates(["time", "station_id"],
+                                                                keep="last")
+    allm = validate_met_obs(allm, "station meteorology")
+    return write_met_obs(allm, data_dir), allm
+
+
+def _kind_of(members: list, fmt: str, domain: Path | None) -> str:
+    """The one kind of data (obs, met_obs, met_grid) the members carry."""
+    from features.readers.registry import detect_format, get_format
+    from features.readers.stations import STATION_FORMATS
+
+    if domain is not None or fmt in STATION_FORMATS[1:]:
+        return "obs"
+    if fmt != "auto":
+        return get_format(fmt).kind
+    kinds: dict[str, list[str]] = {}
+    for m in members:
+        k = "met_grid" if m.path.suffix.lower() == ".nc" else detect_format(m.path).kind
+        kinds.setdefault(k, []).append(m.display)
+    if len(kinds) > 1:
+        found = "; ".join(f"{k}: {', '.join(v[:3])}{' …' if len(v) > 3 else ''}"
+                          for k, v in kinds.items())
+        raise ValueError(f"give station observations (obs), station meteorology (met_obs) and "
+                         f"gridded meteorology (met_grid) in separate ingests; found {found}")
+    return next(iter(kinds))
+
+
+def _ingest_members(members: list, ddir: Path, *, fmt: str, domain: Path | None, cycle: bool,
+                    qc: bool, stations: pd.DataFrame, console: Console) -> IngestResult | None:
+    """Route the readable files to the store of their kind; print met results here."""
+    paths = [m.path for m in members]
+    names = {m.path: m.display for m in members}
+    kind = _kind_of(members, fmt, domain)
+    if kind == "met_grid":
+        with Progress(TextColumn("{task.description}"), BarColumn(), console=console,
+                      transient=True) as progress:
+            written = ingest_met_files(paths, ddir, fmt=fmt, cycle=cycle, progress=progress)
+        console.print(f"meteorology: {len(paths)} file(s) read, stored as ERA5 names and units:")
+        for w in written:
+            console.print(f"  {w}")
+        return None
+    if kind == "met_obs":
+        wrep, met = ingest_met_obs_files(paths, ddir, fmt=fmt, names=names)
+        _print_met_obs(wrep, met, len(paths), console, ddir)
+        return None
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        return ingest_files(paths, ddir, fmt=fmt, domain_path=domain, stations=stations, qc=qc,
+                            progress=progress, names=names)
+
+
+def _print_met_obs(wrep: object, met: pd.DataFrame, n_files: int, console: Console,
+                   data_dir: Path) -> None:
+    from features.met_obs import load_met_stations, met_obs_dir
+
+    t = Table(title=f"ingest: {n_files} station-meteorology file(s) → "
+                    f"{met_obs_dir(data_dir).resolve()}")
+    t.add_column("", style="bold")
+    t.add_column("count", justify="right")
+    for label, n in [("station-hour rows", len(met)), ("stations", met["station_id"].nunique()),
+                     ("added", wrep.added), ("replaced", wrep.replaced),  # type: ignore[attr-defined]
+                     ("unchanged", wrep.unchanged)]:  # type: ignore[attr-defined]
+        t.add_row(label, f"{n:,}")
+    console.print(t)
+    if len(met):
+        console.print(f"times {met['time'].min():%Y-%m-%d %H:%M} … "
+                      f"{met['time'].max():%Y-%m-%d %H:%M} UTC")
+        known = set(load_met_stations()["station_id"])
+        unknown = sorted(set(met["station_id"]) - known)
+        if unknown:
+            console.print(f"[yellow]{len(unknown)} station(s) not in configs/met_stations.csv "
+                          f"(stored, not used for units):[/] {', '.join(unknown[:10])}"
+                          f"{' …' if len(unknown) > 10 else ''}")
+
+
 def _print(res: IngestResult, console: Console, data_dir: Path) -> None:
     t = Table(title=f"ingest: {len(res.files)} file(s) → {data_dir.resolve() / 'obs'}")
     t.add_column("", style="bold")
@@ -246,10 +352,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command("ingest")
     def ingest_cmd(
-        sources: list[Path] = typer.Argument(None, help="Files, directories or glob patterns "
+        sources: list[Path] = typer.Argument(None, help="Files (also .gz, .bz2, .zip), "
+                                                        "directories or glob patterns "
                                                         "(default with --domain: its files)."),
         fmt: str = typer.Option("auto", "--format", "-f",
-                                help="china_sites, long, stateair, openaq, canonical, domain; "
+                                help="cnemc, china_sites, long, stateair, openaq, canonical, "
+                                     "domain; station meteorology: cma_surface; gridded "
                                      "meteorology: era5, wrf, cf (default: detect)."),
         domain: Path = typer.Option(None, "--domain", "-d",
                                     help="Domain YAML with the column mapping "
@@ -264,6 +372,7 @@ def register(app: typer.Typer) -> None:
         """Read raw station files (QC, idempotent store) or meteorology files (ERA5 names)."""
         import configs
         from configs.schema import ConfigError
+        from features.readers.archive import display_message, open_sources
         from features.readers.common import ReaderError
         from features.store import ObsSchemaError
 
@@ -282,25 +391,16 @@ def register(app: typer.Typer) -> None:
                                             f"match nothing under {datasets_dir()}")
             else:
                 raise FileNotFoundError("no SOURCE given (name files, or a --domain)")
-            is_met = [p.suffix.lower() == ".nc" for p in paths]
-            if fmt in MET_FORMATS or (fmt == "auto" and any(is_met)):
-                if not all(is_met):
-                    raise ValueError("give meteorology (.nc) and station files in separate "
-                                     "ingests")
-                with Progress(TextColumn("{task.description}"), BarColumn(), console=console,
-                              transient=True) as progress:
-                    written = ingest_met_files(paths, ddir, fmt=fmt, cycle=cycle,
-                                               progress=progress)
-                console.print(f"meteorology: {len(paths)} file(s) read, stored as "
-                              f"ERA5 names and units:")
-                for w in written:
-                    console.print(f"  {w}")
+            with open_sources(paths) as members:
+                try:
+                    res = _ingest_members(members, ddir, fmt=fmt, domain=domain, cycle=cycle,
+                                          qc=not no_qc, stations=cfg.stations, console=console)
+                except (ReaderError, ObsSchemaError, FileNotFoundError, ConfigError,
+                        ValueError) as exc:
+                    exc.args = (display_message(str(exc), members),)
+                    raise
+            if res is None:
                 return
-            with Progress(TextColumn("{task.description}"), BarColumn(),
-                          TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                          console=console, transient=True) as progress:
-                res = ingest_files(paths, ddir, fmt=fmt, domain_path=domain,
-                                   stations=cfg.stations, qc=not no_qc, progress=progress)
         except (ReaderError, ObsSchemaError, FileNotFoundError, ConfigError, ValueError) as exc:
             typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
             typer.secho("nothing was written; the store is unchanged", err=True)

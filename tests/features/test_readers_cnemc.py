@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from features.qc import QC_DUPLICATE, var_flags
-from features.readers.cnemc import CNEMC_COLUMNS, read_cnemc, write_cnemc
+from features.readers.cnemc import CNEMC_COLUMNS, read_cnemc, read_cnemc_stations, write_cnemc
 from features.readers.common import ReaderError, ReadReport
 from features.readers.registry import detect_format
 from features.readers.stations import read_station_file
@@ -21,7 +21,8 @@ SAMPLE = DATA / "cnemc_2024011509.csv"
 
 def test_read_cnemc_values_time_and_duplicates() -> None:
     rep = ReadReport()
-    obs = read_cnemc(SAMPLE, report=rep)
+    seen: list[pd.DataFrame] = []
+    obs = read_cnemc(SAMPLE, report=rep, stations_seen=seen)
     # 09:00 Beijing time (hour label kept) = 01:00 UTC
     assert set(obs["time"]) == {pd.Timestamp("2024-01-15 01:00", tz="UTC")}
     assert list(obs["station_id"]) == ["1001A", "1002A", "1414A", "1415A", "1431A", "1432A",
@@ -39,7 +40,7 @@ def test_read_cnemc_values_time_and_duplicates() -> None:
     assert rep.duplicates_conflicting == 1 and len(rep.rejected) == 1
     assert rep.rejected[0]["line"] == 9 and rep.rejected[0]["value"] == 121.0
     assert rep.ignored["aqi"] == 9
-    st = obs.attrs["stations"].set_index("station_id")
+    st = seen[0].set_index("station_id")
     assert st.loc["1431A", "lon"] == pytest.approx(103.972)
     assert st.loc["1431A", "positionname"] == "金泉两河" and st.loc["1431A", "area"] == "成都"
 
@@ -52,7 +53,7 @@ def test_cnemc_detected_by_registry_and_station_reader() -> None:
 
 def test_write_cnemc_round_trip(tmp_path: Path) -> None:
     obs = read_cnemc(SAMPLE)
-    stations = obs.attrs["stations"]
+    stations = read_cnemc_stations(SAMPLE)
     out = write_cnemc(obs, stations, tmp_path / "x.csv")
     assert out.read_text(encoding="utf-8").splitlines()[0] == ",".join(CNEMC_COLUMNS)
     assert "2024-01-15 09:00:00,1001A,116.366,39.8673,北京,万寿西宫" in out.read_text()
@@ -62,7 +63,7 @@ def test_write_cnemc_round_trip(tmp_path: Path) -> None:
     table = pd.DataFrame({"station_id": ["1431A"], "name": ["金泉两河"], "city": ["成都市"],
                           "lon": [103.972], "lat": [30.713]})
     write_cnemc(obs[obs["station_id"] == "1431A"], table, tmp_path / "y.csv")
-    assert read_cnemc(tmp_path / "y.csv").attrs["stations"]["area"].iloc[0] == "成都"
+    assert read_cnemc_stations(tmp_path / "y.csv")["area"].iloc[0] == "成都"
 
 
 @pytest.mark.parametrize("edit, expect", [
