@@ -172,9 +172,11 @@ def load_met_stations(path: Path | str | None = None, unit_ids: list[str] | None
         naming the file and line.
     """
     if path is None:
-        from configs import config_dir
+        from configs import CONFIG_DIR, config_dir
 
         path = config_dir() / "met_stations.csv"
+        if not path.exists():
+            path = CONFIG_DIR / "met_stations.csv"
     p = Path(path)
     df = pd.read_csv(p, dtype={"station_id": str, "unit_id": str}, comment="#")
     missing = [c for c in MET_STATION_COLUMNS if c not in df.columns]

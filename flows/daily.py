@@ -380,7 +380,8 @@ def load_unit_obs(config: AirwarnConfig, start: Any = None, end: Any = None) -> 
         obs, _ = lookup("features.qc:run_qc")(obs, stations)
     except StageUnavailable:
         pass
-    return lookup("features.aggregate:stations_to_units")(obs, stations)
+    units = lookup("features.aggregate:stations_to_units")(obs, stations)
+    return lookup("features.met_obs:add_met_obs")(units, ddir)  # station met → mo_* features
 
 
 # --------------------------------------------------------------------------------------------
@@ -555,7 +556,8 @@ def stage_aggregate(run: DailyRun) -> StageRecord:
             rec.status, rec.detail = NOT_AVAILABLE, str(exc)
             run.degrade("station→unit aggregation not available: forecast without observations")
             return rec
-        units = to_units(run.obs, run.stations)
+        units = lookup("features.met_obs:add_met_obs")(to_units(run.obs, run.stations),
+                                                       run.data_dir)  # station met → mo_*
         run.obs_units = units
         have = set(units.dropna(subset=["pm25"])["unit_id"]) if len(units) else set()
         recent = units[units["time"] > run.issue_utc - pd.Timedelta(hours=STATION_DOWN_HOURS + 1)] \
