@@ -281,7 +281,8 @@ def _spike(x: np.ndarray, groups: np.ndarray, cfg: _Spike, min_abs: float) -> np
     # neighbour test at the candidate cells: median of the unit's other stations that hour
     r = cfg.neighbour_ratio
     codes, _ = pd.factorize(pd.Series(groups))
-    members = pd.Series(np.arange(len(codes))).groupby(codes).agg(list)
+    order = np.argsort(codes, kind="stable")  # columns of each group, ascending (numpy: fast
+    members = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)  # for 1,000s of groups)
     for cols in members:
         if len(cols) < 2:
             continue

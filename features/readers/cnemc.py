@@ -71,6 +71,44 @@ def _stations(df: pd.DataFrame, sid: pd.Series, lon: np.ndarray, lat: np.ndarray
         "station_id", kind="mergesort").reset_index(drop=True)
 
 
+def _times(raw: pd.Series, path: Path | str, lines: np.ndarray, tz: str) -> pd.DatetimeIndex:
+    """UTC times of ``timepoint`` cells (each distinct string parsed once: a file is one hour)."""
+    codes, uniq = pd.factorize(raw, use_na_sentinel=False)
+    first = np.zeros(len(uniq), dtype=int)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]  # first row of each distinct string
+    parsed = localize_times(pd.Series(uniq, dtype=object), path, lines[first], "timepoint", tz)
+    naive = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    return pd.DatetimeIndex(naive[codes]).tz_localize("UTC")
+
+
+def _to_obs(time: pd.DatetimeIndex, sid: np.ndarray, values: np.ndarray, lines: np.ndarray,
+            rep: ReadReport) -> pd.DataFrame:
+    """Canonical rows from the wide block; repeated station-hours go through the duplicate rule
+    of :func:`features.readers.common.long_to_obs` (identical merged, conflicts flagged)."""
+    from features.store import OBS_COLUMNS, validate_obs
+
+    var = [CNEMC_HOURLY[c] for c in CNEMC_HOURLY]
+    wide = pd.DataFrame(values, columns=var)
+    wide.insert(0, "station_id", sid)
+    wide.insert(0, "time", time)
+    dup = wide.duplicated(["time", "station_id"], keep=False).to_numpy()
+    parts = [wide[~dup].assign(qc=np.int64(0))]
+    if dup.any():
+        d = wide[dup]
+        k = len(var)
+        long = pd.DataFrame({"time": np.repeat(d["time"].to_numpy(), k),
+                             "station_id": np.repeat(d["station_id"].to_numpy(), k),
+                             "variable": np.tile(np.asarray(var, dtype=object), len(d)),
+                             "value": d[var].to_numpy().ravel(),
+                             "line": np.repeat(lines[dup], k)})
+        long["time"] = pd.to_datetime(long["time"], utc=True)
+        parts.append(long_to_obs(long, rep))
+    out = validate_obs(pd.concat(parts, ignore_index=True)[list(OBS_COLUMNS)],
+                       source=str(rep.source))  # dtypes and (time, station) order
+    rep.rows = len(out)
+    return out
+
+
 def read_cnemc(path: Path | str, *, report: ReadReport | None = None,
                tz: str = CNEMC_TZ, stations_seen: list[pd.DataFrame] | None = None
                ) -> pd.DataFrame:
@@ -111,7 +149,7 @@ def read_cnemc(path: Path | str, *, report: ReadReport | None = None,
         i = int(np.flatnonzero(empty)[0])
         raise ReaderError(f"{path}, line {int(lines[i])}, column 'stationcode': missing station "
                           f"code; expected e.g. 1001A")
-    time = localize_times(df["timepoint"], path, lines, "timepoint", tz)
+    time = _times(df["timepoint"], path, lines, tz)
     lon = parse_numbers(df["longitude"], path, lines, "longitude")
     lat = parse_numbers(df["latitude"], path, lines, "latitude")
     for name, v, lo, hi in (("longitude", lon, -180.0, 180.0), ("latitude", lat, -90.0, 90.0)):
@@ -120,24 +158,15 @@ def read_cnemc(path: Path | str, *, report: ReadReport | None = None,
             i = int(np.flatnonzero(bad)[0])
             raise ReaderError(f"{path}, line {int(lines[i])}, column {name!r}: {v[i]!r}; expected "
                               f"decimal degrees {lo:g}…{hi:g}")
-    n = len(df)
-    for c in _IGNORED:
-        rep.ignore(c, int((df[c].str.strip() != "").sum()))
+    filled = (df[_IGNORED].to_numpy(dtype=object) != "").sum(axis=0)
+    for c, k in zip(_IGNORED, filled, strict=True):
+        rep.ignore(c, int(k))
     cols = list(CNEMC_HOURLY)
     block = df[cols].to_numpy(dtype=object)
     rep.records += block.size
     values = parse_numbers(block.ravel(), path, np.repeat(lines, len(cols)),
-                           np.tile(np.asarray(cols, dtype=object), n))
-    t_naive = time.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
-    long = pd.DataFrame({
-        "time": np.repeat(t_naive, len(cols)),
-        "station_id": np.repeat(sid.to_numpy(dtype=object), len(cols)),
-        "variable": np.tile(np.asarray([CNEMC_HOURLY[c] for c in cols], dtype=object), n),
-        "value": values,
-        "line": np.repeat(lines, len(cols)),
-    })
-    long["time"] = pd.to_datetime(long["time"], utc=True)
-    out = long_to_obs(long, rep)
+                           np.tile(np.asarray(cols, dtype=object), len(df))).reshape(block.shape)
+    out = _to_obs(time, sid.to_numpy(dtype=object), values, lines, rep)
     if stations_seen is not None:
         stations_seen.append(_stations(df, sid, lon, lat))
     out.attrs["source_format"] = "cnemc"
