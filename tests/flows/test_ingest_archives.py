@@ -111,6 +111,12 @@ def test_ingest_cma_station_meteorology(tmp_path: Path) -> None:
     again = _ingest(tmp_path / "d", CMA)
     assert again.exit_code == 0 and "unchanged" in again.output
     assert len(read_met_obs(tmp_path / "d")) == 6
+    named = runner.invoke(app, ["ingest", str(CMA), "--format", "cma_surface", "--data-dir",
+                                str(tmp_path / "f")], catch_exceptions=False)
+    assert named.exit_code == 0 and len(read_met_obs(tmp_path / "f")) == 6
+    named = runner.invoke(app, ["ingest", str(CNEMC), "--format", "cnemc", "--data-dir",
+                                str(tmp_path / "f")], catch_exceptions=False)
+    assert named.exit_code == 0 and len(read_obs(tmp_path / "f")) == 7
     # mixing kinds in one call is refused with the kinds named
     mixed = _ingest(tmp_path / "d", CMA, CNEMC)
     assert mixed.exit_code == 2 and "separate ingests" in mixed.output
