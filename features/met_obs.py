@@ -167,10 +167,12 @@ def load_met_stations(path: Path | str | None = None, unit_ids: list[str] | None
 
     Raises
     ------
-    ValueError
-        A missing column, a repeated station id, or (with ``unit_ids``) an unknown unit —
-        naming the file and line.
+    configs.ConfigError
+        A missing file or column, a repeated station id, or (with ``unit_ids``) an unknown
+        unit — naming the file and line.
     """
+    from configs.schema import ConfigError
+
     if path is None:
         from configs import CONFIG_DIR, config_dir
 
@@ -178,20 +180,23 @@ def load_met_stations(path: Path | str | None = None, unit_ids: list[str] | None
         if not path.exists():
             path = CONFIG_DIR / "met_stations.csv"
     p = Path(path)
-    df = pd.read_csv(p, dtype={"station_id": str, "unit_id": str}, comment="#")
+    try:
+        df = pd.read_csv(p, dtype={"station_id": str, "unit_id": str}, comment="#")
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ConfigError(f"{p}: not a readable met-station table ({exc})") from None
     missing = [c for c in MET_STATION_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"{p}, line 1: missing column(s) {missing}; expected "
+        raise ConfigError(f"{p}, line 1: missing column(s) {missing}; expected "
                          f"{MET_STATION_COLUMNS}")
     dup = df["station_id"].duplicated()
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
-        raise ValueError(f"{p}, line {i + 2}: station {df['station_id'].iloc[i]} listed twice")
+        raise ConfigError(f"{p}, line {i + 2}: station {df['station_id'].iloc[i]} listed twice")
     if unit_ids is not None:
         bad = ~df["unit_id"].isin(unit_ids)
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise ValueError(f"{p}, line {i + 2}: unit {df['unit_id'].iloc[i]!r} is not a unit "
+            raise ConfigError(f"{p}, line {i + 2}: unit {df['unit_id'].iloc[i]!r} is not a unit "
                              f"of region.yaml")
     return df[MET_STATION_COLUMNS]
 

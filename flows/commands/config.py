@@ -29,9 +29,15 @@ def validate_all(cfg: configs.AirwarnConfig) -> list[str]:
     load_qc_config()
     load_model_settings()
     load_verification()
+    from features.met_obs import load_met_stations
+    from features.readers.plausibility import load_plausibility
+
+    load_plausibility()
+    load_met_stations(unit_ids=cfg.region.unit_ids)
     return ["settings", "region", "stations", "aqi/HJ633_2012", "aqi/HJ633_2026",
             f"warning ladders ({', '.join(sorted(ladders))})", "warning policy",
-            "response/emergency_list", "qc", "models", "verification"]
+            "response/emergency_list", "qc", "models", "verification", "plausibility",
+            "met_stations"]
 
 
 def register(app: typer.Typer) -> None:
