@@ -39,6 +39,7 @@ HEAD_BYTES = 4096
 _BUILTIN_MODULES: tuple[str, ...] = (
     "features.readers.stations",
     "features.readers.met",
+    "features.readers.grib",
 )
 
 
