@@ -342,7 +342,8 @@ def derive_rates(ds: xr.Dataset) -> xr.Dataset:
     For each step ``b`` with previous step ``p`` in the cycle: the accumulation from the
     reference time is rebuilt where possible (``acc(b) = acc(start) + window(b)``, ``acc(0) =
     0``), and the rate is ``(acc(b) − acc(p)) / (b − p)``, or ``window(b) / (b − p)`` when the
-    window starts at ``p``; otherwise NaN (its neighbour has not arrived yet). Negative
+    window starts at ``p``, or ``(window(b) − window(p)) / (b − p)`` when both windows start
+    at the same step (a GFS 6-h bucket); otherwise NaN (its neighbour has not arrived yet). Negative
     differences (packing noise, ≥ −1e-3 per hour) are clipped to 0. Step 0 has no window: NaN.
     """
     if "step" not in ds.coords:
@@ -380,6 +381,8 @@ def derive_rates(ds: xr.Dataset) -> xr.Dataset:
                 r = (acc[b] - acc[p]) / dt / scale
             elif starts[i] == p and np.isfinite(win[i]).any():
                 r = win[i] / dt / scale
+            elif starts[i] >= 0 and starts[i] == starts[i - 1]:  # same bucket (GFS 6-h)
+                r = (win[i] - win[i - 1]) / dt / scale
             else:
                 continue
             r = np.where(r < 0, np.where(r >= -1e-3 * (1 if var == "tp" else 1000), 0.0, np.nan),

@@ -19,13 +19,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-__all__ = ["IngestResult", "MET_FORMATS", "expand_sources", "ingest_files", "ingest_met_files",
-           "register"]
+__all__ = ["IngestResult", "MET_FORMATS", "MetIngestResult", "expand_sources", "ingest_files",
+           "ingest_met", "ingest_met_files", "is_met_file", "print_met_result", "register"]
 
-_SUFFIXES = {".csv", ".txt", ".parquet", ".nc"}
+_SUFFIXES = {".csv", ".txt", ".parquet", ".nc", ".grib2", ".grb2", ".grib"}
 #: Meteorology formats: stored as analyses (met/analysis/YYYY-MM.nc) or, with --cycle or for
 #: WRF, as forecast cycles (met/cycles/YYYYMMDDHH.nc).
-MET_FORMATS = ("era5", "wrf", "cf")
+MET_FORMATS = ("era5", "wrf", "cf", "grib2")
 
 
 @dataclass
@@ -185,30 +185,139 @@ def _detect_met(path: Path) -> str:
     return detect_format(path, kinds=("met_grid",)).name
 
 
+def is_met_file(path: Path) -> bool:
+    """A meteorology file: ``.nc`` by name, or GRIB by its first bytes (any name, e.g.
+    ``gfs.t00z.pgrb2.0p25.f006``)."""
+    if path.suffix.lower() == ".nc":
+        return True
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"GRIB"
+    except OSError:
+        return False
+
+
+@dataclass
+class MetIngestResult:
+    """What one meteorology ingest did: files written and the catalog entry of every cycle."""
+
+    written: list[Path] = field(default_factory=list)
+    cycles: list[dict] = field(default_factory=list)
+
+
+def ingest_met(paths: list[Path], data_dir: Path, *, fmt: str = "auto", cycle: bool = False,
+               reference_time: str | None = None, source: str | None = None,
+               strict: bool = False, progress: Progress | None = None) -> MetIngestResult:
+    """Read meteorology files to ERA5 names, check them and store them (all-or-nothing).
+
+    GRIB files (recognised by their bytes, the centre by their header) are grouped by
+    reference time, whatever their order, and merged into ``met/cycles/YYYYMMDDHH.nc`` with
+    the catalog (``features.met_cycles``). NetCDF files with a forecast reference time
+    (coordinate, attribute or ``reference_time``), WRF output and ``cycle=True`` are cycles
+    too; other NetCDF files are analyses (``met/analysis/YYYY-MM.nc``). Every file is read and
+    checked (``features.met_checks``: domain coverage, plausible values, missing share,
+    duplicated steps) before anything is written.
+
+    Parameters
+    ----------
+    paths : list of Path
+    data_dir : Path
+    fmt : str
+        ``auto`` (detect) or a registered ``met_grid`` format (``grib2``, ``era5``, ``wrf``,
+        ``cf``).
+    cycle : bool
+        Store NetCDF as a forecast cycle even without a reference time in the file (then
+        ``reference_time`` is required).
+    reference_time : str, optional
+        Forecast reference time (UTC ISO) for CF files that lack one.
+    source : str, optional
+        NWP source profile id (``configs/nwp/<id>.yaml``) instead of detecting the centre.
+    strict : bool
+        Refuse cycles that do not reach the end of D+3 for the issue they serve.
+
+    Raises
+    ------
+    features.readers.met.MetReaderError, ValueError
+        Bad input; nothing has been written.
+    """
+    from features.met_checks import check_coverage, check_dataset
+    from features.met_cycles import store_cycles
+    from features.readers.grib import read_grib2_cycles
+    from features.readers.met import MetReaderError, reference_time_of
+    from features.readers.registry import get_format
+    from features.store import write_met_analysis
+
+    task = progress.add_task("reading", total=len(paths)) if progress else None
+    kinds = {p: (_detect_met(p) if fmt == "auto" else fmt) for p in paths}
+    cycles: list[tuple] = []
+    analyses: list = []
+    gribs = [p for p in paths if kinds[p] == "grib2"]
+    if gribs:
+        for ds, meta in read_grib2_cycles(gribs, source):
+            check_coverage(ds["latitude"].values, ds["longitude"].values,
+                           ", ".join(meta["files"]))
+            cycles.append((ds, meta))
+        if progress is not None and task is not None:
+            progress.update(task, advance=len(gribs), description=f"read {len(gribs)} GRIB file(s)")
+    for p in paths:
+        kind = kinds[p]
+        if kind == "grib2":
+            continue
+        reader = get_format(kind).read
+        ref = reference_time if kind != "wrf" else None
+        if ref is None and cycle and kind != "wrf":
+            import xarray as xr
+
+            with xr.open_dataset(p, decode_times=True) as raw:
+                if reference_time_of(raw, str(p)) is None:
+                    raise MetReaderError(f"{p}: --cycle but no forecast_reference_time "
+                                         f"(coordinate or attribute); pass --reference-time")
+        ds = (reader(p, reference_time=ref) if ref is not None else reader(p)).load()
+        ds = check_dataset(ds, str(p))
+        if kind == "wrf" or cycle or ds.attrs.get("forecast_reference_time"):
+            cycles.append((ds, {"source": kind, "files": [str(p)]}))
+        else:
+            analyses.append(ds)
+        if progress is not None and task is not None:
+            progress.update(task, advance=1, description=f"read {p.name} ({kind})")
+    res = MetIngestResult()
+    if cycles:
+        entries = store_cycles(data_dir, cycles, strict=strict)
+        res.cycles = entries
+        res.written += [Path(e["path"]) for e in entries]
+    for ds in analyses:
+        res.written += write_met_analysis(ds, data_dir)
+    res.written = list(dict.fromkeys(res.written))
+    return res
+
+
 def ingest_met_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
                      cycle: bool = False, progress: Progress | None = None) -> list[Path]:
     """Read meteorology files to ERA5 names and store them (analyses by month, or cycles).
 
-    All files are read and converted before anything is written. Returns the files written.
+    All files are read and checked before anything is written. Returns the files written
+    (:func:`ingest_met` returns the cycle catalog entries too).
     """
-    from features.readers.registry import get_format
-    from features.store import write_met_analysis, write_met_cycle
+    return ingest_met(paths, data_dir, fmt=fmt, cycle=cycle, progress=progress).written
 
-    task = progress.add_task("reading", total=len(paths)) if progress else None
-    loaded = []
-    for p in paths:
-        kind = _detect_met(p) if fmt == "auto" else fmt
-        ds = get_format(kind).read(p).load()
-        loaded.append((kind, ds))
-        if progress is not None and task is not None:
-            progress.update(task, advance=1, description=f"read {p.name} ({kind})")
-    written: list[Path] = []
-    for kind, ds in loaded:
-        if cycle or kind == "wrf":
-            written.append(write_met_cycle(ds, data_dir))
+
+def print_met_result(res: MetIngestResult, n_files: int, console: Console) -> None:
+    """Print what a meteorology ingest stored, cycle by cycle (partial cycles said so)."""
+    console.print(f"meteorology: {n_files} file(s) read, stored as ERA5 names and units:")
+    for w in res.written:
+        console.print(f"  {w}")
+    for e in res.cycles:
+        steps = e["steps"]
+        span = f"{min(steps)}–{max(steps)} h ({len(steps)} steps)" if steps else "no steps"
+        line = (f"  cycle {e['reference_time']} [{e.get('source') or '?'}]: {span}, "
+                f"complete to {e['complete_to']} h; serves the issue of {e['serves_issue']} "
+                f"(needs {e['d3_step']} h, end of D+3): ")
+        if e["reaches_d3"]:
+            console.print(line + "[green]complete[/]")
         else:
-            written += write_met_analysis(ds, data_dir)
-    return list(dict.fromkeys(written))
+            gaps = e["missing_steps"][:6]
+            console.print(line + f"[yellow]PARTIAL[/] — usable to {e['valid_until']}"
+                          + (f"; steps still missing {gaps}" if gaps else ""))
 
 
 def _print(res: IngestResult, console: Console, data_dir: Path) -> None:
@@ -250,7 +359,7 @@ def register(app: typer.Typer) -> None:
                                                         "(default with --domain: its files)."),
         fmt: str = typer.Option("auto", "--format", "-f",
                                 help="china_sites, long, stateair, openaq, canonical, domain; "
-                                     "meteorology: era5, wrf, cf (default: detect)."),
+                                     "meteorology: grib2, era5, wrf, cf (default: detect)."),
         domain: Path = typer.Option(None, "--domain", "-d",
                                     help="Domain YAML with the column mapping "
                                          "(configs/domains/*.yaml)."),
@@ -260,6 +369,15 @@ def register(app: typer.Typer) -> None:
         cycle: bool = typer.Option(False, "--cycle",
                                    help="Meteorology: store as a forecast cycle "
                                         "(met/cycles/YYYYMMDDHH.nc) instead of analyses."),
+        reference_time: str = typer.Option(None, "--reference-time",
+                                           help="Meteorology: forecast reference time (UTC ISO) "
+                                                "of CF files that lack forecast_reference_time."),
+        nwp_source: str = typer.Option(None, "--source",
+                                       help="NWP source profile (configs/nwp/<id>.yaml) instead "
+                                            "of detecting the GRIB centre."),
+        strict: bool = typer.Option(False, "--strict",
+                                    help="Meteorology: refuse a cycle that does not reach the "
+                                         "end of D+3 (default: stored as partial)."),
     ) -> None:
         """Read raw station files (QC, idempotent store) or meteorology files (ERA5 names)."""
         import configs
@@ -282,19 +400,17 @@ def register(app: typer.Typer) -> None:
                                             f"match nothing under {datasets_dir()}")
             else:
                 raise FileNotFoundError("no SOURCE given (name files, or a --domain)")
-            is_met = [p.suffix.lower() == ".nc" for p in paths]
+            is_met = [is_met_file(p) for p in paths]
             if fmt in MET_FORMATS or (fmt == "auto" and any(is_met)):
                 if not all(is_met):
-                    raise ValueError("give meteorology (.nc) and station files in separate "
-                                     "ingests")
+                    raise ValueError("give meteorology (.nc, GRIB) and station files in "
+                                     "separate ingests")
                 with Progress(TextColumn("{task.description}"), BarColumn(), console=console,
                               transient=True) as progress:
-                    written = ingest_met_files(paths, ddir, fmt=fmt, cycle=cycle,
-                                               progress=progress)
-                console.print(f"meteorology: {len(paths)} file(s) read, stored as "
-                              f"ERA5 names and units:")
-                for w in written:
-                    console.print(f"  {w}")
+                    mres = ingest_met(paths, ddir, fmt=fmt, cycle=cycle, progress=progress,
+                                      reference_time=reference_time, source=nwp_source,
+                                      strict=strict)
+                print_met_result(mres, len(paths), console)
                 return
             with Progress(TextColumn("{task.description}"), BarColumn(),
                           TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
