@@ -397,7 +397,7 @@ def _to_hourly(ds: xr.Dataset) -> xr.Dataset:
         parts.append(base[inst].interp(time=hours))
     if rates:
         parts.append(base[rates].reindex(time=hours, method="bfill"))
-    out = xr.merge(parts)
+    out = xr.merge(parts, compat="override", join="outer")
     for v in out.data_vars:
         out[v].attrs = ds[v].attrs
     out = _normalise(out, ref)

@@ -153,7 +153,23 @@ class _Grid:
     key: tuple
 
 
+_GRID_KEYS = ("edition", "Ni", "Nj", "latitudeOfFirstGridPoint", "longitudeOfFirstGridPoint",
+              "latitudeOfLastGridPoint", "longitudeOfLastGridPoint", "iScansNegatively",
+              "jScansPositively", "jPointsAreConsecutive", "gridDefinitionTemplateNumber",
+              "dataRepresentationType")
+_GRIDS: dict[tuple, _Grid] = {}
+
+
 def _grid_of(h: Any, bbox: tuple[float, float, float, float] | None, where: str) -> _Grid:
+    """The (cropped) grid of a message, cached by its integer grid keys and the box."""
+    key = (tuple(_raw(h, k) for k in _GRID_KEYS), bbox)
+    grid = _GRIDS.get(key)
+    if grid is None:
+        grid = _GRIDS[key] = _make_grid(h, bbox, where)
+    return grid
+
+
+def _make_grid(h: Any, bbox: tuple[float, float, float, float] | None, where: str) -> _Grid:
     import eccodes as ec
 
     gtype = ec.codes_get(h, "gridType")
@@ -251,22 +267,53 @@ def scan_grib(path: Path | str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: Raw (cheap, integer) keys that determine the parameter concepts of a message.
+_RAW_KEYS = {
+    2: ("centre", "discipline", "parameterCategory", "parameterNumber",
+        "typeOfFirstFixedSurface", "scaleFactorOfFirstFixedSurface",
+        "scaledValueOfFirstFixedSurface", "typeOfSecondFixedSurface",
+        "productDefinitionTemplateNumber", "typeOfStatisticalProcessing", "tablesVersion",
+        "localTablesVersion", "subCentre"),
+    1: ("centre", "table2Version", "indicatorOfParameter", "indicatorOfTypeOfLevel", "level",
+        "timeRangeIndicator", "localDefinitionNumber", "subCentre"),
+}
+_CONCEPTS: dict[tuple, dict[str, Any]] = {}
+
+
+def _raw(h: Any, key: str) -> int:
+    import eccodes as ec
+
+    try:
+        return int(ec.codes_get_long(h, key))
+    except Exception:  # noqa: BLE001 - key not defined for this template
+        return -1
+
+
 def _header(h: Any, path: Path, k: int) -> dict[str, Any]:
+    """Header keys of a message. ecCodes concept keys (shortName, paramId, typeOfLevel,
+    stepType, units) cost milliseconds each, so they are cached by the raw integer keys that
+    determine them."""
     import eccodes as ec
 
     g = ec.codes_get
+    edition = int(ec.codes_get_long(h, "edition"))
+    ckey = (edition, *(_raw(h, x) for x in _RAW_KEYS.get(edition, ())))
+    concepts = _CONCEPTS.get(ckey)
+    if concepts is None:
+        concepts = {"centre": str(g(h, "centre")), "shortName": str(g(h, "shortName")),
+                    "paramId": g(h, "paramId", int), "typeOfLevel": str(g(h, "typeOfLevel")),
+                    "stepType": str(g(h, "stepType")), "units": str(g(h, "units"))}
+        _CONCEPTS[ckey] = concepts
     try:
-        ec.codes_set(h, "stepUnits", 1)  # hours
-        start, end = g(h, "startStep", int), g(h, "endStep", int)
+        if _raw(h, "stepUnits") != 1:
+            ec.codes_set(h, "stepUnits", 1)  # hours
+        start, end = int(ec.codes_get_long(h, "startStep")), int(ec.codes_get_long(h, "endStep"))
     except Exception:  # noqa: BLE001
         raise MetReaderError(f"{path}, message {k}: step {g(h, 'stepRange')!r} is not a whole "
                              f"number of hours; expected hourly steps") from None
-    return {"edition": g(h, "edition", int), "centre": str(g(h, "centre")),
-            "shortName": str(g(h, "shortName")), "paramId": g(h, "paramId", int),
-            "typeOfLevel": str(g(h, "typeOfLevel")), "level": g(h, "level", int),
-            "dataDate": g(h, "dataDate", int), "dataTime": g(h, "dataTime", int),
-            "stepType": str(g(h, "stepType")), "startStep": start, "endStep": end,
-            "units": str(g(h, "units"))}
+    return {"edition": edition, **concepts, "level": _raw(h, "level"),
+            "dataDate": _raw(h, "dataDate"), "dataTime": _raw(h, "dataTime"),
+            "startStep": start, "endStep": end}
 
 
 def _values(h: Any, grid: _Grid) -> np.ndarray:
@@ -610,6 +657,13 @@ def _encode(template: Any, values: np.ndarray, lat: np.ndarray, lon: np.ndarray)
     return h
 
 
+def _set_window(h: Any, start: int, end: int) -> None:
+    import eccodes as ec
+
+    ec.codes_set_long(h, "startStep", start)
+    ec.codes_set_long(h, "endStep", end)
+
+
 def _template(centre: str, lat: np.ndarray, lon: np.ndarray, bits: int) -> Any:
     import eccodes as ec
 
@@ -651,6 +705,9 @@ def _messages(ds: xr.Dataset, centre: str, style: str, ref: pd.Timestamp, steps:
     variables = [v for v in params if v in ds.data_vars]
     if not variables:
         raise ValueError(f"write_grib2: none of {list(params)} in the Dataset")
+    if steps[0] != 0 and any(v in ACCUMULATED for v in variables):
+        raise ValueError(f"write_grib2: the first step must be 0 for accumulated fields "
+                         f"(tp, ssrd accumulate from the reference time), got {steps[0]} h")
     acc: dict[str, np.ndarray] = {}
     prev_step: int | None = None
     templates: dict[str, Any] = {}
@@ -676,7 +733,7 @@ def _messages(ds: xr.Dataset, centre: str, style: str, ref: pd.Timestamp, steps:
                 if var not in ACCUMULATED:
                     vals = rate * 100.0 if var == "tcc" else rate
                     h = _encode(t, vals, lat, lon)
-                    ec.codes_set(h, "stepRange", str(s))
+                    ec.codes_set_long(h, "endStep", s)
                     yield s, h
                     continue
                 amount = np.nan_to_num(rate) * dt * (3600.0 if var == "ssrd" else 1.0)
@@ -684,7 +741,7 @@ def _messages(ds: xr.Dataset, centre: str, style: str, ref: pd.Timestamp, steps:
                     acc[var] = acc.get(var, np.zeros_like(rate)) + amount
                     vals = acc[var] / 1000.0 if var == "tp" else acc[var]
                     h = _encode(t, vals, lat, lon)
-                    ec.codes_set(h, "stepRange", f"0-{s}")
+                    _set_window(h, 0, s)
                     yield s, h
                     continue
                 if s == 0:
@@ -695,7 +752,7 @@ def _messages(ds: xr.Dataset, centre: str, style: str, ref: pd.Timestamp, steps:
                 acc[var] = acc.get(var, np.zeros_like(rate)) + amount
                 vals = acc[var] if var == "tp" else acc[var] / (3600.0 * (s - a))
                 h = _encode(t, vals, lat, lon)
-                ec.codes_set(h, "stepRange", f"{a}-{s}")
+                _set_window(h, a, s)
                 yield s, h
             prev_step = s
     finally:
