@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
@@ -281,12 +282,20 @@ def ingest_met(paths: list[Path], data_dir: Path, *, fmt: str = "auto", cycle: b
         if progress is not None and task is not None:
             progress.update(task, advance=1, description=f"read {p.name} ({kind})")
     res = MetIngestResult()
+    analysis = None
+    for ds in analyses:  # one Dataset, so that the store validates every month before writing
+        if analysis is not None:
+            for c in ("latitude", "longitude"):
+                if ds[c].shape != analysis[c].shape or not np.allclose(ds[c], analysis[c]):
+                    raise MetReaderError(f"analyses on different grids in one ingest ({c!r}); "
+                                         f"expected one grid — ingest them separately")
+        analysis = ds if analysis is None else ds.combine_first(analysis)
     if cycles:
         entries = store_cycles(data_dir, cycles, strict=strict)
         res.cycles = entries
         res.written += [Path(e["path"]) for e in entries]
-    for ds in analyses:
-        res.written += write_met_analysis(ds, data_dir)
+    if analysis is not None:
+        res.written += write_met_analysis(analysis, data_dir)
     res.written = list(dict.fromkeys(res.written))
     return res
 
