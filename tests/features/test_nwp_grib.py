@@ -97,6 +97,13 @@ def test_gfs_buckets_one_file_per_step_in_any_order(tmp_path):
     assert meta["source"] == "ncep_gfs_025" and meta["steps"] == list(range(0, 25, 3))
     for v, tol in (("t2m", 0.01), ("tcc", 1e-4), ("tp", 1e-3), ("ssrd", 0.01), ("blh", 0.05)):
         _close(src, ds, v, tol)
+    # NOMADS names have no GRIB suffix: `airwarn ingest` knows them by their bytes
+    res = runner.invoke(app, ["ingest", *map(str, files[::-1]), "--data-dir", str(tmp_path / "d")])
+    assert res.exit_code == 0, res.output
+    e = cycle_catalog(tmp_path / "d")["2026012000"]
+    assert e["source"] == "ncep_gfs_025" and e["centre"] == "kwbc"
+    assert e["complete_steps"] == list(range(0, 25, 3))
+    assert e["missing_steps"][:4] == [1, 2, 4, 5]   # the profile's hourly steps
 
 
 def test_global_file_is_cropped_to_the_domain_on_read(tmp_path):
