@@ -303,7 +303,7 @@ def complete_cycles(data_dir: Path | str, *, at: Any = None, require_d3: bool = 
         Only cycles that reach the end of D+3 for the issue they serve; False also returns
         partial cycles (their ``complete_to``/``valid_until`` say how far they go).
     """
-    cat = cycle_catalog(data_dir)
+    cat = cycle_catalog(data_dir, write=True)  # caches entries built from files
     t = _utc(at) if at is not None else None
     out = []
     for e in cat.values():

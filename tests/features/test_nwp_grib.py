@@ -241,6 +241,9 @@ def test_partial_cycle_recorded_strict_refused_and_read_hourly(tmp_path):
     assert res.exit_code == 0 and "PARTIAL" in res.output
     [e] = complete_cycles(d, require_d3=False)
     assert e["complete_to"] == 48 and e["valid_until"] == "2026-01-22T00:00:00+00:00"
+    (d / "met" / "cycles" / "catalog.json").unlink()   # a cache: rebuilt from the files
+    again = cycle_catalog(d)["2026012000"]
+    assert again["complete_to"] == 48 and again["arrivals"] == e["arrivals"]
     h = read_cycle(d, REF, hourly=True)
     assert h.attrs["partial"] == "yes" and h.attrs["complete_to"] == 48
     assert h["step"].values.tolist() == list(range(49))
