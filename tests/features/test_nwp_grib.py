@@ -311,6 +311,14 @@ def test_cf_cycle_by_standard_name_keeps_forecast_reference_time(tmp_path):
     a = _cf(tmp_path / "attr.nc", frt="attr")
     res = runner.invoke(app, ["ingest", str(a), "--data-dir", str(tmp_path / "e")])
     assert res.exit_code == 0 and (tmp_path / "e" / "met" / "cycles" / "2026012000.nc").exists()
+    # ERA5 names + forecast_reference_time coordinate (issue 19: was refused with --cycle)
+    era = xr.open_dataset(p).rename({"tas": "t2m"}).load()
+    era["t2m"].attrs = {"units": "K"}
+    era[["t2m"]].to_netcdf(tmp_path / "era.nc")
+    res = runner.invoke(app, ["ingest", str(tmp_path / "era.nc"), "--cycle",
+                              "--data-dir", str(tmp_path / "f")])
+    assert res.exit_code == 0, res.output
+    assert read_cycle(tmp_path / "f", REF)["step"].values.tolist() == [0, 3, 6]
 
 
 def test_cf_without_reference_time_needs_the_option(tmp_path):
