@@ -36,7 +36,8 @@ from features.readers.uci import COMPASS_DEG, relative_humidity
 
 __all__ = [
     "ERA5_VARS", "ERA5_ATTRS", "MetReaderError", "read_era5", "read_wrf", "read_cf",
-    "read_point_met", "dewpoint_from_mixing_ratio", "GFS_MAPPING",
+    "read_point_met", "dewpoint_from_mixing_ratio", "GFS_MAPPING", "CF_STANDARD_NAMES",
+    "CF_NAMES", "reference_time_of",
 ]
 
 ERA5_VARS = ("t2m", "d2m", "u10", "v10", "sp", "tp", "blh", "ssrd", "tcc")
@@ -69,6 +70,31 @@ GFS_MAPPING: dict[str, str] = {
     "hpbl": "blh", "dswrf": "ssrd", "tcc": "tcc",
 }
 
+#: CF standard names → ERA5 names, matched before any name (:func:`read_cf`). Accumulated
+#: amounts (``precipitation_amount`` …) are de-accumulated per ``accumulated``.
+CF_STANDARD_NAMES: dict[str, str] = {
+    "air_temperature": "t2m",
+    "dew_point_temperature": "d2m",
+    "eastward_wind": "u10", "x_wind": "u10",
+    "northward_wind": "v10", "y_wind": "v10",
+    "surface_air_pressure": "sp",
+    "precipitation_flux": "tp", "lwe_precipitation_rate": "tp",
+    "precipitation_amount": "tp", "lwe_thickness_of_precipitation_amount": "tp",
+    "atmosphere_boundary_layer_thickness": "blh",
+    "surface_downwelling_shortwave_flux_in_air": "ssrd",
+    "integral_wrt_time_of_surface_downwelling_shortwave_flux_in_air": "ssrd",
+    "cloud_area_fraction": "tcc",
+}
+
+#: Common names (CMIP/CORDEX, WRF post-processed, ERA5, GFS) → ERA5 names, tried after
+#: standard names.
+CF_NAMES: dict[str, str] = {
+    **GFS_MAPPING, "tas": "t2m", "T2": "t2m", "tdps": "d2m", "uas": "u10", "vas": "v10",
+    "U10": "u10", "V10": "v10", "ps": "sp", "PSFC": "sp", "pr": "tp", "prate": "tp",
+    "rsds": "ssrd", "SWDOWN": "ssrd", "clt": "tcc", "PBLH": "blh", "blh": "blh",
+    "ssrd": "ssrd", "tp": "tp", "2t": "t2m", "2d": "d2m", "10u": "u10", "10v": "v10",
+}
+
 
 class MetReaderError(ValueError):
     """Bad meteorology input: the message names the file, the variable and what was expected."""
@@ -92,7 +118,21 @@ def _units(da: xr.DataArray) -> str:
     return str(da.attrs.get("units", "")).strip().replace("**", "").replace("^", "")
 
 
-def _finish(ds: xr.Dataset, source: str, src_name: str) -> xr.Dataset:
+def _finish(ds: xr.Dataset, source: str, src_name: str,
+            reference_time: pd.Timestamp | None = None) -> xr.Dataset:
+    if reference_time is not None:
+        ref = reference_time.tz_convert("UTC")
+        ds = ds.assign_coords(forecast_reference_time=(
+            (), np.datetime64(ref.tz_localize(None).to_datetime64(), "ns"),
+            {"standard_name": "forecast_reference_time"}))
+        ds.attrs["forecast_reference_time"] = ref.isoformat()
+        if "time" in ds.coords:
+            steps = (pd.DatetimeIndex(ds["time"].values) - ref.tz_localize(None)) \
+                / pd.Timedelta("1h")
+            if (np.asarray(steps) >= 0).all() and (np.asarray(steps) % 1 == 0).all():
+                ds = ds.assign_coords(step=("time", np.asarray(steps, dtype=np.int32),
+                                            {"units": "hours", "long_name": "forecast lead time",
+                                             "standard_name": "forecast_period"}))
     for v in list(ds.data_vars):
         ds[v] = ds[v].astype("float32")
         ds[v].attrs = dict(ERA5_ATTRS[v])
@@ -102,6 +142,44 @@ def _finish(ds: xr.Dataset, source: str, src_name: str) -> xr.Dataset:
     if "time" in ds.coords:
         ds["time"].attrs.update({"standard_name": "time", "long_name": "valid time (UTC)"})
     return ds
+
+
+def reference_time_of(ds: xr.Dataset, name: str = "<dataset>",
+                      override: object | None = None) -> pd.Timestamp | None:
+    """The forecast reference time of a CF file (UTC, tz-aware), or None for analyses.
+
+    Taken from ``override`` (``--reference-time``), else a ``forecast_reference_time``
+    coordinate or variable (scalar, or one value), else a coordinate whose ``standard_name`` is
+    ``forecast_reference_time``, else a ``forecast_reference_time`` attribute (ISO).
+
+    Raises
+    ------
+    MetReaderError
+        Several reference times in one file, or an unparseable one.
+    """
+    def _utc(v: object) -> pd.Timestamp:
+        t = pd.Timestamp(v)  # type: ignore[arg-type]
+        return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+    try:
+        if override is not None:
+            return _utc(override)
+        cands = [k for k in ds.variables
+                 if k == "forecast_reference_time"
+                 or ds[k].attrs.get("standard_name") == "forecast_reference_time"]
+        if cands:
+            vals = np.unique(np.asarray(ds[cands[0]].values).ravel())
+            if vals.size != 1:
+                raise MetReaderError(f"{name}: {cands[0]!r} holds {vals.size} reference times; "
+                                     f"expected one forecast cycle per file")
+            return _utc(vals[0])
+        attr = ds.attrs.get("forecast_reference_time")
+        return _utc(str(attr)) if attr else None
+    except MetReaderError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise MetReaderError(f"{name}: forecast reference time unreadable ({exc}); expected an "
+                             f"ISO time such as 2026-01-20T00:00Z") from None
 
 
 def _regular_grid(ds: xr.Dataset, name: str) -> xr.Dataset:
@@ -210,7 +288,8 @@ def _hours_per_window(da: xr.DataArray, name: str, accumulated: str) -> float:
 
 
 # ------------------------------------------------------------------------------ ERA5
-def read_era5(path: Path | str | xr.Dataset, *, accumulated: str = "hourly") -> xr.Dataset:
+def read_era5(path: Path | str | xr.Dataset, *, accumulated: str = "hourly",
+              reference_time: object | None = None) -> xr.Dataset:
     """Read an ERA5 single-levels NetCDF file from the Copernicus CDS.
 
     Handles both CDS layouts: the current one (``valid_time`` dimension, ``number``/``expver``
@@ -226,12 +305,17 @@ def read_era5(path: Path | str | xr.Dataset, *, accumulated: str = "hourly") -> 
         How ``tp``/``ssrd`` are accumulated: over the hour ending at each time (ERA5 hourly
         reanalysis, the default), since the start of the file (forecast products; differenced),
         or over N hours.
+    reference_time : time-like, optional
+        Forecast reference time when the file is a forecast cycle without one
+        (:func:`reference_time_of`).
 
     Returns
     -------
     xr.Dataset
         ``(time, latitude, longitude)`` with those of ``t2m d2m u10 v10 sp tp blh ssrd tcc`` that
-        the file has, in K, K, m s-1, m s-1, Pa, mm h-1, m, W m-2, 0–1; attribute ``source``.
+        the file has, in K, K, m s-1, m s-1, Pa, mm h-1, m, W m-2, 0–1; attribute ``source``;
+        for forecast cycles the scalar coordinate and attribute ``forecast_reference_time`` and
+        a ``step`` coordinate (hours).
 
     Raises
     ------
@@ -243,9 +327,10 @@ def read_era5(path: Path | str | xr.Dataset, *, accumulated: str = "hourly") -> 
     if not present:
         raise MetReaderError(f"{name}: none of the ERA5 variables {list(ERA5_VARS)} found; "
                              f"variables are {list(ds.data_vars)}")
+    ref = reference_time_of(ds, name, reference_time)
     ds = _regular_grid(ds[present], name)
     out = xr.Dataset({v: _convert(ds[v], v, name, accumulated) for v in present})
-    return _finish(out, "ECMWF ERA5 (Copernicus Climate Change Service)", name)
+    return _finish(out, "ECMWF ERA5 (Copernicus Climate Change Service)", name, ref)
 
 
 # ------------------------------------------------------------------------------ WRF
@@ -346,41 +431,97 @@ def read_wrf(path: Path | str | xr.Dataset) -> xr.Dataset:
 
 
 # ------------------------------------------------------------------------------ generic CF
+def _is_field(da: xr.DataArray) -> bool:
+    """A (time, lat, lon) field, extra dimensions allowed only when of length 1."""
+    horiz = {"latitude", "longitude", "lat", "lon", "y", "x", "rlat", "rlon"}
+    if len(horiz & set(da.dims)) < 2:
+        return False
+    extra = [d for d in da.dims if d not in horiz | {"time", "valid_time"}]
+    return all(da.sizes[d] == 1 for d in extra)
+
+
+def _match_cf(ds: xr.Dataset, name: str) -> dict[str, str]:
+    """Source variable → ERA5 name: by ``standard_name`` first, then by name (:data:`CF_NAMES`)."""
+    found: dict[str, str] = {}
+    for target in ERA5_VARS:
+        by_std = [v for v, da in ds.data_vars.items()
+                  if CF_STANDARD_NAMES.get(str(da.attrs.get("standard_name", ""))) == target
+                  and _is_field(da)]
+        if len(by_std) > 1:  # e.g. air_temperature at 2 m and at the surface: prefer known names
+            named = [v for v in by_std if CF_NAMES.get(str(v)) == target]
+            if len(named) != 1:
+                raise MetReaderError(f"{name}: several variables have the standard_name of "
+                                     f"{target!r}: {sorted(map(str, by_std))}; pass a mapping")
+            by_std = named
+        if by_std:
+            found[str(by_std[0])] = target
+            continue
+        by_name = [v for v in ds.data_vars if CF_NAMES.get(str(v)) == target
+                   and str(v) not in found and _is_field(ds[v])]
+        if by_name:
+            found[str(by_name[0])] = target
+    return found
+
+
 def read_cf(path: Path | str | xr.Dataset, mapping: Mapping[str, str] | None = None, *,
-            accumulated: str = "hourly") -> xr.Dataset:
-    """Read a CF NetCDF (e.g. GFS converted to NetCDF) through a name mapping.
+            accumulated: str = "hourly", reference_time: object | None = None) -> xr.Dataset:
+    """Read a CF NetCDF meteorology file (GFS/WRF converted, any CF source) to ERA5 names.
+
+    Variables are matched by ``standard_name`` first (:data:`CF_STANDARD_NAMES`, e.g. ``tas``
+    with ``air_temperature`` → ``t2m``, ``precipitation_flux`` → ``tp``), then by name
+    (:data:`CF_NAMES`: GFS, CMIP, ERA5 names), unless ``mapping`` is given. Units are converted
+    from each variable's ``units`` attribute (°C/K, hPa/Pa, %, kg m-2 s-1 → mm h-1, accumulated
+    kg m-2 or m, J m-2, knots); unknown units are an error naming the variable.
 
     Parameters
     ----------
     path : path-like or Dataset
     mapping : dict, optional
-        Source variable name → ERA5 name (default :data:`GFS_MAPPING`). Units are converted from
-        each variable's ``units`` attribute (°C/K, hPa/Pa, %, kg m-2 s-1 → mm h-1, accumulated
-        kg m-2 or m, J m-2, knots).
+        Source variable name → ERA5 name, replacing the automatic matching.
     accumulated : str
         As for :func:`read_era5`, for accumulated precipitation / radiation.
+    reference_time : time-like, optional
+        Forecast reference time (``--reference-time``) when the file has no
+        ``forecast_reference_time`` coordinate or attribute (:func:`reference_time_of`).
 
     Returns
     -------
     xr.Dataset
-        ``(time, latitude, longitude)`` with ERA5 names and units; attribute ``source``.
+        ``(time, latitude, longitude)`` with ERA5 names and units; attribute ``source``; for a
+        forecast cycle the coordinate and attribute ``forecast_reference_time`` and ``step``.
     """
     ds, name = _open(path)
-    mapping = dict(mapping or GFS_MAPPING)
-    bad = [t for t in mapping.values() if t not in ERA5_VARS]
-    if bad:
-        raise MetReaderError(f"read_cf mapping targets {bad} are not ERA5 names {list(ERA5_VARS)}")
-    found = {src: dst for src, dst in mapping.items() if src in ds.data_vars}
-    if not found:
-        raise MetReaderError(f"{name}: none of the mapped variables {list(mapping)} found; "
-                             f"variables are {list(ds.data_vars)}")
+    if mapping is not None:
+        mapping = dict(mapping)
+        bad = [t for t in mapping.values() if t not in ERA5_VARS]
+        if bad:
+            raise MetReaderError(f"read_cf mapping targets {bad} are not ERA5 names "
+                                 f"{list(ERA5_VARS)}")
+        found = {src: dst for src, dst in mapping.items() if src in ds.data_vars}
+        if not found:
+            raise MetReaderError(f"{name}: none of the mapped variables {list(mapping)} found; "
+                                 f"variables are {list(ds.data_vars)}")
+    else:
+        found = _match_cf(ds, name)
+        if not found:
+            raise MetReaderError(
+                f"{name}: no meteorology variable recognised (by standard_name "
+                f"{sorted(set(CF_STANDARD_NAMES))[:4]}… or by name); variables are "
+                f"{list(ds.data_vars)}")
     dup = {d for d in found.values() if list(found.values()).count(d) > 1}
     if dup:
         raise MetReaderError(f"{name}: several source variables map to {sorted(dup)}")
-    sub = _regular_grid(ds[list(found)], name)
+    ref = reference_time_of(ds, name, reference_time)
+    sub = ds[list(found)]
+    extra = [d for d in sub.dims if d not in ("time", "valid_time", "latitude", "longitude",
+                                              "lat", "lon")]
+    if extra:
+        sub = sub.isel({d: 0 for d in extra}, drop=True)
+    sub = _regular_grid(sub, name)
     out = xr.Dataset({dst: _convert(sub[src], dst, f"{name} ({src})", accumulated)
                       for src, dst in found.items()})
-    return _finish(out, str(ds.attrs.get("source", ds.attrs.get("title", "CF NetCDF"))), name)
+    return _finish(out, str(ds.attrs.get("source", ds.attrs.get("title", "CF NetCDF"))), name,
+                   ref)
 
 
 # ------------------------------------------------------------------------------ point met

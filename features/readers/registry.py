@@ -41,6 +41,7 @@ _BUILTIN_MODULES: tuple[str, ...] = (
     "features.readers.met",
     "features.readers.cnemc",
     "features.readers.cma",
+    "features.readers.grib",
 )
 
 

@@ -13,19 +13,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-__all__ = ["IngestResult", "MET_FORMATS", "expand_sources", "ingest_files", "ingest_met_files",
-           "ingest_met_obs_files", "register"]
+__all__ = ["IngestResult", "MET_FORMATS", "MetIngestResult", "expand_sources", "ingest_files",
+           "ingest_met", "ingest_met_files", "ingest_met_obs_files", "is_met_file",
+           "print_met_result", "register"]
 
-_SUFFIXES = {".csv", ".txt", ".parquet", ".nc", ".gz", ".zip", ".bz2"}
+_SUFFIXES = {".csv", ".txt", ".parquet", ".nc", ".gz", ".zip", ".bz2", ".grib2", ".grb2",
+             ".grib"}
 #: Meteorology formats: stored as analyses (met/analysis/YYYY-MM.nc) or, with --cycle or for
 #: WRF, as forecast cycles (met/cycles/YYYYMMDDHH.nc).
-MET_FORMATS = ("era5", "wrf", "cf")
+MET_FORMATS = ("era5", "wrf", "cf", "grib2")
 
 
 @dataclass
@@ -194,30 +197,147 @@ def _detect_met(path: Path) -> str:
     return detect_format(path, kinds=("met_grid",)).name
 
 
+def is_met_file(path: Path) -> bool:
+    """A meteorology file: ``.nc`` by name, or GRIB by its first bytes (any name, e.g.
+    ``gfs.t00z.pgrb2.0p25.f006``)."""
+    if path.suffix.lower() == ".nc":
+        return True
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"GRIB"
+    except OSError:
+        return False
+
+
+@dataclass
+class MetIngestResult:
+    """What one meteorology ingest did: files written and the catalog entry of every cycle."""
+
+    written: list[Path] = field(default_factory=list)
+    cycles: list[dict] = field(default_factory=list)
+
+
+def ingest_met(paths: list[Path], data_dir: Path, *, fmt: str = "auto", cycle: bool = False,
+               reference_time: str | None = None, source: str | None = None,
+               strict: bool = False, progress: Progress | None = None) -> MetIngestResult:
+    """Read meteorology files to ERA5 names, check them and store them (all-or-nothing).
+
+    GRIB files (recognised by their bytes, the centre by their header) are grouped by
+    reference time, whatever their order, and merged into ``met/cycles/YYYYMMDDHH.nc`` with
+    the catalog (``features.met_cycles``). NetCDF files with a forecast reference time
+    (coordinate, attribute or ``reference_time``), WRF output and ``cycle=True`` are cycles
+    too; other NetCDF files are analyses (``met/analysis/YYYY-MM.nc``). Every file is read and
+    checked (``features.met_checks``: domain coverage, plausible values, missing share,
+    duplicated steps) before anything is written.
+
+    Parameters
+    ----------
+    paths : list of Path
+    data_dir : Path
+    fmt : str
+        ``auto`` (detect) or a registered ``met_grid`` format (``grib2``, ``era5``, ``wrf``,
+        ``cf``).
+    cycle : bool
+        Store NetCDF as a forecast cycle even without a reference time in the file (then
+        ``reference_time`` is required).
+    reference_time : str, optional
+        Forecast reference time (UTC ISO) for CF files that lack one.
+    source : str, optional
+        NWP source profile id (``configs/nwp/<id>.yaml``) instead of detecting the centre.
+    strict : bool
+        Refuse cycles that do not reach the end of D+3 for the issue they serve.
+
+    Raises
+    ------
+    features.readers.met.MetReaderError, ValueError
+        Bad input; nothing has been written.
+    """
+    from features.met_checks import check_coverage, check_dataset
+    from features.met_cycles import store_cycles
+    from features.readers.grib import read_grib2_cycles
+    from features.readers.met import MetReaderError, reference_time_of
+    from features.readers.registry import get_format
+    from features.store import write_met_analysis
+
+    task = progress.add_task("reading", total=len(paths)) if progress else None
+    kinds = {p: (_detect_met(p) if fmt == "auto" else fmt) for p in paths}
+    cycles: list[tuple] = []
+    analyses: list = []
+    gribs = [p for p in paths if kinds[p] == "grib2"]
+    if gribs:
+        for ds, meta in read_grib2_cycles(gribs, source):
+            check_coverage(ds["latitude"].values, ds["longitude"].values,
+                           ", ".join(meta["files"]))
+            cycles.append((ds, meta))
+        if progress is not None and task is not None:
+            progress.update(task, advance=len(gribs), description=f"read {len(gribs)} GRIB file(s)")
+    for p in paths:
+        kind = kinds[p]
+        if kind == "grib2":
+            continue
+        reader = get_format(kind).read
+        ref = reference_time if kind != "wrf" else None
+        if ref is None and cycle and kind != "wrf":
+            import xarray as xr
+
+            with xr.open_dataset(p, decode_times=True) as raw:
+                if reference_time_of(raw, str(p)) is None:
+                    raise MetReaderError(f"{p}: --cycle but no forecast_reference_time "
+                                         f"(coordinate or attribute); pass --reference-time")
+        ds = (reader(p, reference_time=ref) if ref is not None else reader(p)).load()
+        ds = check_dataset(ds, str(p))
+        if kind == "wrf" or cycle or ds.attrs.get("forecast_reference_time"):
+            cycles.append((ds, {"source": kind, "files": [str(p)]}))
+        else:
+            analyses.append(ds)
+        if progress is not None and task is not None:
+            progress.update(task, advance=1, description=f"read {p.name} ({kind})")
+    res = MetIngestResult()
+    analysis = None
+    for ds in analyses:  # one Dataset, so that the store validates every month before writing
+        if analysis is not None:
+            for c in ("latitude", "longitude"):
+                if ds[c].shape != analysis[c].shape or not np.allclose(ds[c], analysis[c]):
+                    raise MetReaderError(f"analyses on different grids in one ingest ({c!r}); "
+                                         f"expected one grid — ingest them separately")
+        analysis = ds if analysis is None else ds.combine_first(analysis)
+    if cycles:
+        entries = store_cycles(data_dir, cycles, strict=strict)
+        res.cycles = entries
+        res.written += [Path(e["path"]) for e in entries]
+    if analysis is not None:
+        res.written += write_met_analysis(analysis, data_dir)
+    res.written = list(dict.fromkeys(res.written))
+    return res
+
+
 def ingest_met_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
                      cycle: bool = False, progress: Progress | None = None) -> list[Path]:
     """Read meteorology files to ERA5 names and store them (analyses by month, or cycles).
 
-    All files are read and converted before anything is written. Returns the files written.
+    All files are read and checked before anything is written. Returns the files written
+    (:func:`ingest_met` returns the cycle catalog entries too).
     """
-    from features.readers.registry import get_format
-    from features.store import write_met_analysis, write_met_cycle
+    return ingest_met(paths, data_dir, fmt=fmt, cycle=cycle, progress=progress).written
 
-    task = progress.add_task("reading", total=len(paths)) if progress else None
-    loaded = []
-    for p in paths:
-        kind = _detect_met(p) if fmt == "auto" else fmt
-        ds = get_format(kind).read(p).load()
-        loaded.append((kind, ds))
-        if progress is not None and task is not None:
-            progress.update(task, advance=1, description=f"read {p.name} ({kind})")
-    written: list[Path] = []
-    for kind, ds in loaded:
-        if cycle or kind == "wrf":
-            written.append(write_met_cycle(ds, data_dir))
+
+def print_met_result(res: MetIngestResult, n_files: int, console: Console) -> None:
+    """Print what a meteorology ingest stored, cycle by cycle (partial cycles said so)."""
+    console.print(f"meteorology: {n_files} file(s) read, stored as ERA5 names and units:")
+    for w in res.written:
+        console.print(f"  {w}")
+    for e in res.cycles:
+        steps = e["steps"]
+        span = f"{min(steps)}–{max(steps)} h ({len(steps)} steps)" if steps else "no steps"
+        line = (f"  cycle {e['reference_time']} [{e.get('source') or '?'}]: {span}, "
+                f"complete to {e['complete_to']} h; serves the issue of {e['serves_issue']} "
+                f"(needs {e['d3_step']} h, end of D+3): ")
+        if e["reaches_d3"]:
+            console.print(line + "[green]complete[/]")
         else:
-            written += write_met_analysis(ds, data_dir)
-    return list(dict.fromkeys(written))
+            gaps = e["missing_steps"][:6]
+            console.print(line + f"[yellow]PARTIAL[/] — usable to {e['valid_until']}"
+                          + (f"; steps still missing {gaps}" if gaps else ""))
 
 
 def ingest_met_obs_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
@@ -258,7 +378,7 @@ def _kind_of(members: list, fmt: str, domain: Path | None) -> str:
         return get_format(fmt).kind
     kinds: dict[str, list[str]] = {}
     for m in members:
-        k = "met_grid" if m.path.suffix.lower() == ".nc" else detect_format(m.path).kind
+        k = "met_grid" if is_met_file(m.path) else detect_format(m.path).kind
         kinds.setdefault(k, []).append(m.display)
     if len(kinds) > 1:
         found = "; ".join(f"{k}: {', '.join(v[:3])}{' …' if len(v) > 3 else ''}"
@@ -269,7 +389,9 @@ def _kind_of(members: list, fmt: str, domain: Path | None) -> str:
 
 
 def _ingest_members(members: list, ddir: Path, *, fmt: str, domain: Path | None, cycle: bool,
-                    qc: bool, stations: pd.DataFrame, console: Console) -> IngestResult | None:
+                    qc: bool, stations: pd.DataFrame, console: Console,
+                    reference_time: str | None = None, nwp_source: str | None = None,
+                    strict: bool = False) -> IngestResult | None:
     """Route the readable files to the store of their kind; print met results here."""
     paths = [m.path for m in members]
     names = {m.path: m.display for m in members}
@@ -277,10 +399,9 @@ def _ingest_members(members: list, ddir: Path, *, fmt: str, domain: Path | None,
     if kind == "met_grid":
         with Progress(TextColumn("{task.description}"), BarColumn(), console=console,
                       transient=True) as progress:
-            written = ingest_met_files(paths, ddir, fmt=fmt, cycle=cycle, progress=progress)
-        console.print(f"meteorology: {len(paths)} file(s) read, stored as ERA5 names and units:")
-        for w in written:
-            console.print(f"  {w}")
+            mres = ingest_met(paths, ddir, fmt=fmt, cycle=cycle, progress=progress,
+                              reference_time=reference_time, source=nwp_source, strict=strict)
+        print_met_result(mres, len(paths), console)
         return None
     if kind == "met_obs":
         wrep, met = ingest_met_obs_files(paths, ddir, fmt=fmt, names=names)
@@ -358,7 +479,7 @@ def register(app: typer.Typer) -> None:
         fmt: str = typer.Option("auto", "--format", "-f",
                                 help="cnemc, china_sites, long, stateair, openaq, canonical, "
                                      "domain; station meteorology: cma_surface; gridded "
-                                     "meteorology: era5, wrf, cf (default: detect)."),
+                                     "meteorology: grib2, era5, wrf, cf (default: detect)."),
         domain: Path = typer.Option(None, "--domain", "-d",
                                     help="Domain YAML with the column mapping "
                                          "(configs/domains/*.yaml)."),
@@ -368,6 +489,15 @@ def register(app: typer.Typer) -> None:
         cycle: bool = typer.Option(False, "--cycle",
                                    help="Meteorology: store as a forecast cycle "
                                         "(met/cycles/YYYYMMDDHH.nc) instead of analyses."),
+        reference_time: str = typer.Option(None, "--reference-time",
+                                           help="Meteorology: forecast reference time (UTC ISO) "
+                                                "of CF files that lack forecast_reference_time."),
+        nwp_source: str = typer.Option(None, "--source",
+                                       help="NWP source profile (configs/nwp/<id>.yaml) instead "
+                                            "of detecting the GRIB centre."),
+        strict: bool = typer.Option(False, "--strict",
+                                    help="Meteorology: refuse a cycle that does not reach the "
+                                         "end of D+3 (default: stored as partial)."),
     ) -> None:
         """Read raw station files (QC, idempotent store) or meteorology files (ERA5 names)."""
         import configs
@@ -394,7 +524,9 @@ def register(app: typer.Typer) -> None:
             with open_sources(paths) as members:
                 try:
                     res = _ingest_members(members, ddir, fmt=fmt, domain=domain, cycle=cycle,
-                                          qc=not no_qc, stations=cfg.stations, console=console)
+                                          qc=not no_qc, stations=cfg.stations, console=console,
+                                          reference_time=reference_time, nwp_source=nwp_source,
+                                          strict=strict)
                 except (ReaderError, ObsSchemaError, FileNotFoundError, ConfigError,
                         ValueError) as exc:
                     exc.args = (display_message(str(exc), members),)

@@ -95,8 +95,8 @@ def test_ingest_era5_month_files_merge(tmp_path):
                             np.full((periods, 2, 2), value, "float32"), {"units": "K"}),
                     "tp": (("valid_time", "latitude", "longitude"),
                            np.full((periods, 2, 2), 0.002, "float32"), {"units": "m"})},
-                   coords={"valid_time": t, "latitude": [31.0, 30.0], "longitude": [104.0, 105.0],
-                           "number": 0}).to_netcdf(path)
+                   coords={"valid_time": t, "latitude": [34.0, 26.0], "longitude": [101.0, 111.0],
+                           "number": 0}).to_netcdf(path)   # covers the 成渝 units
         return path
 
     a = era5(tmp_path / "a.nc", "2026-01-31T22:00", 4, 280.0)   # spans two UTC months
@@ -108,7 +108,7 @@ def test_ingest_era5_month_files_merge(tmp_path):
         pd.date_range("2026-02-01T00:00", periods=3, freq="h"))
     assert feb["t2m"].isel(latitude=0, longitude=0).values.tolist() == [280.0, 290.0, 290.0]
     assert float(feb["tp"].max()) == pytest.approx(2.0)   # m per hour → mm h-1
-    assert feb["latitude"].values.tolist() == [30.0, 31.0]
+    assert feb["latitude"].values.tolist() == [26.0, 34.0]
     feb.close()
     assert (tmp_path / "d" / "met" / "analysis" / "2026-01.nc").exists()
     bad = tmp_path / "bad.nc"
