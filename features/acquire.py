@@ -48,7 +48,8 @@ from configs.sources_schema import FetchDefaults, Source, Sources
 
 __all__ = ["FetchItem", "DownloadResult", "FetchReport", "CycleState", "FetchCatalog",
            "redact_url", "plan_source", "download", "check_grib", "fetch_sources",
-           "cycle_states", "arrival_info", "inbox_dir", "USER_AGENT"]
+           "cycle_states", "arrival_info", "inbox_dir", "sha256_file", "sqlite_db",
+           "USER_AGENT"]
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +277,8 @@ def check_grib(path: Path | str) -> None:
         raise ValueError(f"{p}: empty file, expected GRIB messages")
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path | str) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -433,7 +435,7 @@ def download(url: str, dest: Path | str, *, defaults: FetchDefaults | None = Non
                 except ValueError as exc:
                     part.unlink(missing_ok=True)
                     raise _Retry(str(exc).replace(str(part), Path(dest).name)) from None
-            digest = _sha256(part)
+            digest = sha256_file(part)
             if sha256_url:
                 try:
                     want = _fetch_small(sha256_url, headers, timeout).split()[0].decode().lower()
@@ -469,6 +471,16 @@ def download(url: str, dest: Path | str, *, defaults: FetchDefaults | None = Non
 # the catalog
 # --------------------------------------------------------------------------------------------
 
+@contextmanager
+def sqlite_db(path: Path | str) -> Iterator[sqlite3.Connection]:
+    """A SQLite connection whose block is one transaction (committed on success, rolled back on
+    an exception), closed after; rows as ``sqlite3.Row``."""
+    with closing(sqlite3.connect(path, timeout=30)) as db:
+        db.row_factory = sqlite3.Row
+        with db:
+            yield db
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS fetches (
     source TEXT NOT NULL, kind TEXT NOT NULL, url TEXT NOT NULL, path TEXT,
@@ -494,12 +506,8 @@ class FetchCatalog:
         """The catalog of a data directory."""
         return cls(inbox_dir(data_dir) / "fetch.sqlite")
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=30)) as db:
-            db.row_factory = sqlite3.Row
-            with db:
-                yield db
+    def _db(self) -> Any:
+        return sqlite_db(self.path)
 
     def get(self, source: str, url: str) -> dict[str, Any] | None:
         """The row of one URL, or None."""

@@ -29,17 +29,16 @@ checksum/index files, the SQLite files and the quarantine folder.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from features.acquire import sha256_file, sqlite_db
 
 __all__ = ["InboxResult", "InboxLedger", "DeferFile", "inbox_files", "process_inbox",
            "watch_inbox", "ingest_met_obs_files", "QUARANTINE", "LEDGER"]
@@ -117,12 +116,8 @@ class InboxLedger:
                        "name TEXT, path TEXT, kind TEXT, format TEXT, status TEXT, at TEXT, "
                        "detail TEXT)")
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=30)) as db:
-            db.row_factory = sqlite3.Row
-            with db:
-                yield db
+    def _db(self) -> Any:
+        return sqlite_db(self.path)
 
     def done(self, sha256: str) -> dict[str, Any] | None:
         """The ledger row of an ingested content, or None."""
@@ -153,14 +148,6 @@ class InboxResult:
     already: list[Path] = field(default_factory=list)
     quarantined: list[tuple[Path, str]] = field(default_factory=list)     # new path, error
     deferred: list[tuple[Path, str]] = field(default_factory=list)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def inbox_files(folder: Path | str) -> list[Path]:
@@ -244,7 +231,7 @@ def process_inbox(folder: Path | str, data_dir: Path | str, *, config: Any = Non
         if settle_s and now - p.stat().st_mtime < settle_s:
             res.deferred.append((p, "still being written"))
             continue
-        sha = _sha256(p)
+        sha = sha256_file(p)
         if ledger.done(sha):
             res.already.append(p)
             continue
