@@ -585,6 +585,12 @@ def _add_run_inputs(ds: Any, run: DailyRun) -> None:
         info.setdefault("obs_last_time", pd.Timestamp(run.obs["time"].max()).isoformat())
     info.setdefault("met_source", run.met)
     info.setdefault("versions", _versions(run))
+    # when the cycle and the observations used arrived, and how late (fetch catalog)
+    arrival = lookup("features.acquire:arrival_info")(
+        run.data_dir, cycle=run.met_info.get("cycle"),
+        obs_last_time=run.obs["time"].max() if run.obs is not None and len(run.obs) else None)
+    if arrival:
+        info.setdefault("arrival", arrival)
     ds.attrs["inputs"] = json.dumps(info, ensure_ascii=False, sort_keys=True, default=str)
 
 
@@ -1091,6 +1097,7 @@ def daily_forecast(
     met: str = "auto",
     products: list[str] | None = None,
     lock_timeout: float = 600.0,
+    fetch: bool = False,
 ) -> dict[str, Any]:
     """The daily forecast run (Prefect flow): forecasts, warnings, products, delivery, archive.
 
@@ -1106,6 +1113,9 @@ def daily_forecast(
         Product stages to run (default all: maps, report, bulletins, delivery).
     lock_timeout : float
         Seconds to wait for another run of the same issue time, s.
+    fetch : bool
+        First fetch the configured feeds and ingest the inbox (``flows.acquire``; the scheduled
+        ``acquire`` deployment does this ahead of the issue time instead).
 
     Returns
     -------
@@ -1115,6 +1125,10 @@ def daily_forecast(
     config = config_for(data_dir)
     t = parse_issue_time(issue_time) if issue_time is not None else \
         latest_issue_time(issue_hours=config.settings.issue_hours)
+    if fetch:
+        from flows.acquire import acquire
+
+        acquire(issue_time=t, data_dir=str(config.settings.data_dir))
     run = DailyRun(config, t, met=met,
                    products=tuple(products) if products is not None else PRODUCT_STAGES)
     return run_daily(run, use_tasks=True, lock_timeout=lock_timeout)
