@@ -46,7 +46,7 @@ import pandas as pd
 
 from configs.sources_schema import FetchDefaults, Source, Sources
 
-__all__ = ["FetchItem", "DownloadResult", "FetchReport", "CycleState", "FetchCatalog",
+__all__ = ["feed_relpath", "FetchItem", "DownloadResult", "FetchReport", "CycleState", "FetchCatalog",
            "redact_url", "plan_source", "download", "check_grib", "fetch_sources",
            "cycle_states", "arrival_info", "inbox_dir", "sha256_file", "sqlite_db",
            "USER_AGENT"]
@@ -197,6 +197,18 @@ def plan_source(src: Source, now: Any, *, base_urls: dict[str, str] | None = Non
                                _fill(src.sha256_url, {**vals, "url": url}, src.name)
                                if src.sha256_url else None))
     return items
+
+
+def feed_relpath(src: Source, t: Any, step: int | None = None) -> str:
+    """Where a provider keeps the file of ``src`` for time ``t`` (a cycle's reference time, or a
+    periodic file's label in the source's time zone) and ``step``, relative to its base URL —
+    the layout a folder must have to be served as that source (the demo's feed,
+    ``flows.loopback.serve_folder``). Query strings are dropped."""
+    t = pd.Timestamp(t)
+    t = t.tz_localize("UTC") if t.tzinfo is None else t
+    t = t.tz_convert("UTC") if src.is_cycle else t.tz_convert(src.timezone)
+    url = _fill(src.url, _fields(t, "", step), src.name)
+    return urllib.parse.urlsplit(url).path.lstrip("/")
 
 
 # --------------------------------------------------------------------------------------------

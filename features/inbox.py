@@ -257,7 +257,7 @@ def process_inbox(folder: Path | str, data_dir: Path | str, *, config: Any = Non
             q = _quarantine(folder, p, sha, msg)
             ledger.record(sha, p, kind, fmt, "quarantined", msg)
             res.quarantined.append((q, msg))
-            log.warning("inbox: quarantined %s: %s", p, msg)
+            log.warning("inbox: quarantined %s", msg)
             continue
         ledger.record(sha, p, kind, fmt, "ingested", summary)
         res.ingested.append((p, fmt, summary))

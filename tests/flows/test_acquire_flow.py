@@ -127,3 +127,31 @@ def test_schedule_helpers():
     assert acquire_crons([0], 30) == ["30 23 * * *"]
     t = next_issue_time(pd.Timestamp("2026-12-06T15:30", tz="Asia/Shanghai").to_pydatetime())
     assert t.isoformat() == "2026-12-07T05:00:00+08:00"
+
+
+def test_demo_feed_is_served_fetched_and_ingested(tmp_path):
+    from features.acquire import feed_relpath
+    from flows.demo import feed_dir, fetch_demo_feed
+
+    data = tmp_path / "d"
+    srcs = _sources()
+    sites = Source(name="sites", kind="obs", base_url="https://x.invalid",
+                   url="{base}/daily/china_sites_{yyyymmdd}.csv", every_h=24, lookback_h=48,
+                   timezone="Asia/Shanghai", **FAST)
+    srcs = Sources(sources=[*srcs.sources, sites])
+    feed = feed_dir(data)
+    assert fetch_demo_feed(data, "2026-01-16T05:00", sources=srcs, say=lambda m: None) is None
+    for step in (0, 3):   # the provider layout under feed/<source>/
+        p = feed / "ecmwf-ifs" / feed_relpath(srcs.get("ecmwf-ifs"), "2026-01-15T12Z", step)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(_grib2(step))
+    rel = feed_relpath(sites, "2026-01-15T00:00+08:00")
+    assert rel == "daily/china_sites_20260115.csv"
+    (feed / "sites" / "daily").mkdir(parents=True)
+    shutil.copy(DATA / "china_sites_20260115.csv", feed / "sites" / rel)
+    lines: list[str] = []
+    rec = fetch_demo_feed(data, "2026-01-16T05:00", sources=srcs, say=lines.append)
+    assert rec["cycles"]["ecmwf-ifs"]["used"].startswith("2026-01-15T12:00")
+    assert rec["fetched"]["sites"] == {"missing": 1, "ok": 1}   # the 16th is not out yet
+    assert rec["inbox"]["ingested"][0] == "china_sites_20260115.csv"
+    assert any("serving" in m and "127.0.0.1" in m for m in lines)
