@@ -822,7 +822,7 @@ def stage_bulletins(run: DailyRun) -> StageRecord:
         for d in run.decisions:
             did = str(getattr(d, "decision_id", "decision"))
             files = call_with(render, d, run.config, run.products_dir / "bulletins",
-                              source=source or None)
+                              source=source or None, inputs=_json_inputs(run.forecast))
             run.bulletins[did] = {k: str(v) for k, v in files.items()}
             rec.set_outputs(run.data_dir, files.values())
         rec.detail = f"{len(run.bulletins)} decisions, {len(rec.outputs)} files"
