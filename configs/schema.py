@@ -23,6 +23,7 @@ __all__ = [
     "Unit",
     "Region",
     "DeliverySettings",
+    "AcquireSettings",
     "Settings",
     "load_yaml_model",
     "format_validation_error",
@@ -160,6 +161,32 @@ class DeliverySettings(StrictModel):
     backoff_s: float = Field(default=1.0, ge=0)
 
 
+class AcquireSettings(StrictModel):
+    """When the daily run's acquisition (``flows.acquire``) fetches, and how long it waits.
+
+    Attributes
+    ----------
+    start_min_before : int
+        The ``acquire`` deployment starts this many minutes before each issue time, min.
+    deadline_min_before : int
+        It stops waiting for the newest forecast cycle this many minutes before the issue
+        time and falls back to the newest complete one, min.
+    poll_s : float
+        Seconds between two fetches while waiting, s.
+    """
+
+    start_min_before: int = Field(default=60, ge=1, le=720)
+    deadline_min_before: int = Field(default=10, ge=0, le=720)
+    poll_s: float = Field(default=120.0, gt=0)
+
+    @model_validator(mode="after")
+    def _order(self) -> AcquireSettings:
+        if self.deadline_min_before >= self.start_min_before:
+            raise ValueError(f"acquire.deadline_min_before ({self.deadline_min_before}) must be "
+                             f"less than start_min_before ({self.start_min_before})")
+        return self
+
+
 class Settings(StrictModel):
     """Pipeline settings (``configs/settings.yaml``), overridable from the environment.
 
@@ -201,6 +228,7 @@ class Settings(StrictModel):
     contact: str = "值班电话 028-0000-0000（示例）"
     contact_en: str = "Duty phone +86 28 0000 0000 (example)"
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    acquire: AcquireSettings = Field(default_factory=AcquireSettings)
 
     @field_validator("data_dir")
     @classmethod

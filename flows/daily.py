@@ -587,6 +587,12 @@ def _add_run_inputs(ds: Any, run: DailyRun) -> None:
         info.setdefault("obs_last_time", pd.Timestamp(run.obs["time"].max()).isoformat())
     info.setdefault("met_source", run.met)
     info.setdefault("versions", _versions(run))
+    # when the cycle and the observations used arrived, and how late (fetch catalog)
+    arrival = lookup("features.acquire:arrival_info")(
+        run.data_dir, cycle=run.met_info.get("cycle"),
+        obs_last_time=run.obs["time"].max() if run.obs is not None and len(run.obs) else None)
+    if arrival:
+        info.setdefault("arrival", arrival)
     ds.attrs["inputs"] = json.dumps(info, ensure_ascii=False, sort_keys=True, default=str)
 
 
@@ -818,7 +824,7 @@ def stage_bulletins(run: DailyRun) -> StageRecord:
         for d in run.decisions:
             did = str(getattr(d, "decision_id", "decision"))
             files = call_with(render, d, run.config, run.products_dir / "bulletins",
-                              source=source or None)
+                              source=source or None, inputs=_json_inputs(run.forecast))
             run.bulletins[did] = {k: str(v) for k, v in files.items()}
             rec.set_outputs(run.data_dir, files.values())
         rec.detail = f"{len(run.bulletins)} decisions, {len(rec.outputs)} files"
@@ -1093,6 +1099,7 @@ def daily_forecast(
     met: str = "auto",
     products: list[str] | None = None,
     lock_timeout: float = 600.0,
+    fetch: bool = False,
 ) -> dict[str, Any]:
     """The daily forecast run (Prefect flow): forecasts, warnings, products, delivery, archive.
 
@@ -1108,6 +1115,9 @@ def daily_forecast(
         Product stages to run (default all: maps, report, bulletins, delivery).
     lock_timeout : float
         Seconds to wait for another run of the same issue time, s.
+    fetch : bool
+        First fetch the configured feeds and ingest the inbox (``flows.acquire``; the scheduled
+        ``acquire`` deployment does this ahead of the issue time instead).
 
     Returns
     -------
@@ -1117,6 +1127,10 @@ def daily_forecast(
     config = config_for(data_dir)
     t = parse_issue_time(issue_time) if issue_time is not None else \
         latest_issue_time(issue_hours=config.settings.issue_hours)
+    if fetch:
+        from flows.acquire import acquire
+
+        acquire(issue_time=t, data_dir=str(config.settings.data_dir))
     run = DailyRun(config, t, met=met,
                    products=tuple(products) if products is not None else PRODUCT_STAGES)
     return run_daily(run, use_tasks=True, lock_timeout=lock_timeout)

@@ -33,7 +33,8 @@ import pandas as pd
 from flows.daily import call_with, config_for, load_unit_obs, make_met_source
 from flows.stages import StageUnavailable, lookup, write_manifest
 
-__all__ = ["BACKFILL_DAYS", "TRAIN_DAYS", "DemoResult", "needs_training", "train_demo", "run_demo"]
+__all__ = ["BACKFILL_DAYS", "TRAIN_DAYS", "DemoResult", "needs_training", "train_demo", "run_demo",
+           "feed_dir", "fetch_demo_feed"]
 
 #: Days of issue times backfilled before today's run (``AIRWARN_DEMO_BACKFILL_DAYS``), d.
 BACKFILL_DAYS = 30
@@ -117,6 +118,49 @@ def train_demo(config: Any, world: Any, settings: Any = None,
     write_manifest(_train_marker(data_dir), {"world": _world_key(world),
                                              "trained": pd.Timestamp.now(tz="UTC").isoformat()})
     return result
+
+
+def feed_dir(data_dir: Path | str) -> Path:
+    """The demo's provider folder, ``<data_dir>/demo/feed/<source>/<provider layout>``
+    (``features.acquire.feed_relpath`` gives each file's place)."""
+    return Path(data_dir) / "demo" / "feed"
+
+
+def fetch_demo_feed(data_dir: Path | str, issue_time: Any, *, sources: Any = None,
+                    say: Callable[[str], None] = print) -> dict[str, Any] | None:
+    """The demo's real input path: serve :func:`feed_dir` on 127.0.0.1, fetch every source that
+    has a folder there (as configured in ``configs/sources.yaml``, base URLs pointed at the
+    loopback server), and ingest the inbox — ``flows.acquire.fetch_and_ingest`` planned for
+    ``issue_time``, without waiting.
+
+    Returns the acquisition record, or None when the feed folder is empty (nothing served).
+    """
+    from configs.sources_schema import load_sources
+    from flows.acquire import fetch_and_ingest
+    from flows.loopback import serve_folder
+
+    feed = feed_dir(data_dir)
+    srcs = sources or load_sources()
+    names = [s.name for s in srcs.sources if (feed / s.name).is_dir()]
+    if not names:
+        return None
+    now = pd.Timestamp(issue_time)
+    now = (now.tz_localize("Asia/Shanghai") if now.tzinfo is None else now).tz_convert("UTC")
+    with serve_folder(feed) as url:
+        say(f"      serving {feed} on {url}; fetching {', '.join(names)} …")
+        rec = fetch_and_ingest(issue_time, data_dir, names=names, sources=srcs,
+                               base_urls={"*": url + "/{source}"}, wait=False,
+                               clock=lambda: now)
+    got = sum(c.get("ok", 0) for c in rec["fetched"].values())
+    inbox = rec.get("inbox", {})
+    say(f"      {got} file(s) fetched, {len(inbox.get('ingested', []))} ingested, "
+        f"{len(inbox.get('quarantined', []))} quarantined, "
+        f"{len(inbox.get('deferred', []))} left for later")
+    for name, c in rec["cycles"].items():
+        say(f"      {name}: cycle {c['used'] or 'none'} used"
+            + (f" (newest {c['wanted']} incomplete: {c['wanted_steps']} steps)"
+               if c["fallback"] else ""))
+    return rec
 
 
 def run_demo(
@@ -215,6 +259,9 @@ def run_demo(
         out["backfill"] = []
     out["timings"]["backfill"] = round(time.perf_counter() - t, 1)
 
+    t = time.perf_counter()
+    out["fetch"] = fetch_demo_feed(ddir, issue, say=say)   # the served feed, if written
+    out["timings"]["fetch"] = round(time.perf_counter() - t, 1)
     t = time.perf_counter()
     say(f"[4/6] today's daily forecast run {issue:%Y-%m-%d %H:%M} through Prefect …")
     from flows.daily import RunFailed

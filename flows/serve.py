@@ -3,9 +3,15 @@
 =====================  ============================  ====================================
 deployment             schedule (Asia/Shanghai)       why
 =====================  ============================  ====================================
+acquire                ``0 4 * * *``, ``0 14 * * *``  ``settings.acquire.start_min_before``
+                                                     (60 min) before each issue time: fetch,
+                                                     wait for the newest complete cycle,
+                                                     ingest (``flows.acquire``)
 daily-forecast         ``0 5,15 * * *``               ``settings.issue_hours``; bulletins
                                                      well before the 20:00 deadline
                                                      (HJ 633-2026 §5.2.3)
+inbox-watch            every 5 min                    files dropped in ``<data_dir>/inbox``
+                                                     by hand or by other feeds
 retrain                ``0 2 * * 0`` (Sunday 02:00)   weekly, outside the issue hours
 monthly-review         ``0 9 2 * *`` (2nd, 09:00)     previous month, once its daily AQI
                                                      is final (12:00 of the 1st)
@@ -21,10 +27,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect.schedules import Cron
+from prefect.schedules import Cron, Interval
 
 import configs
+from flows.acquire import acquire, acquire_crons
 from flows.daily import daily_forecast
+from flows.inbox import INBOX_INTERVAL_MIN, inbox
 from flows.monthly import monthly_review
 from flows.retrain import retrain
 
@@ -48,7 +56,7 @@ def daily_cron(issue_hours: list[int]) -> str:
 
 
 def build_deployments(data_dir: str | None = None) -> list[Any]:
-    """The three deployments with their schedules (``RunnerDeployment`` objects, not served).
+    """The deployments with their schedules (``RunnerDeployment`` objects, not served).
 
     Parameters
     ----------
@@ -78,7 +86,23 @@ def build_deployments(data_dir: str | None = None) -> list[Any]:
         description="Monthly 会商 verification report of the previous month.",
         tags=["airwarn", "monthly"],
     )
-    return [daily, weekly, monthly]
+    fetch = acquire.to_deployment(
+        name="acquire",
+        schedules=[Cron(c, timezone=TIMEZONE) for c in
+                   acquire_crons(settings.issue_hours, settings.acquire.start_min_before)],
+        parameters=dict(params),
+        description="Fetch the configured feeds, wait for the newest complete forecast cycle "
+                    "(then fall back), ingest the inbox — before each daily forecast.",
+        tags=["airwarn", "acquire"],
+    )
+    watch = inbox.to_deployment(
+        name="inbox-watch",
+        schedules=[Interval(INBOX_INTERVAL_MIN * 60, timezone=TIMEZONE)],
+        parameters=dict(params),
+        description="Ingest files dropped in <data_dir>/inbox once each; quarantine bad ones.",
+        tags=["airwarn", "inbox"],
+    )
+    return [daily, weekly, monthly, fetch, watch]
 
 
 def serve_all(data_dir: str | None = None, limit: int | None = 1) -> None:  # pragma: no cover

@@ -294,8 +294,9 @@ def score_arrays(fa: ForecastArrays, obs: Panel, daily_obs: dict[str, pd.DataFra
 
 
 def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end: Any,
-                 issue_hour: int = 12, met: Literal["perfect", "none"] = "perfect",
+                 issue_hour: int = 12, met: Literal["perfect", "none", "cycles"] = "perfect",
                  settings: ModelSettings, quantiles: Sequence[float],
+                 met_source: MetSource | None = None,
                  train_start: Any | None = None, out_dir: Path | str | None = None,
                  pollutants: Sequence[str] = TARGETS, hourly: bool = True,
                  warmup_days: int = 31, progress: Any = None
@@ -311,8 +312,13 @@ def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end:
         First and last local issue days; targets are scored up to ``test_end``.
     issue_hour : int
         Local issue hour.
-    met : {"perfect", "none"}
-        Observed point met at the valid time as the met forecast, or none.
+    met : {"perfect", "none", "cycles"}
+        Observed point met at the valid time as the met forecast, none, or forecast cycles
+        (``met_source``: what was available at each issue time, with its lead-dependent error —
+        ``features.cycle_met.store_cycle_met`` or ``synthetic_cycle_met``).
+    met_source : MetSource, optional
+        The cycles of ``met="cycles"`` (a ``features.build.CycleMet``); used in training and
+        in the test period alike.
     settings : ModelSettings
     quantiles : sequence of float
     train_start : date-like, optional
@@ -338,7 +344,12 @@ def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end:
                             on=["time", "unit_id"], how="left")
     obs = make_panel(table, observation_variables(table), units)
     daily_obs = daily_targets(obs)
-    met_source: MetSource = PerfectMet(data.met_units) if met == "perfect" else NoMet()
+    if met == "cycles":
+        if met_source is None:
+            raise ValueError("run_backtest(met='cycles') needs met_source (a CycleMet over the "
+                             "cycles; features.cycle_met)")
+    else:
+        met_source = PerfectMet(data.met_units) if met == "perfect" else NoMet()
     first = _day(obs.times[0] + pd.Timedelta(hours=LOCAL_OFFSET_H)) + pd.Timedelta(days=warmup_days)
     if train_start is not None:
         first = max(first, _day(train_start))
@@ -369,6 +380,7 @@ def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end:
         "domain_source": data.source,
         "met": met,
         "met_note": (met_source.describe(its[0]).get("note", "") if met == "perfect" else
+                     _cycles_note(met_source, its) if met == "cycles" else
                      "no future meteorology"),
         "issue_hour_local": issue_hour,
         "train_first_issue_day": str(first.date()), "train_end": str(_day(train_end).date()),
@@ -402,6 +414,21 @@ def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end:
         write_text_atomic(out / "scores.json",
                           json.dumps(_clean(scores), ensure_ascii=False, indent=1))
     return ds, scores
+
+
+def _cycles_note(source: MetSource, its: Sequence[pd.Timestamp]) -> str:
+    """What the cycle source gave over the test issues: cycles used, their ages, issues
+    without any cycle."""
+    ages, none = [], 0
+    for t in its:
+        d = source.describe(t)
+        if d.get("cycle") is None:
+            none += 1
+        else:
+            ages.append(float(d.get("cycle_age_h", np.nan)))
+    med = f"{np.nanmedian(ages):.0f}" if ages else "—"
+    return (f"forecast cycles available at each issue time: {len(ages)} of {len(its)} issues "
+            f"had one (median age {med} h); {none} without (no future meteorology)")
 
 
 def _clean(x: Any) -> Any:

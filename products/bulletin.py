@@ -30,6 +30,7 @@ import jinja2
 from alerts.aqi import aqi_level, level_info, ruleset_for
 from configs.aqi_schema import load_aqi_ruleset
 from features.atomic import atomic_path, write_bytes_atomic, write_text_atomic
+from products.basis import input_basis
 from products.common import (
     RESPONSE_LEVELS,
     SYNTHETIC_LABEL_EN,
@@ -381,7 +382,8 @@ _MD_LABELS = {
            "daily": "逐日空气质量指数预报（AQI）", "unit": "区域", "health": "健康提示",
            "sensitive": "敏感人群", "measures": "应急措施", "elevated": "高架源清单",
            "enterprise": "企业", "stack": "排放口（烟囱）", "measure": "措施", "contact": "联系方式",
-           "references": "关联预警编号", "degraded": "输入数据降级说明", "all_clear": "预警解除",
+           "references": "关联预警编号", "degraded": "输入数据降级说明", "basis": "数据依据",
+           "all_clear": "预警解除",
            "id": "编号", "none": "无", "cut": "减排量", "checks": "减排核算（t/d）",
            "city": "城市", "pollutant": "污染物", "required": "应减", "achieved": "可减",
            "verdict": "结论", "condition": "预警条件", "joint": "区域联动"},
@@ -392,6 +394,7 @@ _MD_LABELS = {
            "measures": "Emergency measures", "elevated": "Elevated sources (高架源)",
            "enterprise": "Enterprise", "stack": "Stack", "measure": "Measure",
            "contact": "Contact", "references": "References", "degraded": "Degraded inputs",
+           "basis": "Data used",
            "all_clear": "All clear", "id": "ID", "none": "none", "cut": "cuts",
            "checks": "Reduction check (t/d)", "city": "City", "pollutant": "Pollutant",
            "required": "Required", "achieved": "Achieved", "verdict": "Result",
@@ -484,6 +487,8 @@ def bulletin_markdown(content: Mapping[str, Any]) -> str:
         out.append("")
     if content["degraded"]:
         out += [f"## {L['degraded']}", ""] + [f"- {e(x)}" for x in content["degraded"]] + [""]
+    if content.get("basis"):
+        out += [f"## {L['basis']}", ""] + [f"- {e(x)}" for x in content["basis"]] + [""]
     out += [f"## {L['contact']}", "", f"{e(content['issuer'])}{'，' if zh else ', '}"
             f"{e(content['contact'])}", ""]
     return "\n".join(out)
@@ -535,7 +540,8 @@ def _safe_name(decision_id: str) -> str:
 
 def render_bulletins(decision: Any, config: Any, out_dir: Path | str, *,
                      source: str | None = None, pdf: bool = True,
-                     meteorology: tuple[str, str] | None = None) -> dict[str, Path]:
+                     meteorology: tuple[str, str] | None = None,
+                     inputs: Mapping[str, Any] | None = None) -> dict[str, Path]:
     """Write every bulletin product of one decision, atomically.
 
     Parameters
@@ -550,6 +556,9 @@ def render_bulletins(decision: Any, config: Any, out_dir: Path | str, *,
         Whether to render the two PDFs (WeasyPrint, ≈ 1–2 s each).
     meteorology : (str, str), optional
         气象条件 sentence (zh, en); see :func:`build_bulletin`.
+    inputs : mapping, optional
+        The forecast's ``inputs``: the 数据依据 / data used section (cycle, observations, how
+        late; :func:`products.basis.input_basis`).
 
     Returns
     -------
@@ -568,6 +577,7 @@ def render_bulletins(decision: Any, config: Any, out_dir: Path | str, *,
     texts: dict[str, str] = {}
     for lang in ("zh", "en"):
         content = build_bulletin(d, config, source=source, lang=lang, meteorology=meteorology)
+        content["basis"] = input_basis(inputs, lang)
         md = bulletin_markdown(content)
         texts[lang] = md
         paths[f"{lang}.html"] = write_text_atomic(out / f"{stem}.{lang}.html", bulletin_html(content))

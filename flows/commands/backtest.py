@@ -21,7 +21,13 @@ def register(app: typer.Typer) -> None:
         issue_hour: int = typer.Option(12, "--issue-hour", min=0, max=23,
                                        help="Local issue hour."),
         met: str = typer.Option("perfect", "--met", help="perfect (observed met at the valid "
-                                "time stands in for a forecast) or none."),
+                                "time stands in for a forecast), cycles (the forecast cycles of "
+                                "the met store, as available at each issue time) or none."),
+        cycles_dir: Path = typer.Option(None, "--cycles", help="With --met cycles: folder of "
+                                        "YYYYMMDDHH.nc cycles (default <data_dir>/met/cycles)."),
+        cycle_latency_h: float = typer.Option(5.0, "--cycle-latency-h", min=0,
+                                              help="With --met cycles: hours after its "
+                                                   "reference time a cycle is available."),
         out: Path = typer.Option(..., "--out", help="Output directory."),  # noqa: B008
         train_start: str = typer.Option(None, "--train-start", help="First training day."),
         warmup_days: int = typer.Option(3, "--warmup-days", min=1,
@@ -34,8 +40,8 @@ def register(app: typer.Typer) -> None:
         from configs.model_schema import load_domain, load_model_settings
         from models.backtest import format_scores, load_domain_data, run_backtest
 
-        if met not in ("perfect", "none"):
-            raise typer.BadParameter(f"--met must be 'perfect' or 'none', got {met!r}")
+        if met not in ("perfect", "none", "cycles"):
+            raise typer.BadParameter(f"--met must be 'perfect', 'cycles' or 'none', got {met!r}")
         dom = load_domain(domain)
         try:
             data = load_domain_data(dom)
@@ -47,11 +53,24 @@ def register(app: typer.Typer) -> None:
         if met == "perfect":
             typer.echo("met: observed point meteorology at the valid time stands in for a "
                        "meteorological forecast (perfect prog)")
+        source = None
+        if met == "cycles":
+            from features.cycle_met import store_cycle_met
+
+            cdir = cycles_dir or Path(configs.load_settings().data_dir) / "met" / "cycles"
+            try:
+                source = store_cycle_met(cdir, data.geometry.points, latency_h=cycle_latency_h)
+            except FileNotFoundError as exc:
+                typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+                raise typer.Exit(2) from None
+            typer.echo(f"met: forecast cycles from {cdir} ({len(list(cdir.glob('*.nc')))} "
+                       f"files), available {cycle_latency_h:g} h after their reference time")
         settings = load_model_settings()
         quantiles = list(configs.load_settings().quantiles)
         _, scores = run_backtest(
             data, train_end=train_end, test_start=test_start, test_end=test_end,
             issue_hour=issue_hour, met=met, settings=settings, quantiles=quantiles,
+            met_source=source,
             train_start=train_start, out_dir=out, pollutants=dom.pollutants,
             hourly=not no_hourly, warmup_days=warmup_days, progress=typer.echo)
         typer.echo(format_scores(scores))

@@ -498,6 +498,10 @@ def register(app: typer.Typer) -> None:
         strict: bool = typer.Option(False, "--strict",
                                     help="Meteorology: refuse a cycle that does not reach the "
                                          "end of D+3 (default: stored as partial)."),
+        watch: Path = typer.Option(None, "--watch",
+                                   help="Inbox folder: ingest each new file once (ledger by "
+                                        "content hash), quarantine bad ones (flows/inbox.py)."),
+        once: bool = typer.Option(False, "--once", help="With --watch: one pass, then exit."),
     ) -> None:
         """Read raw station files (QC, idempotent store) or meteorology files (ERA5 names)."""
         import configs
@@ -509,6 +513,14 @@ def register(app: typer.Typer) -> None:
         console = Console()
         cfg = configs.load_config()
         ddir = Path(data_dir or cfg.settings.data_dir)
+        if watch is not None:
+            from flows.inbox import run_watch
+
+            if not watch.is_dir():
+                typer.secho(f"error: {watch}: no such folder to watch", err=True,
+                            fg=typer.colors.RED)
+                raise typer.Exit(code=2)
+            raise typer.Exit(code=run_watch(watch, ddir, once=once))
         try:
             if sources:
                 paths = expand_sources(list(sources))

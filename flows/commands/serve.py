@@ -30,7 +30,10 @@ def register(app: typer.Typer) -> None:
             table.add_column(col)
         for d in deployments:
             for s in d.schedules:
-                table.add_row(d.name, d.flow_name, s.schedule.cron, s.schedule.timezone)
+                sc = s.schedule
+                when = getattr(sc, "cron", None) or \
+                    f"every {sc.interval.total_seconds() / 60:g} min"
+                table.add_row(d.name, d.flow_name, when, sc.timezone)
         Console().print(table)
         if list_only:
             return

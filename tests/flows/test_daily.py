@@ -98,6 +98,20 @@ def test_missing_met_cycle_falls_back_to_previous_cycle(data_dir, demo_world):
     ds = forecast_cycle(demo_world, prev_ref)
     ds.to_netcdf(cycles / "2026011900.nc")
     current.unlink()
+    # the fetch catalog says when the cycle used and the last observations arrived
+    from features.acquire import DownloadResult, FetchCatalog, FetchItem
+
+    cat = FetchCatalog.for_data_dir(data_dir)
+    exp = prev_ref + pd.Timedelta(hours=8)
+    cat.record(FetchItem("ecmwf-ifs", "nwp", "http://h/19-0h.grib2", "x", prev_ref, 0, prev_ref,
+                         exp),
+               DownloadResult("ok", size=1, attempts=1, started=exp,
+                              finished=exp + pd.Timedelta(hours=1.5)), data_dir / "x")
+    label = ISSUE.tz_convert("UTC") - pd.Timedelta(hours=1)
+    cat.record(FetchItem("cnemc", "obs", "http://h/obs.csv", "obs.csv", None, None, label,
+                         label + pd.Timedelta(hours=1)),
+               DownloadResult("ok", size=1, attempts=1, started=label,
+                              finished=label + pd.Timedelta(hours=1.25)), data_dir / "obs.csv")
     run, manifest = _run(data_dir, met="cycles", warnings=True)
     assert run.met_info["cycle"] == prev_ref.isoformat()
     assert run.met_info["cycle_age_h"] == pytest.approx(31.0)
@@ -106,6 +120,9 @@ def test_missing_met_cycle_falls_back_to_previous_cycle(data_dir, demo_world):
     with xr.open_dataset(data_dir / "forecasts" / f"{STAMP}.nc") as fc:
         inputs = json.loads(fc.attrs["inputs"])
     assert any("31 h old" in d for d in inputs["degraded"])
+    arr = inputs["arrival"]
+    assert (arr["met_source"], arr["met_late_h"]) == ("ecmwf-ifs", 1.5)
+    assert (arr["obs_file"], arr["obs_late_h"]) == ("obs.csv", 0.25)
     decisions = json.loads((data_dir / "warnings" / f"{STAMP}.json").read_text())
     decisions = decisions if isinstance(decisions, list) else decisions["decisions"]
     for d in decisions:

@@ -10,12 +10,17 @@ from flows.serve import MONTHLY_CRON, RETRAIN_CRON, build_deployments, daily_cro
 
 def test_deployments_schedules_in_shanghai():
     deps = {d.name: d for d in build_deployments(data_dir="/srv/airwarn")}
-    assert set(deps) == {"daily-forecast", "retrain-weekly", "monthly-review"}
+    assert set(deps) == {"daily-forecast", "retrain-weekly", "monthly-review", "acquire",
+                         "inbox-watch"}
     crons = {n: [(s.schedule.cron, s.schedule.timezone) for s in d.schedules]
-             for n, d in deps.items()}
+             for n, d in deps.items() if n != "inbox-watch"}
     assert crons["daily-forecast"] == [("0 5,15 * * *", "Asia/Shanghai")]
     assert crons["retrain-weekly"] == [("0 2 * * 0", "Asia/Shanghai")]
     assert crons["monthly-review"] == [("0 9 2 * *", "Asia/Shanghai")]
+    # acquisition starts an hour before each issue time (settings.acquire.start_min_before)
+    assert crons["acquire"] == [("0 4 * * *", "Asia/Shanghai"), ("0 14 * * *", "Asia/Shanghai")]
+    assert deps["acquire"].flow_name == "acquire"
+    assert deps["inbox-watch"].schedules[0].schedule.interval.total_seconds() == 300
     assert deps["daily-forecast"].flow_name == "daily-forecast"
     assert deps["retrain-weekly"].flow_name == "retrain"
     assert deps["daily-forecast"].parameters == {"data_dir": "/srv/airwarn"}

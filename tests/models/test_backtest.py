@@ -145,3 +145,82 @@ def test_no_met_models_have_their_own_settings_and_see_observed_met(slice_data, 
                              NoMet(), geometry=slice_data.geometry)
     np.testing.assert_array_equal(predict_pollutant(pm, f)["daily"],
                                   predict_pollutant(pm2, f)["daily"])
+
+
+def _store_cycles(data, root: Path, days) -> Path:
+    """Gridded cycle files (00 UTC, 0…100 h) over the two stations: each point the observed
+    meteorology of the nearest station plus an error growing with lead."""
+    import pandas as pd
+
+    from features.store import write_met_cycle
+
+    met = data.met_units.set_index(["unit_id", "time"]).sort_index()
+    rng = np.random.default_rng(5)
+    lat, lon = [39.9522, 40.2865], [116.17, 116.434]
+    for day in days:
+        ref = pd.Timestamp(day, tz="UTC")
+        t = pd.date_range(ref, periods=101, freq="h")
+        lead = np.arange(101)[:, None, None]
+        fields = {}
+        for v, noise in (("t2m", 0.02), ("d2m", 0.02), ("sp", 2.0), ("u10", 0.01),
+                         ("v10", 0.01), ("tp", 0.0)):
+            grid = np.empty((101, 2, 2))
+            for i, st in enumerate(("Dongsi", "Dingling")):   # south row Dongsi, north Dingling
+                s = met.loc[st][v].reindex(t).to_numpy()
+                grid[:, i, :] = s[:, None]
+            fields[v] = (("time", "latitude", "longitude"),
+                         (grid + noise * lead * rng.standard_normal(grid.shape)).astype("float32"))
+        ds = xr.Dataset(fields, coords={"time": t.tz_localize(None), "latitude": lat,
+                                        "longitude": lon})
+        write_met_cycle(ds, root, reference_time=ref)
+    return root / "met" / "cycles"
+
+
+def test_backtest_met_cycles_from_the_store(slice_data, tmp_path: Path, monkeypatch) -> None:
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from features.cycle_met import store_cycle_met, synthetic_cycle_met
+    from flows.cli import app
+
+    cdir = _store_cycles(slice_data, tmp_path / "d",
+                         pd.date_range("2013-03-30", "2013-04-29", freq="D"))
+    src = store_cycle_met(cdir, slice_data.geometry.points)
+    # an issue at 12:00 local (04 UTC) uses the previous day's 00 UTC cycle (latency 5 h)
+    d = src.describe(pd.Timestamp("2013-04-10T04:00Z"))
+    assert d["cycle"] == "2013-04-09T00:00:00+00:00" and d["cycle_age_h"] == 28.0
+    df = src._load(pd.Timestamp("2013-04-09T00:00Z"))
+    obs = slice_data.met_units.set_index(["unit_id", "time"])["t2m"]
+    at0 = df[df["time"] == pd.Timestamp("2013-04-09T00:00Z")].set_index("unit_id")["t2m"]
+    assert at0["Dongsi"] == pytest.approx(obs[("Dongsi", pd.Timestamp("2013-04-09T00:00Z"))],
+                                          abs=0.01)
+    # the synthetic cycles' error grows with lead (UCI station met + demo-world error model)
+    syn = synthetic_cycle_met(slice_data.met_units, seed=1)
+    errs = {6: [], 96: []}
+    for day in pd.date_range("2013-03-10", "2013-04-20", freq="D", tz="UTC"):
+        c = syn._load(day).set_index(["unit_id", "time"])["t2m"]
+        for lead in errs:
+            k = ("Dongsi", day + pd.Timedelta(hours=lead))
+            errs[lead].append(c[k] - obs[k])
+    rmse = {k: float(np.sqrt(np.mean(np.square(v)))) for k, v in errs.items()}
+    assert 0.1 < rmse[6] < rmse[96] < 6.0
+
+    dom = tmp_path / "slice.yaml"
+    dom.write_text(
+        "name: beijing_slice\nreader: prsa\nfiles: ['uci/PRSA_Data_D*_20130301-20130429.csv']\n"
+        "stations: [{id: Dongsi, lat: 39.9522, lon: 116.434}, "
+        "{id: Dingling, lat: 40.2865, lon: 116.17}]\n")
+    monkeypatch.setenv("AIRWARN_DATASETS_DIR", str(DATA))
+    monkeypatch.setattr("configs.model_schema.load_model_settings", lambda *a, **k: TINY)
+    out = tmp_path / "bt"
+    args = ["backtest", "--domain", str(dom), "--train-end", "2013-04-22", "--test-start",
+            "2013-04-23", "--test-end", "2013-04-29", "--met", "cycles", "--out", str(out),
+            "--warmup-days", "3", "--no-hourly", "--train-start", "2013-04-01"]
+    res = CliRunner().invoke(app, [*args, "--cycles", str(cdir)])
+    assert res.exit_code == 0, res.output
+    saved = json.loads((out / "scores.json").read_text())
+    assert saved["meta"]["met"] == "cycles"
+    assert "7 of 7 issues had one (median age 28 h)" in saved["meta"]["met_note"]
+    assert saved["daily"]["pm25_daily"]["D+1"]["rmse"] > 0
+    res = CliRunner().invoke(app, [*args, "--cycles", str(tmp_path / "empty")])
+    assert res.exit_code == 2 and "no forecast cycle files" in res.output

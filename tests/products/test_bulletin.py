@@ -143,3 +143,26 @@ def test_decision_without_required_keys_is_a_clear_error(config, tmp_path: Path)
 @pytest.fixture
 def config():
     return configs.load_config()
+
+
+def test_bulletin_says_which_cycle_and_observations_and_how_late(config, tmp_path: Path) -> None:
+    from products.basis import input_basis
+
+    inputs = {"met": "cycle", "cycle": "2026-12-05T12:00:00+00:00", "cycle_age_h": 19.0,
+              "missing_cycles": ["2026-12-06T00:00:00+00:00"],
+              "obs_last_time": {"pm25": "2026-12-06T06:00:00+00:00",
+                                "o3": "2026-12-06T05:00:00+00:00"},
+              "arrival": {"met_source": "ecmwf-ifs", "met_late_h": 0.42, "obs_late_h": 0.0}}
+    paths = render_bulletins(make_decision(), config, tmp_path, pdf=False, inputs=inputs)
+    zh, en = paths["zh.md"].read_text(), paths["en.md"].read_text()
+    assert "## 数据依据" in zh
+    assert "- 气象预报：ecmwf-ifs 2026-12-05 12 时（世界时）起报（发布时已 19 小时），晚到 0.4 小时" in zh
+    assert "- 观测：截至 2026-12-06 14:00，按时到达" in zh
+    assert ("- Meteorology: ecmwf-ifs cycle 2026-12-05 12 UTC (19 h old at issue), 0.4 h late"
+            in en)
+    assert "<h2>Data used</h2>" in paths["en.html"].read_text()
+    assert input_basis({"met": "cycle", "cycle": None, "missing_cycles": []}, "en") == [
+        "Meteorology: no forecast cycle available (no future meteorology used)"]
+    assert input_basis(None) == [] and input_basis({"met_source": "none"}) == []
+    plain = render_bulletins(make_decision(), config, tmp_path / "b", pdf=False)
+    assert "数据依据" not in plain["zh.md"].read_text()

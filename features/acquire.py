@@ -1,0 +1,782 @@
+"""Acquisition: download configured feeds into the inbox, resumably, and catalog what arrived.
+
+``fetch_sources`` plans the URLs of every configured source (``configs/sources.yaml``) for the
+cycles and hours due at ``now``, downloads what is not there yet and lands it in
+``<data_dir>/inbox/<source>/…`` where the inbox (:mod:`features.inbox`) ingests it.
+
+- **Downloads** (:func:`download`): a per-request socket timeout and wall-time limit, retries
+  with exponential backoff (``backoff_s``, doubling, at most ``backoff_max_s``), resumption of a
+  broken transfer with an HTTP ``Range`` request on a ``.part`` file, a size check against
+  ``Content-Length`` / ``Content-Range``, a content check (GRIB: every message's own length
+  field must land on its ``7777`` end marker) and an optional SHA-256 from a checksum file.
+- **Not yet published** (HTTP 404/410) is a normal state of a feed, not an error: the item is
+  recorded ``missing`` and asked for again by the next fetch.
+- **Atomic landing**: a file appears in the inbox complete or not at all (``os.replace`` of a
+  verified file). The steps of a forecast cycle are held in ``inbox/.fetching/`` until every
+  configured step has arrived, then the cycle's folder is renamed into the inbox in one step,
+  so the store never sees half a cycle from a fetch.
+- **Catalog** (:class:`FetchCatalog`, SQLite ``<data_dir>/inbox/fetch.sqlite``): per URL the
+  landing path, size (bytes), SHA-256, start and finish times (UTC), attempts, status
+  (``ok held missing failed``) and the reason. URLs are stored and logged with credentials
+  removed (:func:`redact_url`); header values (tokens) are never logged.
+
+Times are UTC unless a periodic source says otherwise (its file labels, e.g. Beijing time for
+CNEMC). Pure Python (``urllib``); no third-party HTTP client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import shutil
+import sqlite3
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from configs.sources_schema import FetchDefaults, Source, Sources
+
+__all__ = ["feed_relpath", "FetchItem", "DownloadResult", "FetchReport", "CycleState", "FetchCatalog",
+           "redact_url", "plan_source", "download", "check_grib", "fetch_sources",
+           "cycle_states", "arrival_info", "inbox_dir", "sha256_file", "sqlite_db",
+           "USER_AGENT"]
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "airwarn-fetch/1 (+https://github.com/airwarn)"
+_CHUNK = 1 << 16
+_SECRET_KEYS = ("key", "token", "secret", "password", "passwd", "pwd", "sig", "signature",
+                "auth", "apikey", "access")
+
+
+def inbox_dir(data_dir: Path | str) -> Path:
+    """The inbox folder, ``<data_dir>/inbox``."""
+    return Path(data_dir) / "inbox"
+
+
+def redact_url(url: str) -> str:
+    """``url`` without credentials: the user-info password and the values of query parameters
+    that look like keys/tokens/signatures replaced by ``***``."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        user, host = netloc.rsplit("@", 1)
+        netloc = f"{user.split(':', 1)[0]}:***@{host}" if ":" in user else f"***@{host}"
+    query = parts.query
+    if query:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        query = "&".join(
+            f"{k}={'***' if any(s in k.lower() for s in _SECRET_KEYS) else v}" for k, v in pairs)
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+# --------------------------------------------------------------------------------------------
+# planning: which URLs are due
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FetchItem:
+    """One file to fetch.
+
+    Attributes
+    ----------
+    source : str
+    kind : {"nwp", "obs", "met_obs"}
+    url : str
+        Full URL (may carry credentials: log :func:`redact_url` of it).
+    rel : str
+        Landing path relative to ``inbox/<source>/``.
+    cycle : Timestamp or None
+        Reference time (UTC) of a cycle source's file.
+    step : int or None
+        Forecast step, h.
+    label : Timestamp
+        Time the file is about (UTC): the cycle's reference time, or a periodic file's label.
+    expected : Timestamp
+        When the file is normally published (UTC); lateness is measured from it.
+    sha256_url : str or None
+    """
+
+    source: str
+    kind: str
+    url: str
+    rel: str
+    cycle: pd.Timestamp | None
+    step: int | None
+    label: pd.Timestamp
+    expected: pd.Timestamp
+    sha256_url: str | None = None
+
+
+def _fields(t: pd.Timestamp, base: str, step: int | None = None) -> dict[str, Any]:
+    return {"base": base, "yyyymmdd": t.strftime("%Y%m%d"), "yyyy": t.strftime("%Y"),
+            "mm": t.strftime("%m"), "dd": t.strftime("%d"), "HH": t.strftime("%H"),
+            "yyyymmddHH": t.strftime("%Y%m%d%H"), "step": step if step is not None else 0,
+            "t": t.to_pydatetime()}
+
+
+def _fill(template: str, values: dict[str, Any], source: str) -> str:
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"source {source!r}: URL template {template!r} cannot be filled "
+                         f"({exc}); fields: {sorted(values)}") from None
+
+
+def _utc(t: Any) -> pd.Timestamp:
+    t = pd.Timestamp(t)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def source_cycles(src: Source, now: Any) -> list[pd.Timestamp]:
+    """The newest ``cycles_back`` reference times (UTC) of a cycle source due at ``now``
+    (reference time + ``latency_h`` ≤ now), newest first."""
+    if not src.is_cycle:
+        return []
+    t = _utc(now) - pd.Timedelta(hours=src.latency_h)
+    day = t.floor("D")
+    out: list[pd.Timestamp] = []
+    while len(out) < src.cycles_back:
+        for h in reversed(src.cycle_hours or []):
+            c = day + pd.Timedelta(hours=h)
+            if c <= t and len(out) < src.cycles_back:
+                out.append(c)
+        day -= pd.Timedelta(days=1)
+    return out
+
+
+def plan_source(src: Source, now: Any, *, base_urls: dict[str, str] | None = None
+                ) -> list[FetchItem]:
+    """Every file of ``src`` due at ``now`` (aware or UTC), newest first.
+
+    Cycle sources: each step of the newest ``cycles_back`` cycles. Periodic sources: one file
+    per ``every_h`` over the last ``lookback_h`` hours, labels in the source's time zone.
+    """
+    base = src.resolved_base(base_urls)
+    items: list[FetchItem] = []
+    if src.is_cycle:
+        for ref in source_cycles(src, now):
+            for step in src.steps or []:
+                vals = _fields(ref, base, step)
+                url = _fill(src.url, vals, src.name)
+                name = Path(urllib.parse.urlsplit(url).path).name or f"step{step:03d}"
+                rel = _fill(src.dest, vals, src.name) if src.dest else \
+                    f"{ref:%Y%m%d%H}/{name}"
+                items.append(FetchItem(
+                    src.name, src.kind, url, rel, ref, step, ref,
+                    ref + pd.Timedelta(hours=src.expected_delay_h),
+                    _fill(src.sha256_url, {**vals, "url": url}, src.name)
+                    if src.sha256_url else None))
+        return items
+    every = pd.Timedelta(hours=src.every_h or 1)
+    local_now = _utc(now).tz_convert(src.timezone)
+    last = (local_now - pd.Timedelta(hours=src.latency_h)).floor(every)
+    n = max(1, src.lookback_h // (src.every_h or 1))
+    for k in range(n):
+        t = last - k * every
+        vals = _fields(t, base)
+        url = _fill(src.url, vals, src.name)
+        name = Path(urllib.parse.urlsplit(url).path).name or f"{t:%Y%m%d%H}"
+        rel = _fill(src.dest, vals, src.name) if src.dest else name
+        items.append(FetchItem(src.name, src.kind, url, rel, None, None, _utc(t),
+                               _utc(t) + pd.Timedelta(hours=src.expected_delay_h),
+                               _fill(src.sha256_url, {**vals, "url": url}, src.name)
+                               if src.sha256_url else None))
+    return items
+
+
+def feed_relpath(src: Source, t: Any, step: int | None = None) -> str:
+    """Where a provider keeps the file of ``src`` for time ``t`` (a cycle's reference time, or a
+    periodic file's label in the source's time zone) and ``step``, relative to its base URL —
+    the layout a folder must have to be served as that source (the demo's feed,
+    ``flows.loopback.serve_folder``). Query strings are dropped."""
+    t = pd.Timestamp(t)
+    t = t.tz_localize("UTC") if t.tzinfo is None else t
+    t = t.tz_convert("UTC") if src.is_cycle else t.tz_convert(src.timezone)
+    url = _fill(src.url, _fields(t, "", step), src.name)
+    return urllib.parse.urlsplit(url).path.lstrip("/")
+
+
+# --------------------------------------------------------------------------------------------
+# one download
+# --------------------------------------------------------------------------------------------
+
+
+class _Retry(Exception):
+    """A transient failure: try again after the backoff."""
+
+
+class _NotAvailable(Exception):
+    """HTTP 404/410: not published (yet)."""
+
+
+class _Refused(Exception):
+    """A failure that retrying cannot fix (401/403, other 4xx)."""
+
+
+@dataclass
+class DownloadResult:
+    """Outcome of :func:`download`.
+
+    ``status``: ``ok`` (``path`` is complete and verified), ``missing`` (404/410), ``failed``
+    (retries exhausted or refused; ``detail`` says why). ``size`` bytes; times UTC.
+    """
+
+    status: str
+    path: Path | None = None
+    size: int = 0
+    sha256: str = ""
+    attempts: int = 0
+    resumed: int = 0
+    started: pd.Timestamp | None = None
+    finished: pd.Timestamp | None = None
+    detail: str = ""
+
+
+def check_grib(path: Path | str) -> None:
+    """Check that a file is whole GRIB (edition 1 or 2) messages, each ending in ``7777``.
+
+    Walks the messages by their own length fields (GRIB2: 8 bytes at offset 8; GRIB1: 3 bytes
+    at offset 4), so a truncated or concatenated-with-junk file is caught without decoding.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, the byte offset and what was expected there.
+    """
+    p = Path(path)
+    size = p.stat().st_size
+    with open(p, "rb") as fh:
+        off, n = 0, 0
+        while off < size:
+            fh.seek(off)
+            head = fh.read(16)
+            if len(head) < 16 or head[:4] != b"GRIB":
+                if n and not head.strip(b"\x00"):
+                    break  # zero padding after the last message
+                raise ValueError(f"{p}: expected a GRIB message at byte {off}, found "
+                                 f"{head[:4]!r} ({size} bytes in the file)")
+            edition = head[7]
+            length = int.from_bytes(head[8:16], "big") if edition == 2 else \
+                int.from_bytes(head[4:7], "big")
+            if edition not in (1, 2) or length < 16:
+                raise ValueError(f"{p}: GRIB message at byte {off}: edition {edition}, length "
+                                 f"{length} — not a valid header")
+            if off + length > size:
+                raise ValueError(f"{p}: GRIB message at byte {off} says {length} bytes but "
+                                 f"the file ends after {size - off} (truncated download)")
+            fh.seek(off + length - 4)
+            if fh.read(4) != b"7777":
+                raise ValueError(f"{p}: GRIB message at byte {off} does not end with '7777' "
+                                 f"at byte {off + length - 4}")
+            off += length
+            n += 1
+    if n == 0:
+        raise ValueError(f"{p}: empty file, expected GRIB messages")
+
+
+def sha256_file(path: Path | str) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _opener(url: str) -> urllib.request.OpenerDirector:
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    return urllib.request.build_opener()
+
+
+def _headers(headers_env: dict[str, str]) -> dict[str, str]:
+    out = {"User-Agent": USER_AGENT}
+    for name, env in headers_env.items():
+        val = os.environ.get(env)
+        if val:
+            out[name] = val
+    return out
+
+
+def _fetch_small(url: str, headers: dict[str, str], timeout: float) -> bytes:
+    with _opener(url).open(urllib.request.Request(url, headers=headers), timeout=timeout) as r:
+        return r.read(1 << 20)
+
+
+def _one_attempt(url: str, part: Path, headers: dict[str, str], timeout: float,
+                 max_time: float) -> tuple[int, bool]:
+    """One GET (ranged when ``part`` holds bytes). Returns (expected total size or -1,
+    resumed?). Raises _Retry/_NotAvailable/_Refused."""
+    have = part.stat().st_size if part.exists() else 0
+    hdrs = dict(headers)
+    if have:
+        hdrs["Range"] = f"bytes={have}-"
+    t_end = time.monotonic() + max_time
+    try:
+        with _opener(url).open(urllib.request.Request(url, headers=hdrs), timeout=timeout) as r:
+            code = r.status
+            length = r.headers.get("Content-Length")
+            resumed = False
+            if have and code == 206:
+                rng = r.headers.get("Content-Range", "")  # bytes a-b/total
+                try:
+                    start = int(rng.split()[1].split("-")[0])
+                    total_s = rng.split("/")[-1]
+                    total = int(total_s) if total_s.strip() != "*" else \
+                        (have + int(length) if length else -1)
+                except (IndexError, ValueError):
+                    part.unlink(missing_ok=True)
+                    raise _Retry(f"unreadable Content-Range {rng!r}; restarting") from None
+                if start != have:
+                    part.unlink(missing_ok=True)
+                    raise _Retry(f"server resumed at byte {start}, not {have}; restarting")
+                mode, resumed = "ab", True
+            else:
+                mode = "wb"
+                total = int(length) if length and length.isdigit() else -1
+            with open(part, mode) as fh:
+                while True:
+                    if time.monotonic() > t_end:
+                        raise _Retry(f"transfer longer than {max_time:g} s")
+                    chunk = r.read(_CHUNK)
+                    if not chunk:
+                        break
+                    fh.write(chunk)
+    except urllib.error.HTTPError as exc:
+        if exc.code in (404, 410):
+            raise _NotAvailable(f"HTTP {exc.code}") from None
+        if exc.code == 416:
+            part.unlink(missing_ok=True)
+            raise _Retry("HTTP 416 (range not satisfiable); restarting") from None
+        if exc.code in (408, 425, 429) or exc.code >= 500:
+            raise _Retry(f"HTTP {exc.code}") from None
+        raise _Refused(f"HTTP {exc.code} {exc.reason}") from None
+    except (TimeoutError, ConnectionError, http.client.HTTPException, urllib.error.URLError,
+            OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+            raise _Retry(f"no answer within {timeout:g} s") from None
+        raise _Retry(f"{type(exc).__name__}: {reason}") from None
+    size = part.stat().st_size
+    if total >= 0 and size < total:
+        raise _Retry(f"incomplete: {size} of {total} bytes; resuming")
+    if total >= 0 and size > total:
+        part.unlink(missing_ok=True)
+        raise _Retry(f"{size} bytes, more than the {total} announced; restarting")
+    return total, resumed
+
+
+def download(url: str, dest: Path | str, *, defaults: FetchDefaults | None = None,
+             timeout_s: float | None = None, max_time_s: float | None = None,
+             retries: int | None = None, backoff_s: float | None = None,
+             backoff_max_s: float | None = None, check: str = "none",
+             sha256_url: str | None = None, headers_env: dict[str, str] | None = None,
+             sleep: Callable[[float], None] = time.sleep) -> DownloadResult:
+    """Download ``url`` to ``dest``, resumably and verified; ``dest`` appears only when complete.
+
+    Parameters
+    ----------
+    url : str
+    dest : path-like
+        Final path; the transfer goes to ``<dest>.part`` beside it (kept between calls, so an
+        interrupted download resumes with an HTTP ``Range`` request).
+    defaults : FetchDefaults, optional
+        Network settings; the keyword arguments override them.
+    timeout_s : float
+        Socket timeout of each request, s.
+    max_time_s : float
+        Wall time of one request, s.
+    retries : int
+        Attempts after the first (404/410 and 401/403 are not retried).
+    backoff_s, backoff_max_s : float
+        First retry delay and its cap, s (doubling).
+    check : {"none", "grib2"}
+        Content check (:func:`check_grib`).
+    sha256_url : str, optional
+        URL of a checksum file whose first token is the data's SHA-256.
+    headers_env : dict, optional
+        Header name → environment variable with its value (never logged).
+    sleep : callable
+        Used between retries (tests pass a fast one).
+
+    Returns
+    -------
+    DownloadResult
+    """
+    d = defaults or FetchDefaults()
+    timeout = timeout_s if timeout_s is not None else d.timeout_s
+    max_time = max_time_s if max_time_s is not None else d.max_time_s
+    n_retries = retries if retries is not None else d.retries
+    b0 = backoff_s if backoff_s is not None else d.backoff_s
+    bmax = backoff_max_s if backoff_max_s is not None else d.backoff_max_s
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    headers = _headers(headers_env or {})
+    safe = redact_url(url)
+    res = DownloadResult(status="failed", started=pd.Timestamp.now(tz="UTC"))
+    reasons: list[str] = []
+    for attempt in range(n_retries + 1):
+        res.attempts = attempt + 1
+        if attempt:
+            delay = min(bmax, b0 * 2 ** (attempt - 1))
+            log.info("fetch %s: retry %d in %.1f s (%s)", safe, attempt, delay, reasons[-1])
+            sleep(delay)
+        try:
+            _, resumed = _one_attempt(url, part, headers, timeout, max_time)
+            res.resumed += int(resumed)
+            if check == "grib2":
+                try:
+                    check_grib(part)
+                except ValueError as exc:
+                    part.unlink(missing_ok=True)
+                    raise _Retry(str(exc).replace(str(part), Path(dest).name)) from None
+            digest = sha256_file(part)
+            if sha256_url:
+                try:
+                    want = _fetch_small(sha256_url, headers, timeout).split()[0].decode().lower()
+                except (urllib.error.URLError, OSError, IndexError, UnicodeDecodeError) as exc:
+                    raise _Retry(f"checksum file {redact_url(sha256_url)} not readable "
+                                 f"({exc})") from None
+                if want != digest:
+                    part.unlink(missing_ok=True)
+                    raise _Retry(f"SHA-256 {digest[:12]}… differs from the published "
+                                 f"{want[:12]}…")
+            os.replace(part, dest)
+            res.status, res.path, res.sha256 = "ok", dest, digest
+            res.size = dest.stat().st_size
+            res.detail = "; ".join(reasons)
+            break
+        except _NotAvailable as exc:
+            res.status, res.detail = "missing", f"{exc}: not published yet"
+            break
+        except _Refused as exc:
+            res.status, res.detail = "failed", f"{exc} (not retried)"
+            log.warning("fetch %s refused: %s", safe, exc)
+            break
+        except _Retry as exc:
+            reasons.append(str(exc))
+    else:
+        res.detail = f"gave up after {res.attempts} attempts: " + "; ".join(reasons[-3:])
+        log.warning("fetch %s failed: %s", safe, res.detail)
+    res.finished = pd.Timestamp.now(tz="UTC")
+    return res
+
+
+# --------------------------------------------------------------------------------------------
+# the catalog
+# --------------------------------------------------------------------------------------------
+
+@contextmanager
+def sqlite_db(path: Path | str) -> Iterator[sqlite3.Connection]:
+    """A SQLite connection whose block is one transaction (committed on success, rolled back on
+    an exception), closed after; rows as ``sqlite3.Row``."""
+    with closing(sqlite3.connect(path, timeout=30)) as db:
+        db.row_factory = sqlite3.Row
+        with db:
+            yield db
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS fetches (
+    source TEXT NOT NULL, kind TEXT NOT NULL, url TEXT NOT NULL, path TEXT,
+    cycle TEXT, step INTEGER, label TEXT NOT NULL, expected TEXT,
+    size INTEGER, sha256 TEXT, started TEXT, finished TEXT, attempts INTEGER NOT NULL,
+    status TEXT NOT NULL, detail TEXT, PRIMARY KEY (source, url));
+CREATE INDEX IF NOT EXISTS fetches_cycle ON fetches (source, cycle);
+"""
+
+
+class FetchCatalog:
+    """What arrived when: SQLite ``<data_dir>/inbox/fetch.sqlite`` (one row per source and URL,
+    the URL stored without credentials). Every write is one transaction."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._db() as db:
+            db.executescript(_SCHEMA)
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path | str) -> FetchCatalog:
+        """The catalog of a data directory."""
+        return cls(inbox_dir(data_dir) / "fetch.sqlite")
+
+    def _db(self) -> Any:
+        return sqlite_db(self.path)
+
+    def get(self, source: str, url: str) -> dict[str, Any] | None:
+        """The row of one URL, or None."""
+        with self._db() as db:
+            r = db.execute("SELECT * FROM fetches WHERE source=? AND url=?",
+                           (source, redact_url(url))).fetchone()
+        return dict(r) if r else None
+
+    def record(self, item: FetchItem, res: DownloadResult, path: Path | None,
+               status: str | None = None) -> None:
+        """Insert or update the row of ``item`` (attempts add up across calls)."""
+        old = self.get(item.source, item.url)
+        attempts = res.attempts + (old["attempts"] if old else 0)
+        iso = (lambda t: t.isoformat() if t is not None else None)  # noqa: E731
+        started = old["started"] if old and old.get("started") else iso(res.started)
+        with self._db() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO fetches VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (item.source, item.kind, redact_url(item.url), str(path) if path else None,
+                 iso(item.cycle), item.step, item.label.isoformat(), item.expected.isoformat(),
+                 res.size or None, res.sha256 or None, started, iso(res.finished), attempts,
+                 status or res.status, res.detail))
+
+    def land_cycle(self, source: str, cycle: pd.Timestamp, folder: Path) -> None:
+        """Mark the held files of a cycle as landed in ``folder``."""
+        with self._db() as db:
+            rows = db.execute("SELECT url, path FROM fetches WHERE source=? AND cycle=? "
+                              "AND status='held'", (source, cycle.isoformat())).fetchall()
+            for r in rows:
+                db.execute("UPDATE fetches SET status='ok', path=? WHERE source=? AND url=?",
+                           (str(folder / Path(r["path"]).name), source, r["url"]))
+
+    def frame(self, source: str | None = None) -> pd.DataFrame:
+        """The catalog as a table (times as UTC Timestamps)."""
+        with self._db() as db:
+            q, args = "SELECT * FROM fetches", ()
+            if source:
+                q, args = q + " WHERE source=?", (source,)
+            df = pd.read_sql_query(q, db, params=args)
+        for c in ("cycle", "label", "expected", "started", "finished"):
+            df[c] = pd.to_datetime(df[c], utc=True, format="ISO8601")
+        return df
+
+
+# --------------------------------------------------------------------------------------------
+# fetching every source
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CycleState:
+    """Where one cycle of a source stands (``steps_have`` of ``steps_total`` verified)."""
+
+    source: str
+    cycle: pd.Timestamp
+    steps_total: int
+    steps_have: int
+    landed: bool
+    arrived: pd.Timestamp | None = None   # when its last file arrived, UTC
+    expected: pd.Timestamp | None = None  # when it is normally complete, UTC
+
+    @property
+    def complete(self) -> bool:
+        """All configured steps are there."""
+        return self.steps_have >= self.steps_total
+
+    @property
+    def late_h(self) -> float | None:
+        """Hours after ``expected`` it arrived (negative: early); None if not complete."""
+        if not self.complete or self.arrived is None or self.expected is None:
+            return None
+        return (self.arrived - self.expected).total_seconds() / 3600
+
+
+@dataclass
+class FetchReport:
+    """What one :func:`fetch_sources` call did."""
+
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # source → status → n
+    landed: list[Path] = field(default_factory=list)
+    cycles: list[CycleState] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)   # redacted url: reason
+    bytes: int = 0
+
+    def add(self, source: str, status: str) -> None:
+        """Count one item."""
+        c = self.counts.setdefault(source, {})
+        c[status] = c.get(status, 0) + 1
+
+
+def cycle_states(catalog: FetchCatalog, src: Source, cycles: list[pd.Timestamp]
+                 ) -> list[CycleState]:
+    """State of the given cycles of a cycle source, from the catalog."""
+    df = catalog.frame(src.name)
+    out = []
+    for ref in cycles:
+        rows = df[(df["cycle"] == ref) & df["status"].isin(["ok", "held"])] if len(df) else df
+        out.append(CycleState(
+            src.name, ref, len(src.steps or []), int(rows["step"].nunique()) if len(rows) else 0,
+            bool(len(rows)) and bool((rows["status"] == "ok").all()),
+            pd.Timestamp(rows["finished"].max()) if len(rows) else None,
+            ref + pd.Timedelta(hours=src.expected_delay_h)))
+    return out
+
+
+def _land_cycle(catalog: FetchCatalog, data_dir: Path, src: Source, ref: pd.Timestamp,
+                staging: Path) -> Path:
+    target = inbox_dir(data_dir) / src.name / f"{ref:%Y%m%d%H}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        os.replace(staging, target)        # the whole cycle appears at once
+    else:                                  # a re-fetch into an existing folder: file by file
+        for p in sorted(staging.iterdir()):
+            os.replace(p, target / p.name)
+        shutil.rmtree(staging, ignore_errors=True)
+    catalog.land_cycle(src.name, ref, target)
+    return target
+
+
+def fetch_sources(sources: Sources, data_dir: Path | str, *, now: Any = None,
+                  names: list[str] | None = None, base_urls: dict[str, str] | None = None,
+                  sleep: Callable[[float], None] = time.sleep) -> FetchReport:
+    """Fetch every due file of the enabled sources (or of ``names``, enabled or not).
+
+    Parameters
+    ----------
+    sources : Sources
+        ``configs/sources.yaml`` (:func:`configs.sources_schema.load_sources`).
+    data_dir : path-like
+        Data directory: files land in ``<data_dir>/inbox/<source>/``, the catalog is
+        ``<data_dir>/inbox/fetch.sqlite``.
+    now : datetime-like, optional
+        The time to plan for (default: now, UTC).
+    names : list of str, optional
+        Sources to fetch (default: the enabled ones).
+    base_urls : dict, optional
+        Base URL overrides ``{name or "*": url}``.
+    sleep : callable
+        Between retries.
+
+    Returns
+    -------
+    FetchReport
+        Per-source counts by status (``ok`` new files, ``have`` already there, ``held`` steps
+        of an incomplete cycle, ``missing`` not published yet, ``failed``), the files landed,
+        and the state of each planned cycle.
+    """
+    data_dir = Path(data_dir)
+    now = _utc(now if now is not None else pd.Timestamp.now(tz="UTC"))
+    chosen = [sources.get(n) for n in names] if names else \
+        [s for s in sources.sources if s.enabled]
+    catalog = FetchCatalog.for_data_dir(data_dir)
+    report = FetchReport()
+    staging_root = inbox_dir(data_dir) / ".fetching"
+    for src in chosen:
+        net: dict[str, Any] = {k: getattr(src, k) for k in
+                               ("timeout_s", "max_time_s", "retries", "backoff_s",
+                                "backoff_max_s") if getattr(src, k) is not None}
+        report.counts.setdefault(src.name, {})
+        items = plan_source(src, now, base_urls=base_urls)
+        by_cycle: dict[pd.Timestamp, list[FetchItem]] = {}
+        for it in items:
+            if it.cycle is not None:
+                by_cycle.setdefault(it.cycle, []).append(it)
+        skip: set[str] = set()
+        for it in items:
+            if it.url in skip:
+                continue
+            row = catalog.get(it.source, it.url)
+            if row and row["status"] in ("ok", "held") and row["path"] and \
+                    Path(row["path"]).exists():
+                report.add(src.name, "have")
+                continue
+            dest = (staging_root / src.name / f"{it.cycle:%Y%m%d%H}" / Path(it.rel).name
+                    if it.cycle is not None else inbox_dir(data_dir) / src.name / it.rel)
+            res = download(it.url, dest, defaults=sources.defaults, check=src.check,
+                           sha256_url=it.sha256_url, headers_env=src.headers_env, sleep=sleep,
+                           **net)
+            status = "held" if (res.status == "ok" and it.cycle is not None) else res.status
+            catalog.record(it, res, res.path, status)
+            report.add(src.name, "ok" if res.status == "ok" else res.status)
+            if res.status == "ok":
+                report.bytes += res.size
+                if it.cycle is None:
+                    report.landed.append(dest)
+            elif res.status == "failed":
+                report.failures.append(f"{src.name}: {redact_url(it.url)}: {res.detail}")
+            if res.status == "missing" and it.cycle is not None and it.step is not None:
+                # steps come out in order: a missing step means the later ones are not out yet
+                for x in by_cycle[it.cycle]:
+                    if x.step is not None and x.step > it.step and x.url not in skip:
+                        skip.add(x.url)
+                        if not catalog.get(x.source, x.url):
+                            catalog.record(x, DownloadResult(
+                                status="missing", detail="an earlier step is not out yet"), None)
+                        report.add(src.name, "missing")
+        if src.is_cycle:
+            states = cycle_states(catalog, src, sorted(by_cycle, reverse=True))
+            for st in states:
+                staging = staging_root / src.name / f"{st.cycle:%Y%m%d%H}"
+                if st.complete and not st.landed and staging.exists():
+                    target = _land_cycle(catalog, data_dir, src, st.cycle, staging)
+                    report.landed += sorted(target.iterdir())
+                    st.landed = True
+            report.cycles += states
+    return report
+
+
+def arrival_info(data_dir: Path | str, *, cycle: Any = None, obs_last_time: Any = None
+                 ) -> dict[str, Any]:
+    """When the inputs a forecast used arrived, and how late, from the fetch catalog.
+
+    Parameters
+    ----------
+    data_dir : path-like
+    cycle : datetime-like, optional
+        Reference time of the meteorology cycle the forecast used.
+    obs_last_time : datetime-like, optional
+        Time (UTC) of the newest observation the forecast used.
+
+    Returns
+    -------
+    dict
+        ``met_cycle``, ``met_source``, ``met_arrived`` (UTC ISO), ``met_late_h`` (hours after its
+        normal publication, ≥ 0 means late) — and ``obs_file``, ``obs_arrived``, ``obs_late_h``
+        for the newest observation file fetched up to ``obs_last_time``. Keys are absent when the
+        inputs did not come through ``airwarn fetch`` (e.g. ingested by hand).
+    """
+    path = inbox_dir(data_dir) / "fetch.sqlite"
+    if not path.exists():
+        return {}
+    cat = FetchCatalog(path)
+    df = cat.frame()
+    if df.empty:
+        return {}
+    out: dict[str, Any] = {}
+    ok = df[df["status"] == "ok"]
+    if cycle is not None:
+        ref = _utc(cycle)
+        rows = ok[(ok["kind"] == "nwp") & (ok["cycle"] == ref)]
+        if len(rows):
+            src = str(rows["source"].iloc[0])
+            rows = rows[rows["source"] == src]
+            arrived = pd.Timestamp(rows["finished"].max())
+            expected = pd.Timestamp(rows["expected"].max())
+            out.update(met_cycle=ref.isoformat(), met_source=src,
+                       met_arrived=arrived.isoformat(),
+                       met_late_h=round((arrived - expected).total_seconds() / 3600, 2))
+    if obs_last_time is not None:
+        last = _utc(obs_last_time)
+        # a file labelled up to an hour after the last observation holds it (CNEMC labels end
+        # the hour)
+        rows = ok[(ok["kind"] == "obs") & (ok["label"] <= last + pd.Timedelta(hours=1))]
+        if len(rows):
+            r = rows.sort_values(["label", "finished"]).iloc[-1]
+            out.update(obs_file=Path(str(r["path"])).name,
+                       obs_arrived=pd.Timestamp(r["finished"]).isoformat(),
+                       obs_late_h=round((pd.Timestamp(r["finished"]) -
+                                         pd.Timestamp(r["expected"])).total_seconds() / 3600, 2))
+    return out

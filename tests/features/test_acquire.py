@@ -1,0 +1,260 @@
+"""``features.acquire`` against a real HTTP server on 127.0.0.1 serving the providers' layouts.
+
+The server (``flows.loopback``) serves a folder; a subclass adds the faults a real feed shows:
+a transfer cut short (``Content-Length`` larger than the body, connection closed), a server that
+never answers, a step that is not published yet (404).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from configs.sources_schema import Source, Sources, load_sources, parse_steps
+from features.acquire import (
+    FetchCatalog,
+    arrival_info,
+    check_grib,
+    download,
+    fetch_sources,
+    plan_source,
+    redact_url,
+)
+from flows.loopback import RangeFolderHandler, serve_folder
+
+
+def grib2_bytes(n_messages: int = 2, payload: int = 300, seed: int = 0) -> bytes:
+    """GRIB2-framed messages: indicator section (``GRIB``, discipline 0, edition 2, 8-byte total
+    length), a body, and the ``7777`` end section — the framing ``check_grib`` verifies."""
+    out = b""
+    for k in range(n_messages):
+        body = bytes((seed + k + i) % 251 for i in range(payload))
+        length = 16 + len(body) + 4
+        out += b"GRIB\x00\x00\x00\x02" + length.to_bytes(8, "big") + body + b"7777"
+    return out
+
+
+class FaultyHandler(RangeFolderHandler):
+    """Folder handler with faults: paths in ``truncate_once`` are cut in half once (the
+    announced length stays the full size), paths in ``hang`` never answer, every request is
+    logged with its Range and Authorization headers."""
+
+    truncate_once: set[str] = set()
+    hang: set[str] = set()
+    release = threading.Event()
+    seen: list[tuple[str, str, str]] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        path = self.path.split("?")[0]
+        type(self).seen.append((path, self.headers.get("Range", ""),
+                                self.headers.get("Authorization", "")))
+        if path in self.hang:
+            self.release.wait(10)
+            return
+        if path in self.truncate_once:
+            self.truncate_once.discard(path)
+            full = Path(self.translate_path(path)).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(full)))
+            self.end_headers()
+            self.wfile.write(full[: len(full) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        super().do_GET()
+
+
+@pytest.fixture
+def server(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    FaultyHandler.truncate_once = set()
+    FaultyHandler.hang = set()
+    FaultyHandler.seen = []
+    FaultyHandler.release = threading.Event()
+    with serve_folder(root, FaultyHandler) as url:
+        yield root, url
+    FaultyHandler.release.set()
+
+
+def _put(root: Path, rel: str, data: bytes) -> bytes:
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+    return data
+
+
+FAST = {"timeout_s": 0.5, "max_time_s": 5, "retries": 3, "backoff_s": 0.01,
+        "backoff_max_s": 0.05}
+
+
+def _ifs(**kw) -> Source:
+    base = load_sources().get("ecmwf-ifs").model_dump()
+    base.update(enabled=True, steps=[0, 3, 6], cycles_back=2, **FAST, **kw)
+    return Source.model_validate(base)
+
+
+NOW = pd.Timestamp("2026-12-06T09:00Z")   # IFS latency 6 h → cycles 06T00 and 05T12
+
+
+def test_plans_the_real_layouts():
+    srcs = load_sources()
+    ifs = plan_source(srcs.get("ecmwf-ifs"), NOW)
+    assert ifs[0].url == ("https://data.ecmwf.int/forecasts/20261206/00z/ifs/0p25/oper/"
+                          "20261206000000-0h-oper-fc.grib2")
+    assert ifs[0].rel == "2026120600/20261206000000-0h-oper-fc.grib2"
+    assert {i.cycle for i in ifs} == {pd.Timestamp("2026-12-06T00Z"),
+                                      pd.Timestamp("2026-12-05T12Z")}
+    assert max(i.step for i in ifs) == 120 and len(ifs) == 2 * 41
+    gfs = plan_source(srcs.get("gfs"), NOW)   # latency 3.5 h → 00z of the 6th is due
+    assert gfs[1].url == ("https://nomads.ncep.noaa.gov/pub/data/nccf/com/gfs/prod/"
+                          "gfs.20261206/00/atmos/gfs.t00z.pgrb2.0p25.f003")
+    cnemc = plan_source(srcs.get("cnemc"), NOW)  # 17:00 Beijing, latency 0.5 h → 16:00 file
+    assert cnemc[0].url.endswith("/20261206/cnemc_2026120616.csv")
+    assert cnemc[0].label == pd.Timestamp("2026-12-06T08:00Z") and len(cnemc) == 36
+    assert parse_steps(["0-12/6", 24]) == [0, 6, 12, 24]
+    with pytest.raises(ValueError, match="start-stop/every"):
+        parse_steps("0-x/3")
+
+
+def test_cycles_land_complete_resume_truncated_and_404_is_not_an_error(server, tmp_path):
+    root, url = server
+    data = tmp_path / "data"
+    sent = {}
+    for step in (0, 3, 6):   # the previous cycle is complete on the server
+        rel = f"20261205/12z/ifs/0p25/oper/20261205120000-{step}h-oper-fc.grib2"
+        sent[("old", step)] = _put(root, rel, grib2_bytes(3, 2000, step))
+    for step in (0, 3):      # the newest cycle has published steps 0 and 3 only
+        rel = f"20261206/00z/ifs/0p25/oper/20261206000000-{step}h-oper-fc.grib2"
+        sent[("new", step)] = _put(root, rel, grib2_bytes(3, 2000, 10 + step))
+    cut = "/20261205/12z/ifs/0p25/oper/20261205120000-3h-oper-fc.grib2"
+    FaultyHandler.truncate_once = {cut}
+    srcs = Sources(sources=[_ifs()])
+
+    rep = fetch_sources(srcs, data, now=NOW, base_urls={"ecmwf-ifs": url}, sleep=lambda s: None)
+
+    assert not rep.failures
+    assert rep.counts["ecmwf-ifs"] == {"ok": 5, "missing": 1}
+    states = {s.cycle: s for s in rep.cycles}
+    old, new = states[pd.Timestamp("2026-12-05T12Z")], states[pd.Timestamp("2026-12-06T00Z")]
+    assert old.complete and old.landed and (new.steps_have, new.landed) == (2, False)
+    landed = data / "inbox" / "ecmwf-ifs" / "2026120512"
+    for step in (0, 3, 6):
+        f = landed / f"20261205120000-{step}h-oper-fc.grib2"
+        assert f.read_bytes() == sent[("old", step)]
+        check_grib(f)
+    assert not (data / "inbox" / "ecmwf-ifs" / "2026120600").exists()  # held: incomplete
+    # the cut transfer was resumed with a Range request from where it stopped
+    ranges = [r for p, r, _ in FaultyHandler.seen if p == cut]
+    assert ranges == ["", f"bytes={len(sent[('old', 3)]) // 2}-"]
+    cat = FetchCatalog.for_data_dir(data).frame("ecmwf-ifs")
+    row = cat[(cat["cycle"] == old.cycle) & (cat["step"] == 3)].iloc[0]
+    assert (row["status"], row["attempts"], row["size"]) == ("ok", 2, len(sent[("old", 3)]))
+    assert row["sha256"] == hashlib.sha256(sent[("old", 3)]).hexdigest()
+    assert row["path"] == str(landed / "20261205120000-3h-oper-fc.grib2")
+    late = cat[(cat["cycle"] == new.cycle) & (cat["step"] == 6)].iloc[0]
+    assert late["status"] == "missing" and "404" in late["detail"]
+
+    # step 6 is published: the next fetch downloads only it and lands the cycle in one piece
+    rel6 = "20261206/00z/ifs/0p25/oper/20261206000000-6h-oper-fc.grib2"
+    _put(root, rel6, grib2_bytes(3, 2000, 16))
+    FaultyHandler.seen = []
+    rep2 = fetch_sources(srcs, data, now=NOW, base_urls={"ecmwf-ifs": url})
+    assert [p for p, _, _ in FaultyHandler.seen] == ["/" + rel6]
+    assert rep2.counts["ecmwf-ifs"] == {"have": 5, "ok": 1}
+    newdir = data / "inbox" / "ecmwf-ifs" / "2026120600"
+    assert sorted(p.name for p in newdir.iterdir()) == [
+        f"20261206000000-{s}h-oper-fc.grib2" for s in (0, 3, 6)]
+    assert not list((data / "inbox" / ".fetching").rglob("*.grib2"))
+
+    info = arrival_info(data, cycle="2026-12-06T00Z")
+    assert info["met_source"] == "ecmwf-ifs" and info["met_cycle"].startswith("2026-12-06T00")
+    # expected 8 h after 00 UTC; it arrived now (2026 clock) — lateness is arrival − expected
+    arrived = pd.Timestamp(info["met_arrived"])
+    assert info["met_late_h"] == pytest.approx(
+        (arrived - pd.Timestamp("2026-12-06T08:00Z")).total_seconds() / 3600, abs=0.01)
+
+
+def test_a_server_that_hangs_times_out_in_bounded_time(server, tmp_path):
+    root, url = server
+    _put(root, "slow.grib2", grib2_bytes())
+    FaultyHandler.hang = {"/slow.grib2"}
+    t0 = time.monotonic()
+    res = download(f"{url}/slow.grib2", tmp_path / "slow.grib2", timeout_s=0.3, retries=2,
+                   backoff_s=0.01)
+    took = time.monotonic() - t0
+    assert res.status == "failed" and res.attempts == 3
+    assert "no answer within 0.3 s" in res.detail
+    assert took < 3.0
+    assert not (tmp_path / "slow.grib2").exists()
+
+
+def test_broken_grib_and_checksum_are_refused_good_ones_kept(server, tmp_path):
+    root, url = server
+    good = _put(root, "good.grib2", grib2_bytes())
+    _put(root, "bad.grib2", grib2_bytes()[:-4] + b"XXXX")
+    _put(root, "good.grib2.sha256", (hashlib.sha256(good).hexdigest() + "  good.grib2\n").encode())
+    _put(root, "wrong.sha256", ("0" * 64 + "\n").encode())
+    bad = download(f"{url}/bad.grib2", tmp_path / "bad.grib2", check="grib2", **FAST)
+    assert bad.status == "failed" and "does not end with '7777'" in bad.detail
+    assert not (tmp_path / "bad.grib2").exists() and not (tmp_path / "bad.grib2.part").exists()
+    wrong = download(f"{url}/good.grib2", tmp_path / "a.grib2", sha256_url=f"{url}/wrong.sha256",
+                     check="grib2", **FAST)
+    assert wrong.status == "failed" and "SHA-256" in wrong.detail
+    ok = download(f"{url}/good.grib2", tmp_path / "b.grib2", check="grib2",
+                  sha256_url=f"{url}/good.grib2.sha256", **FAST)
+    assert ok.status == "ok" and (tmp_path / "b.grib2").read_bytes() == good
+    with pytest.raises(ValueError, match="truncated download"):
+        (tmp_path / "t.grib2").write_bytes(good[:100])
+        check_grib(tmp_path / "t.grib2")
+
+
+def test_no_secrets_in_the_catalog_or_the_log(server, tmp_path, monkeypatch, caplog):
+    root, url = server
+    monkeypatch.setenv("AIRWARN_TEST_TOKEN", "Bearer s3cr3t-value")
+    _put(root, "20261206/cnemc_2026120616.csv", b"timepoint,stationcode\n")
+    src = Source(name="feed", enabled=True, kind="obs", base_url="https://x.invalid",
+                 url="{base}/{yyyymmdd}/cnemc_{yyyymmddHH}.csv?apikey=s3cr3t-key&fmt=csv",
+                 dest="{yyyymmdd}/cnemc_{yyyymmddHH}.csv", every_h=1, lookback_h=2,
+                 timezone="Asia/Shanghai", latency_h=0.5,
+                 headers_env={"Authorization": "AIRWARN_TEST_TOKEN"}, **FAST)
+    with caplog.at_level(logging.INFO, logger="features.acquire"):
+        rep = fetch_sources(Sources(sources=[src]), tmp_path / "d", now=NOW,
+                            base_urls={"*": url}, sleep=lambda s: None)
+    assert rep.counts["feed"] == {"ok": 1, "missing": 1}
+    assert (tmp_path / "d" / "inbox" / "feed" / "20261206" / "cnemc_2026120616.csv").exists()
+    assert {a for _, _, a in FaultyHandler.seen} == {"Bearer s3cr3t-value"}
+    raw = (tmp_path / "d" / "inbox" / "fetch.sqlite").read_bytes()
+    assert b"s3cr3t" not in raw and b"apikey=***" in raw
+    assert "s3cr3t" not in caplog.text
+    assert redact_url("https://u:pw@h/x?token=abc&a=1") == "https://u:***@h/x?token=***&a=1"
+
+
+def test_fetch_command(server, tmp_path, monkeypatch):
+    from flows.cli import app
+
+    root, url = server
+    _put(root, "20261205/12z/ifs/0p25/oper/20261205120000-0h-oper-fc.grib2", grib2_bytes())
+    yaml_text = (Path(__file__).parents[2] / "configs" / "sources.yaml").read_text()
+    cfg = tmp_path / "sources.yaml"
+    cfg.write_text(yaml_text.replace('steps: "0-120/3"', "steps: [0]")
+                   .replace("retries: 4", "retries: 0"))
+    monkeypatch.setenv("AIRWARN_DATA_DIR", str(tmp_path / "data"))
+    r = CliRunner().invoke(app, ["fetch", "--sources", str(cfg), "-s", "ecmwf-ifs",
+                                 "--base-url", f"ecmwf-ifs={url}", "--now", "2026-12-06T09:00"])
+    assert r.exit_code == 0, r.output
+    assert "2026-12-05 12 UTC: 1/1 steps — landed" in r.output
+    assert "2026-12-06 00 UTC: 0/1 steps" in r.output
+    r = CliRunner().invoke(app, ["fetch", "--sources", str(cfg)])
+    assert r.exit_code == 2 and "no source is enabled" in r.output
+    r = CliRunner().invoke(app, ["fetch", "--sources", str(cfg), "-s", "ecmwf-ifs",
+                                 "--base-url", "ecmwf-ifs=http://127.0.0.1:9", "--now",
+                                 "2026-12-06T09:00"])
+    assert r.exit_code == 1 and "failed: ecmwf-ifs: http://127.0.0.1:9/" in r.output

@@ -1,0 +1,157 @@
+"""``flows.acquire``: wait for the newest complete cycle up to the deadline, then fall back; the
+inbox ingests what arrived. A real HTTP server on 127.0.0.1; the clock is the test's."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from configs.schema import AcquireSettings, Settings
+from configs.sources_schema import Source, Sources, load_sources
+from features.store import read_obs
+from flows.acquire import acquire_crons, fetch_and_ingest, next_issue_time
+from flows.loopback import serve_folder
+
+DATA = Path(__file__).parents[1] / "data" / "ingest"
+FAST = {"timeout_s": 0.5, "retries": 1, "backoff_s": 0.01}
+
+
+def _grib2(seed: int) -> bytes:
+    body = bytes((seed + i) % 251 for i in range(500))
+    return b"GRIB\x00\x00\x00\x02" + (16 + len(body) + 4).to_bytes(8, "big") + body + b"7777"
+
+
+def _ifs_file(root: Path, ref: str, step: int) -> None:
+    t = pd.Timestamp(ref)
+    p = root / f"{t:%Y%m%d}/{t:%H}z/ifs/0p25/oper/{t:%Y%m%d%H}0000-{step}h-oper-fc.grib2"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(_grib2(step + t.hour))
+
+
+class Clock:
+    """A clock that advances only when the flow sleeps."""
+
+    def __init__(self, start: str, on_sleep=None) -> None:
+        self.t = pd.Timestamp(start)
+        self.slept: list[float] = []
+        self.on_sleep = on_sleep
+
+    def __call__(self) -> pd.Timestamp:
+        return self.t
+
+    def sleep(self, s: float) -> None:
+        self.slept.append(s)
+        self.t += pd.Timedelta(seconds=s)
+        if self.on_sleep:
+            self.on_sleep(self)
+
+
+def _sources() -> Sources:
+    ifs = load_sources().get("ecmwf-ifs").model_dump()
+    ifs.update(enabled=True, steps=[0, 3], cycles_back=2, **FAST)
+    return Sources(sources=[Source.model_validate(ifs)])
+
+
+SETTINGS = Settings(acquire=AcquireSettings(start_min_before=60, deadline_min_before=10,
+                                            poll_s=600))
+# 15:00 Beijing = 07:00 UTC; IFS 00z is due from 06:00 UTC, expected complete 08:00 UTC
+
+
+def test_waits_until_the_deadline_then_falls_back(tmp_path):
+    root = tmp_path / "www"
+    for s in (0, 3):
+        _ifs_file(root, "2026-12-05T12Z", s)
+    _ifs_file(root, "2026-12-06T00Z", 0)          # the newest cycle stops at step 0
+    clock = Clock("2026-12-06T06:00Z")
+    with serve_folder(root) as url:
+        rec = fetch_and_ingest("2026-12-06T15:00", tmp_path / "d", base_urls={"*": url},
+                               sources=_sources(), settings=SETTINGS, ingest=False,
+                               clock=clock, sleep=clock.sleep)
+    # polled every 600 s from 06:00 UTC to the deadline 06:50 UTC (15:00 Beijing − 10 min)
+    assert clock.slept == [600.0] * 5
+    assert clock.t == pd.Timestamp("2026-12-06T06:50Z")
+    c = rec["cycles"]["ecmwf-ifs"]
+    assert c["wanted"].startswith("2026-12-06T00:00") and c["wanted_steps"] == "1/2"
+    assert c["fallback"] is True and c["used"].startswith("2026-12-05T12:00")
+    assert c["used_age_h"] == 19.0
+    saved = json.loads((tmp_path / "d" / "inbox" / "acquire" / "20261206T1500.json").read_text())
+    assert saved["cycles"] == rec["cycles"] and saved["rounds"] == 6
+
+
+def test_the_newest_cycle_arriving_while_waiting_is_used(tmp_path):
+    root = tmp_path / "www"
+    for s in (0, 3):
+        _ifs_file(root, "2026-12-05T12Z", s)
+    _ifs_file(root, "2026-12-06T00Z", 0)
+
+    def publish(clock: Clock) -> None:               # step 3 comes out at 06:20 UTC
+        if clock.t >= pd.Timestamp("2026-12-06T06:20Z"):
+            _ifs_file(root, "2026-12-06T00Z", 3)
+
+    clock = Clock("2026-12-06T06:00Z", publish)
+    with serve_folder(root) as url:
+        rec = fetch_and_ingest("2026-12-06T15:00", tmp_path / "d", base_urls={"*": url},
+                               sources=_sources(),
+                               settings=Settings(acquire=AcquireSettings(poll_s=600)),
+                               ingest=False, clock=clock, sleep=clock.sleep)
+    c = rec["cycles"]["ecmwf-ifs"]
+    assert c["fallback"] is False and c["used"] == c["wanted"] and c["wanted_steps"] == "2/2"
+    assert rec["rounds"] == 3 and clock.t == pd.Timestamp("2026-12-06T06:20Z")
+    assert sorted(p.name for p in (tmp_path / "d/inbox/ecmwf-ifs/2026120600").iterdir()) == [
+        "20261206000000-0h-oper-fc.grib2", "20261206000000-3h-oper-fc.grib2"]
+
+
+def test_fetched_station_files_are_ingested(tmp_path):
+    root = tmp_path / "www"
+    (root / "feed").mkdir(parents=True)
+    shutil.copy(DATA / "china_sites_20260115.csv", root / "feed" / "china_sites_20260115.csv")
+    src = Source(name="sites", enabled=True, kind="obs", base_url="https://x.invalid",
+                 url="{base}/china_sites_{yyyymmdd}.csv", every_h=24, lookback_h=48,
+                 timezone="Asia/Shanghai", **FAST)
+    clock = Clock("2026-01-15T20:00Z")
+    with serve_folder(root) as url:
+        rec = fetch_and_ingest("2026-01-16T05:00", tmp_path / "d",
+                               base_urls={"sites": url + "/feed"},
+                               sources=Sources(sources=[src]), settings=SETTINGS, clock=clock,
+                               sleep=clock.sleep)
+    assert rec["fetched"] == {"sites": {"ok": 1, "missing": 1}} and rec["rounds"] == 1
+    assert rec["inbox"]["ingested"] == ["china_sites_20260115.csv"]
+    assert set(read_obs(tmp_path / "d")["station_id"]) >= {"1431A", "1418A"}
+
+
+def test_schedule_helpers():
+    assert acquire_crons([5, 15], 60) == ["0 4 * * *", "0 14 * * *"]
+    assert acquire_crons([0], 30) == ["30 23 * * *"]
+    t = next_issue_time(pd.Timestamp("2026-12-06T15:30", tz="Asia/Shanghai").to_pydatetime())
+    assert t.isoformat() == "2026-12-07T05:00:00+08:00"
+
+
+def test_demo_feed_is_served_fetched_and_ingested(tmp_path):
+    from features.acquire import feed_relpath
+    from flows.demo import feed_dir, fetch_demo_feed
+
+    data = tmp_path / "d"
+    srcs = _sources()
+    sites = Source(name="sites", kind="obs", base_url="https://x.invalid",
+                   url="{base}/daily/china_sites_{yyyymmdd}.csv", every_h=24, lookback_h=48,
+                   timezone="Asia/Shanghai", **FAST)
+    srcs = Sources(sources=[*srcs.sources, sites])
+    feed = feed_dir(data)
+    assert fetch_demo_feed(data, "2026-01-16T05:00", sources=srcs, say=lambda m: None) is None
+    for step in (0, 3):   # the provider layout under feed/<source>/
+        p = feed / "ecmwf-ifs" / feed_relpath(srcs.get("ecmwf-ifs"), "2026-01-15T12Z", step)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(_grib2(step))
+    rel = feed_relpath(sites, "2026-01-15T00:00+08:00")
+    assert rel == "daily/china_sites_20260115.csv"
+    (feed / "sites" / "daily").mkdir(parents=True)
+    shutil.copy(DATA / "china_sites_20260115.csv", feed / "sites" / rel)
+    lines: list[str] = []
+    rec = fetch_demo_feed(data, "2026-01-16T05:00", sources=srcs, say=lines.append)
+    assert rec["cycles"]["ecmwf-ifs"]["used"].startswith("2026-01-15T12:00")
+    assert rec["fetched"]["sites"] == {"missing": 1, "ok": 1}   # the 16th is not out yet
+    assert rec["inbox"]["ingested"][0] == "china_sites_20260115.csv"
+    assert any("serving" in m and "127.0.0.1" in m for m in lines)
