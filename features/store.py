@@ -396,11 +396,10 @@ def read_obs(data_dir: Path | str, start: object | None = None, end: object | No
 
 # ---------------------------------------------------------------------------- meteorology store
 def _met_encoding(ds: xr.Dataset) -> dict:
-    enc: dict[str, dict] = {v: {"zlib": True, "complevel": 3, "dtype": "float32"}
-                            for v in ds.data_vars}
-    enc["time"] = {"units": "hours since 1970-01-01 00:00:00",
-                   "calendar": "proleptic_gregorian", "dtype": "int64"}
-    return enc
+    """float32 data (zlib 3), int32 hours since 1970 (``features.cf.netcdf_encoding``)."""
+    from features.cf import netcdf_encoding
+
+    return netcdf_encoding(ds, complevel=3, float_dtype="float32")
 
 
 def _check_met(ds: xr.Dataset, what: str) -> None:
@@ -454,10 +453,12 @@ def write_met_analysis(ds: xr.Dataset, data_dir: Path | str) -> list[Path]:
                                      f"{c!r}; expected the same grid within a month file")
             part = part.combine_first(old)
         staged.append((path, part))
+    from features.atomic import atomic_path
+    from features.cf import cf_met
+
     written = []
     for path, part in staged:
-        from features.atomic import atomic_path
-
+        part = cf_met(part, writer="features.store.write_met_analysis")
         with atomic_path(path) as tmp:
             part.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=_met_encoding(part))
         written.append(path)
@@ -486,6 +487,9 @@ def write_met_cycle(ds: xr.Dataset, data_dir: Path | str,
     out.attrs["forecast_reference_time"] = ref_ts.isoformat()
     path = Path(data_dir) / "met" / "cycles" / f"{ref_ts:%Y%m%d%H}.nc"
     from features.atomic import atomic_path
+    from features.cf import cf_met
+
+    out = cf_met(out, writer="features.store.write_met_cycle", reference_time=ref_ts)
 
     with atomic_path(path) as tmp:
         out.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=_met_encoding(out))

@@ -729,6 +729,9 @@ def stage_maps(run: DailyRun) -> StageRecord:
             return rec
         render = lookup("products.maps:render_run_maps")
         paths = render(run.forecast, run.decisions, run.config.region, run.products_dir / "maps")
+        # meteorology of the cycle the run forecast with (products.maps.render_run_met_maps)
+        paths += lookup("products.maps:render_run_met_maps")(
+            run.config, run.data_dir, run.met_info, run.forecast, run.products_dir / "maps")
         rec.set_outputs(run.data_dir, paths)
         rec.detail = f"{len(paths)} maps"
     return rec
@@ -821,10 +824,18 @@ def stage_bulletins(run: DailyRun) -> StageRecord:
         render = lookup("products.bulletin:render_bulletins")
         run.bulletins = {}
         source = str(run.forecast.attrs.get("source", "")) if run.forecast is not None else None
+        # 气象条件 from the meteorology the run forecast with (not only a stored cycle file)
+        unit_met = lookup("products.meteorology:run_unit_met")(
+            run.met_source, run.issue_time, run.config.region.unit_ids)
+        met_text = lookup("products.meteorology:decision_meteorology")
         for d in run.decisions:
             did = str(getattr(d, "decision_id", "decision"))
             files = call_with(render, d, run.config, run.products_dir / "bulletins",
+<<<<<<< HEAD
                               source=source or None, inputs=_json_inputs(run.forecast))
+=======
+                              source=source or None, meteorology=met_text(d, unit_met))
+>>>>>>> h19-view
             run.bulletins[did] = {k: str(v) for k, v in files.items()}
             rec.set_outputs(run.data_dir, files.values())
         rec.detail = f"{len(run.bulletins)} decisions, {len(rec.outputs)} files"

@@ -404,7 +404,8 @@ def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end:
              "inputs": json.dumps({"met": met, "note": meta["met_note"]}, ensure_ascii=False),
              "backtest": json.dumps({k: meta[k] for k in ("train_end", "test_start",
                                                           "test_end", "issue_hour_local")})}
-    ds = forecast_dataset(fa, region_names=data.names, attrs=attrs, batch=True)
+    ds = forecast_dataset(fa, region_names=data.names, attrs=attrs, batch=True,
+                          points=data.geometry.points)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

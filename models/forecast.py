@@ -37,6 +37,7 @@ from features.build import (
     make_panel,
     observation_variables,
 )
+from features.cf import cf_forecast, netcdf_encoding
 from models.baselines import (
     Climatology,
     choose_baseline,
@@ -365,7 +366,8 @@ def _iaqi(p: str, values: np.ndarray, rulesets: np.ndarray) -> np.ndarray:
 
 
 def forecast_dataset(fa: ForecastArrays, *, region_names: Mapping[str, str] | None = None,
-                     attrs: Mapping[str, Any] | None = None, batch: bool = False) -> xr.Dataset:
+                     attrs: Mapping[str, Any] | None = None, batch: bool = False,
+                     points: Mapping[str, tuple[float, float]] | None = None) -> xr.Dataset:
     """Assemble the forecast Dataset (docs/INTERFACES.md) from :class:`ForecastArrays`.
 
     Parameters
@@ -375,7 +377,11 @@ def forecast_dataset(fa: ForecastArrays, *, region_names: Mapping[str, str] | No
     attrs : dict, optional
         Global attributes (``model_version``, ``inputs``, ``source`` …).
     batch : bool
-        Keep a leading ``issue_time`` dimension (backtests); else one issue (operational file).
+        Keep a leading ``issue_time`` dimension (backtests); else one issue (operational file),
+        whose issue time (UTC) is the ``forecast_reference_time`` scalar coordinate.
+    points : dict unit id → (lat, lon), optional
+        Unit centroids (degrees): ``lat(region)``, ``lon(region)`` coordinates
+        (CF attributes: :func:`features.cf.cf_forecast`).
     """
     its = fa.issue_times
     n = len(its)
@@ -475,11 +481,10 @@ def forecast_dataset(fa: ForecastArrays, *, region_names: Mapping[str, str] | No
     if not batch:
         if n != 1:
             raise ValueError("forecast_dataset: batch=False needs exactly one issue")
-        ds = ds.isel(issue_time=0)
-        ds = ds.drop_vars("issue_time")
+        ds = ds.isel(issue_time=0).rename({"issue_time": "forecast_reference_time"})
         ds.attrs["issue_time"] = its[0].tz_convert("Asia/Shanghai").isoformat()
         ds.attrs["ruleset"] = ",".join(sorted({str(r) for r in rulesets[0]}))
-    return ds
+    return cf_forecast(ds, points)
 
 
 # --------------------------------------------------------------------------------------------
@@ -589,18 +594,8 @@ def run_forecast(config: Any, issue_time: pd.Timestamp | str, *, met_source: Met
         "source": source or "airwarn",
         "institution": getattr(config.settings, "issuer", ""),
     }
-    return forecast_dataset(fa, region_names=names, attrs=attrs, batch=False)
-
-
-def _encoding(ds: xr.Dataset) -> dict[str, dict]:
-    enc: dict[str, dict] = {}
-    for k, v in ds.variables.items():
-        if v.dtype.kind == "f":
-            enc[k] = {"zlib": True, "complevel": 4, "_FillValue": np.nan}
-        if k in ("valid_time", "issue_time"):
-            enc[k] = {"units": "hours since 1970-01-01 00:00:00", "calendar": "proleptic_gregorian",
-                      "dtype": "int64"}
-    return enc
+    centroids = {u.id: (u.centroid.lat, u.centroid.lon) for u in config.region.units}
+    return forecast_dataset(fa, region_names=names, attrs=attrs, batch=False, points=centroids)
 
 
 def write_forecast(ds: xr.Dataset, data_dir: Path | str) -> Path:
@@ -616,7 +611,7 @@ def write_netcdf(ds: xr.Dataset, path: Path | str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4", encoding=_encoding(ds))
+        ds.to_netcdf(tmp, engine="netcdf4", encoding=netcdf_encoding(ds, complevel=4))
     return path
 
 

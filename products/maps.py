@@ -8,7 +8,16 @@ Per run (:func:`render_run_maps`):
   the AQI, a legend of 级别/类别, and the issue time in the title;
 * ``pm25_daily.png``, ``o3_mda8.png`` — forecast daily PM2.5 and O₃ daily max 8-h (µg/m³) for
   D+1…D+3 in graduated colours whose class limits are the rule set's IAQI breakpoints;
-* ``overview.png`` — D+1…D+3 AQI levels side by side, for the bulletin.
+* ``overview.png`` — D+1…D+3 AQI levels side by side, for the bulletin;
+* ``p_aqi_gt_150.png``, ``p_aqi_gt_200.png``, ``p_aqi_gt_300.png`` — exceedance probability
+  P(daily AQI > 150 / 200 / 300) per unit for D+1…D+3 (:func:`render_probability_maps`, from the
+  forecast's ``p_aqi_gt_*``), in the classes :data:`PROB_CLASSES`.
+
+Meteorology of the forecast cycle the run used (:func:`render_met_maps`, daily fields from
+:func:`products.meteorology.daily_met_fields`), D+1…D+3 each: ``met_wind_blh.png`` (daily maximum
+boundary-layer height, m, shaded; daily-mean 10-m wind barbs, m s-1), ``met_precip.png`` (daily
+precipitation, mm) and ``met_stagnation.png`` (stagnation index: hours with wind < 2 m s-1 and
+boundary layer < 500 m).
 
 Projection: Lambert conformal conic, central longitude 105.5° E, standard parallels 28° and 32° N
 (the basin spans 27.9–32.9° N). Boundaries come from cnmaps (:mod:`products.geo`); a unit with no
@@ -62,6 +71,9 @@ __all__ = [
     "render_overview",
     "warned_units",
     "advised_units",
+    "PROB_CLASSES",
+    "render_probability_maps",
+    "render_met_maps",
 ]
 
 #: Lambert conformal conic suited to the Sichuan basin (degrees).
@@ -453,4 +465,222 @@ def render_run_maps(forecast_ds: xr.Dataset, decisions: Sequence[Any], region: R
         if var in forecast_ds:
             paths.append(render_concentration_maps(forecast_ds, var, region, out / f"{var}.png"))
     paths.append(render_overview(forecast_ds, decisions, region, out / "overview.png"))
+    paths += render_probability_maps(forecast_ds, region, out)
     return paths
+
+
+# --------------------------------------------------------------------------------------------
+# exceedance probabilities
+# --------------------------------------------------------------------------------------------
+
+#: Class limits of the probability maps (0–1) and their colours (white → dark purple).
+PROB_CLASSES = (0.0, 0.05, 0.2, 0.4, 0.6, 0.8, 1.0)
+PROB_COLOURS = ("#FFFFFF", "#FCE4EC", "#F48FB1", "#E91E63", "#AD1457", "#4A148C")
+_PROB_LABEL = {150: ("中度及以上污染", "AQI > 150, medium pollution or worse"),
+               200: ("重度及以上污染", "AQI > 200, heavy pollution or worse"),
+               300: ("严重污染", "AQI > 300, severe pollution")}
+
+
+def prob_class_colour(p: float) -> str:
+    """Colour of a probability (0–1) in :data:`PROB_CLASSES`; grey when missing."""
+    if p is None or not np.isfinite(p):
+        return _NODATA
+    i = int(np.searchsorted(PROB_CLASSES, float(np.clip(p, 0, 1)), side="right")) - 1
+    return PROB_COLOURS[min(max(i, 0), len(PROB_COLOURS) - 1)]
+
+
+def render_probability_maps(forecast_ds: xr.Dataset, region: Region, out_dir: Path | str,
+                            thresholds: Sequence[int] = (150, 200, 300)) -> list[Path]:
+    """Exceedance-probability maps: P(daily AQI > threshold) per unit, D+1…D+3 side by side.
+
+    Parameters
+    ----------
+    forecast_ds : xr.Dataset
+        Forecast file contents with ``p_aqi_gt_<threshold>(region, day)`` (0–1).
+    region : configs.schema.Region
+    out_dir : path-like
+        ``p_aqi_gt_<threshold>.png`` are written there (atomically).
+    thresholds : sequence of int
+        Daily AQI thresholds (those present in the file are drawn).
+
+    Returns
+    -------
+    list of Path
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dates = _day_dates(forecast_ds)
+    cmap = ListedColormap(list(PROB_COLOURS))
+    norm = BoundaryNorm(list(PROB_CLASSES), cmap.N)
+    paths = []
+    for thr in thresholds:
+        var = f"p_aqi_gt_{thr}"
+        if var not in forecast_ds:
+            continue
+        zh, en = _PROB_LABEL.get(thr, (f"AQI>{thr}", f"AQI > {thr}"))
+        with matplotlib.rc_context({**mpl_rc(), "hatch.linewidth": 0.4}):
+            fig = Figure(figsize=(16, 6.6))
+            for k, day in enumerate(forecast_ds["day"].values[:3]):
+                ax = _new_map(fig, [0.005 + k * 0.332, 0.15, 0.325, 0.72])
+                values = _values(forecast_ds, var, int(day), region)
+                colours = {u: prob_class_colour(v) for u, v in values.items()}
+                labels = {u: ("NA" if not np.isfinite(v) else f"{100 * v:.0f}%")
+                          for u, v in values.items()}
+                labels.update({u.id: "" for u in region.units if u.id not in labels})
+                _draw_units(ax, region, values, colours, {}, labels=labels, fontsize=7)
+                ax.set_title(f"D+{int(day)}  {dates[k]}", fontsize=11)
+            t1, t2 = _title_lines(forecast_ds, f"成渝地区日AQI超过{thr}（{zh}）的概率",
+                                  f"P(daily AQI > {thr})")
+            fig.text(0.01, 0.95, t1, fontsize=14)
+            fig.text(0.01, 0.91, t2, fontsize=9, color="#37474F")
+            cax = fig.add_axes([0.25, 0.075, 0.5, 0.03])
+            cb = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), cax=cax,
+                              orientation="horizontal", ticks=list(PROB_CLASSES))
+            cb.ax.set_xticklabels([f"{100 * c:.0f}%" for c in PROB_CLASSES])
+            cb.outline.set_edgecolor("#616161")
+            cb.set_label(f"概率 probability of {en} — 标注为各单元概率 label: unit probability",
+                         fontsize=9)
+            cb.ax.tick_params(labelsize=8.5)
+            fig.legend(handles=_aqi_legend_handles(_ruleset(forecast_ds), ())[6:9],
+                       loc="lower right", bbox_to_anchor=(0.995, 0.0), frameon=False,
+                       fontsize=8)
+            paths.append(_save(fig, out / f"{var}.png"))
+    return paths
+
+
+# --------------------------------------------------------------------------------------------
+# meteorology of the forecast cycle
+# --------------------------------------------------------------------------------------------
+
+#: Class limits of the maps' shaded fields: boundary-layer height (m), daily precipitation (mm),
+#: stagnation hours (h).
+BLH_LEVELS = (0, 300, 500, 800, 1200, 1600, 2000, 3000)
+TP_LEVELS = (0, 0.1, 1, 5, 10, 25, 50, 100)  # 中国气象局 24-h rain classes 小雨…暴雨 start 0.1/10/25/50
+STAG_LEVELS = (0, 1, 4, 8, 12, 16, 20, 24)
+
+
+def _unit_outlines(ax: Any, region: Region) -> None:
+    for geom in geo.unit_geometries(region).values():
+        if geom is not None:
+            _patch(ax, geom, facecolor="none", edgecolor="#455A64", linewidth=0.45, zorder=3)
+    _line(ax, geo.provincial_border(), color="#212121", linewidth=1.6,
+          linestyle=(0, (6, 2, 1, 2)), zorder=7)
+
+
+def _grid(fields: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    lat = fields["latitude"].values
+    lon = fields["longitude"].values
+    if lat.ndim == 1:
+        lon, lat = np.meshgrid(lon, lat)
+    return lon, lat
+
+
+def _met_panels(fields: xr.Dataset, var: str, levels: Sequence[float], cmap_name: str,
+                region: Region, title: tuple[str, str], cbar_label: str, path: Path, *,
+                barbs: bool = False, extend: str = "max") -> Path:
+    import matplotlib.cm
+
+    lon, lat = _grid(fields)
+    cmap = matplotlib.colormaps[cmap_name].resampled(len(levels) - 1)
+    cmap = ListedColormap([cmap(i) for i in range(len(levels) - 1)])
+    if extend == "max":
+        cmap = cmap.with_extremes(over=matplotlib.colormaps[cmap_name](1.0))
+    norm = BoundaryNorm(list(levels), cmap.N, extend="neither")
+    with matplotlib.rc_context(mpl_rc()):
+        fig = Figure(figsize=(16, 6.6))
+        for k, day in enumerate(fields["day"].values[:3]):
+            ax = _new_map(fig, [0.005 + k * 0.332, 0.15, 0.325, 0.72])
+            da = fields[var].sel(day=day)
+            vals = np.ma.masked_invalid(da.values)
+            ax.pcolormesh(lon, lat, vals, cmap=cmap, norm=norm, transform=_PC, zorder=1.5,
+                          shading="nearest")
+            _unit_outlines(ax, region)
+            if barbs and "u10" in fields:
+                u = fields["u10"].sel(day=day).values
+                v = fields["v10"].sel(day=day).values
+                step = max(1, int(round(0.5 / max(abs(float(np.diff(lat[:, 0])[0])), 1e-6))))
+                sl = (slice(None, None, step), slice(None, None, step))
+                # barbs in m s-1: half barb 2, full barb 4, pennant 20 m/s
+                ax.barbs(lon[sl], lat[sl], u[sl], v[sl], transform=_PC, length=5.2,
+                         barb_increments={"half": 2, "full": 4, "flag": 20},
+                         linewidth=0.6, color="#1A237E", zorder=6)
+            date = str(fields["date"].values[k])
+            ax.set_title(f"D+{int(day)}  {date}", fontsize=11)
+            if not np.isfinite(da.values).any():
+                ax.text(0.5, 0.5, "无预报 no forecast", transform=ax.transAxes, ha="center",
+                        fontsize=12, color="#B71C1C", zorder=8)
+        fig.text(0.01, 0.95, title[0], fontsize=14)
+        fig.text(0.01, 0.91, title[1], fontsize=9, color="#37474F")
+        cax = fig.add_axes([0.25, 0.075, 0.5, 0.03])
+        cb = fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), cax=cax,
+                          orientation="horizontal", ticks=list(levels),
+                          extend="max" if extend == "max" else "neither")
+        cb.set_label(cbar_label, fontsize=9)
+        cb.ax.tick_params(labelsize=8.5)
+        return _save(fig, path)
+
+
+def render_met_maps(fields: xr.Dataset, forecast_ds: xr.Dataset, region: Region,
+                    out_dir: Path | str) -> list[Path]:
+    """Meteorology maps of the run's forecast cycle, D+1…D+3 side by side.
+
+    Parameters
+    ----------
+    fields : xr.Dataset
+        :func:`products.meteorology.daily_met_fields` of the cycle: ``u10 v10`` (m s-1, daily
+        mean), ``blh`` (m, daily max), ``tp`` (mm, daily total), ``stagnation_h`` (h),
+        coordinate ``date(day)``; attribute ``forecast_reference_time`` (ISO UTC).
+    forecast_ds : xr.Dataset
+        The run's forecast (issue time, model, synthetic label in the titles).
+    region : configs.schema.Region
+    out_dir : path-like
+
+    Returns
+    -------
+    list of Path
+        ``met_wind_blh.png``, ``met_precip.png``, ``met_stagnation.png`` (those whose variables
+        the cycle has).
+    """
+    from products.meteorology import STAGNANT_BLH_M, STAGNANT_WIND_MS
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ref = fields.attrs.get("forecast_reference_time")
+    cyc = (f"气象预报起报 cycle {pd.Timestamp(ref).tz_convert('UTC'):%Y-%m-%d %H} UTC"
+           if ref else "气象预报 forecast cycle")
+    paths = []
+    if "blh" in fields:
+        t = _title_lines(forecast_ds, "成渝地区边界层高度与10米风预报", "boundary layer and 10-m wind")
+        paths.append(_met_panels(
+            fields, "blh", BLH_LEVELS, "YlGnBu", region, (t[0], f"{cyc}  ·  {t[1]}"),
+            "日最大边界层高度 daily max boundary-layer height, m  ·  风羽 barbs: 日平均10米风 "
+            "daily mean 10-m wind, m/s (半杆 half 2, 全杆 full 4, 三角 flag 20, ○ ≤ 1)",
+            out / "met_wind_blh.png", barbs=True))
+    if "tp" in fields:
+        t = _title_lines(forecast_ds, "成渝地区日降水量预报", "daily precipitation")
+        paths.append(_met_panels(fields, "tp", TP_LEVELS, "GnBu", region,
+                                 (t[0], f"{cyc}  ·  {t[1]}"),
+                                 "日降水量 daily precipitation, mm", out / "met_precip.png"))
+    if "stagnation_h" in fields:
+        t = _title_lines(forecast_ds, "成渝地区静稳指数预报", "stagnation index")
+        paths.append(_met_panels(
+            fields, "stagnation_h", STAG_LEVELS, "OrRd", region, (t[0], f"{cyc}  ·  {t[1]}"),
+            f"静稳小时数 stagnant hours per day, h: 10米风速 < {STAGNANT_WIND_MS:g} m/s 且 and "
+            f"边界层高度 BLH < {STAGNANT_BLH_M:g} m", out / "met_stagnation.png", extend="neither"))
+    return paths
+
+
+def render_run_met_maps(config: Any, data_dir: Path | str, met_info: dict[str, Any] | None,
+                        forecast_ds: xr.Dataset, out_dir: Path | str) -> list[Path]:
+    """Meteorology maps of the cycle a run used (``met_info``: its met source's ``describe``).
+
+    The cycle comes from :func:`products.meteorology.run_cycle` (the stored file, or the demo
+    world's regenerated cycle); nothing is drawn (empty list) when the run had no cycle.
+    """
+    from products.meteorology import daily_met_fields, run_cycle
+
+    cycle = run_cycle(config, data_dir, met_info)
+    if cycle is None:
+        return []
+    fields = daily_met_fields(cycle, issue_time_of(forecast_ds))
+    return render_met_maps(fields, forecast_ds, config.region, out_dir)

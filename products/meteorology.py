@@ -10,6 +10,23 @@ YYYYMMDDHH.nc``) at or before an issue time at the units.
 The thresholds of the judgement are display heuristics (U: not from a regulation; chosen from
 common forecaster practice for the Sichuan basin) and only word the sentence; they decide
 nothing.
+
+The daily run passes the meteorology it forecast with: :func:`run_unit_met` turns the run's met
+source (the cycle it used, regenerated or read from ``met/cycles``) into the unit table of the
+sentence, and :func:`run_cycle` returns the gridded cycle for the meteorology maps, whose daily
+fields come from :func:`daily_met_fields`:
+
+* 10-m wind: daily mean ``u10``, ``v10`` (m s-1);
+* boundary-layer height: daily maximum ``blh`` (m), the afternoon mixing depth;
+* precipitation: daily total ``tp`` (mm per day, from mm h-1 × 1 h);
+* **stagnation index** ``stagnation_h``: the number of hours (h, 0–24) of the local natural day
+  with 10-m wind speed below :data:`STAGNANT_WIND_MS` (2 m s-1) **and** boundary-layer height
+  below :data:`STAGNANT_BLH_M` (500 m) — calm air under a shallow mixed layer, when emissions
+  accumulate. A display index (U: forecaster practice, like the thresholds above); it decides
+  nothing.
+
+Days are natural days in Asia/Shanghai (D+1…D+3 of the issue); a day with fewer than
+:data:`MIN_DAY_HOURS` forecast hours is NaN.
 """
 
 from __future__ import annotations
@@ -22,7 +39,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["CALM_WIND_MS", "LOW_BLH_M", "WET_MM", "meteorology_text", "unit_met_for_issue"]
+__all__ = ["CALM_WIND_MS", "LOW_BLH_M", "WET_MM", "STAGNANT_WIND_MS", "STAGNANT_BLH_M",
+           "MIN_DAY_HOURS", "meteorology_text", "unit_met_for_issue", "run_unit_met",
+           "decision_meteorology", "run_cycle", "daily_met_fields", "stagnant_hours"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +51,12 @@ CALM_WIND_MS = 2.0
 LOW_BLH_M = 800.0
 #: Precipitation total from which wet scavenging is mentioned, mm (heuristic, U).
 WET_MM = 5.0
+#: Stagnation index: an hour is stagnant with 10-m wind below this, m s-1 (display index, U).
+STAGNANT_WIND_MS = 2.0
+#: … and the boundary-layer height below this, m (display index, U).
+STAGNANT_BLH_M = 500.0
+#: Forecast hours a local day needs for its daily meteorology fields (as the ≥ 20 h daily mean).
+MIN_DAY_HOURS = 20
 
 
 def _rh(t2m: np.ndarray, d2m: np.ndarray) -> np.ndarray:
@@ -146,3 +171,163 @@ def unit_met_for_issue(config: Any, data_dir: Path | str, issue_time: Any) -> pd
 
 
 _CACHE: dict[tuple, pd.DataFrame] = {}
+
+
+def stagnant_hours(u10: Any, v10: Any, blh: Any) -> Any:
+    """1.0 for a stagnant hour (wind speed < :data:`STAGNANT_WIND_MS` m s-1 and boundary layer <
+    :data:`STAGNANT_BLH_M` m), 0.0 otherwise, NaN where an input is missing.
+
+    Parameters
+    ----------
+    u10, v10 : array-like
+        10-m wind components, m s-1.
+    blh : array-like
+        Boundary-layer height, m.
+    """
+    ws = np.hypot(u10, v10)
+    flag = ((ws < STAGNANT_WIND_MS) & (blh < STAGNANT_BLH_M)) * 1.0
+    return flag.where(np.isfinite(ws) & np.isfinite(blh)) if hasattr(flag, "where") else \
+        np.where(np.isfinite(ws) & np.isfinite(blh), flag, np.nan)
+
+
+def daily_met_fields(cycle: Any, issue_time: Any, days: Sequence[int] = (1, 2, 3)) -> Any:
+    """Daily fields of a gridded forecast cycle for the maps, per local day D+k.
+
+    Parameters
+    ----------
+    cycle : xr.Dataset
+        ``(time, …grid)`` with ERA5 names (``u10 v10`` m s-1, ``blh`` m, ``tp`` mm h-1); ``time``
+        UTC.
+    issue_time : time-like
+        Issue time (naive = Asia/Shanghai); day k is the local natural day issue date + k.
+    days : sequence of int
+
+    Returns
+    -------
+    xr.Dataset
+        Dims ``(day, …grid)``: ``u10``, ``v10`` daily mean (m s-1), ``blh`` daily maximum (m),
+        ``tp`` daily total (mm), ``stagnation_h`` stagnant hours (h); coordinate ``date(day)``
+        (ISO local date) and ``hours(day)`` (forecast hours found). Variables absent from the
+        cycle are absent; a day with fewer than :data:`MIN_DAY_HOURS` hours is NaN.
+    """
+    import xarray as xr
+
+    issue = pd.Timestamp(issue_time)
+    issue = issue.tz_localize("Asia/Shanghai") if issue.tzinfo is None else issue
+    d0 = issue.tz_convert("Asia/Shanghai").normalize().tz_localize(None)
+    t = pd.DatetimeIndex(pd.to_datetime(cycle["time"].values))
+    t = t.tz_localize(None) if t.tz is not None else t
+    local = t + pd.Timedelta(hours=8)  # Asia/Shanghai has no daylight saving time
+    out = []
+    for k in days:
+        day = d0 + pd.Timedelta(days=int(k))
+        sel = np.flatnonzero(local.normalize() == day)
+        part = cycle.isel(time=sel)
+        fields: dict[str, Any] = {}
+        if "u10" in part and "v10" in part:
+            fields["u10"] = part["u10"].mean("time")
+            fields["v10"] = part["v10"].mean("time")
+        if "blh" in part:
+            fields["blh"] = part["blh"].max("time")
+        if "tp" in part:
+            fields["tp"] = part["tp"].sum("time", min_count=1)
+        if {"u10", "v10", "blh"} <= set(part.data_vars):
+            fields["stagnation_h"] = stagnant_hours(part["u10"], part["v10"],
+                                                    part["blh"]).sum("time", min_count=1)
+        ds = xr.Dataset(fields)
+        if len(sel) < MIN_DAY_HOURS:
+            ds = ds * np.nan
+        out.append(ds.assign_coords(date=day.strftime("%Y-%m-%d"), hours=len(sel)))
+    res = xr.concat(out, dim="day").assign_coords(day=list(days))
+    attrs = {"u10": ("m s-1", "daily mean 10-m eastward wind"),
+             "v10": ("m s-1", "daily mean 10-m northward wind"),
+             "blh": ("m", "daily maximum boundary-layer height"),
+             "tp": ("mm", "daily total precipitation"),
+             "stagnation_h": ("h", f"hours with 10-m wind < {STAGNANT_WIND_MS:g} m s-1 and "
+                                   f"boundary layer < {STAGNANT_BLH_M:g} m")}
+    for v, (units, name) in attrs.items():
+        if v in res:
+            res[v].attrs = {"units": units, "long_name": name}
+    res.attrs = {k: v for k, v in cycle.attrs.items()
+                 if k in ("forecast_reference_time", "source")}
+    return res
+
+
+def run_cycle(config: Any, data_dir: Path | str, met_info: dict[str, Any] | None) -> Any:
+    """The gridded forecast cycle a run used (``met_info``: the met source's ``describe``).
+
+    ``met/cycles/YYYYMMDDHH.nc`` of the cycle when stored; in a demo world whose past cycles are
+    not files, the cycle regenerated from the world's seed
+    (``features.demo_world.forecast_cycle``). None when the run used no cycle (``none``,
+    ``perfect``) or it cannot be read.
+    """
+    import xarray as xr
+
+    ref = (met_info or {}).get("cycle")
+    if not ref:
+        return None
+    ref_ts = pd.Timestamp(ref)
+    ref_ts = ref_ts.tz_localize("UTC") if ref_ts.tzinfo is None else ref_ts.tz_convert("UTC")
+    path = Path(data_dir) / "met" / "cycles" / f"{ref_ts:%Y%m%d%H}.nc"
+    try:
+        if path.exists():
+            with xr.open_dataset(path) as ds:
+                return ds.load()
+        if (Path(data_dir) / "demo" / "world.json").exists():
+            from features.demo_world import forecast_cycle, load_world
+
+            return forecast_cycle(load_world(data_dir), ref_ts)
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("meteorology maps: cycle %s unavailable: %s", ref, exc)
+    return None
+
+
+def run_unit_met(met_source: Any, issue_time: Any, units: Sequence[str]) -> pd.DataFrame | None:
+    """The unit meteorology a run forecast with, as a table for :func:`meteorology_text`.
+
+    Parameters
+    ----------
+    met_source : features.build.MetSource or None
+        The run's source (``CycleMet`` over stored or regenerated cycles, ``PerfectMet``, …).
+    issue_time : time-like
+        Naive = Asia/Shanghai.
+    units : sequence of str
+
+    Returns
+    -------
+    DataFrame or None
+        ``time`` (UTC), ``unit_id`` and the met variables (ERA5 names and units) from the issue
+        time to the end of D+3; None without future meteorology.
+    """
+    if met_source is None:
+        return None
+    issue = pd.Timestamp(issue_time)
+    issue = issue.tz_localize("Asia/Shanghai") if issue.tzinfo is None else issue
+    t0 = issue.tz_convert("UTC").floor("h")
+    end = (issue.tz_convert("Asia/Shanghai").normalize() + pd.Timedelta(days=4)
+           - pd.Timedelta(hours=1)).tz_convert("UTC")
+    try:
+        panel = met_source.panel(t0, t0, end, list(units))
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("meteorology for the bulletins unavailable: %s", exc)
+        return None
+    keep = [v for v in ("u10", "v10", "blh", "tp", "t2m", "d2m") if v in panel.data]
+    if not keep:
+        return None
+    times = pd.DatetimeIndex(panel.times)
+    n_t, n_u = len(times), len(panel.units)
+    df = pd.DataFrame({"time": np.repeat(times, n_u),
+                       "unit_id": np.tile(np.asarray(panel.units, dtype=object), n_t)})
+    for v in keep:
+        df[v] = np.asarray(panel.data[v], dtype=float).reshape(n_t * n_u)
+    if not np.isfinite(df[keep].to_numpy()).any():
+        return None
+    return df
+
+
+def decision_meteorology(decision: Any, unit_met: pd.DataFrame | None) -> tuple[str, str] | None:
+    """气象条件 sentence of one decision (its units and window) from :func:`run_unit_met`."""
+    from products.common import decision_dict
+
+    d = decision_dict(decision)
+    return meteorology_text(unit_met, list(d["unit_ids"]), d.get("start"), d.get("end"))

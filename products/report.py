@@ -2,7 +2,9 @@
 
 Contents, in the order a forecaster reviews a run before the 会商:
 
-1. the maps (3-day AQI overview, daily AQI per day, PM2.5 and O₃-8h), inlined as PNG;
+1. the maps (3-day AQI overview, daily AQI per day, PM2.5 and O₃-8h, the exceedance
+   probabilities P(AQI > 150/200/300), and the meteorology of the forecast cycle: boundary layer
+   and 10-m wind, precipitation, stagnation index), inlined as PNG;
 2. the table of daily AQI ranges, levels and primary pollutants per unit and day, in the form of
    the national forecast (AQI range e.g. ``155–185``, 级别 ``四级 中度污染``, 首要污染物), with the
    exceedance probabilities;
@@ -63,6 +65,13 @@ _MAP_TITLES = {
     "overview": "未来三天AQI级别 3-day AQI levels",
     "aqi_d1": "D+1 日AQI daily AQI", "aqi_d2": "D+2 日AQI daily AQI", "aqi_d3": "D+3 日AQI daily AQI",
     "pm25_daily": "日均PM2.5 daily mean PM2.5", "o3_mda8": "O₃日最大8小时 O₃ daily max 8-h",
+    "p_aqi_gt_150": "日AQI > 150 的概率 P(daily AQI > 150)",
+    "p_aqi_gt_200": "日AQI > 200 的概率 P(daily AQI > 200)",
+    "p_aqi_gt_300": "日AQI > 300 的概率 P(daily AQI > 300)",
+    "met_wind_blh": "气象：边界层高度与10米风 meteorology: boundary layer and 10-m wind",
+    "met_precip": "气象：日降水量 meteorology: daily precipitation",
+    "met_stagnation": "气象：静稳指数（风速 < 2 m/s 且边界层 < 500 m 的小时数）"
+                      "meteorology: stagnation index (hours with wind < 2 m/s and BLH < 500 m)",
 }
 
 

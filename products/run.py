@@ -114,9 +114,12 @@ def render_products(config: Any, issue_time: Any, *, data_dir: Path | str | None
         res.notes.append(f"no warnings file {wpath}: products without warning decisions")
     source = str(ds.attrs.get("source", "")) or None
     if "maps" in what:
-        from products.maps import render_run_maps
+        from products.common import forecast_inputs
+        from products.maps import render_run_maps, render_run_met_maps
 
         res.maps = render_run_maps(ds, decisions, config.region, out / "maps")
+        # the meteorology of the cycle the forecast names in its inputs
+        res.maps += render_run_met_maps(config, root, forecast_inputs(ds), ds, out / "maps")
     if "report" in what:
         from products.report import render_review_report
 
@@ -127,10 +130,16 @@ def render_products(config: Any, issue_time: Any, *, data_dir: Path | str | None
         res.report = render_review_report(ds, decisions, obs, out / "report.html", scores=scores,
                                           config=config, maps=res.maps or None)
     if "bulletins" in what or "delivery" in what:
+        from features.met_sampling import sample_units
         from products.bulletin import render_bulletins
-        from products.meteorology import meteorology_text, unit_met_for_issue
+        from products.common import forecast_inputs
+        from products.meteorology import meteorology_text, run_cycle, unit_met_for_issue
 
-        met = unit_met_for_issue(config, root, str(ds.attrs["issue_time"])) if decisions else None
+        # the cycle the forecast used (its inputs), else the newest stored one
+        cycle = run_cycle(config, root, forecast_inputs(ds)) if decisions else None
+        met = (sample_units(cycle, config.region, config.stations) if cycle is not None else
+               unit_met_for_issue(config, root, str(ds.attrs["issue_time"])) if decisions
+               else None)
         if decisions and met is None:
             res.notes.append("no stored forecast cycle: bulletins without a meteorology summary")
         for d in decisions:

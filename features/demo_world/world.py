@@ -317,16 +317,16 @@ def simulate_units(seed: int, start: object, end: object, *, region=None,
 # ---------------------------------------------------------------------------------------------
 # gridded products
 # ---------------------------------------------------------------------------------------------
-def _encoding(ds: xr.Dataset) -> dict:
-    enc = {v: {"zlib": True, "complevel": 1, "dtype": "float32"} for v in ds.data_vars}
-    enc["time"] = {"units": "hours since 1970-01-01 00:00:00", "calendar": "proleptic_gregorian",
-                   "dtype": "int64"}
-    return enc
-
-
 def _write_nc(ds: xr.Dataset, path: Path) -> Path:
+    """Write gridded meteorology as the store does (CF-1.8: ``features.cf``), atomically."""
+    from features.cf import cf_met, netcdf_encoding
+
+    ref = ds.attrs.get("forecast_reference_time")
+    ds = cf_met(ds, writer="features.demo_world.build_world",
+                reference_time=pd.Timestamp(ref) if ref else None)
     with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=_encoding(ds))
+        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4",
+                     encoding=netcdf_encoding(ds, complevel=1, float_dtype="float32"))
     return path
 
 

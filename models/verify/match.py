@@ -103,7 +103,7 @@ def _require(ds: xr.Dataset, source: str) -> None:
 def _plain(ds: xr.Dataset) -> xr.Dataset:
     """Copy with time coords as variables (they vary per run) and provenance strings dropped."""
     ds = ds.copy()
-    for name in ("valid_time", "date"):
+    for name in ("valid_time", "date", "day_time", "forecast_reference_time"):
         if name in ds.coords:
             ds = ds.reset_coords(name)
     return ds.drop_vars([n for n in ("method", "fallback_reason") if n in ds])

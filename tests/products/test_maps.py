@@ -48,7 +48,9 @@ def _colour_pixels(png: Path, hex_colour: str) -> int:
 def test_run_maps_offline_match_baselines(tmp_path: Path, rendered_maps) -> None:
     paths, cartopy_dir = rendered_maps  # rendered with the network blocked (conftest)
     assert [p.name for p in paths] == ["aqi_d1.png", "aqi_d2.png", "aqi_d3.png",
-                                       "pm25_daily.png", "o3_mda8.png", "overview.png"]
+                                       "pm25_daily.png", "o3_mda8.png", "overview.png",
+                                       "p_aqi_gt_150.png", "p_aqi_gt_200.png",
+                                       "p_aqi_gt_300.png"]
     assert list(cartopy_dir.iterdir()) == []  # cartopy fetched nothing
     maps = paths[0].parent
     d2 = maps / "aqi_d2.png"
