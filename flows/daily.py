@@ -831,11 +831,8 @@ def stage_bulletins(run: DailyRun) -> StageRecord:
         for d in run.decisions:
             did = str(getattr(d, "decision_id", "decision"))
             files = call_with(render, d, run.config, run.products_dir / "bulletins",
-<<<<<<< HEAD
-                              source=source or None, inputs=_json_inputs(run.forecast))
-=======
-                              source=source or None, meteorology=met_text(d, unit_met))
->>>>>>> h19-view
+                              source=source or None, inputs=_json_inputs(run.forecast),
+                              meteorology=met_text(d, unit_met))
             run.bulletins[did] = {k: str(v) for k, v in files.items()}
             rec.set_outputs(run.data_dir, files.values())
         rec.detail = f"{len(run.bulletins)} decisions, {len(rec.outputs)} files"
