@@ -21,7 +21,8 @@ def _era5(path: Path, value: float = 280.0) -> Path:
     t = pd.date_range("2026-01-15T00:00", periods=3, freq="h")
     xr.Dataset({"t2m": (("valid_time", "latitude", "longitude"),
                         np.full((3, 2, 2), value, "float32"), {"units": "K"})},
-               coords={"valid_time": t, "latitude": [31.0, 30.0], "longitude": [104.0, 105.0],
+               # a coarse grid that covers the 成渝 domain (the met checks refuse less)
+               coords={"valid_time": t, "latitude": [34.0, 27.0], "longitude": [101.0, 109.0],
                        "number": 0}).to_netcdf(path)
     return path
 
@@ -70,24 +71,24 @@ def test_inbox_ingests_once_by_content_and_quarantines_bad_files(tmp_path):
     assert (data / "obs").stat().st_mtime_ns == before
 
 
-def test_met_obs_is_deferred_until_wired_and_settle_time(tmp_path):
-    from features.readers.registry import InputFormat, register_format
+def test_station_met_goes_to_the_met_obs_store_after_the_settle_time(tmp_path):
+    from features.met_obs import read_met_obs
 
-    # a station-meteorology format (the CMA reader registers one): nothing ingests it yet
-    register_format(InputFormat("test_cma", "met_obs", lambda p, h: h.startswith(b"Station_Id_C"),
-                                read=lambda p: None), replace=True)
     inbox = tmp_path / "in"
     inbox.mkdir()
-    (inbox / "SURF_CHN_MUL_HOR_2026120600.csv").write_text("Station_Id_C,Year,Mon\n57516,2026,12\n")
+    shutil.copy(DATA / "cma_surface_20240115.csv", inbox / "SURF_CHN_MUL_HOR_2024011500.csv")
     shutil.copy(DATA / "china_sites_20260115.csv", inbox / "a.csv")
     res = process_inbox(inbox, tmp_path / "d", settle_s=3600)   # everything is "just written"
     assert [why for _, why in res.deferred] == ["still being written"] * 2
     seen = []
     watch_inbox(inbox, tmp_path / "d", settle_s=0, rounds=2, interval_s=0,
                 on_result=seen.append, sleep=lambda s: None)
-    assert [len(r.ingested) for r in seen] == [1, 0]
-    assert "ingest_met_obs_files" in seen[0].deferred[0][1]
-    assert (inbox / "SURF_CHN_MUL_HOR_2026120600.csv").exists()   # not quarantined
+    assert [len(r.ingested) for r in seen] == [2, 0]
+    assert sorted(fmt for _, fmt, _ in seen[0].ingested) == ["china_sites", "cma_surface"]
+    met = read_met_obs(tmp_path / "d")
+    chengdu = met[(met["station_id"] == "56294")].sort_values("time").iloc[0]
+    assert chengdu["time"] == pd.Timestamp("2024-01-15T00:00Z")
+    assert abs(chengdu["t2m"] - (5.2 + 273.15)) < 1e-6 and abs(chengdu["sp"] - 95630.0) < 1e-3
 
 
 def test_ingest_watch_once_command(tmp_path):
