@@ -211,8 +211,8 @@ def write_cnemc(obs: pd.DataFrame, stations: pd.DataFrame, path: Path | str, *,
         st["area"] = st["city"].astype(str).str.removesuffix("市") if "city" in st.columns else ""
     if "positionname" not in st.columns:
         st["positionname"] = st["name"] if "name" in st.columns else ""
-    st = st.drop_duplicates("station_id").set_index(st["station_id"].astype(str)
-                                                    .drop_duplicates().to_numpy())
+    st = st.drop_duplicates("station_id", keep="last")
+    st.index = pd.Index(st["station_id"].astype(str).to_numpy())
     sid = obs["station_id"].astype(str).to_numpy()
     meta = st.reindex(sid)
     local = pd.DatetimeIndex(obs["time"]).tz_convert(tz)
