@@ -3,6 +3,8 @@
 # Installs come from the hash-locked sets in requirements/ (regenerate with `make lock`):
 #   requirements/dev.lock      runtime + dev extra + build backend (make install/test/demo)
 #   requirements/runtime.lock  runtime + build backend only          (make check-runtime)
+#   requirements/pip.lock      pip itself, installed first
+#   requirements/tools.lock    uv, the resolver of `make lock`
 # `make test-latest` tries the newest release of everything (no lock) in .venv-latest.
 #
 # About this machine's pip configuration (/etc/pip.conf, /etc/xdg/pip/pip.conf,
@@ -18,9 +20,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 LOCK_DEV     := requirements/dev.lock
 LOCK_RUNTIME := requirements/runtime.lock
+LOCK_PIP     := requirements/pip.lock
 PIP_LOCKED_ENV ?=
-# `make lock`: the resolver, its version pinned so that two engineers get the same lock.
-UV_VERSION    := 0.13.9
+# `make lock`: the resolver, pinned with hashes in requirements/tools.lock (uv==0.13.9).
 LOCK_PYTHON   := 3.11
 LOCK_PLATFORM := x86_64-manylinux_2_28
 LOCK_INDEX    := https://pypi.org/simple
@@ -32,17 +34,20 @@ PYTEST := -m pytest -q -p no:cacheprovider
 # venv with pip (a `uv venv` has none; ensurepip adds it)
 define make_venv
 	@test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
-	@$(1)/bin/python -m pip --version >/dev/null 2>&1 || $(1)/bin/python -m ensurepip --upgrade -q
+	@$(1)/bin/python -m pip --version >/dev/null 2>&1 || $(1)/bin/python -m ensurepip --upgrade >/dev/null
 endef
 
-# locked install: exact versions and hashes, then airwarn itself without touching them
+# locked install: the locked pip first (the bundled one fails --require-hashes on packages that
+# depend on another's extra), then exact versions and hashes, then airwarn itself without deps.
+# -qq: pip warns once per package and file:// mirror that lacks it (~220 lines); errors show.
 define locked_install
 	$(call make_venv,$(1))
-	env $(PIP_LOCKED_ENV) $(1)/bin/python -m pip install --quiet --require-hashes -r $(2)
-	env $(PIP_LOCKED_ENV) $(1)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	env $(PIP_LOCKED_ENV) $(1)/bin/python -m pip install -qq --require-hashes -r $(LOCK_PIP)
+	env $(PIP_LOCKED_ENV) $(1)/bin/python -m pip install -qq --require-hashes -r $(2)
+	env $(PIP_LOCKED_ENV) $(1)/bin/python -m pip install -qq --no-deps --no-build-isolation -e .
 endef
 
-$(STAMP): pyproject.toml $(LOCK_DEV)
+$(STAMP): pyproject.toml $(LOCK_DEV) $(LOCK_PIP)
 	$(call locked_install,$(VENV),$(LOCK_DEV))
 	@if [ -f scripts/system-deps.sh ]; then bash scripts/system-deps.sh; fi
 	@touch $(STAMP)
@@ -67,8 +72,8 @@ bench: $(STAMP)
 # runtime.lock is resolved inside dev.lock (-c) so the two never disagree on a version.
 lock:
 	$(call make_venv,$(VENV))
-	@$(VENV)/bin/uv --version 2>/dev/null | grep -q ' $(UV_VERSION)' || \
-		$(PY) -m pip install --quiet 'uv==$(UV_VERSION)'
+	@$(VENV)/bin/uv --version 2>/dev/null | grep -qF "$$(sed -n 's/^uv==\([^ ]*\).*/\1/p' requirements/tools.lock)" \
+		|| $(PY) -m pip install -qq --require-hashes -r requirements/tools.lock
 	$(VENV)/bin/uv pip compile --quiet pyproject.toml requirements/build.in --extra dev \
 		$(LOCK_UPGRADE) --generate-hashes --python-version $(LOCK_PYTHON) \
 		--python-platform $(LOCK_PLATFORM) --default-index $(LOCK_INDEX) \
@@ -77,7 +82,13 @@ lock:
 		$(LOCK_UPGRADE) --generate-hashes --python-version $(LOCK_PYTHON) \
 		--python-platform $(LOCK_PLATFORM) --default-index $(LOCK_INDEX) \
 		--custom-compile-command 'make lock' -o $(LOCK_RUNTIME)
-	@$(PY) scripts/check_lock_mirrors.py $(LOCK_DEV)
+	$(VENV)/bin/uv pip compile --quiet requirements/pip.in $(LOCK_UPGRADE) --generate-hashes \
+		--python-version $(LOCK_PYTHON) --python-platform $(LOCK_PLATFORM) \
+		--default-index $(LOCK_INDEX) --custom-compile-command 'make lock' -o $(LOCK_PIP)
+	$(VENV)/bin/uv pip compile --quiet requirements/tools.in --generate-hashes \
+		--python-version $(LOCK_PYTHON) --python-platform $(LOCK_PLATFORM) \
+		--default-index $(LOCK_INDEX) --custom-compile-command 'make lock' -o requirements/tools.lock
+	@$(PY) scripts/check_lock_mirrors.py $(LOCK_DEV) $(LOCK_RUNTIME) $(LOCK_PIP)
 
 lock-upgrade:
 	$(MAKE) lock LOCK_UPGRADE=--upgrade

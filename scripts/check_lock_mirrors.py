@@ -5,7 +5,7 @@ extra indexes. ``pip install --require-hashes`` may pick a mirrored file of a pi
 it passes only if that file's sha256 is among the lock's hashes (true when the mirror holds
 PyPI's own wheels). Prints each mirrored file whose hash the lock lacks and exits 1, so a
 mirror with its own builds is found when locking, not at install time.
-Usage: python scripts/check_lock_mirrors.py requirements/dev.lock
+Usage: python scripts/check_lock_mirrors.py requirements/dev.lock [more.lock ...]
 """
 from __future__ import annotations
 
@@ -73,4 +73,4 @@ def main(lock: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(max(main(lock) for lock in sys.argv[1:]))
