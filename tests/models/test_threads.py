@@ -39,7 +39,7 @@ def test_auto_stays_within_the_usable_cpus():
 
 
 def test_models_yaml_uses_the_policy():
-    s = load_model_settings()
+    s = load_model_settings(ROOT / "configs" / "models.yaml")
     assert s.omp_wait_policy == "PASSIVE"
     assert s.daily.num_threads == s.hourly.num_threads == "auto"
     assert LgbmParams(num_threads=2).num_threads == 2
