@@ -9,15 +9,26 @@ climatology weight)), saving and loading through the registry,
 and the time of one issue's forecast for all stations once the models are loaded (features,
 running bias from the last 31 issues, quantiles, AQI, probabilities, Dataset).
 
+``--contention`` measures the LightGBM thread policy instead (models/threads.py): one
+LightGBM regressor (``fit_booster``; 100,000 rows × 60 features, 31 units, 100 rounds, synthetic)
+trained in a fresh process, idle and then beside a CPU-bound process started by the bench
+(bounded to a few minutes, stopped at the end), with the policy (``num_threads: auto``,
+``OMP_WAIT_POLICY=PASSIVE``); ``--contention-old`` adds the old settings (2 threads, OpenMP active
+wait) for comparison (slow when the machine is busy: minutes). Ends with ``contended/idle
+training time ratio: X`` for the policy (target ≤ 2.5).
+
 Usage::
 
     .venv/bin/python bench/bench_models_speed.py [--met perfect|none] [--threads N]
+    .venv/bin/python bench/bench_models_speed.py --contention [--contention-old]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,13 +55,104 @@ from models.baselines import fit_climatology  # noqa: E402
 from models.forecast import forecast_arrays, forecast_dataset  # noqa: E402
 from models.registry import load_latest, save_model  # noqa: E402
 
+CONTENTION_ROWS, CONTENTION_FEATURES, CONTENTION_ROUNDS = 100_000, 60, 100
+#: the bench's own CPU load never outlives this many seconds, even if the bench is killed
+LOAD_MAX_S = 300
+#: one training run slower than this is reported as "> CHILD_TIMEOUT_S" (s)
+CHILD_TIMEOUT_S = 240
+
+
+def _contention_child(threads: str) -> None:
+    """Train once (in this fresh process; OMP_WAIT_POLICY comes from the parent) and print
+    ``<seconds> <threads used>``."""
+    import numpy as np
+
+    from configs.model_schema import LgbmParams
+    from models.lgbm import fit_booster
+    from models.threads import resolve_num_threads
+
+    rng = np.random.default_rng(0)
+    n, k = CONTENTION_ROWS, CONTENTION_FEATURES
+    X = pd.DataFrame(rng.standard_normal((n, k)).astype("float32"),
+                     columns=[f"f{i}" for i in range(k)])
+    X["unit"] = pd.Categorical(rng.integers(0, 31, n))
+    y = (60 + 20 * np.tanh(X["f0"].to_numpy()) + 10 * X["f1"].to_numpy() * X["f2"].to_numpy()
+         + 3 * X["unit"].cat.codes.to_numpy() % 7 + rng.normal(0, 5, n))
+    num: int | str = threads if threads == "auto" else int(threads)
+    params = LgbmParams(num_boost_round=CONTENTION_ROUNDS, num_threads=num)  # type: ignore[arg-type]
+    t = time.perf_counter()
+    fit_booster(X, y, params)
+    used = resolve_num_threads(num)  # type: ignore[arg-type]  # cached: what fit_booster used
+    print(f"{time.perf_counter() - t:.2f} {used}")
+
+
+def _train_timed(threads: str, policy: str) -> tuple[float, int]:
+    """(seconds, threads used) of one training in a fresh process; inf after CHILD_TIMEOUT_S."""
+    env = dict(os.environ, OMP_WAIT_POLICY=policy)
+    env.pop("OMP_NUM_THREADS", None)  # the policy under test decides
+    try:
+        out = subprocess.run([sys.executable, __file__, "--contention-child", threads], env=env,
+                             capture_output=True, text=True, check=True,
+                             timeout=CHILD_TIMEOUT_S).stdout.split()
+    except subprocess.TimeoutExpired:
+        return float("inf"), int(threads) if threads.isdigit() else 0
+    return float(out[-2]), int(out[-1])
+
+
+def _fmt(t: float, n: int) -> str:
+    return f"> {CHILD_TIMEOUT_S} s" if t == float("inf") else f"{t:.1f} s ({n} thr)"
+
+
+def contention(with_old: bool = False) -> float:
+    """Idle vs contended training with the policy (and the old settings); print the table,
+    return the policy's contended/idle ratio."""
+    load0 = os.getloadavg()
+    cases = [("policy: num_threads auto, OMP_WAIT_POLICY=PASSIVE", "auto", "PASSIVE")]
+    if with_old:
+        cases.append(("old: 2 threads, OMP_WAIT_POLICY=ACTIVE", "2", "ACTIVE"))
+    idle = {name: _train_timed(th, pol) for name, th, pol in cases}
+    burner = subprocess.Popen([sys.executable, "-c",
+                               f"import time\nend = time.monotonic() + {LOAD_MAX_S}\n"
+                               "while time.monotonic() < end:\n    pass"])
+    try:
+        time.sleep(1.0)
+        busy = {name: _train_timed(th, pol) for name, th, pol in cases}
+    finally:
+        burner.kill()
+        burner.wait()
+    load1 = os.getloadavg()
+    print(f"| LightGBM {CONTENTION_ROWS:,} rows × {CONTENTION_FEATURES} features, "
+          f"{CONTENTION_ROUNDS} rounds, {os.cpu_count()} CPUs | idle | beside 1 CPU-bound process "
+          "| contended/idle |")
+    print("|---|---|---|---|")
+    for name, _, _ in cases:
+        (ti, ni), (tb, nb) = idle[name], busy[name]
+        print(f"| {name} | {_fmt(ti, ni)} | {_fmt(tb, nb)} | {tb / ti:.2f}× |")
+    print(f"load average (1, 5, 15 min) before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, "
+          f"after {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f} (the bench's own load included)")
+    name = cases[0][0]
+    ratio = busy[name][0] / idle[name][0]
+    print(f"contended/idle training time ratio: {ratio:.2f}")
+    return ratio
+
 
 def main() -> None:
     """Run and print the table."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--met", choices=["perfect", "none"], default="perfect")
+    ap.add_argument("--contention", action="store_true",
+                    help="idle vs contended LightGBM training time (thread policy)")
+    ap.add_argument("--contention-old", action="store_true",
+                    help="with --contention: also the old settings (2 threads, active wait)")
+    ap.add_argument("--contention-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.contention_child:
+        _contention_child(args.contention_child)
+        return
+    if args.contention:
+        contention(with_old=args.contention_old)
+        return
     settings = load_model_settings()
     if args.threads:
         settings.daily.num_threads = settings.hourly.num_threads = args.threads

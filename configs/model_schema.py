@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -33,7 +33,8 @@ class LgbmParams(StrictModel):
     bagging_fraction: float = Field(default=0.8, gt=0, le=1)
     bagging_freq: int = Field(default=1, ge=0)
     lambda_l2: float = Field(default=1.0, ge=0)
-    num_threads: int = Field(default=2, ge=1)
+    #: OpenMP threads; "auto" = the CPUs other processes leave free (models/threads.py)
+    num_threads: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     seed: int = 42
     n_seeds: int = Field(default=1, ge=1, le=20)
 
@@ -52,6 +53,9 @@ class ModelSettings(StrictModel):
         bigger model fits noise (Beijing backtest). None → ``daily``.
     hourly : LgbmParams
         Pooled hourly model (lead as a feature).
+    omp_wait_policy : {"PASSIVE", "ACTIVE"}
+        OpenMP wait policy of the LightGBM threads, applied when ``models`` is first imported
+        unless ``OMP_WAIT_POLICY`` is already set (:mod:`models.threads`).
     hourly_lead_stride : int
         Train the hourly model on every n-th lead (with a rotating offset), for speed.
     calibration_fraction : float
@@ -122,6 +126,7 @@ class ModelSettings(StrictModel):
                                                                    learning_rate=0.05,
                                                                    num_leaves=63))
     hourly_lead_stride: int = Field(default=3, ge=1, le=24)
+    omp_wait_policy: Literal["PASSIVE", "ACTIVE"] = "PASSIVE"
     calibration_fraction: float = Field(default=0.25, gt=0, lt=0.9)
     recency_halflife_days: float | None = Field(default=365.0, gt=0)
     event_weight: dict[str, tuple[float, float]] = Field(

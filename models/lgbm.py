@@ -49,6 +49,7 @@ from features.build import (
     hourly_design,
 )
 from models.baselines import day_of_year_365, doy_climatology, doy_climatology_at, running_bias
+from models.threads import resolve_num_threads
 
 __all__ = ["RESID_LEVELS", "PollutantModel", "apply_clim_blend", "apply_linear",
            "clim_blend_weight", "fit_booster", "train_pollutant",
@@ -134,7 +135,7 @@ def _params(p: LgbmParams, objective: str = "regression") -> dict[str, Any]:
         "objective": objective, "learning_rate": p.learning_rate, "num_leaves": p.num_leaves,
         "min_data_in_leaf": p.min_data_in_leaf, "feature_fraction": p.feature_fraction,
         "bagging_fraction": p.bagging_fraction, "bagging_freq": p.bagging_freq,
-        "lambda_l2": p.lambda_l2, "num_threads": p.num_threads, "seed": p.seed,
+        "lambda_l2": p.lambda_l2, "num_threads": resolve_num_threads(p.num_threads), "seed": p.seed,
         "verbosity": -1, "deterministic": True, "force_col_wise": True,
     }
 

@@ -230,7 +230,9 @@ def parse_numbers(values: pd.Series | np.ndarray, path: Path | str, lines: np.nd
         Naming file, line, column and the offending text, for the first unparsable cell.
     """
     s = pd.Series(np.asarray(values, dtype=object))
-    num = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)  # fast path, C parser
+    # copy=True: the array is written below (sentinels); under pandas 3 copy-on-write a
+    # to_numpy() view of a Series is read-only
+    num = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, copy=True)  # fast path, C parser
     bad = np.zeros(len(s), dtype=bool)
     nan = np.flatnonzero(np.isnan(num))
     if len(nan):  # only cells that did not parse need the missing-token check

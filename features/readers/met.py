@@ -211,7 +211,8 @@ def _step_hours(time: xr.DataArray, name: str) -> xr.DataArray:
     t = pd.DatetimeIndex(time.values)
     if len(t) < 2:
         return xr.DataArray(np.array([np.nan]), dims="time", coords={"time": time})
-    dt = np.r_[np.nan, np.diff(t.asi8) / 3.6e12]
+    # units-safe: pandas 3 may hold these in µs (not ns), so never divide raw integers
+    dt = np.r_[np.nan, ((t[1:] - t[:-1]) / pd.Timedelta(hours=1)).to_numpy(dtype=float)]
     if (dt[1:] <= 0).any():
         raise MetReaderError(f"{name}: time is not increasing; expected sorted valid times")
     return xr.DataArray(dt, dims="time", coords={"time": time})

@@ -80,7 +80,9 @@ def _utc_index(values: Any, source: str) -> pd.DatetimeIndex:
 
 
 def _naive_utc(idx: pd.DatetimeIndex) -> np.ndarray:
-    return idx.tz_convert("UTC").tz_localize(None).to_numpy()
+    # datetime64[ns] like valid_time and date below: pandas 3 parses the attribute strings to µs,
+    # and run files must concatenate with in-memory archives in one unit
+    return idx.tz_convert("UTC").tz_localize(None).to_numpy(dtype="datetime64[ns]")
 
 
 def _open(path: Path) -> xr.Dataset:
