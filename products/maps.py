@@ -603,7 +603,9 @@ def _met_panels(fields: xr.Dataset, var: str, levels: Sequence[float], cmap_name
                 # barbs in m s-1: half barb 2, full barb 4, pennant 20 m/s
                 ax.barbs(lon[sl], lat[sl], u[sl], v[sl], transform=_PC, length=5.2,
                          barb_increments={"half": 2, "full": 4, "flag": 20},
-                         linewidth=0.6, color="#1A237E", zorder=6)
+                         linewidth=0.6, color="#1A237E", zorder=6,
+                         path_effects=[patheffects.withStroke(linewidth=1.8,
+                                                              foreground="white")])
             date = str(fields["date"].values[k])
             ax.set_title(f"D+{int(day)}  {date}", fontsize=11)
             if not np.isfinite(da.values).any():

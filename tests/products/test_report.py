@@ -43,7 +43,7 @@ def test_report_contents_and_self_contained(report) -> None:
     path, ds = report
     html = path.read_text(encoding="utf-8")
     assert "file://" not in html and not re.search(r"(src|href)=\"https?:", html)
-    assert html.count('src="data:image/png;base64,') == 6 + len(UNITS)  # maps + series
+    assert html.count('src="data:image/png;base64,') == 9 + len(UNITS)  # maps + series
     assert "data:font/woff2;base64," in html  # CJK subset embedded
     lo, hi = aqi_range(ds, "chengdu", 1)
     assert f"{lo}–{hi}" in html and "五级 重度污染" in html and "首要污染物 PM2.5" in html

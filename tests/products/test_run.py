@@ -42,7 +42,8 @@ def test_airwarn_products_rerenders_a_stored_run(stored_run: Path) -> None:
     assert res.exit_code == 0, res.output
     out = stored_run / "products" / "20261201T1500"
     assert sorted(p.name for p in (out / "maps").iterdir()) == [
-        "aqi_d1.png", "aqi_d2.png", "aqi_d3.png", "o3_mda8.png", "overview.png", "pm25_daily.png"]
+        "aqi_d1.png", "aqi_d2.png", "aqi_d3.png", "o3_mda8.png", "overview.png", "p_aqi_gt_150.png",
+        "p_aqi_gt_200.png", "p_aqi_gt_300.png", "pm25_daily.png"]  # stored run without a cycle
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "cy-20261201T1500-orange-1" in html and "成都市" in html
     stem = "cy-20261201T1500-orange-1"
