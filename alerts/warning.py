@@ -47,6 +47,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from airwarn.core.atomic import write_text_atomic
+from airwarn.core.runstore import RunStore
+from airwarn.core.timeutil import LOCAL_TZ, issue_stamp
 from alerts.ladders import (
     LevelResult,
     evaluate_ladder,
@@ -66,7 +69,6 @@ from configs.warning_schema import (
     load_ladders_for_region,
     load_warning_policy,
 )
-from features.atomic import write_text_atomic
 
 __all__ = [
     "ACTIONS",
@@ -93,24 +95,17 @@ ACTIONS: tuple[str, ...] = ("issue", "upgrade", "downgrade", "continue", "lift",
                             "regional")
 _ACTION_ZH = {"issue": "发布", "upgrade": "升级为", "downgrade": "降级为", "continue": "继续维持",
               "lift": "解除", "advisory": "发布臭氧污染提示", "regional": "启动区域联动"}
-_TZ = "Asia/Shanghai"
-
-
-def issue_stamp(t: Any, tz: str = _TZ) -> str:
-    """``YYYYMMDDTHHMM`` of an issue time in local time (naive = local)."""
-    ts = pd.Timestamp(t)
-    ts = ts.tz_localize(tz) if ts.tzinfo is None else ts.tz_convert(tz)
-    return ts.strftime("%Y%m%dT%H%M")
+_TZ = LOCAL_TZ
 
 
 def warnings_path(data_dir: Path | str, issue_time: Any) -> Path:
     """``<data_dir>/warnings/<stamp>.json``."""
-    return Path(data_dir) / "warnings" / f"{issue_stamp(issue_time)}.json"
+    return RunStore(data_dir).warnings(issue_time)
 
 
 def orders_path(data_dir: Path | str, issue_time: Any) -> Path:
     """``<data_dir>/warnings/<stamp>_orders.csv`` (the run's control orders)."""
-    return Path(data_dir) / "warnings" / f"{issue_stamp(issue_time)}_orders.csv"
+    return RunStore(data_dir).orders(issue_time)
 
 
 def decision_id(issue_time: Any, unit_ids: Sequence[str], level: str, action: str,

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from airwarn.core.timeutil import LOCAL_TZ
 from alerts.aqi import iaqi_array, ruleset_for
 from configs.model_schema import DomainConfig, ModelSettings, datasets_dir
 from features.build import (
@@ -121,13 +122,13 @@ def issue_times_between(first_day: pd.Timestamp | str, last_day: pd.Timestamp | 
     days = pd.date_range(pd.Timestamp(first_day).normalize(), pd.Timestamp(last_day).normalize(),
                          freq="D")
     local = days + pd.Timedelta(hours=issue_hour)
-    return local.tz_localize("Asia/Shanghai").tz_convert("UTC")
+    return local.tz_localize(LOCAL_TZ).tz_convert("UTC")
 
 
 def _day(x: Any) -> pd.Timestamp:
     t = pd.Timestamp(x)
     if t.tzinfo is not None:
-        t = t.tz_convert("Asia/Shanghai").tz_localize(None)
+        t = t.tz_convert(LOCAL_TZ).tz_localize(None)
     return t.normalize()
 
 
@@ -348,7 +349,7 @@ def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end:
                              settings=settings, geometry=data.geometry, pollutants=pollutants,
                              hourly=hourly, progress=progress)
     train_s = time.perf_counter() - t0
-    train_end_utc = (_day(train_end) + pd.Timedelta(days=1)).tz_localize("Asia/Shanghai") \
+    train_end_utc = (_day(train_end) + pd.Timedelta(days=1)).tz_localize(LOCAL_TZ) \
         .tz_convert("UTC")
     clim = fit_climatology(obs, daily_obs, until=train_end_utc)
     its = issue_times_between(test_start, test_end, issue_hour)

@@ -23,9 +23,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from airwarn.core.atomic import atomic_path
+from airwarn.core.runstore import RunStore
+from airwarn.core.timeutil import LOCAL_TZ, issue_stamp
 from alerts.aqi import iaqi_array, ruleset_for
 from configs.model_schema import ModelSettings, load_model_settings
-from features.atomic import atomic_path
 from features.build import (
     LOCAL_OFFSET_H,
     Geometry,
@@ -72,17 +74,9 @@ HISTORY_DAYS = 70
 _LONG = {"pm25": "PM2.5", "o3": "O3"}
 
 
-def issue_stamp(t: pd.Timestamp) -> str:
-    """``YYYYMMDDTHHMM`` of an issue time in Asia/Shanghai (the forecast file name)."""
-    return pd.Timestamp(t).tz_convert("Asia/Shanghai").strftime("%Y%m%dT%H%M")
-
-
 def forecast_path(data_dir: Path | str, issue_time: pd.Timestamp | str) -> Path:
     """``<data_dir>/forecasts/<YYYYMMDDTHHMM>.nc`` (issue time in Asia/Shanghai)."""
-    t = pd.Timestamp(issue_time)
-    if t.tzinfo is None:
-        t = t.tz_localize("Asia/Shanghai")
-    return Path(data_dir) / "forecasts" / f"{issue_stamp(t)}.nc"
+    return RunStore(data_dir).forecast(issue_time)
 
 
 @dataclass
@@ -477,7 +471,7 @@ def forecast_dataset(fa: ForecastArrays, *, region_names: Mapping[str, str] | No
             raise ValueError("forecast_dataset: batch=False needs exactly one issue")
         ds = ds.isel(issue_time=0)
         ds = ds.drop_vars("issue_time")
-        ds.attrs["issue_time"] = its[0].tz_convert("Asia/Shanghai").isoformat()
+        ds.attrs["issue_time"] = its[0].tz_convert(LOCAL_TZ).isoformat()
         ds.attrs["ruleset"] = ",".join(sorted({str(r) for r in rulesets[0]}))
     return ds
 
@@ -534,7 +528,7 @@ def run_forecast(config: Any, issue_time: pd.Timestamp | str, *, met_source: Met
     from models.registry import load_latest
 
     t0 = pd.Timestamp(issue_time)
-    t0 = (t0.tz_localize("Asia/Shanghai") if t0.tzinfo is None else t0).tz_convert("UTC")
+    t0 = (t0.tz_localize(LOCAL_TZ) if t0.tzinfo is None else t0).tz_convert("UTC")
     t0 = t0.floor("h")
     settings = settings or load_model_settings()
     data_dir = Path(data_dir or config.data_dir)

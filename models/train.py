@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from airwarn.core.timeutil import LOCAL_TZ
 from configs.model_schema import ModelSettings, load_model_settings
 from features.build import (
     LOCAL_OFFSET_H,
@@ -72,7 +73,7 @@ def train_models(config: Any, obs_units: pd.DataFrame, met_source: MetSource,
     settings = settings or load_model_settings()
     data_dir = Path(data_dir or config.data_dir)
     t_until = pd.Timestamp(until)
-    t_until = (t_until.tz_localize("Asia/Shanghai") if t_until.tzinfo is None else t_until) \
+    t_until = (t_until.tz_localize(LOCAL_TZ) if t_until.tzinfo is None else t_until) \
         .tz_convert("UTC")
     units = list(config.region.unit_ids)
     t = pd.DatetimeIndex(obs_units["time"])

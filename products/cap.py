@@ -40,9 +40,10 @@ from typing import Any
 
 from lxml import etree
 
+from airwarn.core.timeutil import parse_stamp
 from products import geo
 from products.bulletin import build_bulletin
-from products.common import LOCAL_TZ, decision_dict, is_synthetic, iso_local, to_local
+from products.common import decision_dict, is_synthetic, iso_local, to_local
 
 __all__ = ["CAP_NS", "DEFAULT_SENDER", "cap_identifier", "cap_xml", "SEVERITY", "msg_type"]
 
@@ -84,8 +85,7 @@ def _ref_sent(ref: Any, fallback: str) -> tuple[str, str]:
         rid = str(ref)
     m = re.search(r"(\d{8}T\d{4})", rid)
     if m:
-        t = dt.datetime.strptime(m.group(1), "%Y%m%dT%H%M").replace(tzinfo=LOCAL_TZ)
-        return rid, t.isoformat()
+        return rid, parse_stamp(m.group(1)).isoformat()
     log.warning("CAP reference %r: no issue time known; using %s", rid, fallback)
     return rid, fallback
 

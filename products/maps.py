@@ -36,6 +36,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch
 from shapely.geometry.base import BaseGeometry
 
+from airwarn.core.timeutil import LOCAL_TZ
 from alerts.aqi import aqi_level, level_info
 from configs.aqi_schema import load_aqi_ruleset
 from configs.schema import Region
@@ -130,7 +131,7 @@ def warned_units(decisions: Iterable[Any], date: str) -> dict[str, str]:
     ``advisory`` (O₃ health advice is not a colour warning), and its
     local ``start``…``end`` window (when given) overlaps that natural day.
     """
-    day0 = pd.Timestamp(date).tz_localize("Asia/Shanghai")
+    day0 = pd.Timestamp(date).tz_localize(LOCAL_TZ)
     day1 = day0 + pd.Timedelta(days=1)
     out: dict[str, str] = {}
     for dec in decisions:

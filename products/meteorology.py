@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from airwarn.core.timeutil import LOCAL_TZ
+
 __all__ = ["CALM_WIND_MS", "LOW_BLH_M", "WET_MM", "meteorology_text", "unit_met_for_issue"]
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,7 @@ def meteorology_text(met: pd.DataFrame | None, unit_ids: Sequence[str], start: A
     for bound, op in ((start, np.greater_equal), (end, np.less)):
         if bound is not None:
             b = pd.Timestamp(bound)
-            b = b.tz_localize("Asia/Shanghai") if b.tzinfo is None else b
+            b = b.tz_localize(LOCAL_TZ) if b.tzinfo is None else b
             keep &= op(t, b.tz_convert("UTC"))
     df = df[keep]
     t = t[keep]
@@ -86,7 +88,7 @@ def meteorology_text(met: pd.DataFrame | None, unit_ids: Sequence[str], start: A
                       f"{calm:.0%} of hours")
             score += (mean < CALM_WIND_MS) - (mean >= 1.5 * CALM_WIND_MS)
     if "blh" in df.columns and np.isfinite(df["blh"].to_numpy(float)).any():
-        local_day = t.tz_convert("Asia/Shanghai").normalize()
+        local_day = t.tz_convert(LOCAL_TZ).normalize()
         daily_max = df.groupby([df["unit_id"].to_numpy(), local_day])["blh"].max()
         blh = float(np.nanmean(daily_max.to_numpy(float)))
         zh.append(f"边界层高度日最大值平均约{blh:.0f} m")
@@ -126,7 +128,7 @@ def unit_met_for_issue(config: Any, data_dir: Path | str, issue_time: Any) -> pd
     from features.met_sampling import sample_units
 
     issue = pd.Timestamp(issue_time)
-    issue = issue.tz_localize("Asia/Shanghai") if issue.tzinfo is None else issue
+    issue = issue.tz_localize(LOCAL_TZ) if issue.tzinfo is None else issue
     stamp = issue.tz_convert("UTC").strftime("%Y%m%d%H")
     files = sorted(p for p in (Path(data_dir) / "met" / "cycles").glob("*.nc") if p.stem <= stamp)
     if not files:

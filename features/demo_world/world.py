@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xarray as xr
 
+from airwarn.core.timeutil import LOCAL_TZ
 from configs import config_dir, load_region, load_settings
 from features.atomic import atomic_path, write_text_atomic
 from features.demo_world import chem, met
@@ -55,7 +56,6 @@ DELIVERY_DELAY_H = 5
 SPINUP_H = 240
 #: Hours of truth kept after the issue time (for scoring the demo forecasts), hours.
 TRUTH_AFTER_ISSUE_H = 120
-LOCAL_TZ = "Asia/Shanghai"
 
 
 @dataclass(frozen=True, eq=False)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from airwarn.core.timeutil import LOCAL_TZ
 from configs.verification_schema import VerificationSettings
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
     "match_forecasts",
 ]
 
-LOCAL_TZ = "Asia/Shanghai"
 #: Hourly forecast variables scored (µg/m³).
 POLLUTANTS: tuple[str, ...] = ("pm25", "o3")
 #: Daily variables: name in the matched dataset → (forecast variable, observed column).

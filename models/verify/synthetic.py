@@ -20,9 +20,10 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
+from airwarn.core.timeutil import LOCAL_TZ
+
 __all__ = ["synthetic_archive", "write_run_files"]
 
-LOCAL_TZ = "Asia/Shanghai"
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
