@@ -66,6 +66,7 @@ from configs.warning_schema import (
     LEVEL_ZH,
     Ladder,
     WarningPolicy,
+    aqi_thresholds,
     load_ladders_for_region,
     load_warning_policy,
 )
@@ -203,15 +204,17 @@ def effective_aqi(fc: UnitForecast, trigger: str, probability: float) -> tuple[n
     where a probability is NaN (a missing probability never hides a median exceedance).
     """
     aqi = np.asarray(fc.aqi, dtype=float)
-    if trigger != "probability" or not all(t in fc.p_gt for t in (150, 200, 300)):
+    cuts = aqi_thresholds()  # 150, 200, 300: the default ladder's AQI cuts (configs/warning/)
+    if trigger != "probability" or not all(t in fc.p_gt for t in cuts):
         return aqi, "median"
-    p150, p200, p300 = (np.asarray(fc.p_gt[t], dtype=float) for t in (150, 200, 300))
-    out = np.minimum(aqi, 150.0)
-    band = [(p150, 151.0, 200.0), (p200, 201.0, 300.0), (p300, 301.0, 500.0)]
+    ps = [np.asarray(fc.p_gt[t], dtype=float) for t in cuts]
+    out = np.minimum(aqi, float(cuts[0]))
+    # band of each cut: (cut, next cut] — the last one up to the AQI cap 500
+    band = [(p, t + 1.0, float(nxt)) for p, t, nxt in zip(ps, cuts, (*cuts[1:], 500), strict=True)]
     for p, lo, hi in band:
         hit = p >= probability
         out = np.where(hit, np.clip(np.nan_to_num(aqi, nan=lo), lo, hi), out)
-    missing = np.isnan(p150) | np.isnan(p200) | np.isnan(p300)
+    missing = np.logical_or.reduce([np.isnan(p) for p in ps])
     return np.where(missing, aqi, out), "probability"
 
 
@@ -456,7 +459,7 @@ def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPol
         vals_en += f", daily peak of the rolling 24-h AQI {_fmt_vals(peak)}"
     trig_zh = trig_en = ""
     if used == "probability":
-        ps = "；".join(f"P(AQI>{t}) {'/'.join(f'{p:.2f}' for p in fc.p_gt[t])}" for t in (150, 200, 300))
+        ps = "；".join(f"P(AQI>{t}) {'/'.join(f'{p:.2f}' for p in fc.p_gt[t])}" for t in aqi_thresholds())
         trig_zh = f"，按超标概率触发（{ps}，阈值 ≥ {probability:g}）"
         trig_en = f"; probability trigger ({ps.replace('；', '; ')}, threshold ≥ {probability:g})"
     cond_zh, cond_en = (res.condition_met_text.split(" / ") + [""])[:2] if res.condition_met_text \
@@ -542,7 +545,7 @@ def unit_forecasts(ds: xr.Dataset, ruleset: str = "HJ633_2026") -> dict[str, Uni
     prim = table("primary_daily", object)
     pm25 = table("pm25_daily")
     o3 = table("o3_mda8")
-    p_gt = {t: table(f"p_aqi_gt_{t}") for t in (150, 200, 300)}
+    p_gt = {t: table(f"p_aqi_gt_{t}") for t in aqi_thresholds()}
     times = roll = None
     if "pm25" in ds.variables and "valid_time" in ds.variables and set(ds["pm25"].dims) == {
             "region", "lead"}:

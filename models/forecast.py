@@ -28,6 +28,7 @@ from airwarn.core.runstore import RunStore
 from airwarn.core.timeutil import LOCAL_TZ, issue_stamp
 from alerts.aqi import iaqi_array, ruleset_for
 from configs.model_schema import ModelSettings, load_model_settings
+from configs.warning_schema import aqi_thresholds
 from features.build import (
     LOCAL_OFFSET_H,
     Geometry,
@@ -67,8 +68,9 @@ TARGETS = ("pm25", "o3")
 #: daily product variable per pollutant: natural-day mean PM2.5, O3 daily max 8-h mean
 DAILY_NAMES = {"pm25": "pm25_daily", "o3": "o3_mda8"}
 _IAQI_PERIOD = {"pm25": "24h", "o3": "8h"}
-#: daily AQI thresholds of the exceedance probabilities (warning ladder tiers, domain-spec §0.4)
-AQI_THRESHOLDS = (150, 200, 300)
+#: daily AQI thresholds of the exceedance probabilities: the AQI cuts of the default colour ladder
+#: (configs/warning/national-2024.yaml → 150, 200, 300; domain-spec T2.1)
+AQI_THRESHOLDS: tuple[int, ...] = aqi_thresholds()
 #: observation history needed before an issue (30-day means + the bias window), days
 HISTORY_DAYS = 70
 _LONG = {"pm25": "PM2.5", "o3": "O3"}

@@ -41,6 +41,7 @@ from matplotlib.figure import Figure
 from airwarn.core.timeutil import LOCAL_TZ
 from alerts.aqi import aqi_level, level_info
 from configs.aqi_schema import load_aqi_ruleset
+from configs.warning_schema import aqi_thresholds
 from features.atomic import write_text_atomic
 from products.common import (
     WARNING_COLOURS,
@@ -124,7 +125,7 @@ def _table(ds: xr.Dataset, ruleset: str) -> list[dict[str, Any]]:
             prim = (ds["primary_daily"].sel(region=unit, day=day).item()
                     if "primary_daily" in ds else None)
             probs = []
-            for thr in (150, 200, 300):
+            for thr in aqi_thresholds():
                 var = f"p_aqi_gt_{thr}"
                 if var in ds:
                     p = float(ds[var].sel(region=unit, day=day))
