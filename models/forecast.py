@@ -27,6 +27,7 @@ from airwarn.core.atomic import atomic_path
 from airwarn.core.runstore import RunStore
 from airwarn.core.timeutil import LOCAL_TZ, issue_stamp
 from alerts.aqi import iaqi_array, ruleset_for
+from configs import AirwarnConfig
 from configs.model_schema import ModelSettings, load_model_settings
 from configs.warning_schema import aqi_thresholds
 from features.build import (
@@ -497,7 +498,7 @@ def _obs_panel_until(obs_units: pd.DataFrame, units: Sequence[str], t0: pd.Times
     return make_panel(df.loc[sel], observation_variables(df), units, start=start, end=end)
 
 
-def run_forecast(config: Any, issue_time: pd.Timestamp | str, *, met_source: MetSource,
+def run_forecast(config: AirwarnConfig, issue_time: pd.Timestamp | str, *, met_source: MetSource,
                  obs_units: pd.DataFrame, data_dir: Path | str | None = None,
                  settings: ModelSettings | None = None, source: str | None = None
                  ) -> xr.Dataset:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from airwarn.core.timeutil import LOCAL_TZ
+from configs import AirwarnConfig
 
 __all__ = ["CALM_WIND_MS", "LOW_BLH_M", "WET_MM", "meteorology_text", "unit_met_for_issue"]
 
@@ -117,7 +118,7 @@ def meteorology_text(met: pd.DataFrame | None, unit_ids: Sequence[str], start: A
             "Forecast period: " + "; ".join(en) + f" — {verdict[1]}.")
 
 
-def unit_met_for_issue(config: Any, data_dir: Path | str, issue_time: Any) -> pd.DataFrame | None:
+def unit_met_for_issue(config: AirwarnConfig, data_dir: Path | str, issue_time: Any) -> pd.DataFrame | None:
     """Unit meteorology of the newest stored forecast cycle at or before ``issue_time``.
 
     Reads ``<data_dir>/met/cycles/YYYYMMDDHH.nc`` (UTC cycle time) and samples it at the

@@ -40,6 +40,7 @@ from matplotlib.figure import Figure
 
 from airwarn.core.timeutil import LOCAL_TZ
 from alerts.aqi import aqi_level, level_info
+from configs import AirwarnConfig
 from configs.aqi_schema import load_aqi_ruleset
 from configs.warning_schema import aqi_thresholds
 from features.atomic import write_text_atomic
@@ -287,7 +288,7 @@ def _scores(scores: pd.DataFrame | None) -> dict[str, Any] | None:
 
 def render_review_report(forecast_ds: xr.Dataset, decisions: Sequence[Any],
                          obs_units: pd.DataFrame | None, out_path: Path | str, *,
-                         scores: pd.DataFrame | None = None, config: Any,
+                         scores: pd.DataFrame | None = None, config: AirwarnConfig,
                          maps: Sequence[Path] | None = None, units: Sequence[str] | None = None
                          ) -> Path:
     """Write the forecaster review report (one self-contained HTML file), atomically.

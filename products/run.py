@@ -20,6 +20,7 @@ import pandas as pd
 
 from airwarn.core.runstore import RunStore
 from airwarn.core.timeutil import issue_stamp
+from configs import AirwarnConfig
 from products.common import decision_dict
 
 __all__ = ["PRODUCTS", "RunProducts", "run_stamp", "render_products"]
@@ -47,7 +48,7 @@ class RunProducts:
 run_stamp = issue_stamp
 
 
-def _obs_units(config: Any, data_dir: Path, issue: pd.Timestamp) -> pd.DataFrame | None:
+def _obs_units(config: AirwarnConfig, data_dir: Path, issue: pd.Timestamp) -> pd.DataFrame | None:
     from features.aggregate import stations_to_units
     from features.store import read_obs
 
@@ -62,7 +63,7 @@ def _obs_units(config: Any, data_dir: Path, issue: pd.Timestamp) -> pd.DataFrame
     return stations_to_units(obs, config.stations)
 
 
-def render_products(config: Any, issue_time: Any, *, data_dir: Path | str | None = None,
+def render_products(config: AirwarnConfig, issue_time: Any, *, data_dir: Path | str | None = None,
                     what: Sequence[str] = ("maps", "report", "bulletins"),
                     pdf: bool = True) -> RunProducts:
     """Render the chosen products of the run issued at ``issue_time`` from its stored files.
