@@ -48,6 +48,8 @@ import pandas as pd
 import xarray as xr
 
 from airwarn.core.atomic import write_text_atomic
+from airwarn.core.pollutants import pollutant as pollutant_info
+from airwarn.core.pollutants import targets as registry_targets
 from airwarn.core.runstore import RunStore
 from airwarn.core.timeutil import LOCAL_TZ, issue_stamp
 from alerts.ladders import (
@@ -503,17 +505,19 @@ def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPol
 # ------------------------------------------------------------------------------------------
 
 
-def rolling_24h_aqi(pm25: np.ndarray, ruleset: str, min_valid: int = 20) -> np.ndarray:
-    """AQI of the 24-h moving mean PM2.5 ending at each hour (µg/m³ → dimensionless).
+def rolling_24h_aqi(pm25: np.ndarray, ruleset: str, min_valid: int = 20,
+                    pollutant: str = "pm25") -> np.ndarray:
+    """IAQI of the 24-h moving mean concentration ending at each hour (µg/m³ → dimensionless).
 
-    ``pm25`` is ``(unit, hour)``; a window needs ``min_valid`` valid hours (DESIGN: daily mean
-    ≥ 20 valid hours), else NaN. The first 23 hours of a forecast have short windows.
+    ``pm25`` is ``(unit, hour)`` of ``pollutant`` (default PM2.5); a window needs ``min_valid``
+    valid hours (DESIGN: daily mean ≥ 20 valid hours), else NaN. The first 23 hours of a forecast
+    have short windows.
     """
     from alerts.aqi import iaqi_array
 
     frame = pd.DataFrame(np.asarray(pm25, dtype=float).T)
     mean = frame.rolling(24, min_periods=min_valid).mean().to_numpy().T
-    return np.asarray(iaqi_array("pm25", np.round(mean, 1), "24h", ruleset), dtype=float)
+    return np.asarray(iaqi_array(pollutant, np.round(mean, 1), "24h", ruleset), dtype=float)
 
 
 def unit_forecasts(ds: xr.Dataset, ruleset: str = "HJ633_2026") -> dict[str, UnitForecast]:
@@ -551,7 +555,11 @@ def unit_forecasts(ds: xr.Dataset, ruleset: str = "HJ633_2026") -> dict[str, Uni
             "region", "lead"}:
         times = pd.DatetimeIndex(pd.to_datetime(np.asarray(ds["valid_time"].values)))
         times = times.tz_localize("UTC") if times.tz is None else times.tz_convert("UTC")
-        roll = rolling_24h_aqi(ds["pm25"].transpose("region", "lead").values, ruleset)
+        # the rolling AQI of the particle targets (24-h means: PM2.5, and PM10 when it is one)
+        rolls = [rolling_24h_aqi(ds[p].transpose("region", "lead").values, ruleset, pollutant=p)
+                 for p in registry_targets() if pollutant_info(p).daily_statistic == "mean"
+                 and p in ds.variables and set(ds[p].dims) == {"region", "lead"}]
+        roll = rolls[0] if len(rolls) == 1 else np.fmax.reduce(rolls)
     out: dict[str, UnitForecast] = {}
     for i, rid in enumerate(regions):
         pr = None

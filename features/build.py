@@ -461,8 +461,11 @@ def _en_km(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float
 # History features (observations up to t0 − 1 h)
 # --------------------------------------------------------------------------------------------
 
-_HIST_POLL = {"pm25": "full", "o3": "full", "pm10": "short", "no2": "short", "co": "short",
-              "so2": "tiny"}
+#: history features per observed pollutant: forecast targets (the pollutant registry) get the
+#: "full" set, the others a short one (SO2 only its 24-h mean)
+_HIST_POLL = {**{p: "full" for p in registry_targets()},
+              **{p: k for p, k in {"pm10": "short", "no2": "short", "co": "short",
+                                   "so2": "tiny"}.items() if p not in registry_targets()}}
 
 
 def _window_stats(arr: np.ndarray, rows: np.ndarray, w: int) -> tuple[np.ndarray, ...]:
@@ -845,7 +848,7 @@ def build_issue_features(obs: Panel, issue_times: Iterable[pd.Timestamp], met_so
                 if v in mp.data:
                     methour.setdefault(v, []).append(mp.get(v, lr))
     profile = {}
-    for p in ("pm25", "o3"):
+    for p in registry_targets():
         if p in obs.data:
             profile[p] = obs.get(p, rows[:, None] + np.arange(-24, 0)[None, :])
     n = len(its)
