@@ -195,6 +195,8 @@ class UnitForecast:
     p_gt: dict[int, np.ndarray] = field(default_factory=dict)
     hourly_times: pd.DatetimeIndex | None = None
     hourly_aqi: np.ndarray | None = None
+    #: daily products of every forecast target (pollutant → µg/m³ per day), for the colour gate
+    daily: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def effective_aqi(fc: UnitForecast, trigger: str, probability: float) -> tuple[np.ndarray, str]:
@@ -271,7 +273,7 @@ def _run_ladder(ladder: Ladder, fc: UnitForecast, aqi: np.ndarray, ruleset: str,
     if ladder.mode == "rolling-24h":  # hourly series: the daily companions do not align
         return evaluate_ladder(ladder, aqi + margin, ruleset=ruleset)
     return evaluate_ladder(ladder, aqi + margin, daily_pm25=fc.pm25, daily_o3_8h=fc.o3_8h,
-                           primary=fc.primary, ruleset=ruleset)
+                           primary=fc.primary, ruleset=ruleset, daily_products=fc.daily)
 
 
 def _series(ladder: Ladder, fc: UnitForecast, trigger: str,
@@ -550,6 +552,7 @@ def unit_forecasts(ds: xr.Dataset, ruleset: str = "HJ633_2026") -> dict[str, Uni
     pm25 = table("pm25_daily")
     o3 = table("o3_mda8")
     p_gt = {t: table(f"p_aqi_gt_{t}") for t in aqi_thresholds()}
+    daily = {p: table(pollutant_info(p).daily_variable) for p in registry_targets()}
     times = roll = None
     if "pm25" in ds.variables and "valid_time" in ds.variables and set(ds["pm25"].dims) == {
             "region", "lead"}:
@@ -568,7 +571,8 @@ def unit_forecasts(ds: xr.Dataset, ruleset: str = "HJ633_2026") -> dict[str, Uni
         out[rid] = UnitForecast(rid, dates, aqi[i], pr, None if pm25 is None else pm25[i],
                                 None if o3 is None else o3[i],
                                 {t: v[i] for t, v in p_gt.items() if v is not None},
-                                times, None if roll is None else roll[i])
+                                times, None if roll is None else roll[i],
+                                {p: v[i] for p, v in daily.items() if v is not None})
     return out
 
 
@@ -666,7 +670,8 @@ def _pre_warning(unit_id: str, name: str, name_en: str, lad: Ladder, policy: War
     """Pre-warning advisory (预警前临时管控, spec T2.1 S24): PM-driven daily AQI meets a
     ``policy.pre_warning`` condition while no colour level is met (level ``none``)."""
     aqi, used = effective_aqi(fc, trigger, probability)
-    aqi = gated_aqi(aqi, fc.primary, lad.gate.colour_primaries, fc.pm25, ruleset)
+    aqi = gated_aqi(aqi, fc.primary, lad.gate.colour_primaries, fc.pm25, ruleset,
+                    daily_products=fc.daily)
     hit = first_met(policy.pre_warning, aqi)
     if hit is None:
         return None
