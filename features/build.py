@@ -463,9 +463,25 @@ def _en_km(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float
 
 #: history features per observed pollutant: forecast targets (the pollutant registry) get the
 #: "full" set, the others a short one (SO2 only its 24-h mean)
-_HIST_POLL = {**{p: "full" for p in registry_targets()},
-              **{p: k for p, k in {"pm10": "short", "no2": "short", "co": "short",
-                                   "so2": "tiny"}.items() if p not in registry_targets()}}
+_HIST_RANK = {"full": 0, "short": 1, "tiny": 2}
+#: history level of each observed pollutant as the other models see it (the registry), in a fixed
+#: order (full, short, tiny; registry order within a level) that is the feature column order
+_HIST_BASE = {p: pollutant_info(p).history for p in sorted(
+    registry_observed(), key=lambda q: _HIST_RANK[pollutant_info(q).history])}
+#: history computed: a target's full, the others at their level
+_HIST_POLL = {p: ("full" if p in registry_targets() else k) for p, k in _HIST_BASE.items()}
+#: feature suffixes per history level (full = every feature)
+_HIST_SUFFIXES = {"short": {"last", "m6", "m24"}, "tiny": {"m24"}}
+
+
+def _seen_by(key: str, pollutant: str) -> bool:
+    """Whether the model of ``pollutant`` uses history feature ``key``: its own history in full,
+    another pollutant's at that pollutant's registry level — so adding a target leaves the other
+    targets' designs unchanged."""
+    q, _, suffix = key.partition("_")
+    if q == pollutant or q not in _HIST_BASE or _HIST_BASE[q] == "full":
+        return True
+    return suffix in _HIST_SUFFIXES[_HIST_BASE[q]]
 
 
 def _window_stats(arr: np.ndarray, rows: np.ndarray, w: int) -> tuple[np.ndarray, ...]:
@@ -871,7 +887,8 @@ def daily_design(f: IssueFeatures, pollutant: str, lead_day: int) -> pd.DataFram
     n, u = len(f.issue_times), len(f.units)
     cols: dict[str, np.ndarray] = {}
     for k, v in f.hist.items():
-        cols[k] = _flat(v)
+        if _seen_by(k, pollutant):
+            cols[k] = _flat(v)
     for k, v in f.metday.items():
         cols[f"v_{k}"] = _flat(v[:, lead_day])
         cols[f"p_{k}"] = _flat(v[:, lead_day - 1])
@@ -943,7 +960,8 @@ def hourly_design(f: IssueFeatures, pollutant: str, leads: np.ndarray | None = N
     nl = len(leads)
     cols: dict[str, np.ndarray] = {}
     for k, v in f.hist.items():
-        cols[k] = np.broadcast_to(v[:, None, :], (n, nl, u)).reshape(-1)
+        if _seen_by(k, pollutant):
+            cols[k] = np.broadcast_to(v[:, None, :], (n, nl, u)).reshape(-1)
     t0 = f.issue_times
     h0 = (t0.hour[0] + LOCAL_OFFSET_H) % 24
     lead_day = (h0 + leads - 1) // 24  # 0 = today
@@ -968,7 +986,8 @@ def hourly_design(f: IssueFeatures, pollutant: str, leads: np.ndarray | None = N
         cols[f"tr_{pollutant}"] = tr[:, lead_day, :].reshape(-1)
     # same hour on the last observed day, for the valid hour of each lead
     for p, prof in f.profile24.items():
-        cols[f"{p}_shl"] = prof[:, (leads - 1) % 24, :].reshape(-1)
+        if _seen_by(f"{p}_shl", pollutant):
+            cols[f"{p}_shl"] = prof[:, (leads - 1) % 24, :].reshape(-1)
     df = pd.DataFrame(cols)
     df["unit"] = pd.Categorical(np.tile(f.units, n * nl), categories=sorted(f.units))
     return df

@@ -59,6 +59,7 @@ class Pollutant(BaseModel):
     primary_label: str
     target: bool = False
     default_baseline: Literal["persistence", "same_hour_yesterday", "climatology"] = "persistence"
+    history: Literal["full", "short", "tiny"] = "short"
 
     @property
     def iaqi_key(self) -> str:
