@@ -64,6 +64,18 @@ __all__ = ["DomainData", "load_domain_data", "issue_times_between", "train_model
 DAILY_THRESHOLDS = {"pm25": (75.0, 115.0, 150.0), "o3": (160.0, 215.0)}
 
 
+def _daily_thresholds(p: str) -> tuple[float, ...]:
+    """Event thresholds of a target (µg/m³): :data:`DAILY_THRESHOLDS`, else the HJ 633-2012
+    breakpoints of its daily IAQI at IAQI 100, 150 and 200 (PM10: 150, 250, 350)."""
+    if p in DAILY_THRESHOLDS:
+        return DAILY_THRESHOLDS[p]
+    from airwarn.core.pollutants import pollutant
+    from configs.aqi_schema import load_aqi_ruleset
+
+    bps = load_aqi_ruleset("HJ633_2012").breakpoints[pollutant(p).iaqi_key]
+    return tuple(float(b) for b in bps[2:5] if b is not None)
+
+
 @dataclass
 class DomainData:
     """A domain read into canonical tables (each station is a unit).
@@ -261,7 +273,7 @@ def score_arrays(fa: ForecastArrays, obs: Panel, daily_obs: dict[str, pd.DataFra
             sh[f"{b0 + 1}-{sl.stop}"] = s
         scores["hourly"][p] = sh
         ev = {}
-        for thr in DAILY_THRESHOLDS[p]:
+        for thr in _daily_thresholds(p):
             ev[f">{thr:g}"] = {f"D+{k + 1}": _contingency(fd[:, k], od[:, k], thr)
                                for k in range(3)}
         scores["events"][DAILY_NAMES[p]] = ev
