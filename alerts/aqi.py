@@ -33,6 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from airwarn.core.timeutil import LOCAL_TZ
 from configs.aqi_schema import AqiLevel, AqiRuleset, load_aqi_ruleset
 
 __all__ = [
@@ -63,7 +64,6 @@ RULESETS: tuple[str, ...] = ("HJ633_2012", "HJ633_2026")
 #: Report products (domain-spec §6 rule 1).
 PRODUCTS: tuple[str, ...] = ("daily", "hourly", "forecast_daily", "forecast_hourly")
 #: Days, bulletins and rule-set dates are Asia/Shanghai (DESIGN.md, Time).
-LOCAL_TZ = "Asia/Shanghai"
 
 #: Display labels of pollutants in the ``primary`` column (T1.7 label convention, U).
 _LABELS = {"pm25": "PM2.5", "pm10": "PM10", "so2": "SO2", "no2": "NO2", "co": "CO", "o3": "O3"}

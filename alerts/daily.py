@@ -26,8 +26,10 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from numpy.lib.stride_tricks import sliding_window_view
 
+import airwarn.core.daily as core_daily
+from airwarn.core.pollutants import observed as registry_observed
+from airwarn.core.pollutants import pollutant as registry_pollutant
 from alerts.aqi import LOCAL_TZ, compute, compute_by_date
 
 __all__ = [
@@ -44,19 +46,14 @@ __all__ = [
     "daily_aqi",
 ]
 
-#: Canonical pollutant columns (µg/m³; ``co`` mg/m³).
-POLLUTANT_COLUMNS: tuple[str, ...] = ("pm25", "pm10", "so2", "no2", "co", "o3")
-#: Daily (24-h) mean needs ≥ 20 hourly values — GB 3095-2026 表4 (V1).
-MIN_HOURS_DAILY = 20
-#: 8-h mean needs ≥ 6 of 8 hourly values — GB 3095-2026 表4 (V1).
-MIN_HOURS_8H = 6
-#: Hour labels (local) at which the MDA8 windows are stamped: 07…23 = windows 00–07 … 16–23,
-#: i.e. ending 08:00…24:00 — domain-spec T1.11 convention (U, HJ 663 not read).
-MDA8_WINDOW_END_HOURS: tuple[int, ...] = tuple(range(7, 24))
-#: MDA8 valid with ≥ 14 of the 17 windows valid — reported HJ 663 rule (U).
-MIN_WINDOWS_MDA8 = 14
-#: Daily max 1-h O3 valid with ≥ 20 valid hours — engineering convention (U).
-MIN_HOURS_O3_1H_MAX = 20
+#: Canonical pollutant columns (µg/m³; ``co`` mg/m³), from the pollutant registry.
+POLLUTANT_COLUMNS: tuple[str, ...] = registry_observed()
+#: Validity constants of the one implementation, :mod:`airwarn.core.daily` (GB 3095-2026 表4).
+MIN_HOURS_DAILY = core_daily.MIN_HOURS_DAILY
+MIN_HOURS_8H = core_daily.MIN_HOURS_8H
+MDA8_WINDOW_END_HOURS: tuple[int, ...] = core_daily.MDA8_WINDOW_END_HOURS
+MIN_WINDOWS_MDA8 = core_daily.MIN_WINDOWS_MDA8
+MIN_HOURS_O3_1H_MAX = core_daily.MIN_HOURS_1H_MAX
 
 _HOUR = pd.Timedelta(hours=1)
 
@@ -128,13 +125,8 @@ def hourly_grid(hourly: pd.DataFrame, id_col: str = "station_id",
 
 
 def _window_mean(grid: np.ndarray, window: int, min_valid: int) -> tuple[np.ndarray, np.ndarray]:
-    """Trailing moving mean over ``window`` rows (t−window+1 … t) and its valid count."""
-    pad = np.full((window - 1, grid.shape[1]), np.nan)
-    win = sliding_window_view(np.vstack([pad, grid]), window, axis=0)  # (T, nid, window)
-    n = np.count_nonzero(~np.isnan(win), axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nansum(win, axis=-1) / n
-    return np.where(n >= min_valid, mean, np.nan), n
+    """Trailing moving mean over ``window`` rows (:func:`airwarn.core.daily.trailing_mean`)."""
+    return core_daily.trailing_mean(grid, window, min_valid)
 
 
 def moving_mean(hourly: pd.DataFrame, column: str, window_hours: int, min_valid: int,
@@ -197,26 +189,19 @@ def daily_products(hourly: pd.DataFrame, id_col: str = "station_id") -> pd.DataF
         return a.T.ravel()
 
     counts: dict[str, np.ndarray] = {}
-    for p in ("pm25", "pm10", "so2", "no2", "co"):
-        g = grids[p].reshape(ndays, 24, nid)
-        n = np.count_nonzero(~np.isnan(g), axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.nansum(g, axis=1) / n
-        out[p] = per_id(np.where(n >= MIN_HOURS_DAILY, mean, np.nan))
+    mda8 = [p for p in POLLUTANT_COLUMNS if registry_pollutant(p).daily_statistic == "mda8"]
+    for p in [q for q in POLLUTANT_COLUMNS if q not in mda8]:
+        mean, n = core_daily.daily_mean_cube(grids[p].reshape(ndays, 24, nid))
+        out[p] = per_id(mean)
         counts[f"n_hours_{p}"] = per_id(n)
-
-    o3 = grids["o3"]
-    m8, _ = _window_mean(o3, 8, MIN_HOURS_8H)
-    w = m8.reshape(ndays, 24, nid)[:, list(MDA8_WINDOW_END_HOURS), :]
-    nw = np.count_nonzero(~np.isnan(w), axis=1)
-    mda8 = np.max(np.where(np.isnan(w), -np.inf, w), axis=1)
-    out["o3_8h_max"] = per_id(np.where(nw >= MIN_WINDOWS_MDA8, mda8, np.nan))
-    g = o3.reshape(ndays, 24, nid)
-    n_o3 = np.count_nonzero(~np.isnan(g), axis=1)
-    m1 = np.max(np.where(np.isnan(g), -np.inf, g), axis=1)
-    out["o3_1h_max"] = per_id(np.where(n_o3 >= MIN_HOURS_O3_1H_MAX, m1, np.nan))
-    counts["n_hours_o3"] = per_id(n_o3)
-    counts["n_windows_o3_8h"] = per_id(nw)
+    for p in mda8:  # O3: MDA8 and the daily 1-h maximum (HJ 633 daily indicators)
+        cube = grids[p].reshape(ndays, 24, nid)
+        m8, nw = core_daily.mda8_cube(cube)
+        m1, n1 = core_daily.max_1h_cube(cube)
+        out[f"{p}_8h_max"] = per_id(m8)
+        out[f"{p}_1h_max"] = per_id(m1)
+        counts[f"n_hours_{p}"] = per_id(n1)
+        counts[f"n_windows_{p}_8h"] = per_id(nw)
     return pd.DataFrame({**out, **counts})
 
 

@@ -18,11 +18,12 @@ Units: AQI/IAQI dimensionless; PM2.5 and O3-8h in µg/m³; durations in hours.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from airwarn.core.pollutants import pollutant as pollutant_info
 from configs.warning_schema import LEVEL_RANK, LEVELS, Alternative, Ladder, Term, load_ladder
 
 __all__ = [
@@ -149,23 +150,30 @@ def iaqi_o3_series(o3_8h: Sequence[float] | np.ndarray, ruleset: str = "HJ633_20
 
 def gated_aqi(daily_aqi: Sequence[float], primary: Sequence[str | None] | None,
               colour_primaries: Sequence[str], daily_pm25: Sequence[float] | None = None,
-              ruleset: str = "HJ633_2026") -> np.ndarray:
-    """Daily AQI with non-PM-driven days replaced by the IAQI of PM2.5 (the pollutant gate).
+              ruleset: str = "HJ633_2026", *,
+              daily_products: Mapping[str, Sequence[float] | None] | None = None) -> np.ndarray:
+    """Daily AQI with non-PM-driven days replaced by the IAQI of the gate's pollutants.
 
     A day counts with its AQI when its primary pollutant (``"PM2.5"``, ``"PM10"``, or a joined
     list such as ``"PM2.5,PM10"``) contains one of ``colour_primaries``; otherwise (O3-driven) its
-    AQI is replaced by IAQI(PM2.5 daily mean) when ``daily_pm25`` (µg/m³) is given, else by 0.
+    AQI is replaced by the highest IAQI of the forecast daily products of the ``colour_primaries``
+    pollutants — ``daily_products`` (pollutant → daily values, µg/m³, the registry's daily
+    statistic), or IAQI(PM2.5 daily mean) from ``daily_pm25`` — else by 0.
     """
     aqi = np.asarray(daily_aqi, dtype=float).copy()
     if primary is None:
         return aqi
     allowed = {p.upper().replace("_", "").replace(".", "") for p in colour_primaries}
-    pm_iaqi = None
-    if daily_pm25 is not None:
-        from alerts.aqi import iaqi_array
+    from alerts.aqi import iaqi_array
 
-        pm_iaqi = np.asarray(iaqi_array("pm25", np.asarray(daily_pm25, dtype=float), "24h",
-                                        ruleset), dtype=float)
+    products = dict(daily_products or {})
+    if daily_pm25 is not None:
+        products.setdefault("pm25", daily_pm25)
+    gate = [np.asarray(iaqi_array(p, np.asarray(v, dtype=float), pollutant_info(p).iaqi_daily,
+                                  ruleset), dtype=float)
+            for p, v in products.items() if v is not None and pollutant_info(p).primary_label
+            .upper().replace("_", "").replace(".", "") in allowed]
+    pm_iaqi = (gate[0] if len(gate) == 1 else np.fmax.reduce(gate)) if gate else None
     for i, p in enumerate(primary):
         if p is None or (isinstance(p, float) and np.isnan(p)) or str(p).strip() in ("", "—"):
             continue  # AQI ≤ 50: no primary; the value is below every threshold anyway
@@ -181,7 +189,9 @@ def evaluate_ladder(ladder: Ladder | str, daily_aqi: Sequence[float], *,
                     daily_o3_8h: Sequence[float] | None = None,
                     primary: Sequence[str | None] | None = None,
                     daily_iaqi_o3: Sequence[float] | None = None,
-                    ruleset: str = "HJ633_2026") -> LevelResult:
+                    ruleset: str = "HJ633_2026",
+                    daily_products: Mapping[str, Sequence[float] | None] | None = None
+                    ) -> LevelResult:
     """Highest level of ``ladder`` whose condition the forecast sequence meets.
 
     Parameters
@@ -202,6 +212,8 @@ def evaluate_ladder(ladder: Ladder | str, daily_aqi: Sequence[float], *,
         IAQI(O3-8h); computed from ``daily_o3_8h`` when absent.
     ruleset : str
         AQI rule set for IAQI conversions (``HJ633_2012`` | ``HJ633_2026``).
+    daily_products : dict, optional
+        Forecast daily products per pollutant (µg/m³; e.g. ``pm25``, ``pm10``) for the gate.
 
     Returns
     -------
@@ -232,7 +244,8 @@ def evaluate_ladder(ladder: Ladder | str, daily_aqi: Sequence[float], *,
         if len(primary) != n:
             raise ValueError(f"primary must have one entry per step ({n}), got {len(primary)}")
         if lad.kind == "colour":
-            aqi = gated_aqi(aqi, primary, lad.gate.colour_primaries, pm25, ruleset)
+            aqi = gated_aqi(aqi, primary, lad.gate.colour_primaries, pm25, ruleset,
+                            daily_products=daily_products)
     series: dict[str, np.ndarray | None] = {"aqi": aqi, "pm25": pm25, "o3_8h": o3,
                                             "iaqi_o3": iaqi_o3}
     skipped: list[str] = []

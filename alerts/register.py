@@ -33,6 +33,9 @@ from typing import Any
 
 import pandas as pd
 
+from airwarn.core.runstore import RunStore
+from airwarn.core.timeutil import LOCAL_TZ
+
 __all__ = ["Register", "UnitState", "Override", "iso_utc", "register_path"]
 
 _SCHEMA = """
@@ -80,13 +83,13 @@ def iso_utc(t: Any) -> str:
     """ISO 8601 UTC string of a time (naive times are taken as Asia/Shanghai)."""
     ts = pd.Timestamp(t)
     if ts.tzinfo is None:
-        ts = ts.tz_localize("Asia/Shanghai")
+        ts = ts.tz_localize(LOCAL_TZ)
     return ts.tz_convert("UTC").isoformat()
 
 
 def register_path(data_dir: Path | str) -> Path:
     """``<data_dir>/register.sqlite``."""
-    return Path(data_dir) / "register.sqlite"
+    return RunStore(data_dir).register
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from airwarn.core.atomic import write_text_atomic
+from airwarn.core.pollutants import pollutant as pollutant_info
+from airwarn.core.pollutants import targets as registry_targets
+from airwarn.core.runstore import RunStore
+from airwarn.core.timeutil import LOCAL_TZ, issue_stamp
 from alerts.ladders import (
     LevelResult,
     evaluate_ladder,
@@ -63,10 +68,10 @@ from configs.warning_schema import (
     LEVEL_ZH,
     Ladder,
     WarningPolicy,
+    aqi_thresholds,
     load_ladders_for_region,
     load_warning_policy,
 )
-from features.atomic import write_text_atomic
 
 __all__ = [
     "ACTIONS",
@@ -93,24 +98,17 @@ ACTIONS: tuple[str, ...] = ("issue", "upgrade", "downgrade", "continue", "lift",
                             "regional")
 _ACTION_ZH = {"issue": "发布", "upgrade": "升级为", "downgrade": "降级为", "continue": "继续维持",
               "lift": "解除", "advisory": "发布臭氧污染提示", "regional": "启动区域联动"}
-_TZ = "Asia/Shanghai"
-
-
-def issue_stamp(t: Any, tz: str = _TZ) -> str:
-    """``YYYYMMDDTHHMM`` of an issue time in local time (naive = local)."""
-    ts = pd.Timestamp(t)
-    ts = ts.tz_localize(tz) if ts.tzinfo is None else ts.tz_convert(tz)
-    return ts.strftime("%Y%m%dT%H%M")
+_TZ = LOCAL_TZ
 
 
 def warnings_path(data_dir: Path | str, issue_time: Any) -> Path:
     """``<data_dir>/warnings/<stamp>.json``."""
-    return Path(data_dir) / "warnings" / f"{issue_stamp(issue_time)}.json"
+    return RunStore(data_dir).warnings(issue_time)
 
 
 def orders_path(data_dir: Path | str, issue_time: Any) -> Path:
     """``<data_dir>/warnings/<stamp>_orders.csv`` (the run's control orders)."""
-    return Path(data_dir) / "warnings" / f"{issue_stamp(issue_time)}_orders.csv"
+    return RunStore(data_dir).orders(issue_time)
 
 
 def decision_id(issue_time: Any, unit_ids: Sequence[str], level: str, action: str,
@@ -197,6 +195,8 @@ class UnitForecast:
     p_gt: dict[int, np.ndarray] = field(default_factory=dict)
     hourly_times: pd.DatetimeIndex | None = None
     hourly_aqi: np.ndarray | None = None
+    #: daily products of every forecast target (pollutant → µg/m³ per day), for the colour gate
+    daily: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def effective_aqi(fc: UnitForecast, trigger: str, probability: float) -> tuple[np.ndarray, str]:
@@ -208,15 +208,17 @@ def effective_aqi(fc: UnitForecast, trigger: str, probability: float) -> tuple[n
     where a probability is NaN (a missing probability never hides a median exceedance).
     """
     aqi = np.asarray(fc.aqi, dtype=float)
-    if trigger != "probability" or not all(t in fc.p_gt for t in (150, 200, 300)):
+    cuts = aqi_thresholds()  # 150, 200, 300: the default ladder's AQI cuts (configs/warning/)
+    if trigger != "probability" or not all(t in fc.p_gt for t in cuts):
         return aqi, "median"
-    p150, p200, p300 = (np.asarray(fc.p_gt[t], dtype=float) for t in (150, 200, 300))
-    out = np.minimum(aqi, 150.0)
-    band = [(p150, 151.0, 200.0), (p200, 201.0, 300.0), (p300, 301.0, 500.0)]
+    ps = [np.asarray(fc.p_gt[t], dtype=float) for t in cuts]
+    out = np.minimum(aqi, float(cuts[0]))
+    # band of each cut: (cut, next cut] — the last one up to the AQI cap 500
+    band = [(p, t + 1.0, float(nxt)) for p, t, nxt in zip(ps, cuts, (*cuts[1:], 500), strict=True)]
     for p, lo, hi in band:
         hit = p >= probability
         out = np.where(hit, np.clip(np.nan_to_num(aqi, nan=lo), lo, hi), out)
-    missing = np.isnan(p150) | np.isnan(p200) | np.isnan(p300)
+    missing = np.logical_or.reduce([np.isnan(p) for p in ps])
     return np.where(missing, aqi, out), "probability"
 
 
@@ -271,7 +273,7 @@ def _run_ladder(ladder: Ladder, fc: UnitForecast, aqi: np.ndarray, ruleset: str,
     if ladder.mode == "rolling-24h":  # hourly series: the daily companions do not align
         return evaluate_ladder(ladder, aqi + margin, ruleset=ruleset)
     return evaluate_ladder(ladder, aqi + margin, daily_pm25=fc.pm25, daily_o3_8h=fc.o3_8h,
-                           primary=fc.primary, ruleset=ruleset)
+                           primary=fc.primary, ruleset=ruleset, daily_products=fc.daily)
 
 
 def _series(ladder: Ladder, fc: UnitForecast, trigger: str,
@@ -461,7 +463,7 @@ def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPol
         vals_en += f", daily peak of the rolling 24-h AQI {_fmt_vals(peak)}"
     trig_zh = trig_en = ""
     if used == "probability":
-        ps = "；".join(f"P(AQI>{t}) {'/'.join(f'{p:.2f}' for p in fc.p_gt[t])}" for t in (150, 200, 300))
+        ps = "；".join(f"P(AQI>{t}) {'/'.join(f'{p:.2f}' for p in fc.p_gt[t])}" for t in aqi_thresholds())
         trig_zh = f"，按超标概率触发（{ps}，阈值 ≥ {probability:g}）"
         trig_en = f"; probability trigger ({ps.replace('；', '; ')}, threshold ≥ {probability:g})"
     cond_zh, cond_en = (res.condition_met_text.split(" / ") + [""])[:2] if res.condition_met_text \
@@ -505,17 +507,19 @@ def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPol
 # ------------------------------------------------------------------------------------------
 
 
-def rolling_24h_aqi(pm25: np.ndarray, ruleset: str, min_valid: int = 20) -> np.ndarray:
-    """AQI of the 24-h moving mean PM2.5 ending at each hour (µg/m³ → dimensionless).
+def rolling_24h_aqi(pm25: np.ndarray, ruleset: str, min_valid: int = 20,
+                    pollutant: str = "pm25") -> np.ndarray:
+    """IAQI of the 24-h moving mean concentration ending at each hour (µg/m³ → dimensionless).
 
-    ``pm25`` is ``(unit, hour)``; a window needs ``min_valid`` valid hours (DESIGN: daily mean
-    ≥ 20 valid hours), else NaN. The first 23 hours of a forecast have short windows.
+    ``pm25`` is ``(unit, hour)`` of ``pollutant`` (default PM2.5); a window needs ``min_valid``
+    valid hours (DESIGN: daily mean ≥ 20 valid hours), else NaN. The first 23 hours of a forecast
+    have short windows.
     """
     from alerts.aqi import iaqi_array
 
     frame = pd.DataFrame(np.asarray(pm25, dtype=float).T)
     mean = frame.rolling(24, min_periods=min_valid).mean().to_numpy().T
-    return np.asarray(iaqi_array("pm25", np.round(mean, 1), "24h", ruleset), dtype=float)
+    return np.asarray(iaqi_array(pollutant, np.round(mean, 1), "24h", ruleset), dtype=float)
 
 
 def unit_forecasts(ds: xr.Dataset, ruleset: str = "HJ633_2026") -> dict[str, UnitForecast]:
@@ -547,13 +551,18 @@ def unit_forecasts(ds: xr.Dataset, ruleset: str = "HJ633_2026") -> dict[str, Uni
     prim = table("primary_daily", object)
     pm25 = table("pm25_daily")
     o3 = table("o3_mda8")
-    p_gt = {t: table(f"p_aqi_gt_{t}") for t in (150, 200, 300)}
+    p_gt = {t: table(f"p_aqi_gt_{t}") for t in aqi_thresholds()}
+    daily = {p: table(pollutant_info(p).daily_variable) for p in registry_targets()}
     times = roll = None
     if "pm25" in ds.variables and "valid_time" in ds.variables and set(ds["pm25"].dims) == {
             "region", "lead"}:
         times = pd.DatetimeIndex(pd.to_datetime(np.asarray(ds["valid_time"].values)))
         times = times.tz_localize("UTC") if times.tz is None else times.tz_convert("UTC")
-        roll = rolling_24h_aqi(ds["pm25"].transpose("region", "lead").values, ruleset)
+        # the rolling AQI of the particle targets (24-h means: PM2.5, and PM10 when it is one)
+        rolls = [rolling_24h_aqi(ds[p].transpose("region", "lead").values, ruleset, pollutant=p)
+                 for p in registry_targets() if pollutant_info(p).daily_statistic == "mean"
+                 and p in ds.variables and set(ds[p].dims) == {"region", "lead"}]
+        roll = rolls[0] if len(rolls) == 1 else np.fmax.reduce(rolls)
     out: dict[str, UnitForecast] = {}
     for i, rid in enumerate(regions):
         pr = None
@@ -562,7 +571,8 @@ def unit_forecasts(ds: xr.Dataset, ruleset: str = "HJ633_2026") -> dict[str, Uni
         out[rid] = UnitForecast(rid, dates, aqi[i], pr, None if pm25 is None else pm25[i],
                                 None if o3 is None else o3[i],
                                 {t: v[i] for t, v in p_gt.items() if v is not None},
-                                times, None if roll is None else roll[i])
+                                times, None if roll is None else roll[i],
+                                {p: v[i] for p, v in daily.items() if v is not None})
     return out
 
 
@@ -660,7 +670,8 @@ def _pre_warning(unit_id: str, name: str, name_en: str, lad: Ladder, policy: War
     """Pre-warning advisory (预警前临时管控, spec T2.1 S24): PM-driven daily AQI meets a
     ``policy.pre_warning`` condition while no colour level is met (level ``none``)."""
     aqi, used = effective_aqi(fc, trigger, probability)
-    aqi = gated_aqi(aqi, fc.primary, lad.gate.colour_primaries, fc.pm25, ruleset)
+    aqi = gated_aqi(aqi, fc.primary, lad.gate.colour_primaries, fc.pm25, ruleset,
+                    daily_products=fc.daily)
     hit = first_met(policy.pre_warning, aqi)
     if hit is None:
         return None

@@ -154,7 +154,9 @@ def main() -> None:
 
     # per-unit observed daily AQI level counts per season
     t0 = time.perf_counter()
-    summ = summarise_world(world)
+    from alerts.daily import daily_aqi
+
+    summ = summarise_world(world, daily_aqi)
     t_sum = time.perf_counter() - t0
     print()
     print(f"Observed daily AQI levels per unit and season (summarise_world, {t_sum:.1f} s):")

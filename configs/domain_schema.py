@@ -42,12 +42,14 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from airwarn.core.pollutants import observed as registry_observed
+from airwarn.core.timeutil import DEFAULT_TZ
 from configs.schema import ConfigError, StrictModel, load_yaml_model
 
 __all__ = ["CANONICAL_VARIABLES", "READERS", "TimeSpec", "StationSpec", "DomainStation",
            "MetSpec", "Domain", "load_domain", "datasets_dir"]
 
-CANONICAL_VARIABLES = ("pm25", "pm10", "o3", "no2", "so2", "co")
+CANONICAL_VARIABLES = registry_observed()  # the pollutant registry (airwarn.core.pollutants)
 _UNITS = Literal["ug/m3", "mg/m3", "ppb", "ppm"]
 _MET_VARS = ("t2m", "d2m", "sp", "tp", "u10", "v10", "ws10", "wd", "rh", "blh", "ssrd", "tcc")
 
@@ -139,7 +141,7 @@ class Domain(StrictModel):
     format: Literal["csv", "parquet"] = "csv"
     encoding: str = Field(default="auto", description="'auto' = UTF-8, else GBK")
     skip_lines: int = Field(default=0, ge=0, description="preamble lines before the header")
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TZ
     time: TimeSpec | None = None
     station: StationSpec | None = None
     columns: dict[str, str] = Field(default_factory=dict, description="variable → source column")

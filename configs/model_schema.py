@@ -10,8 +10,9 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from airwarn.core.pollutants import targets as registry_targets
 from configs.schema import StrictModel, load_yaml_model
 
 __all__ = ["LgbmParams", "ModelSettings", "DomainStation", "DomainConfig", "load_model_settings",
@@ -39,12 +40,23 @@ class LgbmParams(StrictModel):
     n_seeds: int = Field(default=1, ge=1, le=20)
 
 
+def _check_targets(v: list[str]) -> list[str]:
+    """Pollutant lists name forecast targets of the registry (configs/pollutants.yaml)."""
+    known = registry_targets()
+    bad = [p for p in v if p not in known]
+    if bad:
+        raise ValueError(f"{bad} are not forecast targets; the pollutant registry "
+                         f"(configs/pollutants.yaml) has targets {list(known)}")
+    return v
+
+
 class ModelSettings(StrictModel):
     """Forecast-model settings.
 
     Attributes
     ----------
-    pollutants : list of {"pm25", "o3"}
+    pollutants : list of str
+        Forecast targets of the pollutant registry (default: all of them).
     daily : LgbmParams
         Direct daily models (one per lead day D+1…D+3, units pooled with the unit as a category).
     daily_no_met : LgbmParams or None
@@ -119,7 +131,7 @@ class ModelSettings(StrictModel):
         Recent days over which the fallback picks the best baseline per unit.
     """
 
-    pollutants: list[Literal["pm25", "o3"]] = Field(default_factory=lambda: ["pm25", "o3"])
+    pollutants: list[str] = Field(default_factory=lambda: list(registry_targets()))
     daily: LgbmParams = Field(default_factory=LgbmParams)
     daily_no_met: LgbmParams | None = None
     hourly: LgbmParams = Field(default_factory=lambda: LgbmParams(num_boost_round=400,
@@ -152,6 +164,11 @@ class ModelSettings(StrictModel):
     pooled_weight: dict[int, float] = Field(default_factory=lambda: {1: 0.5, 2: 0.5, 3: 0.5})
     issue_hours: list[int] | None = None
     baseline_window_days: int = Field(default=60, ge=7)
+
+    @field_validator("pollutants")
+    @classmethod
+    def _targets(cls, v: list[str]) -> list[str]:
+        return _check_targets(v)
 
 
 class DomainStation(StrictModel):
@@ -188,8 +205,13 @@ class DomainConfig(StrictModel):
     files: list[str] = Field(min_length=1)
     stations: list[DomainStation] = Field(default_factory=list)
     neighbour_radius_km: float = Field(default=60.0, gt=0)
-    pollutants: list[Literal["pm25", "o3"]] = Field(default_factory=lambda: ["pm25", "o3"])
+    pollutants: list[str] = Field(default_factory=lambda: list(registry_targets()))
     source: str = ""
+
+    @field_validator("pollutants")
+    @classmethod
+    def _targets(cls, v: list[str]) -> list[str]:
+        return _check_targets(v)
 
 
 def load_model_settings(path: Path | str | None = None) -> ModelSettings:

@@ -15,6 +15,8 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from airwarn.core.timeutil import DEFAULT_TZ
+
 __all__ = [
     "ConfigError",
     "StrictModel",
@@ -214,7 +216,7 @@ class Settings(StrictModel):
     """
 
     data_dir: Path = Path("data")
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TZ
     issue_hours: list[int] = Field(default_factory=lambda: [5, 15])
     horizon_days: int = Field(default=3, ge=1, le=5)
     quantiles: list[float] = Field(default_factory=lambda: [0.1, 0.25, 0.5, 0.75, 0.9])

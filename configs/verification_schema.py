@@ -120,7 +120,11 @@ class VerificationSettings(StrictModel):
     interval: tuple[float, float] = (0.1, 0.9)
     reliability_bins: int = Field(default=10, ge=2, le=50)
     comparison: Comparison = Field(default_factory=Comparison)
-    warning_levels: dict[Literal["blue", "yellow", "orange", "red"], list[LadderClause]]
+    #: the fallback ladder: derived from the ladder named by ``warning_ladder`` (default the
+    #: policy's default ladder) unless given explicitly
+    warning_ladder: str | None = None
+    warning_levels: dict[Literal["blue", "yellow", "orange", "red"], list[LadderClause]] = Field(
+        default_factory=dict)
     warning_lead_days: list[int] = Field(default_factory=lambda: [1, 2, 3])
     report: ReportSettings = Field(default_factory=ReportSettings)
 
@@ -137,6 +141,16 @@ class VerificationSettings(StrictModel):
         if not 0 < v[0] < v[1] < 1:
             raise ValueError(f"interval must satisfy 0 < low < high < 1, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _ladder(self) -> VerificationSettings:
+        if not self.warning_levels:
+            from configs.warning_schema import ladder_day_clauses
+
+            levels = ladder_day_clauses(self.warning_ladder)
+            self.warning_levels = {k: [LadderClause(**c) for c in v]  # type: ignore[misc]
+                                   for k, v in levels.items()}
+        return self
 
     @model_validator(mode="after")
     def _unique_events(self) -> VerificationSettings:

@@ -43,6 +43,8 @@ __all__ = [
     "load_ladder",
     "load_ladders_for_region",
     "load_warning_policy",
+    "aqi_thresholds",
+    "ladder_day_clauses",
 ]
 
 #: Warning levels from lowest to highest (``none`` = no warning).
@@ -433,3 +435,49 @@ def load_warning_policy(path: Path | None = None) -> WarningPolicy:
     if not p.exists():
         return WarningPolicy()
     return load_yaml_model(p, WarningPolicy)
+
+
+def aqi_thresholds(ladder_id: str | None = None) -> tuple[int, ...]:
+    """The daily-AQI cuts of a colour ladder, rising: the thresholds of the forecast file's
+    exceedance probabilities ``p_aqi_gt_<t>`` (dimensionless AQI).
+
+    They are read from the ladder itself (default: the policy's ``default_ladder``, the 2024
+    national ladder → ``(150, 200, 300)``, domain-spec T2.1), so they exist once, in
+    ``configs/warning/``.
+    """
+    lid = ladder_id or load_warning_policy().default_ladder
+    ladder = load_ladder(lid, horizon_h=None)
+    cuts = {t.value for lv in ladder.levels for alt in lv.any_of for t in alt.all_of
+            if t.metric == "aqi"}
+    if not cuts:
+        raise ConfigError(f"ladder {lid!r} has no daily-AQI condition: no exceedance "
+                          f"probability thresholds can be derived from it")
+    return tuple(int(v) if float(v).is_integer() else v for v in sorted(cuts))  # type: ignore[misc]
+
+
+def ladder_day_clauses(ladder_id: str | None = None) -> dict[str, list[dict[str, float]]]:
+    """A day-mode ladder's daily-AQI conditions as ``{level: [{gt, days, and_gt, and_days}]}``.
+
+    The form of the verification's fallback ladder (``configs.verification_schema.LadderClause``):
+    a clause holds when ``days`` consecutive daily AQI values are ``> gt`` and, with ``and_gt``,
+    at least ``and_days`` of them are ``> and_gt``. Alternatives that read another metric than
+    the daily AQI, or use ``>=``, are left out (the fallback scores AQI ladders only).
+    """
+    lid = ladder_id or load_warning_policy().default_ladder
+    ladder = load_ladder(lid, horizon_h=None)
+    out: dict[str, list[dict[str, float]]] = {}
+    for lv in ladder.levels:
+        clauses = []
+        for alt in lv.any_of:
+            terms = alt.all_of
+            if not terms or any(t.metric != "aqi" or t.op != ">" for t in terms) or len(terms) > 2:
+                continue
+            anchor, *rest = terms
+            c: dict[str, float] = {"gt": anchor.value, "days": anchor.steps(24)}
+            if rest:
+                c["and_gt"] = rest[0].value
+                c["and_days"] = rest[0].steps(24)
+            clauses.append(c)
+        if clauses:
+            out[lv.level] = clauses
+    return out

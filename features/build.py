@@ -26,6 +26,11 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from airwarn.core.daily import MIN_HOURS_8H, MIN_HOURS_DAILY, daily_mean_cube, mda8_cube
+from airwarn.core.daily import MIN_WINDOWS_MDA8 as _MIN_WINDOWS_MDA8
+from airwarn.core.pollutants import observed as registry_observed
+from airwarn.core.pollutants import pollutant as pollutant_info
+from airwarn.core.pollutants import targets as registry_targets
 from features.calendar import calendar_features
 
 __all__ = [
@@ -56,15 +61,16 @@ __all__ = [
     "hourly_design",
 ]
 
-POLLUTANTS = ["pm25", "pm10", "o3", "no2", "so2", "co"]
+#: observed pollutant columns (the pollutant registry, canonical order)
+POLLUTANTS = list(registry_observed())
 MET_VARS = ["t2m", "d2m", "u10", "v10", "ws10", "sp", "tp", "rh", "blh", "ssrd", "tcc"]
 LOCAL_OFFSET_H = 8  # Asia/Shanghai = UTC+8, no daylight saving since 1991
 
-#: daily mean valid with ≥ 20 hourly values (GB 3095 表4, domain-spec T1.11)
-MIN_DAILY_HOURS = 20
-#: 8-h mean valid with ≥ 6 of 8 hours; MDA8 valid with ≥ 14 of its 17 windows (T1.11, U)
-MIN_8H_HOURS = 6
-MIN_MDA8_WINDOWS = 14
+#: daily mean valid with ≥ 20 hourly values; 8-h mean ≥ 6 of 8 hours; MDA8 ≥ 14 of 17 windows
+#: (GB 3095 表4, domain-spec T1.11) — the one implementation is :mod:`airwarn.core.daily`
+MIN_DAILY_HOURS = MIN_HOURS_DAILY
+MIN_8H_HOURS = MIN_HOURS_8H
+MIN_MDA8_WINDOWS = _MIN_WINDOWS_MDA8
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,29 +216,13 @@ def daily_mean(panel: Panel, var: str, min_hours: int = MIN_DAILY_HOURS) -> pd.D
         Index local dates (naive), columns units; NaN where invalid.
     """
     dates, cube = _by_local_day(panel, var)
-    n = np.isfinite(cube).sum(axis=1)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        m = np.nanmean(cube, axis=1)
-    m = np.where(n >= min_hours, m, np.nan)
+    m, _ = daily_mean_cube(cube, min_hours)
     return pd.DataFrame(m, index=dates, columns=panel.units)
 
 
 def _mda8_cube(cube: np.ndarray) -> np.ndarray:
-    """MDA8 of ``(day, 24, unit)``: windows starting 00…16 local, each ≥ 6/8, ≥ 14/17 valid."""
-    fin = np.isfinite(cube)
-    val = np.where(fin, cube, 0.0)
-    cs = np.concatenate([np.zeros_like(val[:, :1]), np.cumsum(val, axis=1)], axis=1)
-    cn = np.concatenate([np.zeros_like(val[:, :1]), np.cumsum(fin, axis=1)], axis=1)
-    s = cs[:, 8:25] - cs[:, 0:17]
-    n = cn[:, 8:25] - cn[:, 0:17]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        w = np.where(n >= MIN_8H_HOURS, s / np.maximum(n, 1), np.nan)
-    nw = np.isfinite(w).sum(axis=1)
-    mx = np.where(nw > 0, np.nanmax(np.where(np.isfinite(w), w, -np.inf), axis=1), np.nan)
-    return np.where(nw >= MIN_MDA8_WINDOWS, mx, np.nan)
+    """MDA8 of ``(day, 24, unit)`` (:func:`airwarn.core.daily.mda8_cube`)."""
+    return mda8_cube(cube)[0]
 
 
 def daily_mda8(panel: Panel, var: str = "o3") -> pd.DataFrame:
@@ -242,9 +232,22 @@ def daily_mda8(panel: Panel, var: str = "o3") -> pd.DataFrame:
     return pd.DataFrame(_mda8_cube(cube), index=dates, columns=panel.units)
 
 
-def daily_targets(panel: Panel) -> dict[str, pd.DataFrame]:
-    """The daily products of the observations: ``pm25`` daily mean and ``o3`` MDA8 (µg/m³)."""
-    return {"pm25": daily_mean(panel, "pm25"), "o3": daily_mda8(panel, "o3")}
+def daily_targets(panel: Panel, pollutants: Sequence[str] | None = None
+                  ) -> dict[str, pd.DataFrame]:
+    """The daily products of the observations (µg/m³): each forecast target's regulatory daily
+    statistic from the pollutant registry (``pm25`` daily mean, ``o3`` MDA8, …).
+
+    ``pollutants`` default: the registry's targets; pollutants absent from the panel are skipped.
+    """
+    out: dict[str, pd.DataFrame] = {}
+    for p in (pollutants if pollutants is not None else registry_targets()):
+        if p not in panel.data:
+            continue
+        if pollutant_info(p).daily_statistic == "mda8":
+            out[p] = daily_mda8(panel, p)
+        else:
+            out[p] = daily_mean(panel, p)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -458,8 +461,27 @@ def _en_km(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float
 # History features (observations up to t0 − 1 h)
 # --------------------------------------------------------------------------------------------
 
-_HIST_POLL = {"pm25": "full", "o3": "full", "pm10": "short", "no2": "short", "co": "short",
-              "so2": "tiny"}
+#: history features per observed pollutant: forecast targets (the pollutant registry) get the
+#: "full" set, the others a short one (SO2 only its 24-h mean)
+_HIST_RANK = {"full": 0, "short": 1, "tiny": 2}
+#: history level of each observed pollutant as the other models see it (the registry), in a fixed
+#: order (full, short, tiny; registry order within a level) that is the feature column order
+_HIST_BASE = {p: pollutant_info(p).history for p in sorted(
+    registry_observed(), key=lambda q: _HIST_RANK[pollutant_info(q).history])}
+#: history computed: a target's full, the others at their level
+_HIST_POLL = {p: ("full" if p in registry_targets() else k) for p, k in _HIST_BASE.items()}
+#: feature suffixes per history level (full = every feature)
+_HIST_SUFFIXES = {"short": {"last", "m6", "m24"}, "tiny": {"m24"}}
+
+
+def _seen_by(key: str, pollutant: str) -> bool:
+    """Whether the model of ``pollutant`` uses history feature ``key``: its own history in full,
+    another pollutant's at that pollutant's registry level — so adding a target leaves the other
+    targets' designs unchanged."""
+    q, _, suffix = key.partition("_")
+    if q == pollutant or q not in _HIST_BASE or _HIST_BASE[q] == "full":
+        return True
+    return suffix in _HIST_SUFFIXES[_HIST_BASE[q]]
 
 
 def _window_stats(arr: np.ndarray, rows: np.ndarray, w: int) -> tuple[np.ndarray, ...]:
@@ -842,7 +864,7 @@ def build_issue_features(obs: Panel, issue_times: Iterable[pd.Timestamp], met_so
                 if v in mp.data:
                     methour.setdefault(v, []).append(mp.get(v, lr))
     profile = {}
-    for p in ("pm25", "o3"):
+    for p in registry_targets():
         if p in obs.data:
             profile[p] = obs.get(p, rows[:, None] + np.arange(-24, 0)[None, :])
     n = len(its)
@@ -865,7 +887,8 @@ def daily_design(f: IssueFeatures, pollutant: str, lead_day: int) -> pd.DataFram
     n, u = len(f.issue_times), len(f.units)
     cols: dict[str, np.ndarray] = {}
     for k, v in f.hist.items():
-        cols[k] = _flat(v)
+        if _seen_by(k, pollutant):
+            cols[k] = _flat(v)
     for k, v in f.metday.items():
         cols[f"v_{k}"] = _flat(v[:, lead_day])
         cols[f"p_{k}"] = _flat(v[:, lead_day - 1])
@@ -937,7 +960,8 @@ def hourly_design(f: IssueFeatures, pollutant: str, leads: np.ndarray | None = N
     nl = len(leads)
     cols: dict[str, np.ndarray] = {}
     for k, v in f.hist.items():
-        cols[k] = np.broadcast_to(v[:, None, :], (n, nl, u)).reshape(-1)
+        if _seen_by(k, pollutant):
+            cols[k] = np.broadcast_to(v[:, None, :], (n, nl, u)).reshape(-1)
     t0 = f.issue_times
     h0 = (t0.hour[0] + LOCAL_OFFSET_H) % 24
     lead_day = (h0 + leads - 1) // 24  # 0 = today
@@ -962,7 +986,8 @@ def hourly_design(f: IssueFeatures, pollutant: str, leads: np.ndarray | None = N
         cols[f"tr_{pollutant}"] = tr[:, lead_day, :].reshape(-1)
     # same hour on the last observed day, for the valid hour of each lead
     for p, prof in f.profile24.items():
-        cols[f"{p}_shl"] = prof[:, (leads - 1) % 24, :].reshape(-1)
+        if _seen_by(f"{p}_shl", pollutant):
+            cols[f"{p}_shl"] = prof[:, (leads - 1) % 24, :].reshape(-1)
     df = pd.DataFrame(cols)
     df["unit"] = pd.Categorical(np.tile(f.units, n * nl), categories=sorted(f.units))
     return df

@@ -18,10 +18,11 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from airwarn.core.timeutil import LOCAL_TZ
+
 __all__ = ["LOCAL_TZ", "is_holiday", "holiday_source", "spring_festival", "calendar_features",
            "local_times"]
 
-LOCAL_TZ = "Asia/Shanghai"
 
 
 @lru_cache(maxsize=4096)

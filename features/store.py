@@ -37,6 +37,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from airwarn.core.pollutants import observed as registry_observed
+from airwarn.core.runstore import RunStore
+
 if TYPE_CHECKING:
     import xarray as xr
 
@@ -56,7 +59,7 @@ __all__ = [
 ]
 
 #: Pollutant columns of the canonical table: µg/m³ except ``co`` in mg/m³.
-POLLUTANTS: tuple[str, ...] = ("pm25", "pm10", "o3", "no2", "so2", "co")
+POLLUTANTS: tuple[str, ...] = registry_observed()  # the pollutant registry, canonical order
 #: The canonical columns, in order.
 OBS_COLUMNS: tuple[str, ...] = ("time", "station_id", *POLLUTANTS, "qc")
 KEY: list[str] = ["time", "station_id"]
@@ -189,7 +192,7 @@ def validate_obs(df: pd.DataFrame, source: str = "observations") -> pd.DataFrame
 
 def obs_dir(data_dir: Path | str) -> Path:
     """The observation store directory, ``<data_dir>/obs``."""
-    return Path(data_dir) / "obs"
+    return RunStore(data_dir).obs_dir
 
 
 def _month_path(data_dir: Path | str, year: int, month: int) -> Path:
@@ -442,7 +445,7 @@ def write_met_analysis(ds: xr.Dataset, data_dir: Path | str) -> list[Path]:
     staged: list[tuple[Path, xr.Dataset]] = []
     for period in sorted(set(times.to_period("M"))):
         part = ds.sel(time=(times.to_period("M") == period))
-        path = Path(data_dir) / "met" / "analysis" / f"{period.year:04d}-{period.month:02d}.nc"
+        path = RunStore(data_dir).met_analysis(period)
         if path.exists():
             with xr.open_dataset(path) as old:
                 old = old.load()
@@ -485,7 +488,7 @@ def write_met_cycle(ds: xr.Dataset, data_dir: Path | str,
     out = ds.assign_coords(step=("time", np.asarray(steps, dtype=np.int32),
                                  {"units": "hours", "long_name": "forecast lead time"}))
     out.attrs["forecast_reference_time"] = ref_ts.isoformat()
-    path = Path(data_dir) / "met" / "cycles" / f"{ref_ts:%Y%m%d%H}.nc"
+    path = RunStore(data_dir).met_cycle(ref_ts)
     from features.atomic import atomic_path
     from features.cf import cf_met
 

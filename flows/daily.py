@@ -44,13 +44,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 import configs
+from airwarn.core.timeutil import LOCAL_ZONE as LOCAL_TZ
+from airwarn.core.timeutil import parse_issue_time as core_parse_issue_time
 from configs import AirwarnConfig
 from flows.locks import issue_lock, issue_stamp
 from flows.stages import (
@@ -98,7 +99,6 @@ __all__ = [
 
 log = logging.getLogger("airwarn.flows.daily")
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 #: Days of observations read before the issue time (history features, the review report and
 #: the verification of the last :data:`VERIFY_DAYS` days, whose D+3 valid times need 3 more), d.
 OBS_HISTORY_DAYS = 34
@@ -141,17 +141,7 @@ def parse_issue_time(value: str | datetime | pd.Timestamp) -> datetime:
     ValueError
         Unparseable text or a time not on the hour (names the value and the expected form).
     """
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"issue time {value!r}: expected ISO 8601, e.g. 2026-11-28T15:00 "
-                         f"(Asia/Shanghai) or 2026-11-28T07:00Z") from exc
-    if ts is pd.NaT:
-        raise ValueError(f"issue time {value!r}: expected ISO 8601, e.g. 2026-11-28T15:00")
-    ts = ts.tz_localize(LOCAL_TZ) if ts.tzinfo is None else ts.tz_convert(LOCAL_TZ)
-    if ts != ts.floor("h"):
-        raise ValueError(f"issue time {value!r}: must be on the hour (e.g. 15:00)")
-    return ts.to_pydatetime()
+    return core_parse_issue_time(value).to_pydatetime()
 
 
 def latest_issue_time(now: datetime | None = None, issue_hours: list[int] | None = None) -> datetime:

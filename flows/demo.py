@@ -217,7 +217,7 @@ def run_demo(
         f"({out['timings']['world']} s)")
 
     t = time.perf_counter()
-    summary = lookup("features.demo_world:summarise_world")(world)
+    summary = lookup("features.demo_world:summarise_world")(world, lookup("alerts.daily:daily_aqi"))
     out["summary"] = summary
     show(summary)
     say("      observed daily AQI level counts per unit and season (synthetic demo)")

@@ -29,28 +29,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
+
+from airwarn.core.runstore import RunStore
+from airwarn.core.timeutil import issue_stamp  # re-exported (the one run stamp)
 
 __all__ = ["LockBusy", "IssueLock", "issue_lock", "issue_stamp", "lock_path"]
-
-_LOCAL = ZoneInfo("Asia/Shanghai")
 
 
 class LockBusy(RuntimeError):
     """Another live process holds the lock for this issue time (message names it)."""
-
-
-def issue_stamp(issue_time: datetime) -> str:
-    """File stamp of an issue time: local (Asia/Shanghai) ``YYYYMMDDTHHMM``.
-
-    Parameters
-    ----------
-    issue_time : datetime
-        Time zone aware issue time (any zone); a naive time is taken as Asia/Shanghai.
-    """
-    if issue_time.tzinfo is None:
-        issue_time = issue_time.replace(tzinfo=_LOCAL)
-    return issue_time.astimezone(_LOCAL).strftime("%Y%m%dT%H%M")
 
 
 def lock_path(data_dir: Path | str, issue_time: datetime | str) -> Path:
@@ -58,8 +45,9 @@ def lock_path(data_dir: Path | str, issue_time: datetime | str) -> Path:
 
     ``issue_time`` may be a datetime or an already formatted stamp / name (str).
     """
-    name = issue_time if isinstance(issue_time, str) else issue_stamp(issue_time)
-    return Path(data_dir) / "locks" / f"{name}.lock"
+    if isinstance(issue_time, str):
+        return Path(data_dir) / "locks" / f"{issue_time}.lock"
+    return RunStore(data_dir).lock(issue_time)
 
 
 @dataclass

@@ -30,6 +30,7 @@ from typing import Any
 from prefect.schedules import Cron, Interval
 
 import configs
+from airwarn.core.timeutil import LOCAL_TZ
 from flows.acquire import acquire, acquire_crons
 from flows.daily import daily_forecast
 from flows.inbox import INBOX_INTERVAL_MIN, inbox
@@ -40,7 +41,7 @@ __all__ = ["TIMEZONE", "RETRAIN_CRON", "MONTHLY_CRON", "daily_cron", "build_depl
            "serve_all"]
 
 #: Time zone of every schedule (DESIGN: days, issue times and schedules are Asia/Shanghai).
-TIMEZONE = "Asia/Shanghai"
+TIMEZONE = LOCAL_TZ
 #: Weekly retraining: Sunday 02:00.
 RETRAIN_CRON = "0 2 * * 0"
 #: Monthly 会商 review: the 2nd at 09:00.

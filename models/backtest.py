@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from airwarn.core.timeutil import LOCAL_TZ
 from alerts.aqi import iaqi_array, ruleset_for
 from configs.model_schema import DomainConfig, ModelSettings, datasets_dir
 from features.build import (
@@ -61,6 +62,18 @@ __all__ = ["DomainData", "load_domain_data", "issue_times_between", "train_model
 #: (75/115/150 under HJ 633-2012) and the heavy-pollution 150; O3 MDA8 160 (IAQI 100) and 215
 #: (IAQI 150), HJ 633-2012 表1.
 DAILY_THRESHOLDS = {"pm25": (75.0, 115.0, 150.0), "o3": (160.0, 215.0)}
+
+
+def _daily_thresholds(p: str) -> tuple[float, ...]:
+    """Event thresholds of a target (µg/m³): :data:`DAILY_THRESHOLDS`, else the HJ 633-2012
+    breakpoints of its daily IAQI at IAQI 100, 150 and 200 (PM10: 150, 250, 350)."""
+    if p in DAILY_THRESHOLDS:
+        return DAILY_THRESHOLDS[p]
+    from airwarn.core.pollutants import pollutant
+    from configs.aqi_schema import load_aqi_ruleset
+
+    bps = load_aqi_ruleset("HJ633_2012").breakpoints[pollutant(p).iaqi_key]
+    return tuple(float(b) for b in bps[2:5] if b is not None)
 
 
 @dataclass
@@ -121,13 +134,13 @@ def issue_times_between(first_day: pd.Timestamp | str, last_day: pd.Timestamp | 
     days = pd.date_range(pd.Timestamp(first_day).normalize(), pd.Timestamp(last_day).normalize(),
                          freq="D")
     local = days + pd.Timedelta(hours=issue_hour)
-    return local.tz_localize("Asia/Shanghai").tz_convert("UTC")
+    return local.tz_localize(LOCAL_TZ).tz_convert("UTC")
 
 
 def _day(x: Any) -> pd.Timestamp:
     t = pd.Timestamp(x)
     if t.tzinfo is not None:
-        t = t.tz_convert("Asia/Shanghai").tz_localize(None)
+        t = t.tz_convert(LOCAL_TZ).tz_localize(None)
     return t.normalize()
 
 
@@ -260,7 +273,7 @@ def score_arrays(fa: ForecastArrays, obs: Panel, daily_obs: dict[str, pd.DataFra
             sh[f"{b0 + 1}-{sl.stop}"] = s
         scores["hourly"][p] = sh
         ev = {}
-        for thr in DAILY_THRESHOLDS[p]:
+        for thr in _daily_thresholds(p):
             ev[f">{thr:g}"] = {f"D+{k + 1}": _contingency(fd[:, k], od[:, k], thr)
                                for k in range(3)}
         scores["events"][DAILY_NAMES[p]] = ev
@@ -359,7 +372,7 @@ def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end:
                              settings=settings, geometry=data.geometry, pollutants=pollutants,
                              hourly=hourly, progress=progress)
     train_s = time.perf_counter() - t0
-    train_end_utc = (_day(train_end) + pd.Timedelta(days=1)).tz_localize("Asia/Shanghai") \
+    train_end_utc = (_day(train_end) + pd.Timedelta(days=1)).tz_localize(LOCAL_TZ) \
         .tz_convert("UTC")
     clim = fit_climatology(obs, daily_obs, until=train_end_utc)
     its = issue_times_between(test_start, test_end, issue_hour)

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from airwarn.core.pollutants import pollutant as pollutant_info
 from features.build import LOCAL_OFFSET_H, IssueFeatures, Panel
 
 __all__ = ["BASELINES", "Climatology", "fit_climatology", "persistence", "same_hour_yesterday",
@@ -33,8 +34,8 @@ def persistence(f: IssueFeatures, pollutant: str) -> tuple[np.ndarray, np.ndarra
     """
     last = f.hist[f"{pollutant}_last"]
     hourly = np.repeat(last[:, None, :], f.nleads, axis=1)
-    if pollutant == "o3":
-        d = f.hist["o3_dm1"]
+    if pollutant_info(pollutant).daily_statistic == "mda8":
+        d = f.hist[f"{pollutant}_dm1"]
     else:
         d = f.hist[f"{pollutant}_m24"]
     daily = np.repeat(d[:, None, :], 3, axis=1)
@@ -51,7 +52,7 @@ def same_hour_yesterday(f: IssueFeatures, pollutant: str) -> tuple[np.ndarray, n
     # reorder the profile to local hours 0…23
     order = (np.arange(24) - h0) % 24
     day = prof[:, order, :]
-    if pollutant == "o3":
+    if pollutant_info(pollutant).daily_statistic == "mda8":
         ext = np.concatenate([day, day[:, :7]], axis=1)
         with np.errstate(all="ignore"):
             import warnings

@@ -23,9 +23,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from airwarn.core.atomic import atomic_path
+from airwarn.core.pollutants import pollutant as pollutant_info
+from airwarn.core.pollutants import targets as registry_targets
+from airwarn.core.runstore import RunStore
+from airwarn.core.timeutil import LOCAL_TZ, issue_stamp
 from alerts.aqi import iaqi_array, ruleset_for
+from configs import AirwarnConfig
 from configs.model_schema import ModelSettings, load_model_settings
-from features.atomic import atomic_path
+from configs.warning_schema import aqi_thresholds
 from features.build import (
     LOCAL_OFFSET_H,
     Geometry,
@@ -62,28 +68,22 @@ __all__ = ["TARGETS", "DAILY_NAMES", "AQI_THRESHOLDS", "ForecastArrays", "foreca
 
 log = logging.getLogger(__name__)
 
-TARGETS = ("pm25", "o3")
+#: forecast targets: the pollutant registry's (configs/pollutants.yaml, ``target: true``)
+TARGETS: tuple[str, ...] = registry_targets()
 #: daily product variable per pollutant: natural-day mean PM2.5, O3 daily max 8-h mean
-DAILY_NAMES = {"pm25": "pm25_daily", "o3": "o3_mda8"}
-_IAQI_PERIOD = {"pm25": "24h", "o3": "8h"}
-#: daily AQI thresholds of the exceedance probabilities (warning ladder tiers, domain-spec §0.4)
-AQI_THRESHOLDS = (150, 200, 300)
+DAILY_NAMES: dict[str, str] = {p: pollutant_info(p).daily_variable for p in TARGETS}
+_IAQI_PERIOD = {p: pollutant_info(p).iaqi_daily for p in TARGETS}
+#: daily AQI thresholds of the exceedance probabilities: the AQI cuts of the default colour ladder
+#: (configs/warning/national-2024.yaml → 150, 200, 300; domain-spec T2.1)
+AQI_THRESHOLDS: tuple[int, ...] = aqi_thresholds()
 #: observation history needed before an issue (30-day means + the bias window), days
 HISTORY_DAYS = 70
-_LONG = {"pm25": "PM2.5", "o3": "O3"}
-
-
-def issue_stamp(t: pd.Timestamp) -> str:
-    """``YYYYMMDDTHHMM`` of an issue time in Asia/Shanghai (the forecast file name)."""
-    return pd.Timestamp(t).tz_convert("Asia/Shanghai").strftime("%Y%m%dT%H%M")
+_LONG = {p: pollutant_info(p).label for p in TARGETS}
 
 
 def forecast_path(data_dir: Path | str, issue_time: pd.Timestamp | str) -> Path:
     """``<data_dir>/forecasts/<YYYYMMDDTHHMM>.nc`` (issue time in Asia/Shanghai)."""
-    t = pd.Timestamp(issue_time)
-    if t.tzinfo is None:
-        t = t.tz_localize("Asia/Shanghai")
-    return Path(data_dir) / "forecasts" / f"{issue_stamp(t)}.nc"
+    return RunStore(data_dir).forecast(issue_time)
 
 
 @dataclass
@@ -227,7 +227,7 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                                f.nleads, geometry, {k: v[:nb_] for k, v in f_all.profile24.items()})
             ob = _observed_daily(daily_obs, fb.issue_times, units, p)
             bb = _baseline_set(fb, p, climatology)
-        best_base = ["persistence" if p == "pm25" else "climatology"] * u
+        best_base = [pollutant_info(p).default_baseline] * u
         base_resid = [_fallback_resid(np.array([]), np.array([]), c)] * u
         if f_all is not None:
             for j in range(u):
@@ -400,16 +400,14 @@ def forecast_dataset(fa: ForecastArrays, *, region_names: Mapping[str, str] | No
         dn = DAILY_NAMES[p]
         data[p] = (("issue_time", "region", "lead"), fa.hourly[p].transpose(0, 2, 1),
                    {**conc, "long_name": f"hourly {_LONG[p]} concentration, median forecast",
-                    "standard_name": ("mass_concentration_of_pm2p5_ambient_aerosol_particles"
-                                      "_in_air" if p == "pm25" else
-                                      "mass_concentration_of_ozone_in_air")})
+                    "standard_name": pollutant_info(p).cf_standard_name})
         data[f"{p}_q"] = (("issue_time", "region", "lead", "quantile"),
                           fa.hourly_q[p].transpose(0, 2, 1, 3),
                           {**conc, "long_name": f"hourly {_LONG[p]} forecast quantiles"})
         data[dn] = (("issue_time", "region", "day"), fa.daily[p].transpose(0, 2, 1),
-                    {**conc, "long_name": ("natural-day mean PM2.5 (Asia/Shanghai days)"
-                                           if p == "pm25" else
-                                           "O3 daily maximum 8-h mean (MDA8)")})
+                    {**conc, "long_name": (f"natural-day mean {_LONG[p]} ({LOCAL_TZ} days)"
+                                           if pollutant_info(p).daily_statistic == "mean" else
+                                           f"{_LONG[p]} daily maximum 8-h mean (MDA8)")})
         data[f"{dn}_q"] = (("issue_time", "region", "day", "quantile"),
                            fa.daily_q[p].transpose(0, 2, 1, 3),
                            {**conc, "long_name": f"quantiles of {dn}"})
@@ -424,14 +422,17 @@ def forecast_dataset(fa: ForecastArrays, *, region_names: Mapping[str, str] | No
                         for t in AQI_THRESHOLDS}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        aqi = np.fmax(iaqi_d["pm25"], iaqi_d["o3"])
-        aqi_q = np.sort(np.fmax(iaqi_q["pm25"], iaqi_q["o3"]), axis=-1)
-    primary = np.where(np.isnan(aqi) | (aqi <= 50), "",
-                       np.where(np.nan_to_num(iaqi_d["pm25"], nan=-1)
-                                >= np.nan_to_num(iaqi_d["o3"], nan=-1), "PM2.5", "O3_8h"))
+        aqi = np.fmax.reduce([iaqi_d[p] for p in TARGETS])
+        aqi_q = np.sort(np.fmax.reduce([iaqi_q[p] for p in TARGETS]), axis=-1)
+    # primary: the target with the highest IAQI (ties → the first in registry order)
+    stack = np.stack([np.nan_to_num(iaqi_d[p], nan=-1) for p in TARGETS])
+    labels = np.array([pollutant_info(p).primary_label for p in TARGETS], dtype=object)
+    primary = np.where(np.isnan(aqi) | (aqi <= 50), "", labels[np.argmax(stack, axis=0)])
     data["aqi_daily"] = (("issue_time", "region", "day"), aqi.transpose(0, 2, 1),
-                         {"units": "1", "long_name": "daily AQI from the median PM2.5 daily mean "
-                                                     "and O3 MDA8 (rule set by date)"})
+                         {"units": "1", "long_name": "daily AQI from the median daily "
+                                                     "products of " + ", ".join(
+                                                         _LONG[p] for p in TARGETS)
+                                                     + " (rule set by date)"})
     data["aqi_daily_q"] = (("issue_time", "region", "day", "quantile"),
                            aqi_q.transpose(0, 2, 1, 3),
                            {"units": "1", "long_name": "daily AQI quantiles"})
@@ -440,7 +441,7 @@ def forecast_dataset(fa: ForecastArrays, *, region_names: Mapping[str, str] | No
                              {"long_name": "首要污染物 primary pollutant of the median daily AQI "
                                            "(empty when AQI ≤ 50)"})
     for t in AQI_THRESHOLDS:
-        pr = np.fmax(p_exc["pm25"][t], p_exc["o3"][t])
+        pr = np.fmax.reduce([p_exc[p][t] for p in TARGETS])
         data[f"p_aqi_gt_{t}"] = (("issue_time", "region", "day"), pr.transpose(0, 2, 1),
                                  {"units": "1", "long_name": f"probability that the daily AQI "
                                                             f"exceeds {t}",
@@ -482,7 +483,7 @@ def forecast_dataset(fa: ForecastArrays, *, region_names: Mapping[str, str] | No
         if n != 1:
             raise ValueError("forecast_dataset: batch=False needs exactly one issue")
         ds = ds.isel(issue_time=0).rename({"issue_time": "forecast_reference_time"})
-        ds.attrs["issue_time"] = its[0].tz_convert("Asia/Shanghai").isoformat()
+        ds.attrs["issue_time"] = its[0].tz_convert(LOCAL_TZ).isoformat()
         ds.attrs["ruleset"] = ",".join(sorted({str(r) for r in rulesets[0]}))
     return cf_forecast(ds, points)
 
@@ -506,7 +507,7 @@ def _obs_panel_until(obs_units: pd.DataFrame, units: Sequence[str], t0: pd.Times
     return make_panel(df.loc[sel], observation_variables(df), units, start=start, end=end)
 
 
-def run_forecast(config: Any, issue_time: pd.Timestamp | str, *, met_source: MetSource,
+def run_forecast(config: AirwarnConfig, issue_time: pd.Timestamp | str, *, met_source: MetSource,
                  obs_units: pd.DataFrame, data_dir: Path | str | None = None,
                  settings: ModelSettings | None = None, source: str | None = None
                  ) -> xr.Dataset:
@@ -539,7 +540,7 @@ def run_forecast(config: Any, issue_time: pd.Timestamp | str, *, met_source: Met
     from models.registry import load_latest
 
     t0 = pd.Timestamp(issue_time)
-    t0 = (t0.tz_localize("Asia/Shanghai") if t0.tzinfo is None else t0).tz_convert("UTC")
+    t0 = (t0.tz_localize(LOCAL_TZ) if t0.tzinfo is None else t0).tz_convert("UTC")
     t0 = t0.floor("h")
     settings = settings or load_model_settings()
     data_dir = Path(data_dir or config.data_dir)
@@ -629,7 +630,10 @@ def read_forecast(path: Path | str) -> xr.Dataset:
             ds = ds.load()
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: not a readable NetCDF forecast file ({exc})") from None
-    for v in ("pm25", "o3", "pm25_daily", "o3_mda8"):
+    # every target written in the file has its hourly and daily variables; a file written before
+    # a target was added to the registry lacks that target only
+    present = [p for p in TARGETS if p in ds or DAILY_NAMES[p] in ds] or list(TARGETS)
+    for v in [x for p in present for x in (p, DAILY_NAMES[p])]:
         if v not in ds:
             raise ValueError(f"{path}: variable {v!r} missing; expected the forecast contract")
     return ds

@@ -40,6 +40,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from airwarn.core.pollutants import pollutant as pollutant_info
 from configs.model_schema import LgbmParams, ModelSettings
 from features.build import (
     LOCAL_OFFSET_H,
@@ -67,7 +68,8 @@ class PollutantModel:
 
     Attributes
     ----------
-    pollutant : {"pm25", "o3"}
+    pollutant : str
+        A forecast target of the pollutant registry (``pm25``, ``o3`` …).
     daily : dict of int to list of Booster
         Lead day (1…3) → direct daily models (µg/m³) whose mean is the forecast (one per design:
         per-lead-day and/or pooled over lead days).
@@ -298,7 +300,8 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
         :func:`features.build.daily_targets` of ``obs``.
     feats : sequence of IssueFeatures
         Training issues (one batch per issue hour), built with the training met source.
-    pollutant : {"pm25", "o3"}
+    pollutant : str
+        A forecast target of the pollutant registry (``pm25``, ``o3`` …).
     settings : ModelSettings
     hourly : bool
         Also fit the hourly shape model.
@@ -651,7 +654,7 @@ def daily_from_hourly(hourly: np.ndarray, pollutant: str, h0: int) -> np.ndarray
     n, nl, u = hourly.shape
     first = 24 - h0  # index of lead at local 00:00 of D+1
     cube = hourly[:, first:first + 72, :].reshape(n, 3, 24, u)
-    if pollutant == "o3":
+    if pollutant_info(pollutant).daily_statistic == "mda8":
         cs = np.concatenate([np.zeros((n, 3, 1, u)), np.cumsum(cube, axis=2)], axis=2)
         w = (cs[:, :, 8:25] - cs[:, :, 0:17]) / 8.0
         return w.max(axis=2)

@@ -30,7 +30,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.atomic import write_bytes_atomic, write_text_atomic
+from airwarn.core.atomic import write_bytes_atomic, write_text_atomic
+from airwarn.core.runstore import RunStore
 from models.baselines import Climatology
 from models.lgbm import PollutantModel
 
@@ -45,7 +46,7 @@ CARD_SCHEMA = 1
 
 def model_root(data_dir: Path | str, pollutant: str) -> Path:
     """``<data_dir>/models/<pollutant>``."""
-    return Path(data_dir) / "models" / pollutant
+    return RunStore(data_dir).model_dir(pollutant)
 
 
 def data_hash(obs: pd.DataFrame) -> str:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
+from airwarn.core.timeutil import LOCAL_TZ
+from configs import AirwarnConfig
 from configs.model_schema import ModelSettings, load_model_settings
 from features.build import (
     LOCAL_OFFSET_H,
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 MIN_TRAIN_DAYS = 60
 
 
-def train_models(config: Any, obs_units: pd.DataFrame, met_source: MetSource,
+def train_models(config: AirwarnConfig, obs_units: pd.DataFrame, met_source: MetSource,
                  until: pd.Timestamp | str, *, settings: ModelSettings | None = None,
                  data_dir: Path | str | None = None,
                  progress: Callable[[str], None] | None = None) -> list[Path]:
@@ -72,7 +73,7 @@ def train_models(config: Any, obs_units: pd.DataFrame, met_source: MetSource,
     settings = settings or load_model_settings()
     data_dir = Path(data_dir or config.data_dir)
     t_until = pd.Timestamp(until)
-    t_until = (t_until.tz_localize("Asia/Shanghai") if t_until.tzinfo is None else t_until) \
+    t_until = (t_until.tz_localize(LOCAL_TZ) if t_until.tzinfo is None else t_until) \
         .tz_convert("UTC")
     units = list(config.region.unit_ids)
     t = pd.DatetimeIndex(obs_units["time"])

@@ -40,9 +40,11 @@ from typing import Any
 
 from lxml import etree
 
+from airwarn.core.timeutil import parse_stamp
+from configs import AirwarnConfig
 from products import geo
-from products.bulletin import build_bulletin
-from products.common import LOCAL_TZ, decision_dict, is_synthetic, iso_local, to_local
+from products.bulletin_content import build_bulletin
+from products.common import decision_dict, is_synthetic, iso_local, to_local
 
 __all__ = ["CAP_NS", "DEFAULT_SENDER", "cap_identifier", "cap_xml", "SEVERITY", "msg_type"]
 
@@ -70,7 +72,7 @@ def cap_identifier(decision_id: str) -> str:
     return f"airwarn-{safe}"
 
 
-def _sender(config: Any) -> str:
+def _sender(config: AirwarnConfig) -> str:
     s = getattr(getattr(config.settings, "delivery", None), "mail_from", None)
     return re.sub(r"[\s,<&]", "", s) if s else DEFAULT_SENDER
 
@@ -84,8 +86,7 @@ def _ref_sent(ref: Any, fallback: str) -> tuple[str, str]:
         rid = str(ref)
     m = re.search(r"(\d{8}T\d{4})", rid)
     if m:
-        t = dt.datetime.strptime(m.group(1), "%Y%m%dT%H%M").replace(tzinfo=LOCAL_TZ)
-        return rid, t.isoformat()
+        return rid, parse_stamp(m.group(1)).isoformat()
     log.warning("CAP reference %r: no issue time known; using %s", rid, fallback)
     return rid, fallback
 
@@ -110,7 +111,7 @@ def _circle(lat: float, lon: float, radius_km: float) -> str:
     return f"{lat:.4f},{lon:.4f} {radius_km:.1f}"
 
 
-def _info(root: etree._Element, d: dict[str, Any], content: dict[str, Any], config: Any,
+def _info(root: etree._Element, d: dict[str, Any], content: dict[str, Any], config: AirwarnConfig,
           sent: dt.datetime) -> None:
     zh = content["lang"] == "zh"
     kind = content["kind"]
@@ -180,7 +181,7 @@ def _info(root: etree._Element, d: dict[str, Any], content: dict[str, Any], conf
         _sub(gc, "value", unit.code)
 
 
-def cap_xml(decision: Any, config: Any, *, source: str | None = None,
+def cap_xml(decision: Any, config: AirwarnConfig, *, source: str | None = None,
             meteorology: tuple[str, str] | None = None) -> bytes:
     """CAP 1.2 XML (UTF-8 bytes, with declaration) of one decision.
 

@@ -10,10 +10,11 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+
+from airwarn.core.timeutil import LOCAL_ZONE as LOCAL_TZ
 
 __all__ = [
     "LOCAL_TZ",
@@ -34,7 +35,6 @@ __all__ = [
     "issue_time_of",
 ]
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 #: Warning levels in rising order (docs/INTERFACES.md, ``WarningDecision.level``).
 WARNING_LEVELS: tuple[str, ...] = ("none", "blue", "yellow", "orange", "red")

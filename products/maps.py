@@ -45,10 +45,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch
 from shapely.geometry.base import BaseGeometry
 
+from airwarn.core.atomic import atomic_path
+from airwarn.core.pollutants import pollutant as pollutant_info
+from airwarn.core.pollutants import targets as registry_targets
+from airwarn.core.timeutil import LOCAL_TZ
 from alerts.aqi import aqi_level, level_info
 from configs.aqi_schema import load_aqi_ruleset
 from configs.schema import Region
-from features.atomic import atomic_path
 from products import geo
 from products.common import (
     WARNING_COLOURS,
@@ -142,7 +145,7 @@ def warned_units(decisions: Iterable[Any], date: str) -> dict[str, str]:
     ``advisory`` (O₃ health advice is not a colour warning), and its
     local ``start``…``end`` window (when given) overlaps that natural day.
     """
-    day0 = pd.Timestamp(date).tz_localize("Asia/Shanghai")
+    day0 = pd.Timestamp(date).tz_localize(LOCAL_TZ)
     day1 = day0 + pd.Timedelta(days=1)
     out: dict[str, str] = {}
     for dec in decisions:
@@ -351,7 +354,8 @@ def _gridlines(ax: Any) -> None:
 def _breakpoints(ds: xr.Dataset, var: str) -> tuple[list[float], list[str]]:
     """Class limits (µg/m³) and colours of a graduated map: the rule set's IAQI breakpoints."""
     rs = _ruleset(ds)
-    key = {"pm25_daily": "pm25_24h", "o3_mda8": "o3_8h"}[var]
+    key = {pollutant_info(p).daily_variable: pollutant_info(p).iaqi_key
+           for p in registry_targets()}[var]
     bps = [float(b) for b in load_aqi_ruleset(rs).breakpoints[key] if b is not None]
     colours = [level_info(min(i + 1, 6), rs).hex for i in range(len(bps) - 1)]
     return bps, colours
@@ -370,14 +374,16 @@ def render_concentration_maps(forecast_ds: xr.Dataset, variable: str, region: Re
     path : path-like
         PNG written atomically.
     """
-    if variable not in ("pm25_daily", "o3_mda8"):
-        raise ValueError(f"variable must be 'pm25_daily' or 'o3_mda8', got {variable!r}")
+    daily = {pollutant_info(p).daily_variable: pollutant_info(p) for p in registry_targets()}
+    if variable not in daily:
+        raise ValueError(f"variable must be one of {sorted(daily)}, got {variable!r}")
     _check(forecast_ds, [variable])
     rs = _ruleset(forecast_ds)
     bps, cols = _breakpoints(forecast_ds, variable)
     cmap = ListedColormap(cols).with_extremes(over=level_info(6, rs).hex)
     norm = BoundaryNorm(bps, cmap.N)
-    what = ("日均PM2.5  daily mean PM2.5" if variable == "pm25_daily"
+    info = daily[variable]
+    what = (f"日均{info.label}  daily mean {info.label}" if info.daily_statistic == "mean"
             else "O₃日最大8小时平均  O₃ daily max 8-h mean")
     dates = _day_dates(forecast_ds)
     with matplotlib.rc_context(mpl_rc()):
@@ -461,7 +467,7 @@ def render_run_maps(forecast_ds: xr.Dataset, decisions: Sequence[Any], region: R
     out.mkdir(parents=True, exist_ok=True)
     paths = [render_aqi_map(forecast_ds, int(d), decisions, region, out / f"aqi_d{int(d)}.png")
              for d in forecast_ds["day"].values]
-    for var in ("pm25_daily", "o3_mda8"):
+    for var in (pollutant_info(p).daily_variable for p in registry_targets()):
         if var in forecast_ds:
             paths.append(render_concentration_maps(forecast_ds, var, region, out / f"{var}.png"))
     paths.append(render_overview(forecast_ds, decisions, region, out / "overview.png"))

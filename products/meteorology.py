@@ -39,6 +39,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from airwarn.core.timeutil import LOCAL_TZ
+from configs import AirwarnConfig
+
 __all__ = ["CALM_WIND_MS", "LOW_BLH_M", "WET_MM", "STAGNANT_WIND_MS", "STAGNANT_BLH_M",
            "MIN_DAY_HOURS", "meteorology_text", "unit_met_for_issue", "run_unit_met",
            "decision_meteorology", "run_cycle", "daily_met_fields", "stagnant_hours"]
@@ -93,7 +96,7 @@ def meteorology_text(met: pd.DataFrame | None, unit_ids: Sequence[str], start: A
     for bound, op in ((start, np.greater_equal), (end, np.less)):
         if bound is not None:
             b = pd.Timestamp(bound)
-            b = b.tz_localize("Asia/Shanghai") if b.tzinfo is None else b
+            b = b.tz_localize(LOCAL_TZ) if b.tzinfo is None else b
             keep &= op(t, b.tz_convert("UTC"))
     df = df[keep]
     t = t[keep]
@@ -111,7 +114,7 @@ def meteorology_text(met: pd.DataFrame | None, unit_ids: Sequence[str], start: A
                       f"{calm:.0%} of hours")
             score += (mean < CALM_WIND_MS) - (mean >= 1.5 * CALM_WIND_MS)
     if "blh" in df.columns and np.isfinite(df["blh"].to_numpy(float)).any():
-        local_day = t.tz_convert("Asia/Shanghai").normalize()
+        local_day = t.tz_convert(LOCAL_TZ).normalize()
         daily_max = df.groupby([df["unit_id"].to_numpy(), local_day])["blh"].max()
         blh = float(np.nanmean(daily_max.to_numpy(float)))
         zh.append(f"边界层高度日最大值平均约{blh:.0f} m")
@@ -140,7 +143,7 @@ def meteorology_text(met: pd.DataFrame | None, unit_ids: Sequence[str], start: A
             "Forecast period: " + "; ".join(en) + f" — {verdict[1]}.")
 
 
-def unit_met_for_issue(config: Any, data_dir: Path | str, issue_time: Any) -> pd.DataFrame | None:
+def unit_met_for_issue(config: AirwarnConfig, data_dir: Path | str, issue_time: Any) -> pd.DataFrame | None:
     """Unit meteorology of the newest stored forecast cycle at or before ``issue_time``.
 
     Reads ``<data_dir>/met/cycles/YYYYMMDDHH.nc`` (UTC cycle time) and samples it at the
@@ -151,7 +154,7 @@ def unit_met_for_issue(config: Any, data_dir: Path | str, issue_time: Any) -> pd
     from features.met_sampling import sample_units
 
     issue = pd.Timestamp(issue_time)
-    issue = issue.tz_localize("Asia/Shanghai") if issue.tzinfo is None else issue
+    issue = issue.tz_localize(LOCAL_TZ) if issue.tzinfo is None else issue
     stamp = issue.tz_convert("UTC").strftime("%Y%m%d%H")
     files = sorted(p for p in (Path(data_dir) / "met" / "cycles").glob("*.nc") if p.stem <= stamp)
     if not files:
@@ -213,8 +216,8 @@ def daily_met_fields(cycle: Any, issue_time: Any, days: Sequence[int] = (1, 2, 3
     import xarray as xr
 
     issue = pd.Timestamp(issue_time)
-    issue = issue.tz_localize("Asia/Shanghai") if issue.tzinfo is None else issue
-    d0 = issue.tz_convert("Asia/Shanghai").normalize().tz_localize(None)
+    issue = issue.tz_localize(LOCAL_TZ) if issue.tzinfo is None else issue
+    d0 = issue.tz_convert(LOCAL_TZ).normalize().tz_localize(None)
     t = pd.DatetimeIndex(pd.to_datetime(cycle["time"].values))
     t = t.tz_localize(None) if t.tz is not None else t
     local = t + pd.Timedelta(hours=8)  # Asia/Shanghai has no daylight saving time
@@ -302,9 +305,9 @@ def run_unit_met(met_source: Any, issue_time: Any, units: Sequence[str]) -> pd.D
     if met_source is None:
         return None
     issue = pd.Timestamp(issue_time)
-    issue = issue.tz_localize("Asia/Shanghai") if issue.tzinfo is None else issue
+    issue = issue.tz_localize(LOCAL_TZ) if issue.tzinfo is None else issue
     t0 = issue.tz_convert("UTC").floor("h")
-    end = (issue.tz_convert("Asia/Shanghai").normalize() + pd.Timedelta(days=4)
+    end = (issue.tz_convert(LOCAL_TZ).normalize() + pd.Timedelta(days=4)
            - pd.Timedelta(hours=1)).tz_convert("UTC")
     try:
         panel = met_source.panel(t0, t0, end, list(units))

@@ -29,12 +29,12 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
+from airwarn.core.timeutil import LOCAL_TZ
 from models.verify import ALL, VerificationResult, verify_archive
 
 __all__ = ["SCORE_LABELS", "month_period", "read_obs_source", "build_monthly_result",
            "monthly_figures", "monthly_report_html", "render_monthly_report"]
 
-LOCAL_TZ = "Asia/Shanghai"
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 #: Score column → (中文, English) label used in table heads.

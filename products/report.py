@@ -40,8 +40,11 @@ import xarray as xr
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from airwarn.core.timeutil import LOCAL_TZ
 from alerts.aqi import aqi_level, level_info
+from configs import AirwarnConfig
 from configs.aqi_schema import load_aqi_ruleset
+from configs.warning_schema import aqi_thresholds
 from features.atomic import write_text_atomic
 from products.common import (
     WARNING_COLOURS,
@@ -132,7 +135,7 @@ def _table(ds: xr.Dataset, ruleset: str) -> list[dict[str, Any]]:
             prim = (ds["primary_daily"].sel(region=unit, day=day).item()
                     if "primary_daily" in ds else None)
             probs = []
-            for thr in (150, 200, 300):
+            for thr in aqi_thresholds():
                 var = f"p_aqi_gt_{thr}"
                 if var in ds:
                     p = float(ds[var].sel(region=unit, day=day))
@@ -162,9 +165,9 @@ def unit_timeseries_png(ds: xr.Dataset, unit: str, obs: pd.DataFrame | None,
                         ruleset: str) -> bytes:
     """PNG of one unit: hourly PM2.5 and O₃ (µg/m³), observations of the last 7 days, forecast
     median and 10–90 % band, AQI level bands behind (PM2.5 on the 24-h, O₃ on the 1-h limits)."""
-    issue = pd.Timestamp(issue_time_of(ds)).tz_convert("Asia/Shanghai")
+    issue = pd.Timestamp(issue_time_of(ds)).tz_convert(LOCAL_TZ)
     vt = pd.DatetimeIndex(pd.to_datetime(ds["valid_time"].values))
-    vt = (vt.tz_localize("UTC") if vt.tz is None else vt).tz_convert("Asia/Shanghai")
+    vt = (vt.tz_localize("UTC") if vt.tz is None else vt).tz_convert(LOCAL_TZ)
     name = str(ds["region_name"].sel(region=unit).item()) if "region_name" in ds.coords else unit
     with matplotlib.rc_context(mpl_rc()):
         fig = Figure(figsize=(11, 2.7), dpi=80)
@@ -177,7 +180,7 @@ def unit_timeseries_png(ds: xr.Dataset, unit: str, obs: pd.DataFrame | None,
                 o = obs[obs["unit_id"] == unit]
                 if len(o):
                     t = pd.DatetimeIndex(pd.to_datetime(o["time"]))
-                    t = (t.tz_localize("UTC") if t.tz is None else t).tz_convert("Asia/Shanghai")
+                    t = (t.tz_localize("UTC") if t.tz is None else t).tz_convert(LOCAL_TZ)
                     keep = (t >= issue - pd.Timedelta(days=OBS_DAYS)) & (t <= issue)
                     vals = o[var].to_numpy(dtype=float)[keep]
                     if np.isfinite(vals).any():
@@ -294,7 +297,7 @@ def _scores(scores: pd.DataFrame | None) -> dict[str, Any] | None:
 
 def render_review_report(forecast_ds: xr.Dataset, decisions: Sequence[Any],
                          obs_units: pd.DataFrame | None, out_path: Path | str, *,
-                         scores: pd.DataFrame | None = None, config: Any,
+                         scores: pd.DataFrame | None = None, config: AirwarnConfig,
                          maps: Sequence[Path] | None = None, units: Sequence[str] | None = None
                          ) -> Path:
     """Write the forecaster review report (one self-contained HTML file), atomically.

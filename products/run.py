@@ -18,7 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from products.common import LOCAL_TZ, decision_dict
+from airwarn.core.runstore import RunStore
+from airwarn.core.timeutil import issue_stamp
+from configs import AirwarnConfig
+from products.common import decision_dict
 
 __all__ = ["PRODUCTS", "RunProducts", "run_stamp", "render_products"]
 
@@ -41,15 +44,11 @@ class RunProducts:
     notes: list[str] = field(default_factory=list)
 
 
-def run_stamp(issue_time: Any) -> str:
-    """``YYYYMMDDTHHMM`` of an issue time in Asia/Shanghai (naive input is local time)."""
-    t = pd.Timestamp(issue_time)
-    if t.tzinfo is None:
-        t = t.tz_localize(LOCAL_TZ)
-    return t.tz_convert(LOCAL_TZ).strftime("%Y%m%dT%H%M")
+#: ``YYYYMMDDTHHMM`` of an issue time (local; naive input is local) — the one run stamp.
+run_stamp = issue_stamp
 
 
-def _obs_units(config: Any, data_dir: Path, issue: pd.Timestamp) -> pd.DataFrame | None:
+def _obs_units(config: AirwarnConfig, data_dir: Path, issue: pd.Timestamp) -> pd.DataFrame | None:
     from features.aggregate import stations_to_units
     from features.store import read_obs
 
@@ -64,7 +63,7 @@ def _obs_units(config: Any, data_dir: Path, issue: pd.Timestamp) -> pd.DataFrame
     return stations_to_units(obs, config.stations)
 
 
-def render_products(config: Any, issue_time: Any, *, data_dir: Path | str | None = None,
+def render_products(config: AirwarnConfig, issue_time: Any, *, data_dir: Path | str | None = None,
                     what: Sequence[str] = ("maps", "report", "bulletins"),
                     pdf: bool = True) -> RunProducts:
     """Render the chosen products of the run issued at ``issue_time`` from its stored files.
@@ -100,15 +99,16 @@ def render_products(config: Any, issue_time: Any, *, data_dir: Path | str | None
     from models.forecast import read_forecast
 
     root = Path(data_dir) if data_dir is not None else Path(config.data_dir)
+    store = RunStore(root)
     stamp = run_stamp(issue_time)
-    fpath = root / "forecasts" / f"{stamp}.nc"
+    fpath = store.forecast(stamp)
     if not fpath.exists():
         raise FileNotFoundError(f"no forecast for issue time {stamp}: expected {fpath} "
                                 "(run `airwarn run daily` or `airwarn forecast` first)")
     ds = read_forecast(fpath)
-    out = root / "products" / stamp
+    out = store.products(stamp)
     res = RunProducts(stamp=stamp, out_dir=out)
-    wpath = root / "warnings" / f"{stamp}.json"
+    wpath = store.warnings(stamp)
     decisions: list[Any] = read_decisions(wpath) if wpath.exists() else []
     if not wpath.exists():
         res.notes.append(f"no warnings file {wpath}: products without warning decisions")

@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from airwarn.core.timeutil import LOCAL_TZ
+
 __all__ = [
     "TRACERS",
     "EMISSION_SCALE",
@@ -267,7 +269,7 @@ def emission_factors(times: pd.DatetimeIndex) -> dict[str, np.ndarray]:
         fireworks PM2.5 source (µg m-3 h-1 into 1000 m at scale 1) on Spring Festival eve night
         and, weaker, on the Lantern Festival.
     """
-    loc = pd.DatetimeIndex(times).tz_convert("Asia/Shanghai")
+    loc = pd.DatetimeIndex(times).tz_convert(LOCAL_TZ)
     lh = loc.hour.to_numpy() + 0.5
     wd = loc.dayofweek.to_numpy()
     month, day = loc.month.to_numpy(), loc.day.to_numpy()

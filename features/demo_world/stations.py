@@ -20,13 +20,14 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
+from airwarn.core.pollutants import observed as registry_observed
 from configs import STATION_COLUMNS, load_stations
 
 __all__ = ["POLLUTANTS", "DEFECT_COLUMNS", "SITE_FACTORS", "site_kind", "world_stations",
            "station_observations", "obs_frame"]
 
 #: Pollutant columns of the canonical observation table (µg/m³; co mg/m³).
-POLLUTANTS: tuple[str, ...] = ("pm25", "pm10", "o3", "no2", "so2", "co")
+POLLUTANTS: tuple[str, ...] = registry_observed()  # the pollutant registry, canonical order
 #: Columns of ``demo/defects.csv``. ``variable`` is a pollutant or ``all``; start/end inclusive, UTC.
 DEFECT_COLUMNS: tuple[str, ...] = ("station_id", "variable", "start", "end", "kind")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time as _time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xarray as xr
 
+from airwarn.core.timeutil import LOCAL_TZ
 from configs import config_dir, load_region, load_settings
 from features.atomic import atomic_path, write_text_atomic
 from features.demo_world import chem, met
@@ -55,7 +56,6 @@ DELIVERY_DELAY_H = 5
 SPINUP_H = 240
 #: Hours of truth kept after the issue time (for scoring the demo forecasts), hours.
 TRUTH_AFTER_ISSUE_H = 120
-LOCAL_TZ = "Asia/Shanghai"
 
 
 @dataclass(frozen=True, eq=False)
@@ -600,12 +600,20 @@ _SEASONS = {12: "DJF", 1: "DJF", 2: "DJF", 3: "MAM", 4: "MAM", 5: "MAM", 6: "JJA
 _LEVELS = ["优 good", "良 moderate", "轻度 light", "中度 medium", "重度 heavy", "严重 severe"]
 
 
-def summarise_world(world: WorldInfo) -> pd.DataFrame:
+def summarise_world(world: WorldInfo, daily_aqi: Callable[..., pd.DataFrame]) -> pd.DataFrame:
     """Per unit and season: counts of days by observed daily AQI level.
 
     Station observations (``obs/``) are averaged per unit-hour (station-level outliers are not
-    removed: this is the raw picture), daily AQI by ``alerts.daily.daily_aqi`` (rule set by
-    date), levels 1–6 (优 … 严重).
+    removed: this is the raw picture), daily AQI by ``daily_aqi`` (pass
+    ``alerts.daily.daily_aqi``: ``features`` does not import ``alerts``; rule set by date),
+    levels 1–6 (优 … 严重).
+
+    Parameters
+    ----------
+    world : WorldInfo
+    daily_aqi : callable
+        ``daily_aqi(hourly, id_col="unit_id") -> DataFrame[date, unit_id, aqi, level, …]``
+        (dimensionless AQI, level 1–6).
 
     Returns
     -------
@@ -613,7 +621,6 @@ def summarise_world(world: WorldInfo) -> pd.DataFrame:
         Columns ``unit_id``, ``season`` (DJF, MAM, JJA, SON), ``days``, one column per level
         (``优 good`` … ``严重 severe``), and ``max_aqi``.
     """
-    from alerts.daily import daily_aqi
     from features.store import read_obs
 
     obs = read_obs(world.data_dir)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from airwarn.core.timeutil import DEFAULT_TZ
 from configs.domain_schema import Domain
 from features.readers.common import (
     MISSING_TOKENS,
@@ -82,7 +83,7 @@ def _report(report: ReadReport | None, path: Path | str, encoding: str = "") -> 
 
 # --------------------------------------------------------------------------- china_sites
 def read_china_sites(path: Path | str, *, report: ReadReport | None = None,
-                     tz: str = "Asia/Shanghai") -> pd.DataFrame:
+                     tz: str = DEFAULT_TZ) -> pd.DataFrame:
     """Read a CNEMC ``china_sites_YYYYMMDD.csv`` file (UTF-8 or GBK).
 
     Layout: header ``date,hour,type,<station id>…``; one row per (hour, type); ``date`` is
@@ -217,7 +218,7 @@ def _header(p: Path) -> list[str]:
 def read_long_table(path: Path | str, *, time_col: str | None = None,
                     station_col: str | None = None, pollutant_col: str | None = None,
                     value_col: str | None = None, unit_col: str | None = None,
-                    tz: str = "Asia/Shanghai",
+                    tz: str = DEFAULT_TZ,
                     default_units: dict[str, str] | None = None,
                     pollutant_names: dict[str, str] | None = None,
                     report: ReadReport | None = None) -> pd.DataFrame:

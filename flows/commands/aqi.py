@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from airwarn.core.timeutil import LOCAL_TZ
 from alerts.aqi import compute, compute_by_date
 from alerts.daily import daily_aqi
 from features.atomic import atomic_path
@@ -110,7 +111,7 @@ def read_observation_csv(path: Path) -> pd.DataFrame:
 
 def _summary(console: Console, src: Path, dst: Path, obs: pd.DataFrame, res: pd.DataFrame,
              product: str) -> None:
-    local = obs["time"].dt.tz_convert("Asia/Shanghai")
+    local = obs["time"].dt.tz_convert(LOCAL_TZ)
     rulesets = ", ".join(sorted(res["ruleset"].dropna().unique()))
     console.print(f"[bold]airwarn aqi[/]: {len(obs)} rows, {obs['station_id'].nunique()} stations, "
                   f"{local.min():%Y-%m-%d %H:%M} … {local.max():%Y-%m-%d %H:%M} (Asia/Shanghai), "
@@ -124,7 +125,7 @@ def _summary(console: Console, src: Path, dst: Path, obs: pd.DataFrame, res: pd.
     if res["aqi"].notna().any():
         top = res.loc[res["aqi"].astype("Float64").idxmax()]
         when = (f"{top['date']:%Y-%m-%d}" if "date" in top
-                else f"{top['time'].tz_convert('Asia/Shanghai'):%Y-%m-%d %H:%M} (Asia/Shanghai)")
+                else f"{top['time'].tz_convert(LOCAL_TZ):%Y-%m-%d %H:%M} (Asia/Shanghai)")
         console.print(f"highest AQI {top['aqi']} ({top['category']}, primary {top['primary']}) "
                       f"at {top['station_id']} {when}")
     console.print(f"wrote {len(res)} rows to {dst}")

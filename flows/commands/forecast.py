@@ -7,6 +7,8 @@ import json
 
 import typer
 
+from airwarn.core.timeutil import LOCAL_TZ
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``forecast`` command to the CLI."""
@@ -27,7 +29,7 @@ def register(app: typer.Typer) -> None:
         config = config_for()
         t = pd.Timestamp(parse_issue_time(issue_time))
         if t.tzinfo is None:
-            t = t.tz_localize("Asia/Shanghai")
+            t = t.tz_localize(LOCAL_TZ)
         utc = t.tz_convert("UTC")
         obs_units = load_unit_obs(config, start=utc - pd.Timedelta(days=75),
                                   end=utc - pd.Timedelta(hours=1))

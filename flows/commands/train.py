@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from airwarn.core.timeutil import LOCAL_TZ
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``train`` command to the CLI."""
@@ -23,9 +25,9 @@ def register(app: typer.Typer) -> None:
 
         config = config_for()
         t = pd.Timestamp(parse_issue_time(until)) if until else pd.Timestamp.now(
-            tz="Asia/Shanghai").floor("h")
+            tz=LOCAL_TZ).floor("h")
         if t.tzinfo is None:
-            t = t.tz_localize("Asia/Shanghai")
+            t = t.tz_localize(LOCAL_TZ)
         obs_units = load_unit_obs(config, end=t.tz_convert("UTC") - pd.Timedelta(hours=1))
         met_source, notes = make_met_source(config, met)
         for n in notes:

@@ -51,7 +51,7 @@ def register_warn(app: typer.Typer) -> None:
 
         cfg = configs.load_config()
         t = _parse_time(issue_time, cfg.settings.timezone)
-        stamp = issue_stamp(t, cfg.settings.timezone)
+        stamp = issue_stamp(t)
         path = forecast or cfg.data_dir / "forecasts" / f"{stamp}.nc"
         if not path.exists():
             typer.secho(f"error: forecast file not found: {path} (run `airwarn run --issue-time "

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from airwarn.core.timeutil import LOCAL_TZ
 from configs.verification_schema import VerificationSettings, load_verification
 from models.verify import scores as sc
 from models.verify.match import (
@@ -206,7 +207,7 @@ def _continuous(m: Matched, groups: dict[str, list[int]], settings: Verification
     hourly, daily, hourly_day = [], [], []
     h = m.hourly
     vt = pd.DatetimeIndex(h["valid_time"].values.ravel()).tz_localize("UTC")
-    vday = vt.tz_convert("Asia/Shanghai").tz_localize(None).normalize().to_numpy() \
+    vday = vt.tz_convert(LOCAL_TZ).tz_localize(None).normalize().to_numpy() \
         .reshape(h["valid_time"].shape)
     day_off = ((vday - m.issue_day[:, None]) // np.timedelta64(1, "D")).astype(int)  # (I, L)
     days = np.asarray(settings.lead_days)
@@ -453,7 +454,7 @@ def _availability(m: Matched, obs_units: pd.DataFrame, period: tuple[Any, Any] |
         dd = pd.DatetimeIndex(m.daily["date"].values.ravel())
         p0, p1 = dd.min(), dd.max()
     n_days = int((p1 - p0).days) + 1 if pd.notna(p0) else 0
-    t0 = pd.Timestamp(p0).tz_localize("Asia/Shanghai").tz_convert("UTC") if n_days else None
+    t0 = pd.Timestamp(p0).tz_localize(LOCAL_TZ).tz_convert("UTC") if n_days else None
     rows = []
     ob = obs_units
     if len(ob) and t0 is not None:
@@ -587,7 +588,7 @@ def _period_from(start: Any, end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
     def local_day(x: Any) -> pd.Timestamp:
         t = pd.Timestamp(x)
         if t.tzinfo is not None:
-            t = t.tz_convert("Asia/Shanghai").tz_localize(None)
+            t = t.tz_convert(LOCAL_TZ).tz_localize(None)
         return t.normalize()
 
     return local_day(start), local_day(end)
@@ -726,7 +727,7 @@ def compare_systems(fc_a: xr.DataArray, fc_b: xr.DataArray, obs: xr.DataArray, *
     la, lb = la.where(both), lb.where(both)
     it = pd.DatetimeIndex(la[time_dim].values)
     it = it.tz_localize("UTC") if it.tz is None else it
-    day = it.tz_convert("Asia/Shanghai").tz_localize(None).normalize()
+    day = it.tz_convert(LOCAL_TZ).tz_localize(None).normalize()
     other = [d for d in la.dims if d not in (*by, time_dim)]
     la_d = la.mean(other).assign_coords({time_dim: day}).groupby(time_dim).mean()
     lb_d = lb.mean(other).assign_coords({time_dim: day}).groupby(time_dim).mean()

@@ -31,6 +31,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from airwarn.core.pollutants import pollutant as pollutant_info
+from airwarn.core.pollutants import targets as registry_targets
+from airwarn.core.timeutil import LOCAL_TZ
 from configs.verification_schema import VerificationSettings
 
 __all__ = [
@@ -47,7 +50,6 @@ __all__ = [
     "match_forecasts",
 ]
 
-LOCAL_TZ = "Asia/Shanghai"
 #: Hourly forecast variables scored (µg/m³).
 POLLUTANTS: tuple[str, ...] = ("pm25", "o3")
 #: Daily variables: name in the matched dataset → (forecast variable, observed column).
@@ -250,8 +252,9 @@ def observed_daily(obs_units: pd.DataFrame, settings: VerificationSettings) -> p
     daily = daily_products(obs_units, id_col="unit_id")
     if settings.observed_aqi == "all":
         cols = ["pm25", "pm10", "so2", "no2", "co", "o3_8h_max", "o3_1h_max"]
-    else:
-        cols = ["pm25", "o3_8h_max"]
+    else:  # the forecast targets' daily products (registry): PM2.5, PM10 (a target), O3-8h
+        cols = [p if pollutant_info(p).daily_statistic == "mean" else f"{p}_8h_max"
+                for p in registry_targets()]
     aqi = compute_by_date("forecast_daily", daily[[c for c in cols if c in daily.columns]],
                           daily["date"], publication_gate=False)
     daily["aqi"] = aqi["aqi"].astype("float64").to_numpy()

@@ -20,9 +20,11 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
+from airwarn.core.timeutil import LOCAL_TZ
+from configs.warning_schema import aqi_thresholds
+
 __all__ = ["synthetic_archive", "write_run_files"]
 
-LOCAL_TZ = "Asia/Shanghai"
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
@@ -149,7 +151,7 @@ def synthetic_archive(units: Sequence[str], start: str, days: int, *, issue_hour
                    for k in range(len(QUANTILES))], axis=-1)
     ds["aqi_daily_q"] = (ddims + ("quantile",), np.sort(aq, axis=-1))
     sig = np.maximum((aq[..., -1] - aq[..., 0]) / (2 * 1.2816), 1.0)
-    for thr in (150, 200, 300):
+    for thr in aqi_thresholds():
         ds[f"p_aqi_gt_{thr}"] = (ddims, stats.norm.sf((thr - aqi) / sig), {"units": "1"})
     ds["date"] = (("issue_time", "day"), dates)
     ds["model_version"] = ("issue_time", np.full(n_iss, model_version))

@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from airwarn.core.timeutil import LOCAL_TZ
 from configs.verification_schema import LadderClause, VerificationSettings
 
 __all__ = ["COUNTED_ACTIONS", "read_decisions", "decisions_from_register", "fallback_level",
            "verify_warnings"]
 
-LOCAL_TZ = "Asia/Shanghai"
 #: Decision actions that count as an issued warning (``continue`` repeats one already counted).
 COUNTED_ACTIONS: tuple[str, ...] = ("issue", "upgrade", "regional")
 _RANK = {"none": 0, "blue": 1, "yellow": 2, "orange": 3, "red": 4}

@@ -388,7 +388,9 @@ def test_bad_inputs_are_named(tmp_path):
 
 
 def test_summarise_world(demo_world):
-    s = summarise_world(demo_world)
+    from alerts.daily import daily_aqi
+
+    s = summarise_world(demo_world, daily_aqi)
     assert {"unit_id", "season", "days", "优 good", "重度 heavy", "max_aqi"} <= set(s.columns)
     assert set(s["unit_id"]) == set(demo_world.units)
     cd = s[(s["unit_id"] == "chengdu") & (s["season"] == "DJF")].iloc[0]

@@ -16,7 +16,7 @@ from configs.model_schema import LgbmParams, ModelSettings
 from features.aggregate import stations_to_units
 from features.build import CycleMet, NoMet
 from features.store import read_obs
-from models.forecast import forecast_path, read_forecast, run_forecast, write_forecast
+from models.forecast import TARGETS, forecast_path, read_forecast, run_forecast, write_forecast
 from models.registry import list_versions, load_latest, load_model
 from models.train import train_models
 
@@ -67,7 +67,7 @@ def _forecast(cfg, issue, met_source, obs, ddir):
 
 def test_cards_record_training(trained) -> None:
     _, ddir, cards = trained
-    assert len(cards) == 2
+    assert len(cards) == len(TARGETS)
     card = json.loads(Path(cards[0]).read_text())
     for key in ("daily_features", "training_window", "data_hash", "library_versions", "created",
                 "calendar_source", "info", "scores", "files"):
@@ -83,7 +83,7 @@ def test_forecast_file_contract(trained, demo_world, unit_obs, met_source, tmp_p
     ds = _forecast(cfg, demo_world.issue_time, met_source, unit_obs, ddir)
     n_units = len(cfg.region.unit_ids)
     assert dict(ds.sizes) == {"region": n_units, "lead": 81, "quantile": 5, "day": 3,
-                              "pollutant": 2}
+                              "pollutant": len(TARGETS)}
     assert list(ds["lead"].values[:2]) == [1, 2]
     assert pd.Timestamp(ds["valid_time"].values[0]) == demo_world.issue_time.tz_convert(
         "UTC").tz_localize(None)
@@ -120,6 +120,36 @@ def test_forecast_file_contract(trained, demo_world, unit_obs, met_source, tmp_p
     np.testing.assert_allclose(back["o3_mda8"].values, ds["o3_mda8"].values)
     assert back.attrs["model_version"] == ds.attrs["model_version"]
     assert not [f for f in path.parent.iterdir() if f.name.startswith(".")]
+
+
+def test_pm10_is_a_forecast_target_through_the_registry(trained, demo_world, unit_obs,
+                                                         met_source) -> None:
+    """PM10 (target: true in configs/pollutants.yaml) is forecast like PM2.5: hourly median and
+    quantiles, natural-day mean, and it enters the daily AQI and the primary pollutant."""
+    from alerts.aqi import iaqi_array
+
+    assert TARGETS == ("pm25", "pm10", "o3")
+    cfg, _, _ = trained
+    ds = _forecast(cfg, demo_world.issue_time, met_source, unit_obs, trained[1])
+    assert list(ds["pollutant"].values) == ["pm25", "pm10", "o3"]
+    assert ds["pm10"].dims == ("region", "lead") and ds["pm10_q"].dims[-1] == "quantile"
+    assert ds["pm10_daily"].dims == ("region", "day")
+    assert ds["pm10"].attrs["standard_name"] == ("mass_concentration_of_pm10_ambient_aerosol_"
+                                                 "particles_in_air")
+    assert set(ds["method"].sel(pollutant="pm10").values) == {"lightgbm"}
+    first = 24 - 15
+    n = ds.sizes["region"]
+    pm10 = ds["pm10"].values[:, first:first + 72].reshape(n, 3, 24).mean(axis=2)
+    np.testing.assert_allclose(pm10, ds["pm10_daily"].values, rtol=1e-6)
+    # the daily AQI is the highest IAQI of the three daily products (HJ 633-2012 at these dates)
+    iaqi = {p: np.asarray(iaqi_array(p, ds[v].values, per, "HJ633_2012"), dtype=float)
+            for p, v, per in (("pm25", "pm25_daily", "24h"), ("pm10", "pm10_daily", "24h"),
+                              ("o3", "o3_mda8", "8h"))}
+    np.testing.assert_array_equal(ds["aqi_daily"].values,
+                                  np.fmax(np.fmax(iaqi["pm25"], iaqi["pm10"]), iaqi["o3"]))
+    prim = ds["primary_daily"].values
+    top = np.where(iaqi["pm10"] > np.fmax(iaqi["pm25"], iaqi["o3"]), "PM10", "")
+    assert ((top != "PM10") | (prim == "PM10") | (ds["aqi_daily"].values <= 50)).all()
 
 
 def test_quantiles_do_not_cross(trained, demo_world, unit_obs, met_source) -> None:
