@@ -27,16 +27,13 @@ degrees_east.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from features.readers.met import ERA5_ATTRS
-
-__all__ = ["CONVENTIONS", "TIME_UNITS", "ERA5_CF_ATTRS", "cf_met", "cf_forecast", "cf_check",
+__all__ = ["ERA5_VARS", "ERA5_ATTRS", "CONVENTIONS", "TIME_UNITS", "ERA5_CF_ATTRS", "cf_met", "cf_forecast",
            "netcdf_encoding", "history"]
 
 #: The ``Conventions`` attribute of every file written.
@@ -48,6 +45,26 @@ LOCAL_OFFSET_H = 8
 
 #: CF attributes of the ERA5-named meteorology variables (units as DESIGN.md fixes them): the
 #: readers' table, one source for both.
+ERA5_VARS = ("t2m", "d2m", "u10", "v10", "sp", "tp", "blh", "ssrd", "tcc")
+#: CF attributes of the output variables.
+ERA5_ATTRS: dict[str, dict[str, str]] = {
+    "t2m": {"units": "K", "long_name": "2 metre temperature", "standard_name": "air_temperature"},
+    "d2m": {"units": "K", "long_name": "2 metre dewpoint temperature",
+            "standard_name": "dew_point_temperature"},
+    "u10": {"units": "m s-1", "long_name": "10 metre U wind component",
+            "standard_name": "eastward_wind"},
+    "v10": {"units": "m s-1", "long_name": "10 metre V wind component",
+            "standard_name": "northward_wind"},
+    "sp": {"units": "Pa", "long_name": "Surface pressure", "standard_name": "surface_air_pressure"},
+    "tp": {"units": "mm h-1", "long_name": "Total precipitation rate over the past hour",
+           "standard_name": "lwe_precipitation_rate"},
+    "blh": {"units": "m", "long_name": "Boundary layer height",
+            "standard_name": "atmosphere_boundary_layer_thickness"},
+    "ssrd": {"units": "W m-2", "long_name": "Surface solar radiation downwards (hourly mean)",
+             "standard_name": "surface_downwelling_shortwave_flux_in_air"},
+    "tcc": {"units": "1", "long_name": "Total cloud cover (0-1)",
+            "standard_name": "cloud_area_fraction"},
+}
 ERA5_CF_ATTRS: dict[str, dict[str, str]] = ERA5_ATTRS
 
 
@@ -214,38 +231,3 @@ def netcdf_encoding(ds: xr.Dataset, *, complevel: int = 4, float_dtype: str | No
                     enc[k]["dtype"] = float_dtype
                     enc[k]["_FillValue"] = np.dtype(float_dtype).type(np.nan)
     return enc
-
-
-def cf_check(path: str | Path, *, version: str = "1.8") -> dict[str, list[str]]:
-    """Check a file with the IOOS ``compliance-checker`` (dev extra), CF ``version``.
-
-    Returns
-    -------
-    dict
-        ``{"high": [...], "medium": [...], "low": [...], "exceptions": [...]}``: the messages of
-        the failed checks by priority (``high`` = the checker's errors, ``medium`` its
-        warnings), and the checks that raised inside the checker. All empty = clean.
-
-    Raises
-    ------
-    ImportError
-        ``compliance-checker`` is not installed (``pip install -e '.[dev]'``).
-    """
-    from compliance_checker.runner import CheckSuite
-
-    suite = CheckSuite()
-    suite.load_all_available_checkers()
-    ds = suite.load_dataset(str(path))
-    try:
-        groups, errors = suite.run_all(ds, [f"cf:{version}"], skip_checks=[])[f"cf:{version}"]
-    finally:
-        ds.close()
-    out: dict[str, list[str]] = {"high": [], "medium": [], "low": [], "exceptions": []}
-    level = {3: "high", 2: "medium", 1: "low"}
-    for r in groups:
-        v = r.value
-        failed = (v[0] < v[1]) if isinstance(v, tuple) else (v is False)
-        if failed:
-            out[level.get(int(r.weight), "low")] += [f"{r.name}: {m}" for m in r.msgs] or [r.name]
-    out["exceptions"] = [f"{name}: {exc[0]}" for name, exc in errors.items()]
-    return out

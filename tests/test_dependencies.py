@@ -20,7 +20,7 @@ import pytest
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("configs", "features", "models", "alerts", "products", "flows")
+PACKAGES = ("airwarn", "configs", "features", "models", "alerts", "products", "flows")
 
 #: Declared runtime dependencies the product uses without an ``import`` statement of its own.
 INDIRECT = {

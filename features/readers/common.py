@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from features.qc import QC_DUPLICATE, VAR_SHIFT
+from features.readers.errors import ReaderError
 from features.store import OBS_COLUMNS, POLLUTANTS, empty_obs
 
 __all__ = [
@@ -35,10 +36,6 @@ __all__ = [
     "POLLUTANT_ALIASES", "read_text", "read_csv_strict", "parse_numbers", "localize_times",
     "normalise_unit", "to_canonical_units", "long_to_obs", "combine_obs",
 ]
-
-
-class ReaderError(ValueError):
-    """Bad input: the message names the file, the line / column and what was expected."""
 
 
 #: Tokens read as missing (case-insensitive, after stripping). Numeric sentinels are listed per reader.

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from features.cf import ERA5_ATTRS, ERA5_VARS
 from features.readers.uci import COMPASS_DEG, relative_humidity
 
 __all__ = [
@@ -40,26 +41,7 @@ __all__ = [
     "CF_NAMES", "reference_time_of",
 ]
 
-ERA5_VARS = ("t2m", "d2m", "u10", "v10", "sp", "tp", "blh", "ssrd", "tcc")
-#: CF attributes of the output variables.
-ERA5_ATTRS: dict[str, dict[str, str]] = {
-    "t2m": {"units": "K", "long_name": "2 metre temperature", "standard_name": "air_temperature"},
-    "d2m": {"units": "K", "long_name": "2 metre dewpoint temperature",
-            "standard_name": "dew_point_temperature"},
-    "u10": {"units": "m s-1", "long_name": "10 metre U wind component",
-            "standard_name": "eastward_wind"},
-    "v10": {"units": "m s-1", "long_name": "10 metre V wind component",
-            "standard_name": "northward_wind"},
-    "sp": {"units": "Pa", "long_name": "Surface pressure", "standard_name": "surface_air_pressure"},
-    "tp": {"units": "mm h-1", "long_name": "Total precipitation rate over the past hour",
-           "standard_name": "lwe_precipitation_rate"},
-    "blh": {"units": "m", "long_name": "Boundary layer height",
-            "standard_name": "atmosphere_boundary_layer_thickness"},
-    "ssrd": {"units": "W m-2", "long_name": "Surface solar radiation downwards (hourly mean)",
-             "standard_name": "surface_downwelling_shortwave_flux_in_air"},
-    "tcc": {"units": "1", "long_name": "Total cloud cover (0-1)",
-            "standard_name": "cloud_area_fraction"},
-}
+# the store's meteorological variables and their CF attributes live in features.cf
 
 #: Typical GFS / NCEP CF names (e.g. NOMADS or cfgrib NetCDF) → ERA5 names, for :func:`read_cf`.
 GFS_MAPPING: dict[str, str] = {

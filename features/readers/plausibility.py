@@ -74,7 +74,7 @@ def check_control_characters(text: str, path: Path | str, sep: str = ",") -> Non
     m = _CONTROL.search(text)
     if m is None:
         return
-    from features.readers.common import ReaderError
+    from features.readers.errors import ReaderError
 
     start = text.rfind("\n", 0, m.start()) + 1
     end = text.find("\n", m.start())
@@ -111,7 +111,7 @@ def check_station_rows(df: pd.DataFrame, source: str, fmt: str = "default", *,
     features.readers.common.ReaderError
         The first offending row: station, time and what was expected.
     """
-    from features.readers.common import ReaderError
+    from features.readers.errors import ReaderError
 
     if len(df) == 0:
         return

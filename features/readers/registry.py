@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from features.readers.common import ReaderError
+from features.readers.errors import ReaderError
 
 __all__ = ["Kind", "InputFormat", "register_format", "formats", "get_format", "detect_format",
            "read_head", "HEAD_BYTES"]

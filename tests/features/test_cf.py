@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-
-from features.cf import cf_check
+from cfcheck import cf_check
 
 pytest.importorskip("compliance_checker")
 
@@ -64,7 +63,7 @@ def test_forecast_file_is_cf_clean_and_readable(forecast_file: Path, demo_config
     assert "day_time: maximum" in ds["o3_mda8"].attrs["cell_methods"]
     # strings come back as str (char arrays on disk), Chinese names intact
     assert ds["region_name"].sel(region="chengdu").item() == "成都市"
-    assert set(ds["primary_daily"].values.ravel()) <= {"", "PM2.5", "O3_8h"}
+    assert set(ds["primary_daily"].values.ravel()) <= {"", "PM2.5", "PM10", "O3_8h"}
     assert list(ds["date"].values) == ["2026-01-21", "2026-01-22", "2026-01-23"]
     assert json.loads(ds.attrs["inputs"])["cycle"] == "2026-01-20T00:00:00+00:00"
     # the verification reader stacks it like any run file

@@ -52,7 +52,7 @@ def test_backtest_writes_netcdf_and_scores(slice_data, tmp_path: Path) -> None:
     assert float(nc["lat"].sel(region="Dongsi")) == pytest.approx(39.9522)
     nc.close()
     pytest.importorskip("compliance_checker")
-    from features.cf import cf_check
+    from cfcheck import cf_check
 
     cf = cf_check(tmp_path / "backtest.nc")
     assert cf["high"] == [] and cf["low"] == [] and cf["exceptions"] == []
