@@ -8,8 +8,8 @@ its kind:
 =============  ==========================================================================
 kind           ingest
 =============  ==========================================================================
-``obs``        ``flows.commands.ingest.ingest_files`` (QC, idempotent station store)
-``met_grid``   ``flows.commands.ingest.ingest_met_files`` (cycles for files under an NWP
+``obs``        ``features.ingest.ingest_files`` (QC, idempotent station store)
+``met_grid``   ``features.ingest.ingest_met_files`` (cycles for files under an NWP
                source's folder ``inbox/<nwp source>/`` or a ``cycles/`` folder, and WRF)
 ``met_obs``    :func:`ingest_met_obs_files` — the hook the station-meteorology store wires
 =============  ==========================================================================
@@ -61,7 +61,7 @@ def ingest_met_obs_files(paths: list[Path], data_dir: Path, **_: Any) -> str:
     """Ingest station meteorology (kind ``met_obs``, e.g. CMA surface observations).
 
     The hook the station-meteorology store wires: it calls
-    ``flows.commands.ingest.ingest_met_obs_files(paths, data_dir)`` when that function exists.
+    ``features.ingest.ingest_met_obs_files(paths, data_dir)`` when that function exists.
     Until then the files are deferred (left in the inbox, not quarantined, not in the ledger).
 
     Returns
@@ -69,7 +69,7 @@ def ingest_met_obs_files(paths: list[Path], data_dir: Path, **_: Any) -> str:
     str
         One line saying what was stored.
     """
-    from flows.commands.ingest import ingest_met_obs_files as ingest
+    from features.ingest import ingest_met_obs_files as ingest
 
     wrep, met = ingest(paths, data_dir)
     return (f"station meteorology: {len(met):,} station-hours, {met['station_id'].nunique()} "
@@ -77,7 +77,7 @@ def ingest_met_obs_files(paths: list[Path], data_dir: Path, **_: Any) -> str:
 
 
 def _ingest_obs(paths: list[Path], data_dir: Path, *, fmt: str, config: Any, **_: Any) -> str:
-    from flows.commands.ingest import ingest_files
+    from features.ingest import ingest_files
 
     res = ingest_files(paths, data_dir, fmt=fmt, stations=config.stations if config else None)
     return (f"{res.rows} station-hours: {res.added} added, {res.replaced} replaced, "
@@ -85,7 +85,7 @@ def _ingest_obs(paths: list[Path], data_dir: Path, *, fmt: str, config: Any, **_
 
 
 def _ingest_met(paths: list[Path], data_dir: Path, *, fmt: str, cycle: bool, **_: Any) -> str:
-    from flows.commands.ingest import ingest_met_files
+    from features.ingest import ingest_met_files
 
     written = ingest_met_files(paths, data_dir, fmt=fmt, cycle=cycle)
     return "meteorology → " + ", ".join(str(Path(w).relative_to(data_dir))
