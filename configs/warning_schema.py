@@ -302,6 +302,10 @@ class WarningPolicy(StrictModel):
     pre_warning : list of Alternative
         Pre-warning (预警前临时管控) conditions on the daily AQI while no colour level is met (spec
         T2.1: 日AQI > 150, or > 100 for ≥ 48 h, S24, V2); empty disables the advisory.
+    o3_probability : float or None
+        O3 advisories from calibrated exceedance probabilities: a day counts above IAQI(O3-8h)
+        150 / 200 / 300 when the forecast's ``p_o3_iaqi_gt_<t>`` is at least this (0–1); None
+        uses the median MDA8. Choose it on training folds (``airwarn hindcast`` prints one).
     """
 
     default_ladder: str = "national-2024"
@@ -314,6 +318,7 @@ class WarningPolicy(StrictModel):
         default_factory=lambda: ["border", "channel"])
     cross_border_min_level: Literal["blue", "yellow", "orange", "red"] = "yellow"
     pre_warning: list[Alternative] = Field(default_factory=list)
+    o3_probability: float | None = Field(default=None, gt=0, lt=1)
     status: Status = "U"
     source: str = ""
 
