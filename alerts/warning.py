@@ -754,9 +754,103 @@ def _regional_decision(f: RegionalFinding, now: pd.Timestamp, by_unit: dict[str,
         daily_aqi={u: [None if np.isnan(v) else float(v) for v in forecasts[u].aqi]
                    for u in f.unit_ids if u in forecasts},
         trigger=trigger, reason_zh=f.reason_zh, reason_en=f.reason_en,
-        references=sorted(d.decision_id for d in src), regional=True,
+        references=[], regional=True,
         joint={"kind": f.kind, "source_units": list(f.source_units),
-               "acting_units": list(f.acting_units), "levels": dict(f.levels)})
+               "acting_units": list(f.acting_units), "levels": dict(f.levels),
+               "unit_decisions": sorted(d.decision_id for d in src)})
+
+
+_PHASE_ZH = {"issue": "发布", "extend": "扩展", "upgrade": "升级", "downgrade": "降级",
+             "continue": "继续维持", "lift": "解除"}
+
+
+def _regional_lifecycle(findings: Sequence[RegionalFinding], now: pd.Timestamp,
+                        by_unit: dict[str, WarningDecision], forecasts: dict[str, UnitForecast],
+                        trigger: str, register: Register, levels: dict[str, str],
+                        tz: str) -> list[WarningDecision]:
+    """Regional and joint warnings with their own identity and life cycle (U).
+
+    Each finding of this run is matched with a regional warning in force in the register (track
+    ``regional`` for contiguous groups: the most similar unit set, Jaccard; track ``joint``: the one
+    raised by the same border-belt unit); best pairs are matched first and a warning in force is
+    matched once. Matched → ``joint.phase`` ``upgrade`` / ``downgrade`` (level changed),
+    ``extend`` (more units), else ``continue``, with ``references`` = the warning's previous
+    decision and ``previous_level`` its level; unmatched → ``issue`` (a new identity, the
+    decision's own id). A warning in force that no finding continues is lifted (action ``lift``).
+    ``joint.regional_id`` is the identity; ``joint.unit_decisions`` the unit warnings it stands on.
+    """
+    open_ = {tr: register.open_warnings(tr, now) for tr in ("regional", "joint")}
+    # greedy matching, best pairs first: same source unit (joint) or most similar unit set
+    # (contiguous, Jaccard), then the higher level and the later run
+    pairs = []
+    for i, f in enumerate(findings):
+        track = "joint" if f.kind == "joint" else "regional"
+        for w in open_[track]:
+            if f.kind == "joint":
+                score = 1.0 if list(w["joint"].get("source_units") or []) == list(
+                    f.source_units) else 0.0
+            else:
+                a, b = set(w["unit_ids"]), set(f.unit_ids)
+                score = len(a & b) / len(a | b)
+            if score > 0:
+                pairs.append((score, level_rank(f.level), w["run"], i, w))
+    match: dict[int, dict[str, Any]] = {}
+    used: set[str] = set()
+    for _, _, _, i, w in sorted(pairs, key=lambda p: p[:3], reverse=True):
+        if i not in match and w["id"] not in used:
+            match[i] = w
+            used.add(w["id"])
+    out: list[WarningDecision] = []
+    for i, f in enumerate(findings):
+        d = _regional_decision(f, now, by_unit, forecasts, trigger)
+        prev = match.get(i)
+        if prev is None:
+            phase, rid = "issue", d.decision_id
+        else:
+            rid = prev["id"]
+            d.previous_level = prev["level"]
+            d.references = [prev["decision_id"]]
+            added = sorted(set(f.unit_ids) - set(prev["unit_ids"]))
+            if level_rank(f.level) > level_rank(prev["level"]):
+                phase = "upgrade"
+            elif level_rank(f.level) < level_rank(prev["level"]):
+                phase = "downgrade"
+            elif added:
+                phase = "extend"
+            else:
+                phase = "continue"
+            if added:
+                d.reason_zh += f"（区域预警扩展至：{'、'.join(added)}）"
+                d.reason_en += f" (regional warning extended to: {', '.join(added)})"
+            if phase in ("upgrade", "downgrade", "continue"):
+                d.reason_zh += f"（区域预警{_PHASE_ZH[phase]}，原为{LEVEL_ZH[prev['level']]}）"
+                d.reason_en += f" (regional warning {phase}, was {prev['level']})"
+        d.joint = {**(d.joint or {}), "regional_id": rid, "phase": phase}
+        out.append(d)
+    first_day = now.normalize() + pd.Timedelta(days=1)
+    for track, ws in open_.items():
+        for w in ws:
+            if w["id"] in used:
+                continue
+            units = list(w["unit_ids"])
+            kind = w["joint"].get("kind") or ("joint" if track == "joint" else "contiguous")
+            out.append(WarningDecision(
+                decision_id=decision_id(now, units, "none", "lift", f"{kind}:{w['id']}"),
+                issue_time=now.isoformat(), unit_ids=units, level="none", action="lift",
+                previous_level=w["level"], start=first_day.isoformat(),
+                end=first_day.isoformat(), primary_pollutant=None,
+                daily_aqi={u: [None if np.isnan(v) else float(v) for v in forecasts[u].aqi]
+                           for u in units if u in forecasts},
+                trigger=trigger,
+                reason_zh=(f"区域联动预警（{'、'.join(units)}）条件不再成立，自 "
+                           f"{first_day:%Y-%m-%d %H:%M} 起解除区域{LEVEL_ZH[w['level']]}。"),
+                reason_en=(f"the regional warning of {', '.join(units)} no longer holds: regional "
+                           f"{w['level']} warning lifted from {first_day:%Y-%m-%d %H:%M}."),
+                references=[w["decision_id"]], regional=True,
+                joint={"kind": kind, "source_units": list(w["joint"].get("source_units") or []),
+                       "acting_units": [], "levels": {u: levels.get(u, "none") for u in units},
+                       "unit_decisions": [], "regional_id": w["id"], "phase": "lift"}))
+    return out
 
 
 def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_time: Any, *,
@@ -881,11 +975,16 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
 
         by_unit = {d.unit_ids[0]: d for d in colour}
         trig = colour[0].trigger if colour else settings.warning_trigger
+        # the "≤ n at a higher level" clause of a regional rule (Sichuan, S14), when a ladder in
+        # use states it (reading U in the ladder's YAML)
+        max_hi = next((lad.regional_max_higher.value for lad in ladders.values()
+                       if lad.regional_max_higher is not None), None)
         findings = regional_findings(levels, region, min_contiguous=policy.regional_min_contiguous,
-                                     scope=policy.regional_scope)
+                                     scope=policy.regional_scope, max_higher=max_hi)
         findings += cross_border_findings(levels, region, kinds=tuple(policy.cross_border_kinds),
                                           min_level=policy.cross_border_min_level)
-        regional = [_regional_decision(f, now, by_unit, forecasts, trig) for f in findings]
+        regional = _regional_lifecycle(findings, now, by_unit, forecasts, trig, register, levels,
+                                       tz)
         for d in regional:
             d.degraded_inputs = list(degraded)
 
@@ -907,8 +1006,9 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
             for d in advisories:
                 register.record_transition(d, unit_id=d.unit_ids[0],
                                            track="o3" if d.level != "none" else "pre")
-            for d in regional:
-                register.record_transition(d, track="joint" if d.joint and d.joint["kind"] == "joint"
+            for d in regional:  # the regional warning's identity is its register key
+                register.record_transition(d, unit_id=(d.joint or {}).get("regional_id"),
+                                           track="joint" if d.joint and d.joint["kind"] == "joint"
                                            else "regional")
         if write:
             root = Path(data_dir) if data_dir is not None else Path(config.data_dir)

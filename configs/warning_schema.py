@@ -187,6 +187,24 @@ class LiftRule(StrictModel):
     source: str = "S24; 成都 2022 修订 (S16)"
 
 
+class RegionalMaxHigher(StrictModel):
+    """The "≤ n cities at a higher level" clause of a regional rule (Sichuan 2016, S14) and the
+    reading implemented (:func:`alerts.regional.regional_findings`).
+
+    Attributes
+    ----------
+    value : int
+        At most this many units of a contiguous group may be above the regional level.
+    reading : str
+        The reading chosen, stated for the 会商 group (text).
+    """
+
+    value: int = Field(ge=0)
+    reading: str
+    status: Status = "U"
+    source: str = ""
+
+
 class Ladder(StrictModel):
     """A warning ladder of one jurisdiction (domain-spec T2.1–T2.3).
 
@@ -214,6 +232,7 @@ class Ladder(StrictModel):
     gate: Gate = Field(default_factory=Gate)
     lift: LiftRule = Field(default_factory=LiftRule)
     regional_min_contiguous: int | None = Field(default=None, ge=2)
+    regional_max_higher: RegionalMaxHigher | None = None
     levels: list[Level] = Field(min_length=1)
     notes: list[str] = Field(default_factory=list)
     #: Alternatives dropped at load because the horizon was too short (filled by the loader).

@@ -256,7 +256,7 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                 # past issues predicted as now (with the hourly blend when the model has one)
                 pm = model if model.hourly_blend else _daily_only(model)
                 pb = predict_pollutant(pm, fd)["daily_raw"]
-                if stored:
+                if stored is not None:
                     pst = stored_daily_raw(stored, bits, units, p)
                     pb = np.where(np.isfinite(pst), pst, pb)
                     out.extras[f"{p}_bias_stored_issues"] = int(
