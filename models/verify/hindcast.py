@@ -412,13 +412,19 @@ def verify_chain(decisions: Sequence[Any], obs_lv: pd.DataFrame, first_day: Any,
                        "list": ep.to_dict(orient="records")}
     acts: dict[str, Any] = {a: 0 for a in ("issue", "upgrade", "downgrade", "continue", "lift",
                                            "advisory", "regional")}
+    phases: dict[str, int] = {}
     for d in dicts:
-        if d["action"] in acts:
+        if d.get("regional"):  # regional / joint warnings: counted by life-cycle phase
+            ph = (d.get("joint") or {}).get("phase", "issue")
+            phases[ph] = phases.get(ph, 0) + 1
+            acts["regional"] += d["action"] == "regional"
+        elif d["action"] in acts:
             acts[d["action"]] += 1
+    acts["regional_phases"] = phases
     lv_by = {(u, d): r for u, d, r in zip(obs["unit_id"], obs["date"], obs["rank"], strict=True)}
     early = []
     for d in dicts:
-        if d["action"] != "lift":
+        if d["action"] != "lift" or d.get("regional"):
             continue
         day = pd.Timestamp(d["end"] or d["start"]).tz_convert(_TZ).tz_localize(None).normalize()
         u = d["unit_ids"][0]

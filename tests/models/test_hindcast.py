@@ -107,6 +107,21 @@ def test_chain_issue_upgrade_lift_and_verification(tmp_path, region):
     assert v["episodes"]["mean_lead_h"] == pytest.approx(36.0)
     assert v["actions"]["issue"] == 1 and v["actions"]["upgrade"] >= 1
     assert v["actions"]["early_lifts"] == 0
+    # regional linkage ran (2 units < 5 contiguous: no regional warning)
+    assert v["actions"]["regional"] == 0
+
+    # the report: tables, one timeline per system, self-contained HTML
+    from products.hindcast_report import render_hindcast_report
+
+    ver = {**v, "baselines": {}, "meta": {"domain": "test", "met": "perfect",
+                                         "test_start": str(DAYS[0].date()),
+                                         "test_end": str(DAYS[13].date())},
+           "reliability": {"aqi_gt_150": {"D+1": {"bins": [{"p_mean": 0.2, "obs_freq": 0.25,
+                                                            "n": 4}], "brier": 0.1}}}}
+    out = render_hindcast_report(ver, lv, {"model": dec}, tmp_path / "report.html")
+    html = out.read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == 2 and "@font-face" in html
+    assert "<td>model</td><td>D+1</td><td>1.00</td><td>0.00</td>" in html
 
 
 def test_persistence_baseline_is_late(tmp_path, region):
