@@ -287,7 +287,7 @@ def test_running_bias_uses_stored_forecasts(trained, demo_world, unit_obs, met_s
     model = load_latest(work, "pm25").model
     for k in model.bias_lead_days:  # a large positive running bias is subtracted
         drop = base["pm25_daily"].sel(day=k).values - biased["pm25_daily"].sel(day=k).values
-        assert (drop > 20).mean() > 0.9, (k, drop)
+        assert (drop > 0).all() and drop.mean() > 10, (k, drop)
     # the raw model forecast itself is unchanged, and O3 (no stored raw) is untouched
     np.testing.assert_allclose(biased["pm25_daily_raw"].values, base["pm25_daily_raw"].values)
     np.testing.assert_allclose(biased["o3_mda8"].values, base["o3_mda8"].values)
