@@ -30,6 +30,8 @@ def register(app: typer.Typer) -> None:
                  "days of the training period (0: the configured median trigger)."),
         hourly: bool = typer.Option(False, "--hourly", help="Train the hourly models too "
                                     "(slower; day-mode ladders read daily products only)."),
+        light: bool = typer.Option(False, "--light", help="Lighter daily models (1 seed, "
+                                   "pooled design, 200 trees) for a busy machine."),
         no_reuse: bool = typer.Option(False, "--no-reuse",
                                       help="Recompute backtest.nc even when present."),
     ) -> None:
@@ -42,6 +44,7 @@ def register(app: typer.Typer) -> None:
             res = run_hindcast(domain, train_end=train_end, test_start=test_start,
                                test_end=test_end, met=met, out_dir=out, issue_hour=issue_hour,
                                select_fold_days=select_fold_days, reuse=not no_reuse, hourly=hourly,
+                               light=light,
                                progress=typer.echo)
         except (FileNotFoundError, ValueError) as exc:
             typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)

@@ -566,7 +566,7 @@ def _write_jsonl(path: Path, decisions: Sequence[Any]) -> None:
 def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, test_end: Any,
                  met: str = "perfect", out_dir: Path | str, issue_hour: int = 12,
                  select_fold_days: int = 0, reuse: bool = True, hourly: bool = False,
-                 progress: Callable[[str], None] | None = None) -> HindcastResult:
+                 light: bool = False, progress: Callable[[str], None] | None = None) -> HindcastResult:
     """The warning hindcast of a domain (see the module docstring).
 
     Parameters
@@ -585,6 +585,9 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
         models trained before it; 0: the configured trigger (median).
     reuse : bool
         Reuse ``out_dir/backtest.nc`` (and the fold's) when written by the same settings.
+    light : bool
+        Lighter daily models for a busy machine (one seed, the pooled design only, 200 trees):
+        not the production configuration; the verification's ``meta`` says so.
     hourly : bool
         Train the hourly models too (the day-mode ladders read daily products only; False
         takes the hourly path from persistence and trains about twice as fast).
@@ -607,6 +610,10 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
     region = domain_region(units, data.names, nb)
     ladder = load_ladder("national-2024", allow_long_horizon=True)
     settings = load_model_settings()
+    if light:
+        settings = settings.model_copy(update={
+            "daily": settings.daily.model_copy(update={"num_boost_round": 200, "n_seeds": 1}),
+            "daily_designs": ["pooled"]})
     quantiles = list(configs.load_settings().quantiles)
     od = observed_daily_table(data.obs_units)
     obs_lv = observed_levels(od, ladder)
@@ -615,7 +622,7 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
         d = out / tag
         key = {"domain": str(domain_path), "met": met, "train_end": str(_day(tr_end).date()),
                "test_start": str(_day(te_start).date()), "test_end": str(_day(te_end).date()),
-               "issue_hour": issue_hour, "hourly": hourly}
+               "issue_hour": issue_hour, "hourly": hourly, "light": light}
         keyf = d / "hindcast_key.json"
         if reuse and (d / "backtest.nc").exists() and keyf.exists() and \
                 json.loads(keyf.read_text()) == key:
@@ -680,7 +687,8 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
                     "train_end": str(_day(train_end).date()),
                     "test_start": str(_day(test_start).date()),
                     "test_end": str(_day(test_end).date()), "issue_hour_local": issue_hour,
-                    "ladder": ladder.id, "units": units,
+                    "ladder": ladder.id, "units": units, "hourly_models": hourly,
+                    "light_models": light,
                     "selection": {"model": fold_info or "configured trigger (median)",
                                   "climatology": {"chosen_on": "training days",
                                                   "candidates": clim_rows}},
