@@ -104,7 +104,8 @@ def timeline_png(obs_lv: pd.DataFrame, decisions: Sequence[Any], first_day: Any,
 def reliability_png(rel: Mapping[str, Any]) -> str | None:
     """Reliability diagram(s) of :func:`models.verify.hindcast.reliability_table` (PNG data URL;
     None when empty)."""
-    events = [e for e in ("aqi_gt_150", "o3_gt_215") if e in rel]
+    events = [e for e in ("aqi_gt_150", "o3_gt_215") if e in rel
+              and any(s.get("bins") for s in rel[e].values())]  # no O3 in PM2.5-only sets
     if not events:
         return None
     labels = {"aqi_gt_150": "P(日AQI > 150)", "o3_gt_215": "P(O₃ MDA8 > 215 µg/m³)"}
