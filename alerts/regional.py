@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from configs.schema import Region
 from configs.warning_schema import LEVEL_RANK, LEVEL_ZH
 
-__all__ = ["RegionalFinding", "contiguous_groups", "regional_findings", "cross_border_findings"]
+__all__ = ["RegionalFinding", "clause_level", "contiguous_groups", "regional_findings",
+           "cross_border_findings"]
 
 _PROV_ZH = {"sichuan": "四川", "chongqing": "重庆"}
 _PROV_EN = {"sichuan": "Sichuan", "chongqing": "Chongqing"}
@@ -86,9 +87,24 @@ def _names(region: Region, ids: Iterable[str], en: bool = False) -> str:
         region.unit(u).name_en if en else region.unit(u).name for u in ids)
 
 
+def clause_level(group_levels: Mapping[str, str], base: str, max_higher: int,
+                 order: tuple[str, ...] = ("yellow", "orange", "red")) -> str:
+    """Regional level of a contiguous group under the "≤ ``max_higher`` at a higher level" clause
+    (Sichuan 2016, S14; reading U, stated in ``configs/warning/sichuan-2024.yaml``): starting at
+    ``base``, the lowest level of ``order`` at which at most ``max_higher`` members are above it."""
+    lv = base
+    while lv != order[-1]:
+        higher = sum(LEVEL_RANK.get(x, 0) > LEVEL_RANK[lv] for x in group_levels.values())
+        if higher <= max_higher:
+            break
+        lv = order[order.index(lv) + 1]
+    return lv
+
+
 def regional_findings(levels: Mapping[str, str], region: Region, *, min_contiguous: int = 5,
                       scope: str = "joint_area",
-                      check_levels: tuple[str, ...] = ("red", "orange", "yellow")) -> list[RegionalFinding]:
+                      check_levels: tuple[str, ...] = ("red", "orange", "yellow"),
+                      max_higher: int | None = None) -> list[RegionalFinding]:
     """Regional warnings: groups of ≥ ``min_contiguous`` border-contiguous units at a level.
 
     Parameters
@@ -103,10 +119,34 @@ def regional_findings(levels: Mapping[str, str], region: Region, *, min_contiguo
     check_levels : tuple of str
         Levels checked, highest first; a group already raised at a higher level with the same
         members is not repeated at a lower one.
+    max_higher : int, optional
+        The "≤ n at a higher level" clause (:func:`clause_level`): one finding per contiguous
+        group at the lowest checked level or higher, at the level the clause gives; None: a
+        finding at every checked level at which a group qualifies (nested groups).
     """
     out: list[RegionalFinding] = []
     emitted: set[tuple[str, ...]] = set()
     partitions = ([None] if scope == "joint_area" else sorted({u.province for u in region.units}))
+    if max_higher is not None:
+        base = check_levels[-1]
+        order = tuple(reversed(check_levels))
+        for prov in partitions:
+            ids = [u for u, x in levels.items() if LEVEL_RANK.get(x, 0) >= LEVEL_RANK[base]
+                   and (prov is None or region.unit(u).province == prov)]
+            for g in contiguous_groups(ids, region):
+                if len(g) < min_contiguous:
+                    continue
+                lv = clause_level({u: levels[u] for u in g}, base, max_higher, order)
+                n_hi = sum(LEVEL_RANK.get(levels[u], 0) > LEVEL_RANK[lv] for u in g)
+                zh = (f"{len(g)} 个相邻区域（{_names(region, g)}）达到黄色及以上预警（≥ {min_contiguous} "
+                      f"个连片），其中高于{LEVEL_ZH[lv]}的 {n_hi} 个（≤ {max_higher}），"
+                      f"启动区域{LEVEL_ZH[lv]}，统一协调应对。")
+                en = (f"{len(g)} contiguous units ({_names(region, g, True)}) at yellow or higher "
+                      f"(≥ {min_contiguous} contiguous), {n_hi} of them above {lv} "
+                      f"(≤ {max_higher}): regional {lv} warning with coordinated response.")
+                out.append(RegionalFinding("contiguous", lv, g, g, (), zh, en,
+                                           {u: levels[u] for u in g}))
+        return out
     for lv in check_levels:
         for prov in partitions:
             ids = [u for u, x in levels.items() if LEVEL_RANK.get(x, 0) >= LEVEL_RANK[lv]

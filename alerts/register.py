@@ -232,6 +232,8 @@ class Register:
         units = list(d["unit_ids"])
         forecast = {"daily_aqi": d.get("daily_aqi"), "primary": d.get("primary_pollutant"),
                     "dates": list(dates) if dates else None}
+        if d.get("joint"):  # regional / joint warnings: kind, source and acting units, phase
+            forecast["joint"] = d["joint"]
         with self._conn() as c:
             cur = c.execute(
                 "INSERT OR IGNORE INTO transitions (decision_id, unit_id, unit_ids, track, "
@@ -275,6 +277,35 @@ class Register:
                          episode_start=None if level == "none" else row["episode_start"],
                          last_decision_id=row["decision_id"], last_run=row["run"],
                          last_action=row["action"])
+
+    def open_warnings(self, track: str, before: Any) -> list[dict[str, Any]]:
+        """Regional or joint warnings in force before ``before`` (tracks ``regional`` / ``joint``):
+        per identity (the ``unit_id`` column holds the regional warning's id) its latest decision,
+        unless that was a lift.
+
+        Returns
+        -------
+        list of dict
+            ``id``, ``level``, ``unit_ids``, ``decision_id``, ``run`` (ISO UTC), ``joint``
+            (the decision's ``joint`` dict), oldest identity first.
+        """
+        q = ("SELECT t.* FROM transitions t JOIN (SELECT unit_id, MAX(run) AS run FROM transitions "
+             "WHERE track = ? AND run < ? GROUP BY unit_id) m ON t.unit_id = m.unit_id AND "
+             "t.run = m.run WHERE t.track = ? ORDER BY t.run, t.rowid")
+        with self._conn() as c:
+            rows = c.execute(q, (track, iso_utc(before), track)).fetchall()
+        out = []
+        for r in rows:
+            if r["action"] == "lift" or r["to_level"] == "none":
+                continue
+            try:
+                joint = json.loads(r["forecast"] or "{}").get("joint") or {}
+            except ValueError:
+                joint = {}
+            out.append({"id": r["unit_id"], "level": r["to_level"],
+                        "unit_ids": json.loads(r["unit_ids"]), "decision_id": r["decision_id"],
+                        "run": r["run"], "joint": joint})
+        return out
 
     def forecast_for(self, unit_id: str, dates: list[str], before: Any) -> list[float | None]:
         """Latest daily AQI forecast recorded for a unit for each date (runs before ``before``).

@@ -6,7 +6,8 @@ States per unit: ``none → yellow ⇄ orange ⇄ red → lifted`` (``blue`` too
 Rules (T2.5; V2 unless marked U):
 
 * **Issue** as soon as the ladder's condition is met; the warning starts at 00:00 local of the
-  first exceedance day (川渝 practice). The 24-h lead (原则上提前24小时发布) is checked and a shorter
+  first exceedance day (川渝 practice) — the exceedance run extended over the adjacent forecast
+  days above the lift threshold (AQI > 150), which belong to the same episode (U). The 24-h lead (原则上提前24小时发布) is checked and a shorter
   lead is stated in the reasons.
 * **Upgrade** at once when a higher level's condition is met (U).
 * **Downgrade** when the forecast falls to a lower level's condition (U); **lift** when the
@@ -81,6 +82,7 @@ __all__ = [
     "decide_unit",
     "decision_id",
     "effective_aqi",
+    "o3_effective_iaqi",
     "history_dates",
     "issue_stamp",
     "orders_path",
@@ -180,6 +182,7 @@ class UnitForecast:
     """Daily forecast of one unit for D+1…D+n (from the forecast file).
 
     ``aqi`` median daily AQI; ``p_gt`` threshold → exceedance probability per day (0–1);
+    ``p_o3`` IAQI threshold → P(IAQI(O3-8h) > t) per day (0–1; t = 150 ⇔ MDA8 > 215 µg/m³);
     ``pm25`` daily mean and ``o3_8h`` daily max 8-h mean (µg/m³); ``primary`` per day;
     ``dates`` local ISO dates. For rolling-24h ladders: ``hourly_times`` (tz-aware valid times)
     and ``hourly_aqi``, the AQI of the 24-h moving mean PM2.5 ending at each hour (≥ 20 valid hours;
@@ -197,6 +200,7 @@ class UnitForecast:
     hourly_aqi: np.ndarray | None = None
     #: daily products of every forecast target (pollutant → µg/m³ per day), for the colour gate
     daily: dict[str, np.ndarray] = field(default_factory=dict)
+    p_o3: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def effective_aqi(fc: UnitForecast, trigger: str, probability: float) -> tuple[np.ndarray, str]:
@@ -297,6 +301,21 @@ def _window(ladder: Ladder, fc: UnitForecast, positions: Sequence[int],
         return first.normalize(), (last - pd.Timedelta(seconds=1)).normalize() + pd.Timedelta(days=1)
     return (_day_start(fc.dates[positions[0]], tz),
             _day_start(fc.dates[positions[-1]], tz) + pd.Timedelta(days=1))
+
+
+def _episode_days(ladder: Ladder, fc: UnitForecast, aqi: np.ndarray, days: Sequence[int],
+                  ruleset: str) -> list[int]:
+    """The exceedance run extended over the adjacent forecast days whose (gated) AQI stays above
+    the lift threshold (U): those days belong to the same episode — the lift rule could not end
+    the warning on them — so the window covers them (a 160 day before a 220 day is warned)."""
+    g = gated_aqi(aqi, fc.primary, ladder.gate.colour_primaries, fc.pm25, ruleset)
+    above = np.nan_to_num(np.asarray(g, dtype=float), nan=-1.0) > ladder.lift_below_aqi
+    lo, hi = days[0], days[-1]
+    while lo > 0 and above[lo - 1]:
+        lo -= 1
+    while hi + 1 < len(above) and above[hi + 1]:
+        hi += 1
+    return list(range(lo, hi + 1))
 
 
 def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPolicy,
@@ -428,6 +447,8 @@ def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPol
 
     n = len(fc.dates)
     days = list(res.exceedance_days) if res.level != "none" else []
+    if days and ladder.mode == "day":
+        days = _episode_days(ladder, fc, aqi_eff, days, ruleset)
     win = _window(ladder, fc, days, tz) if days else None
     if action in ("issue", "upgrade") and win:
         start = win[0]
@@ -553,6 +574,7 @@ def unit_forecasts(ds: xr.Dataset, ruleset: str = "HJ633_2026") -> dict[str, Uni
     o3 = table("o3_mda8")
     p_gt = {t: table(f"p_aqi_gt_{t}") for t in aqi_thresholds()}
     daily = {p: table(pollutant_info(p).daily_variable) for p in registry_targets()}
+    p_o3 = {t: table(f"p_o3_iaqi_gt_{t}") for t in aqi_thresholds()}
     times = roll = None
     if "pm25" in ds.variables and "valid_time" in ds.variables and set(ds["pm25"].dims) == {
             "region", "lead"}:
@@ -572,7 +594,8 @@ def unit_forecasts(ds: xr.Dataset, ruleset: str = "HJ633_2026") -> dict[str, Uni
                                 None if o3 is None else o3[i],
                                 {t: v[i] for t, v in p_gt.items() if v is not None},
                                 times, None if roll is None else roll[i],
-                                {p: v[i] for p, v in daily.items() if v is not None})
+                               {p: v[i] for p, v in daily.items() if v is not None},
+                               {t: v[i] for t, v in p_o3.items() if v is not None})
     return out
 
 
@@ -615,11 +638,37 @@ def _degraded(ds: xr.Dataset) -> tuple[list[str], dict[str, list[str]]]:
 # ------------------------------------------------------------------------------------------
 
 
+def o3_effective_iaqi(fc: UnitForecast, ruleset: str,
+                      probability: float | None = None) -> tuple[np.ndarray, str]:
+    """IAQI(O3-8h) per day as the O3 advisory ladder sees it, and the trigger used.
+
+    ``probability`` None (or no ``p_o3`` in the forecast): the IAQI of the median MDA8. Else a day
+    counts above 150 / 200 / 300 when ``P(IAQI > t) ≥ probability`` (the value is raised to
+    ``t + 1`` if the median is lower) and below it when the probability is lower (the value is
+    capped at ``t``); a NaN probability keeps the median's value. Dimensionless.
+    """
+    from alerts.ladders import iaqi_o3_series
+
+    iaqi = iaqi_o3_series(np.asarray(fc.o3_8h, dtype=float), ruleset)
+    if probability is None or not all(t in fc.p_o3 for t in (150, 200, 300)):
+        return iaqi, "median"
+    out = iaqi.copy()
+    for t in (150, 200, 300):
+        p = np.asarray(fc.p_o3[t], dtype=float)
+        ok = np.isfinite(p)
+        out = np.where(ok & (p >= probability), np.fmax(np.nan_to_num(out, nan=0.0), t + 1.0),
+                       np.where(ok, np.fmin(out, float(t)), out))
+    return out, "probability"
+
+
 def _advisory(unit_id: str, name: str, name_en: str, lad: Ladder, fc: UnitForecast,
-              now: pd.Timestamp, ruleset: str, tz: str) -> WarningDecision | None:
+              now: pd.Timestamp, ruleset: str, tz: str,
+              probability: float | None = None) -> WarningDecision | None:
     if fc.o3_8h is None:
         return None
-    res = evaluate_ladder(lad, fc.aqi, daily_o3_8h=fc.o3_8h, ruleset=ruleset)
+    iaqi_o3, used = o3_effective_iaqi(fc, ruleset, probability)
+    res = evaluate_ladder(lad, fc.aqi, daily_o3_8h=fc.o3_8h, daily_iaqi_o3=iaqi_o3,
+                          ruleset=ruleset)
     if res.level == "none":
         return None
     days = list(res.exceedance_days)
@@ -627,16 +676,21 @@ def _advisory(unit_id: str, name: str, name_en: str, lad: Ladder, fc: UnitForeca
     end = _day_start(fc.dates[days[-1]], tz) + pd.Timedelta(days=1)
     o3 = _fmt_vals(fc.o3_8h)
     zh, en = res.condition_met_text.split(" / ")
+    p_zh = p_en = ""
+    if used == "probability":
+        ps = "/".join(f"{p:.2f}" for p in fc.p_o3[150])
+        p_zh = f"，按超标概率触发（P(O3-8h IAQI>150) {ps}，阈值 ≥ {probability:g}）"
+        p_en = f"; probability trigger (P(O3-8h IAQI>150) {ps}, threshold ≥ {probability:g})"
     return WarningDecision(
         decision_id=decision_id(now, [unit_id], res.level, "advisory"), issue_time=now.isoformat(),
         unit_ids=[unit_id], level=res.level, action="advisory", previous_level="none",
         start=start.isoformat(), end=end.isoformat(), primary_pollutant="O3_8h",
         daily_aqi={unit_id: [None if np.isnan(v) else float(v) for v in fc.aqi]},
-        trigger="median",
-        reason_zh=(f"{name} D+1…D+{len(fc.dates)} O3日最大8小时均值预报 {o3} µg/m³（{zh}）；"
+        trigger=used,
+        reason_zh=(f"{name} D+1…D+{len(fc.dates)} O3日最大8小时均值预报 {o3} µg/m³（{zh}）{p_zh}；"
                    f"臭氧污染提示（{LEVEL_ZH[res.level]}级别，非重污染天气颜色预警）：发布健康提示，"
                    f"加强VOCs、NOx日常监管，{start:%Y-%m-%d %H:%M} 至 {end:%Y-%m-%d %H:%M}。"),
-        reason_en=(f"{name_en or unit_id} D+1…D+{len(fc.dates)} forecast O3 MDA8 {o3} µg/m³ ({en}): "
+        reason_en=(f"{name_en or unit_id} D+1…D+{len(fc.dates)} forecast O3 MDA8 {o3} µg/m³ ({en}){p_en}: "
                    f"ozone advisory at {res.level} (not a colour warning): health advice and "
                    f"stronger VOCs/NOx supervision, {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}."),
         ladder=lad.id, condition=res.condition_met_text,
@@ -711,9 +765,103 @@ def _regional_decision(f: RegionalFinding, now: pd.Timestamp, by_unit: dict[str,
         daily_aqi={u: [None if np.isnan(v) else float(v) for v in forecasts[u].aqi]
                    for u in f.unit_ids if u in forecasts},
         trigger=trigger, reason_zh=f.reason_zh, reason_en=f.reason_en,
-        references=sorted(d.decision_id for d in src), regional=True,
+        references=[], regional=True,
         joint={"kind": f.kind, "source_units": list(f.source_units),
-               "acting_units": list(f.acting_units), "levels": dict(f.levels)})
+               "acting_units": list(f.acting_units), "levels": dict(f.levels),
+               "unit_decisions": sorted(d.decision_id for d in src)})
+
+
+_PHASE_ZH = {"issue": "发布", "extend": "扩展", "upgrade": "升级", "downgrade": "降级",
+             "continue": "继续维持", "lift": "解除"}
+
+
+def _regional_lifecycle(findings: Sequence[RegionalFinding], now: pd.Timestamp,
+                        by_unit: dict[str, WarningDecision], forecasts: dict[str, UnitForecast],
+                        trigger: str, register: Register, levels: dict[str, str],
+                        tz: str) -> list[WarningDecision]:
+    """Regional and joint warnings with their own identity and life cycle (U).
+
+    Each finding of this run is matched with a regional warning in force in the register (track
+    ``regional`` for contiguous groups: the most similar unit set, Jaccard; track ``joint``: the one
+    raised by the same border-belt unit); best pairs are matched first and a warning in force is
+    matched once. Matched → ``joint.phase`` ``upgrade`` / ``downgrade`` (level changed),
+    ``extend`` (more units), else ``continue``, with ``references`` = the warning's previous
+    decision and ``previous_level`` its level; unmatched → ``issue`` (a new identity, the
+    decision's own id). A warning in force that no finding continues is lifted (action ``lift``).
+    ``joint.regional_id`` is the identity; ``joint.unit_decisions`` the unit warnings it stands on.
+    """
+    open_ = {tr: register.open_warnings(tr, now) for tr in ("regional", "joint")}
+    # greedy matching, best pairs first: same source unit (joint) or most similar unit set
+    # (contiguous, Jaccard), then the higher level and the later run
+    pairs = []
+    for i, f in enumerate(findings):
+        track = "joint" if f.kind == "joint" else "regional"
+        for w in open_[track]:
+            if f.kind == "joint":
+                score = 1.0 if list(w["joint"].get("source_units") or []) == list(
+                    f.source_units) else 0.0
+            else:
+                a, b = set(w["unit_ids"]), set(f.unit_ids)
+                score = len(a & b) / len(a | b)
+            if score > 0:
+                pairs.append((score, level_rank(f.level), w["run"], i, w))
+    match: dict[int, dict[str, Any]] = {}
+    used: set[str] = set()
+    for _, _, _, i, w in sorted(pairs, key=lambda p: p[:3], reverse=True):
+        if i not in match and w["id"] not in used:
+            match[i] = w
+            used.add(w["id"])
+    out: list[WarningDecision] = []
+    for i, f in enumerate(findings):
+        d = _regional_decision(f, now, by_unit, forecasts, trigger)
+        prev = match.get(i)
+        if prev is None:
+            phase, rid = "issue", d.decision_id
+        else:
+            rid = prev["id"]
+            d.previous_level = prev["level"]
+            d.references = [prev["decision_id"]]
+            added = sorted(set(f.unit_ids) - set(prev["unit_ids"]))
+            if level_rank(f.level) > level_rank(prev["level"]):
+                phase = "upgrade"
+            elif level_rank(f.level) < level_rank(prev["level"]):
+                phase = "downgrade"
+            elif added:
+                phase = "extend"
+            else:
+                phase = "continue"
+            if added:
+                d.reason_zh += f"（区域预警扩展至：{'、'.join(added)}）"
+                d.reason_en += f" (regional warning extended to: {', '.join(added)})"
+            if phase in ("upgrade", "downgrade", "continue"):
+                d.reason_zh += f"（区域预警{_PHASE_ZH[phase]}，原为{LEVEL_ZH[prev['level']]}）"
+                d.reason_en += f" (regional warning {phase}, was {prev['level']})"
+        d.joint = {**(d.joint or {}), "regional_id": rid, "phase": phase}
+        out.append(d)
+    first_day = now.normalize() + pd.Timedelta(days=1)
+    for track, ws in open_.items():
+        for w in ws:
+            if w["id"] in used:
+                continue
+            units = list(w["unit_ids"])
+            kind = w["joint"].get("kind") or ("joint" if track == "joint" else "contiguous")
+            out.append(WarningDecision(
+                decision_id=decision_id(now, units, "none", "lift", f"{kind}:{w['id']}"),
+                issue_time=now.isoformat(), unit_ids=units, level="none", action="lift",
+                previous_level=w["level"], start=first_day.isoformat(),
+                end=first_day.isoformat(), primary_pollutant=None,
+                daily_aqi={u: [None if np.isnan(v) else float(v) for v in forecasts[u].aqi]
+                           for u in units if u in forecasts},
+                trigger=trigger,
+                reason_zh=(f"区域联动预警（{'、'.join(units)}）条件不再成立，自 "
+                           f"{first_day:%Y-%m-%d %H:%M} 起解除区域{LEVEL_ZH[w['level']]}。"),
+                reason_en=(f"the regional warning of {', '.join(units)} no longer holds: regional "
+                           f"{w['level']} warning lifted from {first_day:%Y-%m-%d %H:%M}."),
+                references=[w["decision_id"]], regional=True,
+                joint={"kind": kind, "source_units": list(w["joint"].get("source_units") or []),
+                       "acting_units": [], "levels": {u: levels.get(u, "none") for u in units},
+                       "unit_decisions": [], "regional_id": w["id"], "phase": "lift"}))
+    return out
 
 
 def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_time: Any, *,
@@ -831,18 +979,23 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
                 adv_id = lad.gate.o3_advisory
                 if adv_id and adv_id in ladders:
                     adv = _advisory(uid, unit.name, unit.name_en, ladders[adv_id], forecasts[uid], now,
-                                    ruleset, tz)
+                                    ruleset, tz, policy.o3_probability)
                     if adv is not None:
                         adv.degraded_inputs = degraded + per_unit.get(uid, [])
                         advisories.append(adv)
 
         by_unit = {d.unit_ids[0]: d for d in colour}
         trig = colour[0].trigger if colour else settings.warning_trigger
+        # the "≤ n at a higher level" clause of a regional rule (Sichuan, S14), when a ladder in
+        # use states it (reading U in the ladder's YAML)
+        max_hi = next((lad.regional_max_higher.value for lad in ladders.values()
+                       if lad.regional_max_higher is not None), None)
         findings = regional_findings(levels, region, min_contiguous=policy.regional_min_contiguous,
-                                     scope=policy.regional_scope)
+                                     scope=policy.regional_scope, max_higher=max_hi)
         findings += cross_border_findings(levels, region, kinds=tuple(policy.cross_border_kinds),
                                           min_level=policy.cross_border_min_level)
-        regional = [_regional_decision(f, now, by_unit, forecasts, trig) for f in findings]
+        regional = _regional_lifecycle(findings, now, by_unit, forecasts, trig, register, levels,
+                                       tz)
         for d in regional:
             d.degraded_inputs = list(degraded)
 
@@ -864,8 +1017,9 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
             for d in advisories:
                 register.record_transition(d, unit_id=d.unit_ids[0],
                                            track="o3" if d.level != "none" else "pre")
-            for d in regional:
-                register.record_transition(d, track="joint" if d.joint and d.joint["kind"] == "joint"
+            for d in regional:  # the regional warning's identity is its register key
+                register.record_transition(d, unit_id=(d.joint or {}).get("regional_id"),
+                                           track="joint" if d.joint and d.joint["kind"] == "joint"
                                            else "regional")
         if write:
             root = Path(data_dir) if data_dir is not None else Path(config.data_dir)

@@ -189,6 +189,24 @@ class LiftRule(StrictModel):
     source: str = "S24; 成都 2022 修订 (S16)"
 
 
+class RegionalMaxHigher(StrictModel):
+    """The "≤ n cities at a higher level" clause of a regional rule (Sichuan 2016, S14) and the
+    reading implemented (:func:`alerts.regional.regional_findings`).
+
+    Attributes
+    ----------
+    value : int
+        At most this many units of a contiguous group may be above the regional level.
+    reading : str
+        The reading chosen, stated for the 会商 group (text).
+    """
+
+    value: int = Field(ge=0)
+    reading: str
+    status: Status = "U"
+    source: str = ""
+
+
 class Ladder(StrictModel):
     """A warning ladder of one jurisdiction (domain-spec T2.1–T2.3).
 
@@ -216,6 +234,7 @@ class Ladder(StrictModel):
     gate: Gate = Field(default_factory=Gate)
     lift: LiftRule = Field(default_factory=LiftRule)
     regional_min_contiguous: int | None = Field(default=None, ge=2)
+    regional_max_higher: RegionalMaxHigher | None = None
     levels: list[Level] = Field(min_length=1)
     notes: list[str] = Field(default_factory=list)
     #: Alternatives dropped at load because the horizon was too short (filled by the loader).
@@ -304,6 +323,10 @@ class WarningPolicy(StrictModel):
     pre_warning : list of Alternative
         Pre-warning (预警前临时管控) conditions on the daily AQI while no colour level is met (spec
         T2.1: 日AQI > 150, or > 100 for ≥ 48 h, S24, V2); empty disables the advisory.
+    o3_probability : float or None
+        O3 advisories from calibrated exceedance probabilities: a day counts above IAQI(O3-8h)
+        150 / 200 / 300 when the forecast's ``p_o3_iaqi_gt_<t>`` is at least this (0–1); None
+        uses the median MDA8. Choose it on training folds (``airwarn hindcast`` prints one).
     """
 
     default_ladder: str = "national-2024"
@@ -316,6 +339,7 @@ class WarningPolicy(StrictModel):
         default_factory=lambda: ["border", "channel"])
     cross_border_min_level: Literal["blue", "yellow", "orange", "red"] = "yellow"
     pre_warning: list[Alternative] = Field(default_factory=list)
+    o3_probability: float | None = Field(default=None, gt=0, lt=1)
     status: Status = "U"
     source: str = ""
 

@@ -63,6 +63,7 @@ from models.lgbm import (
 )
 
 __all__ = ["TARGETS", "DAILY_NAMES", "AQI_THRESHOLDS", "ForecastArrays", "forecast_arrays",
+           "stored_daily_raw", "read_stored_forecasts",
            "forecast_dataset", "run_forecast", "write_forecast", "read_forecast", "forecast_path",
            "issue_stamp", "HISTORY_DAYS"]
 
@@ -162,7 +163,8 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                     bias_issue_times: Sequence[pd.Timestamp] | None = None,
                     met_required: Mapping[str, bool] | None = None,
                     model_problems: Mapping[str, list[str]] | None = None,
-                    feats: IssueFeatures | None = None) -> ForecastArrays:
+                    feats: IssueFeatures | None = None,
+                    stored: Mapping[pd.Timestamp, xr.Dataset] | None = None) -> ForecastArrays:
     """Forecast a batch of issues (same issue hour) for every unit of ``obs``.
 
     Parameters
@@ -190,6 +192,11 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
         Why a model is missing (written to ``fallback_reason``).
     feats : IssueFeatures, optional
         Prebuilt features of ``issue_times`` (speed).
+    stored : dict issue time → Dataset, optional
+        The archive's stored forecasts of earlier issues (``forecasts/<stamp>.nc``): where one
+        carries ``<daily>_raw`` (the model's daily forecast as issued, before its running bias
+        correction), its errors feed the running bias instead of the errors rebuilt by
+        predicting that issue again with the current model (:func:`stored_daily_raw`).
 
     Returns
     -------
@@ -250,6 +257,11 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                 # past issues predicted as now (with the hourly blend when the model has one)
                 pm = model if model.hourly_blend else _daily_only(model)
                 pb = predict_pollutant(pm, fd)["daily_raw"]
+                if stored is not None:
+                    pst = stored_daily_raw(stored, bits, units, p)
+                    pb = np.where(np.isfinite(pst), pst, pb)
+                    out.extras[f"{p}_bias_stored_issues"] = int(
+                        np.isfinite(pst).any(axis=(1, 2)).sum())
                 ob = _observed_daily(daily_obs, fd.issue_times, units, p)
                 pa = predict_pollutant(model, f)
                 # errors of the batch itself feed later issues of the batch (backtest)
@@ -365,6 +377,46 @@ def _iaqi(p: str, values: np.ndarray, rulesets: np.ndarray) -> np.ndarray:
     return out
 
 
+def stored_daily_raw(stored: Mapping[pd.Timestamp, xr.Dataset], issue_times: pd.DatetimeIndex,
+                     units: Sequence[str], pollutant: str) -> np.ndarray:
+    """The stored daily forecasts ``<daily>_raw(region, day)`` of earlier issues, aligned to
+    ``issue_times`` (UTC) and ``units``: ``(issue, 3, unit)`` µg/m³, NaN where no forecast was
+    stored (or it lacks the variable, the unit or the day)."""
+    var = f"{DAILY_NAMES[pollutant]}_raw"
+    out = np.full((len(issue_times), 3, len(units)), np.nan)
+    by_time = {pd.Timestamp(t).tz_convert("UTC") if pd.Timestamp(t).tzinfo else
+               pd.Timestamp(t).tz_localize("UTC"): ds for t, ds in stored.items()}
+    for i, t in enumerate(issue_times):
+        ds = by_time.get(pd.Timestamp(t).tz_convert("UTC"))
+        if ds is None or var not in ds.variables or set(ds[var].dims) != {"region", "day"}:
+            continue
+        da = ds[var].transpose("region", "day")
+        regs = [str(r) for r in np.asarray(ds["region"].values)]
+        days = [int(d) for d in np.asarray(ds["day"].values)]
+        vals = np.asarray(da.values, dtype=float)
+        for j, u in enumerate(units):
+            if u in regs:
+                for k in (1, 2, 3):
+                    if k in days:
+                        out[i, k - 1, j] = vals[regs.index(u), days.index(k)]
+    return out
+
+
+def read_stored_forecasts(data_dir: Path | str, issue_times: Sequence[pd.Timestamp]
+                          ) -> dict[pd.Timestamp, xr.Dataset]:
+    """The archive's forecast files of the given issue times that exist and can be read
+    (``forecasts/<stamp>.nc``); unreadable ones are skipped (the rebuilt errors replace them)."""
+    out = {}
+    for t in issue_times:
+        path = forecast_path(data_dir, t)
+        if path.exists():
+            try:
+                out[pd.Timestamp(t)] = read_forecast(path)
+            except ValueError:
+                continue
+    return out
+
+
 def forecast_dataset(fa: ForecastArrays, *, region_names: Mapping[str, str] | None = None,
                      attrs: Mapping[str, Any] | None = None, batch: bool = False,
                      points: Mapping[str, tuple[float, float]] | None = None) -> xr.Dataset:
@@ -411,6 +463,11 @@ def forecast_dataset(fa: ForecastArrays, *, region_names: Mapping[str, str] | No
         data[f"{dn}_q"] = (("issue_time", "region", "day", "quantile"),
                            fa.daily_q[p].transpose(0, 2, 1, 3),
                            {**conc, "long_name": f"quantiles of {dn}"})
+        raw = fa.extras.get(f"{p}_daily_raw")
+        if raw is not None:  # the stored forecasts' errors feed later running bias corrections
+            data[f"{dn}_raw"] = (("issue_time", "region", "day"), raw.transpose(0, 2, 1),
+                                 {**conc, "long_name": f"model {dn} before the running bias "
+                                                       f"correction and climatology blend"})
         iaqi_d[p] = _iaqi(p, fa.daily[p], rulesets)
         iaqi_q[p] = np.stack([_iaqi(p, fa.daily_q[p][..., j], rulesets)
                               for j in range(len(qs))], axis=-1)
@@ -446,6 +503,12 @@ def forecast_dataset(fa: ForecastArrays, *, region_names: Mapping[str, str] | No
                                  {"units": "1", "long_name": f"probability that the daily AQI "
                                                             f"exceeds {t}",
                                   "valid_min": 0.0, "valid_max": 1.0})
+    for p in TARGETS:  # per pollutant: P(IAQI > t); O3: IAQI 150 ⇔ MDA8 > 215 µg/m³ (HJ 633)
+        for t in AQI_THRESHOLDS:
+            data[f"p_{p}_iaqi_gt_{t}"] = (
+                ("issue_time", "region", "day"), p_exc[p][t].transpose(0, 2, 1),
+                {"units": "1", "long_name": f"probability that the daily IAQI of {p} exceeds {t}",
+                 "valid_min": 0.0, "valid_max": 1.0})
     meth = np.stack([fa.method[p] for p in TARGETS], axis=-1).astype(str)
     reas = np.stack([fa.reason[p] for p in TARGETS], axis=-1).astype(str)
     data["method"] = (("issue_time", "region", "pollutant"), meth,
@@ -567,9 +630,11 @@ def run_forecast(config: AirwarnConfig, issue_time: pd.Timestamp | str, *, met_s
         clim = fit_climatology(obs, daily_obs)
     geometry = Geometry.from_region(config.region)
     quantiles = list(config.settings.quantiles)
+    past = [t0 - pd.Timedelta(days=d) for d in range(settings.bias_window_days + 3, 0, -1)]
+    stored = read_stored_forecasts(data_dir, past) if settings.bias_correction else {}
     fa = forecast_arrays(obs, daily_obs, [t0], met_source, models, settings=settings,
                          quantiles=quantiles, climatology=clim, geometry=geometry,
-                         met_required=met_required, model_problems=problems)
+                         met_required=met_required, model_problems=problems, stored=stored)
     last_obs = {}
     for p in TARGETS:
         a = obs.data[p]
@@ -582,6 +647,10 @@ def run_forecast(config: AirwarnConfig, issue_time: pd.Timestamp | str, *, met_s
         "obs_last_time": last_obs,
         "obs_missing_units_24h": missing_units,
         "model_problems": {p: v for p, v in problems.items() if models.get(p) is None and v},
+        # running bias: issues whose stored forecast fed it (the others were rebuilt)
+        "bias_stored_issues": {p: fa.extras[f"{p}_bias_stored_issues"] for p in TARGETS
+                               if f"{p}_bias_stored_issues" in fa.extras},
+        "bias_window_issues": len(past),
         "calendar_source": {p: c.get("calendar_source") for p, c in cards.items()},
         # weight of the day-of-year climatology in the daily forecast (models trained without
         # future meteorology, models/lgbm.py): a forecaster reading a smooth forecast sees why

@@ -221,14 +221,19 @@ def build_bulletin(decision: Any, config: AirwarnConfig, *, source: str | None =
     region_zh = "成渝地区" if zh else "Chengdu–Chongqing area"
     regional = "区域" if d.get("regional") and zh else ("regional " if d.get("regional") else "")
     if kind == "warning":
+        act = str(d.get("action"))
+        if d.get("regional") and (d.get("joint") or {}).get("phase") in (
+                "upgrade", "downgrade", "continue", "extend"):  # regional life cycle
+            act = d["joint"]["phase"]
         verb = {"upgrade": ("升级为", "upgraded to "), "downgrade": ("调整为", "downgraded to "),
-                "continue": ("继续维持", "continued: ")}.get(str(d.get("action")), ("", ""))
+                "continue": ("继续维持", "continued: "),
+                "extend": ("扩展范围，维持", "extended to more units: ")}.get(act, ("", ""))
         title = (f"{region_zh}{regional}重污染天气{verb[0]}{lname_zh}预警" if zh else
                  f"{region_zh}: {regional}heavy air pollution warning {verb[1]}{lname_en}"
                  if verb[1] else f"{region_zh}: {lname_en} {regional}heavy air pollution warning")
     elif kind == "lift":
-        title = (f"{region_zh}重污染天气{lname_zh}预警解除" if zh else
-                 f"{region_zh}: heavy air pollution {lname_en} warning lifted (all clear)")
+        title = (f"{region_zh}{regional}重污染天气{lname_zh}预警解除" if zh else
+                 f"{region_zh}: {regional}heavy air pollution {lname_en} warning lifted (all clear)")
     elif kind == "notice":
         title = (f"{region_zh}空气质量预报提示（无重污染天气预警）" if zh else
                  f"{region_zh}: air quality notice (no heavy pollution warning in force)")

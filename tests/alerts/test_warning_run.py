@@ -70,14 +70,20 @@ def test_warn_run_writes_decisions_orders_and_register_rows(data_dir: Path) -> N
     regional = [d for d in decs if d.regional]
     contiguous = [d for d in regional if d.joint["kind"] == "contiguous"]
     assert [(d.level, d.unit_ids) for d in contiguous] == [
-        ("yellow", ["chengdu", "deyang", "meishan", "suining", "ziyang"])]
-    assert set(contiguous[0].references) == {colour[u].decision_id for u in contiguous[0].unit_ids}
+        # Sichuan clause (≤ 3 at a higher level, reading in sichuan-2024.yaml): 4 of the 5 are
+        # orange → one regional warning, at orange
+        ("orange", ["chengdu", "deyang", "meishan", "suining", "ziyang"])]
+    # linked to the unit warnings it stands on; a first regional decision updates nothing
+    assert set(contiguous[0].joint["unit_decisions"]) == {colour[u].decision_id
+                                                          for u in contiguous[0].unit_ids}
+    assert contiguous[0].references == [] and contiguous[0].joint["phase"] == "issue"
     # Suining (border belt, orange) → Hechuan and Tongnan act at orange: Hechuan's listed plants
     joint = {d.joint["source_units"][0]: d for d in regional if d.joint["kind"] == "joint"}
     sj = joint["suining"]
     assert sj.level == "orange" and {"hechuan", "tongnan"} <= set(sj.joint["acting_units"])
     assert {o.unit_id for o in sj.control_orders} == {"hechuan"}
-    assert all(o.level == "orange" and o.start == "2026-01-12T00:00:00+08:00" for o in sj.control_orders)
+    # Suining 180/210/205: the window covers the 180 day too (same episode, AQI > 150)
+    assert all(o.level == "orange" and o.start == "2026-01-11T00:00:00+08:00" for o in sj.control_orders)
     # Chengdu's own orders and its reduction check (example list: shortfalls shown with the gap)
     cd = colour["chengdu"]
     assert cd.control_orders and {o.city for o in cd.control_orders} == {"成都市"}

@@ -283,3 +283,41 @@ def test_issue_at_end_of_2026_uses_calendar_fallback(demo_config, demo_world, un
     assert list(ds["date"].values) == ["2026-12-31", "2027-01-01", "2027-01-02"]
     assert set(ds["method"].values.ravel()) == {"lightgbm"}
     assert np.isfinite(ds["pm25_daily"].values).all()
+
+
+def test_running_bias_uses_stored_forecasts(trained, demo_world, unit_obs, met_source,
+                                            tmp_path) -> None:
+    """The running bias reads the archive's stored forecasts (what was issued) where they exist,
+    and rebuilds the errors only for the issues without one."""
+    cfg, ddir, cards = trained
+    work = tmp_path / "ddir"
+    shutil.copytree(ddir, work)
+    issue = demo_world.issue_time
+    base = _forecast(cfg, issue, met_source, unit_obs, work)
+    assert "pm25_daily_raw" in base and base["pm25_daily_raw"].dims == ("region", "day")
+    inputs = json.loads(base.attrs["inputs"])
+    assert inputs["bias_stored_issues"] == {"pm25": 0, "o3": 0}   # nothing stored: rebuilt
+    n_past = inputs["bias_window_issues"]
+    # store forecasts for the past issues whose raw PM2.5 was far too high (+300 µg/m³ on what
+    # the current model gives), as an earlier, badly biased model would have issued them
+    stored = 0
+    for d in range(n_past, 0, -1):
+        t = issue - pd.Timedelta(days=d)
+        if d % 2:  # every other issue: the others fall back to rebuilt errors
+            continue
+        fake = base.copy(deep=True)
+        fake = fake.drop_vars("o3_mda8_raw")
+        fake["pm25_daily_raw"] = fake["pm25_daily_raw"] + 300.0
+        fake.attrs["issue_time"] = t.isoformat()
+        write_forecast(fake, work)
+        stored += 1
+    biased = _forecast(cfg, issue, met_source, unit_obs, work)
+    inputs = json.loads(biased.attrs["inputs"])
+    assert inputs["bias_stored_issues"]["pm25"] == stored and inputs["bias_stored_issues"]["o3"] == 0
+    model = load_latest(work, "pm25").model
+    for k in model.bias_lead_days:  # a large positive running bias is subtracted
+        drop = base["pm25_daily"].sel(day=k).values - biased["pm25_daily"].sel(day=k).values
+        assert (drop > 0).all() and drop.mean() > 10, (k, drop)
+    # the raw model forecast itself is unchanged, and O3 (no stored raw) is untouched
+    np.testing.assert_allclose(biased["pm25_daily_raw"].values, base["pm25_daily_raw"].values)
+    np.testing.assert_allclose(biased["o3_mda8"].values, base["o3_mda8"].values)

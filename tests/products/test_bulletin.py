@@ -107,7 +107,8 @@ def test_lift_gives_an_all_clear(config, tmp_path: Path) -> None:
                          references=["cy-20261201T1500-orange-1"], reason_zh="", reason_en="")
     lift["previous_level"] = "orange"
     zh = build_bulletin(lift, config, lang="zh")
-    assert zh["kind"] == "lift" and zh["title"] == "成渝地区重污染天气橙色预警解除"
+    # the fixture decision is regional: its lift title says 区域, like its warning titles
+    assert zh["kind"] == "lift" and zh["title"] == "成渝地区区域重污染天气橙色预警解除"
     md = bulletin_markdown(zh)
     assert "## 预警解除" in md and "应急减排措施同时终止" in md
     assert "cy-20261201T1500-orange-1" in md and "高架源清单" not in md

@@ -1,0 +1,83 @@
+"""Benchmark: the warning hindcast on the real benchmark sets, and the goals of issue 18.
+
+Runs (or, with ``--reuse``, re-verifies from the backtests already in ``--out``) ``airwarn
+hindcast`` for Beijing (train ≤ 2015-02-28, test 2015-03-01 … 2016-02-29, met perfect and none)
+and Chengdu (train 2013, test 2014), the trigger and the O3 probability threshold chosen on a
+training fold, and prints per case the D+1…D+3 colour-warning table (model, persistence,
+climatology), the O3 MDA8 > 215 CSI, the run time, and the goals:
+
+* with met: D+1 colour POD ≥ 0.8 and FAR ≤ 0.3;
+* without met: CSI better than both baselines at every lead day;
+* without met (Beijing): O3 MDA8 > 215 CSI at D+1 ≥ persistence's.
+
+Run: ``AIRWARN_DATASETS_DIR=… OMP_NUM_THREADS=1 .venv/bin/python bench/bench_hindcast.py
+--out /tmp/hindcast [--only beijing_none] [--reuse]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models.verify.hindcast import format_verification, run_hindcast  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = {
+    "beijing_perfect": ("beijing_multisite", "2015-02-28", "2015-03-01", "2016-02-29",
+                        "perfect", 365),
+    "beijing_none": ("beijing_multisite", "2015-02-28", "2015-03-01", "2016-02-29", "none", 365),
+    "chengdu_perfect": ("chengdu_five_cities", "2013-12-31", "2014-01-01", "2014-12-28",
+                        "perfect", 150),
+    "chengdu_none": ("chengdu_five_cities", "2013-12-31", "2014-01-01", "2014-12-28", "none",
+                     150),
+}
+
+
+def goals(ver: dict, met: str) -> list[str]:
+    """The issue's goals, checked on a verification.json."""
+    out = []
+    c = ver["colour"]
+    if met == "perfect":
+        d1 = c["D+1"]
+        ok = (d1["pod"] or 0) >= 0.8 and d1["far"] is not None and d1["far"] <= 0.3
+        out.append(f"D+1 POD {d1['pod']} ≥ 0.8 and FAR {d1['far']} ≤ 0.3: "
+                   f"{'met' if ok else 'NOT met'}")
+    else:
+        for lead, s in c.items():
+            refs = {n: b["colour"][lead]["csi"] or 0 for n, b in ver["baselines"].items()}
+            ok = all((s["csi"] or 0) > v for v in refs.values())
+            out.append(f"{lead} CSI {s['csi']} > baselines {refs}: {'met' if ok else 'NOT met'}")
+        o3 = ver.get("o3_events")
+        if o3 and o3.get("probability"):
+            m, p = o3["probability"]["D+1"]["csi"], o3["persistence"]["D+1"]["csi"]
+            out.append(f"O3 > 215 D+1 CSI {m} ≥ persistence {p}: "
+                       f"{'met' if (m or 0) >= (p or 0) else 'NOT met'}")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--only", action="append", choices=sorted(CASES))
+    ap.add_argument("--reuse", action="store_true",
+                    help="reuse backtest.nc files already in --out (verification only)")
+    args = ap.parse_args()
+    for name in args.only or list(CASES):
+        dom, tr, t0, t1, met, fold = CASES[name]
+        t = time.perf_counter()
+        res = run_hindcast(ROOT / "configs" / "domains" / f"{dom}.yaml", train_end=tr,
+                           test_start=t0, test_end=t1, met=met, out_dir=args.out / name,
+                           select_fold_days=fold, reuse=args.reuse)
+        print(f"== {name}: {time.perf_counter() - t:.0f} s {json.dumps(res.seconds)}")
+        print(format_verification(res.verification))
+        for g in goals(res.verification, met):
+            print("goal:", g)
+
+
+if __name__ == "__main__":
+    main()

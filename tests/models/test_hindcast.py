@@ -1,0 +1,152 @@
+"""Warning hindcast on constructed sequences: the real state machine (alerts.warning.warn_run)
+with its memory in a real SQLite register, over consecutive issue times, then verified."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from configs.warning_schema import load_ladder
+from models.verify.hindcast import (
+    domain_region,
+    o3_event_scores,
+    o3_forecast_events,
+    observed_levels,
+    persistence_dataset,
+    run_chain,
+    verify_chain,
+)
+
+DAYS = pd.date_range("2024-01-01", periods=20, freq="D")
+# unit a: one orange episode 01-04 … 01-07 (PM-driven); unit b: clean air
+AQI_A = [80, 90, 100, 160, 220, 240, 170, 120, 90, 80, 70, 60, 60, 60, 60, 60, 60, 60, 60, 60]
+AQI = {"a": AQI_A, "b": [60] * 20}
+
+
+def _pm25(aqi: float) -> float:
+    # inverse of the PM2.5 24-h IAQI on the 2012 breakpoints (µg/m³), piecewise linear
+    bp = [(0, 0), (50, 35), (100, 75), (150, 115), (200, 150), (300, 250), (400, 350)]
+    for (a0, c0), (a1, c1) in zip(bp, bp[1:], strict=False):
+        if aqi <= a1:
+            return c0 + (aqi - a0) * (c1 - c0) / (a1 - a0)
+    return 500.0
+
+
+def _obs() -> pd.DataFrame:
+    rows = [{"date": d, "unit_id": u, "pm25": _pm25(v), "o3_8h_max": 100.0, "aqi": float(v),
+             "primary": "PM2.5" if v > 50 else None}
+            for u, vals in AQI.items() for d, v in zip(DAYS, vals, strict=True)]
+    return pd.DataFrame(rows)
+
+
+def _perfect_batch(n_issues: int = 14) -> xr.Dataset:
+    """Forecasts equal to the truth: the run of day D gives D+1 … D+3 observed."""
+    issue_days = DAYS[:n_issues]
+    its = (issue_days + pd.Timedelta(hours=12)).tz_localize("Asia/Shanghai").tz_convert("UTC") \
+        .tz_localize(None)
+    units = sorted(AQI)
+    aqi = np.array([[[AQI[u][i + k] for k in (1, 2, 3)] for u in units]
+                    for i in range(n_issues)], dtype=float)
+    dates = np.array([[str((d + pd.Timedelta(days=k)).date()) for k in (1, 2, 3)]
+                      for d in issue_days])
+    dims = ("issue_time", "region", "day")
+    return xr.Dataset(
+        {"aqi_daily": (dims, aqi), "pm25_daily": (dims, np.vectorize(_pm25)(aqi)),
+         "o3_mda8": (dims, np.full(aqi.shape, 100.0)),
+         "primary_daily": (dims, np.full(aqi.shape, "PM2.5"))},
+        coords={"issue_time": its.to_numpy(), "region": units, "day": [1, 2, 3],
+                "date": (("issue_time", "day"), dates)},
+        attrs={"source": "constructed test sequence", "model_version": "test"})
+
+
+@pytest.fixture(scope="module")
+def region():
+    return domain_region(["a", "b"], {"a": "甲", "b": "乙"}, {"a": ["b"], "b": ["a"]})
+
+
+def test_observed_levels_episode():
+    lv = observed_levels(_obs(), load_ladder("national-2024", allow_long_horizon=True))
+    a = lv[lv["unit_id"] == "a"].set_index("date")
+    assert list(a.loc["2024-01-04":"2024-01-07", "level"]) == ["orange"] * 4
+    assert a.loc["2024-01-03", "level"] == "none" and a.loc["2024-01-08", "level"] == "none"
+    assert (a.loc["2024-01-05", "episode_start"] == pd.Timestamp("2024-01-04"))
+    assert set(lv.loc[lv["unit_id"] == "b", "level"]) == {"none"}
+
+
+def test_chain_issue_upgrade_lift_and_verification(tmp_path, region):
+    batch = _perfect_batch()
+    dec = run_chain(batch, region, tmp_path / "register.sqlite")
+    colour = [d for d in dec if d.unit_ids == ["a"] and d.action in
+              ("issue", "upgrade", "downgrade", "continue", "lift")]
+    acts = [(d.issue_time[:10], d.action, d.level) for d in colour]
+    assert acts[0] == ("2024-01-02", "issue", "yellow")
+    assert ("2024-01-03", "upgrade", "orange") in acts
+    assert any(a == "lift" for _, a, _ in acts)
+    # the lift comes after the observed episode ended (01-07), not during it
+    lift_day = next(t for t, a, _ in acts if a == "lift")
+    assert lift_day >= "2024-01-07"
+    # every decision of the state machine references its predecessor (one chain per unit)
+    for prev, nxt in zip(colour, colour[1:], strict=False):
+        assert nxt.references == [prev.decision_id]
+    # decisions round-trip through the register format (decisions.jsonl lines)
+    line = json.dumps(colour[1].to_dict(), ensure_ascii=False)
+    assert json.loads(line)["decision_id"] == colour[1].decision_id
+
+    lv = observed_levels(_obs(), load_ladder("national-2024", allow_long_horizon=True))
+    v = verify_chain(dec, lv, DAYS[0], DAYS[13])
+    d1 = v["colour"]["D+1"]
+    assert d1["hits"] == 4 and d1["misses"] == 0
+    assert d1["pod"] == 1.0
+    assert sorted(d1["hit_dates"]) == [f"a:2024-01-0{k}" for k in (4, 5, 6, 7)]
+    assert v["episodes"]["n"] == 1 and v["episodes"]["caught"] == 1
+    # first warning issued 2024-01-02 12:00 for an episode starting 2024-01-04 00:00: 36 h
+    assert v["episodes"]["mean_lead_h"] == pytest.approx(36.0)
+    assert v["actions"]["issue"] == 1 and v["actions"]["upgrade"] >= 1
+    assert v["actions"]["early_lifts"] == 0
+    # regional linkage ran (2 units < 5 contiguous: no regional warning)
+    assert v["actions"]["regional"] == 0
+
+    # the report: tables, one timeline per system, self-contained HTML
+    from products.hindcast_report import render_hindcast_report
+
+    ver = {**v, "baselines": {}, "meta": {"domain": "test", "met": "perfect",
+                                         "test_start": str(DAYS[0].date()),
+                                         "test_end": str(DAYS[13].date())},
+           "reliability": {"aqi_gt_150": {"D+1": {"bins": [{"p_mean": 0.2, "obs_freq": 0.25,
+                                                            "n": 4}], "brier": 0.1}}}}
+    out = render_hindcast_report(ver, lv, {"model": dec}, tmp_path / "report.html")
+    html = out.read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == 2 and "@font-face" in html
+    assert "<td>model</td><td>D+1</td><td>1.00</td><td>0.00</td>" in html
+
+
+def test_persistence_baseline_is_late(tmp_path, region):
+    """Persistence of the last observed day warns only once the episode is observed: it misses
+    the first days at D+1 that the perfect forecast caught."""
+    obs = _obs()
+    batch = persistence_dataset(_perfect_batch(), obs)
+    # issue day 01-05: D-1 = 01-04 observed 160, repeated for D+1 … D+3
+    assert list(batch["aqi_daily"].isel(issue_time=4).sel(region="a").values) == [160.0] * 3
+    dec = run_chain(batch, region, tmp_path / "p.sqlite")
+    lv = observed_levels(obs, load_ladder("national-2024", allow_long_horizon=True))
+    v = verify_chain(dec, lv, DAYS[0], DAYS[13])["colour"]["D+1"]
+    assert v["misses"] >= 1 and v["false_alarms"] >= 1
+    assert "a:2024-01-04" in v["miss_dates"]
+
+
+def test_o3_event_scores_probability_vs_median():
+    batch = _perfect_batch()
+    obs = _obs()
+    obs.loc[(obs["unit_id"] == "b") & (obs["date"] == "2024-01-06"), "o3_8h_max"] = 230.0
+    p = np.zeros(batch["aqi_daily"].shape)
+    i = 3  # issue 01-04: D+2 = 01-06
+    p[i, 1, 1] = 0.4
+    batch["p_o3_iaqi_gt_150"] = (("issue_time", "region", "day"), p)
+    med = o3_event_scores(o3_forecast_events(batch, None), batch, obs)
+    prob = o3_event_scores(o3_forecast_events(batch, 0.3), batch, obs)
+    assert med["D+2"]["hits"] == 0 and med["D+2"]["misses"] == 1
+    assert prob["D+2"]["hits"] == 1 and prob["D+2"]["csi"] == 1.0
