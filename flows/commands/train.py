@@ -18,14 +18,16 @@ def register(app: typer.Typer) -> None:
         """Train the LightGBM models on the data store (``<data_dir>/models/``)."""
         import pandas as pd
 
-        from flows.daily import config_for, load_unit_obs, make_met_source, parse_issue_time
+        from flows.checks import MET_CHOICES
+        from flows.daily import config_for, load_unit_obs, make_met_source
+        from flows.errors import check_choice, parse_time_option, require_writable
         from models.train import train_models
 
-        config = config_for()
-        t = pd.Timestamp(parse_issue_time(until)) if until else pd.Timestamp.now(
+        check_choice(met, MET_CHOICES, "--met")
+        t = parse_time_option(until, "--until") if until is not None else pd.Timestamp.now(
             tz="Asia/Shanghai").floor("h")
-        if t.tzinfo is None:
-            t = t.tz_localize("Asia/Shanghai")
+        config = config_for()
+        require_writable(config.data_dir)
         obs_units = load_unit_obs(config, end=t.tz_convert("UTC") - pd.Timedelta(hours=1))
         met_source, notes = make_met_source(config, met)
         for n in notes:

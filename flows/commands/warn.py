@@ -62,6 +62,9 @@ def register_warn(app: typer.Typer) -> None:
         except (OSError, ValueError) as exc:
             typer.secho(f"error: {path}: not a readable NetCDF forecast file: {exc}", err=True, fg="red")
             raise typer.Exit(2) from None
+        from flows.errors import require_writable
+
+        require_writable(cfg.data_dir)
         reg = Register(register_path(cfg.data_dir))
         n_before = reg.count("transitions")
         try:
