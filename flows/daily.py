@@ -40,6 +40,8 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import os
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -318,6 +320,10 @@ class DailyRun:
         self.bulletins: dict[str, dict[str, str]] = {}
         self.register: Any = None
         self.started: datetime = datetime.now(LOCAL_TZ)
+        #: this attempt's id in the register's append-only ``run_attempts``
+        self.attempt = f"{self.stamp}-{self.started:%Y%m%dT%H%M%S%f}-{os.getpid()}"
+        #: register writes that could not be made yet (locked): retried when the run is archived
+        self.register_problems: list[str] = []
 
     @property
     def issue_utc(self) -> pd.Timestamp:
@@ -871,20 +877,85 @@ def _versions(run: DailyRun) -> dict[str, str]:
 
 
 def _record_run(run: DailyRun, status: str) -> None:
-    """Insert or update the run's row in the register (``Register.record_run``)."""
+    """Record the run in the register: its summary row and this attempt's own row.
+
+    ``Register.record_run`` never downgrades a completed run's row (a failed rerun leaves it);
+    ``record_attempt`` appends this attempt. A register held by another writer (or unwritable)
+    does not stop the run: the problem is named in the manifest and the write is retried when
+    the run is archived.
+    """
     try:
-        register = run.open_register()
+        # the "running" row must not hold up the forecast: a short busy timeout; the final row
+        # uses the run's register (full timeout and retries)
+        register = _quick_register(run) if status == "running" else run.open_register()
     except StageUnavailable:
+        return
+    except sqlite3.Error as exc:
+        _register_problem(run, status, exc)
         return
     model_version = ""
     if run.forecast is not None:
         model_version = str(run.forecast.attrs.get("model_version", ""))
     inputs = {"met": run.met, "met_info": run.met_info, "degraded_inputs": run.degraded,
               "manifest": str(run.manifest_path)}
-    call_with(register.record_run, run.issue_time, started=run.started,
-              finished=None if status == "running" else datetime.now(LOCAL_TZ),
-              status=status, model_version=model_version,
-              inputs=json.dumps(inputs, ensure_ascii=False, sort_keys=True, default=str))
+    finished = None if status == "running" else datetime.now(LOCAL_TZ)
+    try:
+        call_with(register.record_run, run.issue_time, started=run.started, finished=finished,
+                  status=status, model_version=model_version,
+                  inputs=json.dumps(inputs, ensure_ascii=False, sort_keys=True, default=str))
+        if hasattr(register, "record_attempt"):
+            register.record_attempt(run.attempt, run.issue_time, status, command="daily",
+                                    started=run.started, finished=finished)
+    except sqlite3.Error as exc:
+        _register_problem(run, status, exc)
+
+
+#: Busy timeout of the register writes made before the forecast (run start, crash check), s.
+QUICK_REGISTER_TIMEOUT_S = 2.0
+
+
+def _quick_register(run: DailyRun) -> Any:
+    Register = lookup("alerts.register:Register")
+    try:
+        return Register(run.data_dir / "register.sqlite", timeout=QUICK_REGISTER_TIMEOUT_S)
+    except TypeError:  # a Register without the timeout parameter
+        return run.open_register()
+
+
+def _register_problem(run: DailyRun, status: str, exc: BaseException) -> None:
+    text = f"register not written ({status}): {type(exc).__name__}: {exc}"
+    log.warning("%s", text)
+    if text not in run.register_problems:
+        run.register_problems.append(text)
+
+
+def _carry_forward(run: DailyRun) -> None:
+    """Keep an earlier attempt's product records for stages this attempt did not run.
+
+    A partial rerun (``--no-products``) does not drop what a completed run recorded: a stage
+    skipped as "not asked for" whose earlier outputs are all still there with the recorded
+    SHA-256 keeps that record (marked ``carried_from``).
+    """
+    for name, rec in list(run.records.items()):
+        prev = run.previous.get(name)
+        if rec.status != "skipped" or not prev or not prev.get("outputs") or \
+                prev.get("status") not in ("ok", "reused", "degraded"):
+            continue
+        ok = True
+        for rel in prev["outputs"]:
+            full = run.data_dir / rel
+            want = (prev.get("sha256") or {}).get(rel)
+            if not full.exists() or (want and full.is_file() and sha256_file(full) != want):
+                ok = False
+                break
+        if ok:
+            kept = StageRecord(name=name, status=prev["status"],
+                               detail=f"kept from an earlier run ({rec.detail})",
+                               outputs=list(prev["outputs"]), sha256=dict(prev.get("sha256") or {}),
+                               input_hash=prev.get("input_hash"), seconds=0.0)
+            run.records[name] = kept
+            if name == "bulletins" and prev.get("files") and not run.bulletins:
+                run.bulletins = prev["files"]
 
 
 def stage_archive(run: DailyRun, status: str, error: str | None = None) -> dict[str, Any]:
@@ -895,6 +966,7 @@ def stage_archive(run: DailyRun, status: str, error: str | None = None) -> dict[
     dict
         The manifest (also at ``products/<stamp>/manifest.json``).
     """
+    _carry_forward(run)
     products: list[dict[str, str]] = []
     for rec in run.records.values():
         for rel in rec.outputs:
@@ -922,8 +994,29 @@ def stage_archive(run: DailyRun, status: str, error: str | None = None) -> dict[
     for s in manifest["stages"]:
         if s["name"] == "bulletins":
             s["files"] = run.bulletins
-    write_manifest(run.manifest_path, manifest)
     _record_run(run, status)
+    if run.register_problems:
+        manifest["register_problems"] = list(run.register_problems)
+    # the record is append-only: every attempt adds itself to the history; a failed attempt
+    # never replaces the manifest of a completed run (it only adds its entry)
+    old = read_manifest(run.manifest_path) or {}
+    entry = {"attempt": run.attempt, "started": run.started.isoformat(),
+             "finished": datetime.now(LOCAL_TZ).isoformat(), "status": status, "error": error,
+             "pid": os.getpid(),
+             "stages": {r.name: r.status for r in run.records.values()}}
+    history = list(old.get("history") or [])
+    if old and not history:  # a manifest from before histories were kept
+        history.append({"attempt": "earlier", "status": old.get("status"),
+                        "error": old.get("error")})
+    history.append(entry)
+    if old.get("status") in ("complete", "partial") and status not in ("complete", "partial"):
+        old["history"] = history
+        write_manifest(run.manifest_path, old)
+        manifest["kept"] = f"manifest of the completed run kept; this attempt ({status}) added " \
+                           f"to its history"
+        return manifest
+    manifest["history"] = history
+    write_manifest(run.manifest_path, manifest)
     return manifest
 
 
@@ -1035,6 +1128,13 @@ def run_daily(
         old = read_manifest(run.manifest_path) or {}
         run.previous = {s["name"]: s for s in old.get("stages", [])}
         run.started = datetime.now(LOCAL_TZ)
+        run.attempt = f"{run.stamp}-{run.started:%Y%m%dT%H%M%S%f}-{os.getpid()}"
+        try:  # an attempt left "running" by a process that is gone is marked crashed
+            crashed = _quick_register(run).mark_crashed()
+            if crashed:
+                log.warning("crashed runs found and marked: %s", ", ".join(crashed))
+        except (sqlite3.Error, AttributeError, StageUnavailable) as exc:
+            _register_problem(run, "crash check", exc)
         _record_run(run, "running")
         error: str | None = None
         try:
