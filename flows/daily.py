@@ -842,7 +842,7 @@ def stage_delivery(run: DailyRun) -> StageRecord:
             return rec
         deliver = lookup("products.delivery:deliver")
         register = run.open_register()
-        sent = skipped = failed = 0
+        sent = dry = skipped = failed = 0
         for d in run.decisions:
             did = str(getattr(d, "decision_id", "decision"))
             files = {k: Path(v) for k, v in run.bulletins.get(did, {}).items()}
@@ -850,13 +850,16 @@ def stage_delivery(run: DailyRun) -> StageRecord:
             for r in results or []:
                 status = str(getattr(r, "status", "") or (r.get("status") if isinstance(r, dict)
                                                            else ""))
-                if status in ("sent", "ok", "delivered", "dry_run", "dry-run"):
+                if status in ("sent", "ok", "delivered"):
                     sent += 1
+                elif status in ("dry_run", "dry-run"):
+                    dry += 1
                 elif status in ("skipped", "already", "already_sent", "duplicate"):
                     skipped += 1
                 else:
                     failed += 1
-        rec.detail = f"{sent} sent, {skipped} already delivered, {failed} failed"
+        rec.detail = f"{sent} sent, {skipped} already delivered, {failed} failed" + \
+            (f", {dry} dry run (written to the outbox, not sent)" if dry else "")
         if failed:
             rec.status = "failed"
     return rec

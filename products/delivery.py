@@ -171,6 +171,11 @@ def check_delivery_config(settings: Any, env: Mapping[str, str] | None = None) -
             problems.append("delivery.mail_from is not set (needed for e-mail)")
         creds.smtp_user = values.get(d.smtp_user_env)
         creds.smtp_password = values.get(d.smtp_password_env)
+        if creds.smtp_password and not d.smtp_starttls and not d.allow_plaintext_credentials:
+            problems.append(f"delivery.smtp_starttls is false but a password is set "
+                            f"({d.smtp_password_env}): it would be sent in clear; set "
+                            f"smtp_starttls: true (or allow_plaintext_credentials: true for a "
+                            f"trusted relay)")
         if not d.dry_run:
             for var, val in ((d.smtp_user_env, creds.smtp_user),
                              (d.smtp_password_env, creds.smtp_password)):
@@ -185,6 +190,11 @@ def check_delivery_config(settings: Any, env: Mapping[str, str] | None = None) -
                             f"(environment or {SECRETS_FILE_ENV})")
         elif creds.webhook_url and urlsplit(creds.webhook_url).scheme not in ("http", "https"):
             problems.append(f"{d.webhook_url_env} must be an http(s) URL")
+        elif creds.webhook_url and urlsplit(creds.webhook_url).scheme == "http" and \
+                not d.allow_http_webhook:
+            problems.append(f"{d.webhook_url_env} is a plain http:// URL (its key would travel "
+                            f"in clear); use https:// (or allow_http_webhook: true for a local "
+                            f"relay)")
     if problems:
         raise DeliveryConfigError("delivery configuration:\n  " + "\n  ".join(problems))
     return creds

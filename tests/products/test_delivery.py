@@ -151,7 +151,7 @@ def bulletin_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _settings(**kw) -> DeliverySettings:
-    base = {"dry_run": False, "retries": 3, "backoff_s": 0.01}
+    base = {"dry_run": False, "retries": 3, "backoff_s": 0.01, "allow_http_webhook": True}
     return DeliverySettings(**{**base, **kw})
 
 
