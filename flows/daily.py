@@ -43,6 +43,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ from prefect.cache_policies import NO_CACHE
 import configs
 from configs import AirwarnConfig
 from flows.locks import issue_lock, issue_stamp
+from flows.notify import notify_duty_failure
 from flows.stages import (
     NOT_AVAILABLE,
     StageRecord,
@@ -324,6 +326,8 @@ class DailyRun:
         self.attempt = f"{self.stamp}-{self.started:%Y%m%dT%H%M%S%f}-{os.getpid()}"
         #: register writes that could not be made yet (locked): retried when the run is archived
         self.register_problems: list[str] = []
+        #: this attempt's log file (``products/<stamp>/logs/<attempt>.log``), when open
+        self.log_path: Path | None = None
 
     @property
     def issue_utc(self) -> pd.Timestamp:
@@ -997,6 +1001,8 @@ def stage_archive(run: DailyRun, status: str, error: str | None = None) -> dict[
     for s in manifest["stages"]:
         if s["name"] == "bulletins":
             s["files"] = run.bulletins
+    if run.log_path is not None:
+        manifest["log"] = str(run.log_path.relative_to(run.data_dir))
     _record_run(run, status)
     if run.register_problems:
         manifest["register_problems"] = list(run.register_problems)
@@ -1005,7 +1011,7 @@ def stage_archive(run: DailyRun, status: str, error: str | None = None) -> dict[
     old = read_manifest(run.manifest_path) or {}
     entry = {"attempt": run.attempt, "started": run.started.isoformat(),
              "finished": datetime.now(LOCAL_TZ).isoformat(), "status": status, "error": error,
-             "pid": os.getpid(),
+             "pid": os.getpid(), "log": manifest.get("log"),
              "stages": {r.name: r.status for r in run.records.values()}}
     history = list(old.get("history") or [])
     if old and not history:  # a manifest from before histories were kept
@@ -1097,6 +1103,39 @@ def _skip(run: DailyRun, name: str, why: str) -> None:
     rec.status, rec.detail = "skipped", why
 
 
+@contextmanager
+def _run_log(run: DailyRun) -> Any:
+    """Log the run (``airwarn`` loggers, INFO) to ``products/<stamp>/logs/<attempt>.log``.
+
+    The manifest names the file (``log``). A log that cannot be opened (full disk, read-only)
+    does not stop the run.
+    """
+    path = run.products_dir / "logs" / f"{run.attempt}.log"
+    handler: logging.Handler | None = None
+    root = logging.getLogger("airwarn")
+    old_level = root.level
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8", delay=False)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setLevel(logging.INFO)
+        root.addHandler(handler)
+        if root.level == logging.NOTSET or root.level > logging.INFO:
+            root.setLevel(logging.INFO)
+        run.log_path = path
+        log.info("run %s attempt %s started (pid %d)", run.stamp, run.attempt, os.getpid())
+    except OSError as exc:
+        run.log_path = None
+        log.warning("run log %s not written: %s", path, exc)
+    try:
+        yield
+    finally:
+        if handler is not None:
+            root.removeHandler(handler)
+            handler.close()
+            root.setLevel(old_level)
+
+
 def run_daily(
     run: DailyRun,
     *,
@@ -1124,14 +1163,14 @@ def run_daily(
     def step(name: str, t: Any, *args: Any) -> Any:
         return t(run, *args) if use_tasks else t.fn(run, *args)
 
-    with issue_lock(run.data_dir, run.issue_time, timeout=lock_timeout, purpose="daily") as lock:
+    with issue_lock(run.data_dir, run.issue_time, timeout=lock_timeout, purpose="daily") as lock, \
+            _run_log(run):
         if lock.stale:
             log.warning("lock of %s taken over from a crashed run (%s)", run.stamp, lock.stale)
         # re-read the previous manifest under the lock (a concurrent run may just have written it)
         old = read_manifest(run.manifest_path) or {}
         run.previous = {s["name"]: s for s in old.get("stages", [])}
         run.started = datetime.now(LOCAL_TZ)
-        run.attempt = f"{run.stamp}-{run.started:%Y%m%dT%H%M%S%f}-{os.getpid()}"
         try:  # an attempt left "running" by a process that is gone is marked crashed
             crashed = _quick_register(run).mark_crashed()
             if crashed:
@@ -1174,6 +1213,7 @@ def run_daily(
                     _guarded(run, name, lambda n=name: step(n, _STAGE_TASKS[n]), critical=False)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
+            log.error("run %s failed: %s", run.stamp, error)
             stage_archive(run, "failed", error)
             raise
         failed = [r.name for r in run.records.values() if r.status == "failed"]
@@ -1181,13 +1221,15 @@ def run_daily(
         status = "failed" if failed else ("partial" if missing else "complete")
         if failed:
             error = f"stages failed: {', '.join(failed)}"
+        log.info("run %s %s%s", run.stamp, status, f": {error}" if error else "")
         manifest = stage_archive(run, status, error)
     if failed:
         raise RunFailed(f"run {run.stamp}: {error}; see {run.manifest_path}")
     return manifest
 
 
-@flow(name="daily-forecast", log_prints=False, validate_parameters=False)
+@flow(name="daily-forecast", log_prints=False, validate_parameters=False,
+      on_failure=[notify_duty_failure])
 def daily_forecast(
     issue_time: str | datetime | None = None,
     data_dir: str | None = None,

@@ -32,8 +32,11 @@ def register(app: typer.Typer) -> None:
         met_source, notes = make_met_source(config, met)
         for n in notes:
             typer.echo(f"note: {n}")
+        from flows.progress import LineProgress
+
         try:
-            paths = train_models(config, obs_units, met_source, t, progress=typer.echo)
+            with LineProgress("training (per pollutant and lead)") as progress:
+                paths = train_models(config, obs_units, met_source, t, progress=progress)
         except ValueError as exc:
             typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
             raise typer.Exit(2) from None
