@@ -500,6 +500,16 @@ class Register:
                       (decision_id, channel, status, n + 1, detail, now))
         return n + 1
 
+    def last_delivery(self, decision_id: str, channel: str) -> str | None:
+        """Status of the latest delivery row of (decision, channel), None when none.
+
+        ``sending`` means an attempt started and never finished (killed mid-send).
+        """
+        with self._conn() as c:
+            row = c.execute("SELECT status FROM deliveries WHERE decision_id = ? AND channel = ? "
+                            "ORDER BY id DESC LIMIT 1", (decision_id, channel)).fetchone()
+        return None if row is None else str(row["status"])
+
     def has_delivery(self, decision_id: str, channel: str) -> bool:
         """Whether the decision was already sent on this channel."""
         with self._conn() as c:

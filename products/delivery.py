@@ -79,8 +79,9 @@ class DeliveryConfigError(ConfigError):
 class DeliveryResult:
     """Outcome of one channel for one decision.
 
-    ``status``: ``sent``, ``dry_run``, ``duplicate`` (already sent earlier, not re-sent) or
-    ``failed`` (after all retries). ``detail`` is redacted (no credentials).
+    ``status``: ``sent``, ``dry_run``, ``duplicate`` (already sent earlier, not re-sent),
+    ``failed`` (after all retries) or ``unconfirmed`` (an earlier attempt was killed while
+    sending: not sent again). ``detail`` is redacted (no credentials).
     """
 
     decision_id: str
@@ -390,6 +391,18 @@ def deliver(decision: Any, files: Mapping[str, Path], settings: Any, register: A
             log.info("delivery %s/%s: %s", did, channel, detail)
             results.append(DeliveryResult(did, channel, "dry_run", 0, detail, path))
             continue
+
+        last = getattr(register, "last_delivery", None) if register is not None else None
+        if last is not None and last(did, channel) == "sending":
+            # an earlier attempt was killed between sending and recording: the recipients may
+            # have it already; never risk a second copy — the operator confirms
+            detail = ("an earlier attempt was interrupted while sending (kill, power loss): not "
+                      "sent again; confirm with the recipients, then record it")
+            log.error("delivery %s/%s: %s", did, channel, detail)
+            results.append(DeliveryResult(did, channel, "unconfirmed", 0, detail))
+            continue
+        if register is not None:
+            register.record_delivery(did, channel, "sending", "about to send")
 
         def on_fail(attempt: int, detail: str, channel: str = channel) -> None:
             clean = _redact(detail, secrets)

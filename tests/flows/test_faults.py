@@ -81,7 +81,11 @@ data_dir, marker = sys.argv[1], sys.argv[2]
 import pandas as pd
 from flows.daily import config_for, load_unit_obs, make_met_source
 from models.train import train_models
-from tests.flows.conftest import _small_settings
+from configs.model_schema import LgbmParams, load_model_settings
+small = LgbmParams(num_boost_round=30, learning_rate=0.15, num_leaves=15, min_data_in_leaf=20,
+                   num_threads=1)
+settings = load_model_settings().model_copy(update={"daily": small, "hourly": small,
+                                                    "hourly_lead_stride": 12, "issue_hours": [15]})
 issue = pd.Timestamp("2026-01-20T15:00", tz="Asia/Shanghai")
 cfg = config_for(data_dir)
 until = issue.tz_convert("UTC")
@@ -89,7 +93,7 @@ obs = load_unit_obs(cfg, start=until - pd.Timedelta(days=75), end=until)
 met, _ = make_met_source(cfg, "perfect")
 def progress(line):
     Path(marker).write_text(line)
-train_models(cfg, obs, met, issue + pd.Timedelta(days=1), settings=_small_settings(),
+train_models(cfg, obs, met, issue + pd.Timedelta(days=1), settings=settings,
              progress=progress)
 """
 
@@ -273,3 +277,83 @@ def test_every_station_of_a_unit_missing_and_no_met_cycle(data_dir):
     assert "unit chengdu: no observations in the last 24 h" in deg
     assert "no meteorology forecast cycle available" in deg
     _integrity(data_dir)
+
+
+_SEND_THEN_HANG = r"""
+import sys, time
+from pathlib import Path
+reg_path, port, marker = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+import products.delivery as delivery
+from alerts.register import Register
+from configs.schema import DeliverySettings
+sys.path.insert(0, str(Path.cwd() / "tests" / "products"))
+from products_fixtures import make_decision
+orig = delivery._send_email
+def send_then_hang(*a, **kw):
+    out = orig(*a, **kw)
+    Path(marker).write_text("sent")
+    time.sleep(300)  # killed here: sent, not yet recorded
+    return out
+delivery._send_email = send_then_hang
+s = DeliverySettings(dry_run=False, smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False,
+                     allow_plaintext_credentials=True, mail_from="airwarn@example.test",
+                     mail_to=["duty@example.test"], retries=0)
+delivery.deliver(make_decision(), {}, s, Register(reg_path),
+                 env={"AIRWARN_SMTP_USER": "duty", "AIRWARN_SMTP_PASSWORD": "pw"})
+"""
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_kill9_during_delivery_never_sends_twice(tmp_path):
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from alerts.register import Register
+    from configs.schema import DeliverySettings
+    from products.delivery import deliver
+    from tests.products.products_fixtures import make_decision
+
+    class Inbox:
+        messages: list = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+            self.messages.append(envelope.content)
+            return "250 OK"
+
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    inbox = Inbox()
+    ctl = Controller(inbox, hostname="127.0.0.1", port=port,
+                     authenticator=lambda *a: AuthResult(success=True), auth_required=True,
+                     auth_require_tls=False)
+    ctl.start()
+    try:
+        reg_path = tmp_path / "register.sqlite"
+        marker = tmp_path / "sent"
+        proc = _spawn(_SEND_THEN_HANG, str(reg_path), str(port), str(marker))
+        _wait_for(marker, proc, timeout=60)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert len(inbox.messages) == 1
+        reg = Register(reg_path)
+        did = make_decision()["decision_id"]
+        assert reg.last_delivery(did, "email") == "sending"
+        s = DeliverySettings(dry_run=False, smtp_host="127.0.0.1", smtp_port=port,
+                             smtp_starttls=False, allow_plaintext_credentials=True,
+                             mail_from="airwarn@example.test", mail_to=["duty@example.test"],
+                             retries=0)
+        env = {"AIRWARN_SMTP_USER": "duty", "AIRWARN_SMTP_PASSWORD": "pw"}
+        res = deliver(make_decision(), {}, s, reg, env=env)  # the rerun
+        assert [(r.channel, r.status) for r in res] == [("email", "unconfirmed")]
+        assert "interrupted while sending" in res[0].detail
+        assert len(inbox.messages) == 1  # not sent twice
+        # a decision never attempted before is sent normally
+        res = deliver(make_decision(decision_id="cy-other"), {}, s, reg, env=env)
+        assert [r.status for r in res] == ["sent"] and len(inbox.messages) == 2
+        with sqlite3.connect(reg_path) as c:
+            assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        ctl.stop()
