@@ -358,3 +358,34 @@ def test_kill9_during_delivery_never_sends_twice(tmp_path):
             assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         ctl.stop()
+
+
+_RUN_AT = r"""
+import sys
+import pandas as pd
+import flows.daily as daily
+run = daily.DailyRun(daily.config_for(sys.argv[1]), pd.Timestamp(sys.argv[2]).to_pydatetime(),
+                     met="demo", products=())
+print(daily.run_daily(run, use_tasks=False)["status"])
+"""
+
+
+def test_two_issue_times_at_once(data_dir):
+    from alerts.register import Register
+
+    other = "2026-01-20T05:00:00+08:00"
+    proc = subprocess.Popen([sys.executable, "-c", _RUN_AT, str(data_dir), other], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, manifest = _run(data_dir, products=())
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert out.decode().strip().splitlines()[-1] == "complete"
+    assert manifest["status"] == "complete"
+    reg = Register(data_dir / "register.sqlite")
+    runs = reg.runs()
+    assert runs["status"].tolist() == ["complete", "complete"]
+    assert len(reg.attempts()) == 2
+    for stamp in ("20260120T0500", STAMP):
+        assert (data_dir / "forecasts" / f"{stamp}.nc").exists()
+    _integrity(data_dir)
