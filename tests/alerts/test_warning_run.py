@@ -150,6 +150,11 @@ def test_cli_warn_prints_table_and_rerun_adds_nothing(data_dir: Path) -> None:
     r = runner.invoke(app, ["warn", "--issue-time", "20260110T1500"])
     assert r.exit_code == 0 and "0 new register rows" in r.output
     assert warnings_path(data_dir, ISSUE).read_bytes() == first
+    from alerts.register import Register, register_path
+
+    reg = Register(register_path(data_dir))  # each `warn` adds its own attempt row
+    assert reg.attempts()["command"].tolist() == ["warn", "warn"]
+    assert reg.runs()["status"].tolist() == ["warned"]
     r = runner.invoke(app, ["warn", "--issue-time", "2026-01-11T05:00"])
     assert r.exit_code == 2 and "forecast file not found" in r.output
 
