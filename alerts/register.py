@@ -3,7 +3,15 @@
 Tables
 ------
 runs
-    One row per issue time: started, finished, status, model version, inputs (JSON).
+    One row per issue time: started, finished, status, model version, inputs (JSON). A row that
+    records a completed run (``complete``, ``partial``) is never downgraded by a later attempt
+    that fails or only redoes part of the run (``airwarn warn``): that attempt adds its own row
+    to ``run_attempts`` instead.
+run_attempts
+    Append-only: one row per attempt of a run (a scheduled run, a rerun, ``airwarn warn``), with
+    its own status (``running`` → ``complete`` / ``partial`` / ``failed`` / ``warned`` /
+    ``crashed``), process id and host; an attempt still ``running`` whose process is gone is
+    marked ``crashed`` by the next run (:meth:`Register.mark_crashed`).
 transitions
     One row per warning decision (``decision_id`` UNIQUE): unit, track (``colour``, ``o3``, ``pre``,
     ``regional``, ``joint``), from/to level, action, run, forecast values (JSON), trigger,
@@ -23,8 +31,12 @@ Times are stored as ISO 8601 UTC strings (``2026-01-10T07:00:00+00:00``) so they
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+import os
+import socket
 import sqlite3
+import time as _time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,12 +48,65 @@ import pandas as pd
 from airwarn.core.runstore import RunStore
 from airwarn.core.timeutil import LOCAL_TZ
 
-__all__ = ["Register", "UnitState", "Override", "iso_utc", "register_path"]
+__all__ = ["Register", "UnitState", "Override", "iso_utc", "register_path", "COMPLETED",
+           "REGISTER_TIMEOUT_S"]
+
+#: Run statuses that record a completed run; a later attempt never overwrites them with less.
+COMPLETED = ("complete", "partial")
+#: SQLite busy timeout of a register connection, s (``AIRWARN_REGISTER_TIMEOUT_S`` overrides).
+REGISTER_TIMEOUT_S = 30.0
+#: Further attempts of a write that found the register locked (after the busy timeout).
+_WRITE_RETRIES = 3
+
+
+def _timeout() -> float:
+    try:
+        return float(os.environ.get("AIRWARN_REGISTER_TIMEOUT_S", REGISTER_TIMEOUT_S))
+    except ValueError:
+        return REGISTER_TIMEOUT_S
+
+
+def _retried(fn: Any) -> Any:
+    """Retry a register write that found the database locked/busy (after the busy timeout),
+    with a short backoff; any other error, or the last attempt's, propagates."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for k in range(_WRITE_RETRIES + 1):
+            try:
+                return fn(*args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                low = str(exc).lower()
+                if k == _WRITE_RETRIES or not ("locked" in low or "busy" in low):
+                    raise
+                _time.sleep(0.2 * (2 ** k))
+        return None  # pragma: no cover
+
+    return wrapper
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     issue_time TEXT PRIMARY KEY,
     started TEXT, finished TEXT, status TEXT, model_version TEXT, inputs TEXT
+);
+CREATE TABLE IF NOT EXISTS run_attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    attempt TEXT NOT NULL UNIQUE,
+    issue_time TEXT NOT NULL,
+    command TEXT, status TEXT NOT NULL, started TEXT, finished TEXT,
+    pid INTEGER, host TEXT, detail TEXT
 );
 CREATE TABLE IF NOT EXISTS transitions (
     decision_id TEXT NOT NULL UNIQUE,
@@ -150,16 +215,21 @@ class Register:
         The SQLite file (created with its tables when missing).
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, timeout: float | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._shared: sqlite3.Connection | None = None
+        self.timeout = _timeout() if timeout is None else float(timeout)
+        self._init_schema()
+
+    @_retried
+    def _init_schema(self) -> None:
         with self._conn() as c:
             c.execute("PRAGMA journal_mode=WAL")
             c.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30)
+        conn = sqlite3.connect(self.path, timeout=self.timeout)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA synchronous=NORMAL")  # durable with WAL, one fsync per checkpoint
         return conn
@@ -193,20 +263,100 @@ class Register:
             conn.close()
 
     # ---------------------------------------------------------------- runs
+    @_retried
     def record_run(self, issue_time: Any, *, started: Any = None, finished: Any = None,
                    status: str = "running", model_version: str = "",
-                   inputs: dict | str | None = None) -> None:
-        """Insert or update the run row of ``issue_time`` (a rerun updates, never adds)."""
+                   inputs: dict | str | None = None) -> bool:
+        """Insert or update the run row of ``issue_time`` (a rerun updates, never adds).
+
+        A row recording a completed run (:data:`COMPLETED`) is only replaced by another
+        completed run; a failing or partial attempt leaves it as it is (record the attempt with
+        :meth:`record_attempt`).
+
+        Returns
+        -------
+        bool
+            True when the row was written, False when a completed row was kept.
+        """
         inp = inputs if isinstance(inputs, str) or inputs is None else json.dumps(
             inputs, ensure_ascii=False, sort_keys=True)
+        keep = ", ".join(f"'{c}'" for c in COMPLETED)
         with self._conn() as c:
-            c.execute(
+            cur = c.execute(
                 "INSERT INTO runs (issue_time, started, finished, status, model_version, inputs) "
                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(issue_time) DO UPDATE SET "
                 "finished = excluded.finished, status = excluded.status, "
-                "model_version = excluded.model_version, inputs = excluded.inputs",
+                "model_version = excluded.model_version, inputs = excluded.inputs "
+                f"WHERE runs.status NOT IN ({keep}) OR excluded.status IN ({keep})",
                 (iso_utc(issue_time), iso_utc(started) if started is not None else None,
                  iso_utc(finished) if finished is not None else None, status, model_version, inp))
+            return cur.rowcount == 1
+
+    @_retried
+    def record_attempt(self, attempt: str, issue_time: Any, status: str, *,
+                       command: str = "", started: Any = None, finished: Any = None,
+                       detail: str = "", pid: int | None = None) -> None:
+        """Add (or bring up to date) one attempt's own row in ``run_attempts``.
+
+        Parameters
+        ----------
+        attempt : str
+            Unique id of the attempt (e.g. ``<stamp>-<started>-<pid>``); only this attempt's row
+            is ever updated.
+        issue_time : time-like
+        status : str
+            ``running``, then ``complete`` / ``partial`` / ``failed`` / ``warned`` / ``crashed``.
+        command : str
+            What ran (``daily``, ``warn`` …).
+        """
+        with self._conn() as c:
+            c.execute(
+                "INSERT INTO run_attempts (attempt, issue_time, command, status, started, "
+                "finished, pid, host, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(attempt) DO UPDATE SET status = excluded.status, "
+                "finished = excluded.finished, detail = excluded.detail",
+                (attempt, iso_utc(issue_time), command, status,
+                 iso_utc(started) if started is not None else None,
+                 iso_utc(finished) if finished is not None else None,
+                 int(pid if pid is not None else os.getpid()), socket.gethostname(), detail))
+
+    def attempts(self, issue_time: Any = None) -> pd.DataFrame:
+        """Every recorded attempt (of one issue time when given), oldest first."""
+        q, args = "SELECT * FROM run_attempts", ()
+        if issue_time is not None:
+            q, args = q + " WHERE issue_time = ?", (iso_utc(issue_time),)
+        with self._conn() as c:
+            return pd.read_sql_query(q + " ORDER BY id", c, params=args)
+
+    @_retried
+    def mark_crashed(self) -> list[str]:
+        """Mark attempts left ``running`` by a process of this host that is gone as ``crashed``.
+
+        The run row of such an issue time, when still ``running``, becomes ``crashed`` too.
+
+        Returns
+        -------
+        list of str
+            Issue times (ISO UTC) with a crashed attempt.
+        """
+        host = socket.gethostname()
+        now = iso_utc(dt.datetime.now(dt.UTC))
+        out: list[str] = []
+        with self._conn() as c:
+            rows = c.execute("SELECT attempt, issue_time, pid FROM run_attempts WHERE status = "
+                             "'running' AND host = ?", (host,)).fetchall()
+            for r in rows:
+                if _pid_alive(r["pid"]) and int(r["pid"]) != os.getpid():
+                    continue
+                if int(r["pid"] or 0) == os.getpid():
+                    continue
+                c.execute("UPDATE run_attempts SET status = 'crashed', finished = ?, detail = "
+                          "'process gone while running (found by a later run)' WHERE attempt = ?",
+                          (now, r["attempt"]))
+                c.execute("UPDATE runs SET status = 'crashed', finished = ? WHERE issue_time = ? "
+                          "AND status = 'running'", (now, r["issue_time"]))
+                out.append(r["issue_time"])
+        return sorted(set(out))
 
     def runs(self) -> pd.DataFrame:
         """All runs, oldest first."""
@@ -214,6 +364,7 @@ class Register:
             return pd.read_sql_query("SELECT * FROM runs ORDER BY issue_time", c)
 
     # --------------------------------------------------------- transitions
+    @_retried
     def record_transition(self, decision: Any, *, unit_id: str | None = None,
                           track: str = "colour", machine_level: str | None = None,
                           hold_count: int = 0, episode_start: str | None = None,
@@ -330,6 +481,7 @@ class Register:
         return [want[d] for d in dates]
 
     # ------------------------------------------------------------ overrides
+    @_retried
     def record_override(self, unit_id: str, level: str, reason: str, who: str, when: Any,
                         valid_until: Any) -> Override:
         """Record a forecaster's override (kept forever; effective from ``when`` to ``valid_until``)."""
@@ -366,6 +518,7 @@ class Register:
             return pd.read_sql_query("SELECT * FROM overrides ORDER BY \"when\", id", c)
 
     # ----------------------------------------------------------- deliveries
+    @_retried
     def record_delivery(self, decision_id: str, channel: str, status: str, detail: str = "",
                         time: Any = None) -> int:
         """Record one delivery attempt; returns the attempt number for (decision, channel).
@@ -381,6 +534,16 @@ class Register:
                       (decision_id, channel, status, n + 1, detail, now))
         return n + 1
 
+    def last_delivery(self, decision_id: str, channel: str) -> str | None:
+        """Status of the latest delivery row of (decision, channel), None when none.
+
+        ``sending`` means an attempt started and never finished (killed mid-send).
+        """
+        with self._conn() as c:
+            row = c.execute("SELECT status FROM deliveries WHERE decision_id = ? AND channel = ? "
+                            "ORDER BY id DESC LIMIT 1", (decision_id, channel)).fetchone()
+        return None if row is None else str(row["status"])
+
     def has_delivery(self, decision_id: str, channel: str) -> bool:
         """Whether the decision was already sent on this channel."""
         with self._conn() as c:
@@ -395,7 +558,7 @@ class Register:
 
     def count(self, table: str) -> int:
         """Number of rows of a register table."""
-        if table not in {"runs", "transitions", "overrides", "deliveries"}:
+        if table not in {"runs", "run_attempts", "transitions", "overrides", "deliveries"}:
             raise ValueError(f"unknown register table {table!r}")
         with self._conn() as c:
             return int(c.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])

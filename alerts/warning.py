@@ -1031,7 +1031,9 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
                             model_version=str(forecast_ds.attrs.get("model_version", "")),
                             inputs=forecast_ds.attrs.get("inputs"))
         raise
-    register.record_run(now, finished=dt.datetime.now(dt.UTC), status="ok",
+    # "warned", not "ok": the run is done only after its last stage (maps, report, bulletins,
+    # delivery); the daily flow records that status when it gets there
+    register.record_run(now, finished=dt.datetime.now(dt.UTC), status="warned",
                         model_version=str(forecast_ds.attrs.get("model_version", "")),
                         inputs=forecast_ds.attrs.get("inputs"))
     return decisions

@@ -84,22 +84,43 @@ def load_stations(path: Path | str | None = None, region: Region | None = None) 
     -------
     DataFrame
         Columns ``station_id, name, name_en, city, district, sub_region, lon, lat``
-        (lon/lat in degrees). Empty (with these columns) when the file does not exist.
+        (lon/lat in degrees). Empty (with these columns) for a header-only file.
 
     Raises
     ------
     ConfigError
-        Missing columns, a station whose ``sub_region`` is not a unit, or bad coordinates.
+        The file is missing, missing columns, an empty or duplicate ``station_id``, a
+        non-numeric or out-of-range coordinate, a station whose ``sub_region`` is not a unit.
     """
     p = Path(path or config_dir() / "stations.csv")
     if not p.exists():
-        return pd.DataFrame({c: pd.Series(dtype="float64" if c in ("lon", "lat") else "object")
-                             for c in STATION_COLUMNS})
-    df = pd.read_csv(p, dtype={"station_id": str, "district": str}, keep_default_na=False,
-                     na_values={"lon": [""], "lat": [""]})
+        raise ConfigError(f"station table not found: {p}; expected a CSV with columns "
+                          f"{','.join(STATION_COLUMNS)} (a header-only file means no stations)")
+    try:
+        df = pd.read_csv(p, dtype=str, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ConfigError(f"{p}: not a readable CSV station table: {exc}") from None
     missing = [c for c in STATION_COLUMNS if c not in df.columns]
     if missing:
         raise ConfigError(f"{p}: missing columns {missing}; expected {STATION_COLUMNS}")
+    ids = df["station_id"].str.strip()
+    if (ids == "").any():
+        line = int((ids == "").to_numpy().argmax()) + 2
+        raise ConfigError(f"{p}, line {line}: empty station_id; every station needs an id")
+    dup = ids[ids.duplicated(keep="first")]
+    if len(dup):
+        first = dup.index[0]
+        line0 = int(ids[ids == dup.iloc[0]].index[0]) + 2
+        raise ConfigError(f"{p}, line {int(first) + 2}: duplicate station_id {dup.iloc[0]!r} "
+                          f"(first on line {line0}); station ids must be unique")
+    for col in ("lon", "lat"):
+        num = pd.to_numeric(df[col].str.strip(), errors="coerce")
+        bad = num.isna()
+        if bad.any():
+            i = int(bad.to_numpy().argmax())
+            raise ConfigError(f"{p}, line {i + 2}, column {col}: station {df['station_id'].iloc[i]} "
+                              f"has {df[col].iloc[i]!r}; expected a number in degrees")
+        df[col] = num.astype("float64")
     region = region or load_region()
     known = set(region.unit_ids)
     for i, row in df.iterrows():

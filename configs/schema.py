@@ -161,6 +161,10 @@ class DeliverySettings(StrictModel):
     webhook_url_env: str | None = None
     retries: int = Field(default=3, ge=0, le=10)
     backoff_s: float = Field(default=1.0, ge=0)
+    #: Allow an SMTP login without STARTTLS (the password in clear): only for a trusted relay.
+    allow_plaintext_credentials: bool = False
+    #: Allow a plain ``http://`` webhook URL (its key travels in clear): only for a local relay.
+    allow_http_webhook: bool = False
 
 
 class AcquireSettings(StrictModel):
@@ -231,6 +235,18 @@ class Settings(StrictModel):
     contact_en: str = "Duty phone +86 28 0000 0000 (example)"
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     acquire: AcquireSettings = Field(default_factory=AcquireSettings)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}; expected an IANA name such as "
+                             f"Asia/Shanghai") from None
+        return v
 
     @field_validator("data_dir")
     @classmethod

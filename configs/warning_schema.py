@@ -17,6 +17,7 @@ Units: AQI and IAQI dimensionless; PM2.5 and O3-8h concentrations in µg/m³; du
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -258,6 +259,32 @@ class Ladder(StrictModel):
         return v
 
     @model_validator(mode="after")
+    def _monotone(self) -> Ladder:
+        # a higher level must be harder to reach than a lower one: when a lower level's
+        # condition already implies a higher level's one-term condition (its anchor asks at
+        # least as much AQI for at least as long, on the same metric), the thresholds are
+        # inverted (e.g. yellow > 300 for 48 h under red > 200 for 24 h)
+        for i, lo in enumerate(self.levels):
+            for hi in self.levels[i + 1:]:
+                for b in hi.any_of:
+                    if len(b.all_of) != 1 or b.all_of[0].op not in (">", ">="):
+                        continue
+                    tb = b.all_of[0]
+                    for a in lo.any_of:
+                        ta = a.all_of[0]
+                        if ta.metric == tb.metric and ta.op in (">", ">=") and \
+                                ta.value >= tb.value and ta.hours >= tb.hours and \
+                                (ta.value, ta.hours) != (tb.value, tb.hours) or \
+                                (ta.metric == tb.metric and ta.op == tb.op and
+                                 (ta.value, ta.hours) == (tb.value, tb.hours)):
+                            raise ValueError(
+                                f"thresholds inverted: level {lo.level!r} condition "
+                                f"'{a.text_en()}' already meets level {hi.level!r} condition "
+                                f"'{b.text_en()}'; expected each level to need more (higher "
+                                f"AQI or longer) than the one below")
+        return self
+
+    @model_validator(mode="after")
     def _kind(self) -> Ladder:
         if self.kind == "o3_advisory":
             for lv in self.levels:
@@ -352,6 +379,8 @@ def warning_config_dir() -> Path:
 
 
 _NOT_LADDERS = {"policy"}
+#: A ladder id: the stem of a file in the warning config directory (no path, no dots).
+_LADDER_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
 def ladder_ids(directory: Path | None = None) -> list[str]:
@@ -392,6 +421,10 @@ def load_ladder(ladder_id: str, *, horizon_h: int | None = 72, allow_long_horizo
         A ``refuse`` condition needs more than ``horizon_h`` hours, naming ladder and level.
     """
     d = directory or warning_config_dir()
+    if not isinstance(ladder_id, str) or not _LADDER_ID.fullmatch(ladder_id):
+        raise ConfigError(f"ladder id {ladder_id!r}: expected a name like national-2024 (lower-case "
+                          f"letters, digits and '-'), a file of {d}; known ladders: "
+                          f"{ladder_ids(d)}")
     path = d / f"{ladder_id}.yaml"
     if ladder_id in _NOT_LADDERS or not path.exists():
         raise ConfigError(f"unknown warning ladder {ladder_id!r}: no file {path}; "

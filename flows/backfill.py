@@ -138,10 +138,21 @@ def backfill(
     config = config_for(data_dir)
     times = issue_times(start, end, config.settings.issue_hours)
     prods = tuple(p for p in (products or ()) if p in BACKFILL_PRODUCTS)
+    from flows.progress import LineProgress
+
     futures = [backfill_task.submit(data_dir, t, met) for t in times]
-    rows = [f.result() for f in futures]
+    rows = []
+    with LineProgress(f"backfill forecasts {start} … {end}", total=len(times)) as progress:
+        for f in futures:
+            rows.append(f.result())
+            progress(f"{rows[-1]['stamp']} {rows[-1]['status']}")
     if warnings or prods:
-        rows = [backfill_task(data_dir, t, met, prods, warnings) for t in times]
+        rows = []
+        with LineProgress("backfill warnings and products (in time order)",
+                          total=len(times)) as progress:
+            for t in times:
+                rows.append(backfill_task(data_dir, t, met, prods, warnings))
+                progress(f"{rows[-1]['stamp']} {rows[-1]['status']}")
     return rows
 
 

@@ -14,7 +14,7 @@ import sys
 import typer
 
 import flows.commands as _commands
-from configs.schema import ConfigError
+from flows.errors import describe, guard_app, set_debug
 
 app = typer.Typer(
     name="airwarn",
@@ -33,16 +33,28 @@ def _register_commands() -> None:
             register(app)
 
 
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error "
+                                     "instead of the one-line message (also AIRWARN_DEBUG=1).")
+          ) -> None:
+    """airwarn — 成渝 air-quality forecasting and heavy-pollution early warning."""
+    set_debug(debug)
+
+
 _register_commands()
+guard_app(app)  # the error boundary (flows.errors): one message and an exit code, no traceback
 
 
 def main() -> None:
-    """Entry point of the ``airwarn`` console script; configuration errors exit with code 2."""
+    """Entry point of the ``airwarn`` console script (exit codes: ``flows.errors``)."""
     try:
         app()
-    except ConfigError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        sys.exit(2)
+    except Exception as exc:  # only errors raised outside a command (option parsing, imports)
+        if "--debug" in sys.argv[1:]:
+            raise
+        message, code = describe(exc)
+        typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

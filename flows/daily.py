@@ -40,7 +40,10 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import os
+import sqlite3
 from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,6 +57,7 @@ from airwarn.core.timeutil import LOCAL_ZONE as LOCAL_TZ
 from airwarn.core.timeutil import parse_issue_time as core_parse_issue_time
 from configs import AirwarnConfig
 from flows.locks import issue_lock, issue_stamp
+from flows.notify import notify_duty_failure
 from flows.stages import (
     NOT_AVAILABLE,
     StageRecord,
@@ -308,6 +312,12 @@ class DailyRun:
         self.bulletins: dict[str, dict[str, str]] = {}
         self.register: Any = None
         self.started: datetime = datetime.now(LOCAL_TZ)
+        #: this attempt's id in the register's append-only ``run_attempts``
+        self.attempt = f"{self.stamp}-{self.started:%Y%m%dT%H%M%S%f}-{os.getpid()}"
+        #: register writes that could not be made yet (locked): retried when the run is archived
+        self.register_problems: list[str] = []
+        #: this attempt's log file (``products/<stamp>/logs/<attempt>.log``), when open
+        self.log_path: Path | None = None
 
     @property
     def issue_utc(self) -> pd.Timestamp:
@@ -842,7 +852,7 @@ def stage_delivery(run: DailyRun) -> StageRecord:
             return rec
         deliver = lookup("products.delivery:deliver")
         register = run.open_register()
-        sent = skipped = failed = 0
+        sent = dry = skipped = failed = 0
         for d in run.decisions:
             did = str(getattr(d, "decision_id", "decision"))
             files = {k: Path(v) for k, v in run.bulletins.get(did, {}).items()}
@@ -850,13 +860,16 @@ def stage_delivery(run: DailyRun) -> StageRecord:
             for r in results or []:
                 status = str(getattr(r, "status", "") or (r.get("status") if isinstance(r, dict)
                                                            else ""))
-                if status in ("sent", "ok", "delivered", "dry_run", "dry-run"):
+                if status in ("sent", "ok", "delivered"):
                     sent += 1
+                elif status in ("dry_run", "dry-run"):
+                    dry += 1
                 elif status in ("skipped", "already", "already_sent", "duplicate"):
                     skipped += 1
                 else:
                     failed += 1
-        rec.detail = f"{sent} sent, {skipped} already delivered, {failed} failed"
+        rec.detail = f"{sent} sent, {skipped} already delivered, {failed} failed" + \
+            (f", {dry} dry run (written to the outbox, not sent)" if dry else "")
         if failed:
             rec.status = "failed"
     return rec
@@ -877,20 +890,85 @@ def _versions(run: DailyRun) -> dict[str, str]:
 
 
 def _record_run(run: DailyRun, status: str) -> None:
-    """Insert or update the run's row in the register (``Register.record_run``)."""
+    """Record the run in the register: its summary row and this attempt's own row.
+
+    ``Register.record_run`` never downgrades a completed run's row (a failed rerun leaves it);
+    ``record_attempt`` appends this attempt. A register held by another writer (or unwritable)
+    does not stop the run: the problem is named in the manifest and the write is retried when
+    the run is archived.
+    """
     try:
-        register = run.open_register()
+        # the "running" row must not hold up the forecast: a short busy timeout; the final row
+        # uses the run's register (full timeout and retries)
+        register = _quick_register(run) if status == "running" else run.open_register()
     except StageUnavailable:
+        return
+    except sqlite3.Error as exc:
+        _register_problem(run, status, exc)
         return
     model_version = ""
     if run.forecast is not None:
         model_version = str(run.forecast.attrs.get("model_version", ""))
     inputs = {"met": run.met, "met_info": run.met_info, "degraded_inputs": run.degraded,
               "manifest": str(run.manifest_path)}
-    call_with(register.record_run, run.issue_time, started=run.started,
-              finished=None if status == "running" else datetime.now(LOCAL_TZ),
-              status=status, model_version=model_version,
-              inputs=json.dumps(inputs, ensure_ascii=False, sort_keys=True, default=str))
+    finished = None if status == "running" else datetime.now(LOCAL_TZ)
+    try:
+        call_with(register.record_run, run.issue_time, started=run.started, finished=finished,
+                  status=status, model_version=model_version,
+                  inputs=json.dumps(inputs, ensure_ascii=False, sort_keys=True, default=str))
+        if hasattr(register, "record_attempt"):
+            register.record_attempt(run.attempt, run.issue_time, status, command="daily",
+                                    started=run.started, finished=finished)
+    except sqlite3.Error as exc:
+        _register_problem(run, status, exc)
+
+
+#: Busy timeout of the register writes made before the forecast (run start, crash check), s.
+QUICK_REGISTER_TIMEOUT_S = 2.0
+
+
+def _quick_register(run: DailyRun) -> Any:
+    Register = lookup("alerts.register:Register")
+    try:
+        return Register(run.data_dir / "register.sqlite", timeout=QUICK_REGISTER_TIMEOUT_S)
+    except TypeError:  # a Register without the timeout parameter
+        return run.open_register()
+
+
+def _register_problem(run: DailyRun, status: str, exc: BaseException) -> None:
+    text = f"register not written ({status}): {type(exc).__name__}: {exc}"
+    log.warning("%s", text)
+    if text not in run.register_problems:
+        run.register_problems.append(text)
+
+
+def _carry_forward(run: DailyRun) -> None:
+    """Keep an earlier attempt's product records for stages this attempt did not run.
+
+    A partial rerun (``--no-products``) does not drop what a completed run recorded: a stage
+    skipped as "not asked for" whose earlier outputs are all still there with the recorded
+    SHA-256 keeps that record (marked ``carried_from``).
+    """
+    for name, rec in list(run.records.items()):
+        prev = run.previous.get(name)
+        if rec.status != "skipped" or not prev or not prev.get("outputs") or \
+                prev.get("status") not in ("ok", "reused", "degraded"):
+            continue
+        ok = True
+        for rel in prev["outputs"]:
+            full = run.data_dir / rel
+            want = (prev.get("sha256") or {}).get(rel)
+            if not full.exists() or (want and full.is_file() and sha256_file(full) != want):
+                ok = False
+                break
+        if ok:
+            kept = StageRecord(name=name, status=prev["status"],
+                               detail=f"kept from an earlier run ({rec.detail})",
+                               outputs=list(prev["outputs"]), sha256=dict(prev.get("sha256") or {}),
+                               input_hash=prev.get("input_hash"), seconds=0.0)
+            run.records[name] = kept
+            if name == "bulletins" and prev.get("files") and not run.bulletins:
+                run.bulletins = prev["files"]
 
 
 def stage_archive(run: DailyRun, status: str, error: str | None = None) -> dict[str, Any]:
@@ -901,6 +979,7 @@ def stage_archive(run: DailyRun, status: str, error: str | None = None) -> dict[
     dict
         The manifest (also at ``products/<stamp>/manifest.json``).
     """
+    _carry_forward(run)
     products: list[dict[str, str]] = []
     for rec in run.records.values():
         for rel in rec.outputs:
@@ -928,8 +1007,31 @@ def stage_archive(run: DailyRun, status: str, error: str | None = None) -> dict[
     for s in manifest["stages"]:
         if s["name"] == "bulletins":
             s["files"] = run.bulletins
-    write_manifest(run.manifest_path, manifest)
+    if run.log_path is not None:
+        manifest["log"] = str(run.log_path.relative_to(run.data_dir))
     _record_run(run, status)
+    if run.register_problems:
+        manifest["register_problems"] = list(run.register_problems)
+    # the record is append-only: every attempt adds itself to the history; a failed attempt
+    # never replaces the manifest of a completed run (it only adds its entry)
+    old = read_manifest(run.manifest_path) or {}
+    entry = {"attempt": run.attempt, "started": run.started.isoformat(),
+             "finished": datetime.now(LOCAL_TZ).isoformat(), "status": status, "error": error,
+             "pid": os.getpid(), "log": manifest.get("log"),
+             "stages": {r.name: r.status for r in run.records.values()}}
+    history = list(old.get("history") or [])
+    if old and not history:  # a manifest from before histories were kept
+        history.append({"attempt": "earlier", "status": old.get("status"),
+                        "error": old.get("error")})
+    history.append(entry)
+    if old.get("status") in ("complete", "partial") and status not in ("complete", "partial"):
+        old["history"] = history
+        write_manifest(run.manifest_path, old)
+        manifest["kept"] = f"manifest of the completed run kept; this attempt ({status}) added " \
+                           f"to its history"
+        return manifest
+    manifest["history"] = history
+    write_manifest(run.manifest_path, manifest)
     return manifest
 
 
@@ -1007,6 +1109,39 @@ def _skip(run: DailyRun, name: str, why: str) -> None:
     rec.status, rec.detail = "skipped", why
 
 
+@contextmanager
+def _run_log(run: DailyRun) -> Any:
+    """Log the run (``airwarn`` loggers, INFO) to ``products/<stamp>/logs/<attempt>.log``.
+
+    The manifest names the file (``log``). A log that cannot be opened (full disk, read-only)
+    does not stop the run.
+    """
+    path = run.products_dir / "logs" / f"{run.attempt}.log"
+    handler: logging.Handler | None = None
+    root = logging.getLogger("airwarn")
+    old_level = root.level
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8", delay=False)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setLevel(logging.INFO)
+        root.addHandler(handler)
+        if root.level == logging.NOTSET or root.level > logging.INFO:
+            root.setLevel(logging.INFO)
+        run.log_path = path
+        log.info("run %s attempt %s started (pid %d)", run.stamp, run.attempt, os.getpid())
+    except OSError as exc:
+        run.log_path = None
+        log.warning("run log %s not written: %s", path, exc)
+    try:
+        yield
+    finally:
+        if handler is not None:
+            root.removeHandler(handler)
+            handler.close()
+            root.setLevel(old_level)
+
+
 def run_daily(
     run: DailyRun,
     *,
@@ -1034,13 +1169,20 @@ def run_daily(
     def step(name: str, t: Any, *args: Any) -> Any:
         return t(run, *args) if use_tasks else t.fn(run, *args)
 
-    with issue_lock(run.data_dir, run.issue_time, timeout=lock_timeout, purpose="daily") as lock:
+    with issue_lock(run.data_dir, run.issue_time, timeout=lock_timeout, purpose="daily") as lock, \
+            _run_log(run):
         if lock.stale:
             log.warning("lock of %s taken over from a crashed run (%s)", run.stamp, lock.stale)
         # re-read the previous manifest under the lock (a concurrent run may just have written it)
         old = read_manifest(run.manifest_path) or {}
         run.previous = {s["name"]: s for s in old.get("stages", [])}
         run.started = datetime.now(LOCAL_TZ)
+        try:  # an attempt left "running" by a process that is gone is marked crashed
+            crashed = _quick_register(run).mark_crashed()
+            if crashed:
+                log.warning("crashed runs found and marked: %s", ", ".join(crashed))
+        except (sqlite3.Error, AttributeError, StageUnavailable) as exc:
+            _register_problem(run, "crash check", exc)
         _record_run(run, "running")
         error: str | None = None
         try:
@@ -1077,6 +1219,7 @@ def run_daily(
                     _guarded(run, name, lambda n=name: step(n, _STAGE_TASKS[n]), critical=False)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
+            log.error("run %s failed: %s", run.stamp, error)
             stage_archive(run, "failed", error)
             raise
         failed = [r.name for r in run.records.values() if r.status == "failed"]
@@ -1084,13 +1227,15 @@ def run_daily(
         status = "failed" if failed else ("partial" if missing else "complete")
         if failed:
             error = f"stages failed: {', '.join(failed)}"
+        log.info("run %s %s%s", run.stamp, status, f": {error}" if error else "")
         manifest = stage_archive(run, status, error)
     if failed:
         raise RunFailed(f"run {run.stamp}: {error}; see {run.manifest_path}")
     return manifest
 
 
-@flow(name="daily-forecast", log_prints=False, validate_parameters=False)
+@flow(name="daily-forecast", log_prints=False, validate_parameters=False,
+      on_failure=[notify_duty_failure])
 def daily_forecast(
     issue_time: str | datetime | None = None,
     data_dir: str | None = None,

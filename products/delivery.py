@@ -79,8 +79,9 @@ class DeliveryConfigError(ConfigError):
 class DeliveryResult:
     """Outcome of one channel for one decision.
 
-    ``status``: ``sent``, ``dry_run``, ``duplicate`` (already sent earlier, not re-sent) or
-    ``failed`` (after all retries). ``detail`` is redacted (no credentials).
+    ``status``: ``sent``, ``dry_run``, ``duplicate`` (already sent earlier, not re-sent),
+    ``failed`` (after all retries) or ``unconfirmed`` (an earlier attempt was killed while
+    sending: not sent again). ``detail`` is redacted (no credentials).
     """
 
     decision_id: str
@@ -171,6 +172,11 @@ def check_delivery_config(settings: Any, env: Mapping[str, str] | None = None) -
             problems.append("delivery.mail_from is not set (needed for e-mail)")
         creds.smtp_user = values.get(d.smtp_user_env)
         creds.smtp_password = values.get(d.smtp_password_env)
+        if creds.smtp_password and not d.smtp_starttls and not d.allow_plaintext_credentials:
+            problems.append(f"delivery.smtp_starttls is false but a password is set "
+                            f"({d.smtp_password_env}): it would be sent in clear; set "
+                            f"smtp_starttls: true (or allow_plaintext_credentials: true for a "
+                            f"trusted relay)")
         if not d.dry_run:
             for var, val in ((d.smtp_user_env, creds.smtp_user),
                              (d.smtp_password_env, creds.smtp_password)):
@@ -185,6 +191,11 @@ def check_delivery_config(settings: Any, env: Mapping[str, str] | None = None) -
                             f"(environment or {SECRETS_FILE_ENV})")
         elif creds.webhook_url and urlsplit(creds.webhook_url).scheme not in ("http", "https"):
             problems.append(f"{d.webhook_url_env} must be an http(s) URL")
+        elif creds.webhook_url and urlsplit(creds.webhook_url).scheme == "http" and \
+                not d.allow_http_webhook:
+            problems.append(f"{d.webhook_url_env} is a plain http:// URL (its key would travel "
+                            f"in clear); use https:// (or allow_http_webhook: true for a local "
+                            f"relay)")
     if problems:
         raise DeliveryConfigError("delivery configuration:\n  " + "\n  ".join(problems))
     return creds
@@ -380,6 +391,18 @@ def deliver(decision: Any, files: Mapping[str, Path], settings: Any, register: A
             log.info("delivery %s/%s: %s", did, channel, detail)
             results.append(DeliveryResult(did, channel, "dry_run", 0, detail, path))
             continue
+
+        last = getattr(register, "last_delivery", None) if register is not None else None
+        if last is not None and last(did, channel) == "sending":
+            # an earlier attempt was killed between sending and recording: the recipients may
+            # have it already; never risk a second copy — the operator confirms
+            detail = ("an earlier attempt was interrupted while sending (kill, power loss): not "
+                      "sent again; confirm with the recipients, then record it")
+            log.error("delivery %s/%s: %s", did, channel, detail)
+            results.append(DeliveryResult(did, channel, "unconfirmed", 0, detail))
+            continue
+        if register is not None:
+            register.record_delivery(did, channel, "sending", "about to send")
 
         def on_fail(attempt: int, detail: str, channel: str = channel) -> None:
             clean = _redact(detail, secrets)

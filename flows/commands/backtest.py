@@ -67,11 +67,14 @@ def register(app: typer.Typer) -> None:
                        f"files), available {cycle_latency_h:g} h after their reference time")
         settings = load_model_settings()
         quantiles = list(configs.load_settings().quantiles)
-        _, scores = run_backtest(
-            data, train_end=train_end, test_start=test_start, test_end=test_end,
-            issue_hour=issue_hour, met=met, settings=settings, quantiles=quantiles,
-            met_source=source,
-            train_start=train_start, out_dir=out, pollutants=dom.pollutants,
-            hourly=not no_hourly, warmup_days=warmup_days, progress=typer.echo)
+        from flows.progress import LineProgress
+
+        with LineProgress(f"backtest {dom.name}") as progress:
+            _, scores = run_backtest(
+                data, train_end=train_end, test_start=test_start, test_end=test_end,
+                issue_hour=issue_hour, met=met, settings=settings, quantiles=quantiles,
+                met_source=source,
+                train_start=train_start, out_dir=out, pollutants=dom.pollutants,
+                hourly=not no_hourly, warmup_days=warmup_days, progress=progress)
         typer.echo(format_scores(scores))
         typer.echo(f"wrote {out / 'backtest.nc'} and {out / 'scores.json'}")

@@ -24,6 +24,10 @@ def validate_all(cfg: configs.AirwarnConfig) -> list[str]:
     for ruleset in ("HJ633_2012", "HJ633_2026"):
         load_aqi_ruleset(ruleset)
     ladders = load_ladders_for_region(cfg.region, horizon_h=24 * cfg.settings.horizon_days)
+    from configs.warning_schema import ladder_ids, load_ladder
+
+    for lid in ladder_ids():  # the ladders no unit uses yet are checked too (drills, switches)
+        load_ladder(lid, allow_long_horizon=True)
     load_warning_policy()
     load_emergency_list(region=cfg.region)
     load_qc_config()
@@ -31,13 +35,15 @@ def validate_all(cfg: configs.AirwarnConfig) -> list[str]:
     load_verification()
     from features.met_obs import load_met_stations
     from features.readers.plausibility import load_plausibility
+    from products.delivery import check_delivery_config
 
     load_plausibility()
     load_met_stations(unit_ids=cfg.region.unit_ids)
+    check_delivery_config(cfg.settings)
     return ["settings", "region", "stations", "aqi/HJ633_2012", "aqi/HJ633_2026",
             f"warning ladders ({', '.join(sorted(ladders))})", "warning policy",
             "response/emergency_list", "qc", "models", "verification", "plausibility",
-            "met_stations"]
+            "met_stations", "delivery"]
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+import configs
+
 __all__ = ["register", "print_manifest"]
 
 _STATUS_STYLE = {"ok": "green", "reused": "cyan", "degraded": "yellow", "skipped": "dim",
@@ -56,14 +58,18 @@ def register(app: typer.Typer) -> None:
         lock_timeout: float = typer.Option(600.0, help="Seconds to wait for a concurrent run."),
     ) -> None:
         """The daily forecast run: forecasts, warnings, maps, report, bulletins, delivery."""
+        from flows.checks import MET_CHOICES_AUTO
         from flows.daily import PRODUCT_STAGES, RunFailed, daily_forecast, parse_issue_time
+        from flows.errors import check_choice, require_writable
         from flows.locks import LockBusy
 
+        check_choice(met, MET_CHOICES_AUTO, "--met")
         if issue_time is not None:
             try:
                 parse_issue_time(issue_time)
             except ValueError as exc:
                 raise typer.BadParameter(str(exc), param_hint="--issue-time") from None
+        require_writable(configs.data_dir())
         products = [] if no_products else [p for p in PRODUCT_STAGES
                                            if not (no_delivery and p == "delivery")]
         try:
@@ -90,7 +96,19 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Rerun past issue times (forecasts fanned out on Dask, then warnings in order)."""
         from flows.backfill import run_backfill
+        from flows.checks import MET_CHOICES_AUTO
+        from flows.errors import check_choice, parse_time_option, require_writable
 
+        check_choice(met, MET_CHOICES_AUTO, "--met")
+        require_writable(configs.data_dir())
+        t0, t1 = parse_time_option(start, "--start"), parse_time_option(end, "--end")
+        if t1 < t0:
+            raise typer.BadParameter(f"the end {end} is before the start {start}",
+                                     param_hint="--end")
+        bad = sorted(set(p for p in products.split(",") if p) - {"maps", "report", "bulletins"})
+        if bad:
+            raise typer.BadParameter(f"expected a comma list of maps, report, bulletins; got "
+                                     f"{', '.join(bad)}", param_hint="--products")
         rows = run_backfill(start, end, met=met, warnings=not no_warnings,
                             products=[p for p in products.split(",") if p],
                             dask_address=dask_address, workers=workers)
@@ -114,8 +132,13 @@ def register(app: typer.Typer) -> None:
                                          help="tcp://host:port of an existing Dask scheduler."),
     ) -> None:
         """Weekly retraining: train, compare with the current models, promote if no worse."""
+        from flows.checks import MET_CHOICES_AUTO
+        from flows.errors import check_choice, parse_time_option
         from flows.retrain import run_retrain_flow
 
+        check_choice(met, MET_CHOICES_AUTO, "--met")
+        if until is not None:
+            parse_time_option(until, "--until")
         out = run_retrain_flow(until, met=met, compare_weeks=compare_weeks,
                                dask_address=dask_address)
         Console().print_json(json.dumps(out, ensure_ascii=False, default=str))
@@ -125,8 +148,13 @@ def register(app: typer.Typer) -> None:
         month: str = typer.Option(None, help="YYYY-MM (default the previous month)."),
     ) -> None:
         """The monthly 会商 verification report."""
+        import re
+
         from flows.monthly import monthly_review
 
+        if month is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+            raise typer.BadParameter(f"expected YYYY-MM, e.g. 2026-01; got {month!r}",
+                                     param_hint="--month")
         out = monthly_review(month=month)
         Console().print_json(json.dumps(out, ensure_ascii=False, default=str))
 

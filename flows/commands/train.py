@@ -20,20 +20,25 @@ def register(app: typer.Typer) -> None:
         """Train the LightGBM models on the data store (``<data_dir>/models/``)."""
         import pandas as pd
 
-        from flows.daily import config_for, load_unit_obs, make_met_source, parse_issue_time
+        from flows.checks import MET_CHOICES
+        from flows.daily import config_for, load_unit_obs, make_met_source
+        from flows.errors import check_choice, parse_time_option, require_writable
         from models.train import train_models
 
-        config = config_for()
-        t = pd.Timestamp(parse_issue_time(until)) if until else pd.Timestamp.now(
+        check_choice(met, MET_CHOICES, "--met")
+        t = parse_time_option(until, "--until") if until is not None else pd.Timestamp.now(
             tz=LOCAL_TZ).floor("h")
-        if t.tzinfo is None:
-            t = t.tz_localize(LOCAL_TZ)
+        config = config_for()
+        require_writable(config.data_dir)
         obs_units = load_unit_obs(config, end=t.tz_convert("UTC") - pd.Timedelta(hours=1))
         met_source, notes = make_met_source(config, met)
         for n in notes:
             typer.echo(f"note: {n}")
+        from flows.progress import LineProgress
+
         try:
-            paths = train_models(config, obs_units, met_source, t, progress=typer.echo)
+            with LineProgress("training (per pollutant and lead)") as progress:
+                paths = train_models(config, obs_units, met_source, t, progress=progress)
         except ValueError as exc:
             typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
             raise typer.Exit(2) from None

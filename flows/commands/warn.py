@@ -62,13 +62,26 @@ def register_warn(app: typer.Typer) -> None:
         except (OSError, ValueError) as exc:
             typer.secho(f"error: {path}: not a readable NetCDF forecast file: {exc}", err=True, fg="red")
             raise typer.Exit(2) from None
+        from flows.errors import require_writable
+
+        require_writable(cfg.data_dir)
         reg = Register(register_path(cfg.data_dir))
         n_before = reg.count("transitions")
+        import os
+
+        started = pd.Timestamp.now(tz="UTC")
+        attempt = f"{stamp}-warn-{started:%Y%m%dT%H%M%S%f}-{os.getpid()}"
         try:
             decisions = warn_run(ds, cfg, reg, t)
         except ValueError as exc:
+            reg.record_attempt(attempt, t, "failed", command="warn", started=started,
+                               finished=pd.Timestamp.now(tz="UTC"), detail=str(exc)[:500])
             typer.secho(f"error: {path}: {exc}", err=True, fg="red")
             raise typer.Exit(2) from None
+        # the run's own row is never downgraded (alerts.register); this attempt adds its row
+        reg.record_attempt(attempt, t, "warned", command="warn", started=started,
+                           finished=pd.Timestamp.now(tz="UTC"),
+                           detail=f"{len(decisions)} decisions from {path.name}")
         new = reg.count("transitions") - n_before
         table = Table(title=f"warnings {stamp} ({len(decisions)} decisions, {new} new register rows)")
         for col in ("action", "level", "units", "from", "start", "end", "orders", "trigger"):

@@ -109,7 +109,7 @@ def test_warn_run_writes_decisions_orders_and_register_rows(data_dir: Path) -> N
     assert len(csv) == sum(len(d.control_orders) for d in decs)
     assert {"enterprise_name", "production_unit", "is_elevated", "measure", "so2_t_d"} <= set(csv.columns)
     assert reg.count("transitions") == len(decs) and reg.count("runs") == 1
-    assert reg.runs().loc[0, "status"] == "ok"
+    assert reg.runs().loc[0, "status"] == "warned"  # "ok"/complete only after the last stage
 
 
 def test_rerun_changes_nothing(data_dir: Path) -> None:
@@ -156,6 +156,11 @@ def test_cli_warn_prints_table_and_rerun_adds_nothing(data_dir: Path) -> None:
     r = runner.invoke(app, ["warn", "--issue-time", "20260110T1500"])
     assert r.exit_code == 0 and "0 new register rows" in r.output
     assert warnings_path(data_dir, ISSUE).read_bytes() == first
+    from alerts.register import Register, register_path
+
+    reg = Register(register_path(data_dir))  # each `warn` adds its own attempt row
+    assert reg.attempts()["command"].tolist() == ["warn", "warn"]
+    assert reg.runs()["status"].tolist() == ["warned"]
     r = runner.invoke(app, ["warn", "--issue-time", "2026-01-11T05:00"])
     assert r.exit_code == 2 and "forecast file not found" in r.output
 

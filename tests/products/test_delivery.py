@@ -151,7 +151,7 @@ def bulletin_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _settings(**kw) -> DeliverySettings:
-    base = {"dry_run": False, "retries": 3, "backoff_s": 0.01}
+    base = {"dry_run": False, "retries": 3, "backoff_s": 0.01, "allow_http_webhook": True}
     return DeliverySettings(**{**base, **kw})
 
 
@@ -211,7 +211,8 @@ def test_webhook_500_then_200_is_retried(webhook_server, bulletin_files, tmp_pat
     assert content.startswith("> **演习/示例（合成演示数据 synthetic demo）**") and "预警级别" in content
     assert len(content.encode("utf-8")) <= 4096
     log = reg.deliveries()
-    assert list(log["status"]) == ["failed", "sent"] and list(log["channel"]) == ["webhook"] * 2
+    assert list(log["status"]) == ["sending", "failed", "sent"]
+    assert list(log["channel"]) == ["webhook"] * 3
     # the same decision is not posted again
     assert [r.status for r in deliver(make_decision(), bulletin_files,
                                       _settings(webhook_url_env="AIRWARN_TEST_WEBHOOK"), reg,
