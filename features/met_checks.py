@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from airwarn.core.timeutil import LOCAL_TZ
 from configs.nwp_schema import MetChecks, load_met_checks
 from features.readers.met import ERA5_ATTRS, MetReaderError
 
@@ -192,7 +193,7 @@ def check_dataset(ds: xr.Dataset, where: str, checks: MetChecks | None = None, *
 
 
 def d3_end_step(reference_time: Any, issue_hours: Sequence[int], *, latency_h: float,
-                tz: str = "Asia/Shanghai", horizon_days: int = 3) -> tuple[pd.Timestamp, int]:
+                tz: str = LOCAL_TZ, horizon_days: int = 3) -> tuple[pd.Timestamp, int]:
     """The first scheduled issue time a cycle serves, and the step (hours) it must reach.
 
     The cycle at ``reference_time`` (UTC) is available ``latency_h`` later; it serves the first

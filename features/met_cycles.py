@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from airwarn.core.timeutil import LOCAL_TZ
 from features.readers.met import ERA5_VARS, MetReaderError
 
 __all__ = ["CATALOG_NAME", "cycles_dir", "cycle_path", "cycle_catalog", "complete_cycles",
@@ -168,7 +169,7 @@ def _profile(source: str | None) -> Any:
 
 
 def cycle_entry(ds: xr.Dataset, path: Path, *, arrivals: dict[str, str] | None = None,
-                issue_hours: Sequence[int] | None = None, tz: str = "Asia/Shanghai",
+                issue_hours: Sequence[int] | None = None, tz: str = LOCAL_TZ,
                 horizon_days: int = 3) -> dict[str, Any]:
     """The catalog entry of a stored cycle (see the module docstring)."""
     from features.met_checks import d3_end_step

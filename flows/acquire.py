@@ -34,11 +34,13 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from prefect import flow
 
+from airwarn.core.timeutil import LOCAL_TZ
+
 __all__ = ["acquire", "fetch_and_ingest", "newest_complete_cycle", "next_issue_time",
            "acquire_crons"]
 
 log = logging.getLogger(__name__)
-_TZ = ZoneInfo("Asia/Shanghai")
+_TZ = ZoneInfo(LOCAL_TZ)
 
 
 def next_issue_time(now: datetime | None = None, issue_hours: list[int] | None = None

@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from airwarn.core.timeutil import LOCAL_TZ
 from flows.daily import call_with, config_for, load_unit_obs, make_met_source
 from flows.stages import StageUnavailable, lookup, write_manifest
 
@@ -145,7 +146,7 @@ def fetch_demo_feed(data_dir: Path | str, issue_time: Any, *, sources: Any = Non
     if not names:
         return None
     now = pd.Timestamp(issue_time)
-    now = (now.tz_localize("Asia/Shanghai") if now.tzinfo is None else now).tz_convert("UTC")
+    now = (now.tz_localize(LOCAL_TZ) if now.tzinfo is None else now).tz_convert("UTC")
     with serve_folder(feed) as url:
         say(f"      serving {feed} on {url}; fetching {', '.join(names)} …")
         rec = fetch_and_ingest(issue_time, data_dir, names=names, sources=srcs,

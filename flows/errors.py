@@ -30,6 +30,8 @@ from typing import Any
 
 import typer
 
+from airwarn.core.timeutil import LOCAL_TZ
+
 __all__ = [
     "EXIT_FAILED",
     "EXIT_INPUT",
@@ -203,7 +205,7 @@ def guard_app(app: typer.Typer) -> None:
             guard_app(group.typer_instance)
 
 
-def parse_time_option(value: str, option: str, tz: str = "Asia/Shanghai") -> Any:
+def parse_time_option(value: str, option: str, tz: str = LOCAL_TZ) -> Any:
     """Parse a time option (ISO 8601, local ``tz`` when naive) or raise ``BadParameter``.
 
     Parameters

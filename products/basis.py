@@ -15,9 +15,11 @@ from typing import Any
 
 import pandas as pd
 
+from airwarn.core.timeutil import LOCAL_TZ
+
 __all__ = ["input_basis"]
 
-_TZ = "Asia/Shanghai"
+_TZ = LOCAL_TZ
 
 
 def _t(x: Any) -> pd.Timestamp | None:

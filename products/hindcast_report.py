@@ -23,6 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
+from airwarn.core.timeutil import LOCAL_TZ
 from alerts.aqi import aqi_level, level_info
 from features.atomic import write_text_atomic
 from products.common import WARNING_COLOURS
@@ -47,10 +48,10 @@ def _in_force_d1(decisions: Sequence[Any]) -> dict[tuple[str, pd.Timestamp], int
         d = d if isinstance(d, dict) else d.to_dict()
         if d["action"] not in ("issue", "upgrade", "downgrade", "continue") or d.get("regional"):
             continue
-        day = pd.Timestamp(d["issue_time"]).tz_convert("Asia/Shanghai").tz_localize(None) \
+        day = pd.Timestamp(d["issue_time"]).tz_convert(LOCAL_TZ).tz_localize(None) \
             .normalize() + pd.Timedelta(days=1)
-        s = pd.Timestamp(d["start"]).tz_convert("Asia/Shanghai").tz_localize(None)
-        e = pd.Timestamp(d["end"]).tz_convert("Asia/Shanghai").tz_localize(None)
+        s = pd.Timestamp(d["start"]).tz_convert(LOCAL_TZ).tz_localize(None)
+        e = pd.Timestamp(d["end"]).tz_convert(LOCAL_TZ).tz_localize(None)
         if s <= day < e:
             key = (d["unit_ids"][0], day)
             out[key] = max(out.get(key, 0), _RANK.get(d["level"], 0))

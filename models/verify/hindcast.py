@@ -43,6 +43,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from airwarn.core.timeutil import LOCAL_TZ
+
 __all__ = ["SYSTEMS", "HindcastResult", "domain_region", "observed_daily_table", "observed_levels",
            "persistence_dataset", "climatology_dataset", "run_chain", "verify_chain",
            "choose_probability", "run_hindcast", "format_verification", "LEVELS"]
@@ -51,7 +53,7 @@ LEVELS: tuple[str, ...] = ("yellow", "orange", "red")
 SYSTEMS: tuple[str, ...] = ("model", "persistence", "climatology")
 _RANK = {"none": 0, "blue": 1, "yellow": 2, "orange": 3, "red": 4}
 _IN_FORCE = ("issue", "upgrade", "downgrade", "continue")
-_TZ = "Asia/Shanghai"
+_TZ = LOCAL_TZ
 #: probability thresholds tried on the training fold (0–1)
 PROBABILITY_GRID: tuple[float, ...] = (0.15, 0.25, 0.35, 0.5)
 
