@@ -650,10 +650,10 @@ def o3_effective_iaqi(fc: UnitForecast, ruleset: str,
     from alerts.ladders import iaqi_o3_series
 
     iaqi = iaqi_o3_series(np.asarray(fc.o3_8h, dtype=float), ruleset)
-    if probability is None or not all(t in fc.p_o3 for t in (150, 200, 300)):
+    if probability is None or not all(t in fc.p_o3 for t in aqi_thresholds()):
         return iaqi, "median"
     out = iaqi.copy()
-    for t in (150, 200, 300):
+    for t in aqi_thresholds():
         p = np.asarray(fc.p_o3[t], dtype=float)
         ok = np.isfinite(p)
         out = np.where(ok & (p >= probability), np.fmax(np.nan_to_num(out, nan=0.0), t + 1.0),

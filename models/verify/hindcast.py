@@ -44,6 +44,7 @@ import pandas as pd
 import xarray as xr
 
 from airwarn.core.timeutil import LOCAL_TZ
+from configs.warning_schema import aqi_thresholds
 
 __all__ = ["SYSTEMS", "HindcastResult", "domain_region", "observed_daily_table", "observed_levels",
            "persistence_dataset", "climatology_dataset", "run_chain", "verify_chain",
@@ -206,7 +207,7 @@ def climatology_dataset(ds: xr.Dataset, od_train: pd.DataFrame, ladder: Any,
     n_i, n_d = dates.shape
     shape = (n_i, len(regions), n_d)
     aqi, pm, o3 = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
-    p = {t: np.full(shape, np.nan) for t in (150, 200, 300)}
+    p = {t: np.full(shape, np.nan) for t in aqi_thresholds()}
     doys = pd.to_datetime(pd.Series(dates.ravel())).dt.dayofyear.to_numpy().reshape(n_i, n_d)
     for r, uid in enumerate(regions):
         g = od[od["unit_id"] == uid]
@@ -223,7 +224,7 @@ def climatology_dataset(ds: xr.Dataset, od_train: pd.DataFrame, ladder: Any,
                     np.nanmedian(g["aqi"].to_numpy(float)[sel]) if sel.any() else np.nan,
                     np.nanmedian(g["pm25"].to_numpy(float)[sel]) if sel.any() else np.nan,
                     np.nanmedian(g["o3_8h_max"].to_numpy(float)[sel]) if sel.any() else np.nan,
-                    {t: float(np.mean(x > t)) if len(x) else np.nan for t in (150, 200, 300)})
+                    {t: float(np.mean(x > t)) if len(x) else np.nan for t in aqi_thresholds()})
         for i in range(n_i):
             for k in range(n_d):
                 a, b, c, pp = table[int(doys[i, k])]

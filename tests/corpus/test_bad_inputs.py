@@ -341,7 +341,8 @@ CASES: list[Case] = [
                                    "bogus", "--data-dir", "{data}"], r"bogus", area="ingest"),
     Case("ingest-mixed-met-and-stations", ["ingest", "{ingest}/china_sites_20260115.csv",
                                            "{tmp}/noera5.nc", "--data-dir", "{data}"],
-         r"give meteorology \(.nc\) and station files in separate ingests",
+         r"give station observations \(obs\), station meteorology \(met_obs\) and "
+         r"gridded meteorology \(met_grid\) in separate ingests",
          files={"noera5": _nc_no_era5}, area="ingest"),
     Case("ingest-domain-missing", ["ingest", "--domain", "{tmp}/nothere.yaml", "--data-dir",
                                    "{data}"], r"nothere.yaml", area="ingest"),
@@ -351,7 +352,7 @@ CASES: list[Case] = [
     Case("met-garbage-bytes", ["ingest", "{tmp}/z.nc", "--data-dir", "{data}"],
          r"z.nc.*not a readable NetCDF", files={"z.nc": b"garbage"}, area="ingest"),
     Case("met-no-era5-variables", ["ingest", "{tmp}/noera5.nc", "--data-dir", "{data}"],
-         r"noera5.nc: none of the mapped variables .* found; variables are \['foo'\]", files={"noera5": _nc_no_era5},
+         r"noera5.nc: no meteorology variable recognised .*; variables are \['foo'\]", files={"noera5": _nc_no_era5},
          area="ingest"),
     Case("met-unit-furlong", ["ingest", "{tmp}/furlong.nc", "--data-dir", "{data}"],
          r"furlong.nc: variable for 'sp' has units 'furlong'", files={"furlong": _nc_furlong},

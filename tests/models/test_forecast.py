@@ -296,7 +296,7 @@ def test_running_bias_uses_stored_forecasts(trained, demo_world, unit_obs, met_s
     base = _forecast(cfg, issue, met_source, unit_obs, work)
     assert "pm25_daily_raw" in base and base["pm25_daily_raw"].dims == ("region", "day")
     inputs = json.loads(base.attrs["inputs"])
-    assert inputs["bias_stored_issues"] == {"pm25": 0, "o3": 0}   # nothing stored: rebuilt
+    assert inputs["bias_stored_issues"] == {p: 0 for p in TARGETS}   # nothing stored: rebuilt
     n_past = inputs["bias_window_issues"]
     # store forecasts for the past issues whose raw PM2.5 was far too high (+300 µg/m³ on what
     # the current model gives), as an earlier, badly biased model would have issued them
