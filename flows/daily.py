@@ -37,7 +37,6 @@ Robustness (all orchestration; the packages do the domain work):
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import os
@@ -55,7 +54,18 @@ from prefect.cache_policies import NO_CACHE
 import configs
 from airwarn.core.timeutil import LOCAL_ZONE as LOCAL_TZ
 from airwarn.core.timeutil import parse_issue_time as core_parse_issue_time
+from alerts.daily import daily_aqi
+from alerts.register import Register
+from alerts.warning import WarningDecision, warn_run
 from configs import AirwarnConfig
+from features.acquire import arrival_info
+from features.aggregate import stations_to_units
+from features.build import CycleMet, NoMet, PerfectMet
+from features.demo_world import DELIVERY_DELAY_H, load_world, unit_met, unit_met_forecasts
+from features.met_obs import add_met_obs
+from features.met_sampling import sample_units
+from features.qc import run_qc
+from features.store import read_obs
 from flows.locks import issue_lock, issue_stamp
 from flows.notify import notify_duty_failure
 from flows.stages import (
@@ -63,13 +73,20 @@ from flows.stages import (
     StageRecord,
     StageUnavailable,
     hash_inputs,
-    lookup,
     read_manifest,
     reusable,
     sha256_file,
     timed,
     write_manifest,
 )
+from models.forecast import forecast_path, read_forecast, run_forecast, write_forecast
+from models.verify import ALL as VERIFY_ALL
+from models.verify import verify_archive
+from products.bulletin import render_bulletins
+from products.delivery import deliver
+from products.maps import render_run_maps, render_run_met_maps
+from products.meteorology import decision_meteorology, run_unit_met
+from products.report import render_review_report
 
 __all__ = [
     "LOCAL_TZ",
@@ -84,7 +101,6 @@ __all__ = [
     "make_met_source",
     "run_stations",
     "load_unit_obs",
-    "call_with",
     "stage_ingest",
     "stage_qc",
     "stage_aggregate",
@@ -176,21 +192,6 @@ def config_for(data_dir: Path | str | None = None) -> AirwarnConfig:
         return cfg
     settings = cfg.settings.model_copy(update={"data_dir": Path(data_dir)})
     return AirwarnConfig(settings=settings, region=cfg.region, stations=cfg.stations)
-
-
-def call_with(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn`` with the keyword arguments it accepts (the others are dropped).
-
-    The flows pass the documented inputs by name; a package function that takes fewer of them
-    gets only those. Positional arguments are passed as given.
-    """
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return fn(*args, **kwargs)
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return fn(*args, **kwargs)
-    return fn(*args, **{k: v for k, v in kwargs.items() if k in params})
 
 
 def _frame_hash(df: pd.DataFrame | None) -> str:
@@ -338,7 +339,6 @@ class DailyRun:
     def open_register(self) -> Any:
         """The warnings register (``register.sqlite``), opened once per run."""
         if self.register is None:
-            Register = lookup("alerts.register:Register")
             self.register = Register(self.data_dir / "register.sqlite")
         return self.register
 
@@ -352,7 +352,7 @@ def run_stations(config: AirwarnConfig) -> pd.DataFrame:
     data_dir = Path(config.settings.data_dir).resolve()
     if (data_dir / "demo" / "world.json").exists():
         try:
-            world = lookup("features.demo_world:load_world")(data_dir)
+            world = load_world(data_dir)
             return world.stations
         except (StageUnavailable, ValueError, FileNotFoundError):
             pass
@@ -375,13 +375,10 @@ def load_unit_obs(config: AirwarnConfig, start: Any = None, end: Any = None) -> 
     """
     ddir = Path(config.settings.data_dir)
     stations = run_stations(config)
-    obs = lookup("features.store:read_obs")(ddir, start=start, end=end)
-    try:
-        obs, _ = lookup("features.qc:run_qc")(obs, stations)
-    except StageUnavailable:
-        pass
-    units = lookup("features.aggregate:stations_to_units")(obs, stations)
-    return lookup("features.met_obs:add_met_obs")(units, ddir)  # station met → mo_* features
+    obs = read_obs(ddir, start=start, end=end)
+    obs, _ = run_qc(obs, stations)
+    units = stations_to_units(obs, stations)
+    return add_met_obs(units, ddir)  # station met → mo_* features
 
 
 # --------------------------------------------------------------------------------------------
@@ -418,12 +415,10 @@ def make_met_source(config: AirwarnConfig, met: str = "auto") -> tuple[Any, list
     data_dir = Path(config.settings.data_dir).resolve()
     met = resolve_met(config, met)
     if met == "none":
-        return lookup("features.build:NoMet")(), ["no future meteorology (met=none)"]
-    CycleMet = lookup("features.build:CycleMet")
+        return NoMet(), ["no future meteorology (met=none)"]
     if met == "demo":
-        world = lookup("features.demo_world:load_world")(data_dir)
-        many = lookup("features.demo_world:unit_met_forecasts")
-        delay = float(lookup("features.demo_world:DELIVERY_DELAY_H"))
+        world = load_world(data_dir)
+        delay = float(DELIVERY_DELAY_H)
         cache: dict[pd.Timestamp, pd.DataFrame] = {}
 
         def load_demo(ref: pd.Timestamp) -> pd.DataFrame | None:
@@ -432,7 +427,7 @@ def make_met_source(config: AirwarnConfig, met: str = "auto") -> tuple[Any, list
             ref = pd.Timestamp(ref).tz_convert("UTC")
             if ref not in cache:
                 refs = [ref + pd.Timedelta(days=k) for k in range(DEMO_CYCLE_BATCH)]
-                df = many(world, refs)
+                df = unit_met_forecasts(world, refs)
                 for r, g in df.groupby("reference_time", sort=False):
                     cache[pd.Timestamp(r).tz_convert("UTC")] = \
                         g.drop(columns="reference_time").reset_index(drop=True)
@@ -440,15 +435,13 @@ def make_met_source(config: AirwarnConfig, met: str = "auto") -> tuple[Any, list
 
         return CycleMet(load_demo, cycle_hours=(0,), latency_h=delay), []
     if met == "perfect":
-        world = lookup("features.demo_world:load_world")(data_dir)
-        table = call_with(lookup("features.demo_world:unit_met"), world, region=config.region)
-        return lookup("features.build:PerfectMet")(table), ["observed meteorology stands in "
-                                                            "for the forecast (perfect prog)"]
+        world = load_world(data_dir)
+        table = unit_met(world, region=config.region)
+        return PerfectMet(table), ["observed meteorology stands in for the forecast "
+                                   "(perfect prog)"]
     if met != "cycles":
         raise ValueError(f"met source {met!r}: expected one of cycles, demo, perfect, none")
     import xarray as xr
-
-    sample_units = lookup("features.met_sampling:sample_units")
     cycles = data_dir / "met" / "cycles"
     stations = run_stations(config)
     # the cycle hours are those the provider delivers (seen in the directory), else 00 and 12 UTC
@@ -460,7 +453,7 @@ def make_met_source(config: AirwarnConfig, met: str = "auto") -> tuple[Any, list
             return None
         try:
             with xr.open_dataset(path, chunks={}) as ds:
-                return call_with(sample_units, ds, config.region, stations=stations)
+                return sample_units(ds, config.region, stations=stations)
         except (OSError, ValueError, KeyError) as exc:
             log.warning("met cycle %s unreadable (%s): treated as missing", path, exc)
             return None
@@ -477,7 +470,6 @@ def stage_ingest(run: DailyRun) -> StageRecord:
     """Read the newest observations (to H−1) and pick the meteorology cycle."""
     rec = run.record("ingest")
     with timed(rec):
-        read_obs = lookup("features.store:read_obs")
         end = run.issue_utc - pd.Timedelta(hours=1)
         start = end - pd.Timedelta(days=OBS_HISTORY_DAYS)
         obs = read_obs(run.data_dir, start=start, end=end)
@@ -529,11 +521,6 @@ def stage_qc(run: DailyRun) -> StageRecord:
     """Quality control of the observation window (``features.qc.run_qc``)."""
     rec = run.record("qc")
     with timed(rec):
-        try:
-            run_qc = lookup("features.qc:run_qc")
-        except StageUnavailable as exc:
-            rec.status, rec.detail = NOT_AVAILABLE, str(exc)
-            return rec
         flagged, report = run_qc(run.obs, run.stations)
         run.obs = flagged
         path = run.data_dir / "obs" / "qc" / f"{run.stamp}.csv"
@@ -550,14 +537,8 @@ def stage_aggregate(run: DailyRun) -> StageRecord:
     """Station → unit means (``features.aggregate.stations_to_units``)."""
     rec = run.record("aggregate")
     with timed(rec):
-        try:
-            to_units = lookup("features.aggregate:stations_to_units")
-        except StageUnavailable as exc:
-            rec.status, rec.detail = NOT_AVAILABLE, str(exc)
-            run.degrade("station→unit aggregation not available: forecast without observations")
-            return rec
-        units = lookup("features.met_obs:add_met_obs")(to_units(run.obs, run.stations),
-                                                       run.data_dir)  # station met → mo_*
+        units = add_met_obs(stations_to_units(run.obs, run.stations),
+                            run.data_dir)  # station met → mo_* features
         run.obs_units = units
         have = set(units.dropna(subset=["pm25"])["unit_id"]) if len(units) else set()
         recent = units[units["time"] > run.issue_utc - pd.Timedelta(hours=STATION_DOWN_HOURS + 1)] \
@@ -588,7 +569,7 @@ def _add_run_inputs(ds: Any, run: DailyRun) -> None:
     info.setdefault("met_source", run.met)
     info.setdefault("versions", _versions(run))
     # when the cycle and the observations used arrived, and how late (fetch catalog)
-    arrival = lookup("features.acquire:arrival_info")(
+    arrival = arrival_info(
         run.data_dir, cycle=run.met_info.get("cycle"),
         obs_last_time=run.obs["time"].max() if run.obs is not None and len(run.obs) else None)
     if arrival:
@@ -600,8 +581,6 @@ def stage_forecast(run: DailyRun) -> StageRecord:
     """Forecast every unit and pollutant to the end of D+3 and write the forecast file."""
     rec = run.record("forecast")
     with timed(rec):
-        forecast_path = lookup("models.forecast:forecast_path")
-        read_forecast = lookup("models.forecast:read_forecast")
         path = Path(forecast_path(run.data_dir, run.issue_time))
         run.forecast_path = path
         rec.input_hash = hash_inputs(
@@ -613,12 +592,10 @@ def stage_forecast(run: DailyRun) -> StageRecord:
             rec.status, rec.detail = "reused", f"{path.name} (inputs unchanged)"
             rec.set_outputs(run.data_dir, [path])
         else:
-            run_forecast = lookup("models.forecast:run_forecast")
-            write_forecast = lookup("models.forecast:write_forecast")
             source = "synthetic demo" if (run.data_dir / "demo" / "world.json").exists() \
                 else None
-            ds = call_with(run_forecast, run.config, pd.Timestamp(run.issue_time),
-                           met_source=run.met_source or lookup("features.build:NoMet")(),
+            ds = run_forecast(run.config, pd.Timestamp(run.issue_time),
+                           met_source=run.met_source or NoMet(),
                            obs_units=run.obs_units, data_dir=run.data_dir, source=source)
             _add_run_inputs(ds, run)
             written = Path(write_forecast(ds, run.data_dir))
@@ -644,15 +621,10 @@ def stage_daily_aqi(run: DailyRun) -> StageRecord:
     """Observed daily AQI per unit for the last days (``alerts.daily.daily_aqi``)."""
     rec = run.record("daily_aqi")
     with timed(rec):
-        try:
-            daily_aqi = lookup("alerts.daily:daily_aqi")
-        except StageUnavailable as exc:
-            rec.status, rec.detail = NOT_AVAILABLE, str(exc)
-            return rec
         if run.obs_units is None or len(run.obs_units) == 0:
             rec.status, rec.detail = "skipped", "no unit observations"
             return rec
-        table = call_with(daily_aqi, run.obs_units, id_col="unit_id")
+        table = daily_aqi(run.obs_units, id_col="unit_id")
         path = run.products_dir / "observed_daily_aqi.csv"
         from features.atomic import write_text_atomic
 
@@ -669,10 +641,6 @@ def _decision_to_dict(d: Any) -> dict[str, Any]:
 def _load_decisions(path: Path) -> list[Any]:
     raw = json.loads(path.read_text(encoding="utf-8"))
     items = raw.get("decisions", []) if isinstance(raw, dict) else raw
-    try:
-        WarningDecision = lookup("alerts.warning:WarningDecision")
-    except StageUnavailable:
-        return items
     return [WarningDecision.from_dict(x) for x in items]
 
 
@@ -688,7 +656,6 @@ def stage_warnings(run: DailyRun) -> StageRecord:
             run.decisions = _load_decisions(path)
             rec.status = "reused"
         else:
-            warn_run = lookup("alerts.warning:warn_run")
             register = run.open_register()
             run.decisions = list(warn_run(run.forecast, run.config, register,
                                           pd.Timestamp(run.issue_time)))
@@ -727,10 +694,9 @@ def stage_maps(run: DailyRun) -> StageRecord:
             prev = run.previous["maps"]
             rec.status, rec.outputs, rec.sha256 = "reused", prev["outputs"], prev["sha256"]
             return rec
-        render = lookup("products.maps:render_run_maps")
-        paths = render(run.forecast, run.decisions, run.config.region, run.products_dir / "maps")
+        paths = render_run_maps(run.forecast, run.decisions, run.config.region, run.products_dir / "maps")
         # meteorology of the cycle the run forecast with (products.maps.render_run_met_maps)
-        paths += lookup("products.maps:render_run_met_maps")(
+        paths += render_run_met_maps(
             run.config, run.data_dir, run.met_info, run.forecast, run.products_dir / "maps")
         rec.set_outputs(run.data_dir, paths)
         rec.detail = f"{len(paths)} maps"
@@ -741,7 +707,6 @@ def stage_verify_recent(run: DailyRun) -> StageRecord:
     """Scores of the last :data:`VERIFY_DAYS` days of runs (``models.verify.verify_archive``)."""
     rec = run.record("verify_recent")
     with timed(rec):
-        verify_archive = lookup("models.verify:verify_archive")
         first = (run.issue_time - timedelta(days=VERIFY_DAYS)).strftime("%Y%m%dT%H%M")
         files = sorted(p for p in (run.data_dir / "forecasts").glob("*.nc")
                        if first <= p.stem < run.stamp)
@@ -773,7 +738,7 @@ def stage_verify_recent(run: DailyRun) -> StageRecord:
             run.scores = None
             return rec
         if "group" in table.columns:
-            table = table[table["group"] == lookup("models.verify:ALL")]
+            table = table[table["group"] == VERIFY_ALL]
         keep = [c for c in ("variable", "lead_day", "n", "mb", "rmse", "r", "skill_persistence")
                 if c in table.columns]
         run.scores = table[keep].reset_index(drop=True)
@@ -796,15 +761,15 @@ def stage_report(run: DailyRun) -> StageRecord:
             prev = run.previous["report"]
             rec.status, rec.outputs, rec.sha256 = "reused", prev["outputs"], prev["sha256"]
             return rec
-        render = lookup("products.report:render_review_report")
         maps_rec = run.records.get("maps")
         maps = [run.data_dir / p for p in maps_rec.outputs] \
             if maps_rec is not None and maps_rec.outputs else None
         obs = run.obs_units
         if obs is not None and len(obs):
             obs = obs[obs["time"] > run.issue_utc - pd.Timedelta(days=8)]
-        path = render(run.forecast, run.decisions, obs, run.products_dir / "report.html",
-                      scores=run.scores, config=run.config, maps=maps)
+        path = render_review_report(run.forecast, run.decisions, obs,
+                                    run.products_dir / "report.html", scores=run.scores,
+                                    config=run.config, maps=maps)
         rec.set_outputs(run.data_dir, [Path(path)])
         rec.detail = Path(path).name + ("" if run.scores is not None else
                                         " (no verification yet)")
@@ -821,18 +786,15 @@ def stage_bulletins(run: DailyRun) -> StageRecord:
             rec.status, rec.outputs, rec.sha256 = "reused", prev["outputs"], prev["sha256"]
             run.bulletins = prev["files"]
             return rec
-        render = lookup("products.bulletin:render_bulletins")
         run.bulletins = {}
         source = str(run.forecast.attrs.get("source", "")) if run.forecast is not None else None
         # 气象条件 from the meteorology the run forecast with (not only a stored cycle file)
-        unit_met = lookup("products.meteorology:run_unit_met")(
-            run.met_source, run.issue_time, run.config.region.unit_ids)
-        met_text = lookup("products.meteorology:decision_meteorology")
+        run_met = run_unit_met(run.met_source, run.issue_time, run.config.region.unit_ids)
         for d in run.decisions:
             did = str(getattr(d, "decision_id", "decision"))
-            files = call_with(render, d, run.config, run.products_dir / "bulletins",
-                              source=source or None, inputs=_json_inputs(run.forecast),
-                              meteorology=met_text(d, unit_met))
+            files = render_bulletins(d, run.config, run.products_dir / "bulletins",
+                                     source=source or None, inputs=_json_inputs(run.forecast),
+                                     meteorology=decision_meteorology(d, run_met))
             run.bulletins[did] = {k: str(v) for k, v in files.items()}
             rec.set_outputs(run.data_dir, files.values())
         rec.detail = f"{len(run.bulletins)} decisions, {len(rec.outputs)} files"
@@ -850,7 +812,6 @@ def stage_delivery(run: DailyRun) -> StageRecord:
         if reusable(run.previous.get("delivery"), rec.input_hash, run.data_dir):
             rec.status, rec.detail = "reused", "already delivered by an earlier run of this issue"
             return rec
-        deliver = lookup("products.delivery:deliver")
         register = run.open_register()
         sent = dry = skipped = failed = 0
         for d in run.decisions:
@@ -913,7 +874,7 @@ def _record_run(run: DailyRun, status: str) -> None:
               "manifest": str(run.manifest_path)}
     finished = None if status == "running" else datetime.now(LOCAL_TZ)
     try:
-        call_with(register.record_run, run.issue_time, started=run.started, finished=finished,
+        register.record_run(run.issue_time, started=run.started, finished=finished,
                   status=status, model_version=model_version,
                   inputs=json.dumps(inputs, ensure_ascii=False, sort_keys=True, default=str))
         if hasattr(register, "record_attempt"):
@@ -928,7 +889,6 @@ QUICK_REGISTER_TIMEOUT_S = 2.0
 
 
 def _quick_register(run: DailyRun) -> Any:
-    Register = lookup("alerts.register:Register")
     try:
         return Register(run.data_dir / "register.sqlite", timeout=QUICK_REGISTER_TIMEOUT_S)
     except TypeError:  # a Register without the timeout parameter

@@ -31,8 +31,11 @@ from typing import Any
 import pandas as pd
 
 from airwarn.core.timeutil import LOCAL_TZ
-from flows.daily import call_with, config_for, load_unit_obs, make_met_source
-from flows.stages import StageUnavailable, lookup, write_manifest
+from alerts.daily import daily_aqi
+from features.demo_world import build_world, summarise_world
+from flows.daily import config_for, load_unit_obs, make_met_source
+from flows.stages import StageUnavailable, write_manifest
+from models.train import train_models
 
 __all__ = ["BACKFILL_DAYS", "TRAIN_DAYS", "DemoResult", "needs_training", "train_demo", "run_demo",
            "feed_dir", "fetch_demo_feed"]
@@ -110,12 +113,10 @@ def train_demo(config: Any, world: Any, settings: Any = None,
     end = until.tz_convert("UTC") - pd.Timedelta(hours=1)
     obs_units = load_unit_obs(config, start=end - pd.Timedelta(days=days), end=end)
     met_source, _ = make_met_source(config, "demo")
-    train_models = lookup("models.train:train_models")
     if settings is None and os.environ.get("AIRWARN_DEMO_FULL_MODELS") != "1":
         settings = demo_model_settings()
     kwargs = {"settings": settings} if settings is not None else {}
-    result = call_with(train_models, config, obs_units, met_source, until, progress=progress,
-                       **kwargs)
+    result = train_models(config, obs_units, met_source, until, progress=progress, **kwargs)
     write_manifest(_train_marker(data_dir), {"world": _world_key(world),
                                              "trained": pd.Timestamp.now(tz="UTC").isoformat()})
     return result
@@ -204,11 +205,9 @@ def run_demo(
         backfill_days = int(os.environ.get("AIRWARN_DEMO_BACKFILL_DAYS", BACKFILL_DAYS))
     out = DemoResult(timings={})
     t0 = time.perf_counter()
-
-    build_world = lookup("features.demo_world:build_world")
     say(f"[1/6] demo world: {days} days in {ddir.resolve()} …")
-    world = call_with(build_world, ddir, seed=config.settings.demo_seed, end=end, days=days,
-                      progress=False)
+    world = build_world(ddir, seed=config.settings.demo_seed, end=end, days=days,
+                        progress=False)
     out["world"] = {"issue_time": pd.Timestamp(world.issue_time).isoformat(),
                     "start": str(world.start), "end": str(world.end), "days": world.days,
                     "seed": world.seed, "version": world.version}
@@ -218,7 +217,7 @@ def run_demo(
         f"({out['timings']['world']} s)")
 
     t = time.perf_counter()
-    summary = lookup("features.demo_world:summarise_world")(world, lookup("alerts.daily:daily_aqi"))
+    summary = summarise_world(world, daily_aqi)
     out["summary"] = summary
     show(summary)
     say("      observed daily AQI level counts per unit and season (synthetic demo)")

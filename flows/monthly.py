@@ -16,7 +16,8 @@ from typing import Any
 from prefect import flow
 
 from flows.daily import LOCAL_TZ, config_for
-from flows.stages import NOT_AVAILABLE, StageRecord, StageUnavailable, lookup, timed, write_manifest
+from flows.stages import NOT_AVAILABLE, StageRecord, StageUnavailable, timed, write_manifest
+from products.monthly_report import month_period, render_monthly_report
 
 __all__ = ["previous_month", "run_monthly", "monthly_review"]
 
@@ -42,14 +43,14 @@ def run_monthly(month: str, data_dir: str | Path | None = None, *, pdf: bool = T
     """
     config = config_for(data_dir)
     ddir = Path(config.settings.data_dir)
-    start, end = lookup("products.monthly_report:month_period")(month)
+    start, end = month_period(month)
     out_dir = ddir / "reports" / "monthly" / month
     records: list[StageRecord] = []
     report = StageRecord("monthly_report")
     records.append(report)
     with timed(report):
         try:
-            render = lookup("products.monthly_report:render_monthly_report")
+            render = render_monthly_report
             paths = render(month, data_dir=ddir, config=config, out_dir=out_dir, pdf=pdf,
                            bootstrap=bootstrap)
             report.set_outputs(ddir, [Path(p) for p in paths.values()])

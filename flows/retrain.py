@@ -40,7 +40,10 @@ from flows.daily import (
     make_met_source,
     parse_issue_time,
 )
-from flows.stages import StageRecord, lookup, timed, write_manifest
+from flows.stages import StageRecord, timed, write_manifest
+from models.forecast import TARGETS as FORECAST_TARGETS
+from models.registry import load_latest
+from models.train import train_models
 
 __all__ = ["COMPARE_WEEKS", "compare_models", "train_fanout", "promote_version", "run_retrain",
            "retrain", "run_retrain_flow"]
@@ -125,8 +128,6 @@ def train_fanout(config: Any, obs_units: pd.DataFrame, met_source: Any, until: A
         Card paths, one per pollutant.
     """
     from configs.model_schema import load_model_settings
-
-    train_models = lookup("models.train:train_models")
     settings = settings or load_model_settings()
     if not fanout or len(settings.pollutants) < 2:
         return [Path(c) for c in train_models(config, obs_units, met_source, until,
@@ -139,7 +140,6 @@ def train_fanout(config: Any, obs_units: pd.DataFrame, met_source: Any, until: A
 
 def _train_one(config: Any, obs_units: pd.DataFrame, met_source: Any, until: Any, settings: Any,
                data_dir: Path) -> list[str]:
-    train_models = lookup("models.train:train_models")
     return [str(c) for c in train_models(config, obs_units, met_source, until, settings=settings,
                                          data_dir=data_dir)]
 
@@ -219,8 +219,7 @@ def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str 
     t_utc = pd.Timestamp(t).tz_convert("UTC")
     stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
     staging = ddir / "models" / "candidates" / stamp
-    load_latest = lookup("models.registry:load_latest")
-    targets = lookup("models.forecast:TARGETS")
+    targets = FORECAST_TARGETS
     records: list[StageRecord] = []
     start = t_utc - pd.Timedelta(days=train_days) if train_days else None
     obs_units = load_unit_obs(config, start=start, end=t_utc - pd.Timedelta(hours=1))

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from flows.backfill import issue_times
-from flows.daily import call_with, latest_issue_time, parse_issue_time
+from flows.daily import latest_issue_time, parse_issue_time
 from flows.stages import StageRecord, StageUnavailable, hash_inputs, lookup, reusable
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -63,13 +63,6 @@ def test_issue_times_inclusive_dates():
         datetime(2026, 11, 1, 15, tzinfo=SH), datetime(2026, 11, 2, 5, tzinfo=SH)]
     with pytest.raises(ValueError, match="before start"):
         issue_times("2026-11-03", "2026-11-01", [5])
-
-
-def test_call_with_drops_unknown_keywords():
-    def f(a, *, b=0):
-        return a + b
-
-    assert call_with(f, 1, b=2, c=3) == 3
 
 
 def test_stage_tasks_retry_only_transient_errors():
