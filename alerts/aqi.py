@@ -32,9 +32,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from airwarn.configs.aqi_schema import AqiLevel, AqiRuleset, load_aqi_ruleset
 
 from airwarn.core.timeutil import LOCAL_TZ
-from configs.aqi_schema import AqiLevel, AqiRuleset, load_aqi_ruleset
 
 __all__ = [
     "RULESETS",

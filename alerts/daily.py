@@ -26,11 +26,11 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from airwarn.alerts.aqi import LOCAL_TZ, compute, compute_by_date
 
 import airwarn.core.daily as core_daily
 from airwarn.core.pollutants import observed as registry_observed
 from airwarn.core.pollutants import pollutant as registry_pollutant
-from alerts.aqi import LOCAL_TZ, compute, compute_by_date
 
 __all__ = [
     "POLLUTANT_COLUMNS",

@@ -22,9 +22,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from airwarn.configs.warning_schema import (
+    LEVEL_RANK,
+    LEVELS,
+    Alternative,
+    Ladder,
+    Term,
+    load_ladder,
+)
 
 from airwarn.core.pollutants import pollutant as pollutant_info
-from configs.warning_schema import LEVEL_RANK, LEVELS, Alternative, Ladder, Term, load_ladder
 
 __all__ = [
     "LEVELS",
@@ -141,7 +148,7 @@ def iaqi_o3_series(o3_8h: Sequence[float] | np.ndarray, ruleset: str = "HJ633_20
     Above 800 µg/m³ the 2012 rule set does not compute an 8-h IAQI; such values are taken as 300+
     (they exceed every O3 advisory threshold anyway).
     """
-    from alerts.aqi import iaqi_array
+    from airwarn.alerts.aqi import iaqi_array
 
     arr = np.asarray(o3_8h, dtype=float)
     out = np.asarray(iaqi_array("o3", arr, "8h", ruleset), dtype=float)
@@ -164,7 +171,7 @@ def gated_aqi(daily_aqi: Sequence[float], primary: Sequence[str | None] | None,
     if primary is None:
         return aqi
     allowed = {p.upper().replace("_", "").replace(".", "") for p in colour_primaries}
-    from alerts.aqi import iaqi_array
+    from airwarn.alerts.aqi import iaqi_array
 
     products = dict(daily_products or {})
     if daily_pm25 is not None:

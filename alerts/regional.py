@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from configs.schema import Region
-from configs.warning_schema import LEVEL_RANK, LEVEL_ZH
+from airwarn.configs.schema import Region
+from airwarn.configs.warning_schema import LEVEL_RANK, LEVEL_ZH
 
 __all__ = ["RegionalFinding", "clause_level", "contiguous_groups", "regional_findings",
            "cross_border_findings"]

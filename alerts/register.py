@@ -485,7 +485,7 @@ class Register:
     def record_override(self, unit_id: str, level: str, reason: str, who: str, when: Any,
                         valid_until: Any) -> Override:
         """Record a forecaster's override (kept forever; effective from ``when`` to ``valid_until``)."""
-        from configs.warning_schema import LEVELS
+        from airwarn.configs.warning_schema import LEVELS
 
         if level not in LEVELS:
             raise ValueError(f"override for {unit_id!r}: unknown level {level!r}; expected {LEVELS}")

@@ -15,8 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
-
-from configs.response_schema import (
+from airwarn.configs.response_schema import (
     MEASURE_LEVELS,
     POLLUTANTS,
     EmergencyList,

@@ -47,13 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-
-from airwarn.core.atomic import write_text_atomic
-from airwarn.core.pollutants import pollutant as pollutant_info
-from airwarn.core.pollutants import targets as registry_targets
-from airwarn.core.runstore import RunStore
-from airwarn.core.timeutil import LOCAL_TZ, issue_stamp
-from alerts.ladders import (
+from airwarn.alerts.ladders import (
     LevelResult,
     evaluate_ladder,
     first_met,
@@ -61,11 +55,11 @@ from alerts.ladders import (
     is_below_lift,
     level_rank,
 )
-from alerts.regional import RegionalFinding, cross_border_findings, regional_findings
-from alerts.register import Register, UnitState, iso_utc
-from alerts.response import ControlOrder, control_orders, orders_frame, reduction_check
-from configs.response_schema import EmergencyList
-from configs.warning_schema import (
+from airwarn.alerts.regional import RegionalFinding, cross_border_findings, regional_findings
+from airwarn.alerts.register import Register, UnitState, iso_utc
+from airwarn.alerts.response import ControlOrder, control_orders, orders_frame, reduction_check
+from airwarn.configs.response_schema import EmergencyList
+from airwarn.configs.warning_schema import (
     LEVEL_ZH,
     Ladder,
     WarningPolicy,
@@ -73,6 +67,12 @@ from configs.warning_schema import (
     load_ladders_for_region,
     load_warning_policy,
 )
+
+from airwarn.core.atomic import write_text_atomic
+from airwarn.core.pollutants import pollutant as pollutant_info
+from airwarn.core.pollutants import targets as registry_targets
+from airwarn.core.runstore import RunStore
+from airwarn.core.timeutil import LOCAL_TZ, issue_stamp
 
 __all__ = [
     "ACTIONS",
@@ -536,7 +536,7 @@ def rolling_24h_aqi(pm25: np.ndarray, ruleset: str, min_valid: int = 20,
     valid hours (DESIGN: daily mean ≥ 20 valid hours), else NaN. The first 23 hours of a forecast
     have short windows.
     """
-    from alerts.aqi import iaqi_array
+    from airwarn.alerts.aqi import iaqi_array
 
     frame = pd.DataFrame(np.asarray(pm25, dtype=float).T)
     mean = frame.rolling(24, min_periods=min_valid).mean().to_numpy().T
@@ -647,7 +647,7 @@ def o3_effective_iaqi(fc: UnitForecast, ruleset: str,
     ``t + 1`` if the median is lower) and below it when the probability is lower (the value is
     capped at ``t``); a NaN probability keeps the median's value. Dimensionless.
     """
-    from alerts.ladders import iaqi_o3_series
+    from airwarn.alerts.ladders import iaqi_o3_series
 
     iaqi = iaqi_o3_series(np.asarray(fc.o3_8h, dtype=float), ruleset)
     if probability is None or not all(t in fc.p_o3 for t in aqi_thresholds()):
@@ -902,13 +902,13 @@ def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_tim
     policy = policy or load_warning_policy()
     ladders = ladders or load_ladders_for_region(region, horizon_h=settings.horizon_days * 24)
     if emergency_list is None:
-        from configs.response_schema import load_emergency_list, response_config_dir
+        from airwarn.configs.response_schema import load_emergency_list, response_config_dir
 
         p = response_config_dir() / "emergency_list.yaml"
         emergency_list = load_emergency_list(p, region) if p.exists() else None
     ruleset = str(forecast_ds.attrs.get("ruleset") or "")
     if ruleset not in ("HJ633_2012", "HJ633_2026"):
-        from alerts.aqi import ruleset_for
+        from airwarn.alerts.aqi import ruleset_for
 
         if "date" not in forecast_ds.variables:
             raise ValueError("forecast file lacks 'date'; expected date(day) (docs/INTERFACES.md)")

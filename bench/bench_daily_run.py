@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 CHILD = """
 import json, sys, time
 t0 = time.perf_counter()
-from flows.daily import daily_forecast
+from airwarn.flows.daily import daily_forecast
 t1 = time.perf_counter()
 m = daily_forecast(issue_time=sys.argv[1], data_dir=sys.argv[2], met="demo")
 t2 = time.perf_counter()
@@ -43,7 +43,7 @@ print("BENCH" + json.dumps({"import_s": t1 - t0, "flow_s": t2 - t1, "status": m[
 
 
 def _quick_settings():
-    from configs.model_schema import LgbmParams, load_model_settings
+    from airwarn.configs.model_schema import LgbmParams, load_model_settings
 
     small = LgbmParams(num_boost_round=60, learning_rate=0.1, num_leaves=31, min_data_in_leaf=30)
     return load_model_settings().model_copy(update={"daily": small, "hourly": small})
@@ -51,16 +51,16 @@ def _quick_settings():
 
 def ensure_world(data_dir: Path, days: int, quick: bool = False, end: str | None = None) -> str:
     """The demo world's issue time (ISO); build and train when absent (not timed)."""
-    from flows.daily import config_for
-    from flows.demo import needs_training, train_demo
+    from airwarn.flows.daily import config_for
+    from airwarn.flows.demo import needs_training, train_demo
 
     world_json = data_dir / "demo" / "world.json"
     if world_json.exists():
-        from features.demo_world import load_world
+        from airwarn.features.demo_world import load_world
 
         world = load_world(data_dir)
     else:
-        from features.demo_world import build_world
+        from airwarn.features.demo_world import build_world
 
         print(f"building a {days}-day demo world in {data_dir} (not timed) …", flush=True)
         world = build_world(data_dir, days=days, end=end)
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
                     help="train small models (60 trees) when training is needed")
     args = ap.parse_args(argv)
     data_dir = args.data_dir.resolve()
-    from flows.locks import issue_stamp
+    from airwarn.flows.locks import issue_stamp
 
     issue = ensure_world(data_dir, args.days, args.quick, args.end)
     import pandas as pd

@@ -28,7 +28,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features.demo_world import (  # noqa: E402
+from airwarn.features.demo_world import (  # noqa: E402
     build_world,
     summarise_world,
     unit_met_analysis,
@@ -154,7 +154,7 @@ def main() -> None:
 
     # per-unit observed daily AQI level counts per season
     t0 = time.perf_counter()
-    from alerts.daily import daily_aqi
+    from airwarn.alerts.daily import daily_aqi
 
     summ = summarise_world(world, daily_aqi)
     t_sum = time.perf_counter() - t0

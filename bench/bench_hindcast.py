@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.verify.hindcast import format_verification, run_hindcast  # noqa: E402
+from airwarn.models.verify.hindcast import format_verification, run_hindcast  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = {

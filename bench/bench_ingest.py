@@ -19,10 +19,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from configs.domain_schema import Domain, datasets_dir  # noqa: E402
-from features.qc import run_qc  # noqa: E402
-from features.readers.stations import CHINA_SITES_TYPES, read_china_sites, read_domain_table  # noqa: E402
-from features.store import read_obs, write_obs  # noqa: E402
+from airwarn.configs.domain_schema import Domain, datasets_dir  # noqa: E402
+from airwarn.features.qc import run_qc  # noqa: E402
+from airwarn.features.readers.stations import CHINA_SITES_TYPES, read_china_sites, read_domain_table  # noqa: E402
+from airwarn.features.store import read_obs, write_obs  # noqa: E402
 
 PRSA = Domain.model_validate({
     "name": "beijing_multisite", "files": "uci_beijing_multisite_aq/PRSA_Data_*_20130301-20160229.csv",
@@ -62,10 +62,10 @@ def main() -> None:
         files = PRSA.paths()
         if files:
             try:
-                from features.readers.uci import read_prsa
+                from airwarn.features.readers.uci import read_prsa
 
                 (obs, _), t_read = timed(read_prsa, files)
-                how = "features.readers.uci.read_prsa"
+                how = "airwarn.features.readers.uci.read_prsa"
             except ImportError:
                 obs, t_read = None, 0.0
             if obs is None:

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 def station_list(n: int, seed: int = 7) -> pd.DataFrame:
     """The national list padded (jittered copies) to ``n`` stations."""
-    from configs.domain_schema import datasets_dir
+    from airwarn.configs.domain_schema import datasets_dir
 
     src = pd.read_csv(datasets_dir() / "station_coords_pm25gnn" / "station_info.csv",
                       dtype={"ID": str})
@@ -60,7 +60,7 @@ def station_list(n: int, seed: int = 7) -> pd.DataFrame:
 def write_day(folder: Path, stations: pd.DataFrame, day: str = "2026-01-15",
               seed: int = 1) -> list[Path]:
     """24 hourly CNEMC files of one local day."""
-    from features.readers.cnemc import write_cnemc
+    from airwarn.features.readers.cnemc import write_cnemc
 
     rng = np.random.default_rng(seed)
     n = len(stations)
@@ -84,7 +84,7 @@ def cli(args: list[str], env: dict[str, str]) -> tuple[float, float, float, str]
     process."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True,
+    res = subprocess.run([sys.executable, "-m", "airwarn.flows.cli", *args], capture_output=True,
                          text=True, env=env, cwd=ROOT)
     dt = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -130,8 +130,9 @@ def main() -> None:
         dt, cpu, peak, _ = cli(["--help"], env)
         rows.append(("  (airwarn --help: start-up alone)", "", f"{dt:.2f}", f"{cpu:.2f}",
                      f"{peak:.0f}", ""))
-        import configs
-        from flows.commands.ingest import ingest_files
+        from airwarn.flows.commands.ingest import ingest_files
+
+        from airwarn import configs
 
         stations = configs.load_stations()
         t0, c0 = time.perf_counter(), time.process_time()

@@ -41,8 +41,7 @@ def make_cycle(path: Path, steps: list[int]) -> Path:
     import numpy as np
     import pandas as pd
     import xarray as xr
-
-    from features.readers.grib import write_grib2
+    from airwarn.features.readers.grib import write_grib2
 
     lat = np.linspace(-90, 90, 721)
     lon = np.arange(1440) * 0.25
@@ -95,7 +94,7 @@ def split_steps(path: Path, directory: Path) -> list[Path]:
 CHILD = """
 import resource, sys, time
 t0 = time.perf_counter()
-from flows.cli import app
+from airwarn.flows.cli import app
 try:
     app(sys.argv[1:], standalone_mode=True)
 except SystemExit as exc:

@@ -39,9 +39,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from configs import load_settings  # noqa: E402
-from configs.model_schema import load_domain, load_model_settings  # noqa: E402
-from features.build import (  # noqa: E402
+from airwarn.configs import load_settings  # noqa: E402
+from airwarn.configs.model_schema import load_domain, load_model_settings  # noqa: E402
+from airwarn.features.build import (  # noqa: E402
     MET_HISTORY_VARS,
     MetSource,
     NoMet,
@@ -50,10 +50,10 @@ from features.build import (  # noqa: E402
     make_panel,
     observation_variables,
 )
-from models.backtest import issue_times_between, load_domain_data, train_models_on  # noqa: E402
-from models.baselines import fit_climatology  # noqa: E402
-from models.forecast import forecast_arrays, forecast_dataset  # noqa: E402
-from models.registry import load_latest, save_model  # noqa: E402
+from airwarn.models.backtest import issue_times_between, load_domain_data, train_models_on  # noqa: E402
+from airwarn.models.baselines import fit_climatology  # noqa: E402
+from airwarn.models.forecast import forecast_arrays, forecast_dataset  # noqa: E402
+from airwarn.models.registry import load_latest, save_model  # noqa: E402
 
 CONTENTION_ROWS, CONTENTION_FEATURES, CONTENTION_ROUNDS = 100_000, 60, 100
 #: the bench's own CPU load never outlives this many seconds, even if the bench is killed
@@ -66,10 +66,9 @@ def _contention_child(threads: str) -> None:
     """Train once (in this fresh process; OMP_WAIT_POLICY comes from the parent) and print
     ``<seconds> <threads used>``."""
     import numpy as np
-
-    from configs.model_schema import LgbmParams
-    from models.lgbm import fit_booster
-    from models.threads import resolve_num_threads
+    from airwarn.configs.model_schema import LgbmParams
+    from airwarn.models.lgbm import fit_booster
+    from airwarn.models.threads import resolve_num_threads
 
     rng = np.random.default_rng(0)
     n, k = CONTENTION_ROWS, CONTENTION_FEATURES

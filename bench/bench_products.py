@@ -16,13 +16,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "products")]
 
+from airwarn.products.bulletin import render_bulletins  # noqa: E402
+from airwarn.products.cap import cap_xml  # noqa: E402
+from airwarn.products.maps import render_run_maps  # noqa: E402
+from airwarn.products.report import render_review_report  # noqa: E402
 from products_fixtures import make_decision, make_forecast, make_obs_units  # noqa: E402
 
-import configs  # noqa: E402
-from products.bulletin import render_bulletins  # noqa: E402
-from products.cap import cap_xml  # noqa: E402
-from products.maps import render_run_maps  # noqa: E402
-from products.report import render_review_report  # noqa: E402
+from airwarn import configs  # noqa: E402
 
 
 def main() -> None:

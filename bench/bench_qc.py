@@ -25,8 +25,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features.qc import run_qc, var_flags  # noqa: E402
-from features.store import POLLUTANTS, read_obs  # noqa: E402
+from airwarn.features.qc import run_qc, var_flags  # noqa: E402
+from airwarn.features.store import POLLUTANTS, read_obs  # noqa: E402
 
 
 def evaluate(flagged: pd.DataFrame, defects: pd.DataFrame) -> pd.DataFrame:
@@ -83,8 +83,9 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--data-dir", type=Path, default=None)
     args = ap.parse_args()
-    import configs
-    from features.demo_world import build_world
+    from airwarn.features.demo_world import build_world
+
+    from airwarn import configs
 
     tmp = None
     if args.data_dir is None:

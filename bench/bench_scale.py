@@ -30,26 +30,25 @@ from pathlib import Path
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="airwarn-bench-prefect-"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flows.prefect_env import configure_prefect  # noqa: E402
+from airwarn.flows.prefect_env import configure_prefect  # noqa: E402
 
 configure_prefect(Path(os.environ["PREFECT_HOME"]).parent)
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from prefect import flow, task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-from scipy.spatial import Delaunay  # noqa: E402
-
-from configs.model_schema import LgbmParams, load_model_settings  # noqa: E402
-from features.build import (  # noqa: E402
+from airwarn.configs.model_schema import LgbmParams, load_model_settings  # noqa: E402
+from airwarn.features.build import (  # noqa: E402
     Geometry,
     PerfectMet,
     build_issue_features,
     daily_targets,
     make_panel,
 )
-from flows.runners import task_runner  # noqa: E402
-from models.lgbm import predict_pollutant, train_pollutant  # noqa: E402
+from airwarn.flows.runners import task_runner  # noqa: E402
+from airwarn.models.lgbm import predict_pollutant, train_pollutant  # noqa: E402
+from prefect import flow, task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+from scipy.spatial import Delaunay  # noqa: E402
 
 MET_VARS = ["t2m", "d2m", "u10", "v10", "sp", "tp", "blh", "ssrd", "tcc"]
 

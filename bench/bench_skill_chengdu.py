@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from configs import load_settings  # noqa: E402
-from configs.model_schema import load_domain, load_model_settings  # noqa: E402
-from models.backtest import load_domain_data, run_backtest  # noqa: E402
+from airwarn.configs import load_settings  # noqa: E402
+from airwarn.configs.model_schema import load_domain, load_model_settings  # noqa: E402
+from airwarn.models.backtest import load_domain_data, run_backtest  # noqa: E402
 
 TRAIN_END = "2013-12-31"
 TEST_START = "2014-01-01"

@@ -30,10 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from configs import load_settings  # noqa: E402
-from configs.model_schema import load_domain, load_model_settings  # noqa: E402
-from features.cycle_met import synthetic_cycle_met  # noqa: E402
-from models.backtest import load_domain_data, run_backtest  # noqa: E402
+from airwarn.configs import load_settings  # noqa: E402
+from airwarn.configs.model_schema import load_domain, load_model_settings  # noqa: E402
+from airwarn.features.cycle_met import synthetic_cycle_met  # noqa: E402
+from airwarn.models.backtest import load_domain_data, run_backtest  # noqa: E402
 
 TRAIN_END = "2015-02-28"
 TEST_START = "2015-03-01"

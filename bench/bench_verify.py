@@ -20,11 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import configs  # noqa: E402
-from configs.verification_schema import load_verification  # noqa: E402
-from models.verify import archive as av  # noqa: E402
-from models.verify import match_forecasts, read_forecast_archive, verify_archive  # noqa: E402
-from models.verify.synthetic import synthetic_archive  # noqa: E402
+from airwarn.configs.verification_schema import load_verification  # noqa: E402
+from airwarn.models.verify import archive as av  # noqa: E402
+from airwarn.models.verify import match_forecasts, read_forecast_archive, verify_archive  # noqa: E402
+from airwarn.models.verify.synthetic import synthetic_archive  # noqa: E402
+
+from airwarn import configs  # noqa: E402
 
 
 def _rss_mb() -> float:

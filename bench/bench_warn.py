@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from airwarn.alerts.register import Register
+from airwarn.alerts.warning import warn_run
 
-import configs
-from alerts.register import Register
-from alerts.warning import warn_run
+from airwarn import configs
 
 
 def synthetic_forecast(units: list[str], aqi: np.ndarray, issue: pd.Timestamp) -> xr.Dataset:

@@ -13,8 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
-
-from configs.schema import ConfigError, Region, Settings, load_yaml_model
+from airwarn.configs.schema import ConfigError, Region, Settings, load_yaml_model
 
 __all__ = [
     "CONFIG_DIR",

@@ -18,9 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from airwarn.configs.schema import ConfigError, StrictModel, load_yaml_model
 from pydantic import Field, field_validator, model_validator
-
-from configs.schema import ConfigError, StrictModel, load_yaml_model
 
 __all__ = [
     "POLLUTANTS",
@@ -238,7 +237,7 @@ class AqiRuleset(StrictModel):
 
 def aqi_config_dir() -> Path:
     """Directory of the AQI tables: ``<config dir>/aqi`` (honours ``AIRWARN_CONFIG_DIR``)."""
-    import configs
+    from airwarn import configs
 
     return configs.config_dir() / "aqi"
 

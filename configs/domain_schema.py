@@ -40,11 +40,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from airwarn.configs.schema import ConfigError, StrictModel, load_yaml_model
 from pydantic import Field, field_validator, model_validator
 
 from airwarn.core.pollutants import observed as registry_observed
 from airwarn.core.timeutil import DEFAULT_TZ
-from configs.schema import ConfigError, StrictModel, load_yaml_model
 
 __all__ = ["CANONICAL_VARIABLES", "READERS", "TimeSpec", "StationSpec", "DomainStation",
            "MetSpec", "Domain", "load_domain", "datasets_dir"]
@@ -224,8 +224,8 @@ class Domain(StrictModel):
 
 
 #: Dedicated readers by short name (``module:function``); they return ``(obs, met)`` or ``obs``.
-READERS = {"prsa": "features.readers.uci:read_prsa",
-           "five_cities": "features.readers.uci:read_five_cities"}
+READERS = {"prsa": "airwarn.features.readers.uci:read_prsa",
+           "five_cities": "airwarn.features.readers.uci:read_five_cities"}
 
 
 def datasets_dir() -> Path:

@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
+from airwarn.configs.schema import StrictModel, load_yaml_model
 from pydantic import Field, field_validator
 
 from airwarn.core.pollutants import targets as registry_targets
-from configs.schema import StrictModel, load_yaml_model
 
 __all__ = ["LgbmParams", "ModelSettings", "DomainStation", "DomainConfig", "load_model_settings",
            "load_domain", "datasets_dir"]
@@ -216,7 +216,7 @@ class DomainConfig(StrictModel):
 
 def load_model_settings(path: Path | str | None = None) -> ModelSettings:
     """Load ``configs/models.yaml`` (or the given file) into :class:`ModelSettings`."""
-    from configs import config_dir
+    from airwarn.configs import config_dir
 
     return load_yaml_model(path or config_dir() / "models.yaml", ModelSettings)
 

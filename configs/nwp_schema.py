@@ -28,9 +28,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from airwarn.configs.schema import ConfigError, StrictModel, load_yaml_model
 from pydantic import Field, field_validator, model_validator
-
-from configs.schema import ConfigError, StrictModel, load_yaml_model
 
 __all__ = ["STORE_VARS", "GribKeys", "StepLayout", "NwpProfile", "BBox", "VarRange",
            "MetChecks", "NWP_DIR", "load_profile", "load_profiles", "load_met_checks"]

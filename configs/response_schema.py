@@ -20,9 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from airwarn.configs.schema import ConfigError, Region, StrictModel, load_yaml_model
 from pydantic import Field, field_validator, model_validator
-
-from configs.schema import ConfigError, Region, StrictModel, load_yaml_model
 
 __all__ = [
     "GRADES",
@@ -227,7 +226,7 @@ class EmergencyList(StrictModel):
 
 def response_config_dir() -> Path:
     """``<config dir>/response``."""
-    import configs
+    from airwarn import configs
 
     return configs.config_dir() / "response"
 

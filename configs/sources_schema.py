@@ -27,9 +27,8 @@ import re
 from pathlib import Path
 from typing import Literal
 
+from airwarn.configs.schema import StrictModel, load_yaml_model
 from pydantic import Field, field_validator, model_validator
-
-from configs.schema import StrictModel, load_yaml_model
 
 __all__ = ["FetchDefaults", "Source", "Sources", "load_sources", "parse_steps"]
 
@@ -181,7 +180,7 @@ class Sources(StrictModel):
 def load_sources(path: Path | str | None = None) -> Sources:
     """Load ``sources.yaml`` (default: the configuration directory's)."""
     if path is None:
-        from configs import config_dir
+        from airwarn.configs import config_dir
 
         path = config_dir() / "sources.yaml"
     return load_yaml_model(path, Sources)

@@ -14,9 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from airwarn.configs.schema import StrictModel, load_yaml_model
 from pydantic import Field, field_validator, model_validator
-
-from configs.schema import StrictModel, load_yaml_model
 
 __all__ = [
     "Bootstrap",
@@ -145,7 +144,7 @@ class VerificationSettings(StrictModel):
     @model_validator(mode="after")
     def _ladder(self) -> VerificationSettings:
         if not self.warning_levels:
-            from configs.warning_schema import ladder_day_clauses
+            from airwarn.configs.warning_schema import ladder_day_clauses
 
             levels = ladder_day_clauses(self.warning_ladder)
             self.warning_levels = {k: [LadderClause(**c) for c in v]  # type: ignore[misc]
@@ -169,7 +168,7 @@ def _load(path: str, mtime: float) -> VerificationSettings:
 def load_verification(path: Path | str | None = None) -> VerificationSettings:
     """Load and validate ``verification.yaml`` (default: in :func:`configs.config_dir`)."""
     if path is None:
-        from configs import config_dir
+        from airwarn.configs import config_dir
 
         path = config_dir() / "verification.yaml"
     p = Path(path)

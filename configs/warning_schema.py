@@ -22,9 +22,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from airwarn.configs.schema import ConfigError, Region, StrictModel, load_yaml_model
 from pydantic import Field, field_validator, model_validator
-
-from configs.schema import ConfigError, Region, StrictModel, load_yaml_model
 
 __all__ = [
     "LEVELS",
@@ -373,7 +372,7 @@ class WarningPolicy(StrictModel):
 
 def warning_config_dir() -> Path:
     """Directory of the ladder YAML files (``<config dir>/warning``)."""
-    import configs
+    from airwarn import configs
 
     return configs.config_dir() / "warning"
 

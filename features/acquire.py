@@ -43,8 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-from configs.sources_schema import FetchDefaults, Source, Sources
+from airwarn.configs.sources_schema import FetchDefaults, Source, Sources
 
 __all__ = ["feed_relpath", "FetchItem", "DownloadResult", "FetchReport", "CycleState", "FetchCatalog",
            "redact_url", "plan_source", "download", "check_grib", "fetch_sources",

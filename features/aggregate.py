@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from features.qc import valid_mask
-from features.store import POLLUTANTS, validate_obs
+from airwarn.features.qc import valid_mask
+from airwarn.features.store import POLLUTANTS, validate_obs
 
 __all__ = ["UNIT_COLUMNS", "stations_to_units"]
 

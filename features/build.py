@@ -25,13 +25,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
+from airwarn.features.calendar import calendar_features
 
 from airwarn.core.daily import MIN_HOURS_8H, MIN_HOURS_DAILY, daily_mean_cube, mda8_cube
 from airwarn.core.daily import MIN_WINDOWS_MDA8 as _MIN_WINDOWS_MDA8
 from airwarn.core.pollutants import observed as registry_observed
 from airwarn.core.pollutants import pollutant as pollutant_info
 from airwarn.core.pollutants import targets as registry_targets
-from features.calendar import calendar_features
 
 __all__ = [
     "POLLUTANTS",

@@ -142,7 +142,7 @@ def cf_met(ds: xr.Dataset, *, writer: str, reference_time: pd.Timestamp | None =
 
 
 def cf_forecast(ds: xr.Dataset, points: Mapping[str, tuple[float, float]] | None = None, *,
-                writer: str = "models.forecast") -> xr.Dataset:
+                writer: str = "airwarn.models.forecast") -> xr.Dataset:
     """Forecast or backtest Dataset with CF-1.8 attributes (a shallow copy; values unchanged).
 
     Parameters

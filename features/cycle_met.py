@@ -29,8 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from features.build import CycleMet
+from airwarn.features.build import CycleMet
 
 __all__ = ["ERROR_SPECS", "RAIN_TIMING_SD_120H", "store_cycle_met", "synthetic_cycle_met"]
 
@@ -68,8 +67,7 @@ def store_cycle_met(cycles_dir: Path | str, points: Mapping[str, tuple[float, fl
         The folder holds no cycle file.
     """
     import xarray as xr
-
-    from features.met_sampling import sample_points
+    from airwarn.features.met_sampling import sample_points
 
     d = Path(cycles_dir)
     files = sorted(d.glob("[0-9]" * 10 + ".nc"))

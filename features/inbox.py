@@ -37,8 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-from features.acquire import sha256_file, sqlite_db
+from airwarn.features.acquire import sha256_file, sqlite_db
 
 __all__ = ["InboxResult", "InboxLedger", "DeferFile", "inbox_files", "process_inbox",
            "watch_inbox", "ingest_met_obs_files", "QUARANTINE", "LEDGER"]
@@ -69,7 +68,7 @@ def ingest_met_obs_files(paths: list[Path], data_dir: Path, **_: Any) -> str:
     str
         One line saying what was stored.
     """
-    from features.ingest import ingest_met_obs_files as ingest
+    from airwarn.features.ingest import ingest_met_obs_files as ingest
 
     wrep, met = ingest(paths, data_dir)
     return (f"station meteorology: {len(met):,} station-hours, {met['station_id'].nunique()} "
@@ -77,7 +76,7 @@ def ingest_met_obs_files(paths: list[Path], data_dir: Path, **_: Any) -> str:
 
 
 def _ingest_obs(paths: list[Path], data_dir: Path, *, fmt: str, config: Any, **_: Any) -> str:
-    from features.ingest import ingest_files
+    from airwarn.features.ingest import ingest_files
 
     res = ingest_files(paths, data_dir, fmt=fmt, stations=config.stations if config else None)
     return (f"{res.rows} station-hours: {res.added} added, {res.replaced} replaced, "
@@ -85,7 +84,7 @@ def _ingest_obs(paths: list[Path], data_dir: Path, *, fmt: str, config: Any, **_
 
 
 def _ingest_met(paths: list[Path], data_dir: Path, *, fmt: str, cycle: bool, **_: Any) -> str:
-    from features.ingest import ingest_met_files
+    from airwarn.features.ingest import ingest_met_files
 
     written = ingest_met_files(paths, data_dir, fmt=fmt, cycle=cycle)
     return "meteorology → " + ", ".join(str(Path(w).relative_to(data_dir))
@@ -161,7 +160,7 @@ def inbox_files(folder: Path | str) -> list[Path]:
 
 
 def _quarantine(folder: Path, path: Path, sha: str, error: str) -> Path:
-    from features.atomic import write_text_atomic
+    from airwarn.features.atomic import write_text_atomic
 
     qdir = folder / QUARANTINE
     qdir.mkdir(parents=True, exist_ok=True)
@@ -177,7 +176,7 @@ def _quarantine(folder: Path, path: Path, sha: str, error: str) -> Path:
 
 def _nwp_folders() -> set[str]:
     try:
-        from configs.sources_schema import load_sources
+        from airwarn.configs.sources_schema import load_sources
 
         return {s.name for s in load_sources().sources if s.kind == "nwp"}
     except Exception:  # noqa: BLE001 - no sources file: no NWP folders
@@ -208,14 +207,14 @@ def process_inbox(folder: Path | str, data_dir: Path | str, *, config: Any = Non
     -------
     InboxResult
     """
-    from features.readers.common import ReaderError
-    from features.readers.registry import detect_format
+    from airwarn.features.readers.common import ReaderError
+    from airwarn.features.readers.registry import detect_format
 
     folder, data_dir = Path(folder), Path(data_dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder to watch")
     if config is None:
-        import configs
+        from airwarn import configs
 
         config = configs.load_config()
     ledger = ledger or InboxLedger(data_dir / "inbox" / LEDGER)

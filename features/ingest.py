@@ -116,12 +116,12 @@ def ingest_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
     features.readers.common.ReaderError, features.store.ObsSchemaError, ConfigError
         Bad input; nothing has been written.
     """
-    from configs.domain_schema import load_domain
-    from features.qc import qc_report, run_qc
-    from features.readers.common import ReadReport, combine_obs
-    from features.readers.plausibility import check_station_rows
-    from features.readers.stations import read_station_file
-    from features.store import obs_dir, read_obs, write_obs
+    from airwarn.configs.domain_schema import load_domain
+    from airwarn.features.qc import qc_report, run_qc
+    from airwarn.features.readers.common import ReadReport, combine_obs
+    from airwarn.features.readers.plausibility import check_station_rows
+    from airwarn.features.readers.stations import read_station_file
+    from airwarn.features.store import obs_dir, read_obs, write_obs
 
     domain = load_domain(domain_path) if domain_path is not None else None
     res = IngestResult(files=list(paths))
@@ -176,7 +176,7 @@ def ingest_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
     wrep = write_obs(obs, data_dir)
     res.added, res.replaced, res.unchanged = wrep.added, wrep.replaced, wrep.unchanged
     res.written = wrep.files
-    from features.atomic import write_with
+    from airwarn.features.atomic import write_with
 
     qc_dir = obs_dir(data_dir) / "qc"
     qc_dir.mkdir(parents=True, exist_ok=True)
@@ -191,8 +191,8 @@ def ingest_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
 
 
 def _detect_met(path: Path) -> str:
-    from features.readers.met import netcdf_kind
-    from features.readers.registry import detect_format
+    from airwarn.features.readers.met import netcdf_kind
+    from airwarn.features.readers.registry import detect_format
 
     if path.suffix.lower() == ".nc":
         netcdf_kind(path)  # a damaged .nc file: "not a readable NetCDF file (…)"
@@ -254,12 +254,12 @@ def ingest_met(paths: list[Path], data_dir: Path, *, fmt: str = "auto", cycle: b
     features.readers.met.MetReaderError, ValueError
         Bad input; nothing has been written.
     """
-    from features.met_checks import check_coverage, check_dataset
-    from features.met_cycles import store_cycles
-    from features.readers.grib import read_grib2_cycles
-    from features.readers.met import MetReaderError, reference_time_of
-    from features.readers.registry import get_format
-    from features.store import write_met_analysis
+    from airwarn.features.met_checks import check_coverage, check_dataset
+    from airwarn.features.met_cycles import store_cycles
+    from airwarn.features.readers.grib import read_grib2_cycles
+    from airwarn.features.readers.met import MetReaderError, reference_time_of
+    from airwarn.features.readers.registry import get_format
+    from airwarn.features.store import write_met_analysis
 
     task = progress.add_task("reading", total=len(paths)) if progress else None
     kinds = {p: (_detect_met(p) if fmt == "auto" else fmt) for p in paths}
@@ -334,9 +334,9 @@ def ingest_met_obs_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto"
         What was stored, and the point table read (later files win on a repeated
         station-hour).
     """
-    from features.met_obs import validate_met_obs, write_met_obs
-    from features.readers.plausibility import check_station_rows
-    from features.readers.registry import detect_format, get_format
+    from airwarn.features.met_obs import validate_met_obs, write_met_obs
+    from airwarn.features.readers.plausibility import check_station_rows
+    from airwarn.features.readers.registry import detect_format, get_format
 
     frames = []
     for p in paths:
@@ -352,8 +352,8 @@ def ingest_met_obs_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto"
 
 def kind_of(members: list, fmt: str, domain: Path | None) -> str:
     """The one kind of data (obs, met_obs, met_grid) the members carry."""
-    from features.readers.registry import detect_format, get_format
-    from features.readers.stations import STATION_FORMATS
+    from airwarn.features.readers.registry import detect_format, get_format
+    from airwarn.features.readers.stations import STATION_FORMATS
 
     if domain is not None or fmt in STATION_FORMATS[1:]:
         return "obs"

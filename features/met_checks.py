@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from airwarn.configs.nwp_schema import MetChecks, load_met_checks
+from airwarn.features.readers.met import ERA5_ATTRS, MetReaderError
 
 from airwarn.core.timeutil import LOCAL_TZ
-from configs.nwp_schema import MetChecks, load_met_checks
-from features.readers.met import ERA5_ATTRS, MetReaderError
 
 __all__ = ["check_field", "check_dataset", "check_coverage", "crop_box", "unit_points",
            "d3_end_step", "duplicated_times"]
@@ -104,7 +104,7 @@ def unit_points(region: Any = None, stations: pd.DataFrame | None = None
 
     Defaults to ``configs/region.yaml`` and ``configs/stations.csv``.
     """
-    import configs
+    from airwarn import configs
 
     region = region if region is not None else configs.load_region()
     pts: list[tuple[str, float, float]] = []

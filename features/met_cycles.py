@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from airwarn.features.readers.met import ERA5_VARS, MetReaderError
 
 from airwarn.core.timeutil import LOCAL_TZ
-from features.readers.met import ERA5_VARS, MetReaderError
 
 __all__ = ["CATALOG_NAME", "cycles_dir", "cycle_path", "cycle_catalog", "complete_cycles",
            "read_cycle", "store_cycles", "cycle_entry", "CycleCoverageError"]
@@ -112,7 +112,7 @@ def _has(da: xr.DataArray) -> np.ndarray:
 
 def _merge(old: xr.Dataset | None, new: xr.Dataset, where: str) -> xr.Dataset:
     """New steps replace old ones variable by variable; other steps and variables are kept."""
-    from features.readers.grib import derive_rates
+    from airwarn.features.readers.grib import derive_rates
 
     if old is None:
         return derive_rates(new)
@@ -159,8 +159,8 @@ def _encoding(ds: xr.Dataset) -> dict:
 def _profile(source: str | None) -> Any:
     if not source:
         return None
-    from configs.nwp_schema import load_profile
-    from configs.schema import ConfigError
+    from airwarn.configs.nwp_schema import load_profile
+    from airwarn.configs.schema import ConfigError
 
     try:
         return load_profile(source)
@@ -172,7 +172,7 @@ def cycle_entry(ds: xr.Dataset, path: Path, *, arrivals: dict[str, str] | None =
                 issue_hours: Sequence[int] | None = None, tz: str = LOCAL_TZ,
                 horizon_days: int = 3) -> dict[str, Any]:
     """The catalog entry of a stored cycle (see the module docstring)."""
-    from features.met_checks import d3_end_step
+    from airwarn.features.met_checks import d3_end_step
 
     ref = _ref_of(ds)
     steps = [int(s) for s in ds["step"].values] if "step" in ds.coords else \
@@ -198,7 +198,7 @@ def cycle_entry(ds: xr.Dataset, path: Path, *, arrivals: dict[str, str] | None =
     complete = [s for s in steps if str(s) not in incomplete]
     if issue_hours is None:
         try:
-            import configs
+            from airwarn import configs
 
             st = configs.load_settings()
             issue_hours, tz, horizon_days = st.issue_hours, st.timezone, st.horizon_days
@@ -245,7 +245,7 @@ def _read_catalog(d: Path) -> dict[str, dict]:
 
 
 def _write_catalog(d: Path, cycles: dict[str, dict]) -> None:
-    from features.atomic import write_text_atomic
+    from airwarn.features.atomic import write_text_atomic
 
     body = {"version": 1, "updated": pd.Timestamp.now(tz="UTC").isoformat(),
             "cycles": dict(sorted(cycles.items()))}

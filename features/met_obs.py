@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from features.store import WriteReport
+from airwarn.features.store import WriteReport
 
 __all__ = ["MET_OBS_VARS", "MET_OBS_COLUMNS", "MET_STATION_COLUMNS", "met_obs_dir",
            "validate_met_obs", "write_met_obs", "read_met_obs", "load_met_stations",
@@ -84,7 +83,7 @@ def write_met_obs(df: pd.DataFrame, data_dir: Path | str) -> WriteReport:
     features.store.WriteReport
         Rows added / replaced / unchanged and the month files written.
     """
-    from features.store import _commit, dir_lock, same_rows  # the obs store's machinery
+    from airwarn.features.store import _commit, dir_lock, same_rows  # the obs store's machinery
 
     new = validate_met_obs(df, "write_met_obs input")
     rep = WriteReport(rows_in=len(new))
@@ -171,10 +170,10 @@ def load_met_stations(path: Path | str | None = None, unit_ids: list[str] | None
         A missing file or column, a repeated station id, or (with ``unit_ids``) an unknown
         unit — naming the file and line.
     """
-    from configs.schema import ConfigError
+    from airwarn.configs.schema import ConfigError
 
     if path is None:
-        from configs import CONFIG_DIR, config_dir
+        from airwarn.configs import CONFIG_DIR, config_dir
 
         path = config_dir() / "met_stations.csv"
         if not path.exists():

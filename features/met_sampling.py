@@ -21,9 +21,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 import xarray as xr
-
-from configs.schema import Region, Unit
-from features.stations_table import PROVINCE_NAME, district_polygons
+from airwarn.configs.schema import Region, Unit
+from airwarn.features.stations_table import PROVINCE_NAME, district_polygons
 
 __all__ = ["unit_polygon", "unit_weights", "sample_points", "sample_units"]
 

@@ -41,10 +41,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from airwarn.configs.schema import StrictModel, load_yaml_model
+from airwarn.features.store import POLLUTANTS, validate_obs
 from pydantic import Field, model_validator
-
-from configs.schema import StrictModel, load_yaml_model
-from features.store import POLLUTANTS, validate_obs
 
 __all__ = [
     "QC_RANGE", "QC_NEGATIVE", "QC_STUCK", "QC_SPIKE", "QC_PM_RATIO", "QC_UNIT", "QC_DUPLICATE",
@@ -140,7 +139,7 @@ class QCConfig(StrictModel):
 def load_qc_config(path: Path | str | None = None) -> QCConfig:
     """Load and validate ``configs/qc.yaml`` (raises ``configs.ConfigError`` naming file and key)."""
     if path is None:
-        from configs import config_dir
+        from airwarn.configs import config_dir
 
         path = config_dir() / "qc.yaml"
     return load_yaml_model(path, QCConfig)

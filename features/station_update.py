@@ -27,9 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from configs.schema import Region
-from features.stations_table import PROVINCE_NAME, STATION_TABLE_COLUMNS, district_polygons
+from airwarn.configs.schema import Region
+from airwarn.features.stations_table import PROVINCE_NAME, STATION_TABLE_COLUMNS, district_polygons
 
 __all__ = ["MOVE_THRESHOLD_M", "SEEN_COLUMNS", "StationUpdate", "read_seen_stations",
            "locate_units", "update_station_table", "table_diff"]
@@ -87,8 +86,8 @@ def read_seen_stations(paths: list[Path]) -> pd.DataFrame:
     features.readers.common.ReaderError
         A file that is neither (naming it), or a bad row.
     """
-    from features.readers.cnemc import read_cnemc
-    from features.readers.common import ReaderError, read_text
+    from airwarn.features.readers.cnemc import read_cnemc
+    from airwarn.features.readers.common import ReaderError, read_text
 
     parts: list[pd.DataFrame] = []
     for p in paths:
@@ -97,7 +96,7 @@ def read_seen_stations(paths: list[Path]) -> pd.DataFrame:
         if head.startswith("timepoint,stationcode,"):
             read_cnemc(p, stations_seen=parts)
         elif head.startswith("ID,stations_name,"):
-            from features.stations_table import _read_source
+            from airwarn.features.stations_table import _read_source
 
             try:
                 src = _read_source(Path(p))

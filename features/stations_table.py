@@ -26,8 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
-
-from configs.schema import Region, Unit
+from airwarn.configs.schema import Region, Unit
 
 __all__ = [
     "STATION_TABLE_COLUMNS",
@@ -170,7 +169,7 @@ def build_station_table(station_info_csv: Path | str, region: Region) -> pd.Data
 
 def write_station_table(table: pd.DataFrame, path: Path | str) -> Path:
     """Write the station table as UTF-8 CSV atomically (lon/lat with 4 decimals, degrees)."""
-    from features.atomic import write_text_atomic
+    from airwarn.features.atomic import write_text_atomic
 
     text = table[STATION_TABLE_COLUMNS].to_csv(index=False, float_format="%.4f",
                                                 lineterminator="\n")
@@ -180,7 +179,7 @@ def write_station_table(table: pd.DataFrame, path: Path | str) -> Path:
 if __name__ == "__main__":  # pragma: no cover - regeneration helper
     import sys
 
-    import configs
+    from airwarn import configs
 
     src = sys.argv[1] if len(sys.argv) > 1 else \
         "/work/shared/datasets/station_coords_pm25gnn/station_info.csv"

@@ -400,7 +400,7 @@ def read_obs(data_dir: Path | str, start: object | None = None, end: object | No
 # ---------------------------------------------------------------------------- meteorology store
 def _met_encoding(ds: xr.Dataset) -> dict:
     """float32 data (zlib 3), int32 hours since 1970 (``features.cf.netcdf_encoding``)."""
-    from features.cf import netcdf_encoding
+    from airwarn.features.cf import netcdf_encoding
 
     return netcdf_encoding(ds, complevel=3, float_dtype="float32")
 
@@ -456,12 +456,12 @@ def write_met_analysis(ds: xr.Dataset, data_dir: Path | str) -> list[Path]:
                                      f"{c!r}; expected the same grid within a month file")
             part = part.combine_first(old)
         staged.append((path, part))
-    from features.atomic import atomic_path
-    from features.cf import cf_met
+    from airwarn.features.atomic import atomic_path
+    from airwarn.features.cf import cf_met
 
     written = []
     for path, part in staged:
-        part = cf_met(part, writer="features.store.write_met_analysis")
+        part = cf_met(part, writer="airwarn.features.store.write_met_analysis")
         with atomic_path(path) as tmp:
             part.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=_met_encoding(part))
         written.append(path)
@@ -489,10 +489,10 @@ def write_met_cycle(ds: xr.Dataset, data_dir: Path | str,
                                  {"units": "hours", "long_name": "forecast lead time"}))
     out.attrs["forecast_reference_time"] = ref_ts.isoformat()
     path = RunStore(data_dir).met_cycle(ref_ts)
-    from features.atomic import atomic_path
-    from features.cf import cf_met
+    from airwarn.features.atomic import atomic_path
+    from airwarn.features.cf import cf_met
 
-    out = cf_met(out, writer="features.store.write_met_cycle", reference_time=ref_ts)
+    out = cf_met(out, writer="airwarn.features.store.write_met_cycle", reference_time=ref_ts)
 
     with atomic_path(path) as tmp:
         out.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=_met_encoding(out))

@@ -5,7 +5,7 @@ Importing this package applies :func:`flows.prefect_env.configure_prefect` first
 telemetry off, quiet logging. Variables already set in the environment win.
 """
 
-from flows.prefect_env import configure_prefect as _configure_prefect
+from airwarn.flows.prefect_env import configure_prefect as _configure_prefect
 
 try:
     _configure_prefect()

@@ -110,11 +110,12 @@ def fetch_and_ingest(issue_time: Any, data_dir: Path | str, *, names: list[str] 
     dict
         The acquisition record (also written to ``<data_dir>/acquire/<stamp>.json``).
     """
-    import configs
-    from configs.sources_schema import load_sources
-    from features.acquire import FetchCatalog, fetch_sources, inbox_dir
-    from features.atomic import write_text_atomic
-    from features.inbox import process_inbox
+    from airwarn.configs.sources_schema import load_sources
+    from airwarn.features.acquire import FetchCatalog, fetch_sources, inbox_dir
+    from airwarn.features.atomic import write_text_atomic
+    from airwarn.features.inbox import process_inbox
+
+    from airwarn import configs
 
     clock = clock or (lambda: pd.Timestamp.now(tz="UTC"))
     srcs = sources or load_sources()
@@ -206,7 +207,7 @@ def acquire(issue_time: str | datetime | None = None, data_dir: str | None = Non
     dict
         The acquisition record (:func:`fetch_and_ingest`).
     """
-    import configs
+    from airwarn import configs
 
     settings = configs.load_settings()
     ddir = Path(data_dir or settings.data_dir)

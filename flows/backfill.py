@@ -21,18 +21,17 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
-
-from flows.daily import (
+from airwarn.flows.daily import (
     LOCAL_TZ,
     DailyRun,
     RunFailed,
     config_for,
     run_daily,
 )
-from flows.locks import LockBusy
-from flows.runners import task_runner
+from airwarn.flows.locks import LockBusy
+from airwarn.flows.runners import task_runner
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 __all__ = ["BACKFILL_PRODUCTS", "issue_times", "backfill_one", "backfill", "run_backfill"]
 
@@ -138,7 +137,7 @@ def backfill(
     config = config_for(data_dir)
     times = issue_times(start, end, config.settings.issue_hours)
     prods = tuple(p for p in (products or ()) if p in BACKFILL_PRODUCTS)
-    from flows.progress import LineProgress
+    from airwarn.flows.progress import LineProgress
 
     futures = [backfill_task.submit(data_dir, t, met) for t in times]
     rows = []

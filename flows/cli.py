@@ -11,10 +11,9 @@ import importlib
 import pkgutil
 import sys
 
+import airwarn.flows.commands as _commands
 import typer
-
-import flows.commands as _commands
-from flows.errors import describe, guard_app, set_debug
+from airwarn.flows.errors import describe, guard_app, set_debug
 
 app = typer.Typer(
     name="airwarn",
@@ -27,7 +26,7 @@ app = typer.Typer(
 
 def _register_commands() -> None:
     for mod in sorted(pkgutil.iter_modules(_commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"flows.commands.{mod.name}")
+        module = importlib.import_module(f"airwarn.flows.commands.{mod.name}")
         register = getattr(module, "register", None)
         if callable(register):
             register(app)

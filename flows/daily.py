@@ -48,27 +48,21 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
-
-import configs
-from airwarn.core.timeutil import LOCAL_ZONE as LOCAL_TZ
-from airwarn.core.timeutil import parse_issue_time as core_parse_issue_time
-from alerts.daily import daily_aqi
-from alerts.register import Register
-from alerts.warning import WarningDecision, warn_run
-from configs import AirwarnConfig
-from features.acquire import arrival_info
-from features.aggregate import stations_to_units
-from features.build import CycleMet, NoMet, PerfectMet
-from features.demo_world import DELIVERY_DELAY_H, load_world, unit_met, unit_met_forecasts
-from features.met_obs import add_met_obs
-from features.met_sampling import sample_units
-from features.qc import run_qc
-from features.store import read_obs
-from flows.locks import issue_lock, issue_stamp
-from flows.notify import notify_duty_failure
-from flows.stages import (
+from airwarn.alerts.daily import daily_aqi
+from airwarn.alerts.register import Register
+from airwarn.alerts.warning import WarningDecision, warn_run
+from airwarn.configs import AirwarnConfig
+from airwarn.features.acquire import arrival_info
+from airwarn.features.aggregate import stations_to_units
+from airwarn.features.build import CycleMet, NoMet, PerfectMet
+from airwarn.features.demo_world import DELIVERY_DELAY_H, load_world, unit_met, unit_met_forecasts
+from airwarn.features.met_obs import add_met_obs
+from airwarn.features.met_sampling import sample_units
+from airwarn.features.qc import run_qc
+from airwarn.features.store import read_obs
+from airwarn.flows.locks import issue_lock, issue_stamp
+from airwarn.flows.notify import notify_duty_failure
+from airwarn.flows.stages import (
     NOT_AVAILABLE,
     StageRecord,
     StageUnavailable,
@@ -79,14 +73,20 @@ from flows.stages import (
     timed,
     write_manifest,
 )
-from models.forecast import forecast_path, read_forecast, run_forecast, write_forecast
-from models.verify import ALL as VERIFY_ALL
-from models.verify import verify_archive
-from products.bulletin import render_bulletins
-from products.delivery import deliver
-from products.maps import render_run_maps, render_run_met_maps
-from products.meteorology import decision_meteorology, run_unit_met
-from products.report import render_review_report
+from airwarn.models.forecast import forecast_path, read_forecast, run_forecast, write_forecast
+from airwarn.models.verify import ALL as VERIFY_ALL
+from airwarn.models.verify import verify_archive
+from airwarn.products.bulletin import render_bulletins
+from airwarn.products.delivery import deliver
+from airwarn.products.maps import render_run_maps, render_run_met_maps
+from airwarn.products.meteorology import decision_meteorology, run_unit_met
+from airwarn.products.report import render_review_report
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from airwarn import configs
+from airwarn.core.timeutil import LOCAL_ZONE as LOCAL_TZ
+from airwarn.core.timeutil import parse_issue_time as core_parse_issue_time
 
 __all__ = [
     "LOCAL_TZ",
@@ -524,7 +524,7 @@ def stage_qc(run: DailyRun) -> StageRecord:
         flagged, report = run_qc(run.obs, run.stations)
         run.obs = flagged
         path = run.data_dir / "obs" / "qc" / f"{run.stamp}.csv"
-        from features.atomic import write_text_atomic
+        from airwarn.features.atomic import write_text_atomic
 
         write_text_atomic(path, report.to_csv(index=False))
         rec.set_outputs(run.data_dir, [path])
@@ -626,7 +626,7 @@ def stage_daily_aqi(run: DailyRun) -> StageRecord:
             return rec
         table = daily_aqi(run.obs_units, id_col="unit_id")
         path = run.products_dir / "observed_daily_aqi.csv"
-        from features.atomic import write_text_atomic
+        from airwarn.features.atomic import write_text_atomic
 
         write_text_atomic(path, table.to_csv(index=False))
         rec.set_outputs(run.data_dir, [path])
@@ -742,7 +742,7 @@ def stage_verify_recent(run: DailyRun) -> StageRecord:
         keep = [c for c in ("variable", "lead_day", "n", "mb", "rmse", "r", "skill_persistence")
                 if c in table.columns]
         run.scores = table[keep].reset_index(drop=True)
-        from features.atomic import write_text_atomic
+        from airwarn.features.atomic import write_text_atomic
 
         write_text_atomic(path, run.scores.to_csv(index=False))
         rec.set_outputs(run.data_dir, [path])
@@ -1231,7 +1231,7 @@ def daily_forecast(
     t = parse_issue_time(issue_time) if issue_time is not None else \
         latest_issue_time(issue_hours=config.settings.issue_hours)
     if fetch:
-        from flows.acquire import acquire
+        from airwarn.flows.acquire import acquire
 
         acquire(issue_time=t, data_dir=str(config.settings.data_dir))
     run = DailyRun(config, t, met=met,

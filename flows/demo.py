@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from airwarn.alerts.daily import daily_aqi
+from airwarn.features.demo_world import build_world, summarise_world
+from airwarn.flows.daily import config_for, load_unit_obs, make_met_source
+from airwarn.flows.stages import StageUnavailable, write_manifest
+from airwarn.models.train import train_models
 
 from airwarn.core.timeutil import LOCAL_TZ
-from alerts.daily import daily_aqi
-from features.demo_world import build_world, summarise_world
-from flows.daily import config_for, load_unit_obs, make_met_source
-from flows.stages import StageUnavailable, write_manifest
-from models.train import train_models
 
 __all__ = ["BACKFILL_DAYS", "TRAIN_DAYS", "DemoResult", "needs_training", "train_demo", "run_demo",
            "feed_dir", "fetch_demo_feed"]
@@ -61,7 +61,7 @@ DEMO_MODEL_OVERRIDES: dict[str, Any] = {
 
 def demo_model_settings() -> Any:
     """``configs/models.yaml`` with :data:`DEMO_MODEL_OVERRIDES` applied (validated again)."""
-    from configs.model_schema import ModelSettings, load_model_settings
+    from airwarn.configs.model_schema import ModelSettings, load_model_settings
 
     data = load_model_settings().model_dump()
     for key, value in DEMO_MODEL_OVERRIDES.items():
@@ -137,9 +137,9 @@ def fetch_demo_feed(data_dir: Path | str, issue_time: Any, *, sources: Any = Non
 
     Returns the acquisition record, or None when the feed folder is empty (nothing served).
     """
-    from configs.sources_schema import load_sources
-    from flows.acquire import fetch_and_ingest
-    from flows.loopback import serve_folder
+    from airwarn.configs.sources_schema import load_sources
+    from airwarn.flows.acquire import fetch_and_ingest
+    from airwarn.flows.loopback import serve_folder
 
     feed = feed_dir(data_dir)
     srcs = sources or load_sources()
@@ -193,9 +193,9 @@ def run_demo(
     """
     import time
 
-    from flows.backfill import run_backfill
-    from flows.daily import daily_forecast
-    from flows.monthly import run_monthly
+    from airwarn.flows.backfill import run_backfill
+    from airwarn.flows.daily import daily_forecast
+    from airwarn.flows.monthly import run_monthly
 
     show = show or (lambda x: say(str(x)))
     config = config_for(data_dir)
@@ -264,14 +264,14 @@ def run_demo(
     out["timings"]["fetch"] = round(time.perf_counter() - t, 1)
     t = time.perf_counter()
     say(f"[4/6] today's daily forecast run {issue:%Y-%m-%d %H:%M} through Prefect …")
-    from flows.daily import RunFailed
+    from airwarn.flows.daily import RunFailed
 
     try:
         out["daily"] = daily_forecast(issue_time=issue.isoformat(), data_dir=str(ddir),
                                       met="demo")
     except RunFailed as exc:
         say(f"      run failed: {exc}")
-        from flows.stages import read_manifest
+        from airwarn.flows.stages import read_manifest
 
         out["daily"] = read_manifest(ddir / "products" / issue.strftime("%Y%m%dT%H%M")
                                      / "manifest.json") or {}

@@ -104,14 +104,14 @@ def describe(exc: BaseException) -> tuple[str, int]:
         configuration loaders and the flows name files, rows, variables and options); the
         classes below add what the bare exception lacks.
     """
-    from configs.schema import ConfigError
+    from airwarn.configs.schema import ConfigError
 
     try:
-        from flows.locks import LockBusy
+        from airwarn.flows.locks import LockBusy
     except ImportError:  # pragma: no cover - flows always importable here
         LockBusy = ()  # type: ignore[assignment]
     try:
-        from flows.daily import RunFailed
+        from airwarn.flows.daily import RunFailed
     except ImportError:  # pragma: no cover
         RunFailed = ()  # type: ignore[assignment]
 

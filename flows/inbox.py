@@ -38,7 +38,7 @@ def run_watch(folder: Path, data_dir: Path, *, once: bool, interval_s: float = 3
 
     Returns the exit code: 0, or 1 when a pass quarantined something (``--once``).
     """
-    from features.inbox import process_inbox, watch_inbox
+    from airwarn.features.inbox import process_inbox, watch_inbox
 
     console = Console()
     if once:
@@ -71,8 +71,9 @@ def inbox(data_dir: str | None = None, folder: str | None = None) -> dict[str, A
     dict
         Counts and the quarantined files with their errors.
     """
-    import configs
-    from features.inbox import process_inbox
+    from airwarn.features.inbox import process_inbox
+
+    from airwarn import configs
 
     ddir = Path(data_dir or configs.load_settings().data_dir)
     res = process_inbox(Path(folder) if folder else ddir / "inbox", ddir)

@@ -13,11 +13,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from airwarn.flows.daily import LOCAL_TZ, config_for
+from airwarn.flows.stages import NOT_AVAILABLE, StageRecord, StageUnavailable, timed, write_manifest
+from airwarn.products.monthly_report import month_period, render_monthly_report
 from prefect import flow
-
-from flows.daily import LOCAL_TZ, config_for
-from flows.stages import NOT_AVAILABLE, StageRecord, StageUnavailable, timed, write_manifest
-from products.monthly_report import month_period, render_monthly_report
 
 __all__ = ["previous_month", "run_monthly", "monthly_review"]
 

@@ -45,7 +45,7 @@ def post_duty_message(text: str, settings: Any = None, env: dict[str, str] | Non
         Environment (default ``os.environ``).
     """
     if settings is None:
-        import configs
+        from airwarn import configs
 
         settings = configs.load_settings()
     d = settings.delivery

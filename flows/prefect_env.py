@@ -71,7 +71,7 @@ def prefect_home(data_dir: Path | str | None = None) -> Path:
         ``./data``).
     """
     if data_dir is None:
-        import configs
+        from airwarn import configs
 
         data_dir = configs.data_dir()
     return (Path(data_dir) / "prefect").resolve()

@@ -29,21 +29,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
-
-from features.atomic import write_text_atomic
-from flows.daily import (
+from airwarn.features.atomic import write_text_atomic
+from airwarn.flows.daily import (
     LOCAL_TZ,
     config_for,
     load_unit_obs,
     make_met_source,
     parse_issue_time,
 )
-from flows.stages import StageRecord, timed, write_manifest
-from models.forecast import TARGETS as FORECAST_TARGETS
-from models.registry import load_latest
-from models.train import train_models
+from airwarn.flows.stages import StageRecord, timed, write_manifest
+from airwarn.models.forecast import TARGETS as FORECAST_TARGETS
+from airwarn.models.registry import load_latest
+from airwarn.models.train import train_models
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 __all__ = ["COMPARE_WEEKS", "compare_models", "train_fanout", "promote_version", "run_retrain",
            "retrain", "run_retrain_flow"]
@@ -76,12 +75,18 @@ def compare_models(config: Any, obs_units: pd.DataFrame, met_source: Any,
     dict
         ``{name: {pollutant: rmse}}`` (NaN when a set has no model for a pollutant).
     """
-    from configs.model_schema import load_model_settings
-    from features.build import POLLUTANTS, Geometry, build_issue_features, daily_targets, make_panel
-    from models.backtest import issue_times_between, score_arrays
-    from models.baselines import fit_climatology
-    from models.forecast import DAILY_NAMES, TARGETS, forecast_arrays
-    from models.registry import load_latest
+    from airwarn.configs.model_schema import load_model_settings
+    from airwarn.features.build import (
+        POLLUTANTS,
+        Geometry,
+        build_issue_features,
+        daily_targets,
+        make_panel,
+    )
+    from airwarn.models.backtest import issue_times_between, score_arrays
+    from airwarn.models.baselines import fit_climatology
+    from airwarn.models.forecast import DAILY_NAMES, TARGETS, forecast_arrays
+    from airwarn.models.registry import load_latest
 
     settings = settings or load_model_settings()
     units = list(config.region.unit_ids)
@@ -127,7 +132,7 @@ def train_fanout(config: Any, obs_units: pd.DataFrame, met_source: Any, until: A
     list of Path
         Card paths, one per pollutant.
     """
-    from configs.model_schema import load_model_settings
+    from airwarn.configs.model_schema import load_model_settings
     settings = settings or load_model_settings()
     if not fanout or len(settings.pollutants) < 2:
         return [Path(c) for c in train_models(config, obs_units, met_source, until,
@@ -319,7 +324,7 @@ def run_retrain_flow(until: str | None = None, *, data_dir: str | None = None,
                      dask_address: str | None = None, workers: int | None = None
                      ) -> dict[str, Any]:
     """Run the :func:`retrain` flow on a Dask task runner (local threads or ``dask_address``)."""
-    from flows.runners import task_runner
+    from airwarn.flows.runners import task_runner
 
     f = retrain.with_options(task_runner=task_runner(dask_address, workers))
     return f(until=until, data_dir=data_dir, met=met, compare_weeks=compare_weeks)

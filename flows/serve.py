@@ -27,15 +27,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from airwarn.flows.acquire import acquire, acquire_crons
+from airwarn.flows.daily import daily_forecast
+from airwarn.flows.inbox import INBOX_INTERVAL_MIN, inbox
+from airwarn.flows.monthly import monthly_review
+from airwarn.flows.retrain import retrain
 from prefect.schedules import Cron, Interval
 
-import configs
+from airwarn import configs
 from airwarn.core.timeutil import LOCAL_TZ
-from flows.acquire import acquire, acquire_crons
-from flows.daily import daily_forecast
-from flows.inbox import INBOX_INTERVAL_MIN, inbox
-from flows.monthly import monthly_review
-from flows.retrain import retrain
 
 __all__ = ["TIMEZONE", "RETRAIN_CRON", "MONTHLY_CRON", "daily_cron", "build_deployments",
            "serve_all"]

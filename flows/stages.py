@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from features.atomic import write_text_atomic
+from airwarn.features.atomic import write_text_atomic
 
 __all__ = [
     "NOT_AVAILABLE",
@@ -54,7 +54,7 @@ def lookup(dotted: str) -> Callable[..., Any] | type:
     Parameters
     ----------
     dotted : str
-        ``module:attribute`` (e.g. ``"models.forecast:run_forecast"``).
+        ``module:attribute`` (e.g. ``"airwarn.models.forecast:run_forecast"``).
 
     Raises
     ------

@@ -26,11 +26,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import xarray as xr
-
-from airwarn.core.timeutil import LOCAL_TZ
-from alerts.aqi import iaqi_array, ruleset_for
-from configs.model_schema import DomainConfig, ModelSettings, datasets_dir
-from features.build import (
+from airwarn.alerts.aqi import iaqi_array, ruleset_for
+from airwarn.configs.model_schema import DomainConfig, ModelSettings, datasets_dir
+from airwarn.features.build import (
     LOCAL_OFFSET_H,
     MET_HISTORY_VARS,
     Geometry,
@@ -43,9 +41,9 @@ from features.build import (
     make_panel,
     observation_variables,
 )
-from features.calendar import holiday_source
-from models.baselines import Climatology, climatology_forecast, fit_climatology, persistence
-from models.forecast import (
+from airwarn.features.calendar import holiday_source
+from airwarn.models.baselines import Climatology, climatology_forecast, fit_climatology, persistence
+from airwarn.models.forecast import (
     DAILY_NAMES,
     TARGETS,
     ForecastArrays,
@@ -53,7 +51,9 @@ from models.forecast import (
     forecast_dataset,
     write_netcdf,
 )
-from models.lgbm import PollutantModel, train_pollutant
+from airwarn.models.lgbm import PollutantModel, train_pollutant
+
+from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["DomainData", "load_domain_data", "issue_times_between", "train_models_on",
            "run_backtest", "score_arrays", "format_scores", "DAILY_THRESHOLDS"]
@@ -69,8 +69,9 @@ def _daily_thresholds(p: str) -> tuple[float, ...]:
     breakpoints of its daily IAQI at IAQI 100, 150 and 200 (PM10: 150, 250, 350)."""
     if p in DAILY_THRESHOLDS:
         return DAILY_THRESHOLDS[p]
+    from airwarn.configs.aqi_schema import load_aqi_ruleset
+
     from airwarn.core.pollutants import pollutant
-    from configs.aqi_schema import load_aqi_ruleset
 
     bps = load_aqi_ruleset("HJ633_2012").breakpoints[pollutant(p).iaqi_key]
     return tuple(float(b) for b in bps[2:5] if b is not None)
@@ -104,7 +105,7 @@ def load_domain_data(domain: DomainConfig, root: Path | str | None = None) -> Do
     FileNotFoundError
         A pattern matches no file (names the pattern and the directory).
     """
-    from features.readers.uci import read_five_cities, read_prsa
+    from airwarn.features.readers.uci import read_five_cities, read_prsa
 
     root = Path(root) if root is not None else datasets_dir()
     paths: list[str] = []
@@ -423,7 +424,7 @@ def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         write_netcdf(ds, out / "backtest.nc")
-        from features.atomic import write_text_atomic
+        from airwarn.features.atomic import write_text_atomic
 
         write_text_atomic(out / "scores.json",
                           json.dumps(_clean(scores), ensure_ascii=False, indent=1))

@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from airwarn.features.build import LOCAL_OFFSET_H, IssueFeatures, Panel
 
 from airwarn.core.pollutants import pollutant as pollutant_info
-from features.build import LOCAL_OFFSET_H, IssueFeatures, Panel
 
 __all__ = ["BASELINES", "Climatology", "fit_climatology", "persistence", "same_hour_yesterday",
            "climatology_forecast", "day_of_year_365", "doy_climatology", "doy_climatology_at",

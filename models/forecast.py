@@ -22,17 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-
-from airwarn.core.atomic import atomic_path
-from airwarn.core.pollutants import pollutant as pollutant_info
-from airwarn.core.pollutants import targets as registry_targets
-from airwarn.core.runstore import RunStore
-from airwarn.core.timeutil import LOCAL_TZ, issue_stamp
-from alerts.aqi import iaqi_array, ruleset_for
-from configs import AirwarnConfig
-from configs.model_schema import ModelSettings, load_model_settings
-from configs.warning_schema import aqi_thresholds
-from features.build import (
+from airwarn.alerts.aqi import iaqi_array, ruleset_for
+from airwarn.configs import AirwarnConfig
+from airwarn.configs.model_schema import ModelSettings, load_model_settings
+from airwarn.configs.warning_schema import aqi_thresholds
+from airwarn.features.build import (
     LOCAL_OFFSET_H,
     Geometry,
     IssueFeatures,
@@ -43,8 +37,8 @@ from features.build import (
     make_panel,
     observation_variables,
 )
-from features.cf import cf_forecast, netcdf_encoding
-from models.baselines import (
+from airwarn.features.cf import cf_forecast, netcdf_encoding
+from airwarn.models.baselines import (
     Climatology,
     choose_baseline,
     climatology_forecast,
@@ -54,13 +48,19 @@ from models.baselines import (
     running_spread_scale,
     same_hour_yesterday,
 )
-from models.lgbm import (
+from airwarn.models.lgbm import (
     RESID_LEVELS,
     PollutantModel,
     apply_clim_blend,
     predict_pollutant,
     quantiles_from_resid,
 )
+
+from airwarn.core.atomic import atomic_path
+from airwarn.core.pollutants import pollutant as pollutant_info
+from airwarn.core.pollutants import targets as registry_targets
+from airwarn.core.runstore import RunStore
+from airwarn.core.timeutil import LOCAL_TZ, issue_stamp
 
 __all__ = ["TARGETS", "DAILY_NAMES", "AQI_THRESHOLDS", "ForecastArrays", "forecast_arrays",
            "stored_daily_raw", "read_stored_forecasts",
@@ -600,7 +600,7 @@ def run_forecast(config: AirwarnConfig, issue_time: pd.Timestamp | str, *, met_s
         The forecast-file contract; ``method``/``fallback_reason`` say where baselines replaced
         a model and why.
     """
-    from models.registry import load_latest
+    from airwarn.models.registry import load_latest
 
     t0 = pd.Timestamp(issue_time)
     t0 = (t0.tz_localize(LOCAL_TZ) if t0.tzinfo is None else t0).tz_convert("UTC")

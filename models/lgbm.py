@@ -39,18 +39,23 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-
-from airwarn.core.pollutants import pollutant as pollutant_info
-from configs.model_schema import LgbmParams, ModelSettings
-from features.build import (
+from airwarn.configs.model_schema import LgbmParams, ModelSettings
+from airwarn.features.build import (
     LOCAL_OFFSET_H,
     IssueFeatures,
     Panel,
     daily_design,
     hourly_design,
 )
-from models.baselines import day_of_year_365, doy_climatology, doy_climatology_at, running_bias
-from models.threads import resolve_num_threads
+from airwarn.models.baselines import (
+    day_of_year_365,
+    doy_climatology,
+    doy_climatology_at,
+    running_bias,
+)
+from airwarn.models.threads import resolve_num_threads
+
+from airwarn.core.pollutants import pollutant as pollutant_info
 
 __all__ = ["RESID_LEVELS", "PollutantModel", "apply_clim_blend", "apply_linear",
            "clim_blend_weight", "fit_booster", "train_pollutant",

@@ -29,11 +29,11 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from airwarn.models.baselines import Climatology
+from airwarn.models.lgbm import PollutantModel
 
 from airwarn.core.atomic import write_bytes_atomic, write_text_atomic
 from airwarn.core.runstore import RunStore
-from models.baselines import Climatology
-from models.lgbm import PollutantModel
 
 __all__ = ["CARD_NAME", "model_root", "save_model", "load_model", "load_latest", "list_versions",
            "data_hash", "LoadResult"]

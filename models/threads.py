@@ -43,8 +43,7 @@ _cache: tuple[float, int] | None = None
 def _configured_wait_policy() -> str:
     """``omp_wait_policy`` of configs/models.yaml (read directly: runs at import time)."""
     import yaml
-
-    from configs import config_dir
+    from airwarn.configs import config_dir
 
     try:
         raw = yaml.safe_load((config_dir() / "models.yaml").read_text(encoding="utf-8")) or {}

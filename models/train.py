@@ -11,11 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-
-from airwarn.core.timeutil import LOCAL_TZ
-from configs import AirwarnConfig
-from configs.model_schema import ModelSettings, load_model_settings
-from features.build import (
+from airwarn.configs import AirwarnConfig
+from airwarn.configs.model_schema import ModelSettings, load_model_settings
+from airwarn.features.build import (
     LOCAL_OFFSET_H,
     Geometry,
     MetSource,
@@ -23,11 +21,13 @@ from features.build import (
     make_panel,
     observation_variables,
 )
-from features.calendar import holiday_source
-from models.backtest import train_models_on
-from models.baselines import fit_climatology
-from models.forecast import TARGETS
-from models.registry import data_hash, save_model
+from airwarn.features.calendar import holiday_source
+from airwarn.models.backtest import train_models_on
+from airwarn.models.baselines import fit_climatology
+from airwarn.models.forecast import TARGETS
+from airwarn.models.registry import data_hash, save_model
+
+from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["train_models", "MIN_TRAIN_DAYS"]
 

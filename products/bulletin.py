@@ -25,19 +25,19 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-
-from airwarn.core.atomic import atomic_path, write_bytes_atomic, write_text_atomic
-from configs import AirwarnConfig
-from products.basis import input_basis
-from products.bulletin_content import (  # re-exported: the content of every format
+from airwarn.configs import AirwarnConfig
+from airwarn.products.basis import input_basis
+from airwarn.products.bulletin_content import (  # re-exported: the content of every format
     REDUCTION_SHARE_PCT,
     build_bulletin,
     bulletin_kind,
     md_escape,
 )
-from products.cap import cap_xml
-from products.common import decision_dict
-from products.fonts import CSS_FAMILY, font_face_css
+from airwarn.products.cap import cap_xml
+from airwarn.products.common import decision_dict
+from airwarn.products.fonts import CSS_FAMILY, font_face_css
+
+from airwarn.core.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 
 __all__ = [
     "REDUCTION_SHARE_PCT",
@@ -206,7 +206,7 @@ def write_pdf(html: str, path: Path | str) -> Path:
 
 def _stored_meteorology(d: Mapping[str, Any], config: AirwarnConfig) -> tuple[str, str] | None:
     """气象条件 from the newest stored forecast cycle under ``config.data_dir`` (None if absent)."""
-    from products.meteorology import meteorology_text, unit_met_for_issue
+    from airwarn.products.meteorology import meteorology_text, unit_met_for_issue
 
     data_dir = getattr(config, "data_dir", None)
     if data_dir is None or not d.get("issue_time"):

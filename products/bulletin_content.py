@@ -14,10 +14,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from alerts.aqi import aqi_level, level_info, ruleset_for
-from configs import AirwarnConfig
-from configs.aqi_schema import load_aqi_ruleset
-from products.common import (
+from airwarn.alerts.aqi import aqi_level, level_info, ruleset_for
+from airwarn.configs import AirwarnConfig
+from airwarn.configs.aqi_schema import load_aqi_ruleset
+from airwarn.products.common import (
     RESPONSE_LEVELS,
     SYNTHETIC_LABEL_EN,
     SYNTHETIC_LABEL_ZH,
@@ -89,8 +89,8 @@ def _measure_text(order: Mapping[str, Any], lang: str) -> str:
     if action not in _MEASURE_EN:
         return str(action or "")
     if lang == "zh":
-        from alerts.response import measure_text
-        from configs.response_schema import Measure
+        from airwarn.alerts.response import measure_text
+        from airwarn.configs.response_schema import Measure
 
         return measure_text(Measure(action=action, value=value, transport=order.get("transport")))
     return _MEASURE_EN[action].format(v=float(value or 0))

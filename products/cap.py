@@ -38,13 +38,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from airwarn.configs import AirwarnConfig
+from airwarn.products import geo
+from airwarn.products.bulletin_content import build_bulletin
+from airwarn.products.common import decision_dict, is_synthetic, iso_local, to_local
 from lxml import etree
 
 from airwarn.core.timeutil import parse_stamp
-from configs import AirwarnConfig
-from products import geo
-from products.bulletin_content import build_bulletin
-from products.common import decision_dict, is_synthetic, iso_local, to_local
 
 __all__ = ["CAP_NS", "DEFAULT_SENDER", "cap_identifier", "cap_xml", "SEVERITY", "msg_type"]
 

@@ -42,10 +42,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import yaml
-
-from configs.schema import ConfigError, DeliverySettings
-from features.atomic import write_bytes_atomic, write_text_atomic
-from products.common import decision_dict
+from airwarn.configs.schema import ConfigError, DeliverySettings
+from airwarn.features.atomic import write_bytes_atomic, write_text_atomic
+from airwarn.products.common import decision_dict
 
 __all__ = [
     "DeliveryConfigError",

@@ -13,10 +13,9 @@ import logging
 from functools import lru_cache
 
 import shapely
+from airwarn.configs.schema import Region, Unit
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
-
-from configs.schema import Region, Unit
 
 __all__ = [
     "PROVINCE_NAMES",

@@ -19,15 +19,15 @@ from typing import Any
 import matplotlib
 import numpy as np
 import pandas as pd
+from airwarn.alerts.aqi import aqi_level, level_info
+from airwarn.features.atomic import write_text_atomic
+from airwarn.products.common import WARNING_COLOURS
+from airwarn.products.fonts import CSS_FAMILY, embedded_font_face_css, mpl_rc
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from airwarn.core.timeutil import LOCAL_TZ
-from alerts.aqi import aqi_level, level_info
-from features.atomic import write_text_atomic
-from products.common import WARNING_COLOURS
-from products.fonts import CSS_FAMILY, embedded_font_face_css, mpl_rc
 
 __all__ = ["render_hindcast_report", "timeline_png", "reliability_png"]
 

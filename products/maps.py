@@ -36,6 +36,21 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import xarray as xr
+from airwarn.alerts.aqi import aqi_level, level_info
+from airwarn.configs.aqi_schema import load_aqi_ruleset
+from airwarn.configs.schema import Region
+from airwarn.products import geo
+from airwarn.products.common import (
+    WARNING_COLOURS,
+    WARNING_LEVELS,
+    WARNING_NAMES,
+    decision_dict,
+    fmt_local,
+    is_synthetic,
+    issue_time_of,
+    to_local,
+)
+from airwarn.products.fonts import mpl_rc
 from cartopy.mpl.path import shapely_to_path
 from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -49,21 +64,6 @@ from airwarn.core.atomic import atomic_path
 from airwarn.core.pollutants import pollutant as pollutant_info
 from airwarn.core.pollutants import targets as registry_targets
 from airwarn.core.timeutil import LOCAL_TZ
-from alerts.aqi import aqi_level, level_info
-from configs.aqi_schema import load_aqi_ruleset
-from configs.schema import Region
-from products import geo
-from products.common import (
-    WARNING_COLOURS,
-    WARNING_LEVELS,
-    WARNING_NAMES,
-    decision_dict,
-    fmt_local,
-    is_synthetic,
-    issue_time_of,
-    to_local,
-)
-from products.fonts import mpl_rc
 
 __all__ = [
     "PROJECTION",
@@ -649,7 +649,7 @@ def render_met_maps(fields: xr.Dataset, forecast_ds: xr.Dataset, region: Region,
         ``met_wind_blh.png``, ``met_precip.png``, ``met_stagnation.png`` (those whose variables
         the cycle has).
     """
-    from products.meteorology import STAGNANT_BLH_M, STAGNANT_WIND_MS
+    from airwarn.products.meteorology import STAGNANT_BLH_M, STAGNANT_WIND_MS
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -685,7 +685,7 @@ def render_run_met_maps(config: Any, data_dir: Path | str, met_info: dict[str, A
     The cycle comes from :func:`products.meteorology.run_cycle` (the stored file, or the demo
     world's regenerated cycle); nothing is drawn (empty list) when the run had no cycle.
     """
-    from products.meteorology import daily_met_fields, run_cycle
+    from airwarn.products.meteorology import daily_met_fields, run_cycle
 
     cycle = run_cycle(config, data_dir, met_info)
     if cycle is None:

@@ -38,9 +38,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from airwarn.configs import AirwarnConfig
 
 from airwarn.core.timeutil import LOCAL_TZ
-from configs import AirwarnConfig
 
 __all__ = ["CALM_WIND_MS", "LOW_BLH_M", "WET_MM", "STAGNANT_WIND_MS", "STAGNANT_BLH_M",
            "MIN_DAY_HOURS", "meteorology_text", "unit_met_for_issue", "run_unit_met",
@@ -150,8 +150,7 @@ def unit_met_for_issue(config: AirwarnConfig, data_dir: Path | str, issue_time: 
     units (``features.met_sampling.sample_units``). None when no cycle file is there.
     """
     import xarray as xr
-
-    from features.met_sampling import sample_units
+    from airwarn.features.met_sampling import sample_units
 
     issue = pd.Timestamp(issue_time)
     issue = issue.tz_localize(LOCAL_TZ) if issue.tzinfo is None else issue
@@ -277,7 +276,7 @@ def run_cycle(config: Any, data_dir: Path | str, met_info: dict[str, Any] | None
             with xr.open_dataset(path) as ds:
                 return ds.load()
         if (Path(data_dir) / "demo" / "world.json").exists():
-            from features.demo_world import forecast_cycle, load_world
+            from airwarn.features.demo_world import forecast_cycle, load_world
 
             return forecast_cycle(load_world(data_dir), ref_ts)
     except (OSError, ValueError, KeyError) as exc:
@@ -330,7 +329,7 @@ def run_unit_met(met_source: Any, issue_time: Any, units: Sequence[str]) -> pd.D
 
 def decision_meteorology(decision: Any, unit_met: pd.DataFrame | None) -> tuple[str, str] | None:
     """气象条件 sentence of one decision (its units and window) from :func:`run_unit_met`."""
-    from products.common import decision_dict
+    from airwarn.products.common import decision_dict
 
     d = decision_dict(decision)
     return meteorology_text(unit_met, list(d["unit_ids"]), d.get("start"), d.get("end"))

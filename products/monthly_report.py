@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from airwarn.models.verify import ALL, VerificationResult, verify_archive
 from markupsafe import Markup, escape
 
 from airwarn.core.timeutil import LOCAL_TZ
-from models.verify import ALL, VerificationResult, verify_archive
 
 __all__ = ["SCORE_LABELS", "month_period", "read_obs_source", "build_monthly_result",
            "monthly_figures", "monthly_report_html", "render_monthly_report"]
@@ -107,7 +107,7 @@ def read_obs_source(path: str | Path, stations: pd.DataFrame | None, unit_ids: S
     ValueError
         Unreadable file or missing columns (names the file).
     """
-    from models.verify.match import load_obs_units, units_from_stations
+    from airwarn.models.verify.match import load_obs_units, units_from_stations
 
     p = Path(path)
     if p.is_dir():
@@ -139,8 +139,8 @@ def _domain(path: Path) -> tuple[pd.DataFrame, dict[str, list[Any]]]:
 
 @lru_cache(maxsize=2)
 def _domain_cached(path: str, mtime: float) -> tuple[pd.DataFrame, dict[str, list[Any]]]:
-    from configs.model_schema import load_domain
-    from models.backtest import load_domain_data
+    from airwarn.configs.model_schema import load_domain
+    from airwarn.models.backtest import load_domain_data
 
     dom = load_domain(path)
     try:
@@ -170,8 +170,9 @@ def build_monthly_result(month: str, *, data_dir: str | Path | None = None,
     config : configs.AirwarnConfig, optional
     bootstrap : bool
     """
-    import configs
-    from models.verify.match import read_forecast_archive
+    from airwarn.models.verify.match import read_forecast_archive
+
+    from airwarn import configs
 
     p0, p1 = month_period(month)
     if config is None:
@@ -191,7 +192,7 @@ def build_monthly_result(month: str, *, data_dir: str | Path | None = None,
     t1 = (p1 + pd.Timedelta(days=1)).tz_localize(LOCAL_TZ).tz_convert("UTC")
     src = obs if obs is not None else ddir
     obs_units = read_obs_source(src, stations, units, t0, t1)
-    from configs.verification_schema import load_verification
+    from airwarn.configs.verification_schema import load_verification
 
     hist_days = load_verification().climatology.history_days
     h0 = t0 - pd.Timedelta(days=hist_days)
@@ -247,7 +248,7 @@ def model_cards(data_dir: str | Path, versions: Sequence[str]) -> list[dict[str,
 def _rc() -> tuple[dict[str, Any], bool]:
     """matplotlib rc for Chinese text (shipped CJK font), and whether it is available."""
     try:
-        from products.fonts import mpl_rc
+        from airwarn.products.fonts import mpl_rc
 
         return mpl_rc(), True
     except (ImportError, FileNotFoundError):
@@ -417,7 +418,7 @@ def fig_unit_map(res: VerificationResult, variable: str = "pm25", lead_day: int 
     geoms: dict[str, Any] = {}
     if region is not None and set(vals) & set(region.unit_ids):
         try:
-            from products.geo import provincial_border, unit_geometries
+            from airwarn.products.geo import provincial_border, unit_geometries
 
             geoms = {u: g for u, g in unit_geometries(region).items() if g is not None}
             for u, g in geoms.items():
@@ -722,7 +723,7 @@ def monthly_report_html(res: VerificationResult, month: str, *, region: Any | No
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
     figures = figures if figures is not None else monthly_figures(res, region)
     try:
-        from products.fonts import CSS_FAMILY, font_face_css
+        from airwarn.products.fonts import CSS_FAMILY, font_face_css
 
         font_face, family = font_face_css(), CSS_FAMILY
     except (ImportError, FileNotFoundError):
@@ -761,8 +762,9 @@ def render_monthly_report(month: str, *, data_dir: str | Path | None = None,
     dict
         ``html``, ``pdf`` (when written) and ``json`` paths.
     """
-    import configs
-    from features.atomic import write_text_atomic
+    from airwarn.features.atomic import write_text_atomic
+
+    from airwarn import configs
 
     if config is None:
         try:
@@ -784,7 +786,7 @@ def render_monthly_report(month: str, *, data_dir: str | Path | None = None,
     html = monthly_report_html(scores, month, region=region, figures=figs, source=source)
     paths["html"] = write_text_atomic(out / f"monthly_report_{month}.html", html)
     if pdf:
-        from products.bulletin import write_pdf
+        from airwarn.products.bulletin import write_pdf
 
         html_pdf = monthly_report_html(scores, month, region=region, figures=figs, source=source,
                                        for_pdf=True)

@@ -37,16 +37,12 @@ import matplotlib.ticker
 import numpy as np
 import pandas as pd
 import xarray as xr
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
-from airwarn.core.timeutil import LOCAL_TZ
-from alerts.aqi import aqi_level, level_info
-from configs import AirwarnConfig
-from configs.aqi_schema import load_aqi_ruleset
-from configs.warning_schema import aqi_thresholds
-from features.atomic import write_text_atomic
-from products.common import (
+from airwarn.alerts.aqi import aqi_level, level_info
+from airwarn.configs import AirwarnConfig
+from airwarn.configs.aqi_schema import load_aqi_ruleset
+from airwarn.configs.warning_schema import aqi_thresholds
+from airwarn.features.atomic import write_text_atomic
+from airwarn.products.common import (
     WARNING_COLOURS,
     WARNING_NAMES,
     decision_dict,
@@ -56,7 +52,11 @@ from products.common import (
     issue_time_of,
     pollutant_label,
 )
-from products.fonts import CSS_FAMILY, embedded_font_face_css, mpl_rc
+from airwarn.products.fonts import CSS_FAMILY, embedded_font_face_css, mpl_rc
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["render_review_report", "aqi_range", "range_label", "unit_timeseries_png",
            "OBS_DAYS"]
@@ -327,7 +327,7 @@ def render_review_report(forecast_ds: xr.Dataset, decisions: Sequence[Any],
     -------
     Path
     """
-    from products.maps import render_run_maps
+    from airwarn.products.maps import render_run_maps
 
     ruleset = str(forecast_ds.attrs.get("ruleset") or "HJ633_2026")
     issue = issue_time_of(forecast_ds)

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from airwarn.configs import AirwarnConfig
+from airwarn.products.common import decision_dict
 
 from airwarn.core.runstore import RunStore
 from airwarn.core.timeutil import issue_stamp
-from configs import AirwarnConfig
-from products.common import decision_dict
 
 __all__ = ["PRODUCTS", "RunProducts", "run_stamp", "render_products"]
 
@@ -49,8 +49,8 @@ run_stamp = issue_stamp
 
 
 def _obs_units(config: AirwarnConfig, data_dir: Path, issue: pd.Timestamp) -> pd.DataFrame | None:
-    from features.aggregate import stations_to_units
-    from features.store import read_obs
+    from airwarn.features.aggregate import stations_to_units
+    from airwarn.features.store import read_obs
 
     start = (issue - pd.Timedelta(days=8)).tz_convert("UTC")
     try:
@@ -95,8 +95,8 @@ def render_products(config: AirwarnConfig, issue_time: Any, *, data_dir: Path | 
     bad = [w for w in what if w not in PRODUCTS]
     if bad:
         raise ValueError(f"unknown product(s) {bad}; expected some of {PRODUCTS}")
-    from alerts.warning import read_decisions
-    from models.forecast import read_forecast
+    from airwarn.alerts.warning import read_decisions
+    from airwarn.models.forecast import read_forecast
 
     root = Path(data_dir) if data_dir is not None else Path(config.data_dir)
     store = RunStore(root)
@@ -114,14 +114,14 @@ def render_products(config: AirwarnConfig, issue_time: Any, *, data_dir: Path | 
         res.notes.append(f"no warnings file {wpath}: products without warning decisions")
     source = str(ds.attrs.get("source", "")) or None
     if "maps" in what:
-        from products.common import forecast_inputs
-        from products.maps import render_run_maps, render_run_met_maps
+        from airwarn.products.common import forecast_inputs
+        from airwarn.products.maps import render_run_maps, render_run_met_maps
 
         res.maps = render_run_maps(ds, decisions, config.region, out / "maps")
         # the meteorology of the cycle the forecast names in its inputs
         res.maps += render_run_met_maps(config, root, forecast_inputs(ds), ds, out / "maps")
     if "report" in what:
-        from products.report import render_review_report
+        from airwarn.products.report import render_review_report
 
         scores_path = out / "verification_30d.csv"
         scores = pd.read_csv(scores_path) if scores_path.exists() else None
@@ -130,10 +130,10 @@ def render_products(config: AirwarnConfig, issue_time: Any, *, data_dir: Path | 
         res.report = render_review_report(ds, decisions, obs, out / "report.html", scores=scores,
                                           config=config, maps=res.maps or None)
     if "bulletins" in what or "delivery" in what:
-        from features.met_sampling import sample_units
-        from products.bulletin import render_bulletins
-        from products.common import forecast_inputs
-        from products.meteorology import meteorology_text, run_cycle, unit_met_for_issue
+        from airwarn.features.met_sampling import sample_units
+        from airwarn.products.bulletin import render_bulletins
+        from airwarn.products.common import forecast_inputs
+        from airwarn.products.meteorology import meteorology_text, run_cycle, unit_met_for_issue
 
         # the cycle the forecast used (its inputs), else the newest stored one
         cycle = run_cycle(config, root, forecast_inputs(ds)) if decisions else None
@@ -149,8 +149,8 @@ def render_products(config: AirwarnConfig, issue_time: Any, *, data_dir: Path | 
             res.bulletins[did] = render_bulletins(d, config, out / "bulletins", source=source,
                                                   pdf=pdf, meteorology=text)
     if "delivery" in what:
-        from alerts.register import Register, register_path
-        from products.delivery import check_delivery_config, deliver
+        from airwarn.alerts.register import Register, register_path
+        from airwarn.products.delivery import check_delivery_config, deliver
 
         check_delivery_config(config.settings)  # fail before the first send
         register = Register(register_path(root))

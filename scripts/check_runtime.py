@@ -37,10 +37,10 @@ def import_everything() -> tuple[int, list[str]]:
 
 def render_one_bulletin(out: Path) -> list[str]:
     """Render a bulletin (HTML, PDF, Markdown, JSON, CAP) of a designed orange warning."""
+    from airwarn.products.bulletin import render_bulletins
     from lxml import etree
 
-    import configs
-    from products.bulletin import render_bulletins
+    from airwarn import configs
 
     sys.path.insert(0, str(ROOT / "tests" / "products"))
     from products_fixtures import make_decision  # runtime libraries only (numpy/pandas/xarray)

@@ -27,10 +27,10 @@ SEED = 20261128
 
 
 def run(out: Path) -> Path:
-    from configs.model_schema import LgbmParams, load_model_settings
-    from features.demo_world import build_world
-    from flows.daily import DailyRun, config_for, load_unit_obs, make_met_source, run_daily
-    from models.train import train_models
+    from airwarn.configs.model_schema import LgbmParams, load_model_settings
+    from airwarn.features.demo_world import build_world
+    from airwarn.flows.daily import DailyRun, config_for, load_unit_obs, make_met_source, run_daily
+    from airwarn.models.train import train_models
 
     build_world(out, seed=SEED, end=ISSUE, days=120)
     config = config_for(out)

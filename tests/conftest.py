@@ -42,7 +42,7 @@ DEMO_WORLD_SEED = 20261128
 @pytest.fixture(scope="session")
 def demo_world(tmp_path_factory: pytest.TempPathFactory):
     """The shared small demo world (see the module docstring); read-only."""
-    from features.demo_world import build_world
+    from airwarn.features.demo_world import build_world
 
     data_dir = tmp_path_factory.mktemp("demo_world")
     return build_world(data_dir, seed=DEMO_WORLD_SEED, end=DEMO_WORLD_END, days=DEMO_WORLD_DAYS)
@@ -51,7 +51,7 @@ def demo_world(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def demo_config(demo_world):
     """``AirwarnConfig`` with ``settings.data_dir`` = the demo world's directory; read-only."""
-    from configs import AirwarnConfig, load_config
+    from airwarn.configs import AirwarnConfig, load_config
 
     cfg = load_config()
     settings = cfg.settings.model_copy(update={"data_dir": demo_world.data_dir})

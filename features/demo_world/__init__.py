@@ -24,7 +24,7 @@ Public API (docs/INTERFACES.md)
 ``unit_truth(world)``, ``simulate_units(seed, start, end)``, ``summarise_world(world)``.
 """
 
-from features.demo_world.world import (
+from airwarn.features.demo_world.world import (
     CYCLE_STEPS,
     DELIVERY_DELAY_H,
     GENERATOR_VERSION,

@@ -165,8 +165,8 @@ def _elevated_from_list(path: Path, unit_ids: list[str],
     """
     if not path.exists():
         return None
-    from configs.response_schema import load_emergency_list
-    from configs.schema import ConfigError
+    from airwarn.configs.response_schema import load_emergency_list
+    from airwarn.configs.schema import ConfigError
 
     try:
         el = load_emergency_list(path)

@@ -30,9 +30,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 import xarray as xr
+from airwarn.features.readers.met import ERA5_ATTRS
 from scipy.signal import fftconvolve, lfilter
-
-from features.readers.met import ERA5_ATTRS
 
 __all__ = [
     "EPOCH",

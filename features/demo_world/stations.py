@@ -18,10 +18,10 @@ import zlib
 
 import numpy as np
 import pandas as pd
+from airwarn.configs import STATION_COLUMNS, load_stations
 from scipy.signal import lfilter
 
 from airwarn.core.pollutants import observed as registry_observed
-from configs import STATION_COLUMNS, load_stations
 
 __all__ = ["POLLUTANTS", "DEFECT_COLUMNS", "SITE_FACTORS", "site_kind", "world_stations",
            "station_observations", "obs_frame"]

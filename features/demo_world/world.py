@@ -14,17 +14,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import xarray as xr
-
-from airwarn.core.timeutil import LOCAL_TZ
-from configs import config_dir, load_region, load_settings
-from features.atomic import atomic_path, write_text_atomic
-from features.demo_world import chem, met
-from features.demo_world.stations import (
+from airwarn.configs import config_dir, load_region, load_settings
+from airwarn.features.atomic import atomic_path, write_text_atomic
+from airwarn.features.demo_world import chem, met
+from airwarn.features.demo_world.stations import (
     POLLUTANTS,
     obs_frame,
     station_observations,
     world_stations,
 )
+
+from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = [
     "GENERATOR_VERSION",
@@ -319,10 +319,10 @@ def simulate_units(seed: int, start: object, end: object, *, region=None,
 # ---------------------------------------------------------------------------------------------
 def _write_nc(ds: xr.Dataset, path: Path) -> Path:
     """Write gridded meteorology as the store does (CF-1.8: ``features.cf``), atomically."""
-    from features.cf import cf_met, netcdf_encoding
+    from airwarn.features.cf import cf_met, netcdf_encoding
 
     ref = ds.attrs.get("forecast_reference_time")
-    ds = cf_met(ds, writer="features.demo_world.build_world",
+    ds = cf_met(ds, writer="airwarn.features.demo_world.build_world",
                 reference_time=pd.Timestamp(ref) if ref else None)
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4",
@@ -528,7 +528,7 @@ def build_world(data_dir: Path | str, *, seed: int | None = None, end: object | 
     n_obs = int((times <= last).sum())
     obs, defects = station_observations({k: conc[k][:n_obs] for k in POLLUTANTS}, list(units),
                                         times[:n_obs], st, seed)
-    from features.store import write_obs
+    from airwarn.features.store import write_obs
 
     sids = st["station_id"].tolist()
     obs_times = times[:n_obs]
@@ -621,7 +621,7 @@ def summarise_world(world: WorldInfo, daily_aqi: Callable[..., pd.DataFrame]) ->
         Columns ``unit_id``, ``season`` (DJF, MAM, JJA, SON), ``days``, one column per level
         (``优 good`` … ``严重 severe``), and ``max_aqi``.
     """
-    from features.store import read_obs
+    from airwarn.features.store import read_obs
 
     obs = read_obs(world.data_dir)
     st = world.stations.set_index("station_id")["sub_region"]

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from features.readers.common import ReaderError
+from airwarn.features.readers.common import ReaderError
 
 __all__ = ["Member", "open_sources", "display_message", "is_archive", "ARCHIVE_SUFFIXES",
            "MAX_DEPTH"]

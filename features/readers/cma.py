@@ -40,8 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from features.readers.common import ReaderError, parse_numbers, read_text
+from airwarn.features.readers.common import ReaderError, parse_numbers, read_text
 
 __all__ = ["CMA_COLUMNS", "CMA_REQUIRED", "CODE_MIN", "TRACE_CODE", "TRACE_MM", "PLAUSIBLE",
            "POINT_MET_COLUMNS", "read_cma_surface", "write_cma_surface", "sniff_cma_surface"]
@@ -66,7 +65,7 @@ _ID_COLUMNS = ("Station_Id_C", "Station_Id_d")
 
 def _frame(text: str, path: Path | str) -> tuple[pd.DataFrame, np.ndarray]:
     """Cells as strings plus the 1-based file line of each row (comma or whitespace)."""
-    from features.readers.common import read_csv_strict
+    from airwarn.features.readers.common import read_csv_strict
 
     lines = text.splitlines()
     first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
@@ -92,7 +91,7 @@ def _frame(text: str, path: Path | str) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def _rh(t_c: np.ndarray, td_c: np.ndarray) -> np.ndarray:
-    from features.readers.uci import relative_humidity
+    from airwarn.features.readers.uci import relative_humidity
 
     with np.errstate(invalid="ignore"):
         return np.clip(relative_humidity(t_c, td_c), 0, 100)
@@ -207,7 +206,7 @@ def write_cma_surface(met: pd.DataFrame, path: Path | str) -> Path:
     ``u10`` ``v10`` ``ws10`` m s-1, ``rh`` %. Missing values are written as ``999999``;
     precipitation is written with 0.1 mm resolution, direction as whole degrees (0 for calm).
     """
-    from features.atomic import write_with
+    from airwarn.features.atomic import write_with
 
     t = pd.DatetimeIndex(met["time"]).tz_convert("UTC")
     ws = met["ws10"].to_numpy(dtype=float)
@@ -250,7 +249,7 @@ def sniff_cma_surface(path: Path, head: bytes) -> bool:
 
 
 def _register() -> None:
-    from features.readers.registry import InputFormat, register_format
+    from airwarn.features.readers.registry import InputFormat, register_format
 
     register_format(InputFormat(
         name="cma_surface", kind="met_obs", sniff=sniff_cma_surface, read=read_cma_surface,

@@ -27,8 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from features.readers.common import (
+from airwarn.features.readers.common import (
     ReaderError,
     ReadReport,
     localize_times,
@@ -85,7 +84,7 @@ def _to_obs(time: pd.DatetimeIndex, sid: np.ndarray, values: np.ndarray, lines: 
             rep: ReadReport) -> pd.DataFrame:
     """Canonical rows from the wide block; repeated station-hours go through the duplicate rule
     of :func:`features.readers.common.long_to_obs` (identical merged, conflicts flagged)."""
-    from features.store import OBS_COLUMNS, validate_obs
+    from airwarn.features.store import OBS_COLUMNS, validate_obs
 
     var = [CNEMC_HOURLY[c] for c in CNEMC_HOURLY]
     wide = pd.DataFrame(values, columns=var)
@@ -204,7 +203,7 @@ def write_cnemc(obs: pd.DataFrame, stations: pd.DataFrame, path: Path | str, *,
     Path
         The file written. ``aqi``, ``primarypollutant`` and the moving means are left empty.
     """
-    from features.atomic import write_with
+    from airwarn.features.atomic import write_with
 
     st = stations.copy()
     if "area" not in st.columns:
@@ -248,7 +247,7 @@ def sniff_cnemc(path: Path, head: bytes) -> bool:
 
 
 def _register() -> None:
-    from features.readers.registry import InputFormat, register_format
+    from airwarn.features.readers.registry import InputFormat, register_format
 
     register_format(InputFormat(
         name="cnemc", kind="obs", sniff=sniff_cnemc, read=read_cnemc, priority=40,

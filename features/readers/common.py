@@ -26,10 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from features.qc import QC_DUPLICATE, VAR_SHIFT
-from features.readers.errors import ReaderError
-from features.store import OBS_COLUMNS, POLLUTANTS, empty_obs
+from airwarn.features.qc import QC_DUPLICATE, VAR_SHIFT
+from airwarn.features.readers.errors import ReaderError
+from airwarn.features.store import OBS_COLUMNS, POLLUTANTS, empty_obs
 
 __all__ = [
     "ReaderError", "ReadReport", "MISSING_TOKENS", "MOLAR_MASS", "MOLAR_VOLUME_L",
@@ -127,7 +126,7 @@ def read_text(path: Path | str, encodings: Sequence[str] = ("utf-8-sig", "gb1803
             text = raw.decode(enc)
         except UnicodeDecodeError:
             continue
-        from features.readers.plausibility import check_control_characters
+        from airwarn.features.readers.plausibility import check_control_characters
 
         check_control_characters(text, p)  # "5\x000" is a damaged cell, never 5.0
         return text, ("gbk" if enc == "gb18030" else enc.replace("-sig", ""))

@@ -31,9 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-
-from configs.nwp_schema import MetChecks, NwpProfile, load_met_checks, load_profiles
-from features.readers.met import ERA5_ATTRS, MetReaderError
+from airwarn.configs.nwp_schema import MetChecks, NwpProfile, load_met_checks, load_profiles
+from airwarn.features.readers.met import ERA5_ATTRS, MetReaderError
 
 __all__ = ["GribField", "read_grib2", "read_grib2_cycles", "scan_grib", "derive_rates",
            "detect_profile", "write_grib2", "write_grib2_steps", "grib_edition", "ACCUMULATED"]
@@ -330,7 +329,7 @@ def _values(h: Any, grid: _Grid) -> np.ndarray:
 def _read_fields(path: Path, profile: NwpProfile | None, bbox: tuple | None,
                  checks: MetChecks, grids: dict) -> tuple[NwpProfile, list[GribField], dict]:
     """Selected, cropped, converted fields of one file (see :class:`GribField`)."""
-    from features.met_checks import check_field
+    from airwarn.features.met_checks import check_field
 
     out: list[GribField] = []
     info: dict[str, Any] = {"messages": 0, "skipped": {}}
@@ -499,8 +498,8 @@ def read_grib2_cycles(paths: Path | str | Sequence[Path | str], profile: NwpProf
     list of (Dataset, metadata)
         Sorted by reference time.
     """
-    from configs.nwp_schema import load_profile
-    from features.met_checks import crop_box
+    from airwarn.configs.nwp_schema import load_profile
+    from airwarn.features.met_checks import crop_box
 
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -787,8 +786,7 @@ def write_grib2(ds: xr.Dataset, path: Path | str, *, centre: str = "ecmf", style
     Path
     """
     import eccodes as ec
-
-    from features.atomic import atomic_path
+    from airwarn.features.atomic import atomic_path
 
     if style not in ("ifs", "gfs"):
         raise ValueError(f"write_grib2: style {style!r}; expected 'ifs' or 'gfs'")
@@ -810,8 +808,7 @@ def write_grib2_steps(ds: xr.Dataset, directory: Path | str, *, centre: str = "e
     ``"gfs.t{ref:%H}z.pgrb2.0p25.f{step:03d}"``. Returns the files in step order.
     """
     import eccodes as ec
-
-    from features.atomic import atomic_path
+    from airwarn.features.atomic import atomic_path
 
     ref, steps = _ref_and_steps(ds, reference_time)
     d = Path(directory)
@@ -831,7 +828,7 @@ def write_grib2_steps(ds: xr.Dataset, directory: Path | str, *, centre: str = "e
 
 
 def _register_format() -> None:
-    from features.readers.registry import InputFormat, register_format
+    from airwarn.features.readers.registry import InputFormat, register_format
 
     register_format(InputFormat(
         name="grib2", kind="met_grid", sniff=_sniff, read=read_grib2, priority=30,

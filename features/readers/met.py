@@ -31,9 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
-
-from features.cf import ERA5_ATTRS, ERA5_VARS
-from features.readers.uci import COMPASS_DEG, relative_humidity
+from airwarn.features.cf import ERA5_ATTRS, ERA5_VARS
+from airwarn.features.readers.uci import COMPASS_DEG, relative_humidity
 
 __all__ = [
     "ERA5_VARS", "ERA5_ATTRS", "MetReaderError", "read_era5", "read_wrf", "read_cf",
@@ -656,7 +655,7 @@ def _netcdf_sniffer(kind: str):  # noqa: ANN202 - a sniff callable
 
 
 def _register_formats() -> None:
-    from features.readers.registry import InputFormat, register_format
+    from airwarn.features.readers.registry import InputFormat, register_format
 
     for name, reader, text, prio in (
             ("wrf", read_wrf, "WRF output (wrfout NetCDF), a forecast cycle", 20),

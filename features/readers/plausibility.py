@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from airwarn.configs.schema import StrictModel, load_yaml_model
 from pydantic import Field
-
-from configs.schema import StrictModel, load_yaml_model
 
 __all__ = ["PlausibilityConfig", "load_plausibility", "check_control_characters",
            "check_station_rows"]
@@ -55,7 +54,7 @@ def _load(path: str) -> PlausibilityConfig:
 def load_plausibility(path: Path | str | None = None) -> PlausibilityConfig:
     """Load ``plausibility.yaml`` (the configuration directory's, else the packaged one)."""
     if path is None:
-        from configs import CONFIG_DIR, config_dir
+        from airwarn.configs import CONFIG_DIR, config_dir
 
         path = config_dir() / "plausibility.yaml"
         if not Path(path).exists():
@@ -74,7 +73,7 @@ def check_control_characters(text: str, path: Path | str, sep: str = ",") -> Non
     m = _CONTROL.search(text)
     if m is None:
         return
-    from features.readers.errors import ReaderError
+    from airwarn.features.readers.errors import ReaderError
 
     start = text.rfind("\n", 0, m.start()) + 1
     end = text.find("\n", m.start())
@@ -111,7 +110,7 @@ def check_station_rows(df: pd.DataFrame, source: str, fmt: str = "default", *,
     features.readers.common.ReaderError
         The first offending row: station, time and what was expected.
     """
-    from features.readers.errors import ReaderError
+    from airwarn.features.readers.errors import ReaderError
 
     if len(df) == 0:
         return

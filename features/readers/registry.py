@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from features.readers.errors import ReaderError
+from airwarn.features.readers.errors import ReaderError
 
 __all__ = ["Kind", "InputFormat", "register_format", "formats", "get_format", "detect_format",
            "read_head", "HEAD_BYTES"]
@@ -37,11 +37,11 @@ HEAD_BYTES = 4096
 
 #: Modules that register the built-in formats on import.
 _BUILTIN_MODULES: tuple[str, ...] = (
-    "features.readers.stations",
-    "features.readers.met",
-    "features.readers.cnemc",
-    "features.readers.cma",
-    "features.readers.grib",
+    "airwarn.features.readers.stations",
+    "airwarn.features.readers.met",
+    "airwarn.features.readers.cnemc",
+    "airwarn.features.readers.cma",
+    "airwarn.features.readers.grib",
 )
 
 

@@ -27,10 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from airwarn.core.timeutil import DEFAULT_TZ
-from configs.domain_schema import Domain
-from features.readers.common import (
+from airwarn.configs.domain_schema import Domain
+from airwarn.features.readers.common import (
     MISSING_TOKENS,
     POLLUTANT_ALIASES,
     ReaderError,
@@ -43,6 +41,8 @@ from features.readers.common import (
     read_text,
     to_canonical_units,
 )
+
+from airwarn.core.timeutil import DEFAULT_TZ
 
 __all__ = [
     "CHINA_SITES_TYPES", "CHINA_SITES_HOURLY", "STATEAIR_COLUMNS", "STATEAIR_SITES",
@@ -555,8 +555,8 @@ def _dedicated(p: Path, domain: Domain, rep: ReadReport) -> pd.DataFrame:
     """Read with the domain's dedicated reader (``READERS`` name or ``module:function``)."""
     import importlib
 
-    from configs.domain_schema import READERS
-    from features.store import validate_obs
+    from airwarn.configs.domain_schema import READERS
+    from airwarn.features.store import validate_obs
 
     target = READERS.get(str(domain.reader), str(domain.reader))
     mod, _, fn = target.partition(":")
@@ -743,8 +743,8 @@ def read_station_file(path: Path | str, fmt: str = "auto", *, domain: Domain | N
     DataFrame
         Canonical observations (µg/m³, CO mg/m³), UTC.
     """
-    from features.readers.registry import detect_format as detect_registered
-    from features.readers.registry import formats
+    from airwarn.features.readers.registry import detect_format as detect_registered
+    from airwarn.features.readers.registry import formats
 
     registered = {f.name: f for f in formats("obs")}
     if fmt not in STATION_FORMATS and fmt not in registered:
@@ -768,7 +768,7 @@ def read_station_file(path: Path | str, fmt: str = "auto", *, domain: Domain | N
 
 
 def _register_formats() -> None:
-    from features.readers.registry import InputFormat, register_format
+    from airwarn.features.readers.registry import InputFormat, register_format
 
     described = {
         "china_sites": "national network daily files china_sites_YYYYMMDD.csv (wide, hour ending)",

@@ -17,13 +17,13 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 import typer
+from airwarn.alerts.aqi import compute, compute_by_date
+from airwarn.alerts.daily import daily_aqi
+from airwarn.features.atomic import atomic_path
 from rich.console import Console
 from rich.table import Table
 
 from airwarn.core.timeutil import LOCAL_TZ
-from alerts.aqi import compute, compute_by_date
-from alerts.daily import daily_aqi
-from features.atomic import atomic_path
 
 __all__ = ["REQUIRED_COLUMNS", "InputError", "read_observation_csv", "register"]
 

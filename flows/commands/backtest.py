@@ -36,9 +36,10 @@ def register(app: typer.Typer) -> None:
                                        help="Daily models only (hourly from persistence)."),
     ) -> None:
         """Backtest the forecast models on a domain and print the score table."""
-        import configs
-        from configs.model_schema import load_domain, load_model_settings
-        from models.backtest import format_scores, load_domain_data, run_backtest
+        from airwarn.configs.model_schema import load_domain, load_model_settings
+        from airwarn.models.backtest import format_scores, load_domain_data, run_backtest
+
+        from airwarn import configs
 
         if met not in ("perfect", "none", "cycles"):
             raise typer.BadParameter(f"--met must be 'perfect', 'cycles' or 'none', got {met!r}")
@@ -55,7 +56,7 @@ def register(app: typer.Typer) -> None:
                        "meteorological forecast (perfect prog)")
         source = None
         if met == "cycles":
-            from features.cycle_met import store_cycle_met
+            from airwarn.features.cycle_met import store_cycle_met
 
             cdir = cycles_dir or Path(configs.load_settings().data_dir) / "met" / "cycles"
             try:
@@ -67,7 +68,7 @@ def register(app: typer.Typer) -> None:
                        f"files), available {cycle_latency_h:g} h after their reference time")
         settings = load_model_settings()
         quantiles = list(configs.load_settings().quantiles)
-        from flows.progress import LineProgress
+        from airwarn.flows.progress import LineProgress
 
         with LineProgress(f"backtest {dom.name}") as progress:
             _, scores = run_backtest(

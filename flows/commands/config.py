@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-import configs
+from airwarn import configs
 
 
 def validate_all(cfg: configs.AirwarnConfig) -> list[str]:
@@ -14,17 +14,17 @@ def validate_all(cfg: configs.AirwarnConfig) -> list[str]:
 
     Returns the names of the files checked, so a person sees what "valid" covered.
     """
-    from configs.aqi_schema import load_aqi_ruleset
-    from configs.model_schema import load_model_settings
-    from configs.response_schema import load_emergency_list
-    from configs.verification_schema import load_verification
-    from configs.warning_schema import load_ladders_for_region, load_warning_policy
-    from features.qc import load_qc_config
+    from airwarn.configs.aqi_schema import load_aqi_ruleset
+    from airwarn.configs.model_schema import load_model_settings
+    from airwarn.configs.response_schema import load_emergency_list
+    from airwarn.configs.verification_schema import load_verification
+    from airwarn.configs.warning_schema import load_ladders_for_region, load_warning_policy
+    from airwarn.features.qc import load_qc_config
 
     for ruleset in ("HJ633_2012", "HJ633_2026"):
         load_aqi_ruleset(ruleset)
     ladders = load_ladders_for_region(cfg.region, horizon_h=24 * cfg.settings.horizon_days)
-    from configs.warning_schema import ladder_ids, load_ladder
+    from airwarn.configs.warning_schema import ladder_ids, load_ladder
 
     for lid in ladder_ids():  # the ladders no unit uses yet are checked too (drills, switches)
         load_ladder(lid, allow_long_horizon=True)
@@ -33,9 +33,9 @@ def validate_all(cfg: configs.AirwarnConfig) -> list[str]:
     load_qc_config()
     load_model_settings()
     load_verification()
-    from features.met_obs import load_met_stations
-    from features.readers.plausibility import load_plausibility
-    from products.delivery import check_delivery_config
+    from airwarn.features.met_obs import load_met_stations
+    from airwarn.features.readers.plausibility import load_plausibility
+    from airwarn.products.delivery import check_delivery_config
 
     load_plausibility()
     load_met_stations(unit_ids=cfg.region.unit_ids)

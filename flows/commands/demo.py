@@ -81,14 +81,14 @@ def register(app: typer.Typer) -> None:
                                      "(default the latest past issue hour)."),
     ) -> None:
         """Build the demo world, train, backfill 30 days, run today's forecast, list products."""
-        from flows.commands.run import print_manifest
-        from flows.daily import config_for
-        from flows.demo import run_demo
+        from airwarn.flows.commands.run import print_manifest
+        from airwarn.flows.daily import config_for
+        from airwarn.flows.demo import run_demo
 
         console = Console()
         cfg = config_for()
         if end is not None:
-            from flows.daily import parse_issue_time
+            from airwarn.flows.daily import parse_issue_time
 
             try:
                 end = parse_issue_time(end).isoformat()

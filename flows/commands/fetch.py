@@ -48,10 +48,11 @@ def register(app: typer.Typer) -> None:
                                       help="Data directory (default AIRWARN_DATA_DIR or ./data)."),
     ) -> None:
         """Download due files of the configured HTTP(S) feeds into <data_dir>/inbox/."""
-        import configs
-        from configs.schema import ConfigError
-        from configs.sources_schema import load_sources
-        from features.acquire import fetch_sources
+        from airwarn.configs.schema import ConfigError
+        from airwarn.configs.sources_schema import load_sources
+        from airwarn.features.acquire import fetch_sources
+
+        from airwarn import configs
 
         console = Console()
         overrides = parse_base_urls(base_url)

@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
                                       help="Recompute backtest.nc even when present."),
     ) -> None:
         """Warning hindcast of a domain and its verification table."""
-        from models.verify.hindcast import format_verification, run_hindcast
+        from airwarn.models.verify.hindcast import format_verification, run_hindcast
 
         if met not in ("perfect", "none"):
             raise typer.BadParameter(f"--met must be 'perfect' or 'none', got {met!r}")

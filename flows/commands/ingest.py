@@ -14,11 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-
-from features.ingest import (  # re-exported: the ingest work lives in features.ingest
+from airwarn.features.ingest import (  # re-exported: the ingest work lives in features.ingest
     MET_FORMATS,
     IngestResult,
     MetIngestResult,
@@ -30,6 +26,9 @@ from features.ingest import (  # re-exported: the ingest work lives in features.
     is_met_file,
     kind_of,
 )
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 __all__ = ["IngestResult", "MET_FORMATS", "MetIngestResult", "expand_sources", "ingest_files",
            "ingest_met", "ingest_met_files", "ingest_met_obs_files", "is_met_file",
@@ -83,7 +82,7 @@ def _ingest_members(members: list, ddir: Path, *, fmt: str, domain: Path | None,
 
 def _print_met_obs(wrep: object, met: pd.DataFrame, n_files: int, console: Console,
                    data_dir: Path) -> None:
-    from features.met_obs import load_met_stations, met_obs_dir
+    from airwarn.features.met_obs import load_met_stations, met_obs_dir
 
     t = Table(title=f"ingest: {n_files} station-meteorology file(s) → "
                     f"{met_obs_dir(data_dir).resolve()}")
@@ -171,17 +170,18 @@ def register(app: typer.Typer) -> None:
         once: bool = typer.Option(False, "--once", help="With --watch: one pass, then exit."),
     ) -> None:
         """Read raw station files (QC, idempotent store) or meteorology files (ERA5 names)."""
-        import configs
-        from configs.schema import ConfigError
-        from features.readers.archive import display_message, open_sources
-        from features.readers.common import ReaderError
-        from features.store import ObsSchemaError
+        from airwarn.configs.schema import ConfigError
+        from airwarn.features.readers.archive import display_message, open_sources
+        from airwarn.features.readers.common import ReaderError
+        from airwarn.features.store import ObsSchemaError
+
+        from airwarn import configs
 
         console = Console()
         cfg = configs.load_config()
         ddir = Path(data_dir or cfg.settings.data_dir)
         if watch is not None:
-            from flows.inbox import run_watch
+            from airwarn.flows.inbox import run_watch
 
             if not watch.is_dir():
                 typer.secho(f"error: {watch}: no such folder to watch", err=True,
@@ -192,7 +192,7 @@ def register(app: typer.Typer) -> None:
             if sources:
                 paths = expand_sources(list(sources))
             elif domain is not None:
-                from configs.domain_schema import datasets_dir, load_domain
+                from airwarn.configs.domain_schema import datasets_dir, load_domain
 
                 paths = load_domain(domain).paths()
                 if not paths:

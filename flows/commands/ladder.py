@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import typer
+from airwarn.alerts.ladders import evaluate_ladder
+from airwarn.configs.warning_schema import LEVEL_ZH, ladder_ids, load_ladder
 
-import configs
-from alerts.ladders import evaluate_ladder
-from configs.warning_schema import LEVEL_ZH, ladder_ids, load_ladder
+from airwarn import configs
 
 
 def _floats(text: str | None, name: str) -> list[float] | None:

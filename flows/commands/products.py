@@ -22,9 +22,10 @@ def register(app: typer.Typer) -> None:
         no_pdf: bool = typer.Option(False, "--no-pdf", help="Skip the PDF bulletins."),
     ) -> None:
         """Re-render the products of a stored run from its forecast and warnings files."""
-        import configs
-        from products.delivery import DeliveryConfigError
-        from products.run import render_products
+        from airwarn.products.delivery import DeliveryConfigError
+        from airwarn.products.run import render_products
+
+        from airwarn import configs
 
         what = [w.strip() for w in only.split(",") if w.strip()] + (["delivery"] if deliver
                                                                      else [])

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-import configs
+from airwarn import configs
 
 __all__ = ["register", "print_manifest"]
 
@@ -58,10 +58,10 @@ def register(app: typer.Typer) -> None:
         lock_timeout: float = typer.Option(600.0, help="Seconds to wait for a concurrent run."),
     ) -> None:
         """The daily forecast run: forecasts, warnings, maps, report, bulletins, delivery."""
-        from flows.checks import MET_CHOICES_AUTO
-        from flows.daily import PRODUCT_STAGES, RunFailed, daily_forecast, parse_issue_time
-        from flows.errors import check_choice, require_writable
-        from flows.locks import LockBusy
+        from airwarn.flows.checks import MET_CHOICES_AUTO
+        from airwarn.flows.daily import PRODUCT_STAGES, RunFailed, daily_forecast, parse_issue_time
+        from airwarn.flows.errors import check_choice, require_writable
+        from airwarn.flows.locks import LockBusy
 
         check_choice(met, MET_CHOICES_AUTO, "--met")
         if issue_time is not None:
@@ -95,9 +95,9 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(None, help="Threads of the local Dask cluster."),
     ) -> None:
         """Rerun past issue times (forecasts fanned out on Dask, then warnings in order)."""
-        from flows.backfill import run_backfill
-        from flows.checks import MET_CHOICES_AUTO
-        from flows.errors import check_choice, parse_time_option, require_writable
+        from airwarn.flows.backfill import run_backfill
+        from airwarn.flows.checks import MET_CHOICES_AUTO
+        from airwarn.flows.errors import check_choice, parse_time_option, require_writable
 
         check_choice(met, MET_CHOICES_AUTO, "--met")
         require_writable(configs.data_dir())
@@ -132,9 +132,9 @@ def register(app: typer.Typer) -> None:
                                          help="tcp://host:port of an existing Dask scheduler."),
     ) -> None:
         """Weekly retraining: train, compare with the current models, promote if no worse."""
-        from flows.checks import MET_CHOICES_AUTO
-        from flows.errors import check_choice, parse_time_option
-        from flows.retrain import run_retrain_flow
+        from airwarn.flows.checks import MET_CHOICES_AUTO
+        from airwarn.flows.errors import check_choice, parse_time_option
+        from airwarn.flows.retrain import run_retrain_flow
 
         check_choice(met, MET_CHOICES_AUTO, "--met")
         if until is not None:
@@ -150,7 +150,7 @@ def register(app: typer.Typer) -> None:
         """The monthly 会商 verification report."""
         import re
 
-        from flows.monthly import monthly_review
+        from airwarn.flows.monthly import monthly_review
 
         if month is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
             raise typer.BadParameter(f"expected YYYY-MM, e.g. 2026-01; got {month!r}",

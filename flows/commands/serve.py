@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         Uses the Prefect server in PREFECT_API_URL (e.g. `prefect server start` on 127.0.0.1),
         or starts a local one in-process when it is unset.
         """
-        from flows.serve import build_deployments, serve_all
+        from airwarn.flows.serve import build_deployments, serve_all
 
         deployments = build_deployments()
         table = Table(title="airwarn deployments")

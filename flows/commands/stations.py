@@ -19,7 +19,7 @@ __all__ = ["register"]
 
 
 def _print_report(upd: object, console: Console, n_seen: int) -> None:
-    from features.station_update import StationUpdate
+    from airwarn.features.station_update import StationUpdate
 
     assert isinstance(upd, StationUpdate)
     t = Table(title=f"stations update: {n_seen} station(s) seen")
@@ -73,12 +73,17 @@ def register(app: typer.Typer) -> None:
         show_diff: bool = typer.Option(True, "--diff/--no-diff", help="Print the CSV diff."),
     ) -> None:
         """Extend the station table with the stations seen (placed by district polygons)."""
-        import configs
-        from configs.schema import ConfigError
-        from features.readers.archive import display_message, open_sources
-        from features.readers.common import ReaderError
-        from features.station_update import read_seen_stations, table_diff, update_station_table
-        from features.stations_table import STATION_TABLE_COLUMNS, write_station_table
+        from airwarn.configs.schema import ConfigError
+        from airwarn.features.readers.archive import display_message, open_sources
+        from airwarn.features.readers.common import ReaderError
+        from airwarn.features.station_update import (
+            read_seen_stations,
+            table_diff,
+            update_station_table,
+        )
+        from airwarn.features.stations_table import STATION_TABLE_COLUMNS, write_station_table
+
+        from airwarn import configs
 
         console = Console()
         target = Path(table) if table else configs.config_dir() / "stations.csv"

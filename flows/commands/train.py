@@ -19,11 +19,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train the LightGBM models on the data store (``<data_dir>/models/``)."""
         import pandas as pd
-
-        from flows.checks import MET_CHOICES
-        from flows.daily import config_for, load_unit_obs, make_met_source
-        from flows.errors import check_choice, parse_time_option, require_writable
-        from models.train import train_models
+        from airwarn.flows.checks import MET_CHOICES
+        from airwarn.flows.daily import config_for, load_unit_obs, make_met_source
+        from airwarn.flows.errors import check_choice, parse_time_option, require_writable
+        from airwarn.models.train import train_models
 
         check_choice(met, MET_CHOICES, "--met")
         t = parse_time_option(until, "--until") if until is not None else pd.Timestamp.now(
@@ -34,7 +33,7 @@ def register(app: typer.Typer) -> None:
         met_source, notes = make_met_source(config, met)
         for n in notes:
             typer.echo(f"note: {n}")
-        from flows.progress import LineProgress
+        from airwarn.flows.progress import LineProgress
 
         try:
             with LineProgress("training (per pollutant and lead)") as progress:

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-import configs
+from airwarn import configs
 
 
 def _f(v: object, nd: int = 2) -> str:
@@ -40,8 +40,8 @@ def register(app: typer.Typer) -> None:
         bootstrap: bool = typer.Option(True, "--bootstrap/--no-bootstrap", help="Block-bootstrap confidence intervals."),
     ) -> None:
         """Scores of a month (continuous, AQI level, events, probabilities, warnings) and the 会商 report."""
-        from models.verify import ALL, ForecastArchiveError
-        from products.monthly_report import month_period, render_monthly_report
+        from airwarn.models.verify import ALL, ForecastArchiveError
+        from airwarn.products.monthly_report import month_period, render_monthly_report
 
         console = Console()
         try:
@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
         except (ForecastArchiveError, ValueError, FileNotFoundError) as exc:
             typer.secho(f"error: {exc}", err=True, fg="red")
             raise typer.Exit(2) from None
-        from models.verify import VerificationResult
+        from airwarn.models.verify import VerificationResult
 
         res = VerificationResult.from_dict(json.loads(paths["json"].read_text(encoding="utf-8")))
         cd = res.tables.get("continuous_daily")

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 import typer
+from airwarn.configs.warning_schema import LEVEL_ZH
 from rich.console import Console
 from rich.table import Table
 
-import configs
-from configs.warning_schema import LEVEL_ZH
+from airwarn import configs
 
 
 def _parse_time(text: str, tz: str) -> pd.Timestamp:
@@ -45,9 +45,8 @@ def register_warn(app: typer.Typer) -> None:
     ) -> None:
         """Warnings, regional joint warnings and control orders for one run."""
         import xarray as xr
-
-        from alerts.register import Register, register_path
-        from alerts.warning import issue_stamp, orders_path, warn_run, warnings_path
+        from airwarn.alerts.register import Register, register_path
+        from airwarn.alerts.warning import issue_stamp, orders_path, warn_run, warnings_path
 
         cfg = configs.load_config()
         t = _parse_time(issue_time, cfg.settings.timezone)
@@ -62,7 +61,7 @@ def register_warn(app: typer.Typer) -> None:
         except (OSError, ValueError) as exc:
             typer.secho(f"error: {path}: not a readable NetCDF forecast file: {exc}", err=True, fg="red")
             raise typer.Exit(2) from None
-        from flows.errors import require_writable
+        from airwarn.flows.errors import require_writable
 
         require_writable(cfg.data_dir)
         reg = Register(register_path(cfg.data_dir))
@@ -92,7 +91,7 @@ def register_warn(app: typer.Typer) -> None:
                           str(len(d.control_orders)), d.trigger + (" · override" if d.override else ""))
         console = Console(width=160)
         console.print(table)
-        from alerts.response import reductions_by_unit
+        from airwarn.alerts.response import reductions_by_unit
 
         red = reductions_by_unit([o for d in decisions for o in d.control_orders])
         if not red.empty:
@@ -137,7 +136,7 @@ def register_override(app: typer.Typer) -> None:
         The override takes precedence over the machine level until it expires; it is kept in the
         register and shown in later decisions.
         """
-        from alerts.register import Register, register_path
+        from airwarn.alerts.register import Register, register_path
 
         cfg = configs.load_config()
         tz = cfg.settings.timezone
@@ -182,9 +181,9 @@ def register_response(app: typer.Typer) -> None:
         Shortfalls are printed with their gap (t/d, spec T2.1); ``--calendar`` writes the 错峰生产
         calendar of a season.
         """
-        from alerts.response import reduction_check, staggered_calendar
-        from configs.response_schema import load_emergency_list
-        from features.atomic import write_text_atomic
+        from airwarn.alerts.response import reduction_check, staggered_calendar
+        from airwarn.configs.response_schema import load_emergency_list
+        from airwarn.features.atomic import write_text_atomic
 
         cfg = configs.load_config()
         el = load_emergency_list(region=cfg.region)

@@ -7,7 +7,7 @@ backtests, matching them to observations), :mod:`~models.verify.warning_verify` 
 Conventions and thresholds: ``configs/verification.yaml``.
 """
 
-from models.verify.archive import (
+from airwarn.models.verify.archive import (
     ALL,
     TABLES,
     VerificationResult,
@@ -16,14 +16,14 @@ from models.verify.archive import (
     verify_archive,
     verify_matched,
 )
-from models.verify.match import (
+from airwarn.models.verify.match import (
     ForecastArchiveError,
     Matched,
     match_forecasts,
     observed_daily,
     read_forecast_archive,
 )
-from models.verify.scores import (
+from airwarn.models.verify.scores import (
     aqi_levels,
     brier_score,
     categorical_scores,
@@ -40,8 +40,8 @@ from models.verify.scores import (
     reliability_table,
     within_one_level_accuracy,
 )
-from models.verify.stats import block_bootstrap_weights, diebold_mariano
-from models.verify.warning_verify import read_decisions, verify_warnings
+from airwarn.models.verify.stats import block_bootstrap_weights, diebold_mariano
+from airwarn.models.verify.warning_verify import read_decisions, verify_warnings
 
 __all__ = [
     "ALL", "TABLES", "VerificationResult", "compare_systems", "unit_groups", "verify_archive",

@@ -25,11 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-
-from airwarn.core.timeutil import LOCAL_TZ
-from configs.verification_schema import VerificationSettings, load_verification
-from models.verify import scores as sc
-from models.verify.match import (
+from airwarn.configs.verification_schema import VerificationSettings, load_verification
+from airwarn.models.verify import scores as sc
+from airwarn.models.verify.match import (
     DAILY_VARS,
     POLLUTANTS,
     Matched,
@@ -37,16 +35,18 @@ from models.verify.match import (
     match_forecasts,
     read_forecast_archive,
 )
-from models.verify.stats import (
+from airwarn.models.verify.stats import (
     block_bootstrap_weights,
     diebold_mariano,
     percentile_interval,
 )
-from models.verify.warning_verify import (
+from airwarn.models.verify.warning_verify import (
     decisions_from_register,
     read_decisions,
     verify_warnings,
 )
+
+from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["ALL", "TABLES", "VerificationResult", "verify_archive", "verify_matched",
            "compare_systems", "unit_groups"]
@@ -111,7 +111,7 @@ class VerificationResult:
 
     def to_json(self, path: str | Path) -> Path:
         """Write :meth:`to_dict` as UTF-8 JSON atomically (``features.atomic``)."""
-        from features.atomic import write_text_atomic
+        from airwarn.features.atomic import write_text_atomic
 
         return write_text_atomic(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=1,
                                                   allow_nan=False))

@@ -42,9 +42,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from airwarn.configs.warning_schema import aqi_thresholds
 
 from airwarn.core.timeutil import LOCAL_TZ
-from configs.warning_schema import aqi_thresholds
 
 __all__ = ["SYSTEMS", "HindcastResult", "domain_region", "observed_daily_table", "observed_levels",
            "persistence_dataset", "climatology_dataset", "run_chain", "verify_chain",
@@ -70,7 +70,7 @@ def domain_region(unit_ids: Sequence[str], names: dict[str, str],
     neighbours (within the domain's radius) are ``border`` neighbours, all in one province
     (no cross-border rule applies). Built without validation: station ids are not ASCII-lower
     unit ids and have no administrative codes."""
-    from configs.schema import LatLon, Neighbour, Region, Unit
+    from airwarn.configs.schema import LatLon, Neighbour, Region, Unit
 
     units = [Unit.model_construct(
         id=u, name=names.get(u, u), name_en=u, province="sichuan", group="domain", code="000000",
@@ -85,8 +85,8 @@ def domain_region(unit_ids: Sequence[str], names: dict[str, str],
 def observed_daily_table(obs_units: pd.DataFrame) -> pd.DataFrame:
     """Observed daily values per unit and local day (:func:`models.verify.match.observed_daily`):
     ``date``, ``unit_id``, ``pm25`` (µg/m³), ``o3_8h_max`` (µg/m³), ``aqi``, ``primary``."""
-    from configs.verification_schema import load_verification
-    from models.verify.match import observed_daily
+    from airwarn.configs.verification_schema import load_verification
+    from airwarn.models.verify.match import observed_daily
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -97,8 +97,8 @@ def observed_daily_table(obs_units: pd.DataFrame) -> pd.DataFrame:
 
 
 def _gated(od: pd.DataFrame, ladder: Any) -> np.ndarray:
-    from alerts.aqi import ruleset_for
-    from alerts.ladders import gated_aqi
+    from airwarn.alerts.aqi import ruleset_for
+    from airwarn.alerts.ladders import gated_aqi
 
     out = np.asarray(od["aqi"], dtype=float).copy()
     rs = np.array([ruleset_for(str(d.date())) for d in pd.to_datetime(od["date"])])
@@ -119,7 +119,7 @@ def observed_levels(od: pd.DataFrame, ladder: Any) -> pd.DataFrame:
         ``date``, ``unit_id``, ``aqi`` (observed), ``gated_aqi``, ``level`` (episode level of
         the day, ``none`` outside episodes), ``episode_start`` (date or NaT).
     """
-    from alerts.ladders import evaluate_ladder, runs_above
+    from airwarn.alerts.ladders import evaluate_ladder, runs_above
 
     frames = []
     for uid, g in od.groupby("unit_id", sort=True):
@@ -241,7 +241,7 @@ def climatology_dataset(ds: xr.Dataset, od_train: pd.DataFrame, ladder: Any,
 
 
 def _empty_emergency_list() -> Any:
-    from configs.response_schema import EmergencyList
+    from airwarn.configs.response_schema import EmergencyList
 
     return EmergencyList.model_construct(example=True, title="none", source="",
                                          reduction_targets={}, default_measures={}, cities=[],
@@ -270,10 +270,11 @@ def run_chain(batch: xr.Dataset, region: Any, register_file: Path | str, *,
     list of WarningDecision
         Every decision of every run, in issue order.
     """
-    import configs
-    from alerts.register import Register
-    from alerts.warning import warn_run
-    from configs.warning_schema import load_ladder, load_warning_policy
+    from airwarn.alerts.register import Register
+    from airwarn.alerts.warning import warn_run
+    from airwarn.configs.warning_schema import load_ladder, load_warning_policy
+
+    from airwarn import configs
 
     path = Path(register_file)
     for suffix in ("", "-wal", "-shm"):
@@ -490,8 +491,8 @@ def d1_warned(batch: xr.Dataset, ladder: Any, trigger: str, probability: float) 
     the ladder (PM-gated, on the effective AQI of D+1…D+3 under the trigger) reaches yellow with
     D+1 inside the episode window (:func:`alerts.warning._episode_days`). Columns ``unit_id``,
     ``date`` (D+1), ``warned``."""
-    from alerts.ladders import evaluate_ladder
-    from alerts.warning import _episode_days, effective_aqi, unit_forecasts
+    from airwarn.alerts.ladders import evaluate_ladder
+    from airwarn.alerts.warning import _episode_days, effective_aqi, unit_forecasts
 
     rows = []
     rs = str(batch.attrs.get("ruleset") or "HJ633_2012").split(",")[0]
@@ -560,7 +561,7 @@ def _day(x: Any) -> pd.Timestamp:
 
 
 def _write_jsonl(path: Path, decisions: Sequence[Any]) -> None:
-    from features.atomic import write_text_atomic
+    from airwarn.features.atomic import write_text_atomic
 
     write_text_atomic(path, "".join(json.dumps(d.to_dict(), ensure_ascii=False, sort_keys=True)
                                     + "\n" for d in decisions))
@@ -595,10 +596,11 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
         Train the hourly models too (the day-mode ladders read daily products only; False
         takes the hourly path from persistence and trains about twice as fast).
     """
-    import configs
-    from configs.model_schema import load_domain, load_model_settings
-    from configs.warning_schema import load_ladder
-    from models.backtest import load_domain_data, run_backtest
+    from airwarn.configs.model_schema import load_domain, load_model_settings
+    from airwarn.configs.warning_schema import load_ladder
+    from airwarn.models.backtest import load_domain_data, run_backtest
+
+    from airwarn import configs
 
     say = progress or (lambda s: None)
     out = Path(out_dir)
@@ -708,13 +710,13 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
             "persistence": o3_event_scores(o3_forecast_events(pers, None), pers, od),
             "advisories": sum(1 for d in decisions_by["model"] if d.action == "advisory"
                               and d.primary_pollutant == "O3_8h")}
-    from features.atomic import write_text_atomic
-    from models.backtest import _clean
+    from airwarn.features.atomic import write_text_atomic
+    from airwarn.models.backtest import _clean
 
     write_text_atomic(out / "verification.json",
                       json.dumps(_clean(ver), ensure_ascii=False, indent=1))
     try:
-        from products.hindcast_report import render_hindcast_report
+        from airwarn.products.hindcast_report import render_hindcast_report
 
         render_hindcast_report(ver, obs_lv, decisions_by, out / "report.html")
     except ImportError:  # pragma: no cover - products absent

@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from airwarn.configs.verification_schema import VerificationSettings
 
 from airwarn.core.pollutants import pollutant as pollutant_info
 from airwarn.core.pollutants import targets as registry_targets
 from airwarn.core.timeutil import LOCAL_TZ
-from configs.verification_schema import VerificationSettings
 
 __all__ = [
     "LOCAL_TZ",
@@ -243,8 +243,8 @@ def observed_daily(obs_units: pd.DataFrame, settings: VerificationSettings) -> p
         ``date`` (local day, datetime64), ``unit_id``, ``pm25`` (µg/m³, daily mean),
         ``o3_8h_max`` (µg/m³, MDA8), ``aqi``, ``level`` (1–6), ``primary`` (str), validity counts.
     """
-    from alerts.aqi import compute_by_date
-    from alerts.daily import daily_products
+    from airwarn.alerts.aqi import compute_by_date
+    from airwarn.alerts.daily import daily_products
 
     if obs_units.empty:
         return pd.DataFrame(columns=["date", "unit_id", "pm25", "o3_8h_max", "aqi", "level",
@@ -299,7 +299,7 @@ def units_from_stations(obs: pd.DataFrame, stations: pd.DataFrame | None,
     if stations is not None and len(stations) and (want is None or
                                                    want & set(stations["sub_region"].astype(str))):
         try:
-            from features.aggregate import stations_to_units
+            from airwarn.features.aggregate import stations_to_units
         except ImportError:
             stations_to_units = None  # type: ignore[assignment]
         if stations_to_units is not None:
@@ -309,7 +309,7 @@ def units_from_stations(obs: pd.DataFrame, stations: pd.DataFrame | None,
                     full[c] = np.nan
             if "qc" not in full.columns:
                 full["qc"] = 0
-            from features.store import OBS_COLUMNS
+            from airwarn.features.store import OBS_COLUMNS
 
             res = stations_to_units(full[list(OBS_COLUMNS)], stations)
             return res[["time", "unit_id", *[c for c in cols if c in res.columns]]]
@@ -337,7 +337,7 @@ def load_obs_units(data_dir: str | Path, start: Any, end: Any, stations: pd.Data
         Station table (``configs.load_stations()``).
     unit_ids : sequence of str, optional
     """
-    from features.store import read_obs
+    from airwarn.features.store import read_obs
 
     obs = read_obs(data_dir, start=start, end=end)
     return units_from_stations(obs, stations, unit_ids)
@@ -466,8 +466,8 @@ def daily_from_hourly_arrays(issue_times: Any, valid_time: np.ndarray,
         ``pm25_daily``, ``o3_mda8`` (µg/m³), ``aqi_daily`` (float arrays (I, R, D)) and
         ``primary_daily`` (object array, "" where none).
     """
-    from alerts.aqi import compute_by_date
-    from alerts.daily import daily_products
+    from airwarn.alerts.aqi import compute_by_date
+    from airwarn.alerts.daily import daily_products
 
     it = pd.DatetimeIndex(issue_times)
     local_issue = (it.tz_localize("UTC") if it.tz is None else it).tz_convert(LOCAL_TZ) \

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from airwarn.configs.warning_schema import aqi_thresholds
 from scipy import stats
 
 from airwarn.core.timeutil import LOCAL_TZ
-from configs.warning_schema import aqi_thresholds
 
 __all__ = ["synthetic_archive", "write_run_files"]
 
@@ -64,8 +64,8 @@ def synthetic_archive(units: Sequence[str], start: str, days: int, *, issue_hour
         Backtest (``issue_time`` leading dim) and hourly observations ``time`` (UTC), ``unit_id``,
         ``pm25``, ``o3`` (µg/m³).
     """
-    from alerts.aqi import compute_by_date
-    from models.verify.match import daily_from_hourly_arrays
+    from airwarn.alerts.aqi import compute_by_date
+    from airwarn.models.verify.match import daily_from_hourly_arrays
 
     rng = np.random.default_rng(seed)
     nu = len(units)

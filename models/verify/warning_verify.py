@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from airwarn.configs.verification_schema import LadderClause, VerificationSettings
 
 from airwarn.core.timeutil import LOCAL_TZ
-from configs.verification_schema import LadderClause, VerificationSettings
 
 __all__ = ["COUNTED_ACTIONS", "read_decisions", "decisions_from_register", "fallback_level",
            "verify_warnings"]
@@ -91,7 +91,7 @@ def decisions_from_register(path: str | Path, track: str = "colour") -> list[dic
         ``decision_id``, ``issue_time`` (the run, ISO UTC), ``unit_ids``, ``level``, ``action``,
         ``start``, ``end``, ``decided_by``.
     """
-    from alerts.register import Register
+    from airwarn.alerts.register import Register
 
     tab = Register(path).transitions()
     if tab.empty:
@@ -138,7 +138,7 @@ def fallback_level(daily_aqi: Sequence[float], settings: VerificationSettings) -
 def _level_fn(settings: VerificationSettings,
               ladders: dict[str, str] | None) -> Callable[[str, pd.DataFrame], str]:
     try:
-        from alerts.ladders import evaluate_ladder, load_ladder
+        from airwarn.alerts.ladders import evaluate_ladder, load_ladder
     except ImportError:  # pragma: no cover - ladder module absent
         evaluate_ladder = load_ladder = None  # type: ignore[assignment]
     loaded: dict[str, Any] = {}

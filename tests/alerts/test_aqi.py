@@ -10,8 +10,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 import pytest
-
-from alerts.aqi import (
+from airwarn.alerts.aqi import (
     aqi_level,
     compute,
     compute_by_date,
@@ -99,7 +98,7 @@ def test_boundaries_of_short_columns() -> None:
 
 
 def test_above_top_breakpoint_caps_and_logs(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="alerts.aqi"):
+    with caplog.at_level(logging.WARNING, logger="airwarn.alerts.aqi"):
         assert iaqi("no2", 5000, "1h", R26) == 500
     assert "capped at 500" in caplog.text
 

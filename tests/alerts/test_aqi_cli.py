@@ -8,9 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import typer
+from airwarn.flows.commands.aqi import register
 from typer.testing import CliRunner
-
-from flows.commands.aqi import register
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "chengdu_pm25_2014-01_sample.csv"
 

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from configs.aqi_schema import aqi_config_dir, load_aqi_ruleset
-from configs.schema import ConfigError
+from airwarn.configs.aqi_schema import aqi_config_dir, load_aqi_ruleset
+from airwarn.configs.schema import ConfigError
 
 RULESETS = ("HJ633_2012", "HJ633_2026")
 

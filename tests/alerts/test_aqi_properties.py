@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from airwarn.alerts.aqi import compute, iaqi, iaqi_array
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from alerts.aqi import compute, iaqi, iaqi_array
 
 RULESETS = st.sampled_from(["HJ633_2012", "HJ633_2026"])
 INDICATORS = st.sampled_from([

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from alerts.daily import daily_aqi, daily_products, moving_mean
+from airwarn.alerts.daily import daily_aqi, daily_products, moving_mean
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "chengdu_pm25_2014-01_sample.csv"
 

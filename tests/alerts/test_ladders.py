@@ -8,19 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-import configs
-from alerts.ladders import evaluate_ladder, gated_aqi, is_below_lift
-from configs.schema import ConfigError, Region
-from configs.warning_schema import (
+from airwarn.alerts.ladders import evaluate_ladder, gated_aqi, is_below_lift
+from airwarn.configs.schema import ConfigError, Region
+from airwarn.configs.warning_schema import (
     HorizonTooShort,
     ladder_ids,
     load_ladder,
     load_ladders_for_region,
     warning_config_dir,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from airwarn import configs
 
 T25_2024 = [
     ([160, 170, 120], "yellow"), ([210, 120, 90], "yellow"), ([210, 220, 140], "orange"),
@@ -165,9 +165,8 @@ def test_region_ladders_load_and_every_shipped_ladder_is_valid() -> None:
 
 
 def test_cli_ladder_prints_level_and_condition() -> None:
+    from airwarn.flows.cli import app
     from typer.testing import CliRunner
-
-    from flows.cli import app
 
     runner = CliRunner()
     r = runner.invoke(app, ["ladder", "--ladder", "national-2024", "--daily-aqi", "210,220,310"])

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import configs
-from alerts.regional import contiguous_groups, cross_border_findings, regional_findings
-from configs.schema import Region
+from airwarn.alerts.regional import contiguous_groups, cross_border_findings, regional_findings
+from airwarn.configs.schema import Region
+
+from airwarn import configs
 
 
 def _region(edges: list[tuple[str, str, str]], provinces: dict[str, str],

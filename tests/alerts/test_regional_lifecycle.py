@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from airwarn.alerts.register import Register
+from airwarn.alerts.warning import warn_run
+from airwarn.products.cap import CAP_NS, cap_identifier, cap_xml
 from lxml import etree
 
-import configs
-from alerts.register import Register
-from alerts.warning import warn_run
-from products.cap import CAP_NS, cap_identifier, cap_xml
+from airwarn import configs
 
 TZ = "Asia/Shanghai"
 T0 = pd.Timestamp("2026-01-10T15:00", tz=TZ)

@@ -6,8 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-from alerts.register import Register, iso_utc
+from airwarn.alerts.register import Register, iso_utc
 
 
 def _decision(did: str, unit: str, level: str, action: str, issue: str, prev: str = "none") -> dict:

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-import configs
-from alerts.response import (
+from airwarn.alerts.response import (
     control_orders,
     orders_frame,
     reduction_check,
     reductions_by_unit,
     staggered_calendar,
 )
-from configs.response_schema import load_emergency_list
-from configs.schema import ConfigError
+from airwarn.configs.response_schema import load_emergency_list
+from airwarn.configs.schema import ConfigError
+
+from airwarn import configs
 
 SHIPPED = configs.config_dir() / "response" / "emergency_list.yaml"
 T = "禁止国四及以下重型载货车辆（含燃气）参与运输"

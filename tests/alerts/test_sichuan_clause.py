@@ -4,10 +4,10 @@ on constructed level maps of the real region; the reading is stated in the ladde
 from __future__ import annotations
 
 import pytest
+from airwarn.alerts.regional import clause_level, regional_findings
+from airwarn.configs.warning_schema import load_ladder
 
-import configs
-from alerts.regional import clause_level, regional_findings
-from configs.warning_schema import load_ladder
+from airwarn import configs
 
 FIVE = ["chengdu", "deyang", "meishan", "ziyang", "suining"]   # contiguous (border neighbours)
 

@@ -10,10 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-
-import configs
-from alerts.register import Register, UnitState
-from alerts.warning import (
+from airwarn.alerts.register import Register, UnitState
+from airwarn.alerts.warning import (
     UnitForecast,
     WarningDecision,
     decide_unit,
@@ -21,7 +19,9 @@ from alerts.warning import (
     effective_aqi,
     warn_run,
 )
-from configs.warning_schema import load_ladder, load_warning_policy
+from airwarn.configs.warning_schema import load_ladder, load_warning_policy
+
+from airwarn import configs
 
 TZ = "Asia/Shanghai"
 UNITS = ["chengdu", "deyang"]

@@ -10,11 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from airwarn.alerts.register import Register
+from airwarn.alerts.warning import (
+    orders_path,
+    read_decisions,
+    unit_forecasts,
+    warn_run,
+    warnings_path,
+)
 from typer.testing import CliRunner
 
-import configs
-from alerts.register import Register
-from alerts.warning import orders_path, read_decisions, unit_forecasts, warn_run, warnings_path
+from airwarn import configs
 
 TZ = "Asia/Shanghai"
 ISSUE = pd.Timestamp("2026-01-10T15:00", tz=TZ)
@@ -144,7 +150,7 @@ def test_bad_forecast_file_is_named(data_dir: Path) -> None:
 
 
 def test_cli_warn_prints_table_and_rerun_adds_nothing(data_dir: Path) -> None:
-    from flows.cli import app
+    from airwarn.flows.cli import app
 
     runner = CliRunner()
     r = runner.invoke(app, ["warn", "--issue-time", "2026-01-10T15:00"])
@@ -156,7 +162,7 @@ def test_cli_warn_prints_table_and_rerun_adds_nothing(data_dir: Path) -> None:
     r = runner.invoke(app, ["warn", "--issue-time", "20260110T1500"])
     assert r.exit_code == 0 and "0 new register rows" in r.output
     assert warnings_path(data_dir, ISSUE).read_bytes() == first
-    from alerts.register import Register, register_path
+    from airwarn.alerts.register import Register, register_path
 
     reg = Register(register_path(data_dir))  # each `warn` adds its own attempt row
     assert reg.attempts()["command"].tolist() == ["warn", "warn"]
@@ -166,7 +172,7 @@ def test_cli_warn_prints_table_and_rerun_adds_nothing(data_dir: Path) -> None:
 
 
 def test_rolling_24h_ladder_reads_hourly_pm25(tmp_path: Path) -> None:
-    from configs.warning_schema import load_ladder
+    from airwarn.configs.warning_schema import load_ladder
 
     cfg = configs.load_config()
     units = ["chengdu", "deyang"]
@@ -199,7 +205,7 @@ def test_rolling_24h_ladder_reads_hourly_pm25(tmp_path: Path) -> None:
 
 
 def test_cli_override_and_response(data_dir: Path) -> None:
-    from flows.cli import app
+    from airwarn.flows.cli import app
 
     runner = CliRunner()
     r = runner.invoke(app, ["override", "--unit", "luzhou", "--level", "orange", "--reason",

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from airwarn.configs.schema import ConfigError, Region, Settings, load_yaml_model
 
-import configs
-from configs.schema import ConfigError, Region, Settings, load_yaml_model
+from airwarn import configs
 
 BORDER_BELT = {"yongchuan", "hechuan", "dazu", "tongnan", "rongchang",
                "luzhou", "guangan", "ziyang", "suining", "neijiang"}
@@ -105,9 +105,8 @@ def test_settings_quantiles_must_include_median() -> None:
 
 
 def test_config_command_names_units_without_stations() -> None:
+    from airwarn.flows.cli import app
     from typer.testing import CliRunner
-
-    from flows.cli import app
 
     result = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["config", "--units"])
     assert result.exit_code == 0, result.output
@@ -119,7 +118,7 @@ def test_config_command_names_units_without_stations() -> None:
 
 
 def test_validate_all_refuses_a_unit_naming_an_unknown_ladder() -> None:
-    from flows.commands.config import validate_all
+    from airwarn.flows.commands.config import validate_all
 
     cfg = configs.load_config()
     assert "response/emergency_list" in validate_all(cfg)

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-import configs
-from features.stations_table import (
+from airwarn.features.stations_table import (
     STATION_TABLE_COLUMNS,
     build_station_table,
     locate_district,
     write_station_table,
 )
+
+from airwarn import configs
 
 SOURCE = Path("/work/shared/datasets/station_coords_pm25gnn/station_info.csv")
 HEADER = "ID,stations_name,stations_en_name,area,area_en_name,lon,lat\n"

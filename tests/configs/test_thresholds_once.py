@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from configs.warning_schema import aqi_thresholds, ladder_day_clauses
+from airwarn.configs.warning_schema import aqi_thresholds, ladder_day_clauses
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_probability_thresholds_are_the_national_cuts() -> None:
-    from models.forecast import AQI_THRESHOLDS
+    from airwarn.models.forecast import AQI_THRESHOLDS
 
     assert aqi_thresholds() == (150, 200, 300) == AQI_THRESHOLDS
     assert aqi_thresholds("chongqing-2022")[0] == 200  # another ladder gives its own cuts
@@ -39,16 +38,16 @@ VECTORS = [
 
 @pytest.mark.parametrize(("aqi", "level"), VECTORS)
 def test_fallback_ladder_matches_the_spec_vectors(aqi: list[float], level: str) -> None:
-    from configs.verification_schema import load_verification
-    from models.verify.warning_verify import fallback_level
+    from airwarn.configs.verification_schema import load_verification
+    from airwarn.models.verify.warning_verify import fallback_level
 
     assert fallback_level(np.array(aqi, dtype=float), load_verification()) == level
 
 
 @pytest.mark.parametrize(("aqi", "level"), VECTORS)
 def test_fallback_ladder_agrees_with_the_ladder_engine(aqi: list[float], level: str) -> None:
-    from alerts.ladders import evaluate_ladder
-    from configs.warning_schema import load_ladder
+    from airwarn.alerts.ladders import evaluate_ladder
+    from airwarn.configs.warning_schema import load_ladder
 
     ladder = load_ladder("national-2024")
     res = evaluate_ladder(ladder, np.array(aqi, dtype=float))

@@ -90,8 +90,8 @@ def _hourly(seed: int = 7, days: int = 20, units: int = 4) -> pd.DataFrame:
 def test_features_and_alerts_daily_statistics_agree() -> None:
     """features.build.daily_targets (training targets) and alerts.daily.daily_products (warnings,
     verification) give identical values on the same hourly data."""
-    from alerts.daily import daily_products
-    from features.build import daily_targets, make_panel
+    from airwarn.alerts.daily import daily_products
+    from airwarn.features.build import daily_targets, make_panel
 
     hourly = _hourly()
     units = sorted(hourly["unit_id"].unique())

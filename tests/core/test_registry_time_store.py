@@ -33,12 +33,12 @@ def test_registry_lists_the_canonical_pollutants() -> None:
 
 
 def test_registry_agrees_with_the_observation_store_and_qc() -> None:
-    from alerts.daily import POLLUTANT_COLUMNS
-    from configs.domain_schema import CANONICAL_VARIABLES
-    from features.build import POLLUTANTS as BUILD_POLLUTANTS
-    from features.demo_world.stations import POLLUTANTS as DEMO_POLLUTANTS
-    from features.qc import VAR_SHIFT
-    from features.store import POLLUTANTS
+    from airwarn.alerts.daily import POLLUTANT_COLUMNS
+    from airwarn.configs.domain_schema import CANONICAL_VARIABLES
+    from airwarn.features.build import POLLUTANTS as BUILD_POLLUTANTS
+    from airwarn.features.demo_world.stations import POLLUTANTS as DEMO_POLLUTANTS
+    from airwarn.features.qc import VAR_SHIFT
+    from airwarn.features.store import POLLUTANTS
 
     for names in (POLLUTANTS, BUILD_POLLUTANTS, DEMO_POLLUTANTS, POLLUTANT_COLUMNS,
                   CANONICAL_VARIABLES):
@@ -89,23 +89,23 @@ def test_parse_issue_time_errors() -> None:
 
 
 def test_the_old_stamp_names_are_the_one_stamp() -> None:
-    import alerts.warning
-    import flows.locks
-    import models.forecast
-    import products.run
+    from airwarn.alerts import warning
+    from airwarn.flows import locks
+    from airwarn.models import forecast
+    from airwarn.products import run
 
-    for f in (alerts.warning.issue_stamp, flows.locks.issue_stamp, models.forecast.issue_stamp,
-              products.run.run_stamp):
+    for f in (warning.issue_stamp, locks.issue_stamp, forecast.issue_stamp,
+              run.run_stamp):
         assert f is issue_stamp
     assert issue_stamp(datetime(2026, 1, 20, 15)) == "20260120T1500"  # naive = local
     assert issue_stamp("2026-01-20T07:00Z") == "20260120T1500"
 
 
 def test_run_store_layout(tmp_path: Path) -> None:
-    from alerts.register import register_path
-    from alerts.warning import orders_path, warnings_path
-    from flows.locks import lock_path
-    from models.forecast import forecast_path
+    from airwarn.alerts.register import register_path
+    from airwarn.alerts.warning import orders_path, warnings_path
+    from airwarn.flows.locks import lock_path
+    from airwarn.models.forecast import forecast_path
 
     s = RunStore(tmp_path)
     t = pd.Timestamp("2026-01-20T15:00", tz="Asia/Shanghai")

@@ -33,10 +33,10 @@ def store_digest(data_dir: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def corpus_store(demo_world, tmp_path_factory) -> Path:
     """The corpus store (read-only for the cases: each asserts it is unchanged)."""
-    from alerts.register import Register, register_path
-    from alerts.warning import warn_run
-    from flows.daily import config_for, load_unit_obs, make_met_source
-    from models.forecast import run_forecast, write_forecast
+    from airwarn.alerts.register import Register, register_path
+    from airwarn.alerts.warning import warn_run
+    from airwarn.flows.daily import config_for, load_unit_obs, make_met_source
+    from airwarn.models.forecast import run_forecast, write_forecast
 
     d = tmp_path_factory.mktemp("corpus") / "data"
     shutil.copytree(demo_world.data_dir, d)

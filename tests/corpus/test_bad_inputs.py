@@ -28,7 +28,7 @@ import xarray as xr
 import yaml
 from typer.testing import CliRunner
 
-import configs
+from airwarn import configs
 from tests.corpus.conftest import store_digest
 
 INGEST = Path(__file__).resolve().parents[1] / "data" / "ingest"
@@ -369,7 +369,7 @@ def _flat(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def runner_app():
-    from flows.cli import app
+    from airwarn.flows.cli import app
 
     return app
 

@@ -15,10 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
-
-from configs.sources_schema import Source, Sources, load_sources, parse_steps
-from features.acquire import (
+from airwarn.configs.sources_schema import Source, Sources, load_sources, parse_steps
+from airwarn.features.acquire import (
     FetchCatalog,
     arrival_info,
     check_grib,
@@ -27,7 +25,8 @@ from features.acquire import (
     plan_source,
     redact_url,
 )
-from flows.loopback import RangeFolderHandler, serve_folder
+from airwarn.flows.loopback import RangeFolderHandler, serve_folder
+from typer.testing import CliRunner
 
 
 def grib2_bytes(n_messages: int = 2, payload: int = 300, seed: int = 0) -> bytes:
@@ -225,7 +224,7 @@ def test_no_secrets_in_the_catalog_or_the_log(server, tmp_path, monkeypatch, cap
                  dest="{yyyymmdd}/cnemc_{yyyymmddHH}.csv", every_h=1, lookback_h=2,
                  timezone="Asia/Shanghai", latency_h=0.5,
                  headers_env={"Authorization": "AIRWARN_TEST_TOKEN"}, **FAST)
-    with caplog.at_level(logging.INFO, logger="features.acquire"):
+    with caplog.at_level(logging.INFO, logger="airwarn.features.acquire"):
         rep = fetch_sources(Sources(sources=[src]), tmp_path / "d", now=NOW,
                             base_urls={"*": url}, sleep=lambda s: None)
     assert rep.counts["feed"] == {"ok": 1, "missing": 1}
@@ -238,7 +237,7 @@ def test_no_secrets_in_the_catalog_or_the_log(server, tmp_path, monkeypatch, cap
 
 
 def test_fetch_command(server, tmp_path, monkeypatch):
-    from flows.cli import app
+    from airwarn.flows.cli import app
 
     root, url = server
     _put(root, "20261205/12z/ifs/0p25/oper/20261205120000-0h-oper-fc.grib2", grib2_bytes())

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from features.aggregate import UNIT_COLUMNS, stations_to_units
-from features.qc import QC_DUPLICATE, QC_SPIKE, var_bits
+from airwarn.features.aggregate import UNIT_COLUMNS, stations_to_units
+from airwarn.features.qc import QC_DUPLICATE, QC_SPIKE, var_bits
 
 STATIONS = pd.DataFrame({"station_id": ["a", "b", "c", "d"],
                          "sub_region": ["chengdu", "chengdu", "chengdu", "deyang"],

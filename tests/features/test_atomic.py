@@ -6,8 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
-
-from features.atomic import atomic_path, write_text_atomic
+from airwarn.features.atomic import atomic_path, write_text_atomic
 
 
 def test_write_is_readable_by_group_and_others(tmp_path: Path) -> None:

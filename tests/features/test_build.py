@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from features.build import (
+from airwarn.features.build import (
     Geometry,
     NoMet,
     PerfectMet,

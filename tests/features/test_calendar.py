@@ -5,8 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
-
-from features.calendar import calendar_features, holiday_source, is_holiday, spring_festival
+from airwarn.features.calendar import calendar_features, holiday_source, is_holiday, spring_festival
 
 
 def test_official_schedule_and_adjusted_working_days() -> None:

@@ -22,11 +22,11 @@ CLEAN = {"high": [], "medium": [], "low": [], "exceptions": []}
 def forecast_file(demo_world, demo_config, tmp_path_factory) -> Path:
     """The demo world's forecast at its issue time (no trained models here: the baselines, through
     the same dataset builder and writer as a model forecast), written by ``write_forecast``."""
-    from features.aggregate import stations_to_units
-    from features.build import CycleMet
-    from features.demo_world import unit_met_forecast
-    from features.store import read_obs
-    from models.forecast import run_forecast, write_forecast
+    from airwarn.features.aggregate import stations_to_units
+    from airwarn.features.build import CycleMet
+    from airwarn.features.demo_world import unit_met_forecast
+    from airwarn.features.store import read_obs
+    from airwarn.models.forecast import run_forecast, write_forecast
 
     out = tmp_path_factory.mktemp("cf_forecast")
     obs = stations_to_units(read_obs(demo_world.data_dir,
@@ -41,8 +41,8 @@ def forecast_file(demo_world, demo_config, tmp_path_factory) -> Path:
 
 def test_forecast_file_is_cf_clean_and_readable(forecast_file: Path, demo_config) -> None:
     assert cf_check(forecast_file) == CLEAN
-    from models.forecast import read_forecast
-    from models.verify.match import read_forecast_archive
+    from airwarn.models.forecast import read_forecast
+    from airwarn.models.verify.match import read_forecast_archive
 
     ds = read_forecast(forecast_file)
     assert ds.attrs["Conventions"] == "CF-1.8" and ds.attrs["featureType"] == "timeSeries"
@@ -75,8 +75,8 @@ def test_forecast_file_is_cf_clean_and_readable(forecast_file: Path, demo_config
 
 
 def test_meteorology_files_are_cf_clean(demo_world, demo_config, tmp_path: Path) -> None:
-    from features.store import write_met_analysis, write_met_cycle
-    from products.meteorology import unit_met_for_issue
+    from airwarn.features.store import write_met_analysis, write_met_cycle
+    from airwarn.products.meteorology import unit_met_for_issue
 
     root = Path(demo_world.data_dir) / "met"
     cycle = root / "cycles" / f"{demo_world.cycle_time:%Y%m%d%H}.nc"

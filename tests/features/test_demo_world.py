@@ -14,9 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-
-from configs import load_region
-from features.demo_world import (
+from airwarn.configs import load_region
+from airwarn.features.demo_world import (
     analysis,
     build_world,
     chem,
@@ -30,7 +29,7 @@ from features.demo_world import (
     unit_met_forecasts,
     unit_truth,
 )
-from features.store import OBS_COLUMNS, read_obs
+from airwarn.features.store import OBS_COLUMNS, read_obs
 
 LOCAL = "Asia/Shanghai"
 
@@ -388,7 +387,7 @@ def test_bad_inputs_are_named(tmp_path):
 
 
 def test_summarise_world(demo_world):
-    from alerts.daily import daily_aqi
+    from airwarn.alerts.daily import daily_aqi
 
     s = summarise_world(demo_world, daily_aqi)
     assert {"unit_id", "season", "days", "优 good", "重度 heavy", "max_aqi"} <= set(s.columns)
@@ -401,7 +400,7 @@ def test_summarise_world(demo_world):
 
 
 def test_emission_calendar():
-    from features.calendar import spring_festival
+    from airwarn.features.calendar import spring_festival
 
     for year in (2024, 2025, 2026, 2027):
         assert pd.Timestamp(spring_festival(year)) == pd.Timestamp(year, *chem.SPRING_FESTIVAL[year])
@@ -430,7 +429,7 @@ def test_truth_file_is_labelled_synthetic(demo_world):
 
 
 def test_station_siting(demo_world):
-    from features.demo_world.stations import site_kind
+    from airwarn.features.demo_world.stations import site_kind
 
     assert site_kind("缙云山") == "background" and site_kind("乐山大佛景区") == "background"
     assert site_kind("南充炼油厂") == "industrial" and site_kind("市第三水厂") == "urban"

@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from airwarn.features.inbox import InboxLedger, inbox_files, process_inbox, watch_inbox
+from airwarn.features.store import read_obs
 from typer.testing import CliRunner
-
-from features.inbox import InboxLedger, inbox_files, process_inbox, watch_inbox
-from features.store import read_obs
 
 DATA = Path(__file__).parents[1] / "data" / "ingest"
 
@@ -72,7 +71,7 @@ def test_inbox_ingests_once_by_content_and_quarantines_bad_files(tmp_path):
 
 
 def test_station_met_goes_to_the_met_obs_store_after_the_settle_time(tmp_path):
-    from features.met_obs import read_met_obs
+    from airwarn.features.met_obs import read_met_obs
 
     inbox = tmp_path / "in"
     inbox.mkdir()
@@ -92,7 +91,7 @@ def test_station_met_goes_to_the_met_obs_store_after_the_settle_time(tmp_path):
 
 
 def test_ingest_watch_once_command(tmp_path):
-    from flows.cli import app
+    from airwarn.flows.cli import app
 
     inbox = tmp_path / "drop"
     inbox.mkdir()

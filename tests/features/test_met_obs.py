@@ -7,17 +7,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from features.met_obs import (
+from airwarn.features.met_obs import (
     add_met_obs,
     load_met_stations,
     met_obs_to_units,
     read_met_obs,
     write_met_obs,
 )
-from features.readers.cma import read_cma_surface, write_cma_surface
-from features.readers.common import ReaderError
-from features.readers.registry import detect_format
+from airwarn.features.readers.cma import read_cma_surface, write_cma_surface
+from airwarn.features.readers.common import ReaderError
+from airwarn.features.readers.registry import detect_format
 
 SAMPLE = Path(__file__).parents[1] / "data" / "ingest" / "cma_surface_20240115.csv"
 T0 = pd.Timestamp("2024-01-15 00:00", tz="UTC")
@@ -111,7 +110,7 @@ def test_unit_means_and_merge_into_obs_units(tmp_path: Path) -> None:
     assert list(merged["pm25"]) == [90.0, 70.0, 60.0]
     assert merged.loc[1, "rh"] == 85.0 and np.isnan(merged.loc[2, "t2m"])
     # the features layer sees station meteorology and builds mo_* from it
-    from features.build import observation_variables
+    from airwarn.features.build import observation_variables
 
     assert {"t2m", "rh", "ws10", "tp"} <= set(observation_variables(merged))
     # nothing stored → unchanged

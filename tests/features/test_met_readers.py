@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-
-from features.readers.met import (
+from airwarn.features.readers.met import (
     MetReaderError,
     dewpoint_from_mixing_ratio,
     read_cf,

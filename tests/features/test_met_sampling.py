@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from airwarn.configs.schema import Region
+from airwarn.features.met_sampling import sample_points, sample_units, unit_polygon
 from shapely.geometry import box
 
-import configs
-from configs.schema import Region
-from features.met_sampling import sample_points, sample_units, unit_polygon
+from airwarn import configs
 
 
 def _grid(lat, lon, f, nt=2):

@@ -15,20 +15,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from typer.testing import CliRunner
-
-from features.met_checks import check_coverage, d3_end_step
-from features.met_cycles import complete_cycles, cycle_catalog, read_cycle, store_cycles
-from features.readers.grib import (
+from airwarn.features.met_checks import check_coverage, d3_end_step
+from airwarn.features.met_cycles import complete_cycles, cycle_catalog, read_cycle, store_cycles
+from airwarn.features.readers.grib import (
     read_grib2,
     read_grib2_cycles,
     scan_grib,
     write_grib2,
     write_grib2_steps,
 )
-from features.readers.met import MetReaderError
-from features.readers.registry import detect_format
-from flows.cli import app
+from airwarn.features.readers.met import MetReaderError
+from airwarn.features.readers.registry import detect_format
+from airwarn.flows.cli import app
+from typer.testing import CliRunner
 
 GRIB = Path(__file__).resolve().parents[1] / "data" / "grib"
 runner = CliRunner()
@@ -138,7 +137,7 @@ def test_real_grib_over_europe_and_unknown_centre_are_refused():
     with pytest.raises(MetReaderError, match=r"message 1 \(step 0 h\): variable 't2m' is 33% "
                                              r"missing; expected at most 20%"):
         read_grib2(p, "ecmwf_ifs_open", crop=False)
-    from configs.nwp_schema import load_met_checks
+    from airwarn.configs.nwp_schema import load_met_checks
 
     lax = load_met_checks().model_copy(update={"max_nan_share": 0.5})
     with pytest.raises(MetReaderError, match=r"'t2m' has 100.0% of values outside 180–340 K"):

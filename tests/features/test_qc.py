@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from configs.schema import ConfigError
-from features.qc import (
+from airwarn.configs.schema import ConfigError
+from airwarn.features.qc import (
     QC_DUPLICATE,
     QC_GAP_FILLED,
     QC_NEGATIVE,
@@ -123,7 +122,7 @@ def test_fill_gaps_short_only():
 
 def test_demo_world_defects_are_found(demo_world):
     """Recall on the demo world's planted defects, and few flags on clean values."""
-    from features.store import POLLUTANTS, read_obs
+    from airwarn.features.store import POLLUTANTS, read_obs
 
     obs = read_obs(demo_world.data_dir)
     defects = pd.read_csv(demo_world.data_dir / "demo" / "defects.csv")

@@ -8,12 +8,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from features.qc import QC_DUPLICATE, var_flags
-from features.readers.cnemc import CNEMC_COLUMNS, read_cnemc, read_cnemc_stations, write_cnemc
-from features.readers.common import ReaderError, ReadReport
-from features.readers.registry import detect_format
-from features.readers.stations import read_station_file
+from airwarn.features.qc import QC_DUPLICATE, var_flags
+from airwarn.features.readers.cnemc import (
+    CNEMC_COLUMNS,
+    read_cnemc,
+    read_cnemc_stations,
+    write_cnemc,
+)
+from airwarn.features.readers.common import ReaderError, ReadReport
+from airwarn.features.readers.registry import detect_format
+from airwarn.features.readers.stations import read_station_file
 
 DATA = Path(__file__).parents[1] / "data" / "ingest"
 SAMPLE = DATA / "cnemc_2024011509.csv"

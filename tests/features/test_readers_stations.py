@@ -7,18 +7,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from configs.domain_schema import Domain
-from features.qc import QC_DUPLICATE, var_bits
-from features.readers.common import MOLAR_VOLUME_L, ReaderError, ReadReport, to_canonical_units
-from features.readers.stations import (
+from airwarn.configs.domain_schema import Domain
+from airwarn.features.qc import QC_DUPLICATE, var_bits
+from airwarn.features.readers.common import (
+    MOLAR_VOLUME_L,
+    ReaderError,
+    ReadReport,
+    to_canonical_units,
+)
+from airwarn.features.readers.stations import (
     read_china_sites,
     read_domain_table,
     read_long_table,
     read_openaq,
     read_stateair,
 )
-from features.store import OBS_COLUMNS, validate_obs
+from airwarn.features.store import OBS_COLUMNS, validate_obs
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"
 
@@ -194,8 +198,9 @@ def test_domain_schema_refuses_bad_configs():
 
 def test_committed_backtest_domains_validate_and_read():
     """configs/domains/*.yaml (dedicated UCI readers) validate under the domain schema."""
-    import configs
-    from configs.domain_schema import load_domain
+    from airwarn.configs.domain_schema import load_domain
+
+    from airwarn import configs
 
     files = sorted((configs.CONFIG_DIR / "domains").glob("*.yaml"))
     assert files, "no domain files"

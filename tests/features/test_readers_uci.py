@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from features.readers.uci import MET_COLUMNS, OBS_COLUMNS, read_five_cities, read_prsa
+from airwarn.features.readers.uci import MET_COLUMNS, OBS_COLUMNS, read_five_cities, read_prsa
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 DONGSI = DATA / "uci" / "PRSA_Data_Dongsi_20130301-20130429.csv"

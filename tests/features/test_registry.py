@@ -7,9 +7,8 @@ import gzip
 from pathlib import Path
 
 import pytest
-
-from features.readers.common import ReaderError
-from features.readers.registry import detect_format, formats, get_format, read_head
+from airwarn.features.readers.common import ReaderError
+from airwarn.features.readers.registry import detect_format, formats, get_format, read_head
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

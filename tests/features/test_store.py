@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from features.store import OBS_COLUMNS, ObsSchemaError, empty_obs, obs_files, read_obs, write_obs
+from airwarn.features.store import (
+    OBS_COLUMNS,
+    ObsSchemaError,
+    empty_obs,
+    obs_files,
+    read_obs,
+    write_obs,
+)
 
 
 def _obs(start: str = "2026-01-31 22:00", hours: int = 4,
@@ -109,8 +115,7 @@ def test_corrupt_month_file_fails_before_any_file_changes(tmp_path):
 
 def test_met_cycle_and_analysis_grid_check(tmp_path):
     import xarray as xr
-
-    from features.store import write_met_analysis, write_met_cycle
+    from airwarn.features.store import write_met_analysis, write_met_cycle
 
     t = pd.date_range("2026-01-15T00:00", periods=3, freq="h")
     ds = xr.Dataset({"t2m": (("time", "latitude", "longitude"), np.full((3, 2, 2), 280.0))},

@@ -15,10 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-
-from features.readers.common import ReadReport
-from features.readers.met import read_wrf
-from features.readers.stations import read_long_table, read_openaq
+from airwarn.features.readers.common import ReadReport
+from airwarn.features.readers.met import read_wrf
+from airwarn.features.readers.stations import read_long_table, read_openaq
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"
 

@@ -11,7 +11,7 @@ import tempfile
 
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="airwarn-prefect-home-"))
 
-from flows.prefect_env import configure_prefect  # noqa: E402
+from airwarn.flows.prefect_env import configure_prefect  # noqa: E402
 
 configure_prefect(os.path.dirname(os.environ["PREFECT_HOME"]))
 
@@ -41,7 +41,7 @@ TRAIN_DAYS = 75
 
 
 def _small_settings():
-    from configs.model_schema import LgbmParams, load_model_settings
+    from airwarn.configs.model_schema import LgbmParams, load_model_settings
 
     s = load_model_settings()
     small = LgbmParams(num_boost_round=30, learning_rate=0.15, num_leaves=15, min_data_in_leaf=20,
@@ -57,10 +57,10 @@ def trained_dir(demo_world, tmp_path_factory) -> Path:
     Training uses the last :data:`TRAIN_DAYS` days and the world's analysis at the unit points as
     meteorology (perfect prog: one vectorised read instead of regenerating every past cycle).
     """
-    pytest.importorskip("models.train")
-    pytest.importorskip("models.forecast")
-    from flows.daily import config_for, load_unit_obs, make_met_source
-    from models.train import train_models
+    pytest.importorskip("airwarn.models.train")
+    pytest.importorskip("airwarn.models.forecast")
+    from airwarn.flows.daily import config_for, load_unit_obs, make_met_source
+    from airwarn.models.train import train_models
 
     d = tmp_path_factory.mktemp("flows_trained") / "data"
     shutil.copytree(demo_world.data_dir, d)

@@ -8,12 +8,11 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-
-from configs.schema import AcquireSettings, Settings
-from configs.sources_schema import Source, Sources, load_sources
-from features.store import read_obs
-from flows.acquire import acquire_crons, fetch_and_ingest, next_issue_time
-from flows.loopback import serve_folder
+from airwarn.configs.schema import AcquireSettings, Settings
+from airwarn.configs.sources_schema import Source, Sources, load_sources
+from airwarn.features.store import read_obs
+from airwarn.flows.acquire import acquire_crons, fetch_and_ingest, next_issue_time
+from airwarn.flows.loopback import serve_folder
 
 DATA = Path(__file__).parents[1] / "data" / "ingest"
 FAST = {"timeout_s": 0.5, "retries": 1, "backoff_s": 0.01}
@@ -130,8 +129,8 @@ def test_schedule_helpers():
 
 
 def test_demo_feed_is_served_fetched_and_ingested(tmp_path):
-    from features.acquire import feed_relpath
-    from flows.demo import feed_dir, fetch_demo_feed
+    from airwarn.features.acquire import feed_relpath
+    from airwarn.flows.demo import feed_dir, fetch_demo_feed
 
     data = tmp_path / "d"
     srcs = _sources()

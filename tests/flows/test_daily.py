@@ -23,7 +23,7 @@ from tests.flows.conftest import ISSUE, STAMP
 
 
 def _run(data_dir: Path, **kw):
-    from flows.daily import DailyRun, config_for, run_daily
+    from airwarn.flows.daily import DailyRun, config_for, run_daily
 
     run = DailyRun(config_for(data_dir), ISSUE.to_pydatetime(), met=kw.pop("met", "demo"),
                    products=tuple(kw.pop("products", ())), warnings=kw.pop("warnings", True))
@@ -42,8 +42,8 @@ def _hashes(root: Path) -> dict[str, bytes]:
 
 
 def test_daily_flow_through_prefect_then_idempotent_rerun(prefect_harness, data_dir):
-    from alerts.register import Register
-    from flows.daily import daily_forecast
+    from airwarn.alerts.register import Register
+    from airwarn.flows.daily import daily_forecast
 
     manifest = daily_forecast(issue_time=ISSUE.isoformat(), data_dir=str(data_dir), met="demo")
     assert manifest["status"] == "complete", manifest
@@ -69,7 +69,7 @@ def test_daily_flow_through_prefect_then_idempotent_rerun(prefect_harness, data_
         assert {"zh.html", "en.html", "cap.xml", "json"} <= set(files)
         assert all(Path(f).exists() for f in files.values())
     # every product listed in the manifest exists with the recorded hash
-    from flows.stages import sha256_file
+    from airwarn.flows.stages import sha256_file
 
     for p in manifest["products"]:
         assert sha256_file(data_dir / p["path"]) == p["sha256"], p["path"]
@@ -90,7 +90,7 @@ def test_daily_flow_through_prefect_then_idempotent_rerun(prefect_harness, data_
 
 
 def test_missing_met_cycle_falls_back_to_previous_cycle(data_dir, demo_world):
-    from features.demo_world import forecast_cycle
+    from airwarn.features.demo_world import forecast_cycle
 
     cycles = data_dir / "met" / "cycles"
     current = cycles / "2026012000.nc"
@@ -100,7 +100,7 @@ def test_missing_met_cycle_falls_back_to_previous_cycle(data_dir, demo_world):
     ds.to_netcdf(cycles / "2026011900.nc")
     current.unlink()
     # the fetch catalog says when the cycle used and the last observations arrived
-    from features.acquire import DownloadResult, FetchCatalog, FetchItem
+    from airwarn.features.acquire import DownloadResult, FetchCatalog, FetchItem
 
     cat = FetchCatalog.for_data_dir(data_dir)
     exp = prev_ref + pd.Timedelta(hours=8)
@@ -131,7 +131,7 @@ def test_missing_met_cycle_falls_back_to_previous_cycle(data_dir, demo_world):
 
 
 def test_station_down_for_days_is_named_and_unit_still_forecast(data_dir):
-    from features.store import obs_files
+    from airwarn.features.store import obs_files
 
     down_from = ISSUE.tz_convert("UTC") - pd.Timedelta(days=3)
     victims = {"seat_hechuan"}
@@ -167,7 +167,7 @@ def test_model_file_missing_falls_back_to_baseline(data_dir):
 HOLD = """
 import sys, time
 from pathlib import Path
-from flows.locks import issue_lock
+from airwarn.flows.locks import issue_lock
 with issue_lock(sys.argv[1], "20260120T1500", purpose="other run"):
     Path(sys.argv[2]).write_text("held")
     while not Path(sys.argv[3]).exists():
@@ -176,7 +176,7 @@ with issue_lock(sys.argv[1], "20260120T1500", purpose="other run"):
 
 
 def test_concurrent_runs_same_issue_time(data_dir, tmp_path):
-    from flows.locks import LockBusy
+    from airwarn.flows.locks import LockBusy
 
     # a run holding the lock in another process: the second refuses and writes nothing
     ready, release = tmp_path / "ready", tmp_path / "release"
@@ -211,7 +211,7 @@ def test_concurrent_runs_same_issue_time(data_dir, tmp_path):
     assert not errors, errors
     statuses = sorted(_stage(m, "forecast")["status"] for m in results)
     assert statuses in (["ok", "reused"], ["degraded", "reused"])
-    from alerts.register import Register
+    from airwarn.alerts.register import Register
 
     assert Register(data_dir / "register.sqlite").count("runs") == 1
     with xr.open_dataset(data_dir / "forecasts" / f"{STAMP}.nc") as fc:
@@ -219,7 +219,7 @@ def test_concurrent_runs_same_issue_time(data_dir, tmp_path):
 
 
 def test_crash_in_products_stage_then_rerun_completes(data_dir, monkeypatch):
-    import products.maps as maps
+    import airwarn.products.maps as maps
 
     real = maps.render_aqi_map
     calls = {"n": 0}

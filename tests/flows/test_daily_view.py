@@ -13,8 +13,8 @@ from tests.flows.conftest import ISSUE, STAMP
 
 
 def test_bulletins_and_maps_use_the_run_meteorology(data_dir: Path) -> None:
-    from alerts.register import Register, register_path
-    from flows.daily import DailyRun, config_for, run_daily
+    from airwarn.alerts.register import Register, register_path
+    from airwarn.flows.daily import DailyRun, config_for, run_daily
 
     # the demo run regenerates its cycle from the world's seed: no cycle file is stored
     for f in (data_dir / "met" / "cycles").glob("*.nc"):

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import configs
+from airwarn import configs
 
 
 @pytest.fixture
@@ -32,8 +32,8 @@ def small_config_dir(tmp_path) -> Path:
 
 
 def test_airwarn_demo_smoke(prefect_harness, tmp_path, small_config_dir, monkeypatch):
-    pytest.importorskip("models.train")
-    from flows.cli import app
+    pytest.importorskip("airwarn.models.train")
+    from airwarn.flows.cli import app
 
     data = tmp_path / "data"
     monkeypatch.setenv("AIRWARN_DATA_DIR", str(data))

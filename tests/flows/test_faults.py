@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(data_dir: Path, **kw):
-    from flows.daily import DailyRun, config_for, run_daily
+    from airwarn.flows.daily import DailyRun, config_for, run_daily
 
     run = DailyRun(config_for(data_dir), ISSUE.to_pydatetime(), met=kw.pop("met", "demo"),
                    products=tuple(kw.pop("products", ())), warnings=kw.pop("warnings", True))
@@ -62,7 +62,7 @@ import os, sys, time, types
 from pathlib import Path
 data_dir, stage, marker = sys.argv[1], sys.argv[2], sys.argv[3]
 import pandas as pd
-import flows.daily as daily
+import airwarn.flows.daily as daily
 orig = daily._STAGE_TASKS[stage].fn
 def slow(run, *a):
     Path(marker).write_text(str(os.getpid()))
@@ -79,9 +79,9 @@ import sys
 from pathlib import Path
 data_dir, marker = sys.argv[1], sys.argv[2]
 import pandas as pd
-from flows.daily import config_for, load_unit_obs, make_met_source
-from models.train import train_models
-from configs.model_schema import LgbmParams, load_model_settings
+from airwarn.flows.daily import config_for, load_unit_obs, make_met_source
+from airwarn.models.train import train_models
+from airwarn.configs.model_schema import LgbmParams, load_model_settings
 small = LgbmParams(num_boost_round=30, learning_rate=0.15, num_leaves=15, min_data_in_leaf=20,
                    num_threads=1)
 settings = load_model_settings().model_copy(update={"daily": small, "hourly": small,
@@ -116,7 +116,7 @@ def _wait_for(marker: Path, proc: subprocess.Popen, timeout: float = 150) -> Non
 
 
 def test_kill9_during_products_then_rerun_completes_and_marks_the_crash(data_dir, tmp_path):
-    from alerts.register import Register
+    from airwarn.alerts.register import Register
 
     marker = tmp_path / "in-maps"
     proc = _spawn(_SLOW_STAGE, str(data_dir), "maps", str(marker))
@@ -140,7 +140,7 @@ def test_kill9_during_products_then_rerun_completes_and_marks_the_crash(data_dir
 
 
 def test_kill9_during_training_leaves_the_models_usable(data_dir, tmp_path):
-    from models.registry import CARD_NAME
+    from airwarn.models.registry import CARD_NAME
 
     before = sorted(p.relative_to(data_dir) for p in (data_dir / "models").rglob(CARD_NAME))
     marker = tmp_path / "training"
@@ -161,8 +161,8 @@ def test_kill9_during_training_leaves_the_models_usable(data_dir, tmp_path):
 
 
 def test_failed_rerun_keeps_the_completed_record(data_dir):
-    from alerts.register import Register
-    from flows.daily import DailyRun, config_for, run_daily
+    from airwarn.alerts.register import Register
+    from airwarn.flows.daily import DailyRun, config_for, run_daily
 
     _, first = _run(data_dir, products=("maps",))
     assert first["status"] == "complete"
@@ -188,8 +188,8 @@ def test_failed_rerun_keeps_the_completed_record(data_dir):
     assert reg.runs()["status"].tolist() == ["complete"]
     assert reg.attempts()["status"].tolist() == ["complete", "complete", "failed"]
     # `airwarn warn` on the completed issue time does not downgrade its row either
-    from alerts.warning import warn_run
-    from models.forecast import read_forecast
+    from airwarn.alerts.warning import warn_run
+    from airwarn.models.forecast import read_forecast
 
     warn_run(read_forecast(data_dir / "forecasts" / f"{STAMP}.nc"), config_for(data_dir), reg,
              ISSUE)
@@ -199,8 +199,8 @@ def test_failed_rerun_keeps_the_completed_record(data_dir):
 
 def test_register_locked_by_another_writer_does_not_stop_the_forecast(data_dir, tmp_path,
                                                                        monkeypatch):
-    from alerts.register import Register
-    from flows.daily import RunFailed
+    from airwarn.alerts.register import Register
+    from airwarn.flows.daily import RunFailed
 
     Register(data_dir / "register.sqlite")  # exists, WAL
     marker = tmp_path / "locked"
@@ -233,7 +233,7 @@ def test_register_locked_by_another_writer_does_not_stop_the_forecast(data_dir, 
 
 
 def test_disk_full_while_writing_products(data_dir):
-    from flows.daily import RunFailed
+    from airwarn.flows.daily import RunFailed
 
     pdir = data_dir / "products" / STAMP
     pdir.mkdir(parents=True)
@@ -260,8 +260,7 @@ def test_disk_full_while_writing_products(data_dir):
 
 def test_every_station_of_a_unit_missing_and_no_met_cycle(data_dir):
     import pandas as pd
-
-    from features.store import obs_files
+    from airwarn.features.store import obs_files
 
     # chengdu's stations send nothing for the last three days; there is no forecast cycle at all
     stations = pd.read_csv(ROOT / "configs" / "stations.csv", dtype=str)
@@ -284,9 +283,9 @@ _SEND_THEN_HANG = r"""
 import sys, time
 from pathlib import Path
 reg_path, port, marker = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-import products.delivery as delivery
-from alerts.register import Register
-from configs.schema import DeliverySettings
+import airwarn.products.delivery as delivery
+from airwarn.alerts.register import Register
+from airwarn.configs.schema import DeliverySettings
 sys.path.insert(0, str(Path.cwd() / "tests" / "products"))
 from products_fixtures import make_decision
 orig = delivery._send_email
@@ -308,10 +307,10 @@ delivery.deliver(make_decision(), {}, s, Register(reg_path),
 def test_kill9_during_delivery_never_sends_twice(tmp_path):
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult
+    from airwarn.alerts.register import Register
+    from airwarn.configs.schema import DeliverySettings
+    from airwarn.products.delivery import deliver
 
-    from alerts.register import Register
-    from configs.schema import DeliverySettings
-    from products.delivery import deliver
     from tests.products.products_fixtures import make_decision
 
     class Inbox:
@@ -363,7 +362,7 @@ def test_kill9_during_delivery_never_sends_twice(tmp_path):
 _RUN_AT = r"""
 import sys
 import pandas as pd
-import flows.daily as daily
+import airwarn.flows.daily as daily
 run = daily.DailyRun(daily.config_for(sys.argv[1]), pd.Timestamp(sys.argv[2]).to_pydatetime(),
                      met="demo", products=())
 print(daily.run_daily(run, use_tasks=False)["status"])
@@ -371,7 +370,7 @@ print(daily.run_daily(run, use_tasks=False)["status"])
 
 
 def test_two_issue_times_at_once(data_dir):
-    from alerts.register import Register
+    from airwarn.alerts.register import Register
 
     other = "2026-01-20T05:00:00+08:00"
     proc = subprocess.Popen([sys.executable, "-c", _RUN_AT, str(data_dir), other], cwd=ROOT,

@@ -8,12 +8,11 @@ import zipfile
 from pathlib import Path
 
 import pandas as pd
+from airwarn.features.met_obs import met_obs_dir, read_met_obs
+from airwarn.features.readers.archive import open_sources
+from airwarn.features.store import obs_files, read_obs
+from airwarn.flows.cli import app
 from typer.testing import CliRunner
-
-from features.met_obs import met_obs_dir, read_met_obs
-from features.readers.archive import open_sources
-from features.store import obs_files, read_obs
-from flows.cli import app
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"
 CNEMC = DATA / "cnemc_2024011509.csv"

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from airwarn.features.qc import QC_DUPLICATE, var_bits
+from airwarn.features.store import obs_files, read_obs
+from airwarn.flows.cli import app
 from typer.testing import CliRunner
-
-from features.qc import QC_DUPLICATE, var_bits
-from features.store import obs_files, read_obs
-from flows.cli import app
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"
 runner = CliRunner()
@@ -124,7 +123,7 @@ def test_ingest_domain_files_without_sources(tmp_path, monkeypatch):
     root.mkdir(parents=True)
     shutil.copy(DATA / "ChengduPM20130101_20130101.csv", root / "ChengduPM20130101_20141231.csv")
     monkeypatch.setenv("AIRWARN_DATASETS_DIR", str(tmp_path / "datasets"))
-    import configs
+    from airwarn import configs
 
     dom = configs.CONFIG_DIR / "domains" / "chengdu_five_cities.yaml"
     res = runner.invoke(app, ["ingest", "--domain", str(dom), "--data-dir", str(tmp_path / "d")])

@@ -13,8 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from flows.locks import LockBusy, issue_lock, issue_stamp, lock_path
+from airwarn.flows.locks import LockBusy, issue_lock, issue_stamp, lock_path
 
 T = datetime(2026, 11, 28, 15, tzinfo=ZoneInfo("Asia/Shanghai"))
 
@@ -23,7 +22,7 @@ import sys, time
 from pathlib import Path
 from datetime import datetime
 from zoneinfo import ZoneInfo
-from flows.locks import issue_lock
+from airwarn.flows.locks import issue_lock
 t = datetime(2026, 11, 28, 15, tzinfo=ZoneInfo("Asia/Shanghai"))
 with issue_lock(sys.argv[1], t, purpose="holder-test"):
     Path(sys.argv[2]).write_text("held")

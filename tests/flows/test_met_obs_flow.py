@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from configs import AirwarnConfig, load_config
-from features.build import make_panel, met_history_features, observation_variables
-from features.met_obs import write_met_obs
-from features.store import write_obs
-from flows.daily import load_unit_obs
+from airwarn.configs import AirwarnConfig, load_config
+from airwarn.features.build import make_panel, met_history_features, observation_variables
+from airwarn.features.met_obs import write_met_obs
+from airwarn.features.store import write_obs
+from airwarn.flows.daily import load_unit_obs
 
 
 def test_load_unit_obs_carries_station_met_and_mo_features(tmp_path: Path) -> None:

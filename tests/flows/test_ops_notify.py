@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 import yaml
+from airwarn.flows.progress import LineProgress
 
-import configs
-from flows.progress import LineProgress
+from airwarn import configs
 
 
 def test_progress_plain_lines_when_not_a_terminal():
@@ -61,7 +61,7 @@ def duty_webhook():
 
 def test_failed_flow_run_posts_to_the_duty_webhook(prefect_harness, duty_webhook, tmp_path,
                                                    monkeypatch):
-    from flows.daily import daily_forecast
+    from airwarn.flows.daily import daily_forecast
 
     url, got = duty_webhook
     cfg = tmp_path / "configs"
@@ -81,8 +81,8 @@ def test_failed_flow_run_posts_to_the_duty_webhook(prefect_harness, duty_webhook
 
 
 def test_plain_http_duty_webhook_is_not_used_unless_allowed(duty_webhook):
-    from configs.schema import Settings
-    from flows.notify import post_duty_message
+    from airwarn.configs.schema import Settings
+    from airwarn.flows.notify import post_duty_message
 
     url, got = duty_webhook
     s = Settings(delivery={"webhook_url_env": "HOOK"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flows.prefect_env import configure_prefect, prefect_home
+from airwarn.flows.prefect_env import configure_prefect, prefect_home
 
 
 def test_defaults_in_data_dir_and_telemetry_off(tmp_path):

@@ -11,8 +11,8 @@ from tests.flows.conftest import ISSUE, _small_settings
 
 
 def test_retrain_compares_and_records_in_card(data_dir):
-    from flows.retrain import run_retrain
-    from models.registry import list_versions, load_latest
+    from airwarn.flows.retrain import run_retrain
+    from airwarn.models.registry import list_versions, load_latest
 
     before = {p: load_latest(data_dir, p).card["version"] for p in ("pm25", "o3")}
     out = run_retrain(ISSUE.isoformat(), data_dir, met="perfect", compare_weeks=2,

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from airwarn.flows.serve import MONTHLY_CRON, RETRAIN_CRON, build_deployments, daily_cron
 from typer.testing import CliRunner
-
-from flows.serve import MONTHLY_CRON, RETRAIN_CRON, build_deployments, daily_cron
 
 
 def test_deployments_schedules_in_shanghai():
@@ -38,7 +37,7 @@ def test_daily_cron_follows_issue_hours(monkeypatch):
 
 
 def test_cli_serve_list():
-    from flows.cli import app
+    from airwarn.flows.cli import app
 
     result = CliRunner().invoke(app, ["serve", "--list"])
     assert result.exit_code == 0, result.output

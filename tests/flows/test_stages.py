@@ -6,20 +6,19 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from flows.backfill import issue_times
-from flows.daily import latest_issue_time, parse_issue_time
-from flows.stages import StageRecord, StageUnavailable, hash_inputs, lookup, reusable
+from airwarn.flows.backfill import issue_times
+from airwarn.flows.daily import latest_issue_time, parse_issue_time
+from airwarn.flows.stages import StageRecord, StageUnavailable, hash_inputs, lookup, reusable
 
 SH = ZoneInfo("Asia/Shanghai")
 
 
 def test_lookup_names_missing_module_and_attribute():
-    assert lookup("features.atomic:write_text_atomic").__name__ == "write_text_atomic"
-    with pytest.raises(StageUnavailable, match="module features.nope does not exist"):
-        lookup("features.nope:thing")
+    assert lookup("airwarn.features.atomic:write_text_atomic").__name__ == "write_text_atomic"
+    with pytest.raises(StageUnavailable, match="module airwarn.features.nope does not exist"):
+        lookup("airwarn.features.nope:thing")
     with pytest.raises(StageUnavailable, match="has no 'nothing_here'"):
-        lookup("features.atomic:nothing_here")
+        lookup("airwarn.features.atomic:nothing_here")
 
 
 def test_reusable_only_when_hash_and_outputs_match(tmp_path):
@@ -66,13 +65,12 @@ def test_issue_times_inclusive_dates():
 
 
 def test_stage_tasks_retry_only_transient_errors():
+    from airwarn.flows.daily import _transient, delivery_task, ingest_task
     from prefect.states import Failed
-
-    from flows.daily import _transient, delivery_task, ingest_task
 
     assert _transient(None, None, Failed(data=ConnectionError("smtp reset")))
     assert _transient(None, None, Failed(data=TimeoutError("slow disk")))
-    assert not _transient(None, None, Failed(data=StageUnavailable("models.x:y")))
+    assert not _transient(None, None, Failed(data=StageUnavailable("airwarn.models.x:y")))
     assert not _transient(None, None, Failed(data=FileNotFoundError("cycle.nc")))
     assert not _transient(None, None, Failed(data=ValueError("bad config")))
     assert ingest_task.retries == 2 and delivery_task.retries == 3

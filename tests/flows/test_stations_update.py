@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from airwarn.features.readers.cnemc import write_cnemc
+from airwarn.flows.cli import app
 from typer.testing import CliRunner
 
-import configs
-from features.readers.cnemc import write_cnemc
-from flows.cli import app
+from airwarn import configs
 
 runner = CliRunner()
 T = pd.Timestamp("2024-01-15 01:00", tz="UTC")

@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-
-from configs.model_schema import DomainConfig, LgbmParams, ModelSettings
-from models.backtest import format_scores, load_domain_data, run_backtest
+from airwarn.configs.model_schema import DomainConfig, LgbmParams, ModelSettings
+from airwarn.models.backtest import format_scores, load_domain_data, run_backtest
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TINY = ModelSettings(
@@ -78,23 +77,22 @@ def test_backtest_writes_netcdf_and_scores(slice_data, tmp_path: Path) -> None:
     # what post-processing the models chose is in the scores and the printed table: with a
     # met forecast no climatology blend (climatology_blend: no_met)
     post = saved["meta"]["postprocessing"]
-    from models.forecast import TARGETS
+    from airwarn.models.forecast import TARGETS
 
     assert set(post) == set(TARGETS) and post["o3"]["climatology_blend"] == {}
     assert "o3: running bias at lead days [1, 2, 3]; climatology blend none" in text
 
 
 def test_backtest_command(tmp_path: Path, monkeypatch) -> None:
+    from airwarn.flows.cli import app
     from typer.testing import CliRunner
-
-    from flows.cli import app
 
     dom = tmp_path / "slice.yaml"
     dom.write_text(
         "name: beijing_slice\nreader: prsa\nfiles: ['uci/PRSA_Data_D*_20130301-20130429.csv']\n"
         "stations: [{id: Dongsi, lat: 39.95, lon: 116.43}]\n")
     monkeypatch.setenv("AIRWARN_DATASETS_DIR", str(DATA))
-    monkeypatch.setattr("configs.model_schema.load_model_settings", lambda *a, **k: TINY)
+    monkeypatch.setattr("airwarn.configs.model_schema.load_model_settings", lambda *a, **k: TINY)
     out = tmp_path / "bt"
     res = CliRunner().invoke(app, ["backtest", "--domain", str(dom), "--train-end", "2013-04-22",
                                    "--test-start", "2013-04-23", "--test-end", "2013-04-29",
@@ -113,8 +111,7 @@ def test_backtest_command(tmp_path: Path, monkeypatch) -> None:
 
 def test_no_met_models_have_their_own_settings_and_see_observed_met(slice_data, tmp_path) -> None:
     import pandas as pd
-
-    from features.build import (
+    from airwarn.features.build import (
         MET_HISTORY_VARS,
         POLLUTANTS,
         NoMet,
@@ -122,9 +119,9 @@ def test_no_met_models_have_their_own_settings_and_see_observed_met(slice_data, 
         daily_targets,
         make_panel,
     )
-    from models.backtest import train_models_on
-    from models.lgbm import predict_pollutant
-    from models.registry import load_model, save_model
+    from airwarn.models.backtest import train_models_on
+    from airwarn.models.lgbm import predict_pollutant
+    from airwarn.models.registry import load_model, save_model
 
     table = slice_data.obs_units.merge(slice_data.met_units, on=["time", "unit_id"], how="left")
     units = sorted(table["unit_id"].unique())
@@ -168,8 +165,7 @@ def _store_cycles(data, root: Path, days) -> Path:
     """Gridded cycle files (00 UTC, 0…100 h) over the two stations: each point the observed
     meteorology of the nearest station plus an error growing with lead."""
     import pandas as pd
-
-    from features.store import write_met_cycle
+    from airwarn.features.store import write_met_cycle
 
     met = data.met_units.set_index(["unit_id", "time"]).sort_index()
     rng = np.random.default_rng(5)
@@ -195,10 +191,9 @@ def _store_cycles(data, root: Path, days) -> Path:
 
 def test_backtest_met_cycles_from_the_store(slice_data, tmp_path: Path, monkeypatch) -> None:
     import pandas as pd
+    from airwarn.features.cycle_met import store_cycle_met, synthetic_cycle_met
+    from airwarn.flows.cli import app
     from typer.testing import CliRunner
-
-    from features.cycle_met import store_cycle_met, synthetic_cycle_met
-    from flows.cli import app
 
     cdir = _store_cycles(slice_data, tmp_path / "d",
                          pd.date_range("2013-03-30", "2013-04-29", freq="D"))
@@ -228,7 +223,7 @@ def test_backtest_met_cycles_from_the_store(slice_data, tmp_path: Path, monkeypa
         "stations: [{id: Dongsi, lat: 39.9522, lon: 116.434}, "
         "{id: Dingling, lat: 40.2865, lon: 116.17}]\n")
     monkeypatch.setenv("AIRWARN_DATASETS_DIR", str(DATA))
-    monkeypatch.setattr("configs.model_schema.load_model_settings", lambda *a, **k: TINY)
+    monkeypatch.setattr("airwarn.configs.model_schema.load_model_settings", lambda *a, **k: TINY)
     out = tmp_path / "bt"
     args = ["backtest", "--domain", str(dom), "--train-end", "2013-04-22", "--test-start",
             "2013-04-23", "--test-end", "2013-04-29", "--met", "cycles", "--out", str(out),

@@ -5,15 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import norm
-
-from models.baselines import (
+from airwarn.models.baselines import (
     doy_climatology,
     doy_climatology_at,
     running_bias,
     running_spread_scale,
 )
-from models.lgbm import RESID_LEVELS
+from airwarn.models.lgbm import RESID_LEVELS
+from scipy.stats import norm
 
 C = 10.0
 

@@ -11,14 +11,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from configs.model_schema import LgbmParams, ModelSettings
-from features.aggregate import stations_to_units
-from features.build import CycleMet, NoMet
-from features.store import read_obs
-from models.forecast import TARGETS, forecast_path, read_forecast, run_forecast, write_forecast
-from models.registry import list_versions, load_latest, load_model
-from models.train import train_models
+from airwarn.configs.model_schema import LgbmParams, ModelSettings
+from airwarn.features.aggregate import stations_to_units
+from airwarn.features.build import CycleMet, NoMet
+from airwarn.features.store import read_obs
+from airwarn.models.forecast import (
+    TARGETS,
+    forecast_path,
+    read_forecast,
+    run_forecast,
+    write_forecast,
+)
+from airwarn.models.registry import list_versions, load_latest, load_model
+from airwarn.models.train import train_models
 
 TINY = ModelSettings(
     daily=LgbmParams(num_boost_round=25, learning_rate=0.2, num_leaves=7, min_data_in_leaf=20,
@@ -39,7 +44,7 @@ def unit_obs(demo_world) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def met_source(demo_world) -> CycleMet:
-    from features.demo_world import unit_met_forecast
+    from airwarn.features.demo_world import unit_met_forecast
 
     def load(ref: pd.Timestamp) -> pd.DataFrame | None:
         if ref > demo_world.cycle_time:
@@ -126,7 +131,7 @@ def test_pm10_is_a_forecast_target_through_the_registry(trained, demo_world, uni
                                                          met_source) -> None:
     """PM10 (target: true in configs/pollutants.yaml) is forecast like PM2.5: hourly median and
     quantiles, natural-day mean, and it enters the daily AQI and the primary pollutant."""
-    from alerts.aqi import iaqi_array
+    from airwarn.alerts.aqi import iaqi_array
 
     assert TARGETS == ("pm25", "pm10", "o3")
     cfg, _, _ = trained
@@ -193,16 +198,16 @@ def test_registry_round_trip_identical_predictions(trained, demo_world, unit_obs
                                                    met_source, tmp_path) -> None:
     cfg, ddir, cards = trained
     model, card = load_model(cards[0])
-    from models.registry import save_model
+    from airwarn.models.registry import save_model
 
     copy = save_model(model, tmp_path, extra={"met_source": card["met_source"]})
     model2, _ = load_model(copy)
-    from features.build import POLLUTANTS, build_issue_features, make_panel
+    from airwarn.features.build import POLLUTANTS, build_issue_features, make_panel
 
     units = cfg.region.unit_ids
     panel = make_panel(unit_obs, POLLUTANTS, units)
     f = build_issue_features(panel, [demo_world.issue_time - pd.Timedelta(days=1)], met_source)
-    from models.lgbm import predict_pollutant
+    from airwarn.models.lgbm import predict_pollutant
 
     a, b = predict_pollutant(model, f), predict_pollutant(model2, f)
     np.testing.assert_array_equal(a["daily"], b["daily"])

@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-
-from configs.warning_schema import load_ladder
-from models.verify.hindcast import (
+from airwarn.configs.warning_schema import load_ladder
+from airwarn.models.verify.hindcast import (
     domain_region,
     o3_event_scores,
     o3_forecast_events,
@@ -111,7 +110,7 @@ def test_chain_issue_upgrade_lift_and_verification(tmp_path, region):
     assert v["actions"]["regional"] == 0
 
     # the report: tables, one timeline per system, self-contained HTML
-    from products.hindcast_report import render_hindcast_report
+    from airwarn.products.hindcast_report import render_hindcast_report
 
     ver = {**v, "baselines": {}, "meta": {"domain": "test", "met": "perfect",
                                          "test_start": str(DAYS[0].date()),

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from models.lgbm import (
+from airwarn.models.lgbm import (
     RESID_LEVELS,
     PollutantModel,
     _linear_fit,

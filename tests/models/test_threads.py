@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from configs.model_schema import LgbmParams, load_model_settings
-from models.threads import busy_cpus, resolve_num_threads, set_wait_policy, threads_for
+from airwarn.configs.model_schema import LgbmParams, load_model_settings
+from airwarn.models.threads import busy_cpus, resolve_num_threads, set_wait_policy, threads_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,10 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-
-import configs
-from configs.verification_schema import load_verification
-from models.verify import (
+from airwarn.configs.verification_schema import load_verification
+from airwarn.models.verify import (
     ALL,
     ForecastArchiveError,
     VerificationResult,
@@ -21,8 +19,10 @@ from models.verify import (
     verify_archive,
     verify_warnings,
 )
-from models.verify.synthetic import synthetic_archive, write_run_files
-from models.verify.warning_verify import fallback_level
+from airwarn.models.verify.synthetic import synthetic_archive, write_run_files
+from airwarn.models.verify.warning_verify import fallback_level
+
+from airwarn import configs
 
 UNITS = ["chengdu", "deyang", "zigong"]
 
@@ -228,8 +228,8 @@ def test_warning_verification_hits_false_alarms_misses_and_lead_time():
 
 def test_warnings_come_from_the_register_when_present(tmp_path):
     """Data-directory mode: forecasts/ + obs store + register.sqlite (real SQLite, alerts.register)."""
-    from alerts.register import Register
-    from features.store import write_obs
+    from airwarn.alerts.register import Register
+    from airwarn.features.store import write_obs
 
     ds, obs = synthetic_archive(["chengdu", "deyang"], "2026-01-01", 8, seed=6)
     write_run_files(ds, tmp_path / "forecasts")
@@ -260,7 +260,7 @@ def test_warnings_come_from_the_register_when_present(tmp_path):
 
 
 def test_units_from_stations_rules():
-    from models.verify.match import units_from_stations
+    from airwarn.models.verify.match import units_from_stations
 
     t = pd.Timestamp("2026-01-01T00:00Z")
     obs = pd.DataFrame({"time": [t, t, t, t], "station_id": ["s1", "s2", "s3", "s4"],

@@ -8,9 +8,8 @@ import pytest
 import scoringrules
 import xarray as xr
 import xskillscore as xs
+from airwarn.models.verify import scores as sc
 from sklearn.metrics import brier_score_loss, confusion_matrix
-
-from models.verify import scores as sc
 
 
 def _scores(f, o, pers=None, clim=None):

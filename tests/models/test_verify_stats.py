@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-
-from models.verify import compare_systems
-from models.verify.stats import (
+from airwarn.models.verify import compare_systems
+from airwarn.models.verify.stats import (
     auto_hac_lag,
     block_bootstrap_weights,
     diebold_mariano,
@@ -22,7 +21,7 @@ from models.verify.stats import (
 @pytest.fixture(scope="module")
 def synthetic():
     """Three units, 30 daily runs in the forecast contract format, and their observations."""
-    from models.verify.synthetic import synthetic_archive
+    from airwarn.models.verify.synthetic import synthetic_archive
 
     return synthetic_archive(["chengdu", "deyang", "zigong"], "2026-01-01", 21, seed=2, n_leads=81)
 
@@ -51,7 +50,7 @@ def test_percentile_interval_matches_nanquantile():
 
 
 def test_bootstrap_interval_contains_point_estimate(synthetic):
-    from models.verify import verify_archive
+    from airwarn.models.verify import verify_archive
 
     ds, obs = synthetic
     res = verify_archive(ds, obs)

@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 from products_fixtures import make_decision, make_forecast
 
-import configs
+from airwarn import configs
 
 
 @pytest.fixture
@@ -38,8 +38,7 @@ def rendered_maps(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path],
     import socket
 
     import cartopy
-
-    from products.maps import render_run_maps
+    from airwarn.products.maps import render_run_maps
 
     base = tmp_path_factory.mktemp("maps")
     data = base / "cartopy-data"

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-import configs
+from airwarn import configs
 
 ISSUE = pd.Timestamp("2026-12-01 15:00", tz="Asia/Shanghai")
 QUANTILES = [0.1, 0.25, 0.5, 0.75, 0.9]

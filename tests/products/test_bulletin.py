@@ -8,10 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from airwarn.products.bulletin import build_bulletin, bulletin_markdown, md_escape, render_bulletins
 from products_fixtures import config_copy, make_decision
 
-import configs
-from products.bulletin import build_bulletin, bulletin_markdown, md_escape, render_bulletins
+from airwarn import configs
 
 EVIL = '<script>alert("x")</script>'
 
@@ -147,7 +147,7 @@ def config():
 
 
 def test_bulletin_says_which_cycle_and_observations_and_how_late(config, tmp_path: Path) -> None:
-    from products.basis import input_basis
+    from airwarn.products.basis import input_basis
 
     inputs = {"met": "cycle", "cycle": "2026-12-05T12:00:00+00:00", "cycle_age_h": 19.0,
               "missing_cycles": ["2026-12-06T00:00:00+00:00"],

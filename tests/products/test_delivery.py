@@ -18,18 +18,18 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from products_fixtures import make_decision
-
-import configs
-from alerts.register import Register
-from configs.schema import DeliverySettings
-from products.bulletin import render_bulletins
-from products.delivery import (
+from airwarn.alerts.register import Register
+from airwarn.configs.schema import DeliverySettings
+from airwarn.products.bulletin import render_bulletins
+from airwarn.products.delivery import (
     DeliveryConfigError,
     check_delivery_config,
     deliver,
     webhook_payload,
 )
+from products_fixtures import make_decision
+
+from airwarn import configs
 
 PASSWORD = "pw-S3cr3t-7f1e9c"  # noqa: S105 - test credential
 USER = "duty@example.test"

@@ -5,11 +5,16 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from airwarn.products.fonts import (
+    CJK_FAMILY,
+    cjk_font_path,
+    font_face_css,
+    missing_glyphs,
+    register_fonts,
+)
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, findfont
-
-from products.fonts import CJK_FAMILY, cjk_font_path, font_face_css, missing_glyphs, register_fonts
 
 TEXT = "重度污染"
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from airwarn.configs.schema import LatLon, Unit
+from airwarn.products import geo
+from airwarn.products.maps import advised_units, render_aqi_map, warned_units
 from matplotlib.testing.compare import compare_images
 from PIL import Image
 from products_fixtures import make_decision, make_forecast
 
-import configs
-from configs.schema import LatLon, Unit
-from products import geo
-from products.maps import advised_units, render_aqi_map, warned_units
+from airwarn import configs
 
 BASELINE = Path(__file__).parent / "baseline"
 TOL = 15.0  # RMS, 0–255

@@ -10,17 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from products_fixtures import ISSUE, make_forecast
-from test_maps import _colour_pixels, _compare
-
-import configs
-from products.maps import (
+from airwarn.products.maps import (
     PROB_CLASSES,
     PROB_COLOURS,
     prob_class_colour,
     render_met_maps,
 )
-from products.meteorology import daily_met_fields, stagnant_hours
+from airwarn.products.meteorology import daily_met_fields, stagnant_hours
+from products_fixtures import ISSUE, make_forecast
+from test_maps import _colour_pixels, _compare
+
+from airwarn import configs
 
 # designed cycle: 00 UTC on the issue day, 4 days hourly, 0.5° grid over the basin
 REF = pd.Timestamp("2026-12-01T00:00", tz="UTC")

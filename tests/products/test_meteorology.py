@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from airwarn.products.meteorology import meteorology_text, unit_met_for_issue
 from products_fixtures import config_copy
 
-import configs
-from products.meteorology import meteorology_text, unit_met_for_issue
+from airwarn import configs
 
 
 def _met(ws: float, blh_max: float, tp: float) -> pd.DataFrame:

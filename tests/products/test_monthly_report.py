@@ -11,10 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from airwarn.models.verify.match import load_obs_units
+from airwarn.models.verify.synthetic import synthetic_archive, write_run_files
 
-import configs
-from models.verify.match import load_obs_units
-from models.verify.synthetic import synthetic_archive, write_run_files
+from airwarn import configs
 
 UNITS = ["chengdu", "deyang", "cq_central", "zigong"]
 
@@ -56,7 +56,7 @@ def demo_month(demo_world, tmp_path_factory):
 
 
 def test_report_builds_for_a_demo_world_month(demo_month):
-    from products.monthly_report import render_monthly_report
+    from airwarn.products.monthly_report import render_monthly_report
 
     ddir, cfg = demo_month
     paths = render_monthly_report("2026-01", data_dir=ddir, config=cfg, pdf=True, bootstrap=False)
@@ -95,9 +95,8 @@ def test_report_builds_for_a_demo_world_month(demo_month):
 
 
 def test_airwarn_verify_on_a_backtest(tmp_path):
+    from airwarn.flows.cli import app
     from typer.testing import CliRunner
-
-    from flows.cli import app
 
     ds, obs = synthetic_archive(["chengdu", "meishan"], "2025-12-29", 35, seed=12)
     bt = tmp_path / "backtest.nc"
@@ -122,9 +121,8 @@ def test_airwarn_verify_on_a_backtest(tmp_path):
 
 
 def test_airwarn_verify_bad_inputs(tmp_path):
+    from airwarn.flows.cli import app
     from typer.testing import CliRunner
-
-    from flows.cli import app
 
     r = CliRunner().invoke(app, ["verify", "--month", "2026-1x", "--backtest", str(tmp_path)])
     assert r.exit_code == 2 and "YYYY-MM" in r.output
@@ -141,10 +139,9 @@ def test_airwarn_verify_bad_inputs(tmp_path):
 def test_airwarn_verify_on_real_beijing_observations(tmp_path, monkeypatch):
     """A month of the real Beijing benchmark (UCI PRSA slice in tests/data, CC BY 4.0): observations
     through a backtest domain file, forecasts in the backtest format that track them with error."""
+    from airwarn.flows.cli import app
+    from airwarn.products.monthly_report import _domain
     from typer.testing import CliRunner
-
-    from flows.cli import app
-    from products.monthly_report import _domain
 
     data = Path(__file__).resolve().parents[1] / "data"
     monkeypatch.setenv("AIRWARN_DATASETS_DIR", str(data))

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from airwarn.products.report import aqi_range, range_label, render_review_report
 from PIL import Image
 from products_fixtures import make_decision, make_forecast, make_obs_units
 
-import configs
-from products.report import aqi_range, range_label, render_review_report
+from airwarn import configs
 
 CHROMIUM = "/usr/bin/chromium"
 UNITS = ["chengdu", "zigong", "cq_central", "bazhong"]

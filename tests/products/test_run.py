@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from airwarn.alerts.warning import WarningDecision, write_decisions
+from airwarn.features.store import write_obs
+from airwarn.models.forecast import write_forecast
 from products_fixtures import ISSUE, make_decision, make_forecast, make_obs_units
 from typer.testing import CliRunner
-
-from alerts.warning import WarningDecision, write_decisions
-from features.store import write_obs
-from models.forecast import write_forecast
 
 UNITS = ["chengdu", "deyang", "zigong", "rongchang"]
 
@@ -36,7 +35,7 @@ def stored_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_airwarn_products_rerenders_a_stored_run(stored_run: Path) -> None:
-    from flows.cli import app
+    from airwarn.flows.cli import app
 
     res = CliRunner().invoke(app, ["products", "--issue-time", "2026-12-01T15:00", "--no-pdf"])
     assert res.exit_code == 0, res.output
@@ -55,7 +54,7 @@ def test_airwarn_products_rerenders_a_stored_run(stored_run: Path) -> None:
 
 
 def test_airwarn_products_missing_run_is_a_clear_error(stored_run: Path) -> None:
-    from flows.cli import app
+    from airwarn.flows.cli import app
 
     res = CliRunner().invoke(app, ["products", "--issue-time", "2026-12-02T15:00"])
     assert res.exit_code == 2
