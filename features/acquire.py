@@ -639,6 +639,19 @@ def _land_cycle(catalog: FetchCatalog, data_dir: Path, src: Source, ref: pd.Time
     return target
 
 
+def _in_ledger(data_dir: Path, sha256: str | None) -> bool:
+    """Whether the inbox ledger (``features.inbox``) has seen this content."""
+    path = inbox_dir(data_dir) / "ledger.sqlite"
+    if not sha256 or not path.exists():
+        return False
+    try:
+        with sqlite_db(path) as db:
+            return db.execute("SELECT 1 FROM ingested WHERE sha256=?",
+                              (sha256,)).fetchone() is not None
+    except sqlite3.Error:
+        return False
+
+
 def fetch_sources(sources: Sources, data_dir: Path | str, *, now: Any = None,
                   names: list[str] | None = None, base_urls: dict[str, str] | None = None,
                   sleep: Callable[[float], None] = time.sleep) -> FetchReport:
@@ -689,8 +702,10 @@ def fetch_sources(sources: Sources, data_dir: Path | str, *, now: Any = None,
             if it.url in skip:
                 continue
             row = catalog.get(it.source, it.url)
-            if row and row["status"] in ("ok", "held") and row["path"] and \
-                    Path(row["path"]).exists():
+            if row and row["status"] in ("ok", "held") and row["path"] and (
+                    Path(row["path"]).exists() or _in_ledger(data_dir, row["sha256"])):
+                # there, or already taken by the inbox (ingested, or quarantined: fetching it
+                # again would give the same bytes)
                 report.add(src.name, "have")
                 continue
             dest = (staging_root / src.name / f"{it.cycle:%Y%m%d%H}" / Path(it.rel).name

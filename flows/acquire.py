@@ -11,7 +11,7 @@ cycle up to a deadline, fall back to the previous one, ingest the inbox.
    ``settings.acquire.poll_s`` seconds — until the deadline, ``deadline_min_before`` minutes
    before the issue time;
 3. ingest the inbox once (:func:`features.inbox.process_inbox`);
-4. write ``<data_dir>/inbox/acquire/<stamp>.json``: per NWP source the cycle wanted, the cycle
+4. write ``<data_dir>/acquire/<stamp>.json``: per NWP source the cycle wanted, the cycle
    available (the newest complete one: the fallback when they differ), their steps and
    lateness; counts of what arrived and was ingested.
 
@@ -106,7 +106,7 @@ def fetch_and_ingest(issue_time: Any, data_dir: Path | str, *, names: list[str] 
     Returns
     -------
     dict
-        The acquisition record (also written to ``<data_dir>/inbox/acquire/<stamp>.json``).
+        The acquisition record (also written to ``<data_dir>/acquire/<stamp>.json``).
     """
     import configs
     from configs.sources_schema import load_sources
@@ -175,7 +175,7 @@ def fetch_and_ingest(issue_time: Any, data_dir: Path | str, *, names: list[str] 
                            "deferred": [f"{p.name}: {w}" for p, w in res.deferred],
                            "already": len(res.already)}
     stamp = issue.tz_convert(_TZ).strftime("%Y%m%dT%H%M")
-    write_text_atomic(inbox_dir(ddir) / "acquire" / f"{stamp}.json",
+    write_text_atomic(ddir / "acquire" / f"{stamp}.json",
                       json.dumps(record, ensure_ascii=False, indent=1, default=str))
     return record
 

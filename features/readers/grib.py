@@ -694,10 +694,10 @@ def _messages(ds: xr.Dataset, centre: str, style: str, ref: pd.Timestamp, steps:
     import eccodes as ec
 
     params = _IFS_PARAMS if style == "ifs" else _GFS_PARAMS
+    if ds["latitude"].size > 1 and float(ds["latitude"][0]) > float(ds["latitude"][-1]):
+        ds = ds.sortby("latitude")  # e.g. the demo world's north-to-south grid
     lat = ds["latitude"].values.astype(float)
     lon = ds["longitude"].values.astype(float)
-    if lat.size > 1 and lat[0] > lat[-1]:
-        raise ValueError("write_grib2: expected latitude ascending (store convention)")
     base = _template(centre, lat, lon, bits)
     ec.codes_set(base, "dataDate", int(ref.strftime("%Y%m%d")))
     ec.codes_set(base, "dataTime", int(ref.strftime("%H%M")))
@@ -769,7 +769,7 @@ def write_grib2(ds: xr.Dataset, path: Path | str, *, centre: str = "ecmf", style
     ----------
     ds : xr.Dataset
         ``(time, latitude, longitude)`` in store names and units (rates for ``tp`` mm h-1 and
-        ``ssrd`` W m-2 over the window ending at each time), latitude ascending.
+        ``ssrd`` W m-2 over the window ending at each time); latitude in either order.
     path : path-like
     centre : str
         GRIB ``centre`` (``ecmf``, ``kwbc``, ``babj`` …).

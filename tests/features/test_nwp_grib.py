@@ -186,6 +186,10 @@ def test_several_cycles_in_one_call(tmp_path):
     assert [m["reference_time"][:13] for _, m in got] == ["2026-01-20T00", "2026-01-20T12"]
     with pytest.raises(MetReaderError, match="2 reference times"):
         read_grib2([a, b])
+    north_first = cycle(steps=[0, 3]).isel(latitude=slice(None, None, -1))  # demo-world order
+    ds, _ = read_grib2(write_grib2(north_first, tmp_path / "n.grib2"))
+    assert ds["latitude"].values[0] == 26.0
+    _close(north_first.sortby("latitude"), ds, "t2m", 0.01)
     with pytest.raises(ValueError, match="first step must be 0"):
         write_grib2(cycle(steps=[6, 9]), tmp_path / "late.grib2")
 

@@ -77,7 +77,7 @@ def test_waits_until_the_deadline_then_falls_back(tmp_path):
     assert c["wanted"].startswith("2026-12-06T00:00") and c["wanted_steps"] == "1/2"
     assert c["fallback"] is True and c["used"].startswith("2026-12-05T12:00")
     assert c["used_age_h"] == 19.0
-    saved = json.loads((tmp_path / "d" / "inbox" / "acquire" / "20261206T1500.json").read_text())
+    saved = json.loads((tmp_path / "d" / "acquire" / "20261206T1500.json").read_text())
     assert saved["cycles"] == rec["cycles"] and saved["rounds"] == 6
 
 
@@ -155,3 +155,23 @@ def test_demo_feed_is_served_fetched_and_ingested(tmp_path):
     assert rec["fetched"]["sites"] == {"missing": 1, "ok": 1}   # the 16th is not out yet
     assert rec["inbox"]["ingested"][0] == "china_sites_20260115.csv"
     assert any("serving" in m and "127.0.0.1" in m for m in lines)
+
+
+def test_a_quarantined_download_is_not_fetched_again(tmp_path):
+    """The inbox moves a file it cannot read to quarantine/; the next fetch must not download
+    the same bytes again (the ledger knows them)."""
+    root = tmp_path / "www"
+    for s in (0, 3):
+        _ifs_file(root, "2026-12-05T12Z", s)
+    clock = Clock("2026-12-06T06:00Z")
+    with serve_folder(root) as url:
+        for k in range(2):
+            rec = fetch_and_ingest("2026-12-06T15:00", tmp_path / "d", base_urls={"*": url},
+                                   sources=_sources(), settings=SETTINGS, wait=False,
+                                   clock=clock, sleep=clock.sleep)
+            fetched = rec["fetched"]["ecmwf-ifs"]
+            if k == 0:
+                assert fetched["ok"] == 2 and len(rec["inbox"]["quarantined"]) == 2
+            else:
+                assert fetched.get("ok", 0) == 0 and fetched["have"] == 2
+                assert rec["inbox"]["quarantined"] == []
