@@ -113,13 +113,16 @@ def _window_rates(ds: Any, steps: list[int]) -> Any:
 
 def _write_cycles(world: Any, feed: Path, src: Any, now: pd.Timestamp) -> list[dict[str, Any]]:
     from features.acquire import feed_relpath, source_cycles
-    from features.demo_world.world import forecast_cycle
+    from features.demo_world.world import CYCLE_STEPS, forecast_cycle
     from features.readers.grib import write_grib2_steps
 
     steps = list(src.steps or [])
     out = []
     for ref in source_cycles(src, now):
-        ds = forecast_cycle(world, ref, steps=max(steps) + 1).sortby("latitude")
+        # always the world's full cycle (its forecast errors are drawn over CYCLE_STEPS steps:
+        # a shorter cycle would be another forecast), then the source's steps
+        ds = forecast_cycle(world, ref, steps=max(CYCLE_STEPS, max(steps) + 1)
+                            ).sortby("latitude")
         ds = _window_rates(ds, steps) if steps != list(range(len(steps))) else ds.isel(time=steps)
         with tempfile.TemporaryDirectory(dir=feed) as tmp:
             files = write_grib2_steps(ds, tmp, centre="ecmf", style="ifs",
