@@ -141,7 +141,8 @@ def test_demo_feed_fetched_ingested_and_forecast_from(data_dir):
     assert inputs["nwp_source"] == "ecmwf_ifs_open"
     assert inputs["arrival"]["met_source"] == "ecmwf-ifs"
     assert inputs["arrival"]["obs_file"] == "cnemc_2026012014.csv"
-    assert pd.Timestamp(inputs["obs_last_time"]) == t_last
+    assert {k: pd.Timestamp(v) for k, v in inputs["obs_last_time"].items()} == \
+        {"pm25": t_last, "o3": t_last}
 
 
 @pytest.mark.parametrize("steps", [[0, 3, 6, 9]])
