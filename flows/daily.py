@@ -433,7 +433,11 @@ def make_met_source(config: AirwarnConfig, met: str = "auto") -> tuple[Any, list
                         g.drop(columns="reference_time").reset_index(drop=True)
             return cache.get(ref)
 
-        return CycleMet(load_demo, cycle_hours=(0,), latency_h=delay), []
+        # a cycle fetched and ingested into met/cycles (the demo's real input path) is read from
+        # the store at the unit points (what the models were trained on); others regenerated
+        stored = lookup("features.demo_world.feed:StoreFirstCycleMet")
+        return stored(load_demo, data_dir, config.region, list(world.units), cycle_hours=(0,),
+                      latency_h=delay), []
     if met == "perfect":
         world = load_world(data_dir)
         table = unit_met(world, region=config.region)
