@@ -62,6 +62,7 @@ from features.acquire import arrival_info
 from features.aggregate import stations_to_units
 from features.build import CycleMet, NoMet, PerfectMet
 from features.demo_world import DELIVERY_DELAY_H, load_world, unit_met, unit_met_forecasts
+from features.demo_world.feed import StoreFirstCycleMet
 from features.met_obs import add_met_obs
 from features.met_sampling import sample_units
 from features.qc import run_qc
@@ -435,9 +436,8 @@ def make_met_source(config: AirwarnConfig, met: str = "auto") -> tuple[Any, list
 
         # a cycle fetched and ingested into met/cycles (the demo's real input path) is read from
         # the store at the unit points (what the models were trained on); others regenerated
-        stored = lookup("features.demo_world.feed:StoreFirstCycleMet")
-        return stored(load_demo, data_dir, config.region, list(world.units), cycle_hours=(0,),
-                      latency_h=delay), []
+        return StoreFirstCycleMet(load_demo, data_dir, config.region, list(world.units),
+                                  cycle_hours=(0,), latency_h=delay), []
     if met == "perfect":
         world = load_world(data_dir)
         table = unit_met(world, region=config.region)

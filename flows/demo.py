@@ -38,6 +38,7 @@ import pandas as pd
 from airwarn.core.timeutil import LOCAL_TZ
 from alerts.daily import daily_aqi
 from features.demo_world import build_world, summarise_world
+from features.demo_world.feed import write_demo_feed
 from flows.daily import config_for, load_unit_obs, make_met_source
 from flows.stages import StageUnavailable, write_manifest
 from models.train import train_models
@@ -270,10 +271,9 @@ def run_demo(
     out["timings"]["backfill"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
-    write_feed = lookup("features.demo_world.feed:write_demo_feed")
     say("[3b] the demo world as a data provider: IFS-like GRIB2 cycles, CNEMC hourly files, "
         "CMA surface exports …")
-    feed = write_feed(world, ddir)
+    feed = write_demo_feed(world, ddir)
     out["feed"] = feed
     for name, w in feed["sources"].items():
         what = (", ".join(f"{c['cycle'][:13]}Z ({c['steps']} steps)" for c in w["cycles"])
