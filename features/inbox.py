@@ -222,6 +222,26 @@ def process_inbox(folder: Path | str, data_dir: Path | str, *, config: Any = Non
     nwp = _nwp_folders()
     res = InboxResult()
     now = time.time()
+
+    def fail(p: Path, sha: str, kind: str, fmt: str, exc: Exception) -> None:
+        msg = str(exc).strip() or type(exc).__name__
+        if not isinstance(exc, ReaderError | ValueError | OSError | KeyError):
+            log.exception("inbox: %s failed to ingest", p)
+            msg = f"{type(exc).__name__}: {msg}"
+        if str(p) not in msg:
+            msg = f"{p.name}: {msg}"
+        q = _quarantine(folder, p, sha, msg)
+        ledger.record(sha, p, kind, fmt, "quarantined", msg)
+        res.quarantined.append((q, msg))
+        log.warning("inbox: quarantined %s", msg)
+
+    def done(p: Path, sha: str, kind: str, fmt: str, summary: str) -> None:
+        ledger.record(sha, p, kind, fmt, "ingested", summary)
+        res.ingested.append((p, fmt, summary))
+        log.info("inbox: %s (%s) %s", p, fmt, summary)
+
+    # 1. recognise every new file; files of one folder, kind and format form a batch
+    batches: dict[tuple[Path, str, str, bool], list[tuple[Path, str]]] = {}
     for p in inbox_files(folder):
         if settle_s and now - p.stat().st_mtime < settle_s:
             res.deferred.append((p, "still being written"))
@@ -236,27 +256,40 @@ def process_inbox(folder: Path | str, data_dir: Path | str, *, config: Any = Non
             kind, fmt = f.kind, f.name
             if kind not in use:
                 raise ReaderError(f"{p}: no ingest for files of kind {kind!r} ({fmt})")
-            top = p.relative_to(folder).parts[0]
-            cycle = fmt == "wrf" or top in nwp or "cycles" in p.relative_to(folder).parts[:-1]
-            summary = use[kind]([p], data_dir, fmt=fmt, cycle=cycle, config=config)
-        except DeferFile as exc:
-            res.deferred.append((p, str(exc)))
-            continue
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the inbox
-            msg = str(exc).strip() or type(exc).__name__
-            if not isinstance(exc, ReaderError | ValueError | OSError | KeyError):
-                log.exception("inbox: %s failed to ingest", p)
-                msg = f"{type(exc).__name__}: {msg}"
-            if str(p) not in msg:
-                msg = f"{p.name}: {msg}"
-            q = _quarantine(folder, p, sha, msg)
-            ledger.record(sha, p, kind, fmt, "quarantined", msg)
-            res.quarantined.append((q, msg))
-            log.warning("inbox: quarantined %s", msg)
+            fail(p, sha, kind, fmt, exc)
             continue
-        ledger.record(sha, p, kind, fmt, "ingested", summary)
-        res.ingested.append((p, fmt, summary))
-        log.info("inbox: %s (%s) %s", p, fmt, summary)
+        top = p.relative_to(folder).parts[0]
+        cycle = fmt == "wrf" or top in nwp or "cycles" in p.relative_to(folder).parts[:-1]
+        batches.setdefault((p.parent, kind, fmt, cycle), []).append((p, sha))
+    # 2. ingest each batch in one call (the steps of a cycle are merged into its file once);
+    #    when a batch fails, its files are ingested one by one so that only the bad ones are
+    #    quarantined
+    for (_parent, kind, fmt, cycle), items in batches.items():
+        if len(items) > 1:
+            try:
+                summary = use[kind]([p for p, _ in items], data_dir, fmt=fmt, cycle=cycle,
+                                    config=config)
+            except DeferFile as exc:
+                res.deferred += [(p, str(exc)) for p, _ in items]
+                continue
+            except Exception as exc:  # noqa: BLE001 - retried file by file below
+                log.info("inbox: batch of %d %s files failed (%s); one by one", len(items),
+                         fmt, exc)
+            else:
+                for p, sha in items:
+                    done(p, sha, kind, fmt, f"{summary} (batch of {len(items)} files)")
+                continue
+        for p, sha in items:
+            try:
+                summary = use[kind]([p], data_dir, fmt=fmt, cycle=cycle, config=config)
+            except DeferFile as exc:
+                res.deferred.append((p, str(exc)))
+                continue
+            except Exception as exc:  # noqa: BLE001 - one bad file must not stop the inbox
+                fail(p, sha, kind, fmt, exc)
+                continue
+            done(p, sha, kind, fmt, summary)
     return res
 
 

@@ -116,6 +116,9 @@ def _merge(old: xr.Dataset | None, new: xr.Dataset, where: str) -> xr.Dataset:
 
     if old is None:
         return derive_rates(new)
+    # one grid in two orders (e.g. a north-to-south NetCDF and a GRIB read south-to-north)
+    order = [c for c in ("latitude", "longitude") if c in old.dims and c in new.dims]
+    old, new = old.sortby(order), new.sortby(order)
     for c in ("latitude", "longitude"):
         if c in old.coords and c in new.coords and (
                 old[c].shape != new[c].shape or not np.allclose(old[c].values, new[c].values)):

@@ -234,7 +234,8 @@ def add_met_obs(obs_units: pd.DataFrame, data_dir: Path | str,
     data_dir : path-like
         Data store (``met/obs/``).
     met_stations : DataFrame, optional
-        Mapping (default ``configs/met_stations.csv``).
+        Mapping (default ``<data_dir>/demo/met_stations.csv`` in a demo world, written by
+        ``features.demo_world.feed``, else ``configs/met_stations.csv``).
 
     Returns
     -------
@@ -250,8 +251,9 @@ def add_met_obs(obs_units: pd.DataFrame, data_dir: Path | str,
     met = read_met_obs(data_dir, obs_units["time"].min(), obs_units["time"].max())
     if met.empty:
         return obs_units
-    if met_stations is None:
-        met_stations = load_met_stations()
+    if met_stations is None:   # a demo world's synthetic met stations, else configs'
+        demo = Path(data_dir) / "demo" / "met_stations.csv"
+        met_stations = load_met_stations(demo if demo.exists() else None)
     units = met_obs_to_units(met, met_stations).drop(columns="n_met_stations")
     if units.empty:
         return obs_units

@@ -56,6 +56,7 @@ from airwarn.features.acquire import arrival_info
 from airwarn.features.aggregate import stations_to_units
 from airwarn.features.build import CycleMet, NoMet, PerfectMet
 from airwarn.features.demo_world import DELIVERY_DELAY_H, load_world, unit_met, unit_met_forecasts
+from airwarn.features.demo_world.feed import StoreFirstCycleMet
 from airwarn.features.met_obs import add_met_obs
 from airwarn.features.met_sampling import sample_units
 from airwarn.features.qc import run_qc
@@ -433,7 +434,10 @@ def make_met_source(config: AirwarnConfig, met: str = "auto") -> tuple[Any, list
                         g.drop(columns="reference_time").reset_index(drop=True)
             return cache.get(ref)
 
-        return CycleMet(load_demo, cycle_hours=(0,), latency_h=delay), []
+        # a cycle fetched and ingested into met/cycles (the demo's real input path) is read from
+        # the store at the unit points (what the models were trained on); others regenerated
+        return StoreFirstCycleMet(load_demo, data_dir, config.region, list(world.units),
+                                  cycle_hours=(0,), latency_h=delay), []
     if met == "perfect":
         world = load_world(data_dir)
         table = unit_met(world, region=config.region)

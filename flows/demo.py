@@ -10,8 +10,13 @@ Steps (each prints what it did):
 4. backfill the last ``backfill_days`` of issue times (forecasts fanned out, then warnings in
    time order; no maps, no delivery) so that the review report and the monthly report have
    verification;
-5. run today's ``daily_forecast`` through Prefect (all products; delivery is a dry run unless
-   ``configs/settings.yaml`` says otherwise);
+5. the real input path: the world writes today's inputs as a provider would
+   (``features.demo_world.feed``: IFS-like GRIB2 cycles, CNEMC hourly files, CMA surface
+   exports), they are served on 127.0.0.1, fetched (``configs/sources_demo.yaml``) and ingested
+   through the inbox; then today's ``daily_forecast`` runs through Prefect on the ingested cycle
+   (read from ``met/cycles``) and observations (all products; delivery is a dry run unless
+   ``configs/settings.yaml`` says otherwise). Training and the backfill use the world's tables
+   and regenerated cycles directly;
 6. the monthly 会商 report of the backfilled month;
 7. a table of the products and where they are.
 
@@ -31,6 +36,7 @@ from typing import Any
 import pandas as pd
 from airwarn.alerts.daily import daily_aqi
 from airwarn.features.demo_world import build_world, summarise_world
+from airwarn.features.demo_world.feed import feed_dir, write_demo_feed
 from airwarn.flows.daily import config_for, load_unit_obs, make_met_source
 from airwarn.flows.stages import StageUnavailable, write_manifest
 from airwarn.models.train import train_models
@@ -122,16 +128,10 @@ def train_demo(config: Any, world: Any, settings: Any = None,
     return result
 
 
-def feed_dir(data_dir: Path | str) -> Path:
-    """The demo's provider folder, ``<data_dir>/demo/feed/<source>/<provider layout>``
-    (``features.acquire.feed_relpath`` gives each file's place)."""
-    return Path(data_dir) / "demo" / "feed"
-
-
 def fetch_demo_feed(data_dir: Path | str, issue_time: Any, *, sources: Any = None,
                     say: Callable[[str], None] = print) -> dict[str, Any] | None:
     """The demo's real input path: serve :func:`feed_dir` on 127.0.0.1, fetch every source that
-    has a folder there (as configured in ``configs/sources.yaml``, base URLs pointed at the
+    has a folder there (as configured in ``configs/sources_demo.yaml``, else ``sources.yaml``, base URLs pointed at the
     loopback server), and ingest the inbox — ``flows.acquire.fetch_and_ingest`` planned for
     ``issue_time``, without waiting.
 
@@ -142,6 +142,11 @@ def fetch_demo_feed(data_dir: Path | str, issue_time: Any, *, sources: Any = Non
     from airwarn.flows.loopback import serve_folder
 
     feed = feed_dir(data_dir)
+    if sources is None:   # the demo's sources (configs/sources_demo.yaml), else configs/sources.yaml
+        from airwarn.configs import config_dir
+        from airwarn.features.demo_world.feed import DEMO_SOURCES_FILE, load_demo_sources
+
+        sources = load_demo_sources() if (config_dir() / DEMO_SOURCES_FILE).exists() else None
     srcs = sources or load_sources()
     names = [s.name for s in srcs.sources if (feed / s.name).is_dir()]
     if not names:
@@ -260,10 +265,21 @@ def run_demo(
     out["timings"]["backfill"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()
-    out["fetch"] = fetch_demo_feed(ddir, issue, say=say)   # the served feed, if written
+    say("[3b] the demo world as a data provider: IFS-like GRIB2 cycles, CNEMC hourly files, "
+        "CMA surface exports …")
+    feed = write_demo_feed(world, ddir)
+    out["feed"] = feed
+    for name, w in feed["sources"].items():
+        what = (", ".join(f"{c['cycle'][:13]}Z ({c['steps']} steps)" for c in w["cycles"])
+                if "cycles" in w else f"{w['files']} files, {w['stations']} stations")
+        say(f"      {name}: {what}")
+    out["timings"]["feed"] = round(time.perf_counter() - t, 1)
+    t = time.perf_counter()
+    out["fetch"] = fetch_demo_feed(ddir, issue, say=say)   # serve, fetch, ingest the feed
     out["timings"]["fetch"] = round(time.perf_counter() - t, 1)
     t = time.perf_counter()
-    say(f"[4/6] today's daily forecast run {issue:%Y-%m-%d %H:%M} through Prefect …")
+    say(f"[4/6] today's daily forecast run {issue:%Y-%m-%d %H:%M} through Prefect (the fetched "
+        f"cycle and observations) …")
     from airwarn.flows.daily import RunFailed
 
     try:

@@ -45,6 +45,9 @@ def test_airwarn_demo_smoke(prefect_harness, tmp_path, small_config_dir, monkeyp
     out = result.output
     assert "observed daily AQI level counts" in out
     assert "products of the 20260120T1500 run" in out
+    # today's inputs took the real path: written as GRIB2/CNEMC/CMA, served, fetched, ingested
+    assert "338 file(s) fetched, 338 ingested, 0 quarantined" in out
+    assert "ecmwf-ifs: cycle 2026-01-20T00:00:00+00:00 used" in out
     # the backfilled day's two issue times and today's run are in the archive
     stamps = sorted(p.stem for p in (data / "forecasts").glob("*.nc"))
     assert stamps == ["20260119T1500", "20260120T0500", "20260120T1500"]
