@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from airwarn.models.forecast import TARGETS
 
 from tests.flows.conftest import ISSUE, STAMP
 
@@ -143,7 +144,7 @@ def test_demo_feed_fetched_ingested_and_forecast_from(data_dir):
     assert inputs["arrival"]["met_source"] == "ecmwf-ifs"
     assert inputs["arrival"]["obs_file"] == "cnemc_2026012014.csv"
     assert {k: pd.Timestamp(v) for k, v in inputs["obs_last_time"].items()} == \
-        {"pm25": t_last, "o3": t_last}
+        {p: t_last for p in TARGETS}   # every forecast target, the last hour fed
 
 
 @pytest.mark.parametrize("steps", [[0, 3, 6, 9]])
