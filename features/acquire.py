@@ -26,7 +26,6 @@ CNEMC). Pure Python (``urllib``); no third-party HTTP client.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import os
@@ -44,6 +43,8 @@ from typing import Any
 
 import pandas as pd
 from airwarn.configs.sources_schema import FetchDefaults, Source, Sources
+
+from airwarn.core.atomic import sha256_file
 
 __all__ = ["feed_relpath", "FetchItem", "DownloadResult", "FetchReport", "CycleState", "FetchCatalog",
            "redact_url", "plan_source", "download", "check_grib", "fetch_sources",
@@ -286,15 +287,6 @@ def check_grib(path: Path | str) -> None:
             n += 1
     if n == 0:
         raise ValueError(f"{p}: empty file, expected GRIB messages")
-
-
-def sha256_file(path: Path | str) -> str:
-    """SHA-256 (hex) of a file's bytes, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _opener(url: str) -> urllib.request.OpenerDirector:

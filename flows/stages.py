@@ -26,6 +26,8 @@ from typing import Any
 
 from airwarn.features.atomic import write_text_atomic
 
+from airwarn.core.atomic import sha256_file
+
 __all__ = [
     "NOT_AVAILABLE",
     "StageUnavailable",
@@ -134,15 +136,6 @@ class StageRecord:
                 self.outputs.append(rel)
             if full.is_file():
                 self.sha256[rel] = sha256_file(full)
-
-
-def sha256_file(path: Path | str) -> str:
-    """SHA-256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def hash_inputs(*parts: Any) -> str:

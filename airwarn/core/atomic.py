@@ -5,13 +5,14 @@ A crash mid-write never leaves a half-written product: readers see the old file 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic", "write_with"]
+__all__ = ["atomic_path", "sha256_file", "write_bytes_atomic", "write_text_atomic", "write_with"]
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -58,3 +59,12 @@ def write_with(target: Path | str, writer: Callable[[Path], object]) -> Path:
     with atomic_path(target) as tmp:
         writer(tmp)
     return Path(target)
+
+
+def sha256_file(path: Path | str) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
