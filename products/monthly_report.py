@@ -737,7 +737,8 @@ def render_monthly_report(month: str, *, data_dir: str | Path | None = None,
                           scores: VerificationResult | None = None, config: Any | None = None,
                           out_dir: str | Path | None = None, backtest: str | Path | None = None,
                           obs: str | Path | None = None, pdf: bool = True,
-                          bootstrap: bool = True) -> dict[str, Path]:
+                          bootstrap: bool = True,
+                          progress: Callable[[str], None] | None = None) -> dict[str, Path]:
     """Score a month and write the 会商 report: HTML, PDF and the tables as JSON.
 
     Parameters
@@ -756,6 +757,9 @@ def render_monthly_report(month: str, *, data_dir: str | Path | None = None,
     pdf : bool
         Also write the PDF (WeasyPrint).
     bootstrap : bool
+    progress : callable, optional
+        Receives one line per step (scoring, figures, HTML, PDF), e.g.
+        :class:`flows.progress.LineProgress`.
 
     Returns
     -------
@@ -763,6 +767,8 @@ def render_monthly_report(month: str, *, data_dir: str | Path | None = None,
         ``html``, ``pdf`` (when written) and ``json`` paths.
     """
     from airwarn.features.atomic import write_text_atomic
+
+    say = progress or (lambda _line: None)
 
     from airwarn import configs
 
@@ -773,21 +779,26 @@ def render_monthly_report(month: str, *, data_dir: str | Path | None = None,
             config = None
     ddir = Path(data_dir) if data_dir is not None else configs.data_dir()
     if not isinstance(scores, VerificationResult):
+        say(f"scoring {month} ({'backtest' if backtest is not None else 'forecast archive'}"
+            f"{', bootstrap' if bootstrap else ''})")
         scores = build_monthly_result(month, data_dir=ddir, backtest=backtest, obs=obs,
                                       config=config, bootstrap=bootstrap)
     region = config.region if config is not None else None
     out = Path(out_dir) if out_dir is not None else ddir / "reports" / "monthly" / month
     out.mkdir(parents=True, exist_ok=True)
     source = f"backtest {Path(backtest).name}" if backtest is not None else f"archive {ddir / 'forecasts'}"
+    say("figures")
     figs = monthly_figures(scores, region)
     scores.meta.setdefault("model_cards", model_cards(ddir, scores.meta.get("model_versions", [])))
     paths: dict[str, Path] = {}
     paths["json"] = scores.to_json(out / f"verification_{month}.json")
+    say("report (HTML)")
     html = monthly_report_html(scores, month, region=region, figures=figs, source=source)
     paths["html"] = write_text_atomic(out / f"monthly_report_{month}.html", html)
     if pdf:
         from airwarn.products.bulletin import write_pdf
 
+        say("report (PDF)")
         html_pdf = monthly_report_html(scores, month, region=region, figures=figs, source=source,
                                        for_pdf=True)
         paths["pdf"] = write_pdf(html_pdf, out / f"monthly_report_{month}.pdf")

@@ -60,8 +60,12 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"verifying {month} from "
                    f"{backtest if backtest is not None else Path(ddir) / 'forecasts'} …")
         try:
-            paths = render_monthly_report(month, data_dir=ddir, config=cfg, out_dir=out,
-                                          backtest=backtest, obs=obs, pdf=pdf, bootstrap=bootstrap)
+            from airwarn.flows.progress import LineProgress
+
+            with LineProgress(f"verification {month}", total=4 if pdf else 3) as progress:
+                paths = render_monthly_report(month, data_dir=ddir, config=cfg, out_dir=out,
+                                              backtest=backtest, obs=obs, pdf=pdf,
+                                              bootstrap=bootstrap, progress=progress)
         except (ForecastArchiveError, ValueError, FileNotFoundError) as exc:
             typer.secho(f"error: {exc}", err=True, fg="red")
             raise typer.Exit(2) from None

@@ -109,6 +109,9 @@ def test_airwarn_verify_on_a_backtest(tmp_path):
                                  "--no-bootstrap"])
     assert r.exit_code == 0, r.output
     assert "D+3" in r.output and f"html: {out / 'monthly_report_2026-01.html'}" in r.output
+    # long work shows its progress: plain time-stamped lines when not on a terminal
+    assert "verification 2026-01" in r.output and "scoring 2026-01 (backtest)" in r.output
+    assert "figures" in r.output and "report (HTML)" in r.output
     html = (out / "monthly_report_2026-01.html").read_text(encoding="utf-8")
     assert "backtest backtest.nc" in html and "均方根误差 RMSE" in html
     assert "warnings not verified" in html  # a backtest has no warning record
