@@ -15,7 +15,8 @@ import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("configs", "features", "models", "alerts", "products", "flows")
+PACKAGES = ("airwarn.core", "airwarn.configs", "airwarn.features", "airwarn.models",
+            "airwarn.alerts", "airwarn.products", "airwarn.flows")
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 
 
