@@ -45,6 +45,7 @@ import pandas as pd
 from airwarn.configs.sources_schema import FetchDefaults, Source, Sources
 
 from airwarn.core.atomic import sha256_file
+from airwarn.core.runstore import RunStore
 
 __all__ = ["feed_relpath", "FetchItem", "DownloadResult", "FetchReport", "CycleState", "FetchCatalog",
            "redact_url", "plan_source", "download", "check_grib", "fetch_sources",
@@ -61,7 +62,7 @@ _SECRET_KEYS = ("key", "token", "secret", "password", "passwd", "pwd", "sig", "s
 
 def inbox_dir(data_dir: Path | str) -> Path:
     """The inbox folder, ``<data_dir>/inbox``."""
-    return Path(data_dir) / "inbox"
+    return RunStore(data_dir).inbox_dir
 
 
 def redact_url(url: str) -> str:

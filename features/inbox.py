@@ -39,6 +39,8 @@ from typing import Any
 import pandas as pd
 from airwarn.features.acquire import sha256_file, sqlite_db
 
+from airwarn.core.runstore import RunStore
+
 __all__ = ["InboxResult", "InboxLedger", "DeferFile", "inbox_files", "process_inbox",
            "watch_inbox", "ingest_met_obs_files", "QUARANTINE", "LEDGER"]
 
@@ -217,7 +219,7 @@ def process_inbox(folder: Path | str, data_dir: Path | str, *, config: Any = Non
         from airwarn import configs
 
         config = configs.load_config()
-    ledger = ledger or InboxLedger(data_dir / "inbox" / LEDGER)
+    ledger = ledger or InboxLedger(RunStore(data_dir).inbox_dir / LEDGER)
     use = {**HANDLERS, **(handlers or {})}
     nwp = _nwp_folders()
     res = InboxResult()

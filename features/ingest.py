@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from rich.progress import Progress
 
+from airwarn.core.runstore import RunStore
+
 __all__ = ["IngestResult", "MET_FORMATS", "MetIngestResult", "expand_sources", "ingest_files",
            "ingest_met", "ingest_met_files", "ingest_met_obs_files", "is_met_file", "kind_of"]
 
@@ -121,7 +123,7 @@ def ingest_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
     from airwarn.features.readers.common import ReadReport, combine_obs
     from airwarn.features.readers.plausibility import check_station_rows
     from airwarn.features.readers.stations import read_station_file
-    from airwarn.features.store import obs_dir, read_obs, write_obs
+    from airwarn.features.store import read_obs, write_obs
 
     domain = load_domain(domain_path) if domain_path is not None else None
     res = IngestResult(files=list(paths))
@@ -178,7 +180,7 @@ def ingest_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto",
     res.written = wrep.files
     from airwarn.features.atomic import write_with
 
-    qc_dir = obs_dir(data_dir) / "qc"
+    qc_dir = RunStore(data_dir).qc_dir
     qc_dir.mkdir(parents=True, exist_ok=True)
     stamp = _stamp(qc_dir)
     if report_df is not None:

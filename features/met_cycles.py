@@ -37,6 +37,7 @@ import pandas as pd
 import xarray as xr
 from airwarn.features.readers.met import ERA5_VARS, MetReaderError
 
+from airwarn.core.runstore import RunStore
 from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["CATALOG_NAME", "cycles_dir", "cycle_path", "cycle_catalog", "complete_cycles",
@@ -52,7 +53,7 @@ class CycleCoverageError(MetReaderError):
 
 def cycles_dir(data_dir: Path | str) -> Path:
     """``<data_dir>/met/cycles``."""
-    return Path(data_dir) / "met" / "cycles"
+    return RunStore(data_dir).met_cycles_dir
 
 
 def _utc(t: Any) -> pd.Timestamp:
@@ -62,7 +63,7 @@ def _utc(t: Any) -> pd.Timestamp:
 
 def cycle_path(data_dir: Path | str, reference_time: Any) -> Path:
     """``met/cycles/YYYYMMDDHH.nc`` of a reference time (UTC)."""
-    return cycles_dir(data_dir) / f"{_utc(reference_time):%Y%m%d%H}.nc"
+    return RunStore(data_dir).met_cycle(reference_time)
 
 
 @contextmanager

@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 from airwarn.features.store import WriteReport
 
+from airwarn.core.runstore import RunStore
+
 __all__ = ["MET_OBS_VARS", "MET_OBS_COLUMNS", "MET_STATION_COLUMNS", "met_obs_dir",
            "validate_met_obs", "write_met_obs", "read_met_obs", "load_met_stations",
            "met_obs_to_units", "add_met_obs"]
@@ -40,7 +42,7 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})\.parquet$")
 
 def met_obs_dir(data_dir: Path | str) -> Path:
     """``<data_dir>/met/obs``."""
-    return Path(data_dir) / "met" / "obs"
+    return RunStore(data_dir).met_obs_dir
 
 
 def validate_met_obs(df: pd.DataFrame, source: str = "station meteorology") -> pd.DataFrame:
@@ -93,7 +95,7 @@ def write_met_obs(df: pd.DataFrame, data_dir: Path | str) -> WriteReport:
         months = new["time"].dt.tz_convert(None).dt.to_period("M")
         staged: list[tuple[Path, pd.DataFrame]] = []
         for period, part in new.groupby(months, sort=True):
-            path = met_obs_dir(data_dir) / f"{period.year:04d}-{period.month:02d}.parquet"
+            path = RunStore(data_dir).met_obs_month(period)
             part = part.reset_index(drop=True)
             if not path.exists():
                 rep.added += len(part)
@@ -252,7 +254,7 @@ def add_met_obs(obs_units: pd.DataFrame, data_dir: Path | str,
     if met.empty:
         return obs_units
     if met_stations is None:   # a demo world's synthetic met stations, else configs'
-        demo = Path(data_dir) / "demo" / "met_stations.csv"
+        demo = RunStore(data_dir).demo_met_stations
         met_stations = load_met_stations(demo if demo.exists() else None)
     units = met_obs_to_units(met, met_stations).drop(columns="n_met_stations")
     if units.empty:

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from prefect import flow
 
+from airwarn.core.runstore import RunStore
 from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["acquire", "fetch_and_ingest", "newest_complete_cycle", "next_issue_time",
@@ -177,8 +178,7 @@ def fetch_and_ingest(issue_time: Any, data_dir: Path | str, *, names: list[str] 
                            "quarantined": [f"{q.name}: {e}" for q, e in res.quarantined],
                            "deferred": [f"{p.name}: {w}" for p, w in res.deferred],
                            "already": len(res.already)}
-    stamp = issue.tz_convert(_TZ).strftime("%Y%m%dT%H%M")
-    write_text_atomic(ddir / "acquire" / f"{stamp}.json",
+    write_text_atomic(RunStore(ddir).acquire_record(issue),
                       json.dumps(record, ensure_ascii=False, indent=1, default=str))
     return record
 

@@ -41,6 +41,7 @@ from airwarn.flows.daily import config_for, load_unit_obs, make_met_source
 from airwarn.flows.stages import StageUnavailable, write_manifest
 from airwarn.models.train import train_models
 
+from airwarn.core.runstore import RunStore
 from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["BACKFILL_DAYS", "TRAIN_DAYS", "DemoResult", "needs_training", "train_demo", "run_demo",
@@ -81,7 +82,7 @@ class DemoResult(dict):
 
 
 def _train_marker(data_dir: Path) -> Path:
-    return data_dir / "models" / "demo_trained.json"
+    return RunStore(data_dir).demo_trained
 
 
 def _world_key(world: Any) -> dict[str, Any]:
@@ -92,7 +93,7 @@ def _world_key(world: Any) -> dict[str, Any]:
 def needs_training(data_dir: Path, world: Any) -> bool:
     """True when no models exist or they were trained on another world (seed, days, end, version)."""
     marker = _train_marker(data_dir)
-    if not marker.exists() or not any((data_dir / "models").glob("*/*/card.json")):
+    if not marker.exists() or not any(RunStore(data_dir).models_dir.glob("*/*/card.json")):
         return True
     try:
         return json.loads(marker.read_text(encoding="utf-8")).get("world") != _world_key(world)
@@ -289,8 +290,7 @@ def run_demo(
         say(f"      run failed: {exc}")
         from airwarn.flows.stages import read_manifest
 
-        out["daily"] = read_manifest(ddir / "products" / issue.strftime("%Y%m%dT%H%M")
-                                     / "manifest.json") or {}
+        out["daily"] = read_manifest(RunStore(ddir).manifest(issue)) or {}
     out["timings"]["daily"] = round(time.perf_counter() - t, 1)
 
     t = time.perf_counter()

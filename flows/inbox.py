@@ -13,6 +13,8 @@ from typing import Any
 from prefect import flow
 from rich.console import Console
 
+from airwarn.core.runstore import RunStore
+
 __all__ = ["INBOX_INTERVAL_MIN", "inbox", "print_inbox_result", "run_watch"]
 
 #: Minutes between two passes of the ``inbox-watch`` deployment.
@@ -76,7 +78,7 @@ def inbox(data_dir: str | None = None, folder: str | None = None) -> dict[str, A
     from airwarn import configs
 
     ddir = Path(data_dir or configs.load_settings().data_dir)
-    res = process_inbox(Path(folder) if folder else ddir / "inbox", ddir)
+    res = process_inbox(Path(folder) if folder else RunStore(ddir).inbox_dir, ddir)
     return {"ingested": [str(p) for p, _, _ in res.ingested],
             "already": len(res.already),
             "quarantined": {str(q): e for q, e in res.quarantined},

@@ -46,7 +46,7 @@ def lock_path(data_dir: Path | str, issue_time: datetime | str) -> Path:
     ``issue_time`` may be a datetime or an already formatted stamp / name (str).
     """
     if isinstance(issue_time, str):
-        return Path(data_dir) / "locks" / f"{issue_time}.lock"
+        return RunStore(data_dir).lock_named(issue_time)
     return RunStore(data_dir).lock(issue_time)
 
 

@@ -18,6 +18,8 @@ from airwarn.flows.stages import NOT_AVAILABLE, StageRecord, StageUnavailable, t
 from airwarn.products.monthly_report import month_period, render_monthly_report
 from prefect import flow
 
+from airwarn.core.runstore import RunStore
+
 __all__ = ["previous_month", "run_monthly", "monthly_review"]
 
 
@@ -43,7 +45,8 @@ def run_monthly(month: str, data_dir: str | Path | None = None, *, pdf: bool = T
     config = config_for(data_dir)
     ddir = Path(config.settings.data_dir)
     start, end = month_period(month)
-    out_dir = ddir / "reports" / "monthly" / month
+    store = RunStore(ddir)
+    out_dir = store.monthly_report(month)
     records: list[StageRecord] = []
     report = StageRecord("monthly_report")
     records.append(report)
@@ -60,7 +63,7 @@ def run_monthly(month: str, data_dir: str | Path | None = None, *, pdf: bool = T
     status = "complete" if all(r.status == "ok" for r in records) else "partial"
     result = {"month": month, "status": status, "stages": [r.to_dict() for r in records],
               "outputs": [o for r in records for o in r.outputs]}
-    write_manifest(out_dir / "manifest.json", result)
+    write_manifest(store.monthly_manifest(month), result)
     return result
 
 

@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
+from airwarn.core.runstore import RunStore
+
 __all__ = ["PREFECT_DEFAULTS", "configure_prefect", "prefect_home"]
 
 #: Settings applied with ``setdefault`` (the environment wins). Values are strings, as in ``env``.
@@ -74,7 +76,7 @@ def prefect_home(data_dir: Path | str | None = None) -> Path:
         from airwarn import configs
 
         data_dir = configs.data_dir()
-    return (Path(data_dir) / "prefect").resolve()
+    return RunStore(data_dir).prefect_home.resolve()
 
 
 def configure_prefect(

@@ -44,6 +44,8 @@ from airwarn.models.train import train_models
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from airwarn.core.runstore import RunStore
+
 __all__ = ["COMPARE_WEEKS", "compare_models", "train_fanout", "promote_version", "run_retrain",
            "retrain", "run_retrain_flow"]
 
@@ -169,7 +171,7 @@ def promote_version(card_path: Path, data_dir: Path, promotion: dict[str, Any]) 
     write_text_atomic(card_path, json.dumps(card, ensure_ascii=False, indent=2, default=str))
     src = card_path.parent
     pollutant, version = src.parent.name, src.name
-    dst = Path(data_dir) / "models" / pollutant / version
+    dst = RunStore(data_dir).model_dir(pollutant, version)
     tmp = dst.parent / f".{version}.promoting-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -223,7 +225,8 @@ def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str 
         pd.Timestamp.now(tz=LOCAL_TZ).floor("h").to_pydatetime()
     t_utc = pd.Timestamp(t).tz_convert("UTC")
     stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
-    staging = ddir / "models" / "candidates" / stamp
+    store = RunStore(ddir)
+    staging = store.model_candidates(stamp)
     targets = FORECAST_TARGETS
     records: list[StageRecord] = []
     start = t_utc - pd.Timedelta(days=train_days) if train_days else None
@@ -297,7 +300,7 @@ def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str 
     out = {"until": t.isoformat(), "status": "complete", "stages": [r.to_dict() for r in records],
            "scores": scores, "promoted": promoted, "cards": cards, "met_notes": notes,
            "staging": str(staging)}
-    write_manifest(ddir / "models" / "retrain" / f"{stamp}.json", out)
+    write_manifest(store.retrain_record(stamp), out)
     return out
 
 

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from airwarn.configs import AirwarnConfig
 
+from airwarn.core.runstore import RunStore
 from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["CALM_WIND_MS", "LOW_BLH_M", "WET_MM", "STAGNANT_WIND_MS", "STAGNANT_BLH_M",
@@ -155,7 +156,7 @@ def unit_met_for_issue(config: AirwarnConfig, data_dir: Path | str, issue_time: 
     issue = pd.Timestamp(issue_time)
     issue = issue.tz_localize(LOCAL_TZ) if issue.tzinfo is None else issue
     stamp = issue.tz_convert("UTC").strftime("%Y%m%d%H")
-    files = sorted(p for p in (Path(data_dir) / "met" / "cycles").glob("*.nc") if p.stem <= stamp)
+    files = sorted(p for p in RunStore(data_dir).met_cycles_dir.glob("*.nc") if p.stem <= stamp)
     if not files:
         return None
     f = files[-1]
@@ -270,12 +271,13 @@ def run_cycle(config: Any, data_dir: Path | str, met_info: dict[str, Any] | None
         return None
     ref_ts = pd.Timestamp(ref)
     ref_ts = ref_ts.tz_localize("UTC") if ref_ts.tzinfo is None else ref_ts.tz_convert("UTC")
-    path = Path(data_dir) / "met" / "cycles" / f"{ref_ts:%Y%m%d%H}.nc"
+    store = RunStore(data_dir)
+    path = store.met_cycle(ref_ts)
     try:
         if path.exists():
             with xr.open_dataset(path) as ds:
                 return ds.load()
-        if (Path(data_dir) / "demo" / "world.json").exists():
+        if store.demo_world.exists():
             from airwarn.features.demo_world import forecast_cycle, load_world
 
             return forecast_cycle(load_world(data_dir), ref_ts)

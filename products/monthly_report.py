@@ -30,6 +30,7 @@ import pandas as pd
 from airwarn.models.verify import ALL, VerificationResult, verify_archive
 from markupsafe import Markup, escape
 
+from airwarn.core.runstore import RunStore
 from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["SCORE_LABELS", "month_period", "read_obs_source", "build_monthly_result",
@@ -784,9 +785,9 @@ def render_monthly_report(month: str, *, data_dir: str | Path | None = None,
         scores = build_monthly_result(month, data_dir=ddir, backtest=backtest, obs=obs,
                                       config=config, bootstrap=bootstrap)
     region = config.region if config is not None else None
-    out = Path(out_dir) if out_dir is not None else ddir / "reports" / "monthly" / month
+    out = Path(out_dir) if out_dir is not None else RunStore(ddir).monthly_report(month)
     out.mkdir(parents=True, exist_ok=True)
-    source = f"backtest {Path(backtest).name}" if backtest is not None else f"archive {ddir / 'forecasts'}"
+    source = f"backtest {Path(backtest).name}" if backtest is not None else f"archive {RunStore(ddir).forecasts_dir}"
     say("figures")
     figs = monthly_figures(scores, region)
     scores.meta.setdefault("model_cards", model_cards(ddir, scores.meta.get("model_versions", [])))

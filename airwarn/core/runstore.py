@@ -19,6 +19,11 @@ Layout (docs/INTERFACES.md, Data directory)::
     reports/monthly/<YYYY-MM>/     monthly 会商 reports
     backtests/                     backtest outputs
     locks/<stamp>.lock             issue-time locks
+    met/obs/YYYY-MM.parquet        station meteorology
+    inbox/                         dropped files, fetch and inbox ledgers
+    acquire/<stamp>.json           acquire-run records
+    response/                      emergency-response outputs
+    prefect/                       local Prefect home
 
 ``<stamp>`` is :func:`airwarn.core.timeutil.issue_stamp` of the issue time (local ``YYYYMMDDTHHMM``).
 """
@@ -168,3 +173,89 @@ class RunStore:
         """Create ``path`` (a folder) and its parents; return it."""
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    # added by w2-store (issue 17: every package asks the store) ---------------------------------
+    @property
+    def qc_dir(self) -> Path:
+        """``obs/qc/`` — QC reports (``<stamp>.csv``) and rejected rows (``<stamp>_rejected.csv``)."""
+        return self.obs_dir / "qc"
+
+    @property
+    def met_obs_dir(self) -> Path:
+        """``met/obs/`` — station meteorology (Parquet per UTC month)."""
+        return self.data_dir / "met" / "obs"
+
+    def met_obs_month(self, month: Any) -> Path:
+        """``met/obs/YYYY-MM.parquet`` of a UTC month (any time in it, or ``"YYYY-MM"``)."""
+        p = pd.Period(month, freq="M") if not isinstance(month, pd.Period) else month
+        return self.met_obs_dir / f"{p.year:04d}-{p.month:02d}.parquet"
+
+    @property
+    def demo_world(self) -> Path:
+        """``demo/world.json`` — the demo world's description; its presence marks a demo store."""
+        return self.demo_dir / "world.json"
+
+    @property
+    def demo_truth(self) -> Path:
+        """``demo/unit_truth.parquet`` — the demo world's true unit concentrations, µg/m³."""
+        return self.demo_dir / "unit_truth.parquet"
+
+    @property
+    def demo_defects(self) -> Path:
+        """``demo/defects.csv`` — the defects the demo world injected into its station feed."""
+        return self.demo_dir / "defects.csv"
+
+    @property
+    def demo_feed_dir(self) -> Path:
+        """``demo/feed/`` — the demo's provider folder (``<source>/<provider layout>``)."""
+        return self.demo_dir / "feed"
+
+    @property
+    def demo_met_stations(self) -> Path:
+        """``demo/met_stations.csv`` — the demo's met-station → unit mapping."""
+        return self.demo_dir / "met_stations.csv"
+
+    @property
+    def demo_trained(self) -> Path:
+        """``models/demo_trained.json`` — which demo world the live models were trained on."""
+        return self.models_dir / "demo_trained.json"
+
+    def model_candidates(self, stamp: str) -> Path:
+        """``models/candidates/<stamp>/`` — a retrain's staging folder (``stamp``: UTC run time)."""
+        return self.models_dir / "candidates" / stamp
+
+    def retrain_record(self, stamp: str) -> Path:
+        """``models/retrain/<stamp>.json`` — a retrain's summary (``stamp``: UTC run time)."""
+        return self.models_dir / "retrain" / f"{stamp}.json"
+
+    @property
+    def products_dir(self) -> Path:
+        """``products/`` — one folder per run (:meth:`products`)."""
+        return self.data_dir / "products"
+
+    def monthly_manifest(self, month: str) -> Path:
+        """``reports/monthly/<YYYY-MM>/manifest.json`` — the monthly flow's record."""
+        return self.monthly_report(month) / "manifest.json"
+
+    def lock_named(self, name: str) -> Path:
+        """``locks/<name>.lock`` — a lock that is not an issue time's (e.g. a command's)."""
+        return self.data_dir / "locks" / f"{name}.lock"
+
+    @property
+    def inbox_dir(self) -> Path:
+        """``inbox/`` — files dropped for ingestion and the fetch/inbox ledgers."""
+        return self.data_dir / "inbox"
+
+    def acquire_record(self, issue_time: Any) -> Path:
+        """``acquire/<stamp>.json`` — the record of the acquire run for an issue time."""
+        return self.data_dir / "acquire" / f"{_stamp(issue_time)}.json"
+
+    @property
+    def prefect_home(self) -> Path:
+        """``prefect/`` — the local Prefect server's home (``PREFECT_HOME``)."""
+        return self.data_dir / "prefect"
+
+    @property
+    def response_dir(self) -> Path:
+        """``response/`` — emergency-response outputs (e.g. staggered-production calendars)."""
+        return self.data_dir / "response"

@@ -42,6 +42,8 @@ import numpy as np
 import pandas as pd
 from airwarn.features.build import CycleMet
 
+from airwarn.core.runstore import RunStore
+
 __all__ = ["feed_dir", "DEMO_SOURCES_FILE", "MET_STATION_PREFIX", "load_demo_sources", "demo_met_stations",
            "demo_met_stations_path", "write_demo_feed", "stored_cycle_units",
            "StoreFirstCycleMet"]
@@ -57,7 +59,7 @@ MET_STATION_PREFIX = "Y"
 def feed_dir(data_dir: Path | str) -> Path:
     """The demo's provider folder, ``<data_dir>/demo/feed/<source>/<provider layout>``
     (``features.acquire.feed_relpath`` gives each file's place)."""
-    return Path(data_dir) / "demo" / "feed"
+    return RunStore(data_dir).demo_feed_dir
 
 def load_demo_sources(path: Path | str | None = None) -> Any:
     """``configs/sources_demo.yaml`` (the demo's sources, base URLs on 127.0.0.1)."""
@@ -69,7 +71,7 @@ def load_demo_sources(path: Path | str | None = None) -> Any:
 
 def demo_met_stations_path(data_dir: Path | str) -> Path:
     """``<data_dir>/demo/met_stations.csv``: the demo's met-station → unit mapping."""
-    return Path(data_dir) / "demo" / "met_stations.csv"
+    return RunStore(data_dir).demo_met_stations
 
 
 def demo_met_stations(world: Any, region: Any = None) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from airwarn.features.demo_world.stations import (
     world_stations,
 )
 
+from airwarn.core.runstore import RunStore
 from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = [
@@ -372,12 +373,12 @@ def analysis(world: WorldInfo, start: object | None = None, end: object | None =
     e = world.end if end is None else _aware(end, "end").tz_convert("UTC")
     months = pd.period_range(s.tz_localize(None).to_period("M"), e.tz_localize(None).to_period("M"),
                              freq="M")
-    files = [Path(world.data_dir) / "met" / "analysis" / f"{p.year:04d}-{p.month:02d}.nc"
-             for p in months]
+    store = RunStore(world.data_dir)
+    files = [store.met_analysis(p) for p in months]
     files = [f for f in files if f.exists()]
     if not files:
         raise FileNotFoundError(f"no analysis files for {s} … {e} under "
-                                f"{Path(world.data_dir) / 'met' / 'analysis'}")
+                                f"{store.met_analysis_dir}")
     ds = xr.open_mfdataset(files, combine="by_coords", chunks={"time": 744}, parallel=False)
     return ds.sel(time=slice(s.tz_localize(None), e.tz_localize(None)))
 
@@ -386,7 +387,7 @@ def analysis(world: WorldInfo, start: object | None = None, end: object | None =
 # build / load
 # ---------------------------------------------------------------------------------------------
 def _world_json(data_dir: Path) -> Path:
-    return Path(data_dir) / "demo" / "world.json"
+    return RunStore(data_dir).demo_world
 
 
 def load_world(data_dir: Path | str) -> WorldInfo:
@@ -515,14 +516,15 @@ def build_world(data_dir: Path | str, *, seed: int | None = None, end: object | 
     for k in (*POLLUTANTS, "pm25_primary", "pm25_secondary"):
         truth[k] = conc[k].astype(np.float64).ravel()
     truth["observed"] = np.repeat(times <= last, len(units))
-    p = data_dir / "demo" / "unit_truth.parquet"
+    store = RunStore(data_dir)
+    p = store.demo_truth
     table = pa.Table.from_pandas(truth, preserve_index=False)
     meta = {**(table.schema.metadata or {}), b"source": b"synthetic demo",
             b"description": "airwarn demo world: clean unit-level hourly truth (µg/m³, CO mg/m³); "
                             "synthetic, not real data".encode()}
     with atomic_path(p) as tmp:
         pq.write_table(table.replace_schema_metadata(meta), tmp, compression="zstd")
-    files.append("demo/unit_truth.parquet")
+    files.append(p.relative_to(data_dir).as_posix())
 
     # station observations + defects
     n_obs = int((times <= last).sum())
@@ -543,9 +545,9 @@ def build_world(data_dir: Path | str, *, seed: int | None = None, end: object | 
     dfx = defects.copy()
     for c in ("start", "end"):
         dfx[c] = dfx[c].map(lambda t: t.isoformat())
-    with atomic_path(data_dir / "demo" / "defects.csv") as tmp:
+    with atomic_path(store.demo_defects) as tmp:
         dfx.to_csv(tmp, index=False)
-    files.append("demo/defects.csv")
+    files.append(store.demo_defects.relative_to(data_dir).as_posix())
     say(f"station observations written ({n_rows} rows, {len(st)} stations, "
         f"{len(defects)} defects)")
 
@@ -559,17 +561,18 @@ def build_world(data_dir: Path | str, *, seed: int | None = None, end: object | 
         ds = met.grid_dataset(f, sel, "airwarn demo world analysis (synthetic)")
         ds.attrs["seed"] = seed
         ds.attrs["generator_version"] = GENERATOR_VERSION
-        rel = f"met/analysis/{per.year:04d}-{per.month:02d}.nc"
-        _write_nc(ds, data_dir / rel)
-        files.append(rel)
+        path = store.met_analysis(per)
+        _write_nc(ds, path)
+        files.append(path.relative_to(data_dir).as_posix())
     say("gridded analyses written")
 
     info = WorldInfo(data_dir=data_dir, seed=seed, start=first, end=last, issue_time=issue,
                      version=GENERATOR_VERSION, days=days, cycle_time=cycle, stations=st,
                      units=tuple(units))
     ds = forecast_cycle(info, cycle)
-    rel = f"met/cycles/{cycle:%Y%m%d%H}.nc"
-    _write_nc(ds, data_dir / rel)
+    path = store.met_cycle(cycle)
+    _write_nc(ds, path)
+    rel = path.relative_to(data_dir).as_posix()
     files.append(rel)
     say(f"current forecast cycle written ({rel})")
 
@@ -592,7 +595,7 @@ def unit_truth(world: WorldInfo) -> pd.DataFrame:
     """The clean unit-level hourly truth (``demo/unit_truth.parquet``): ``time`` (UTC),
     ``unit_id``, pollutants (µg/m³, CO mg/m³), ``pm25_primary``, ``pm25_secondary``,
     ``observed`` (False after the issue time)."""
-    return pd.read_parquet(Path(world.data_dir) / "demo" / "unit_truth.parquet")
+    return pd.read_parquet(RunStore(world.data_dir).demo_truth)
 
 
 _SEASONS = {12: "DJF", 1: "DJF", 2: "DJF", 3: "MAM", 4: "MAM", 5: "MAM", 6: "JJA", 7: "JJA",

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from airwarn.core.runstore import RunStore
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``backtest`` command to the CLI."""
@@ -58,7 +60,7 @@ def register(app: typer.Typer) -> None:
         if met == "cycles":
             from airwarn.features.cycle_met import store_cycle_met
 
-            cdir = cycles_dir or Path(configs.load_settings().data_dir) / "met" / "cycles"
+            cdir = cycles_dir or RunStore(configs.load_settings().data_dir).met_cycles_dir
             try:
                 source = store_cycle_met(cdir, data.geometry.points, latency_h=cycle_latency_h)
             except FileNotFoundError as exc:

@@ -7,6 +7,7 @@ import json
 
 import typer
 
+from airwarn.core.runstore import RunStore
 from airwarn.core.timeutil import LOCAL_TZ
 
 
@@ -48,13 +49,13 @@ def register(app: typer.Typer) -> None:
         obs_units = load_unit_obs(config, start=utc - pd.Timedelta(days=75),
                                   end=utc - pd.Timedelta(hours=1))
         if (obs_units is None or len(obs_units) == 0) and not allow_baseline:
-            raise RunError(f"no observations in {config.data_dir / 'obs'} in the 75 days before "
+            raise RunError(f"no observations in {RunStore(config.data_dir).obs_dir} in the 75 days before "
                            f"{t:%Y-%m-%d %H:%M}: every unit would be a climatology baseline; "
                            f"ingest observations (`airwarn ingest`) or pass --allow-baseline")
         met_source, notes = make_met_source(config, met)
         for n in notes:
             typer.echo(f"note: {n}")
-        source = "synthetic demo" if (config.data_dir / "demo" / "world.json").exists() else None
+        source = "synthetic demo" if RunStore(config.data_dir).demo_world.exists() else None
         ds = run_forecast(config, t, met_source=met_source, obs_units=obs_units,
                           data_dir=config.data_dir, source=source)
         empty = units_without_forecast(ds)

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from airwarn import configs
+from airwarn.core.runstore import RunStore
 
 
 def _f(v: object, nd: int = 2) -> str:
@@ -53,12 +54,13 @@ def register(app: typer.Typer) -> None:
         if backtest is not None and not backtest.exists():
             typer.secho(f"error: backtest file not found: {backtest}", err=True, fg="red")
             raise typer.Exit(2)
-        if backtest is None and not (Path(ddir) / "forecasts").is_dir():
-            typer.secho(f"error: no forecast archive at {Path(ddir) / 'forecasts'} (run `airwarn demo` "
+        archive = RunStore(ddir).forecasts_dir
+        if backtest is None and not archive.is_dir():
+            typer.secho(f"error: no forecast archive at {archive} (run `airwarn demo` "
                         "or give --backtest FILE.nc --obs …)", err=True, fg="red")
             raise typer.Exit(2)
         typer.echo(f"verifying {month} from "
-                   f"{backtest if backtest is not None else Path(ddir) / 'forecasts'} …")
+                   f"{backtest if backtest is not None else archive} …")
         try:
             from airwarn.flows.progress import LineProgress
 

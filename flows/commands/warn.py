@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from airwarn import configs
+from airwarn.core.runstore import RunStore
 
 
 def _parse_time(text: str, tz: str) -> pd.Timestamp:
@@ -51,7 +52,7 @@ def register_warn(app: typer.Typer) -> None:
         cfg = configs.load_config()
         t = _parse_time(issue_time, cfg.settings.timezone)
         stamp = issue_stamp(t)
-        path = forecast or cfg.data_dir / "forecasts" / f"{stamp}.nc"
+        path = forecast or RunStore(cfg.data_dir).forecast(stamp)
         if not path.exists():
             typer.secho(f"error: forecast file not found: {path} (run `airwarn run --issue-time "
                         f"{t:%Y-%m-%dT%H:%M}` first, or give --forecast)", err=True, fg="red")
@@ -203,7 +204,7 @@ def register_response(app: typer.Typer) -> None:
                 cal = staggered_calendar(el, calendar)
             except ValueError as exc:
                 raise typer.BadParameter(str(exc), param_hint="--calendar") from None
-            path = out or cfg.data_dir / "response" / f"staggered_{calendar}.csv"
+            path = out or RunStore(cfg.data_dir).response_dir / f"staggered_{calendar}.csv"
             write_text_atomic(path, "\ufeff" + cal.to_csv(index=False))
             n = cal.groupby("enterprise_id").size()
             typer.echo(f"错峰生产 calendar {calendar}: {len(n)} enterprises, {int(n.sum())} "

@@ -46,6 +46,7 @@ from airwarn.models.verify.warning_verify import (
     verify_warnings,
 )
 
+from airwarn.core.runstore import RunStore
 from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["ALL", "TABLES", "VerificationResult", "verify_archive", "verify_matched",
@@ -649,13 +650,14 @@ def verify_archive(forecasts: str | Path | Sequence[str | Path] | xr.Dataset,
         region = region if region is not None else config.region
         stations = stations if stations is not None else config.stations
     data_dir: Path | None = None
-    if isinstance(forecasts, (str, Path)) and (Path(forecasts) / "forecasts").is_dir():
-        data_dir = Path(forecasts)
-        forecasts = data_dir / "forecasts"
-        if warnings is None and (data_dir / "register.sqlite").is_file():
-            warnings = decisions_from_register(data_dir / "register.sqlite")
-        elif warnings is None and (data_dir / "warnings").is_dir():
-            warnings = data_dir / "warnings"
+    if isinstance(forecasts, (str, Path)) and RunStore(forecasts).forecasts_dir.is_dir():
+        store = RunStore(forecasts)
+        data_dir = store.data_dir
+        forecasts = store.forecasts_dir
+        if warnings is None and store.register.is_file():
+            warnings = decisions_from_register(store.register)
+        elif warnings is None and store.warnings_dir.is_dir():
+            warnings = store.warnings_dir
     fc = read_forecast_archive(forecasts)
     if period is not None:
         p0, p1 = _period_from(*period)
