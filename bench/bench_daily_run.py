@@ -54,7 +54,9 @@ def ensure_world(data_dir: Path, days: int, quick: bool = False, end: str | None
     from airwarn.flows.daily import config_for
     from airwarn.flows.demo import needs_training, train_demo
 
-    world_json = data_dir / "demo" / "world.json"
+    from airwarn.core.runstore import RunStore
+
+    world_json = RunStore(data_dir).demo_world
     if world_json.exists():
         from airwarn.features.demo_world import load_world
 
@@ -104,9 +106,12 @@ def main(argv: list[str] | None = None) -> None:
     import pandas as pd
 
     stamp = issue_stamp(pd.Timestamp(issue).to_pydatetime())
-    for p in (data_dir / "forecasts" / f"{stamp}.nc", data_dir / "warnings" / f"{stamp}.json"):
+    from airwarn.core.runstore import RunStore
+
+    store = RunStore(data_dir)
+    for p in (store.forecast(stamp), store.warnings(stamp)):
         p.unlink(missing_ok=True)
-    shutil.rmtree(data_dir / "products" / stamp, ignore_errors=True)
+    shutil.rmtree(store.products(stamp), ignore_errors=True)
     rows = [("cold", run_case(issue, data_dir)), ("rerun", run_case(issue, data_dir))]
     print()
     print(f"bench_daily_run: 成渝 demo domain (31 units), issue {issue}, {os.cpu_count()} CPUs, "

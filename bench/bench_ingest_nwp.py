@@ -145,7 +145,9 @@ def main() -> None:
             shutil.rmtree(store)
         dt, mb, n = run_ingest(files, store)
         rows.append((label, n, dt, mb))
-    nc = OUT / "store_a" / "met" / "cycles" / "2026012000.nc"
+    from airwarn.core.runstore import RunStore
+
+    nc = RunStore(OUT / "store_a").met_cycle("2026-01-20T00:00")
     print(f"\nairwarn ingest of a global 0.25° GRIB2 cycle: 1440×721, {len(steps)} steps "
           f"({a}–{b} h), 9 fields, {size_mb:.0f} MB; cropped to the basin → "
           f"{nc.stat().st_size / 1e6:.1f} MB cycle file")

@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from airwarn.features.qc import run_qc, var_flags  # noqa: E402
 from airwarn.features.store import POLLUTANTS, read_obs  # noqa: E402
 
+from airwarn.core.runstore import RunStore  # noqa: E402
+
 
 def evaluate(flagged: pd.DataFrame, defects: pd.DataFrame) -> pd.DataFrame:
     """Recall per defect kind and the clean false-flag rate (a table)."""
@@ -96,7 +98,7 @@ def main() -> None:
                         end=pd.Timestamp("2026-01-20T15:00", tz="Asia/Shanghai"), days=args.days)
     t_world = time.perf_counter() - t0
     obs = read_obs(world.data_dir)
-    defects = pd.read_csv(Path(world.data_dir) / "demo" / "defects.csv")
+    defects = pd.read_csv(RunStore(world.data_dir).demo_defects)
     for c in ("start", "end"):
         defects[c] = pd.to_datetime(defects[c], utc=True)
     stations = getattr(world, "stations", None)

@@ -20,6 +20,7 @@ from airwarn.alerts.register import Register
 from airwarn.alerts.warning import warn_run
 
 from airwarn import configs
+from airwarn.core.runstore import RunStore
 
 
 def synthetic_forecast(units: list[str], aqi: np.ndarray, issue: pd.Timestamp) -> xr.Dataset:
@@ -47,7 +48,7 @@ def main(runs: int = 30) -> None:
     offsets = 10 * (np.arange(len(units)) % 5)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        reg = Register(d / "register.sqlite")
+        reg = Register(RunStore(d).register)
         times, counts = [], []
         for k in range(runs):
             issue = pd.Timestamp("2026-01-01T15:00", tz="Asia/Shanghai") + pd.Timedelta(days=k)

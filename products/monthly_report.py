@@ -225,7 +225,7 @@ def model_cards(data_dir: str | Path, versions: Sequence[str]) -> list[dict[str,
 
     used = {v.strip() for vs in versions for v in str(vs).split(",") if v.strip()}
     out = []
-    for card in sorted(Path(data_dir).glob("models/*/*/card.json")):
+    for card in sorted(RunStore(data_dir).models_dir.glob("*/*/card.json")):
         if card.parent.name not in used and not any(card.parent.name in u for u in used):
             continue
         try:

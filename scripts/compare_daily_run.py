@@ -32,6 +32,8 @@ def run(out: Path) -> Path:
     from airwarn.flows.daily import DailyRun, config_for, load_unit_obs, make_met_source, run_daily
     from airwarn.models.train import train_models
 
+    from airwarn.core.runstore import RunStore
+
     build_world(out, seed=SEED, end=ISSUE, days=120)
     config = config_for(out)
     until = ISSUE.tz_convert("UTC")
@@ -46,7 +48,7 @@ def run(out: Path) -> Path:
     r = DailyRun(config_for(out), ISSUE.to_pydatetime(), met="demo", products=())
     manifest = run_daily(r, use_tasks=False)
     print("status", manifest.get("status"))
-    return out / "forecasts" / "20260120T1500.nc"
+    return RunStore(out).forecast(ISSUE)
 
 
 def compare(a: Path, b: Path) -> int:

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from airwarn.core.runstore import RunStore
+
 __all__ = ["register", "products_table", "summary_table"]
 
 
@@ -63,7 +65,7 @@ def products_table(result: dict[str, Any], data_dir: Path) -> Table:
                   ", ".join(monthly.get("outputs", [])) or monthly.get("error", "—") or "—")
     bf = result.get("backfill") or []
     table.add_row("backfilled forecasts", str(sum(r["status"] != "failed" for r in bf)),
-                  "forecasts/")
+                  f"{RunStore(data_dir).forecasts_dir.relative_to(data_dir)}/")
     table.caption = f"paths relative to {data_dir.resolve()}"
     return table
 

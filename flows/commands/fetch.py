@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from airwarn.core.runstore import RunStore
+
 __all__ = ["parse_base_urls", "register"]
 
 
@@ -71,7 +73,7 @@ def register(app: typer.Typer) -> None:
         except (ConfigError, KeyError, ValueError) as exc:
             typer.secho(f"error: {str(exc).strip(chr(34))}", err=True, fg=typer.colors.RED)
             raise typer.Exit(code=2) from None
-        t = Table(title=f"fetch → {ddir.resolve() / 'inbox'}")
+        t = Table(title=f"fetch → {RunStore(ddir.resolve()).inbox_dir}")
         for c in ("source", "new", "already there", "not published yet", "failed"):
             t.add_column(c, justify="right" if c != "source" else "left")
         for name, c in rep.counts.items():

@@ -30,6 +30,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from airwarn.core.runstore import RunStore
+
 __all__ = ["IngestResult", "MET_FORMATS", "MetIngestResult", "expand_sources", "ingest_files",
            "ingest_met", "ingest_met_files", "ingest_met_obs_files", "is_met_file",
            "print_met_result", "register"]
@@ -105,7 +107,7 @@ def _print_met_obs(wrep: object, met: pd.DataFrame, n_files: int, console: Conso
 
 
 def _print(res: IngestResult, console: Console, data_dir: Path) -> None:
-    t = Table(title=f"ingest: {len(res.files)} file(s) → {data_dir.resolve() / 'obs'}")
+    t = Table(title=f"ingest: {len(res.files)} file(s) → {RunStore(data_dir.resolve()).obs_dir}")
     t.add_column("", style="bold")
     t.add_column("count", justify="right")
     for label, n in [("records read", res.records), ("station-hour rows", res.rows),

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from airwarn import configs
+from airwarn.core.runstore import RunStore
 
 __all__ = ["register", "print_manifest"]
 
@@ -37,8 +38,8 @@ def print_manifest(manifest: dict[str, Any], console: Console | None = None) -> 
             console.print(f"  - {d}")
         if len(deg) > 12:
             console.print(f"  … and {len(deg) - 12} more (see the manifest)")
-    console.print(f"manifest: {manifest.get('data_dir')}/products/{manifest.get('stamp')}/"
-                  f"manifest.json")
+    if manifest.get("data_dir") and manifest.get("stamp"):
+        console.print(f"manifest: {RunStore(manifest['data_dir']).manifest(manifest['stamp'])}")
 
 
 def register(app: typer.Typer) -> None:
