@@ -24,6 +24,7 @@ from airwarn.configs.response_schema import (
     ProductionUnit,
     load_emergency_list,
 )
+from airwarn.configs.schema import Settings
 
 __all__ = [
     "ControlOrder",
@@ -147,7 +148,7 @@ def _pu_reduction(pu: ProductionUnit, m: Measure) -> dict[str, float]:
     return {p: _round(em[p] * m.share) for p in POLLUTANTS}
 
 
-def control_orders(decision: Any, emergency_list: EmergencyList, settings: Any = None, *,
+def control_orders(decision: Any, emergency_list: EmergencyList, settings: Settings | None = None, *,
                    unit_ids: Iterable[str] | None = None, level: str | None = None
                    ) -> list[ControlOrder]:
     """Control orders for a warning decision: one per production unit of each listed enterprise.

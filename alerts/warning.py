@@ -58,7 +58,9 @@ from airwarn.alerts.ladders import (
 from airwarn.alerts.regional import RegionalFinding, cross_border_findings, regional_findings
 from airwarn.alerts.register import Register, UnitState, iso_utc
 from airwarn.alerts.response import ControlOrder, control_orders, orders_frame, reduction_check
+from airwarn.configs import AirwarnConfig
 from airwarn.configs.response_schema import EmergencyList
+from airwarn.configs.schema import Region, Settings
 from airwarn.configs.warning_schema import (
     LEVEL_ZH,
     Ladder,
@@ -697,7 +699,7 @@ def _advisory(unit_id: str, name: str, name_en: str, lad: Ladder, fc: UnitForeca
         lead_time_h=round((start - now).total_seconds() / 3600.0, 1))
 
 
-def _kept_without_forecast(uid: str, region: Any, state: UnitState, now: pd.Timestamp,
+def _kept_without_forecast(uid: str, region: Region, state: UnitState, now: pd.Timestamp,
                            forecasts: dict[str, UnitForecast], tz: str) -> WarningDecision | None:
     """A unit in force but absent from the forecast file keeps its warning (never silently
     dropped); the decision says why."""
@@ -864,7 +866,7 @@ def _regional_lifecycle(findings: Sequence[RegionalFinding], now: pd.Timestamp,
     return out
 
 
-def warn_run(forecast_ds: xr.Dataset, config: Any, register: Register, issue_time: Any, *,
+def warn_run(forecast_ds: xr.Dataset, config: AirwarnConfig, register: Register, issue_time: Any, *,
              policy: WarningPolicy | None = None, ladders: dict[str, Ladder] | None = None,
              emergency_list: EmergencyList | None = None, write: bool = True,
              data_dir: Path | str | None = None) -> list[WarningDecision]:
@@ -1060,7 +1062,7 @@ def _check_run_matches(ds: xr.Dataset, forecasts: dict[str, UnitForecast],
 
 
 def _attach_orders(colour: list[WarningDecision], regional: list[WarningDecision],
-                   levels: dict[str, str], el: EmergencyList, settings: Any) -> None:
+                   levels: dict[str, str], el: EmergencyList, settings: Settings) -> None:
     """Control orders: each unit acts at the highest level among its own warning and the joint
     warnings naming it as acting; the orders go to the decision that sets that level."""
     best: dict[str, tuple[int, WarningDecision]] = {}

@@ -25,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
+from airwarn.configs.schema import Region
 from airwarn.features.calendar import calendar_features
 
 from airwarn.core.daily import MIN_HOURS_8H, MIN_HOURS_DAILY, daily_mean_cube, mda8_cube
@@ -431,7 +432,7 @@ class Geometry:
     neighbours: dict[str, list[str]]
 
     @classmethod
-    def from_region(cls, region: Any) -> Geometry:
+    def from_region(cls, region: Region) -> Geometry:
         """From ``configs.schema.Region`` (unit seats, border and channel neighbours)."""
         pts = {u.id: (u.point.lat, u.point.lon) for u in region.units}
         return cls(pts, {u.id: region.neighbours(u.id) for u in region.units})

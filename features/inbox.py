@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from airwarn.configs import AirwarnConfig
 from airwarn.features.acquire import sha256_file, sqlite_db
 
 from airwarn.core.runstore import RunStore
@@ -77,7 +78,8 @@ def ingest_met_obs_files(paths: list[Path], data_dir: Path, **_: Any) -> str:
             f"stations ({wrep.added:,} added, {wrep.replaced:,} replaced)")
 
 
-def _ingest_obs(paths: list[Path], data_dir: Path, *, fmt: str, config: Any, **_: Any) -> str:
+def _ingest_obs(paths: list[Path], data_dir: Path, *, fmt: str, config: AirwarnConfig | None,
+                **_: Any) -> str:
     from airwarn.features.ingest import ingest_files
 
     res = ingest_files(paths, data_dir, fmt=fmt, stations=config.stations if config else None)
@@ -185,7 +187,7 @@ def _nwp_folders() -> set[str]:
         return set()
 
 
-def process_inbox(folder: Path | str, data_dir: Path | str, *, config: Any = None,
+def process_inbox(folder: Path | str, data_dir: Path | str, *, config: AirwarnConfig | None = None,
                   settle_s: float = 0.0, handlers: dict[str, Callable[..., str]] | None = None,
                   ledger: InboxLedger | None = None) -> InboxResult:
     """Ingest every new file under ``folder`` once; quarantine the bad ones.

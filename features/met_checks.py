@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from airwarn.configs.nwp_schema import MetChecks, load_met_checks
+from airwarn.configs.schema import Region
 from airwarn.features.readers.met import ERA5_ATTRS, MetReaderError
 
 from airwarn.core.timeutil import LOCAL_TZ
@@ -98,7 +99,7 @@ def duplicated_times(times: Sequence[Any] | pd.DatetimeIndex) -> list[pd.Timesta
     return sorted(set(t[t.duplicated()]))
 
 
-def unit_points(region: Any = None, stations: pd.DataFrame | None = None
+def unit_points(region: Region | None = None, stations: pd.DataFrame | None = None
                 ) -> list[tuple[str, float, float]]:
     """``(name, lon, lat)`` of every unit centroid and seat and every listed station, degrees.
 

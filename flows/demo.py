@@ -35,7 +35,9 @@ from typing import Any
 
 import pandas as pd
 from airwarn.alerts.daily import daily_aqi
-from airwarn.features.demo_world import build_world, summarise_world
+from airwarn.configs import AirwarnConfig
+from airwarn.configs.model_schema import ModelSettings
+from airwarn.features.demo_world import WorldInfo, build_world, summarise_world
 from airwarn.features.demo_world.feed import feed_dir, write_demo_feed
 from airwarn.flows.daily import config_for, load_unit_obs, make_met_source
 from airwarn.flows.stages import StageUnavailable, write_manifest
@@ -85,12 +87,12 @@ def _train_marker(data_dir: Path) -> Path:
     return RunStore(data_dir).demo_trained
 
 
-def _world_key(world: Any) -> dict[str, Any]:
+def _world_key(world: WorldInfo) -> dict[str, Any]:
     return {"version": str(world.version), "seed": int(world.seed), "days": int(world.days),
             "issue_time": pd.Timestamp(world.issue_time).isoformat()}
 
 
-def needs_training(data_dir: Path, world: Any) -> bool:
+def needs_training(data_dir: Path, world: WorldInfo) -> bool:
     """True when no models exist or they were trained on another world (seed, days, end, version)."""
     marker = _train_marker(data_dir)
     if not marker.exists() or not any(RunStore(data_dir).models_dir.glob("*/*/card.json")):
@@ -101,8 +103,8 @@ def needs_training(data_dir: Path, world: Any) -> bool:
         return True
 
 
-def train_demo(config: Any, world: Any, settings: Any = None,
-               progress: Callable[[str], None] | None = None) -> Any:
+def train_demo(config: AirwarnConfig, world: WorldInfo, settings: ModelSettings | None = None,
+               progress: Callable[[str], None] | None = None) -> list[Path]:
     """Train on the world's observations (up to its issue time) with its regenerated cycles.
 
     Parameters

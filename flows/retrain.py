@@ -29,7 +29,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from airwarn.configs import AirwarnConfig
+from airwarn.configs.model_schema import ModelSettings
 from airwarn.features.atomic import write_text_atomic
+from airwarn.features.build import MetSource
 from airwarn.flows.daily import (
     LOCAL_TZ,
     config_for,
@@ -53,9 +56,10 @@ __all__ = ["COMPARE_WEEKS", "compare_models", "train_fanout", "promote_version",
 COMPARE_WEEKS = 8
 
 
-def compare_models(config: Any, obs_units: pd.DataFrame, met_source: Any,
+def compare_models(config: AirwarnConfig, obs_units: pd.DataFrame, met_source: MetSource,
                    model_dirs: dict[str, Path], first_day: pd.Timestamp,
-                   last_day: pd.Timestamp, settings: Any = None) -> dict[str, dict[str, float]]:
+                   last_day: pd.Timestamp, settings: ModelSettings | None = None
+                   ) -> dict[str, dict[str, float]]:
     """Mean daily RMSE (D+1…D+3, µg/m³) per pollutant of each model set on the same issues.
 
     Parameters
@@ -121,8 +125,9 @@ def compare_models(config: Any, obs_units: pd.DataFrame, met_source: Any,
     return out
 
 
-def train_fanout(config: Any, obs_units: pd.DataFrame, met_source: Any, until: Any,
-                 data_dir: Path, settings: Any = None, fanout: bool = False) -> list[Path]:
+def train_fanout(config: AirwarnConfig, obs_units: pd.DataFrame, met_source: MetSource,
+                 until: Any, data_dir: Path, settings: ModelSettings | None = None,
+                 fanout: bool = False) -> list[Path]:
     """``models.train.train_models``, one call per pollutant as Prefect tasks when ``fanout``.
 
     Each pollutant's models are independent (pooled over units), so on a Dask task runner
@@ -145,8 +150,8 @@ def train_fanout(config: Any, obs_units: pd.DataFrame, met_source: Any, until: A
     return [Path(c) for f in futures for c in f.result()]
 
 
-def _train_one(config: Any, obs_units: pd.DataFrame, met_source: Any, until: Any, settings: Any,
-               data_dir: Path) -> list[str]:
+def _train_one(config: AirwarnConfig, obs_units: pd.DataFrame, met_source: MetSource, until: Any,
+               settings: ModelSettings, data_dir: Path) -> list[str]:
     return [str(c) for c in train_models(config, obs_units, met_source, until, settings=settings,
                                          data_dir=data_dir)]
 
@@ -189,7 +194,7 @@ def _record(card_path: Path, promotion: dict[str, Any]) -> None:
 
 
 def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str = "auto",
-                compare_weeks: int = COMPARE_WEEKS, settings: Any = None,
+                compare_weeks: int = COMPARE_WEEKS, settings: ModelSettings | None = None,
                 train_days: int | None = None, fanout: bool = False,
                 refit: bool = True) -> dict[str, Any]:
     """Train, compare and (if no worse) promote — plain function (see the module docstring).

@@ -17,6 +17,7 @@ from typing import Any
 from airwarn.alerts.aqi import aqi_level, level_info, ruleset_for
 from airwarn.configs import AirwarnConfig
 from airwarn.configs.aqi_schema import load_aqi_ruleset
+from airwarn.configs.schema import Region
 from airwarn.products.common import (
     RESPONSE_LEVELS,
     SYNTHETIC_LABEL_EN,
@@ -61,7 +62,7 @@ def md_escape(text: Any) -> str:
     return s.replace("\r", " ").replace("\n", " ")
 
 
-def _names_by_province(unit_ids: list[str], region: Any, lang: str) -> list[tuple[str, list[str]]]:
+def _names_by_province(unit_ids: list[str], region: Region, lang: str) -> list[tuple[str, list[str]]]:
     groups: dict[str, list[str]] = {}
     for uid in unit_ids:
         try:
@@ -106,7 +107,7 @@ def _stack_text(stack: Any) -> str:
     return str(stack)
 
 
-def _orders_by_unit(orders: list[dict[str, Any]], region: Any, lang: str) -> list[dict[str, Any]]:
+def _orders_by_unit(orders: list[dict[str, Any]], region: Region, lang: str) -> list[dict[str, Any]]:
     units: dict[str, list[dict[str, Any]]] = {}
     for o in orders:
         units.setdefault(str(o.get("unit_id", "?")), []).append(o)
@@ -137,7 +138,7 @@ def _orders_by_unit(orders: list[dict[str, Any]], region: Any, lang: str) -> lis
     return out
 
 
-def _checks(d: Mapping[str, Any], region: Any, lang: str) -> list[dict[str, Any]]:
+def _checks(d: Mapping[str, Any], region: Region, lang: str) -> list[dict[str, Any]]:
     """Reduction checks (alerts.response) as rows: city, pollutant, required/achieved t/d, met."""
     rows = []
     for c in d.get("reduction_checks") or []:

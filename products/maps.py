@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from airwarn.alerts.aqi import aqi_level, level_info
+from airwarn.configs import AirwarnConfig
 from airwarn.configs.aqi_schema import load_aqi_ruleset
 from airwarn.configs.schema import Region
 from airwarn.products import geo
@@ -678,7 +679,7 @@ def render_met_maps(fields: xr.Dataset, forecast_ds: xr.Dataset, region: Region,
     return paths
 
 
-def render_run_met_maps(config: Any, data_dir: Path | str, met_info: dict[str, Any] | None,
+def render_run_met_maps(config: AirwarnConfig, data_dir: Path | str, met_info: dict[str, Any] | None,
                         forecast_ds: xr.Dataset, out_dir: Path | str) -> list[Path]:
     """Meteorology maps of the cycle a run used (``met_info``: its met source's ``describe``).
 

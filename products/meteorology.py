@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,9 @@ from airwarn.configs import AirwarnConfig
 
 from airwarn.core.runstore import RunStore
 from airwarn.core.timeutil import LOCAL_TZ
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["CALM_WIND_MS", "LOW_BLH_M", "WET_MM", "STAGNANT_WIND_MS", "STAGNANT_BLH_M",
            "MIN_DAY_HOURS", "meteorology_text", "unit_met_for_issue", "run_unit_met",
@@ -256,7 +259,8 @@ def daily_met_fields(cycle: Any, issue_time: Any, days: Sequence[int] = (1, 2, 3
     return res
 
 
-def run_cycle(config: Any, data_dir: Path | str, met_info: dict[str, Any] | None) -> Any:
+def run_cycle(config: AirwarnConfig, data_dir: Path | str, met_info: dict[str, Any] | None
+              ) -> xr.Dataset | None:
     """The gridded forecast cycle a run used (``met_info``: the met source's ``describe``).
 
     ``met/cycles/YYYYMMDDHH.nc`` of the cycle when stored; in a demo world whose past cycles are

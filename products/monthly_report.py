@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from airwarn.configs import AirwarnConfig
+from airwarn.configs.schema import Region
 from airwarn.models.verify import ALL, VerificationResult, verify_archive
 from markupsafe import Markup, escape
 
@@ -154,7 +156,8 @@ def _domain_cached(path: str, mtime: float) -> tuple[pd.DataFrame, dict[str, lis
 
 def build_monthly_result(month: str, *, data_dir: str | Path | None = None,
                          backtest: str | Path | None = None, obs: str | Path | None = None,
-                         config: Any | None = None, bootstrap: bool = True) -> VerificationResult:
+                         config: AirwarnConfig | None = None, bootstrap: bool = True
+                         ) -> VerificationResult:
     """Verification of one month: a data directory's forecast archive, or a backtest + obs.
 
     Parameters
@@ -394,7 +397,7 @@ def _fill(ax: Any, geom: Any, **kw: Any) -> None:
 
 
 def fig_unit_map(res: VerificationResult, variable: str = "pm25", lead_day: int = 1,
-                 cjk: bool = True, region: Any | None = None) -> str | None:
+                 cjk: bool = True, region: Region | None = None) -> str | None:
     """Map of the daily RMSE at one lead day (µg/m³) per unit.
 
     With the region configuration the units are filled polygons (``products.geo.unit_geometries``,
@@ -496,7 +499,7 @@ def fig_series(res: VerificationResult, units: Sequence[str], variable: str = "p
     return _png(fig)
 
 
-def monthly_figures(res: VerificationResult, region: Any | None = None,
+def monthly_figures(res: VerificationResult, region: Region | None = None,
                     n_key_units: int = 4) -> dict[str, str | None]:
     """All report figures as base64 PNG strings (None where the data for one is absent)."""
     import matplotlib
@@ -567,7 +570,7 @@ def _table(df: pd.DataFrame, cols: Sequence[str], ci: Sequence[str] = (),
 
 
 def _context(res: VerificationResult, month: str, figures: dict[str, str | None],
-             region: Any | None, source: str) -> dict[str, Any]:
+             region: Region | None, source: str) -> dict[str, Any]:
     T = res.tables
     heads_common = {"variable": "要素 variable", "lead_day": "预见期 lead day",
                     "group": "区域 unit/group", "event": "事件 event", "label_zh": "事件 event",
@@ -714,7 +717,7 @@ def _context(res: VerificationResult, month: str, figures: dict[str, str | None]
     return ctx
 
 
-def monthly_report_html(res: VerificationResult, month: str, *, region: Any | None = None,
+def monthly_report_html(res: VerificationResult, month: str, *, region: Region | None = None,
                         figures: dict[str, str | None] | None = None, source: str = "",
                         for_pdf: bool = False) -> str:
     """Render the report HTML (Jinja2 ``monthly_report.html.j2``, autoescaped)."""
@@ -735,7 +738,8 @@ def monthly_report_html(res: VerificationResult, month: str, *, region: Any | No
 
 
 def render_monthly_report(month: str, *, data_dir: str | Path | None = None,
-                          scores: VerificationResult | None = None, config: Any | None = None,
+                          scores: VerificationResult | None = None,
+                          config: AirwarnConfig | None = None,
                           out_dir: str | Path | None = None, backtest: str | Path | None = None,
                           obs: str | Path | None = None, pdf: bool = True,
                           bootstrap: bool = True,

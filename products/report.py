@@ -40,6 +40,7 @@ import xarray as xr
 from airwarn.alerts.aqi import aqi_level, level_info
 from airwarn.configs import AirwarnConfig
 from airwarn.configs.aqi_schema import load_aqi_ruleset
+from airwarn.configs.schema import Region
 from airwarn.configs.warning_schema import aqi_thresholds
 from airwarn.features.atomic import write_text_atomic
 from airwarn.products.common import (
@@ -221,7 +222,7 @@ def unit_timeseries_png(ds: xr.Dataset, unit: str, obs: pd.DataFrame | None,
         return buf.getvalue()
 
 
-def _decisions(decisions: Sequence[Any], region: Any) -> list[dict[str, Any]]:
+def _decisions(decisions: Sequence[Any], region: Region) -> list[dict[str, Any]]:
     out = []
     for dec in decisions:
         d = decision_dict(dec)

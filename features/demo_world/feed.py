@@ -40,7 +40,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from airwarn.configs.schema import Region
+from airwarn.configs.sources_schema import Source, Sources
 from airwarn.features.build import CycleMet
+from airwarn.features.demo_world.world import WorldInfo
 
 from airwarn.core.runstore import RunStore
 
@@ -61,7 +64,7 @@ def feed_dir(data_dir: Path | str) -> Path:
     (``features.acquire.feed_relpath`` gives each file's place)."""
     return RunStore(data_dir).demo_feed_dir
 
-def load_demo_sources(path: Path | str | None = None) -> Any:
+def load_demo_sources(path: Path | str | None = None) -> Sources:
     """``configs/sources_demo.yaml`` (the demo's sources, base URLs on 127.0.0.1)."""
     from airwarn.configs import config_dir
     from airwarn.configs.sources_schema import load_sources
@@ -74,7 +77,7 @@ def demo_met_stations_path(data_dir: Path | str) -> Path:
     return RunStore(data_dir).demo_met_stations
 
 
-def demo_met_stations(world: Any, region: Any = None) -> pd.DataFrame:
+def demo_met_stations(world: WorldInfo, region: Region | None = None) -> pd.DataFrame:
     """One synthetic CMA-style met station per unit, at the unit's point.
 
     Returns
@@ -118,7 +121,7 @@ def _window_rates(ds: Any, steps: list[int]) -> Any:
     return out
 
 
-def _write_cycles(world: Any, feed: Path, src: Any, now: pd.Timestamp) -> list[dict[str, Any]]:
+def _write_cycles(world: WorldInfo, feed: Path, src: Source, now: pd.Timestamp) -> list[dict[str, Any]]:
     from airwarn.features.acquire import feed_relpath, source_cycles
     from airwarn.features.demo_world.world import CYCLE_STEPS, forecast_cycle
     from airwarn.features.readers.grib import write_grib2_steps
@@ -142,14 +145,14 @@ def _write_cycles(world: Any, feed: Path, src: Any, now: pd.Timestamp) -> list[d
     return out
 
 
-def _labels(src: Any, now: pd.Timestamp) -> list[pd.Timestamp]:
+def _labels(src: Source, now: pd.Timestamp) -> list[pd.Timestamp]:
     """The periodic labels (source time zone) the fetch plans at ``now``, oldest first."""
     from airwarn.features.acquire import plan_source
 
     return sorted(it.label.tz_convert(src.timezone) for it in plan_source(src, now))
 
 
-def _write_cnemc(world: Any, data_dir: Path, feed: Path, src: Any, now: pd.Timestamp
+def _write_cnemc(world: WorldInfo, data_dir: Path, feed: Path, src: Source, now: pd.Timestamp
                  ) -> dict[str, Any]:
     from airwarn.features.acquire import feed_relpath
     from airwarn.features.readers.cnemc import write_cnemc
@@ -173,8 +176,8 @@ def _write_cnemc(world: Any, data_dir: Path, feed: Path, src: Any, now: pd.Times
             "stations": int(obs["station_id"].nunique()) if len(obs) else 0}
 
 
-def _write_cma(world: Any, data_dir: Path, feed: Path, src: Any, now: pd.Timestamp,
-               region: Any) -> dict[str, Any]:
+def _write_cma(world: WorldInfo, data_dir: Path, feed: Path, src: Source, now: pd.Timestamp,
+               region: Region | None) -> dict[str, Any]:
     from airwarn.features.acquire import feed_relpath
     from airwarn.features.atomic import write_text_atomic
     from airwarn.features.demo_world.world import unit_met_analysis
@@ -205,8 +208,8 @@ def _write_cma(world: Any, data_dir: Path, feed: Path, src: Any, now: pd.Timesta
     return {"source": src.name, "files": n, "stations": len(stations)}
 
 
-def write_demo_feed(world: Any, data_dir: Path | str | None = None, *, sources: Any = None,
-                    region: Any = None) -> dict[str, Any]:
+def write_demo_feed(world: WorldInfo, data_dir: Path | str | None = None, *, sources: Sources | None = None,
+                    region: Region | None = None) -> dict[str, Any]:
     """Write the demo's provider folder for the world's issue time (see the module docstring).
 
     Parameters
@@ -252,7 +255,7 @@ def write_demo_feed(world: Any, data_dir: Path | str | None = None, *, sources: 
 
 
 def stored_cycle_units(data_dir: Path | str, reference_time: Any, units: list[str],
-                       region: Any) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+                       region: Region | None) -> tuple[pd.DataFrame, dict[str, Any]] | None:
     """An ingested cycle of the store, at the unit points; None when not stored.
 
     Only cycles that arrived through ingest (``nwp_source`` in the file: GRIB2 or CF from a
@@ -301,7 +304,7 @@ class StoreFirstCycleMet(CycleMet):
     :meth:`describe` says where the cycle came from (``cycle_from``, ``cycle_file``,
     ``nwp_source``)."""
 
-    def __init__(self, regenerate: Any, data_dir: Path | str, region: Any, units: list[str],
+    def __init__(self, regenerate: Any, data_dir: Path | str, region: Region | None, units: list[str],
                  **kwargs: Any) -> None:
         self.data_dir = Path(data_dir)
         self.region = region

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from airwarn.configs import AirwarnConfig
+from airwarn.configs.schema import Region
 from airwarn.configs.verification_schema import VerificationSettings, load_verification
 from airwarn.models.verify import scores as sc
 from airwarn.models.verify.match import (
@@ -124,7 +126,7 @@ class VerificationResult:
                    meta=dict(data.get("meta", {})))
 
 
-def unit_groups(regions: Sequence[str], region_cfg: Any | None = None) -> dict[str, list[int]]:
+def unit_groups(regions: Sequence[str], region_cfg: Region | None = None) -> dict[str, list[int]]:
     """Pooling groups: every unit, its regional group (``Unit.group``) and ``ALL``.
 
     Returns
@@ -533,7 +535,7 @@ def _daily_series(m: Matched) -> pd.DataFrame:
 
 
 def verify_matched(m: Matched, obs_units: pd.DataFrame, *,
-                   settings: VerificationSettings | None = None, region: Any | None = None,
+                   settings: VerificationSettings | None = None, region: Region | None = None,
                    decisions: Iterable[dict[str, Any]] | None = None,
                    period: tuple[Any, Any] | None = None, bootstrap: bool = True) -> VerificationResult:
     """All verification tables from already matched data (see :func:`verify_archive`;
@@ -597,10 +599,11 @@ def _period_from(start: Any, end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 def verify_archive(forecasts: str | Path | Sequence[str | Path] | xr.Dataset,
                    obs_units: pd.DataFrame | None = None, *,
-                   settings: VerificationSettings | None = None, region: Any | None = None,
+                   settings: VerificationSettings | None = None, region: Region | None = None,
                    warnings: str | Path | Iterable[dict[str, Any]] | None = None,
                    clim_obs: pd.DataFrame | None = None, period: tuple[Any, Any] | None = None,
-                   start: Any | None = None, end: Any | None = None, config: Any | None = None,
+                   start: Any | None = None, end: Any | None = None,
+                   config: AirwarnConfig | None = None,
                    stations: pd.DataFrame | None = None,
                    bootstrap: bool = True) -> VerificationResult:
     """Verify a forecast archive or a backtest against unit observations.
