@@ -32,6 +32,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+from airwarn.configs.schema import Settings
+from airwarn.configs.sources_schema import Sources
 from prefect import flow
 
 from airwarn.core.runstore import RunStore
@@ -81,7 +83,8 @@ def newest_complete_cycle(catalog: Any, src: Any) -> pd.Timestamp | None:
 
 def fetch_and_ingest(issue_time: Any, data_dir: Path | str, *, names: list[str] | None = None,
                      base_urls: dict[str, str] | None = None, wait: bool = True,
-                     sources: Any = None, settings: Any = None, ingest: bool = True,
+                     sources: Sources | None = None, settings: Settings | None = None,
+                     ingest: bool = True,
                      clock: Callable[[], pd.Timestamp] | None = None,
                      sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """Fetch, wait for the newest complete cycle up to the deadline, fall back, ingest.

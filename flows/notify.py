@@ -17,6 +17,8 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
+from airwarn.configs.schema import Settings
+
 __all__ = ["failure_message", "post_duty_message", "notify_duty_failure"]
 
 log = logging.getLogger("airwarn.flows.notify")
@@ -33,7 +35,7 @@ def failure_message(flow_name: str, run_name: str, state_message: str,
             + (f" [{params}]" if params else "") + f": {state_message}"[:1500])
 
 
-def post_duty_message(text: str, settings: Any = None, env: dict[str, str] | None = None) -> bool:
+def post_duty_message(text: str, settings: Settings | None = None, env: dict[str, str] | None = None) -> bool:
     """Post ``text`` to the duty webhook; True when the webhook answered 2xx.
 
     Parameters

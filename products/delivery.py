@@ -42,7 +42,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import yaml
-from airwarn.configs.schema import ConfigError, DeliverySettings
+from airwarn.alerts.register import Register
+from airwarn.configs.schema import ConfigError, DeliverySettings, Settings
 from airwarn.features.atomic import write_bytes_atomic, write_text_atomic
 from airwarn.products.common import decision_dict
 
@@ -114,7 +115,7 @@ class Credentials:
         return f"Credentials(channels={self.channels}, secrets=<redacted>)"
 
 
-def _delivery(settings: Any) -> DeliverySettings:
+def _delivery(settings: Settings | DeliverySettings) -> DeliverySettings:
     return settings.delivery if hasattr(settings, "delivery") else settings
 
 
@@ -137,7 +138,7 @@ def _secrets_file(env: Mapping[str, str]) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
-def check_delivery_config(settings: Any, env: Mapping[str, str] | None = None) -> Credentials:
+def check_delivery_config(settings: Settings | DeliverySettings, env: Mapping[str, str] | None = None) -> Credentials:
     """Check the delivery settings and find the credentials of every enabled channel.
 
     Parameters
@@ -244,7 +245,8 @@ def webhook_payload(decision: Any, files: Mapping[str, Path], url: str | None = 
     return {"msgtype": "markdown", "markdown": {"content": text}}
 
 
-def build_email(decision: Any, files: Mapping[str, Path], settings: Any) -> EmailMessage:
+def build_email(decision: Any, files: Mapping[str, Path], settings: Settings | DeliverySettings
+                ) -> EmailMessage:
     """The e-mail of a bulletin: Markdown text (zh + en), HTML alternative, PDFs and CAP attached."""
     d = decision_dict(decision)
     ds = _delivery(settings)
@@ -326,7 +328,8 @@ def _attempts(fn: Callable[[], str], retries: int, backoff_s: float,
     return False, retries + 1, detail
 
 
-def deliver(decision: Any, files: Mapping[str, Path], settings: Any, register: Any, *,
+def deliver(decision: Any, files: Mapping[str, Path], settings: Settings | DeliverySettings,
+            register: Register, *,
             env: Mapping[str, str] | None = None, outbox: Path | str | None = None,
             sleep: Callable[[float], None] = time.sleep, timeout: float = 20.0
             ) -> list[DeliveryResult]:
