@@ -36,6 +36,8 @@ from airwarn.features.demo_world import (  # noqa: E402
     unit_truth,
 )
 
+from airwarn.core.timeutil import LOCAL_TZ  # noqa: E402
+
 
 def _size(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
@@ -43,7 +45,7 @@ def _size(path: Path) -> float:
 
 def _daily_local(truth: pd.DataFrame, col: str) -> pd.DataFrame:
     t = truth.pivot(index="time", columns="unit_id", values=col)
-    t.index = t.index.tz_convert("Asia/Shanghai").tz_localize(None)
+    t.index = t.index.tz_convert(LOCAL_TZ).tz_localize(None)
     return t
 
 

@@ -21,12 +21,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from airwarn.configs.domain_schema import Domain, datasets_dir  # noqa: E402
 from airwarn.features.qc import run_qc  # noqa: E402
+from airwarn.features.readers.common import FIXED_UTC8  # noqa: E402
 from airwarn.features.readers.stations import CHINA_SITES_TYPES, read_china_sites, read_domain_table  # noqa: E402
 from airwarn.features.store import read_obs, write_obs  # noqa: E402
 
 PRSA = Domain.model_validate({
     "name": "beijing_multisite", "files": "uci_beijing_multisite_aq/PRSA_Data_*_20130301-20160229.csv",
-    "timezone": "Etc/GMT-8", "time": {"year": "year", "month": "month", "day": "day", "hour": "hour"},
+    "timezone": FIXED_UTC8, "time": {"year": "year", "month": "month", "day": "day", "hour": "hour"},
     "station": {"column": "station"},
     "columns": {"pm25": "PM2.5", "pm10": "PM10", "so2": "SO2", "no2": "NO2", "co": "CO", "o3": "O3"},
     "units": {"co": "ug/m3"}, "missing_values": ["NA"]})

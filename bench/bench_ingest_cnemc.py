@@ -60,13 +60,13 @@ def station_list(n: int, seed: int = 7) -> pd.DataFrame:
 def write_day(folder: Path, stations: pd.DataFrame, day: str = "2026-01-15",
               seed: int = 1) -> list[Path]:
     """24 hourly CNEMC files of one local day."""
-    from airwarn.features.readers.cnemc import write_cnemc
+    from airwarn.features.readers.cnemc import CNEMC_TZ, write_cnemc
 
     rng = np.random.default_rng(seed)
     n = len(stations)
     files = []
     for h in range(1, 25):  # the release labels hours 01:00 … 24:00 (= next day 00:00)
-        t = pd.Timestamp(day, tz="Asia/Shanghai") + pd.Timedelta(hours=h)
+        t = pd.Timestamp(day, tz=CNEMC_TZ) + pd.Timedelta(hours=h)
         obs = pd.DataFrame({"time": [t.tz_convert("UTC")] * n,
                             "station_id": stations["station_id"].to_numpy()})
         for v, scale in (("pm25", 60), ("pm10", 90), ("o3", 50), ("no2", 35), ("so2", 8)):

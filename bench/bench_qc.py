@@ -29,6 +29,7 @@ from airwarn.features.qc import run_qc, var_flags  # noqa: E402
 from airwarn.features.store import POLLUTANTS, read_obs  # noqa: E402
 
 from airwarn.core.runstore import RunStore  # noqa: E402
+from airwarn.core.timeutil import LOCAL_TZ  # noqa: E402
 
 
 def evaluate(flagged: pd.DataFrame, defects: pd.DataFrame) -> pd.DataFrame:
@@ -95,7 +96,7 @@ def main() -> None:
         args.data_dir = Path(tmp.name)
     t0 = time.perf_counter()
     world = build_world(args.data_dir, seed=20261128,
-                        end=pd.Timestamp("2026-01-20T15:00", tz="Asia/Shanghai"), days=args.days)
+                        end=pd.Timestamp("2026-01-20T15:00", tz=LOCAL_TZ), days=args.days)
     t_world = time.perf_counter() - t0
     obs = read_obs(world.data_dir)
     defects = pd.read_csv(RunStore(world.data_dir).demo_defects)

@@ -40,6 +40,8 @@ from airwarn.configs.model_schema import load_domain, load_model_settings  # noq
 from airwarn.features.build import POLLUTANTS, daily_targets, make_panel  # noqa: E402
 from airwarn.models.backtest import load_domain_data, run_backtest  # noqa: E402
 
+from airwarn.core.timeutil import LOCAL_TZ  # noqa: E402
+
 TRAIN_END = "2015-02-28"
 TEST_START = "2015-03-01"
 TEST_END = "2016-02-29"
@@ -67,7 +69,7 @@ def mlforecast_daily(data, pollutant: str, issue_days: pd.DatetimeIndex, threads
     units = sorted(obs["unit_id"].unique())
     df = pd.DataFrame({
         "unique_id": obs["unit_id"].astype(str),
-        "ds": obs["time"].dt.tz_convert("Asia/Shanghai").dt.tz_localize(None),
+        "ds": obs["time"].dt.tz_convert(LOCAL_TZ).dt.tz_localize(None),
         "y": obs[pollutant].astype(float),
     }).sort_values(["unique_id", "ds"])
     # mlforecast needs a target everywhere: fill gaps by time interpolation per station

@@ -21,6 +21,7 @@ from airwarn.alerts.warning import warn_run
 
 from airwarn import configs
 from airwarn.core.runstore import RunStore
+from airwarn.core.timeutil import LOCAL_TZ
 
 
 def synthetic_forecast(units: list[str], aqi: np.ndarray, issue: pd.Timestamp) -> xr.Dataset:
@@ -51,7 +52,7 @@ def main(runs: int = 30) -> None:
         reg = Register(RunStore(d).register)
         times, counts = [], []
         for k in range(runs):
-            issue = pd.Timestamp("2026-01-01T15:00", tz="Asia/Shanghai") + pd.Timedelta(days=k)
+            issue = pd.Timestamp("2026-01-01T15:00", tz=LOCAL_TZ) + pd.Timedelta(days=k)
             aqi = np.clip(base[k + 1:k + 4][None, :] + offsets[:, None]
                           + rng.normal(0, 25, (len(units), 3)), 20, 480)
             ds = synthetic_forecast(units, aqi, issue)

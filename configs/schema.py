@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from airwarn.core.timeutil import DEFAULT_TZ
+from airwarn.core.timeutil import DEFAULT_TZ, utc_offset_hours
 
 __all__ = [
     "ConfigError",
@@ -245,7 +245,8 @@ class Settings(StrictModel):
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {v!r}; expected an IANA name such as "
-                             f"Asia/Shanghai") from None
+                             f"{DEFAULT_TZ}") from None
+        utc_offset_hours(v)  # a fixed whole-hour offset (local days are array arithmetic)
         return v
 
     @field_validator("data_dir")

@@ -33,6 +33,7 @@ from airwarn.core.daily import MIN_WINDOWS_MDA8 as _MIN_WINDOWS_MDA8
 from airwarn.core.pollutants import observed as registry_observed
 from airwarn.core.pollutants import pollutant as pollutant_info
 from airwarn.core.pollutants import targets as registry_targets
+from airwarn.core.timeutil import LOCAL_OFFSET_H  # local − UTC, h (fixed; 8 = Asia/Shanghai)
 
 __all__ = [
     "POLLUTANTS",
@@ -65,7 +66,6 @@ __all__ = [
 #: observed pollutant columns (the pollutant registry, canonical order)
 POLLUTANTS = list(registry_observed())
 MET_VARS = ["t2m", "d2m", "u10", "v10", "ws10", "sp", "tp", "rh", "blh", "ssrd", "tcc"]
-LOCAL_OFFSET_H = 8  # Asia/Shanghai = UTC+8, no daylight saving since 1991
 
 #: daily mean valid with ≥ 20 hourly values; 8-h mean ≥ 6 of 8 hours; MDA8 ≥ 14 of 17 windows
 #: (GB 3095 表4, domain-spec T1.11) — the one implementation is :mod:`airwarn.core.daily`

@@ -33,6 +33,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from airwarn.core.timeutil import (  # local − UTC, h (fixed; 8 = Asia/Shanghai)
+    LOCAL_OFFSET_H,
+    LOCAL_TZ,
+)
+
 __all__ = ["ERA5_VARS", "ERA5_ATTRS", "CONVENTIONS", "TIME_UNITS", "ERA5_CF_ATTRS", "cf_met", "cf_forecast",
            "netcdf_encoding", "history"]
 
@@ -40,8 +45,6 @@ __all__ = ["ERA5_VARS", "ERA5_ATTRS", "CONVENTIONS", "TIME_UNITS", "ERA5_CF_ATTR
 CONVENTIONS = "CF-1.8"
 #: Units of every stored time (32-bit integer hours; exact for hourly data until year 245 000).
 TIME_UNITS = "hours since 1970-01-01 00:00:00"
-#: Asia/Shanghai − UTC, hours (no daylight saving time)
-LOCAL_OFFSET_H = 8
 
 #: CF attributes of the ERA5-named meteorology variables (units as DESIGN.md fixes them): the
 #: readers' table, one source for both.
@@ -182,9 +185,9 @@ def cf_forecast(ds: xr.Dataset, points: Mapping[str, tuple[float, float]] | None
         out = out.assign_coords(day_time=(out["date"].dims,
                                           start.to_numpy().reshape(out["date"].shape)))
     if "day_time" in out.coords:
-        _time_attrs(out["day_time"], "time", "start of the natural day (Asia/Shanghai "
+        _time_attrs(out["day_time"], "time", f"start of the natural day ({LOCAL_TZ} "
                                              "00:00) of the daily statistics, UTC")
-    natural_day = "natural day in Asia/Shanghai"
+    natural_day = f"natural day in {LOCAL_TZ}"
     methods = {
         "pm25_daily": f"day_time: mean (interval: 1 hour comment: {natural_day}, at least 20 "
                       f"valid hours)",

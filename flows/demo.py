@@ -220,7 +220,7 @@ def run_demo(
                     "start": str(world.start), "end": str(world.end), "days": world.days,
                     "seed": world.seed, "version": world.version}
     out["timings"]["world"] = round(time.perf_counter() - t0, 1)
-    say(f"      issue time {pd.Timestamp(world.issue_time):%Y-%m-%d %H:%M} (Asia/Shanghai), "
+    say(f"      issue time {pd.Timestamp(world.issue_time):%Y-%m-%d %H:%M} ({LOCAL_TZ}), "
         f"{len(world.units)} units, {len(world.stations)} stations "
         f"({out['timings']['world']} s)")
 

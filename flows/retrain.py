@@ -32,7 +32,7 @@ import pandas as pd
 from airwarn.configs import AirwarnConfig
 from airwarn.configs.model_schema import ModelSettings
 from airwarn.features.atomic import write_text_atomic
-from airwarn.features.build import MetSource
+from airwarn.features.build import LOCAL_OFFSET_H, MetSource
 from airwarn.flows.daily import (
     LOCAL_TZ,
     config_for,
@@ -253,8 +253,8 @@ def run_retrain(until: Any = None, data_dir: str | Path | None = None, met: str 
         rec = StageRecord("compare")
         records.append(rec)
         with timed(rec):
-            first = (hold + pd.Timedelta(hours=8)).tz_localize(None).normalize()
-            last = (t_utc + pd.Timedelta(hours=8)).tz_localize(None).normalize() \
+            first = (hold + pd.Timedelta(hours=LOCAL_OFFSET_H)).tz_localize(None).normalize()
+            last = (t_utc + pd.Timedelta(hours=LOCAL_OFFSET_H)).tz_localize(None).normalize() \
                 - pd.Timedelta(days=4)
             scores = compare_models(config, obs_units, met_source,
                                     {"current": ddir, "candidate": staging / "holdout"},

@@ -530,7 +530,7 @@ def forecast_dataset(fa: ForecastArrays, *, region_names: Mapping[str, str] | No
         "pollutant": ("pollutant", np.array(TARGETS, dtype=str)),
         "valid_time": (("issue_time", "lead"), valid, {"long_name": "valid time (UTC)"}),
         "date": (("issue_time", "day"), dates.astype(str),
-                 {"long_name": "local (Asia/Shanghai) date of the day"}),
+                 {"long_name": f"local ({LOCAL_TZ}) date of the day"}),
         "region_name": ("region", np.array([names.get(x, x) for x in fa.units], dtype=str),
                         {"long_name": "unit name (中文)"}),
     }

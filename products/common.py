@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from airwarn.core.timeutil import LOCAL_OFFSET_H
 from airwarn.core.timeutil import LOCAL_ZONE as LOCAL_TZ
 
 __all__ = [
@@ -129,7 +130,7 @@ def fmt_local(t: Any, lang: str = "zh", with_minutes: bool = True) -> str:
     if lang == "zh":
         s = f"{lt.year}年{lt.month}月{lt.day}日 {lt.hour:02d}时"
         return s + (f"{lt.minute:02d}分" if with_minutes and lt.minute else "")
-    return lt.strftime("%Y-%m-%d %H:%M") + " (UTC+8)"
+    return lt.strftime("%Y-%m-%d %H:%M") + f" (UTC{LOCAL_OFFSET_H:+d})"
 
 
 def iso_local(t: Any) -> str:

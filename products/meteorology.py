@@ -41,7 +41,7 @@ import pandas as pd
 from airwarn.configs import AirwarnConfig
 
 from airwarn.core.runstore import RunStore
-from airwarn.core.timeutil import LOCAL_TZ
+from airwarn.core.timeutil import LOCAL_OFFSET_H, LOCAL_TZ
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -223,7 +223,7 @@ def daily_met_fields(cycle: Any, issue_time: Any, days: Sequence[int] = (1, 2, 3
     d0 = issue.tz_convert(LOCAL_TZ).normalize().tz_localize(None)
     t = pd.DatetimeIndex(pd.to_datetime(cycle["time"].values))
     t = t.tz_localize(None) if t.tz is not None else t
-    local = t + pd.Timedelta(hours=8)  # Asia/Shanghai has no daylight saving time
+    local = t + pd.Timedelta(hours=LOCAL_OFFSET_H)  # the local zone's fixed offset
     out = []
     for k in days:
         day = d0 + pd.Timedelta(days=int(k))

@@ -33,7 +33,7 @@ from airwarn.models.verify import ALL, VerificationResult, verify_archive
 from markupsafe import Markup, escape
 
 from airwarn.core.runstore import RunStore
-from airwarn.core.timeutil import LOCAL_TZ
+from airwarn.core.timeutil import LOCAL_OFFSET_H, LOCAL_TZ, LOCAL_ZONE
 
 __all__ = ["SCORE_LABELS", "month_period", "read_obs_source", "build_monthly_result",
            "monthly_figures", "monthly_report_html", "render_monthly_report"]
@@ -576,8 +576,8 @@ def _context(res: VerificationResult, month: str, figures: dict[str, str | None]
                     "group": "区域 unit/group", "event": "事件 event", "label_zh": "事件 event",
                     "level": "预警级别 level", "unit_id": "区域 unit"}
     ctx: dict[str, Any] = {"month": month, "source": source, "meta": res.meta, "figures": figures,
-                           "generated": dt.datetime.now(dt.timezone(dt.timedelta(hours=8)))
-                           .strftime("%Y-%m-%d %H:%M") + " (北京时间 UTC+8)"}
+                           "generated": dt.datetime.now(LOCAL_ZONE).strftime("%Y-%m-%d %H:%M")
+                           + f" ({'北京时间 ' if LOCAL_OFFSET_H == 8 else ''}UTC{LOCAL_OFFSET_H:+d})"}
     cd = T.get("continuous_daily", pd.DataFrame())
     if not cd.empty:
         s = cd[cd["group"] == ALL].copy()

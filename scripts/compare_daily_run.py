@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ISSUE = pd.Timestamp("2026-01-20T15:00", tz="Asia/Shanghai")
+from airwarn.core.timeutil import LOCAL_TZ
+
+ISSUE = pd.Timestamp("2026-01-20T15:00", tz=LOCAL_TZ)
 SEED = 20261128
 
 

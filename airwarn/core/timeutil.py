@@ -36,6 +36,8 @@ __all__ = [
     "parse_issue_time",
     "issue_stamp",
     "parse_stamp",
+    "LOCAL_OFFSET_H",
+    "utc_offset_hours",
 ]
 
 DEFAULT_TZ = "Asia/Shanghai"
@@ -141,3 +143,42 @@ def parse_stamp(stamp: str) -> IssueTime:
     except ValueError as exc:
         raise ValueError(f"run stamp {stamp!r}: not a valid date/time ({exc})") from None
     return pd.Timestamp(t).tz_localize(LOCAL_TZ)
+
+
+# added by w2-store (issue 17: the zone once) ------------------------------------------------
+def utc_offset_hours(name: str) -> int:
+    """The fixed UTC offset of a time zone, whole hours (Asia/Shanghai: 8).
+
+    The local-day arithmetic on hourly arrays (``features.build``, ``features.cf``,
+    ``models``, ``products.meteorology``) shifts UTC hours by this offset, so the zone must have
+    one: no daylight saving time and a whole-hour offset.
+
+    Raises
+    ------
+    ValueError
+        The zone changes its offset within a year (daylight saving) or is not whole hours
+        (names the zone and what was found).
+    """
+    zone = ZoneInfo(name)
+    offsets = {zone.utcoffset(datetime(y, m, 1)) for y in (2000, 2010, 2020, 2030) for m in (1, 7)}
+    if len(offsets) != 1:
+        raise ValueError(f"timezone {name!r} has daylight saving time (UTC offsets "
+                         f"{sorted(str(o) for o in offsets)}); airwarn's local days need a fixed "
+                         f"offset, e.g. {DEFAULT_TZ} or Etc/GMT-8")
+    (offset,) = offsets
+    hours, rest = divmod(offset.total_seconds(), 3600)
+    if rest:
+        raise ValueError(f"timezone {name!r}: UTC offset {offset} is not whole hours; airwarn's "
+                         f"local days need a whole-hour offset")
+    return int(hours)
+
+
+def _local_offset_hours() -> int:
+    try:
+        return utc_offset_hours(LOCAL_TZ)
+    except ValueError:  # configs.schema.Settings rejects such a zone with a clear message
+        return int(ZoneInfo(LOCAL_TZ).utcoffset(datetime(2000, 1, 1)).total_seconds() // 3600)
+
+
+#: The local zone's fixed UTC offset, hours (8 for Asia/Shanghai, UTC+08:00).
+LOCAL_OFFSET_H: int = _local_offset_hours()

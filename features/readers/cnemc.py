@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from airwarn.features.readers.common import (
+    BEIJING_TIME,
     ReaderError,
     ReadReport,
     localize_times,
@@ -48,8 +49,9 @@ CNEMC_COLUMNS = ("timepoint", "stationcode", "longitude", "latitude", "area", "p
 #: Hourly concentration columns → canonical variable (co already mg/m³, others µg/m³).
 CNEMC_HOURLY = {"pm2_5": "pm25", "pm10": "pm10", "o3": "o3", "no2": "no2", "so2": "so2",
                 "co": "co"}
-#: Zone of ``timepoint`` (Beijing time).
-CNEMC_TZ = "Asia/Shanghai"
+#: Zone of ``timepoint``: Beijing time, fixed by the CNEMC release format itself — deliberately not
+#: the settings zone (``LOCAL_TZ``), which an operator may change while CNEMC files stay Beijing time.
+CNEMC_TZ = BEIJING_TIME
 #: Station metadata columns (``stations_seen`` of :func:`read_cnemc`).
 STATION_META_COLUMNS = ["station_id", "lon", "lat", "area", "positionname"]
 _IGNORED = [c for c in CNEMC_COLUMNS[7:] if c not in CNEMC_HOURLY]

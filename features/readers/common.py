@@ -33,8 +33,20 @@ from airwarn.features.store import OBS_COLUMNS, POLLUTANTS, empty_obs
 __all__ = [
     "ReaderError", "ReadReport", "MISSING_TOKENS", "MOLAR_MASS", "MOLAR_VOLUME_L",
     "POLLUTANT_ALIASES", "read_text", "read_csv_strict", "parse_numbers", "localize_times",
-    "normalise_unit", "to_canonical_units", "long_to_obs", "combine_obs",
+    "normalise_unit", "to_canonical_units", "long_to_obs", "combine_obs", "BEIJING_TIME",
+    "FIXED_UTC8",
 ]
+
+#: Beijing time (北京时间, UTC+08:00, no daylight saving) as an IANA name: the zone in which
+#: China's national monitoring network (CNEMC) publishes its hourly files, by definition of those
+#: formats. It is a property of the *file format*, not the operator's zone: the settings zone
+#: (``settings.yaml`` ``timezone``, :data:`airwarn.core.timeutil.LOCAL_TZ`) may differ, and a
+#: CNEMC file still carries Beijing time. Readers of such formats default to it.
+BEIJING_TIME = "Asia/Shanghai"
+#: China local time as a fixed UTC+08:00 offset (IANA ``Etc/GMT-8``): the zone of files that label
+#: hours in China local time without naming a zone (UCI Beijing/five-cities, US StateAir) — again
+#: the file format's zone, not the settings zone.
+FIXED_UTC8 = "Etc/GMT-8"
 
 
 #: Tokens read as missing (case-insensitive, after stripping). Numeric sentinels are listed per reader.

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from airwarn.features.cf import ERA5_ATTRS, ERA5_VARS
+from airwarn.features.readers.common import FIXED_UTC8
 from airwarn.features.readers.uci import COMPASS_DEG, relative_humidity
 
 __all__ = [
@@ -519,7 +520,7 @@ _STYLES = {
 
 
 def read_point_met(data: pd.DataFrame | Path | str, style: str, *,
-                   station_id: str | None = None, tz: str = "Etc/GMT-8") -> pd.DataFrame:
+                   station_id: str | None = None, tz: str = FIXED_UTC8) -> pd.DataFrame:
     """Station meteorology (UCI PRSA or five-cities style) → ERA5 names, as a table.
 
     Pure on a DataFrame (a path is read with ``pandas.read_csv``, ``NA`` = missing).

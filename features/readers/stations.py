@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from airwarn.configs.domain_schema import Domain
 from airwarn.features.readers.common import (
+    BEIJING_TIME,
+    FIXED_UTC8,
     MISSING_TOKENS,
     POLLUTANT_ALIASES,
     ReaderError,
@@ -42,7 +44,7 @@ from airwarn.features.readers.common import (
     to_canonical_units,
 )
 
-from airwarn.core.timeutil import DEFAULT_TZ
+from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = [
     "CHINA_SITES_TYPES", "CHINA_SITES_HOURLY", "STATEAIR_COLUMNS", "STATEAIR_SITES",
@@ -83,7 +85,7 @@ def _report(report: ReadReport | None, path: Path | str, encoding: str = "") -> 
 
 # --------------------------------------------------------------------------- china_sites
 def read_china_sites(path: Path | str, *, report: ReadReport | None = None,
-                     tz: str = DEFAULT_TZ) -> pd.DataFrame:
+                     tz: str = BEIJING_TIME) -> pd.DataFrame:
     """Read a CNEMC ``china_sites_YYYYMMDD.csv`` file (UTF-8 or GBK).
 
     Layout: header ``date,hour,type,<station id>…``; one row per (hour, type); ``date`` is
@@ -98,7 +100,8 @@ def read_china_sites(path: Path | str, *, report: ReadReport | None = None,
     report : ReadReport, optional
         Filled with counts, ignored types and rejected (superseded duplicate) records.
     tz : str
-        Zone of ``date``/``hour`` (default Asia/Shanghai).
+        Zone of ``date``/``hour`` (default :data:`~airwarn.features.readers.common.BEIJING_TIME`:
+        the format publishes Beijing time, whatever the settings zone).
 
     Returns
     -------
@@ -218,7 +221,7 @@ def _header(p: Path) -> list[str]:
 def read_long_table(path: Path | str, *, time_col: str | None = None,
                     station_col: str | None = None, pollutant_col: str | None = None,
                     value_col: str | None = None, unit_col: str | None = None,
-                    tz: str = DEFAULT_TZ,
+                    tz: str = LOCAL_TZ,
                     default_units: dict[str, str] | None = None,
                     pollutant_names: dict[str, str] | None = None,
                     report: ReadReport | None = None) -> pd.DataFrame:
@@ -236,7 +239,7 @@ def read_long_table(path: Path | str, *, time_col: str | None = None,
         column if present; without one the units are ``default_units`` (default µg/m³, CO
         mg/m³).
     tz : str
-        Zone of naive times (default Asia/Shanghai).
+        Zone of naive times (default the settings zone, ``LOCAL_TZ``; Asia/Shanghai).
     default_units : dict, optional
         Variable → unit when there is no unit column.
     pollutant_names : dict, optional
@@ -391,7 +394,7 @@ def read_stateair(path: Path | str, *, sites: dict[str, str] | None = None,
                                              "day": comps["Day"], "hour": comps["Hour"]}))
     except (ValueError, OverflowError) as exc:
         raise ReaderError(f"{path}: invalid Year/Month/Day/Hour ({exc})") from None
-    time = local.dt.tz_localize("Etc/GMT-8").dt.tz_convert("UTC")
+    time = local.dt.tz_localize(FIXED_UTC8).dt.tz_convert("UTC")
     values = parse_numbers(df["Value"], path, lines, "Value", _SENTINELS)
     qcname = df["QC Name"].str.strip().str.lower()
     values[(qcname == "missing").to_numpy()] = np.nan

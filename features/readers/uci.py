@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from airwarn.features.readers.common import FIXED_UTC8
 
 __all__ = ["OBS_COLUMNS", "MET_COLUMNS", "read_prsa", "read_five_cities", "COMPASS_DEG",
            "wind_components", "relative_humidity"]
@@ -37,7 +38,7 @@ COMPASS_DEG: dict[str, float] = {
     )
 }
 
-_LOCAL_OFFSET = "Etc/GMT-8"  # fixed UTC+8 (the files carry no daylight saving)
+_LOCAL_OFFSET = FIXED_UTC8  # fixed UTC+8 (the files carry no daylight saving)
 
 _PRSA_REQUIRED = ["year", "month", "day", "hour", "PM2.5", "PM10", "SO2", "NO2", "CO", "O3",
                   "TEMP", "PRES", "DEWP", "RAIN", "wd", "WSPM", "station"]

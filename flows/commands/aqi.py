@@ -114,7 +114,7 @@ def _summary(console: Console, src: Path, dst: Path, obs: pd.DataFrame, res: pd.
     local = obs["time"].dt.tz_convert(LOCAL_TZ)
     rulesets = ", ".join(sorted(res["ruleset"].dropna().unique()))
     console.print(f"[bold]airwarn aqi[/]: {len(obs)} rows, {obs['station_id'].nunique()} stations, "
-                  f"{local.min():%Y-%m-%d %H:%M} … {local.max():%Y-%m-%d %H:%M} (Asia/Shanghai), "
+                  f"{local.min():%Y-%m-%d %H:%M} … {local.max():%Y-%m-%d %H:%M} ({LOCAL_TZ}), "
                   f"{product} product, rule set {rulesets}")
     table = Table("level", "category", "rows")
     counts = res.groupby(["level", "category"], dropna=False).size()
@@ -125,7 +125,7 @@ def _summary(console: Console, src: Path, dst: Path, obs: pd.DataFrame, res: pd.
     if res["aqi"].notna().any():
         top = res.loc[res["aqi"].astype("Float64").idxmax()]
         when = (f"{top['date']:%Y-%m-%d}" if "date" in top
-                else f"{top['time'].tz_convert(LOCAL_TZ):%Y-%m-%d %H:%M} (Asia/Shanghai)")
+                else f"{top['time'].tz_convert(LOCAL_TZ):%Y-%m-%d %H:%M} ({LOCAL_TZ})")
         console.print(f"highest AQI {top['aqi']} ({top['category']}, primary {top['primary']}) "
                       f"at {top['station_id']} {when}")
     console.print(f"wrote {len(res)} rows to {dst}")
