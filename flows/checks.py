@@ -7,7 +7,10 @@ in which case the file's ``method``/``fallback_reason`` name the baseline in eve
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 import numpy as np
 
@@ -19,7 +22,7 @@ MET_CHOICES = ("cycles", "demo", "perfect", "none")
 MET_CHOICES_AUTO = ("auto", *MET_CHOICES)
 
 
-def units_without_forecast(ds: Any) -> list[str]:
+def units_without_forecast(ds: xr.Dataset) -> list[str]:
     """Units (``region``) whose daily AQI forecast has no finite value on any day.
 
     Parameters

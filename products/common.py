@@ -9,13 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from airwarn.core.timeutil import LOCAL_OFFSET_H
 from airwarn.core.timeutil import LOCAL_ZONE as LOCAL_TZ
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = [
     "LOCAL_TZ",
@@ -169,7 +172,7 @@ def is_synthetic(source: Any) -> bool:
     return source is not None and "synthetic" in str(source).lower()
 
 
-def forecast_inputs(ds: Any) -> dict[str, Any]:
+def forecast_inputs(ds: xr.Dataset) -> dict[str, Any]:
     """The forecast file's ``inputs`` attribute (JSON string) as a dict; ``{}`` when absent.
 
     Raises
@@ -189,7 +192,7 @@ def forecast_inputs(ds: Any) -> dict[str, Any]:
     return val if isinstance(val, dict) else {"inputs": val}
 
 
-def issue_time_of(ds: Any) -> dt.datetime:
+def issue_time_of(ds: xr.Dataset) -> dt.datetime:
     """Issue time of a forecast dataset (attribute ``issue_time``) as local aware datetime.
 
     Raises

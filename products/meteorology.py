@@ -45,6 +45,7 @@ from airwarn.core.timeutil import LOCAL_OFFSET_H, LOCAL_TZ
 
 if TYPE_CHECKING:
     import xarray as xr
+    from airwarn.features.build import MetSource
 
 __all__ = ["CALM_WIND_MS", "LOW_BLH_M", "WET_MM", "STAGNANT_WIND_MS", "STAGNANT_BLH_M",
            "MIN_DAY_HOURS", "meteorology_text", "unit_met_for_issue", "run_unit_met",
@@ -196,7 +197,8 @@ def stagnant_hours(u10: Any, v10: Any, blh: Any) -> Any:
         np.where(np.isfinite(ws) & np.isfinite(blh), flag, np.nan)
 
 
-def daily_met_fields(cycle: Any, issue_time: Any, days: Sequence[int] = (1, 2, 3)) -> Any:
+def daily_met_fields(cycle: xr.Dataset, issue_time: Any, days: Sequence[int] = (1, 2, 3)
+                     ) -> xr.Dataset:
     """Daily fields of a gridded forecast cycle for the maps, per local day D+k.
 
     Parameters
@@ -290,7 +292,7 @@ def run_cycle(config: AirwarnConfig, data_dir: Path | str, met_info: dict[str, A
     return None
 
 
-def run_unit_met(met_source: Any, issue_time: Any, units: Sequence[str]) -> pd.DataFrame | None:
+def run_unit_met(met_source: MetSource | None, issue_time: Any, units: Sequence[str]) -> pd.DataFrame | None:
     """The unit meteorology a run forecast with, as a table for :func:`meteorology_text`.
 
     Parameters

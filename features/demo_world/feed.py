@@ -36,7 +36,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,9 @@ from airwarn.features.build import CycleMet
 from airwarn.features.demo_world.world import WorldInfo
 
 from airwarn.core.runstore import RunStore
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["feed_dir", "DEMO_SOURCES_FILE", "MET_STATION_PREFIX", "load_demo_sources", "demo_met_stations",
            "demo_met_stations_path", "write_demo_feed", "stored_cycle_units",
@@ -102,7 +105,7 @@ def demo_met_stations(world: WorldInfo, region: Region | None = None) -> pd.Data
     })
 
 
-def _window_rates(ds: Any, steps: list[int]) -> Any:
+def _window_rates(ds: xr.Dataset, steps: list[int]) -> xr.Dataset:
     """The cycle at ``steps`` with ``tp``/``ssrd`` averaged over each step window (hourly input)."""
     out = ds.isel(time=steps)
     prev = [None, *steps[:-1]]
