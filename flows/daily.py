@@ -395,6 +395,8 @@ def stage_warnings(run: DailyRun) -> StageRecord:
     def compute(rec: StageRecord) -> None:
         run.decisions = list(warn_run(run.forecast, run.config, run.open_register(),
                                       pd.Timestamp(run.issue_time)))
+        if path.exists():  # the products read the decisions as recorded (as a re-render does)
+            run.decisions = list(read_decisions(path))
 
     def then(rec: StageRecord) -> None:
         fill_degraded(run.decisions, run.degraded)
