@@ -19,7 +19,7 @@ verify_recent   ``products.run.verify_recent``                             ``pro
 report          ``products.run.render_report``                             ``products/<stamp>/report.html``
 bulletins       ``products.run.render_decision_bulletins``                 ``products/<stamp>/bulletins/``
 delivery        ``products.run.deliver_bulletins``                         register ``deliveries``
-archive         run manifest + ``Register.record_run`` (``flows.daily_run``)  ``products/<stamp>/manifest.json``
+archive         ``flows.daily_run.archive`` (manifest, register row)       ``products/<stamp>/manifest.json``
 ==============  =========================================================  =========================
 
 The product stages are the product sequence of ``products.run`` (the one ``airwarn products``
