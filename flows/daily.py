@@ -1,87 +1,111 @@
 """The daily forecast run: observations and meteorology in, forecasts, warnings and products out.
 
 ``daily_forecast(issue_time)`` is the Prefect flow the schedule runs at 05:00 and 15:00
-Asia/Shanghai. Its stages, each a task calling one package function (``docs/INTERFACES.md``):
+Asia/Shanghai. It only orchestrates: each stage is a short function that calls a package and
+records what it did (``docs/INTERFACES.md``); :data:`STAGES` is the run, in order.
 
-==============  ===================================================  ==============================
-stage           package function                                     output
-==============  ===================================================  ==============================
-ingest          ``features.store.read_obs``, met cycle selection      (in memory)
-qc              ``features.qc.run_qc``                                ``obs/qc/<stamp>.csv``
-aggregate       ``features.aggregate.stations_to_units``              (in memory)
-forecast        ``models.forecast.run_forecast`` + ``write_forecast``  ``forecasts/<stamp>.nc``
-daily_aqi       ``alerts.daily.daily_aqi`` (observed, last days)       ``products/<stamp>/observed_daily_aqi.csv``
-warnings        ``alerts.warning.warn_run`` (+ control orders)         ``warnings/<stamp>.json``
-maps            ``products.maps.render_run_maps``                      ``products/<stamp>/maps/``
-report          ``products.report.render_review_report``               ``products/<stamp>/report.html``
-bulletins       ``products.bulletin.render_bulletins``                 ``products/<stamp>/bulletins/``
-delivery        ``products.delivery.deliver``                          register ``deliveries``
-archive         run manifest + ``Register.record_run``                 ``products/<stamp>/manifest.json``
-==============  ===================================================  ==============================
+==============  =========================================================  =========================
+stage           package function                                           output
+==============  =========================================================  =========================
+ingest          ``features.run_inputs``: ``read_run_obs``,                 (in memory)
+                ``stations_down``, ``make_met_source``, ``met_notes``
+qc              ``features.qc.run_qc``                                     ``obs/qc/<stamp>.csv``
+aggregate       ``features.run_inputs.unit_obs``, ``units_not_reporting``  (in memory)
+forecast        ``models.forecast.run_forecast`` + ``write_forecast``      ``forecasts/<stamp>.nc``
+daily_aqi       ``alerts.daily.daily_aqi`` (observed, last days)           ``products/<stamp>/observed_daily_aqi.csv``
+warnings        ``alerts.warning.warn_run`` (+ control orders)             ``warnings/<stamp>.json``
+maps            ``products.run.render_maps``                               ``products/<stamp>/maps/``
+verify_recent   ``products.run.verify_recent``                             ``products/<stamp>/verification_30d.csv``
+report          ``products.run.render_report``                             ``products/<stamp>/report.html``
+bulletins       ``products.run.render_decision_bulletins``                 ``products/<stamp>/bulletins/``
+delivery        ``products.run.deliver_bulletins``                         register ``deliveries``
+archive         ``flows.daily_run.archive`` (manifest, register row)       ``products/<stamp>/manifest.json``
+==============  =========================================================  =========================
+
+The product stages are the product sequence of ``products.run`` (the one ``airwarn products``
+re-renders a stored run with), called stage by stage.
 
 Robustness (all orchestration; the packages do the domain work):
 
 - **one run per issue time** (:mod:`flows.locks`): a second run for the same issue time waits
   for the first (``lock_timeout``) and then refuses;
-- **reuse** (:func:`flows.stages.reusable`): a stage whose input hash is unchanged and whose outputs
-  are all still there (same SHA-256) is not redone — a rerun gives the same files, no second
-  register row, no second delivery; a crashed run is completed by the next;
+- **reuse** (:func:`flows.stages.run_stage`): a stage whose input hash is unchanged and whose
+  outputs are all still there (same SHA-256) is not redone — a rerun gives the same files, no
+  second register row, no second delivery; a crashed run is completed by the next;
 - **degradation is named**: a late/missing meteorology cycle (the previous cycle is used, shifted
   by its age — ``features.build.CycleMet``), stations without recent data, units whose forecast
   fell back from LightGBM to a baseline, a package function that is not available — each goes to
   the manifest's ``degraded_inputs`` and to the warnings' ``degraded_inputs`` that the bulletins
   print ("以降级输入发布 / issued with reduced inputs");
 - **product failures do not stop the others**: a failing map does not hold back the bulletins;
-  the run is then marked failed (so the schedule shows it) after writing what it could.
+  the run is then marked failed (so the schedule shows it) after writing what it could;
+- **the record is append-only** (:mod:`flows.daily_run`): register rows and manifest history per
+  attempt, crashed attempts marked, locked-register writes retried, a log file per attempt.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import sqlite3
 from collections.abc import Callable
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from airwarn.alerts.daily import daily_aqi
-from airwarn.alerts.register import Register
-from airwarn.alerts.warning import WarningDecision, warn_run
+from airwarn.alerts.warning import read_decisions, warn_run
 from airwarn.configs import AirwarnConfig
 from airwarn.features.acquire import arrival_info
-from airwarn.features.aggregate import stations_to_units
-from airwarn.features.build import CycleMet, NoMet, PerfectMet
-from airwarn.features.demo_world import DELIVERY_DELAY_H, load_world, unit_met, unit_met_forecasts
-from airwarn.features.demo_world.feed import StoreFirstCycleMet
-from airwarn.features.met_obs import add_met_obs
-from airwarn.features.met_sampling import sample_units
+from airwarn.features.atomic import write_text_atomic
+from airwarn.features.build import NoMet
 from airwarn.features.qc import run_qc
-from airwarn.features.store import read_obs
-from airwarn.flows.locks import issue_lock, issue_stamp
+from airwarn.features.run_inputs import (
+    OBS_HISTORY_DAYS,
+    STATION_DOWN_HOURS,
+    degraded_from_forecast,
+    json_inputs,
+    load_unit_obs,
+    make_met_source,
+    met_notes,
+    obs_window,
+    read_run_obs,
+    resolve_met,
+    run_stations,
+    stations_down,
+    unit_obs,
+    units_not_reporting,
+)
+from airwarn.flows.daily_run import (
+    PRODUCT_STAGES,
+    DailyRun,
+    archive,
+    mark_crashed,
+    record_run,
+    run_log,
+    versions,
+)
+from airwarn.flows.locks import issue_lock
 from airwarn.flows.notify import notify_duty_failure
 from airwarn.flows.stages import (
     NOT_AVAILABLE,
     StageRecord,
     StageUnavailable,
     hash_inputs,
-    read_manifest,
-    reusable,
+    run_stage,
     sha256_file,
-    timed,
-    write_manifest,
 )
-from airwarn.models.forecast import forecast_path, read_forecast, run_forecast, write_forecast
-from airwarn.models.verify import ALL as VERIFY_ALL
-from airwarn.models.verify import verify_archive
-from airwarn.products.bulletin import render_bulletins
-from airwarn.products.delivery import deliver
-from airwarn.products.maps import render_run_maps, render_run_met_maps
-from airwarn.products.meteorology import decision_meteorology, run_unit_met
-from airwarn.products.report import render_review_report
+from airwarn.models.forecast import read_forecast, run_forecast, write_forecast
+from airwarn.products.run import (
+    VERIFY_DAYS,
+    deliver_bulletins,
+    fill_degraded,
+    recent_runs,
+    render_decision_bulletins,
+    render_maps,
+    render_report,
+    verify_recent,
+)
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
@@ -93,6 +117,9 @@ __all__ = [
     "LOCAL_TZ",
     "OBS_HISTORY_DAYS",
     "STATION_DOWN_HOURS",
+    "VERIFY_DAYS",
+    "PRODUCT_STAGES",
+    "STAGES",
     "RunFailed",
     "DailyRun",
     "parse_issue_time",
@@ -120,27 +147,13 @@ __all__ = [
 
 log = logging.getLogger("airwarn.flows.daily")
 
-#: Days of observations read before the issue time (history features, the review report and
-#: the verification of the last :data:`VERIFY_DAYS` days, whose D+3 valid times need 3 more), d.
-OBS_HISTORY_DAYS = 34
-#: Days of past runs verified for the review report, d.
-VERIFY_DAYS = 30
-#: Demo-world forecast cycles regenerated per batch (consecutive days), cycles.
-DEMO_CYCLE_BATCH = 16
-#: A station with no valid PM2.5 or O3 value in this many hours before the issue time is "down", h.
-STATION_DOWN_HOURS = 24
-#: Product stages, in run order (each can be switched off with ``products=``).
-PRODUCT_STAGES = ("maps", "report", "bulletins", "delivery")
-#: Every product-side stage in run order (``verify_recent`` runs when the report is asked for).
-_PRODUCT_ORDER = ("maps", "verify_recent", "report", "bulletins", "delivery")
-
 
 class RunFailed(RuntimeError):
     """One or more stages of a run failed; the manifest was written with what could be done."""
 
 
 # --------------------------------------------------------------------------------------------
-# small helpers
+# entry points' helpers
 # --------------------------------------------------------------------------------------------
 
 
@@ -202,471 +215,191 @@ def _frame_hash(df: pd.DataFrame | None) -> str:
     return hash_inputs(int(h.sum() % (1 << 61)), len(df), list(df.columns))
 
 
-def _models_fingerprint(data_dir: Path) -> list[str]:
+def _file_hash(path: Path | None) -> str | None:
+    return sha256_file(path) if path is not None and path.exists() else None
+
+
+def _models_fingerprint(run: DailyRun) -> list[str]:
     """SHA-256 of every model card (the models a forecast could use)."""
-    out = []
-    for card in sorted((data_dir / "models").glob("*/*/card.json")):
-        out.append(f"{card.parent.relative_to(data_dir)}:{sha256_file(card)[:12]}")
-    return out
+    return [f"{card.parent.relative_to(run.data_dir)}:{sha256_file(card)[:12]}"
+            for card in sorted(run.store.models_dir.glob("*/*/card.json"))]
 
 
-def _degraded_from_forecast(ds: Any) -> list[str]:
-    """Fallbacks named in a forecast (``method``/``fallback_reason``), grouped by cause.
-
-    One line per (pollutant, method, reason): ``forecast fallback pm25: climatology for 3 of 31
-    units (hechuan, bishan, dazu): <reason>``.
-    """
-    if "method" not in getattr(ds, "variables", {}):
-        return []
-    df = ds["method"].to_dataframe().reset_index()
-    if "fallback_reason" in ds.variables:
-        df["reason"] = ds["fallback_reason"].to_dataframe().reset_index()["fallback_reason"] \
-            .to_numpy()
-    else:
-        df["reason"] = ""
-    if "pollutant" not in df.columns:
-        df["pollutant"] = "all"
-    n_units = int(ds.sizes.get("region", 0))
-    out: list[str] = []
-    df["method"] = df["method"].astype(str)
-    df = df[~df["method"].isin(["lightgbm", "None", "nan", ""])]
-    for (pol, meth, why), g in df.groupby(["pollutant", "method", "reason"], sort=True):
-        units = [str(u) for u in g["region"]]
-        which = f"all {n_units} units" if len(units) == n_units else \
-            f"{len(units)} of {n_units} units ({', '.join(units)})"
-        why = str(why)
-        out.append(f"{pol}: {meth} for {which}" +
-                   (f": {why}" if why and why not in ("nan", "None") else ""))
-    return out
+def _product_hash(run: DailyRun, name: str) -> str:
+    """Inputs of a product stage: the forecast and warnings files, the degraded inputs."""
+    wpath = run.store.warnings(run.stamp)
+    return hash_inputs(
+        name, _file_hash(run.forecast_path),
+        sha256_file(wpath) if wpath.exists() else [_decision_dict(d) for d in run.decisions],
+        run.degraded)
 
 
-def _json_inputs(ds: Any) -> dict[str, Any]:
-    raw = getattr(ds, "attrs", {}).get("inputs")
-    if isinstance(raw, str):
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return {"raw": raw}
-    return raw or {}
-
-
-# --------------------------------------------------------------------------------------------
-# the run context (a plain object: Prefect does not traverse it)
-# --------------------------------------------------------------------------------------------
-
-
-class DailyRun:
-    """State of one daily run, passed from stage to stage.
-
-    Attributes
-    ----------
-    config : AirwarnConfig
-    issue_time : datetime
-        Aware, Asia/Shanghai.
-    stamp : str
-        ``YYYYMMDDTHHMM`` (local), the file name of everything the run writes.
-    data_dir, products_dir : Path
-    previous : dict
-        Stage records of the previous manifest of this issue time (name → dict).
-    records : dict
-        This run's :class:`~flows.stages.StageRecord` by stage name.
-    degraded : list of str
-        Reduced inputs, named for the operator (manifest, warnings, bulletins).
-    met : str
-        Meteorology source: ``"cycles"`` (files under ``met/cycles``), ``"demo"`` (the demo
-        world's cycles regenerated from its seed), ``"perfect"`` or ``"none"``.
-    products : tuple of str
-        Product stages to run (subset of ``maps report bulletins delivery``).
-    warnings : bool
-        Run the warnings stage (a backfill's parallel forecast pass does not: warnings depend on
-        the previous run's state and are made afterwards, in time order).
-    observed_aqi : bool
-        Write the observed daily AQI table of the last days.
-    """
-
-    def __init__(self, config: AirwarnConfig, issue_time: datetime, *, met: str = "auto",
-                 products: tuple[str, ...] = PRODUCT_STAGES, warnings: bool = True,
-                 observed_aqi: bool = True) -> None:
-        self.config = config
-        self.issue_time = issue_time
-        self.stamp = issue_stamp(issue_time)
-        self.data_dir = Path(config.settings.data_dir).resolve()
-        self.products_dir = self.data_dir / "products" / self.stamp
-        self.manifest_path = self.products_dir / "manifest.json"
-        old = read_manifest(self.manifest_path) or {}
-        self.previous: dict[str, dict] = {s["name"]: s for s in old.get("stages", [])}
-        self.records: dict[str, StageRecord] = {}
-        self.degraded: list[str] = []
-        self.met = resolve_met(config, met)
-        self.products = tuple(products)
-        self.warnings = warnings
-        self.observed_aqi = observed_aqi
-        # data passed between stages
-        self.obs: pd.DataFrame | None = None
-        self.stations: pd.DataFrame = config.stations
-        self.obs_units: pd.DataFrame | None = None
-        self.met_source: Any = None
-        self.met_info: dict[str, Any] = {}
-        self.forecast: Any = None
-        self.forecast_path: Path | None = None
-        self.decisions: list[Any] = []
-        self.scores: pd.DataFrame | None = None
-        self.bulletins: dict[str, dict[str, str]] = {}
-        self.register: Any = None
-        self.started: datetime = datetime.now(LOCAL_TZ)
-        #: this attempt's id in the register's append-only ``run_attempts``
-        self.attempt = f"{self.stamp}-{self.started:%Y%m%dT%H%M%S%f}-{os.getpid()}"
-        #: register writes that could not be made yet (locked): retried when the run is archived
-        self.register_problems: list[str] = []
-        #: this attempt's log file (``products/<stamp>/logs/<attempt>.log``), when open
-        self.log_path: Path | None = None
-
-    @property
-    def issue_utc(self) -> pd.Timestamp:
-        """Issue time as a UTC Timestamp."""
-        return pd.Timestamp(self.issue_time).tz_convert("UTC")
-
-    def record(self, name: str) -> StageRecord:
-        """A fresh record for a stage (replacing one from a failed attempt of this run)."""
-        rec = StageRecord(name=name)
-        self.records[name] = rec
-        return rec
-
-    def degrade(self, text: str) -> None:
-        """Name a reduced input (once)."""
-        if text not in self.degraded:
-            self.degraded.append(text)
-
-    def open_register(self) -> Any:
-        """The warnings register (``register.sqlite``), opened once per run."""
-        if self.register is None:
-            self.register = Register(self.data_dir / "register.sqlite")
-        return self.register
-
-
-def run_stations(config: AirwarnConfig) -> pd.DataFrame:
-    """The station table of a run: the demo world's (with its seat stations) or ``configs``'.
-
-    ``seat_<unit_id>`` stations exist only in a demo world (``docs/INTERFACES.md``); its table
-    (``demo/world.json``) is the configured stations plus those.
-    """
-    data_dir = Path(config.settings.data_dir).resolve()
-    if (data_dir / "demo" / "world.json").exists():
-        try:
-            world = load_world(data_dir)
-            return world.stations
-        except (StageUnavailable, ValueError, FileNotFoundError):
-            pass
-    return config.stations
-
-
-def load_unit_obs(config: AirwarnConfig, start: Any = None, end: Any = None) -> pd.DataFrame:
-    """Unit-hour observations from the store: read → QC → station→unit means (µg/m³, CO mg/m³).
-
-    Parameters
-    ----------
-    config : AirwarnConfig
-    start, end : time-like, optional
-        Inclusive UTC bounds of the observation times (None = open).
-
-    Raises
-    ------
-    StageUnavailable
-        ``features.aggregate.stations_to_units`` does not exist.
-    """
-    ddir = Path(config.settings.data_dir)
-    stations = run_stations(config)
-    obs = read_obs(ddir, start=start, end=end)
-    obs, _ = run_qc(obs, stations)
-    units = stations_to_units(obs, stations)
-    return add_met_obs(units, ddir)  # station met → mo_* features
-
-
-# --------------------------------------------------------------------------------------------
-# meteorology source
-# --------------------------------------------------------------------------------------------
-
-
-def resolve_met(config: AirwarnConfig, met: str) -> str:
-    """``"auto"`` → ``"demo"`` in a demo world's data directory, else ``"cycles"``."""
-    if met != "auto":
-        return met
-    return "demo" if (Path(config.settings.data_dir) / "demo" / "world.json").exists() \
-        else "cycles"
-
-
-def make_met_source(config: AirwarnConfig, met: str = "auto") -> tuple[Any, list[str]]:
-    """The meteorology source of a run, and what is degraded about it.
-
-    Parameters
-    ----------
-    config : AirwarnConfig
-    met : {"auto", "cycles", "demo", "perfect", "none"}
-        ``auto``: ``demo`` in a demo world's data directory (the models were trained on its
-        regenerated cycles), else ``cycles``. ``cycles``: forecast cycle files ``met/cycles/YYYYMMDDHH.nc`` sampled at the units
-        (``features.met_sampling.sample_units``; opened lazily with dask), the newest available
-        cycle used, older ones shifted by their age (``features.build.CycleMet``). ``demo``: the
-        demo world's cycles regenerated from its seed (backfills of the demo world). ``perfect``:
-        observed meteorology at the valid time (benchmarks only). ``none``: no future meteorology.
-
-    Returns
-    -------
-    source, degraded : MetSource, list of str
-    """
-    data_dir = Path(config.settings.data_dir).resolve()
-    met = resolve_met(config, met)
-    if met == "none":
-        return NoMet(), ["no future meteorology (met=none)"]
-    if met == "demo":
-        world = load_world(data_dir)
-        delay = float(DELIVERY_DELAY_H)
-        cache: dict[pd.Timestamp, pd.DataFrame] = {}
-
-        def load_demo(ref: pd.Timestamp) -> pd.DataFrame | None:
-            # training asks for hundreds of consecutive cycles: regenerate them in batches of
-            # DEMO_CYCLE_BATCH days with the vectorised generator (≈10× faster than one by one)
-            ref = pd.Timestamp(ref).tz_convert("UTC")
-            if ref not in cache:
-                refs = [ref + pd.Timedelta(days=k) for k in range(DEMO_CYCLE_BATCH)]
-                df = unit_met_forecasts(world, refs)
-                for r, g in df.groupby("reference_time", sort=False):
-                    cache[pd.Timestamp(r).tz_convert("UTC")] = \
-                        g.drop(columns="reference_time").reset_index(drop=True)
-            return cache.get(ref)
-
-        # a cycle fetched and ingested into met/cycles (the demo's real input path) is read from
-        # the store at the unit points (what the models were trained on); others regenerated
-        return StoreFirstCycleMet(load_demo, data_dir, config.region, list(world.units),
-                                  cycle_hours=(0,), latency_h=delay), []
-    if met == "perfect":
-        world = load_world(data_dir)
-        table = unit_met(world, region=config.region)
-        return PerfectMet(table), ["observed meteorology stands in for the forecast "
-                                   "(perfect prog)"]
-    if met != "cycles":
-        raise ValueError(f"met source {met!r}: expected one of cycles, demo, perfect, none")
-    import xarray as xr
-    cycles = data_dir / "met" / "cycles"
-    stations = run_stations(config)
-    # the cycle hours are those the provider delivers (seen in the directory), else 00 and 12 UTC
-    hours = sorted({int(p.stem[-2:]) for p in cycles.glob("[0-9]" * 10 + ".nc")}) or [0, 12]
-
-    def load_file(ref: pd.Timestamp) -> pd.DataFrame | None:
-        path = cycles / f"{pd.Timestamp(ref).tz_convert('UTC'):%Y%m%d%H}.nc"
-        if not path.exists():
-            return None
-        try:
-            with xr.open_dataset(path, chunks={}) as ds:
-                return sample_units(ds, config.region, stations=stations)
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("met cycle %s unreadable (%s): treated as missing", path, exc)
-            return None
-
-    return CycleMet(load_file, cycle_hours=hours), []
-
-
-# --------------------------------------------------------------------------------------------
-# stages (plain functions; the Prefect tasks below wrap them)
-# --------------------------------------------------------------------------------------------
-
-
-def stage_ingest(run: DailyRun) -> StageRecord:
-    """Read the newest observations (to H−1) and pick the meteorology cycle."""
-    rec = run.record("ingest")
-    with timed(rec):
-        end = run.issue_utc - pd.Timedelta(hours=1)
-        start = end - pd.Timedelta(days=OBS_HISTORY_DAYS)
-        obs = read_obs(run.data_dir, start=start, end=end)
-        run.obs = obs
-        run.stations = run_stations(run.config)
-        recent = obs[obs["time"] > end - pd.Timedelta(hours=STATION_DOWN_HOURS)]
-        live = set(recent.dropna(subset=["pm25", "o3"], how="all")["station_id"].astype(str))
-        # a station is "down" when it is in the store's recent window but has sent no valid
-        # PM2.5 or O3 for STATION_DOWN_HOURS (a station never ingested is not "down")
-        down = sorted(s for s in set(obs["station_id"].astype(str)) if s not in live)
-        if down:
-            last = obs[obs["station_id"].isin(down)].dropna(subset=["pm25", "o3"], how="all")
-            last_t = last.groupby("station_id")["time"].max()
-            for s in down:
-                t = last_t.get(s)
-                when = (pd.Timestamp(t).tz_convert(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
-                        if t is not None else f"the last {OBS_HISTORY_DAYS} d")
-                run.degrade(f"station {s}: no observations since {when} (站点数据缺失)")
-        if obs.empty:
-            run.degrade("no observations in the store before the issue time (无观测数据)")
-        last_obs = obs["time"].max() if len(obs) else None
-        try:
-            run.met_source, met_notes = make_met_source(run.config, run.met)
-        except StageUnavailable as exc:
-            run.met_source, met_notes = None, [f"meteorology source not available ({exc})"]
-        for n in met_notes:
-            run.degrade(n)
-        if run.met_source is not None:
-            run.met_info = dict(run.met_source.describe(pd.Timestamp(run.issue_utc)))
-            age = run.met_info.get("cycle_age_h")
-            if run.met_info.get("met") == "cycle" and run.met_info.get("cycle") is None:
-                run.degrade("no meteorology forecast cycle available: forecast without future "
-                            "meteorology (气象预报缺失)")
-            elif run.met_info.get("missing_cycles"):
-                run.degrade(f"meteorology cycle {run.met_info['cycle']} used, "
-                            f"{age:.0f} h old; missing newer cycles "
-                            f"{', '.join(run.met_info['missing_cycles'])} (气象预报延迟)")
-        rec.detail = (f"{obs['station_id'].nunique() if len(obs) else 0} stations, "
-                      f"{len(obs)} station-hours to "
-                      f"{pd.Timestamp(last_obs).tz_convert(LOCAL_TZ):%Y-%m-%d %H:%M}"
-                      if last_obs is not None else "no observations")
-        if run.met_info:
-            rec.detail += f"; met {run.met_info.get('met')} {run.met_info.get('cycle', '')}"
-        rec.status = "degraded" if run.degraded else "ok"
-    return rec
-
-
-def stage_qc(run: DailyRun) -> StageRecord:
-    """Quality control of the observation window (``features.qc.run_qc``)."""
-    rec = run.record("qc")
-    with timed(rec):
-        flagged, report = run_qc(run.obs, run.stations)
-        run.obs = flagged
-        path = run.data_dir / "obs" / "qc" / f"{run.stamp}.csv"
-        from airwarn.features.atomic import write_text_atomic
-
-        write_text_atomic(path, report.to_csv(index=False))
-        rec.set_outputs(run.data_dir, [path])
-        n = int((flagged["qc"] != 0).sum()) if len(flagged) else 0
-        rec.detail = f"{n} of {len(flagged)} station-hours flagged"
-    return rec
-
-
-def stage_aggregate(run: DailyRun) -> StageRecord:
-    """Station → unit means (``features.aggregate.stations_to_units``)."""
-    rec = run.record("aggregate")
-    with timed(rec):
-        units = add_met_obs(stations_to_units(run.obs, run.stations),
-                            run.data_dir)  # station met → mo_* features
-        run.obs_units = units
-        have = set(units.dropna(subset=["pm25"])["unit_id"]) if len(units) else set()
-        recent = units[units["time"] > run.issue_utc - pd.Timedelta(hours=STATION_DOWN_HOURS + 1)] \
-            if len(units) else units
-        live = set(recent.dropna(subset=["pm25", "o3"], how="all")["unit_id"]) if len(units) \
-            else set()
-        for u in run.config.region.unit_ids:
-            if u not in live:
-                run.degrade(f"unit {u}: no observations in the last {STATION_DOWN_HOURS} h "
-                            f"(单元观测缺失)")
-        rec.detail = f"{len(have)} units with PM2.5 observations, {len(live)} reporting now"
-        rec.status = "ok"
-    return rec
+def _decision_dict(d: Any) -> dict[str, Any]:
+    return d.to_dict() if hasattr(d, "to_dict") else dict(d)
 
 
 def _add_run_inputs(ds: Any, run: DailyRun) -> None:
     """Record the run's own findings in the forecast's ``inputs`` attribute (JSON).
 
     Adds ``degraded`` (what the run found reduced: stations down, met cycle fallback, missing
-    stages — the warnings and bulletins print these), ``obs_last_time`` and ``met_source``;
-    keys the forecast already has are kept, lists are merged.
+    stages — the warnings and bulletins print these), ``obs_last_time``, ``met_source``,
+    ``versions`` and ``arrival``; keys the forecast already has are kept, lists are merged.
     """
-    info = _json_inputs(ds)
+    info = json_inputs(ds)
     have = list(info.get("degraded") or [])
     info["degraded"] = have + [d for d in run.degraded if d not in have]
-    if run.obs is not None and len(run.obs):
-        info.setdefault("obs_last_time", pd.Timestamp(run.obs["time"].max()).isoformat())
+    last = run.obs["time"].max() if run.obs is not None and len(run.obs) else None
+    if last is not None:
+        info.setdefault("obs_last_time", pd.Timestamp(last).isoformat())
     info.setdefault("met_source", run.met)
-    info.setdefault("versions", _versions(run))
+    info.setdefault("versions", versions(run))
     # when the cycle and the observations used arrived, and how late (fetch catalog)
-    arrival = arrival_info(
-        run.data_dir, cycle=run.met_info.get("cycle"),
-        obs_last_time=run.obs["time"].max() if run.obs is not None and len(run.obs) else None)
+    arrival = arrival_info(run.data_dir, cycle=run.met_info.get("cycle"), obs_last_time=last)
     if arrival:
         info.setdefault("arrival", arrival)
     ds.attrs["inputs"] = json.dumps(info, ensure_ascii=False, sort_keys=True, default=str)
 
 
+# --------------------------------------------------------------------------------------------
+# the stages (plain functions; the Prefect tasks below wrap them)
+# --------------------------------------------------------------------------------------------
+
+
+def stage_ingest(run: DailyRun) -> StageRecord:
+    """Read the newest observations (to H−1), name the stations down, pick the met cycle."""
+    def compute(rec: StageRecord) -> None:
+        run.obs = read_run_obs(run.data_dir, run.issue_utc)
+        run.stations = run_stations(run.config)
+        for note in stations_down(run.obs, obs_window(run.issue_utc)[1]):
+            run.degrade(note)
+        try:
+            run.met_source, notes = make_met_source(run.config, run.met)
+        except StageUnavailable as exc:
+            run.met_source, notes = None, [f"meteorology source not available ({exc})"]
+        if run.met_source is not None:
+            run.met_info = dict(run.met_source.describe(pd.Timestamp(run.issue_utc)))
+            notes += met_notes(run.met_info)
+        for note in notes:
+            run.degrade(note)
+        obs = run.obs
+        rec.detail = (f"{obs['station_id'].nunique()} stations, {len(obs)} station-hours to "
+                      f"{pd.Timestamp(obs['time'].max()).tz_convert(LOCAL_TZ):%Y-%m-%d %H:%M}"
+                      if len(obs) else "no observations")
+        if run.met_info:
+            rec.detail += f"; met {run.met_info.get('met')} {run.met_info.get('cycle', '')}"
+        rec.status = "degraded" if run.degraded else "ok"
+
+    return run_stage(run.record("ingest"), None, run.data_dir, compute)
+
+
+def stage_qc(run: DailyRun) -> StageRecord:
+    """Quality control of the observation window (``features.qc.run_qc``)."""
+    def compute(rec: StageRecord) -> None:
+        run.obs, report = run_qc(run.obs, run.stations)
+        rec.set_outputs(run.data_dir, [write_text_atomic(run.store.qc_report(run.stamp),
+                                                         report.to_csv(index=False))])
+        n = int((run.obs["qc"] != 0).sum()) if len(run.obs) else 0
+        rec.detail = f"{n} of {len(run.obs)} station-hours flagged"
+
+    return run_stage(run.record("qc"), None, run.data_dir, compute)
+
+
+def stage_aggregate(run: DailyRun) -> StageRecord:
+    """Station → unit means and station meteorology; units not reporting are named."""
+    def compute(rec: StageRecord) -> None:
+        run.obs_units = units = unit_obs(run.obs, run.stations, run.data_dir)
+        have = set(units.dropna(subset=["pm25"])["unit_id"]) if len(units) else set()
+        notes, live = units_not_reporting(units, run.issue_utc, run.config.region.unit_ids)
+        for note in notes:
+            run.degrade(note)
+        rec.detail = f"{len(have)} units with PM2.5 observations, {len(live)} reporting now"
+
+    return run_stage(run.record("aggregate"), None, run.data_dir, compute)
+
+
 def stage_forecast(run: DailyRun) -> StageRecord:
     """Forecast every unit and pollutant to the end of D+3 and write the forecast file."""
-    rec = run.record("forecast")
-    with timed(rec):
-        path = Path(forecast_path(run.data_dir, run.issue_time))
-        run.forecast_path = path
-        rec.input_hash = hash_inputs(
+    path = run.forecast_path = run.store.forecast(run.stamp)
+
+    def inputs() -> str:
+        return hash_inputs(
             "forecast", run.stamp, run.met, run.met_info, _frame_hash(run.obs_units),
-            _models_fingerprint(run.data_dir), run.config.settings.quantiles,
+            _models_fingerprint(run), run.config.settings.quantiles,
             run.config.settings.horizon_days, sorted(run.config.region.unit_ids))
-        if reusable(run.previous.get("forecast"), rec.input_hash, run.data_dir) and path.exists():
-            run.forecast = read_forecast(path)
-            rec.status, rec.detail = "reused", f"{path.name} (inputs unchanged)"
-            rec.set_outputs(run.data_dir, [path])
-        else:
-            source = "synthetic demo" if (run.data_dir / "demo" / "world.json").exists() \
-                else None
-            ds = run_forecast(run.config, pd.Timestamp(run.issue_time),
-                           met_source=run.met_source or NoMet(),
-                           obs_units=run.obs_units, data_dir=run.data_dir, source=source)
-            _add_run_inputs(ds, run)
-            written = Path(write_forecast(ds, run.data_dir))
-            if written.resolve() != path.resolve():
-                raise RuntimeError(f"write_forecast wrote {written}, expected {path}")
-            run.forecast = read_forecast(path)
-            rec.set_outputs(run.data_dir, [path])
-            rec.detail = (f"{path.name}: {run.forecast.sizes.get('region', 0)} units × "
-                          f"{run.forecast.sizes.get('lead', 0)} h")
-        for d in _degraded_from_forecast(run.forecast):
+
+    def reuse(rec: StageRecord, prev: dict) -> bool:
+        if not path.exists():
+            return False
+        run.forecast = read_forecast(path)
+        rec.detail = f"{path.name} (inputs unchanged)"
+        return True
+
+    def compute(rec: StageRecord) -> None:
+        source = "synthetic demo" if run.store.demo_world.exists() else None
+        ds = run_forecast(run.config, pd.Timestamp(run.issue_time),
+                          met_source=run.met_source or NoMet(), obs_units=run.obs_units,
+                          data_dir=run.data_dir, source=source)
+        _add_run_inputs(ds, run)
+        written = Path(write_forecast(ds, run.data_dir))
+        if written.resolve() != path.resolve():
+            raise RuntimeError(f"write_forecast wrote {written}, expected {path}")
+        run.forecast = read_forecast(path)
+        rec.set_outputs(run.data_dir, [path])
+        rec.detail = (f"{path.name}: {run.forecast.sizes.get('region', 0)} units × "
+                      f"{run.forecast.sizes.get('lead', 0)} h")
+
+    def then(rec: StageRecord) -> None:
+        for d in degraded_from_forecast(run.forecast):
             run.degrade(f"forecast fallback {d}")
-        inputs = _json_inputs(run.forecast)
+        named = json_inputs(run.forecast)
         for key in ("missing_units", "missing_stations"):
-            for item in inputs.get(key) or []:
+            for item in named.get(key) or []:
                 run.degrade(f"{key.replace('_', ' ')[:-1]} {item} (forecast inputs)")
         if rec.status != "reused":
-            rec.status = "degraded" if any(x.startswith("forecast fallback") for x in run.degraded) \
-                else "ok"
-    return rec
+            rec.status = "degraded" if any(x.startswith("forecast fallback")
+                                           for x in run.degraded) else "ok"
+
+    return run_stage(run.record("forecast"), run.previous.get("forecast"), run.data_dir, compute,
+                     inputs=inputs, reuse=reuse, then=then)
 
 
 def stage_daily_aqi(run: DailyRun) -> StageRecord:
     """Observed daily AQI per unit for the last days (``alerts.daily.daily_aqi``)."""
-    rec = run.record("daily_aqi")
-    with timed(rec):
+    def compute(rec: StageRecord) -> None:
         if run.obs_units is None or len(run.obs_units) == 0:
             rec.status, rec.detail = "skipped", "no unit observations"
-            return rec
+            return
         table = daily_aqi(run.obs_units, id_col="unit_id")
         path = run.products_dir / "observed_daily_aqi.csv"
-        from airwarn.features.atomic import write_text_atomic
-
-        write_text_atomic(path, table.to_csv(index=False))
-        rec.set_outputs(run.data_dir, [path])
+        rec.set_outputs(run.data_dir, [write_text_atomic(path, table.to_csv(index=False))])
         rec.detail = f"{len(table)} unit-days"
-    return rec
 
-
-def _decision_to_dict(d: Any) -> dict[str, Any]:
-    return d.to_dict() if hasattr(d, "to_dict") else dict(d)
-
-
-def _load_decisions(path: Path) -> list[Any]:
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    items = raw.get("decisions", []) if isinstance(raw, dict) else raw
-    return [WarningDecision.from_dict(x) for x in items]
+    return run_stage(run.record("daily_aqi"), None, run.data_dir, compute)
 
 
 def stage_warnings(run: DailyRun) -> StageRecord:
     """Warnings, regional joint warnings and control orders (``alerts.warning.warn_run``)."""
-    rec = run.record("warnings")
-    with timed(rec):
-        path = run.data_dir / "warnings" / f"{run.stamp}.json"
-        fc_hash = sha256_file(run.forecast_path) if run.forecast_path else None
-        rec.input_hash = hash_inputs("warnings", fc_hash, run.config.settings.warning_trigger,
-                                     run.config.settings.warning_probability)
-        if reusable(run.previous.get("warnings"), rec.input_hash, run.data_dir) and path.exists():
-            run.decisions = _load_decisions(path)
-            rec.status = "reused"
-        else:
-            register = run.open_register()
-            run.decisions = list(warn_run(run.forecast, run.config, register,
-                                          pd.Timestamp(run.issue_time)))
-        for d in run.decisions:
-            have = getattr(d, "degraded_inputs", None)
-            if have is not None and not have and run.degraded:
-                d.degraded_inputs = list(run.degraded)
+    path = run.store.warnings(run.stamp)
+
+    def inputs() -> str:
+        return hash_inputs("warnings", _file_hash(run.forecast_path),
+                           run.config.settings.warning_trigger,
+                           run.config.settings.warning_probability)
+
+    def reuse(rec: StageRecord, prev: dict) -> bool:
+        if not path.exists():
+            return False
+        run.decisions = list(read_decisions(path))
+        return True
+
+    def compute(rec: StageRecord) -> None:
+        run.decisions = list(warn_run(run.forecast, run.config, run.open_register(),
+                                      pd.Timestamp(run.issue_time)))
+        if path.exists():  # the products read the decisions as recorded (as a re-render does)
+            run.decisions = list(read_decisions(path))
+
+    def then(rec: StageRecord) -> None:
+        fill_degraded(run.decisions, run.degraded)
         if path.exists():
             rec.set_outputs(run.data_dir, [path])
         n_orders = sum(len(getattr(d, "control_orders", []) or []) for d in run.decisions)
@@ -677,326 +410,183 @@ def stage_warnings(run: DailyRun) -> StageRecord:
         rec.detail = (f"{len(run.decisions)} decisions "
                       f"({', '.join(f'{k}: {v}' for k, v in sorted(levels.items())) or 'none'}), "
                       f"{n_orders} control orders")
-    return rec
 
-
-def _product_hash(run: DailyRun, name: str) -> str:
-    wpath = run.data_dir / "warnings" / f"{run.stamp}.json"
-    return hash_inputs(
-        name,
-        sha256_file(run.forecast_path) if run.forecast_path and run.forecast_path.exists() else None,
-        sha256_file(wpath) if wpath.exists() else [_decision_to_dict(d) for d in run.decisions],
-        run.degraded)
+    return run_stage(run.record("warnings"), run.previous.get("warnings"), run.data_dir, compute,
+                     inputs=inputs, reuse=reuse, then=then)
 
 
 def stage_maps(run: DailyRun) -> StageRecord:
-    """Forecast and warning maps (``products.maps.render_run_maps``)."""
-    rec = run.record("maps")
-    with timed(rec):
-        rec.input_hash = _product_hash(run, "maps")
-        if reusable(run.previous.get("maps"), rec.input_hash, run.data_dir):
-            prev = run.previous["maps"]
-            rec.status, rec.outputs, rec.sha256 = "reused", prev["outputs"], prev["sha256"]
-            return rec
-        paths = render_run_maps(run.forecast, run.decisions, run.config.region, run.products_dir / "maps")
-        # meteorology of the cycle the run forecast with (products.maps.render_run_met_maps)
-        paths += render_run_met_maps(
-            run.config, run.data_dir, run.met_info, run.forecast, run.products_dir / "maps")
+    """Forecast, warning and meteorology maps (``products.run.render_maps``)."""
+    def compute(rec: StageRecord) -> None:
+        paths = render_maps(run.product_inputs())
         rec.set_outputs(run.data_dir, paths)
         rec.detail = f"{len(paths)} maps"
-    return rec
+
+    return run_stage(run.record("maps"), run.previous.get("maps"), run.data_dir, compute,
+                     inputs=lambda: _product_hash(run, "maps"))
 
 
 def stage_verify_recent(run: DailyRun) -> StageRecord:
-    """Scores of the last :data:`VERIFY_DAYS` days of runs (``models.verify.verify_archive``)."""
-    rec = run.record("verify_recent")
-    with timed(rec):
-        first = (run.issue_time - timedelta(days=VERIFY_DAYS)).strftime("%Y%m%dT%H%M")
-        files = sorted(p for p in (run.data_dir / "forecasts").glob("*.nc")
-                       if first <= p.stem < run.stamp)
-        if not files or run.obs_units is None or len(run.obs_units) == 0:
-            rec.status, rec.detail = "skipped", "no earlier runs to verify yet"
-            run.scores = None
-            return rec
-        rec.input_hash = hash_inputs("verify", [(p.name, sha256_file(p)[:16]) for p in files],
-                                     _frame_hash(run.obs_units))
-        path = run.products_dir / "verification_30d.csv"
-        if reusable(run.previous.get("verify_recent"), rec.input_hash, run.data_dir) \
-                and path.exists():
-            run.scores = pd.read_csv(path)
-            rec.status = "reused"
-            rec.set_outputs(run.data_dir, [path])
-            return rec
-        day0 = (run.issue_time - timedelta(days=VERIFY_DAYS)).date()
-        day1 = (run.issue_time - timedelta(days=1)).date()
-        try:
-            res = verify_archive(files, run.obs_units, region=run.config.region,
-                                 period=(day0, day1), bootstrap=False)
-        except ValueError as exc:  # e.g. no earlier run has a valid day in the period yet
-            rec.status, rec.detail = "skipped", f"nothing to verify yet ({exc})"
-            run.scores = None
-            return rec
-        table = res.tables.get("continuous_daily")
-        if table is None or len(table) == 0:
-            rec.status, rec.detail = "skipped", "no matched forecast–observation pairs yet"
-            run.scores = None
-            return rec
-        if "group" in table.columns:
-            table = table[table["group"] == VERIFY_ALL]
-        keep = [c for c in ("variable", "lead_day", "n", "mb", "rmse", "r", "skill_persistence")
-                if c in table.columns]
-        run.scores = table[keep].reset_index(drop=True)
-        from airwarn.features.atomic import write_text_atomic
+    """Scores of the last ``VERIFY_DAYS`` days of runs (``products.run.verify_recent``)."""
+    inp = run.product_inputs()
+    runs = recent_runs(inp)
+    run.scores = None
+    if not runs or run.obs_units is None or len(run.obs_units) == 0:
+        rec = run.record("verify_recent")
+        rec.status, rec.detail = "skipped", "no earlier runs to verify yet"
+        return rec
 
-        write_text_atomic(path, run.scores.to_csv(index=False))
-        rec.set_outputs(run.data_dir, [path])
-        rec.detail = f"{len(files)} runs verified, {day0} … {day1}"
-    return rec
+    def reuse(rec: StageRecord, prev: dict) -> bool:
+        if not inp.verification_path.exists():
+            return False
+        run.scores = pd.read_csv(inp.verification_path)
+        return True
+
+    def compute(rec: StageRecord) -> None:
+        run.scores, rec.detail = verify_recent(inp, runs)
+        if run.scores is None:
+            rec.status = "skipped"
+        else:
+            rec.set_outputs(run.data_dir, [inp.verification_path])
+
+    return run_stage(run.record("verify_recent"), run.previous.get("verify_recent"), run.data_dir,
+                     compute, reuse=reuse,
+                     inputs=lambda: hash_inputs("verify",
+                                                [(p.name, sha256_file(p)[:16]) for p in runs],
+                                                _frame_hash(run.obs_units)))
 
 
 def stage_report(run: DailyRun) -> StageRecord:
-    """The forecasters' review report (``products.report.render_review_report``)."""
-    rec = run.record("report")
-    with timed(rec):
-        scores_path = run.products_dir / "verification_30d.csv"
-        rec.input_hash = hash_inputs(_product_hash(run, "report"),
-                                     sha256_file(scores_path) if scores_path.exists() else None)
-        if reusable(run.previous.get("report"), rec.input_hash, run.data_dir):
-            prev = run.previous["report"]
-            rec.status, rec.outputs, rec.sha256 = "reused", prev["outputs"], prev["sha256"]
-            return rec
-        maps_rec = run.records.get("maps")
-        maps = [run.data_dir / p for p in maps_rec.outputs] \
-            if maps_rec is not None and maps_rec.outputs else None
-        obs = run.obs_units
-        if obs is not None and len(obs):
-            obs = obs[obs["time"] > run.issue_utc - pd.Timedelta(days=8)]
-        path = render_review_report(run.forecast, run.decisions, obs,
-                                    run.products_dir / "report.html", scores=run.scores,
-                                    config=run.config, maps=maps)
-        rec.set_outputs(run.data_dir, [Path(path)])
-        rec.detail = Path(path).name + ("" if run.scores is not None else
-                                        " (no verification yet)")
-    return rec
+    """The forecasters' review report (``products.run.render_report``)."""
+    scores_path = run.product_inputs().verification_path
+
+    def compute(rec: StageRecord) -> None:
+        maps = run.records.get("maps")
+        path = render_report(run.product_inputs(), run.scores,
+                             [run.data_dir / p for p in maps.outputs]
+                             if maps is not None and maps.outputs else None)
+        rec.set_outputs(run.data_dir, [path])
+        rec.detail = path.name + ("" if run.scores is not None else " (no verification yet)")
+
+    return run_stage(run.record("report"), run.previous.get("report"), run.data_dir, compute,
+                     inputs=lambda: hash_inputs(_product_hash(run, "report"),
+                                                _file_hash(scores_path)))
 
 
 def stage_bulletins(run: DailyRun) -> StageRecord:
-    """Bulletins for every decision (``products.bulletin.render_bulletins``)."""
-    rec = run.record("bulletins")
-    with timed(rec):
-        rec.input_hash = _product_hash(run, "bulletins")
-        prev = run.previous.get("bulletins")
-        if reusable(prev, rec.input_hash, run.data_dir) and prev.get("files") is not None:
-            rec.status, rec.outputs, rec.sha256 = "reused", prev["outputs"], prev["sha256"]
-            run.bulletins = prev["files"]
-            return rec
-        run.bulletins = {}
-        source = str(run.forecast.attrs.get("source", "")) if run.forecast is not None else None
-        # 气象条件 from the meteorology the run forecast with (not only a stored cycle file)
-        run_met = run_unit_met(run.met_source, run.issue_time, run.config.region.unit_ids)
-        for d in run.decisions:
-            did = str(getattr(d, "decision_id", "decision"))
-            files = render_bulletins(d, run.config, run.products_dir / "bulletins",
-                                     source=source or None, inputs=_json_inputs(run.forecast),
-                                     meteorology=decision_meteorology(d, run_met))
-            run.bulletins[did] = {k: str(v) for k, v in files.items()}
-            rec.set_outputs(run.data_dir, files.values())
+    """Bulletins for every decision (``products.run.render_decision_bulletins``)."""
+    def reuse(rec: StageRecord, prev: dict) -> bool:
+        if prev.get("files") is None:
+            return False
+        run.bulletins = prev["files"]
+        return True
+
+    def compute(rec: StageRecord) -> None:
+        files = render_decision_bulletins(run.product_inputs())
+        run.bulletins = {did: {k: str(v) for k, v in f.items()} for did, f in files.items()}
+        for f in files.values():
+            rec.set_outputs(run.data_dir, f.values())
         rec.detail = f"{len(run.bulletins)} decisions, {len(rec.outputs)} files"
-    return rec
+
+    return run_stage(run.record("bulletins"), run.previous.get("bulletins"), run.data_dir,
+                     compute, inputs=lambda: _product_hash(run, "bulletins"), reuse=reuse)
 
 
 def stage_delivery(run: DailyRun) -> StageRecord:
-    """Send the bulletins (``products.delivery.deliver``; the register prevents a second send)."""
-    rec = run.record("delivery")
-    with timed(rec):
-        rec.input_hash = hash_inputs(
-            "delivery", run.bulletins, run.records["bulletins"].sha256
-            if "bulletins" in run.records else None,
-            run.config.settings.delivery.model_dump(mode="json"))
-        if reusable(run.previous.get("delivery"), rec.input_hash, run.data_dir):
-            rec.status, rec.detail = "reused", "already delivered by an earlier run of this issue"
-            return rec
-        register = run.open_register()
-        sent = dry = skipped = failed = 0
-        for d in run.decisions:
-            did = str(getattr(d, "decision_id", "decision"))
-            files = {k: Path(v) for k, v in run.bulletins.get(did, {}).items()}
-            results = deliver(d, files, run.config.settings, register)
-            for r in results or []:
-                status = str(getattr(r, "status", "") or (r.get("status") if isinstance(r, dict)
-                                                           else ""))
-                if status in ("sent", "ok", "delivered"):
-                    sent += 1
-                elif status in ("dry_run", "dry-run"):
-                    dry += 1
-                elif status in ("skipped", "already", "already_sent", "duplicate"):
-                    skipped += 1
-                else:
-                    failed += 1
-        rec.detail = f"{sent} sent, {skipped} already delivered, {failed} failed" + \
-            (f", {dry} dry run (written to the outbox, not sent)" if dry else "")
-        if failed:
+    """Send the bulletins (``products.run.deliver_bulletins``; the register prevents a resend)."""
+    def reuse(rec: StageRecord, prev: dict) -> bool:
+        rec.detail = "already delivered by an earlier run of this issue"
+        return True
+
+    def compute(rec: StageRecord) -> None:
+        counts = {"sent": 0, "dry": 0, "skipped": 0, "failed": 0}
+        for r in deliver_bulletins(run.product_inputs(), run.bulletins, run.open_register()):
+            status = str(getattr(r, "status", "") or
+                         (r.get("status") if isinstance(r, dict) else ""))
+            counts[_DELIVERY_COUNT.get(status, "failed")] += 1
+        rec.detail = f"{counts['sent']} sent, {counts['skipped']} already delivered, " \
+                     f"{counts['failed']} failed" + \
+            (f", {counts['dry']} dry run (written to the outbox, not sent)" if counts["dry"] else "")
+        if counts["failed"]:
             rec.status = "failed"
-    return rec
+
+    return run_stage(run.record("delivery"), run.previous.get("delivery"), run.data_dir, compute,
+                     reuse=reuse,
+                     inputs=lambda: hash_inputs(
+                         "delivery", run.bulletins, run.records["bulletins"].sha256
+                         if "bulletins" in run.records else None,
+                         run.config.settings.delivery.model_dump(mode="json")))
 
 
-def _versions(run: DailyRun) -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("airwarn", "lightgbm", "prefect", "xarray", "pandas"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    if run.forecast is not None:
-        out["model_version"] = str(run.forecast.attrs.get("model_version", ""))
-    return out
-
-
-def _record_run(run: DailyRun, status: str) -> None:
-    """Record the run in the register: its summary row and this attempt's own row.
-
-    ``Register.record_run`` never downgrades a completed run's row (a failed rerun leaves it);
-    ``record_attempt`` appends this attempt. A register held by another writer (or unwritable)
-    does not stop the run: the problem is named in the manifest and the write is retried when
-    the run is archived.
-    """
-    try:
-        # the "running" row must not hold up the forecast: a short busy timeout; the final row
-        # uses the run's register (full timeout and retries)
-        register = _quick_register(run) if status == "running" else run.open_register()
-    except StageUnavailable:
-        return
-    except sqlite3.Error as exc:
-        _register_problem(run, status, exc)
-        return
-    model_version = ""
-    if run.forecast is not None:
-        model_version = str(run.forecast.attrs.get("model_version", ""))
-    inputs = {"met": run.met, "met_info": run.met_info, "degraded_inputs": run.degraded,
-              "manifest": str(run.manifest_path)}
-    finished = None if status == "running" else datetime.now(LOCAL_TZ)
-    try:
-        register.record_run(run.issue_time, started=run.started, finished=finished,
-                  status=status, model_version=model_version,
-                  inputs=json.dumps(inputs, ensure_ascii=False, sort_keys=True, default=str))
-        if hasattr(register, "record_attempt"):
-            register.record_attempt(run.attempt, run.issue_time, status, command="daily",
-                                    started=run.started, finished=finished)
-    except sqlite3.Error as exc:
-        _register_problem(run, status, exc)
-
-
-#: Busy timeout of the register writes made before the forecast (run start, crash check), s.
-QUICK_REGISTER_TIMEOUT_S = 2.0
-
-
-def _quick_register(run: DailyRun) -> Any:
-    try:
-        return Register(run.data_dir / "register.sqlite", timeout=QUICK_REGISTER_TIMEOUT_S)
-    except TypeError:  # a Register without the timeout parameter
-        return run.open_register()
-
-
-def _register_problem(run: DailyRun, status: str, exc: BaseException) -> None:
-    text = f"register not written ({status}): {type(exc).__name__}: {exc}"
-    log.warning("%s", text)
-    if text not in run.register_problems:
-        run.register_problems.append(text)
-
-
-def _carry_forward(run: DailyRun) -> None:
-    """Keep an earlier attempt's product records for stages this attempt did not run.
-
-    A partial rerun (``--no-products``) does not drop what a completed run recorded: a stage
-    skipped as "not asked for" whose earlier outputs are all still there with the recorded
-    SHA-256 keeps that record (marked ``carried_from``).
-    """
-    for name, rec in list(run.records.items()):
-        prev = run.previous.get(name)
-        if rec.status != "skipped" or not prev or not prev.get("outputs") or \
-                prev.get("status") not in ("ok", "reused", "degraded"):
-            continue
-        ok = True
-        for rel in prev["outputs"]:
-            full = run.data_dir / rel
-            want = (prev.get("sha256") or {}).get(rel)
-            if not full.exists() or (want and full.is_file() and sha256_file(full) != want):
-                ok = False
-                break
-        if ok:
-            kept = StageRecord(name=name, status=prev["status"],
-                               detail=f"kept from an earlier run ({rec.detail})",
-                               outputs=list(prev["outputs"]), sha256=dict(prev.get("sha256") or {}),
-                               input_hash=prev.get("input_hash"), seconds=0.0)
-            run.records[name] = kept
-            if name == "bulletins" and prev.get("files") and not run.bulletins:
-                run.bulletins = prev["files"]
+#: Delivery result status → what the delivery stage counts it as.
+_DELIVERY_COUNT = {"sent": "sent", "ok": "sent", "delivered": "sent", "dry_run": "dry",
+                   "dry-run": "dry", "skipped": "skipped", "already": "skipped",
+                   "already_sent": "skipped", "duplicate": "skipped"}
 
 
 def stage_archive(run: DailyRun, status: str, error: str | None = None) -> dict[str, Any]:
-    """Write the run manifest and record the run in the register.
+    """Write the run manifest and record the run in the register (``flows.daily_run.archive``)."""
+    return archive(run, status, error)
 
-    Returns
-    -------
-    dict
-        The manifest (also at ``products/<stamp>/manifest.json``).
-    """
-    _carry_forward(run)
-    products: list[dict[str, str]] = []
-    for rec in run.records.values():
-        for rel in rec.outputs:
-            products.append({"stage": rec.name, "path": rel, "sha256": rec.sha256.get(rel, "")})
-    manifest: dict[str, Any] = {
-        "issue_time": run.issue_time.isoformat(),
-        "stamp": run.stamp,
-        "status": status,
-        "error": error,
-        "data_dir": str(run.data_dir.resolve()),
-        "met": run.met,
-        "met_info": run.met_info,
-        "degraded_inputs": run.degraded,
-        "degraded_zh_en": "以降级输入发布 / issued with reduced inputs" if run.degraded else "",
-        "versions": _versions(run),
-        "stages": [r.to_dict() for r in run.records.values()],
-        "products": products,
-        "decisions": [
-            {"decision_id": str(getattr(d, "decision_id", "")), "level": str(getattr(d, "level", "")),
-             "action": str(getattr(d, "action", "")), "unit_ids": list(getattr(d, "unit_ids", [])),
-             "regional": bool(getattr(d, "regional", False))}
-            for d in run.decisions],
-        "bulletins": run.bulletins,
-    }
-    for s in manifest["stages"]:
-        if s["name"] == "bulletins":
-            s["files"] = run.bulletins
-    if run.log_path is not None:
-        manifest["log"] = str(run.log_path.relative_to(run.data_dir))
-    _record_run(run, status)
-    if run.register_problems:
-        manifest["register_problems"] = list(run.register_problems)
-    # the record is append-only: every attempt adds itself to the history; a failed attempt
-    # never replaces the manifest of a completed run (it only adds its entry)
-    old = read_manifest(run.manifest_path) or {}
-    entry = {"attempt": run.attempt, "started": run.started.isoformat(),
-             "finished": datetime.now(LOCAL_TZ).isoformat(), "status": status, "error": error,
-             "pid": os.getpid(), "log": manifest.get("log"),
-             "stages": {r.name: r.status for r in run.records.values()}}
-    history = list(old.get("history") or [])
-    if old and not history:  # a manifest from before histories were kept
-        history.append({"attempt": "earlier", "status": old.get("status"),
-                        "error": old.get("error")})
-    history.append(entry)
-    if old.get("status") in ("complete", "partial") and status not in ("complete", "partial"):
-        old["history"] = history
-        write_manifest(run.manifest_path, old)
-        manifest["kept"] = f"manifest of the completed run kept; this attempt ({status}) added " \
-                           f"to its history"
-        return manifest
-    manifest["history"] = history
-    write_manifest(run.manifest_path, manifest)
-    return manifest
+
+# --------------------------------------------------------------------------------------------
+# the run: which stages, in which order, and when each is skipped
+# --------------------------------------------------------------------------------------------
+
+#: Leave no record at all for a stage (it was not part of this run).
+_OMIT = "omit"
+
+
+def _not_asked(run: DailyRun, name: str) -> str | None:
+    return None if name in run.products else "not asked for"
+
+
+def _needs_forecast(run: DailyRun) -> str | None:
+    return None if run.produced("forecast") else "no forecast"
+
+
+def _when_warnings(run: DailyRun) -> str | None:
+    return _needs_forecast(run) or (None if run.warnings else "not asked for")
+
+
+def _when_product(name: str) -> Callable[[DailyRun], str | None]:
+    def why_not(run: DailyRun) -> str | None:
+        return _not_asked(run, name) or _needs_forecast(run)
+    return why_not
+
+
+def _when_bulletins(run: DailyRun) -> str | None:
+    return _when_product("bulletins")(run) or \
+        (None if run.produced("warnings") else "no warning decisions")
+
+
+def _when_delivery(run: DailyRun) -> str | None:
+    why = _when_product("delivery")(run) or \
+        (None if run.produced("warnings") else "no warning decisions")
+    bulletins = run.records.get("bulletins")
+    if why is None and bulletins is not None and \
+            bulletins.status in ("failed", NOT_AVAILABLE, "skipped"):
+        return "bulletins not produced"
+    return why
+
+
+#: The daily run, in order: (stage, critical, why_not). A critical stage's failure stops the run
+#: (nothing downstream can work without it); ``why_not(run)`` is None to run the stage, else why
+#: it is skipped (``_OMIT``: not part of this run, no record).
+STAGES: tuple[tuple[str, bool, Callable[[DailyRun], str | None]], ...] = (
+    ("ingest", True, lambda run: None),
+    ("qc", False, lambda run: None),
+    ("aggregate", False, lambda run: None),
+    ("forecast", True, lambda run: None),
+    ("daily_aqi", False, lambda run: None if run.observed_aqi else _OMIT),
+    ("warnings", False, _when_warnings),
+    ("maps", False, _when_product("maps")),
+    ("verify_recent", False,
+     lambda run: _OMIT if "report" not in run.products else _needs_forecast(run)),
+    ("report", False, _when_product("report")),
+    ("bulletins", False, _when_bulletins),
+    ("delivery", False, _when_delivery),
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1023,6 +613,7 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
             exc = e
     return isinstance(exc, TRANSIENT_ERRORS) and not isinstance(exc, FileNotFoundError)
 
+
 ingest_task = task(stage_ingest, name="ingest", retries=2, retry_delay_seconds=10,
                    retry_condition_fn=_transient, timeout_seconds=900, **_TASK_OPTS)
 qc_task = task(stage_qc, name="qc", timeout_seconds=900, **_TASK_OPTS)
@@ -1037,14 +628,17 @@ bulletins_task = task(stage_bulletins, name="bulletins", timeout_seconds=900, **
 delivery_task = task(stage_delivery, name="delivery", retries=3, retry_delay_seconds=30,
                      retry_condition_fn=_transient, timeout_seconds=600, **_TASK_OPTS)
 
+#: The Prefect task of every stage (looked up when the stage runs).
 _STAGE_TASKS: dict[str, Any] = {
-    "verify_recent": verify_task, "maps": maps_task, "report": report_task, "bulletins": bulletins_task,
+    "ingest": ingest_task, "qc": qc_task, "aggregate": aggregate_task, "forecast": forecast_task,
+    "daily_aqi": daily_aqi_task, "warnings": warnings_task, "verify_recent": verify_task,
+    "maps": maps_task, "report": report_task, "bulletins": bulletins_task,
     "delivery": delivery_task,
 }
 
 
-def _guarded(run: DailyRun, name: str, call: Callable[[], Any], *, critical: bool) -> bool:
-    """Run one stage; True when it produced its outputs.
+def _guarded(run: DailyRun, name: str, call: Callable[[], Any], *, critical: bool) -> None:
+    """Run one stage, recording a failure.
 
     A missing package function is recorded as "not available" (never raised: the run goes on
     without that stage). Any other error is recorded as "failed" and re-raised only when the stage
@@ -1052,58 +646,21 @@ def _guarded(run: DailyRun, name: str, call: Callable[[], Any], *, critical: boo
     """
     try:
         call()
-        rec = run.records.get(name)
-        return rec is None or rec.status not in (NOT_AVAILABLE, "failed", "skipped")
     except StageUnavailable as exc:
         rec = run.records.get(name) or run.record(name)
         rec.status, rec.detail = NOT_AVAILABLE, str(exc)
         run.degrade(f"stage {name} not available yet")
-        return False
     except Exception as exc:
         rec = run.records.get(name) or run.record(name)
         rec.status, rec.detail = "failed", f"{type(exc).__name__}: {exc}"
         if critical:
             raise
         log.exception("stage %s failed", name)
-        return False
 
 
 def _skip(run: DailyRun, name: str, why: str) -> None:
     rec = run.record(name)
     rec.status, rec.detail = "skipped", why
-
-
-@contextmanager
-def _run_log(run: DailyRun) -> Any:
-    """Log the run (``airwarn`` loggers, INFO) to ``products/<stamp>/logs/<attempt>.log``.
-
-    The manifest names the file (``log``). A log that cannot be opened (full disk, read-only)
-    does not stop the run.
-    """
-    path = run.products_dir / "logs" / f"{run.attempt}.log"
-    handler: logging.Handler | None = None
-    root = logging.getLogger("airwarn")
-    old_level = root.level
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, encoding="utf-8", delay=False)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler.setLevel(logging.INFO)
-        root.addHandler(handler)
-        if root.level == logging.NOTSET or root.level > logging.INFO:
-            root.setLevel(logging.INFO)
-        run.log_path = path
-        log.info("run %s attempt %s started (pid %d)", run.stamp, run.attempt, os.getpid())
-    except OSError as exc:
-        run.log_path = None
-        log.warning("run log %s not written: %s", path, exc)
-    try:
-        yield
-    finally:
-        if handler is not None:
-            root.removeHandler(handler)
-            handler.close()
-            root.setLevel(old_level)
 
 
 def run_daily(
@@ -1112,7 +669,7 @@ def run_daily(
     use_tasks: bool = True,
     lock_timeout: float = 600.0,
 ) -> dict[str, Any]:
-    """Run every stage of a daily run under the issue-time lock; return the manifest.
+    """Run every stage of :data:`STAGES` under the issue-time lock; return the manifest.
 
     Parameters
     ----------
@@ -1130,69 +687,39 @@ def run_daily(
     RunFailed
         A stage failed; the manifest lists what was done and what failed.
     """
-    def step(name: str, t: Any, *args: Any) -> Any:
-        return t(run, *args) if use_tasks else t.fn(run, *args)
+    def step(name: str) -> Any:
+        t = _STAGE_TASKS[name]
+        return t(run) if use_tasks else t.fn(run)
 
     with issue_lock(run.data_dir, run.issue_time, timeout=lock_timeout, purpose="daily") as lock, \
-            _run_log(run):
+            run_log(run):
         if lock.stale:
             log.warning("lock of %s taken over from a crashed run (%s)", run.stamp, lock.stale)
         # re-read the previous manifest under the lock (a concurrent run may just have written it)
-        old = read_manifest(run.manifest_path) or {}
-        run.previous = {s["name"]: s for s in old.get("stages", [])}
+        run.read_previous()
         run.started = datetime.now(LOCAL_TZ)
-        try:  # an attempt left "running" by a process that is gone is marked crashed
-            crashed = _quick_register(run).mark_crashed()
-            if crashed:
-                log.warning("crashed runs found and marked: %s", ", ".join(crashed))
-        except (sqlite3.Error, AttributeError, StageUnavailable) as exc:
-            _register_problem(run, "crash check", exc)
-        _record_run(run, "running")
-        error: str | None = None
+        mark_crashed(run)
+        record_run(run, "running")
         try:
-            _guarded(run, "ingest", lambda: step("ingest", ingest_task), critical=True)
-            _guarded(run, "qc", lambda: step("qc", qc_task), critical=False)
-            _guarded(run, "aggregate", lambda: step("aggregate", aggregate_task), critical=False)
-            have_fc = _guarded(run, "forecast", lambda: step("forecast", forecast_task),
-                               critical=True)
-            if run.observed_aqi:
-                _guarded(run, "daily_aqi", lambda: step("daily_aqi", daily_aqi_task),
-                         critical=False)
-            if not have_fc:
-                ok_warn = False
-                _skip(run, "warnings", "no forecast")
-            elif run.warnings:
-                ok_warn = _guarded(run, "warnings", lambda: step("warnings", warnings_task),
-                                   critical=False)
-            else:
-                ok_warn = False
-                _skip(run, "warnings", "not asked for")
-            for name in _PRODUCT_ORDER:
-                if name == "verify_recent" and "report" not in run.products:
+            for name, critical, why_not in STAGES:
+                why = why_not(run)
+                if why == _OMIT:
                     continue
-                if name not in run.products and name != "verify_recent":
-                    _skip(run, name, "not asked for")
-                elif not have_fc:
-                    _skip(run, name, "no forecast")
-                elif not ok_warn and name in ("bulletins", "delivery"):
-                    _skip(run, name, "no warning decisions")
-                elif name == "delivery" and run.records.get("bulletins") and \
-                        run.records["bulletins"].status in ("failed", NOT_AVAILABLE, "skipped"):
-                    _skip(run, name, "bulletins not produced")
+                if why:
+                    _skip(run, name, why)
                 else:
-                    _guarded(run, name, lambda n=name: step(n, _STAGE_TASKS[n]), critical=False)
+                    _guarded(run, name, lambda n=name: step(n), critical=critical)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             log.error("run %s failed: %s", run.stamp, error)
-            stage_archive(run, "failed", error)
+            archive(run, "failed", error)
             raise
         failed = [r.name for r in run.records.values() if r.status == "failed"]
         missing = [r.name for r in run.records.values() if r.status == NOT_AVAILABLE]
         status = "failed" if failed else ("partial" if missing else "complete")
-        if failed:
-            error = f"stages failed: {', '.join(failed)}"
+        error = f"stages failed: {', '.join(failed)}" if failed else None
         log.info("run %s %s%s", run.stamp, status, f": {error}" if error else "")
-        manifest = stage_archive(run, status, error)
+        manifest = archive(run, status, error)
     if failed:
         raise RunFailed(f"run {run.stamp}: {error}; see {run.manifest_path}")
     return manifest
@@ -1216,8 +743,8 @@ def daily_forecast(
         Issue time (Asia/Shanghai if naive); default the latest scheduled issue time.
     data_dir : str, optional
         Data directory (default ``AIRWARN_DATA_DIR`` / settings).
-    met : {"cycles", "demo", "perfect", "none"}
-        Meteorology source (see :func:`make_met_source`).
+    met : {"auto", "cycles", "demo", "perfect", "none"}
+        Meteorology source (see ``features.run_inputs.make_met_source``).
     products : list of str, optional
         Product stages to run (default all: maps, report, bulletins, delivery).
     lock_timeout : float
@@ -1241,4 +768,3 @@ def daily_forecast(
     run = DailyRun(config, t, met=met,
                    products=tuple(products) if products is not None else PRODUCT_STAGES)
     return run_daily(run, use_tasks=True, lock_timeout=lock_timeout)
-

@@ -40,6 +40,7 @@ __all__ = [
     "read_manifest",
     "write_manifest",
     "timed",
+    "run_stage",
 ]
 
 #: Status of a stage whose package function is not importable.
@@ -193,3 +194,53 @@ def timed(record: StageRecord) -> Iterator[StageRecord]:
         yield record
     finally:
         record.seconds = round(time.perf_counter() - t0, 3)
+
+
+def run_stage(record: StageRecord, previous: dict[str, Any] | None, data_dir: Path,
+              compute: Callable[[StageRecord], Any], *,
+              inputs: Callable[[], str] | None = None,
+              reuse: Callable[[StageRecord, dict[str, Any]], bool | None] | None = None,
+              then: Callable[[StageRecord], Any] | None = None) -> StageRecord:
+    """The skeleton every stage shares: hash inputs → reusable? → timed call → record.
+
+    Parameters
+    ----------
+    record : StageRecord
+        The stage's fresh record (filled in place and returned).
+    previous : dict or None
+        The stage's record in the previous manifest of this issue time.
+    data_dir : Path
+        The data directory the outputs are relative to.
+    compute : callable
+        ``compute(record)`` does the stage's work and records its outputs, detail and status.
+    inputs : callable, optional
+        ``inputs() -> str``: the hash of the stage's inputs (:func:`hash_inputs`); without it
+        the stage is never reused.
+    reuse : callable, optional
+        ``reuse(record, previous)`` restores what later stages need from the earlier outputs; it
+        returns False when they cannot stand for this run after all (the stage is then computed).
+        The record then takes the earlier outputs and SHA-256 and the status ``reused``.
+    then : callable, optional
+        ``then(record)``: what follows either path (naming degraded inputs, the detail line).
+
+    Returns
+    -------
+    StageRecord
+        Timed (``seconds``, s), also when a call raises (the exception propagates).
+    """
+    with timed(record):
+        if inputs is not None:
+            record.input_hash = inputs()
+        if record.input_hash is not None and previous is not None \
+                and reusable(previous, record.input_hash, data_dir) \
+                and (reuse is None or reuse(record, previous) is not False):
+            record.status = "reused"
+            for rel in previous.get("outputs") or []:
+                if rel not in record.outputs:
+                    record.outputs.append(rel)
+            record.sha256.update(previous.get("sha256") or {})
+        else:
+            compute(record)
+        if then is not None:
+            then(record)
+    return record

@@ -137,7 +137,8 @@ def embedded_font_face_css(text: str, family: str = CSS_FAMILY) -> str:
     opts.layout_features = ["*"]
     opts.notdef_outline = True
     chars = "".join(sorted(set(text) | set("0123456789.-–%·")))
-    font = TTFont(str(cjk_font_path()), lazy=True)
+    # keep the font's own head.modified: a subset saved now would differ from run to run
+    font = TTFont(str(cjk_font_path()), lazy=True, recalcTimestamp=False)
     sub = subset.Subsetter(opts)
     sub.populate(text=chars)
     sub.subset(font)

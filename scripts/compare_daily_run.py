@@ -10,7 +10,7 @@ Usage::
 fixture's world), trains small models on the last 75 days (the flow tests' settings, perfect-prog
 meteorology) and runs the daily flow's stages (forecast, daily AQI, warnings; no products) for
 that issue time with the demo world's met cycles. ``compare`` prints, for every variable of the
-first file whose name starts with ``pm25``/``o3`` (and the AQI and probabilities), the maximum
+first file whose name starts with ``pm25``/``pm10``/``o3`` (and the AQI and probabilities), the maximum
 absolute difference, and exits 1 when any differs.
 """
 
@@ -58,7 +58,7 @@ def compare(a: Path, b: Path) -> int:
 
     da, db = xr.open_dataset(a).load(), xr.open_dataset(b).load()
     bad = 0
-    names = [v for v in da.data_vars if v.startswith(("pm25", "o3", "aqi", "p_aqi", "primary"))]
+    names = [v for v in da.data_vars if v.startswith(("pm25", "pm10", "o3", "aqi", "p_aqi", "primary"))]
     for v in sorted(names):
         if v not in db:
             print(f"{v:16s} MISSING in {b}")
