@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from airwarn.configs.model_schema import LgbmParams, ModelSettings
-from airwarn.features.build import POLLUTANTS, PerfectMet, build_issue_features, daily_targets, make_panel
+from airwarn.features.build import (
+    POLLUTANTS,
+    PerfectMet,
+    build_issue_features,
+    daily_targets,
+    make_panel,
+)
 from airwarn.models.backtest import issue_times_between, load_domain_data
 from airwarn.models.fanout import train_pollutants, training_workers
 from airwarn.models.lgbm import predict_pollutant
