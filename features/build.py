@@ -808,7 +808,7 @@ class IssueFeatures:
     profile24: dict[str, np.ndarray] = field(default_factory=dict)
 
     def take(self, sel: Any) -> IssueFeatures:
-        """The features of a subset of the issues (boolean mask or slice)."""
+        """The features of a subset of the issues (boolean mask, slice or positions)."""
         return IssueFeatures(self.issue_times[sel], self.units,
                              {k: v[sel] for k, v in self.hist.items()},
                              {k: v[sel] for k, v in self.metday.items()},

@@ -661,11 +661,19 @@ def _linear_fit(pred: np.ndarray, y: np.ndarray) -> list[float]:
     return [a, b, float(lo), float(hi)]
 
 
+#: rows below which a prediction runs on one thread: an operational forecast predicts a few
+#: hundred rows per model, and waking a second OpenMP thread for them (passive wait policy,
+#: models/threads.py) cost more than the prediction — seconds per run on a busy machine. Each
+#: row's prediction is the same whatever the thread count.
+PREDICT_ONE_THREAD_ROWS = 20_000
+
+
 def _predict(b: lgb.Booster, X: pd.DataFrame, features: list[str]) -> np.ndarray:
     missing = [c for c in features if c not in X.columns]
     for m in missing:
         X[m] = np.nan
-    return np.clip(b.predict(X[features]), 0, None)
+    kw = {"num_threads": 1} if len(X) < PREDICT_ONE_THREAD_ROWS else {}
+    return np.clip(b.predict(X[features], **kw), 0, None)
 
 
 def daily_from_hourly(hourly: np.ndarray, pollutant: str, h0: int) -> np.ndarray:
@@ -733,8 +741,9 @@ def predict_pollutant(model: PollutantModel, f: IssueFeatures, *,
         ``hourly`` ``(issue, lead, unit)`` rescaled to ``daily``, ``hourly_raw``.
     """
     n, u = len(f.issue_times), len(f.units)
+    designs = {k: daily_design(f, model.pollutant, k) for k in (1, 2, 3)}  # once per lead day
     daily = np.stack([
-        np.average([_predict(b, daily_design(f, model.pollutant, k), model.daily_features[k])
+        np.average([_predict(b, designs[k], model.daily_features[k])
                     for b in model.daily[k]], axis=0, weights=model.weights(k)).reshape(n, u)
         for k in (1, 2, 3)], axis=1)
     for k, ab in model.daily_linear.items():
