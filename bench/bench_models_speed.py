@@ -13,7 +13,7 @@ running bias from the last 31 issues, quantiles, AQI, probabilities, Dataset).
 LightGBM regressor (``fit_booster``; 100,000 rows × 60 features, 31 units, 100 rounds, synthetic)
 trained in a fresh process, idle and then beside a CPU-bound process started by the bench
 (bounded to a few minutes, stopped at the end), with the policy (``num_threads: auto``,
-``OMP_WAIT_POLICY=PASSIVE`` with a brief spin, ``GOMP_SPINCOUNT``); ``--contention-old`` adds the old settings (2 threads, OpenMP active
+``OMP_WAIT_POLICY=PASSIVE``); ``--contention-old`` adds the old settings (2 threads, OpenMP active
 wait) for comparison (slow when the machine is busy: minutes). Ends with ``contended/idle
 training time ratio: X`` for the policy (target ≤ 2.5).
 
@@ -87,10 +87,8 @@ def _contention_child(threads: str) -> None:
 
 def _train_timed(threads: str, policy: str) -> tuple[float, int]:
     """(seconds, threads used) of one training in a fresh process; inf after CHILD_TIMEOUT_S."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    if policy != "package":  # else models/threads.py sets them, as in any run
-        env["OMP_WAIT_POLICY"] = policy
+    env = dict(os.environ, OMP_WAIT_POLICY=policy)
+    env.pop("OMP_NUM_THREADS", None)  # the policy under test decides
     try:
         out = subprocess.run([sys.executable, __file__, "--contention-child", threads], env=env,
                              capture_output=True, text=True, check=True,
@@ -108,10 +106,7 @@ def contention(with_old: bool = False) -> float:
     """Idle vs contended training with the policy (and the old settings); print the table,
     return the policy's contended/idle ratio."""
     load0 = os.getloadavg()
-    from airwarn.models.threads import SPIN_COUNT
-
-    cases = [(f"policy: num_threads auto, OMP_WAIT_POLICY=PASSIVE, GOMP_SPINCOUNT={SPIN_COUNT}",
-              "auto", "package")]
+    cases = [("policy: num_threads auto, OMP_WAIT_POLICY=PASSIVE", "auto", "PASSIVE")]
     if with_old:
         cases.append(("old: 2 threads, OMP_WAIT_POLICY=ACTIVE", "2", "ACTIVE"))
     idle = {name: _train_timed(th, pol) for name, th, pol in cases}

@@ -11,13 +11,6 @@ a 2-core machine, 2 LightGBM threads took 3.0× the idle time, one stuck run > 3
   reads the variable once, when ``lightgbm`` loads it, so :func:`set_wait_policy` runs from
   ``models/__init__.py`` before any ``import lightgbm`` of the package. A value already in the
   environment wins (an operator can set ``OMP_WAIT_POLICY=ACTIVE``).
-* **Brief spin** ``GOMP_SPINCOUNT`` = :data:`SPIN_COUNT` (with the passive policy): before
-  sleeping, a waiting thread spins that many iterations (libgomp: ~100 000 per ms, so
-  :data:`SPIN_COUNT` is tens of µs) — long enough to catch the partner thread at a histogram
-  step on an idle machine (sleeping at every barrier made idle training ~1.5× slower), far
-  shorter than the default 300 000 (3 ms) that a descheduled partner makes a thread burn. When
-  there are more OpenMP threads than CPUs, libgomp's passive policy does not spin at all. An
-  operator's ``GOMP_SPINCOUNT`` wins.
 * **Thread count** ``num_threads: auto`` (per model in ``configs/models.yaml``): the CPUs this
   process may use (``os.sched_getaffinity``) minus the CPUs other processes keep busy right now
   (``/proc/stat`` over :data:`SAMPLE_S`; the 1-min load average elsewhere), rounded, at least 1.
@@ -34,7 +27,7 @@ import sys
 import time
 from typing import Literal
 
-__all__ = ["SAMPLE_S", "SPIN_COUNT", "WAIT_POLICIES", "busy_cpus", "resolve_num_threads", "set_wait_policy",
+__all__ = ["SAMPLE_S", "WAIT_POLICIES", "busy_cpus", "resolve_num_threads", "set_wait_policy",
            "threads_for"]
 
 log = logging.getLogger(__name__)
@@ -44,9 +37,6 @@ SAMPLE_S = 0.25
 #: a measured thread count is reused for this long (s): one training fits dozens of boosters
 _CACHE_S = 30.0
 WAIT_POLICIES = ("PASSIVE", "ACTIVE")
-#: libgomp spin iterations at a barrier before a passive thread sleeps (``GOMP_SPINCOUNT``; see
-#: the module docstring; measured in docs/notes/w2-speed.md)
-SPIN_COUNT = 30_000
 _cache: tuple[float, int] | None = None
 
 
@@ -64,8 +54,7 @@ def _configured_wait_policy() -> str:
 
 
 def set_wait_policy(policy: str | None = None) -> str:
-    """Set ``OMP_WAIT_POLICY`` for libgomp unless the environment already has it (and, with the
-    passive policy, ``GOMP_SPINCOUNT`` = :data:`SPIN_COUNT` unless set).
+    """Set ``OMP_WAIT_POLICY`` for libgomp unless the environment already has it.
 
     Parameters
     ----------
@@ -81,8 +70,6 @@ def set_wait_policy(policy: str | None = None) -> str:
     already = "OMP_WAIT_POLICY" in os.environ
     current = os.environ.setdefault("OMP_WAIT_POLICY",
                                     (policy or _configured_wait_policy()).upper())
-    if current == "PASSIVE" and not already:
-        os.environ.setdefault("GOMP_SPINCOUNT", str(SPIN_COUNT))
     if not already and "lightgbm" in sys.modules:
         log.warning("OMP_WAIT_POLICY=%s set after lightgbm was imported: no effect", current)
     return current
