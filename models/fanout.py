@@ -33,6 +33,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import pandas as pd
@@ -124,12 +125,34 @@ def train_pollutants(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                                                  if split else [])
     n = workers if workers is not None else training_workers(settings, feats, len(jobs))
     if n <= 1:
-        out = {}
-        for p in pollutants:
-            if progress:
-                progress(f"training {p} …")
-            out[p] = train_pollutant(obs, daily_obs, feats, p, settings, hourly=hourly)
-        return out
+        return _in_process(obs, daily_obs, feats, pollutants, settings, hourly, progress)
+    try:
+        return _on_processes(obs, daily_obs, feats, pollutants, settings, hourly, jobs, split, n,
+                             progress)
+    except (BrokenProcessPool, OSError) as exc:  # a worker died (memory?) or none could start
+        log.warning("training on %d processes failed (%s): training in this process", n, exc)
+        if progress:
+            progress(f"training processes failed ({exc}); training in this process")
+        return _in_process(obs, daily_obs, feats, pollutants, settings, hourly, progress)
+
+
+def _in_process(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
+                feats: Sequence[IssueFeatures], pollutants: Sequence[str],
+                settings: ModelSettings, hourly: bool,
+                progress: Callable[[str], None] | None) -> dict[str, PollutantModel]:
+    out = {}
+    for p in pollutants:
+        if progress:
+            progress(f"training {p} …")
+        out[p] = train_pollutant(obs, daily_obs, feats, p, settings, hourly=hourly)
+    return out
+
+
+def _on_processes(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
+                  feats: Sequence[IssueFeatures], pollutants: Sequence[str],
+                  settings: ModelSettings, hourly: bool, jobs: list[tuple[str, str]],
+                  split: bool, n: int,
+                  progress: Callable[[str], None] | None) -> dict[str, PollutantModel]:
     if progress:
         progress(f"training {', '.join(pollutants)} on {n} processes (1 thread each; daily and "
                  f"hourly models as separate jobs) …")
