@@ -59,7 +59,7 @@ def stations_to_units(obs: pd.DataFrame, stations: pd.DataFrame,
         out["unit_id"] = pd.Series(dtype=object)
         out["n_stations"] = pd.Series(dtype="int64")
         return out[UNIT_COLUMNS]
-    vals = pd.DataFrame({"time": obs["time"].to_numpy(), "unit_id": unit.to_numpy()})
+    vals = pd.DataFrame({"time": obs["time"].array, "unit_id": unit.to_numpy()})
     any_valid = np.zeros(len(obs), dtype=bool)
     for v in POLLUTANTS:
         ok = valid_mask(obs, v)

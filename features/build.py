@@ -136,11 +136,14 @@ def make_panel(table: pd.DataFrame, variables: Sequence[str], units: Sequence[st
     end = pd.Timestamp(end).tz_convert("UTC").floor("h") if end is not None else t.max()
     times = pd.date_range(start, end, freq="h")
     units = list(units)
-    uix = {u: i for i, u in enumerate(units)}
     rows = ((t - start) // pd.Timedelta(hours=1)).to_numpy()
-    cols = table[unit_col].map(uix).to_numpy()
-    ok = (rows >= 0) & (rows < len(times)) & ~pd.isna(cols)
-    rows, cols = rows[ok], cols[ok].astype(int)
+    if len(set(units)) == len(units):  # column of each row's unit, -1 = not a panel unit
+        cols = pd.Index(units).get_indexer(table[unit_col].to_numpy(dtype=object))
+    else:  # a repeated unit: its last column, as a dict lookup gives
+        uix = {u: i for i, u in enumerate(units)}
+        cols = table[unit_col].map(lambda u: uix.get(u, -1)).to_numpy(dtype=int)
+    ok = (rows >= 0) & (rows < len(times)) & (cols >= 0)
+    rows, cols = rows[ok], cols[ok]
     data: dict[str, np.ndarray] = {}
     for v in variables:
         if v not in table.columns:
@@ -806,7 +809,7 @@ class IssueFeatures:
     profile24: dict[str, np.ndarray] = field(default_factory=dict)
 
     def take(self, sel: Any) -> IssueFeatures:
-        """The features of a subset of the issues (boolean mask or slice)."""
+        """The features of a subset of the issues (boolean mask, slice or positions)."""
         return IssueFeatures(self.issue_times[sel], self.units,
                              {k: v[sel] for k, v in self.hist.items()},
                              {k: v[sel] for k, v in self.metday.items()},

@@ -155,7 +155,10 @@ def validate_obs(df: pd.DataFrame, source: str = "observations") -> pd.DataFrame
         raise ObsSchemaError(f"{source}: column 'time' is missing in row {i}")
     out["time"] = t.reset_index(drop=True)
     sid = df["station_id"]
-    bad = ~sid.map(lambda v: isinstance(v, str) and v != "").to_numpy(dtype=bool)
+    if pd.api.types.infer_dtype(sid, skipna=False) == "string":  # all str (fast path)
+        bad = (sid == "").to_numpy(dtype=bool)
+    else:
+        bad = ~sid.map(lambda v: isinstance(v, str) and v != "").to_numpy(dtype=bool)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ObsSchemaError(f"{source}: column 'station_id' must be a non-empty str, "

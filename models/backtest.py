@@ -43,6 +43,7 @@ from airwarn.features.build import (
 )
 from airwarn.features.calendar import holiday_source
 from airwarn.models.baselines import Climatology, climatology_forecast, fit_climatology, persistence
+from airwarn.models.fanout import train_pollutants
 from airwarn.models.forecast import (
     DAILY_NAMES,
     TARGETS,
@@ -51,7 +52,7 @@ from airwarn.models.forecast import (
     forecast_dataset,
     write_netcdf,
 )
-from airwarn.models.lgbm import PollutantModel, train_pollutant
+from airwarn.models.lgbm import PollutantModel
 
 from airwarn.core.timeutil import LOCAL_TZ
 
@@ -150,7 +151,8 @@ def train_models_on(obs: Panel, daily_obs: dict[str, pd.DataFrame], met_source: 
                     issue_hours: Sequence[int], settings: ModelSettings,
                     geometry: Geometry | None, pollutants: Sequence[str] = TARGETS,
                     hourly: bool = True, progress: Any = None) -> dict[str, PollutantModel]:
-    """Train every pollutant's models on issues whose D+3 ends by ``last_target_day``.
+    """Train every pollutant's models on issues whose D+3 ends by ``last_target_day`` (on
+    worker processes when the training is big enough: :mod:`models.fanout`).
 
     Parameters
     ----------
@@ -165,12 +167,8 @@ def train_models_on(obs: Panel, daily_obs: dict[str, pd.DataFrame], met_source: 
         its = issue_times_between(first_day, last_issue, h)
         feats.append(build_issue_features(obs, its, met_source, geometry=geometry,
                                           daily=daily_obs))
-    out = {}
-    for p in pollutants:
-        if progress:
-            progress(f"training {p} …")
-        out[p] = train_pollutant(obs, daily_obs, feats, p, settings, hourly=hourly)
-    return out
+    return train_pollutants(obs, daily_obs, feats, list(pollutants), settings, hourly=hourly,
+                            progress=progress)
 
 
 def _stats(f: np.ndarray, o: np.ndarray) -> dict[str, float]:

@@ -256,12 +256,19 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                 fd = f_all.take(slice(0, nb_))
                 # past issues predicted as now (with the hourly blend when the model has one)
                 pm = model if model.hourly_blend else _daily_only(model)
-                pb = predict_pollutant(pm, fd)["daily_raw"]
                 if stored is not None:
                     pst = stored_daily_raw(stored, bits, units, p)
-                    pb = np.where(np.isfinite(pst), pst, pb)
+                    # only the issues without a complete stored forecast are predicted again
+                    # (each issue's prediction depends on its own features only)
+                    redo = np.flatnonzero(~np.isfinite(pst).all(axis=(1, 2)))
+                    pb = pst.copy()
+                    if len(redo):
+                        pr = predict_pollutant(pm, fd.take(redo))["daily_raw"]
+                        pb[redo] = np.where(np.isfinite(pst[redo]), pst[redo], pr)
                     out.extras[f"{p}_bias_stored_issues"] = int(
                         np.isfinite(pst).any(axis=(1, 2)).sum())
+                else:
+                    pb = predict_pollutant(pm, fd)["daily_raw"]
                 ob = _observed_daily(daily_obs, fd.issue_times, units, p)
                 pa = predict_pollutant(model, f)
                 # errors of the batch itself feed later issues of the batch (backtest)

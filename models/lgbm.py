@@ -58,7 +58,7 @@ from airwarn.models.threads import resolve_num_threads
 from airwarn.core.pollutants import pollutant as pollutant_info
 
 __all__ = ["RESID_LEVELS", "PollutantModel", "apply_clim_blend", "apply_linear",
-           "clim_blend_weight", "fit_booster", "train_pollutant",
+           "clim_blend_weight", "fit_booster", "fit_hourly", "train_pollutant",
            "predict_pollutant", "daily_from_hourly", "quantiles_from_resid", "recency_weights"]
 
 log = logging.getLogger(__name__)
@@ -317,10 +317,7 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     """
     t_start = time.perf_counter()
     c = settings.log_offset.get(pollutant, 10.0)
-    all_times = pd.DatetimeIndex(np.concatenate([f.issue_times.to_numpy() for f in feats]))
-    all_times = all_times.tz_localize("UTC") if all_times.tz is None else all_times
-    end = all_times.max()
-    cut = all_times.sort_values()[int(len(all_times) * (1 - settings.calibration_fraction))]
+    all_times, end, cut = _training_issues(feats, settings)
     tbl = daily_obs[pollutant]
     daily_models: dict[int, list[lgb.Booster]] = {}
     daily_resid: dict[int, list[float]] = {}
@@ -480,26 +477,7 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     hfeat: list[str] = []
     hourly_resid: dict[int, list[float]] = {}
     if hourly:
-        Xs, ys, calib, lds = [], [], [], []
-        rng = np.random.default_rng(settings.hourly.seed)
-        for f in feats:
-            stride = settings.hourly_lead_stride
-            leads = np.arange(1 + int(rng.integers(stride)), f.nleads + 1, stride)
-            X = hourly_design(f, pollutant, leads)
-            Xs.append(X)
-            ys.append(_hourly_targets(obs, f, pollutant, leads))
-            nl = len(leads)
-            calib.append(np.repeat(f.issue_times >= cut, nl * len(f.units)))
-            lds.append(np.tile(np.repeat(_lead_day_of(f, leads), len(f.units)),
-                               len(f.issue_times)))
-        X = pd.concat(Xs, ignore_index=True)
-        y, cal, ld = np.concatenate(ys), np.concatenate(calib), np.concatenate(lds)
-        hfeat = list(X.columns)
-        hmodel = fit_booster(X[~cal], y[~cal], settings.hourly)
-        pred = hmodel.predict(X[cal])
-        for d in range(4):
-            sel = ld[cal] == d
-            hourly_resid[d] = _resid_quantiles(y[cal][sel], pred[sel], c)
+        hmodel, hfeat, hourly_resid = fit_hourly(obs, feats, pollutant, settings)
         if settings.hourly_blend and cal_daily:
             # daily products of the hourly model on the calibration issues (all leads), blended
             # with the direct daily forecast where that lowers the calibration RMSE (≥ 1 %)
@@ -558,6 +536,55 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                           hourly_resid, c, info, daily_weights, daily_linear, hourly_blend,
                           bias_lead_days, clim_weight,
                           _clim_to_json(clim_all) if clim_weight else {})
+
+
+def _training_issues(feats: Sequence[IssueFeatures], settings: ModelSettings
+                     ) -> tuple[pd.DatetimeIndex, pd.Timestamp, pd.Timestamp]:
+    """All training issue times (UTC), the last one, and the first calibration issue."""
+    all_times = pd.DatetimeIndex(np.concatenate([f.issue_times.to_numpy() for f in feats]))
+    all_times = all_times.tz_localize("UTC") if all_times.tz is None else all_times
+    cut = all_times.sort_values()[int(len(all_times) * (1 - settings.calibration_fraction))]
+    return all_times, all_times.max(), cut
+
+
+def fit_hourly(obs: Panel, feats: Sequence[IssueFeatures], pollutant: str,
+               settings: ModelSettings
+               ) -> tuple[lgb.Booster, list[str], dict[int, list[float]]]:
+    """The pooled hourly shape model of one pollutant (fitted before the calibration split) and
+    its log-ratio residual quantiles per lead day 0…3 on the calibration issues.
+
+    Independent of the daily models (its own random lead subsample, seeded by
+    ``settings.hourly.seed``), so it can be fitted in another process
+    (:func:`models.fanout.train_pollutants`).
+
+    Returns
+    -------
+    booster, feature names, residual quantiles (lead day → 99 values at :data:`RESID_LEVELS`)
+    """
+    c = settings.log_offset.get(pollutant, 10.0)
+    _, _, cut = _training_issues(feats, settings)
+    hourly_resid: dict[int, list[float]] = {}
+    Xs, ys, calib, lds = [], [], [], []
+    rng = np.random.default_rng(settings.hourly.seed)
+    for f in feats:
+        stride = settings.hourly_lead_stride
+        leads = np.arange(1 + int(rng.integers(stride)), f.nleads + 1, stride)
+        X = hourly_design(f, pollutant, leads)
+        Xs.append(X)
+        ys.append(_hourly_targets(obs, f, pollutant, leads))
+        nl = len(leads)
+        calib.append(np.repeat(f.issue_times >= cut, nl * len(f.units)))
+        lds.append(np.tile(np.repeat(_lead_day_of(f, leads), len(f.units)),
+                           len(f.issue_times)))
+    X = pd.concat(Xs, ignore_index=True)
+    y, cal, ld = np.concatenate(ys), np.concatenate(calib), np.concatenate(lds)
+    hfeat = list(X.columns)
+    hmodel = fit_booster(X[~cal], y[~cal], settings.hourly)
+    pred = hmodel.predict(X[cal])
+    for d in range(4):
+        sel = ld[cal] == d
+        hourly_resid[d] = _resid_quantiles(y[cal][sel], pred[sel], c)
+    return hmodel, hfeat, hourly_resid
 
 
 def _out_of_fold(X: pd.DataFrame, y: np.ndarray, w: np.ndarray, fold: np.ndarray,
@@ -634,11 +661,19 @@ def _linear_fit(pred: np.ndarray, y: np.ndarray) -> list[float]:
     return [a, b, float(lo), float(hi)]
 
 
+#: rows below which a prediction runs on one thread: an operational forecast predicts a few
+#: hundred rows per model, and waking a second OpenMP thread for them (passive wait policy,
+#: models/threads.py) cost more than the prediction — seconds per run on a busy machine. Each
+#: row's prediction is the same whatever the thread count.
+PREDICT_ONE_THREAD_ROWS = 20_000
+
+
 def _predict(b: lgb.Booster, X: pd.DataFrame, features: list[str]) -> np.ndarray:
     missing = [c for c in features if c not in X.columns]
     for m in missing:
         X[m] = np.nan
-    return np.clip(b.predict(X[features]), 0, None)
+    kw = {"num_threads": 1} if len(X) < PREDICT_ONE_THREAD_ROWS else {}
+    return np.clip(b.predict(X[features], **kw), 0, None)
 
 
 def daily_from_hourly(hourly: np.ndarray, pollutant: str, h0: int) -> np.ndarray:
@@ -706,8 +741,9 @@ def predict_pollutant(model: PollutantModel, f: IssueFeatures, *,
         ``hourly`` ``(issue, lead, unit)`` rescaled to ``daily``, ``hourly_raw``.
     """
     n, u = len(f.issue_times), len(f.units)
+    designs = {k: daily_design(f, model.pollutant, k) for k in (1, 2, 3)}  # once per lead day
     daily = np.stack([
-        np.average([_predict(b, daily_design(f, model.pollutant, k), model.daily_features[k])
+        np.average([_predict(b, designs[k], model.daily_features[k])
                     for b in model.daily[k]], axis=0, weights=model.weights(k)).reshape(n, u)
         for k in (1, 2, 3)], axis=1)
     for k, ab in model.daily_linear.items():

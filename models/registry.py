@@ -143,8 +143,31 @@ def save_model(model: PollutantModel, data_dir: Path | str, *,
     return vdir / CARD_NAME
 
 
+#: parsed LightGBM text models of this process by the SHA-256 of their text (see load_model)
+_BOOSTERS: dict[str, lgb.Booster] = {}
+#: at most this many parsed models are kept (3 pollutants × ≤ 7 files of one version each)
+_BOOSTERS_MAX = 64
+
+
+def _booster(text: bytes, sha: str) -> lgb.Booster:
+    """The Booster of a model text whose hash is ``sha`` (parsed once per process)."""
+    b = _BOOSTERS.get(sha)
+    if b is None:
+        b = lgb.Booster(model_str=text.decode("utf-8"))
+        if len(_BOOSTERS) >= _BOOSTERS_MAX:
+            _BOOSTERS.pop(next(iter(_BOOSTERS)))
+        _BOOSTERS[sha] = b
+    return b
+
+
 def load_model(card_path: Path | str) -> tuple[PollutantModel, dict[str, Any]]:
     """Load one model version from its card.
+
+    Every call reads the card and the model files and checks their hashes; the parsing of a
+    text model into a ``Booster`` is done once per process for a given text (keyed by its
+    hash): a backfill forecasts dozens of issue times with the same models, and parsing them
+    again for each took most of the load. The Boosters are shared between the returned models
+    (they are only used to predict).
 
     Raises
     ------
@@ -169,7 +192,7 @@ def load_model(card_path: Path | str) -> tuple[PollutantModel, dict[str, Any]]:
                 raise ValueError(f"{p}: model file does not match the hash in its card "
                                  f"(corrupted or changed)")
             try:
-                boosters[name] = lgb.Booster(model_str=b.decode("utf-8"))
+                boosters[name] = _booster(b, sha)
             except (lgb.basic.LightGBMError, UnicodeDecodeError) as exc:
                 raise ValueError(f"{p}: not a LightGBM text model ({exc})") from None
         daily = {int(k): [boosters[n] for n in v] for k, v in card["daily_files"].items()}
