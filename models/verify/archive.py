@@ -762,7 +762,9 @@ def compare_systems(fc_a: xr.DataArray, fc_b: xr.DataArray, obs: xr.DataArray, *
             lo = hi = np.nan
         row: dict[str, Any] = {d: (int(k) if isinstance(k, (int, np.integer)) else k)
                                for d, k in coord.items()}
-        la_m, lb_m = float(np.nanmean(a)), float(np.nanmean(bb))
+        # a lead with no verified pair (all NaN) has no mean loss: NaN, without numpy's warning
+        la_m = float(np.nanmean(a)) if np.isfinite(a).any() else math.nan
+        lb_m = float(np.nanmean(bb)) if np.isfinite(bb).any() else math.nan
         pref = "rmse" if cmp_.loss == "squared" else "mae"
         row.update({"n": dm["n"], "loss_a": la_m, "loss_b": lb_m,
                     f"{pref}_a": math.sqrt(la_m) if pref == "rmse" else la_m,
