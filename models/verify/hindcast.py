@@ -491,6 +491,14 @@ def d1_warned(batch: xr.Dataset, ladder: Any, trigger: str, probability: float) 
     the ladder (PM-gated, on the effective AQI of D+1…D+3 under the trigger) reaches yellow with
     D+1 inside the episode window (:func:`alerts.warning._episode_days`). Columns ``unit_id``,
     ``date`` (D+1), ``warned``."""
+    tab = _d1_warned_table(batch, ladder, [(trigger, probability)])
+    return tab.rename(columns={0: "warned"})
+
+
+def _d1_warned_table(batch: xr.Dataset, ladder: Any,
+                     cands: Sequence[tuple[str, float]]) -> pd.DataFrame:
+    """:func:`d1_warned` of several triggers at once (the unit forecasts of each issue are read
+    once): columns ``unit_id``, ``date`` and one bool column per candidate index."""
     from airwarn.alerts.ladders import evaluate_ladder
     from airwarn.alerts.warning import _episode_days, effective_aqi, unit_forecasts
 
@@ -499,14 +507,17 @@ def d1_warned(batch: xr.Dataset, ladder: Any, trigger: str, probability: float) 
     for i in range(batch.sizes["issue_time"]):
         one = batch.isel(issue_time=i)
         for uid, fc in unit_forecasts(one, rs).items():
-            aqi, _ = effective_aqi(fc, trigger, probability)
-            res = evaluate_ladder(ladder, aqi, daily_pm25=fc.pm25, primary=fc.primary,
-                                  ruleset=rs)
-            warned = False
-            if _RANK.get(res.level, 0) >= 2:
-                warned = 0 in _episode_days(ladder, fc, aqi, list(res.exceedance_days), rs)
-            rows.append({"unit_id": uid, "date": pd.Timestamp(fc.dates[0]), "warned": warned})
-    return pd.DataFrame(rows)
+            row: dict[Any, Any] = {"unit_id": uid, "date": pd.Timestamp(fc.dates[0])}
+            for j, (trigger, probability) in enumerate(cands):
+                aqi, _ = effective_aqi(fc, trigger, probability)
+                res = evaluate_ladder(ladder, aqi, daily_pm25=fc.pm25, primary=fc.primary,
+                                      ruleset=rs)
+                warned = False
+                if _RANK.get(res.level, 0) >= 2:
+                    warned = 0 in _episode_days(ladder, fc, aqi, list(res.exceedance_days), rs)
+                row[j] = warned
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["unit_id", "date", *range(len(cands))])
 
 
 def choose_probability(batch: xr.Dataset, obs_lv: pd.DataFrame, ladder: Any, *,
@@ -525,12 +536,13 @@ def choose_probability(batch: xr.Dataset, obs_lv: pd.DataFrame, ladder: Any, *,
         ["unit_id", "date", "obs", "aqi"]]
     rows = []
     best = None
-    for trig, p in cands:
-        m = d1_warned(batch, ladder, trig, p).merge(obs, on=["unit_id", "date"])
-        m = m[m["aqi"].notna()]
-        a = int((m["warned"] & m["obs"]).sum())
-        b = int((m["warned"] & ~m["obs"]).sum())
-        c = int((~m["warned"] & m["obs"]).sum())
+    m = _d1_warned_table(batch, ladder, cands).merge(obs, on=["unit_id", "date"])
+    m = m[m["aqi"].notna()]
+    for j, (trig, p) in enumerate(cands):
+        warned = m[j].astype(bool)
+        a = int((warned & m["obs"]).sum())
+        b = int((warned & ~m["obs"]).sum())
+        c = int((~warned & m["obs"]).sum())
         row = {"trigger": trig, "probability": p, "hits": a, "false_alarms": b, "misses": c,
                "pod": a / (a + c) if a + c else None, "far": b / (a + b) if a + b else None,
                "csi": a / (a + b + c) if a + b + c else None}
