@@ -11,7 +11,7 @@ climatology), the O3 MDA8 > 215 CSI, the run time, and the goals:
 * without met (Beijing): O3 MDA8 > 215 CSI at D+1 ≥ persistence's.
 
 Run: ``AIRWARN_DATASETS_DIR=… OMP_NUM_THREADS=1 .venv/bin/python bench/bench_hindcast.py
---out /tmp/hindcast [--only beijing_none] [--reuse]``.
+--out /tmp/hindcast [--only beijing_none] [--reuse] [--jobs 1]``.
 """
 
 from __future__ import annotations
@@ -66,13 +66,16 @@ def main() -> None:
     ap.add_argument("--only", action="append", choices=sorted(CASES))
     ap.add_argument("--reuse", action="store_true",
                     help="reuse backtest.nc files already in --out (verification only)")
+    ap.add_argument("--jobs", type=int, default=2,
+                    help="processes (2: training fold beside the test backtest, baseline chains "
+                         "beside the model's; 1: one process)")
     args = ap.parse_args()
     for name in args.only or list(CASES):
         dom, tr, t0, t1, met, fold = CASES[name]
         t = time.perf_counter()
         res = run_hindcast(ROOT / "configs" / "domains" / f"{dom}.yaml", train_end=tr,
                            test_start=t0, test_end=t1, met=met, out_dir=args.out / name,
-                           select_fold_days=fold, reuse=args.reuse)
+                           select_fold_days=fold, reuse=args.reuse, jobs=args.jobs)
         print(f"== {name}: {time.perf_counter() - t:.0f} s {json.dumps(res.seconds)}")
         print(format_verification(res.verification))
         for g in goals(res.verification, met):

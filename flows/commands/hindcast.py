@@ -32,6 +32,9 @@ def register(app: typer.Typer) -> None:
                                     "(slower; day-mode ladders read daily products only)."),
         light: bool = typer.Option(False, "--light", help="Lighter daily models (1 seed, "
                                    "pooled design, 200 trees) for a busy machine."),
+        jobs: int = typer.Option(2, "--jobs", min=1, max=3,
+                                 help="Processes: 2 runs the training fold beside the test "
+                                      "backtest and the baselines' chains beside the model's."),
         no_reuse: bool = typer.Option(False, "--no-reuse",
                                       help="Recompute backtest.nc even when present."),
     ) -> None:
@@ -44,7 +47,7 @@ def register(app: typer.Typer) -> None:
             res = run_hindcast(domain, train_end=train_end, test_start=test_start,
                                test_end=test_end, met=met, out_dir=out, issue_hour=issue_hour,
                                select_fold_days=select_fold_days, reuse=not no_reuse, hourly=hourly,
-                               light=light,
+                               light=light, jobs=jobs,
                                progress=typer.echo)
         except (FileNotFoundError, ValueError) as exc:
             typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
