@@ -593,7 +593,8 @@ class _Case:
         self.data = load_domain_data(self.dom)
         self.units = sorted(self.data.obs_units["unit_id"].astype(str).unique())
         nb = {u: list(self.data.geometry.neighbours.get(u, [])) for u in self.units}
-        self.region = domain_region(self.units, self.data.names, nb)
+        self.region_args = (self.units, dict(self.data.names), nb)
+        self.region = domain_region(*self.region_args)
         self.ladder = load_ladder("national-2024", allow_long_horizon=True)
         self.od = observed_daily_table(self.data.obs_units)
         self.obs_lv = observed_levels(self.od, self.ladder)
@@ -650,12 +651,13 @@ def _fold_job(domain_path: str, out: str, f_train_end: str, f_start: str, f_sel_
                         "fold_choose": round(time.perf_counter() - t2, 1)}}
 
 
-def _chain_job(domain_path: str, batch_nc: str, register: str, jsonl: str, trigger: str,
-               probability: float, o3_probability: float | None) -> int:
-    """:func:`run_chain` of a forecast file, its decisions written to ``jsonl`` (worker)."""
-    case = _Case(domain_path)
-    dec = run_chain(xr.load_dataset(batch_nc), case.region, register, trigger=trigger,
-                    probability=probability, o3_probability=o3_probability)
+def _chain_job(region: tuple[list[str], dict[str, str], dict[str, list[str]]], batch_nc: str,
+               register: str, jsonl: str, trigger: str, probability: float,
+               o3_probability: float | None) -> int:
+    """:func:`run_chain` of a forecast file, its decisions written to ``jsonl`` (worker).
+    ``region``: the :func:`domain_region` arguments (units, names, neighbours)."""
+    dec = run_chain(xr.load_dataset(batch_nc), domain_region(*region), register,
+                    trigger=trigger, probability=probability, o3_probability=o3_probability)
     _write_jsonl(Path(jsonl), dec)
     return len(dec)
 
@@ -702,6 +704,8 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
     """
     from concurrent.futures import Future, ProcessPoolExecutor
     from multiprocessing import get_context
+
+    from airwarn.models.forecast import write_netcdf
 
     say = progress or (lambda s: None)
     out = Path(out_dir)
@@ -761,8 +765,8 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
             if name == "model" or pool is None:
                 continue
             nc = out / f"baseline_{name}.nc"
-            batch.to_netcdf(nc)
-            futs[name] = pool.submit(_chain_job, case.domain_path, str(nc),
+            write_netcdf(batch, nc)
+            futs[name] = pool.submit(_chain_job, case.region_args, str(nc),
                                      str(out / f"register_{name}.sqlite"),
                                      str(out / f"decisions_{name}.jsonl"), trig, p, None)
         for name, (batch, trig, p) in systems.items():
