@@ -18,13 +18,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from airwarn.models.verify.hindcast import format_verification, run_hindcast  # noqa: E402
+from airwarn.models.verify.hindcast import (  # noqa: E402
+    _Case,
+    error_breakdown,
+    format_verification,
+    run_hindcast,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = {
@@ -80,6 +86,11 @@ def main() -> None:
         print(format_verification(res.verification))
         for g in goals(res.verification, met):
             print("goal:", g)
+        obs_lv = _Case(ROOT / "configs" / "domains" / f"{dom}.yaml").obs_lv
+        for sysname, v in [("model", res.verification), *res.verification["baselines"].items()]:
+            print(f"D+1 {sysname}: where the misses / false alarms are:",
+                  json.dumps(error_breakdown(v["colour"]["D+1"], obs_lv), sort_keys=True))
+        print(f"uptime: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,8 @@ from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["SYSTEMS", "HindcastResult", "domain_region", "observed_daily_table", "observed_levels",
            "persistence_dataset", "climatology_dataset", "run_chain", "verify_chain",
-           "choose_probability", "run_hindcast", "format_verification", "LEVELS"]
+           "choose_probability", "run_hindcast", "format_verification", "error_breakdown",
+           "LEVELS"]
 
 LEVELS: tuple[str, ...] = ("yellow", "orange", "red")
 SYSTEMS: tuple[str, ...] = ("model", "persistence", "climatology")
@@ -895,6 +896,56 @@ def reliability_table(ds: xr.Dataset, od: pd.DataFrame, bins: int = 10) -> dict[
                                  if len(ov) else None}
         out[name] = res
     return out
+
+
+def error_breakdown(colour_lead: dict[str, Any], obs_lv: pd.DataFrame) -> dict[str, Any]:
+    """Where the misses and false alarms of one lead day come from (the ``colour["D+k"]`` table
+    of :func:`verify_chain` with its dates, and :func:`observed_levels`).
+
+    Returns
+    -------
+    dict
+        ``misses``: counts by the observed PM-gated AQI of the day (``150-200`` a day of a
+        2-day run above 150, ``200-250``, ``>250``), by the length of its observed episode
+        (``1 day``, ``2 days``, ``3+ days``) and ``onset`` (first day of the episode);
+        ``false_alarms``: counts by the observed PM-gated AQI (``<=100``, ``100-150``,
+        ``150-200`` a single day above 150, no episode) and ``next_to_episode`` (the day
+        before or after an observed episode day: a timing error, not a wrong event).
+    """
+    o = obs_lv.copy()
+    o["key"] = o["unit_id"].astype(str) + ":" + pd.to_datetime(o["date"]).dt.strftime("%Y-%m-%d")
+    ep = o.dropna(subset=["episode_start"])
+    length = ep.groupby(["unit_id", "episode_start"])["date"].transform("size")
+    o.loc[ep.index, "ep_len"] = length
+    by = o.set_index("key")
+    yes = set(o.loc[o["level"].map(_RANK).fillna(0) >= 2, "key"])
+
+    def band(x: float, edges: Sequence[tuple[float, str]]) -> str:
+        for hi, name in edges:
+            if x <= hi:
+                return name
+        return edges[-1][1]
+
+    miss: dict[str, int] = {}
+    for k in colour_lead.get("miss_dates", []):
+        r = by.loc[k]
+        g = float(r["gated_aqi"])
+        for name in (band(g, [(200, "aqi 150-200"), (250, "aqi 200-250"), (1e9, "aqi >250")]),
+                     {1: "1-day episode", 2: "2-day episode"}.get(int(r["ep_len"]),
+                                                                  "3+-day episode"),
+                     *(["onset"] if r["date"] == r["episode_start"] else [])):
+            miss[name] = miss.get(name, 0) + 1
+    fa: dict[str, int] = {}
+    for k in colour_lead.get("false_alarm_dates", []):
+        r = by.loc[k]
+        g = float(r["gated_aqi"]) if r["gated_aqi"] == r["gated_aqi"] else -1.0
+        u, d = k.split(":")
+        near = any(f"{u}:{(pd.Timestamp(d) + pd.Timedelta(days=j)).date()}" in yes
+                   for j in (-1, 1))
+        for name in (band(g, [(100, "aqi <=100"), (150, "aqi 100-150"), (1e9, "aqi >150")]),
+                     *(["next to an episode"] if near else [])):
+            fa[name] = fa.get(name, 0) + 1
+    return {"misses": miss, "false_alarms": fa}
 
 
 def format_verification(ver: dict[str, Any]) -> str:

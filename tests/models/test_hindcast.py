@@ -206,3 +206,22 @@ def test_chain_in_a_worker_process_equals_the_chain_in_process(tmp_path, region)
     assert n == len(ref) == len(got) and len(got) >= 3
     assert [key(d) for d in got] == [key(d) for d in ref]
     assert [d["action"] for d in got if d["unit_ids"] == ["a"]][:1] == ["issue"]
+
+
+def test_error_breakdown_of_persistence(tmp_path, region):
+    """Persistence misses the onset (01-04, AQI 160, a 4-day episode) and warns after the
+    episode ended (01-08, AQI 120, the day after an episode day)."""
+    from airwarn.models.verify.hindcast import error_breakdown
+
+    obs = _obs()
+    dec = run_chain(persistence_dataset(_perfect_batch(), obs), region, tmp_path / "p.sqlite")
+    lv = observed_levels(obs, load_ladder("national-2024", allow_long_horizon=True))
+    d1 = verify_chain(dec, lv, DAYS[0], DAYS[13])["colour"]["D+1"]
+    b = error_breakdown(d1, lv)
+    assert "a:2024-01-04" in d1["miss_dates"] and "a:2024-01-08" in d1["false_alarm_dates"]
+    assert sum(v for k, v in b["misses"].items() if k.startswith("aqi")) == d1["misses"]
+    assert b["misses"]["onset"] == 1 and b["misses"]["3+-day episode"] == d1["misses"]
+    assert b["misses"]["aqi 150-200"] >= 1  # 01-04 at 160
+    assert sum(v for k, v in b["false_alarms"].items() if k.startswith("aqi")) == \
+        d1["false_alarms"]
+    assert b["false_alarms"]["next to an episode"] >= 1 and b["false_alarms"]["aqi 100-150"] >= 1
