@@ -75,13 +75,17 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2,
                     help="processes (2: training fold beside the test backtest, baseline chains "
                          "beside the model's; 1: one process)")
+    ap.add_argument("--selection", choices=("chain", "proxy"), default="chain",
+                    help="trigger choice on the training fold: through the chain, or the "
+                         "memoryless proxy")
     args = ap.parse_args()
     for name in args.only or list(CASES):
         dom, tr, t0, t1, met, fold = CASES[name]
         t = time.perf_counter()
         res = run_hindcast(ROOT / "configs" / "domains" / f"{dom}.yaml", train_end=tr,
                            test_start=t0, test_end=t1, met=met, out_dir=args.out / name,
-                           select_fold_days=fold, reuse=args.reuse, jobs=args.jobs)
+                           select_fold_days=fold, reuse=args.reuse, jobs=args.jobs,
+                           selection=args.selection)
         print(f"== {name}: {time.perf_counter() - t:.0f} s {json.dumps(res.seconds)}")
         print(format_verification(res.verification))
         for g in goals(res.verification, met):

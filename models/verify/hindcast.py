@@ -48,8 +48,8 @@ from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["SYSTEMS", "HindcastResult", "domain_region", "observed_daily_table", "observed_levels",
            "persistence_dataset", "climatology_dataset", "run_chain", "verify_chain",
-           "choose_probability", "run_hindcast", "format_verification", "error_breakdown",
-           "LEVELS"]
+           "choose_probability", "choose_trigger_chain", "run_hindcast", "format_verification",
+           "error_breakdown", "LEVELS"]
 
 LEVELS: tuple[str, ...] = ("yellow", "orange", "red")
 SYSTEMS: tuple[str, ...] = ("model", "persistence", "climatology")
@@ -634,20 +634,68 @@ def _backtest(case: _Case, out: Path, tag: str, tr_end: Any, te_start: Any, te_e
     return ds
 
 
+def choose_trigger_chain(batch: xr.Dataset, region: Any, obs_lv: pd.DataFrame, first_day: Any,
+                         last_day: Any, work_dir: Path | str, *,
+                         grid: Sequence[float] = PROBABILITY_GRID,
+                         o3_probability: float | None = None
+                         ) -> tuple[str, float, list[dict[str, Any]]]:
+    """Choose the trigger (median, or probability ≥ p) maximising the D+1 CSI of colour
+    warnings on a training fold, each candidate run through the real chain (:func:`run_chain`:
+    the state machine with its memory, as in the test period) and verified with
+    :func:`verify_chain` — unlike :func:`choose_probability`'s memoryless proxy, the warnings
+    in force include the continuations and the 36-h lift rule. Ties: the earlier candidate.
+
+    Parameters
+    ----------
+    batch : xarray.Dataset
+        The fold's forecasts (leading ``issue_time``).
+    first_day, last_day : date-like
+        Local issue days of the fold.
+    work_dir : path
+        Where the candidates' registers are written (``register_<trigger>.sqlite``).
+
+    Returns
+    -------
+    (trigger, probability, table of the candidates with their D+1 POD/FAR/CSI)
+    """
+    cands = [("median", 0.5)] + [("probability", p) for p in grid]
+    rows: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    for trig, p in cands:
+        tag = "median" if trig == "median" else f"p{p:g}"
+        dec = run_chain(batch, region, Path(work_dir) / f"register_{tag}.sqlite", trigger=trig,
+                        probability=p, o3_probability=o3_probability)
+        d1 = verify_chain(dec, obs_lv, first_day, last_day, lead_days=(1,))["colour"]["D+1"]
+        row = {"trigger": trig, "probability": p, "method": "chain",
+               **{k: d1[k] for k in ("hits", "false_alarms", "misses", "pod", "far", "csi")}}
+        rows.append(row)
+        if best is None or (row["csi"] or 0) > (best["csi"] or 0):
+            best = row
+    assert best is not None
+    return best["trigger"], float(best["probability"]), rows
+
+
 def _fold_job(domain_path: str, out: str, f_train_end: str, f_start: str, f_sel_end: str,
-              opts: dict[str, Any]) -> dict[str, Any]:
+              opts: dict[str, Any], selection: str = "chain") -> dict[str, Any]:
     """The training fold: models trained up to ``f_train_end`` forecast ``f_start …
-    f_sel_end``; the trigger and the O3 probability threshold maximising the D+1 CSI there.
+    f_sel_end``; the trigger (``selection``: ``chain`` :func:`choose_trigger_chain`, ``proxy``
+    :func:`choose_probability`) and the O3 probability threshold maximising the D+1 CSI there.
     Plain values in and out (runs in a worker process)."""
     t1 = time.perf_counter()
     case = _Case(domain_path)
     fold = _backtest(case, Path(out), "fold", f_train_end, f_start, f_sel_end, **opts)
     t2 = time.perf_counter()
-    trigger, prob, cand = choose_probability(fold, case.obs_lv, case.ladder)
     o3_p, o3_rows = choose_o3_probability(fold, case.od)
+    if selection == "chain":
+        trigger, prob, cand = choose_trigger_chain(fold, case.region, case.obs_lv, f_start,
+                                                   f_sel_end, Path(out) / "fold",
+                                                   o3_probability=o3_p)
+    else:
+        trigger, prob, cand = choose_probability(fold, case.obs_lv, case.ladder)
     return {"trigger": trigger, "probability": prob, "o3_probability": o3_p,
             "info": {"train_end": f_train_end, "select_start": f_start, "select_end": f_sel_end,
-                     "candidates": cand, "o3_probability": o3_p, "o3_candidates": o3_rows},
+                     "method": selection, "candidates": cand, "o3_probability": o3_p,
+                     "o3_candidates": o3_rows},
             "seconds": {"fold_backtest": round(t2 - t1, 1),
                         "fold_choose": round(time.perf_counter() - t2, 1)}}
 
@@ -671,7 +719,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, test_end: Any,
                  met: str = "perfect", out_dir: Path | str, issue_hour: int = 12,
                  select_fold_days: int = 0, reuse: bool = True, hourly: bool = False,
-                 light: bool = False, jobs: int = 1,
+                 light: bool = False, jobs: int = 1, selection: str = "chain",
                  progress: Callable[[str], None] | None = None) -> HindcastResult:
     """The warning hindcast of a domain (see the module docstring).
 
@@ -698,6 +746,10 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
     hourly : bool
         Train the hourly models too (the day-mode ladders read daily products only; False
         takes the hourly path from persistence and trains about twice as fast).
+    selection : {"chain", "proxy"}
+        How the fold chooses the trigger: each candidate through the real chain (the state
+        machine as in the test period; default), or the memoryless proxy (faster, the choice
+        of the first measurements).
     jobs : int
         Processes: 2 runs the training fold (backtest and choice) beside the test backtest,
         and the baselines' chains beside the model's (same computations, same results; only
@@ -734,7 +786,7 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
             say(f"training fold: train ≤ {f_train_end.date()}, select on {f_start.date()} … "
                 f"{f_sel_end.date()}" + (" (in a worker process)" if pool else ""))
             fold_args = (case.domain_path, str(out), str(f_train_end.date()),
-                         str(f_start.date()), str(f_sel_end.date()), opts)
+                         str(f_start.date()), str(f_sel_end.date()), opts, selection)
             if pool is not None:
                 fold_fut = pool.submit(_fold_job, *fold_args)
         t1 = time.perf_counter()

@@ -225,3 +225,21 @@ def test_error_breakdown_of_persistence(tmp_path, region):
     assert sum(v for k, v in b["false_alarms"].items() if k.startswith("aqi")) == \
         d1["false_alarms"]
     assert b["false_alarms"]["next to an episode"] >= 1 and b["false_alarms"]["aqi 100-150"] >= 1
+
+
+def test_choose_trigger_through_the_chain(tmp_path, region):
+    """The fold's trigger chosen with the real state machine: the median (= P ≥ 0.25 here)
+    keeps the warning in force over the whole episode (4 hits at D+1, the memoryless proxy
+    counts 3), P ≥ 0.35 never fires."""
+    from airwarn.models.verify.hindcast import choose_trigger_chain
+
+    ladder = load_ladder("national-2024", allow_long_horizon=True)
+    lv = observed_levels(_obs(), ladder)
+    trig, p, rows = choose_trigger_chain(_with_probabilities(_perfect_batch()), region, lv,
+                                         DAYS[0], DAYS[13], tmp_path, grid=(0.25, 0.35))
+    got = {(r["trigger"], r["probability"]): (r["hits"], r["false_alarms"], r["misses"])
+           for r in rows}
+    assert got[("median", 0.5)] == got[("probability", 0.25)] == (4, 0, 0)
+    assert got[("probability", 0.35)] == (0, 0, 4)
+    assert (trig, p) == ("median", 0.5)
+    assert (tmp_path / "register_p0.35.sqlite").exists()
