@@ -243,3 +243,27 @@ def test_choose_trigger_through_the_chain(tmp_path, region):
     assert got[("probability", 0.35)] == (0, 0, 4)
     assert (trig, p) == ("median", 0.5)
     assert (tmp_path / "register_p0.35.sqlite").exists()
+
+
+def test_regional_primary_pollutant_tie_does_not_depend_on_the_process():
+    """A regional decision's primary pollutant on a tie between its units is the same in every
+    process (it followed the set's hash order: the hindcast's worker and the main process gave
+    PM2.5 / O3_8h for the same Beijing regional warning of 2015-06-27)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import pandas as pd, numpy as np\n"
+        "from airwarn.alerts.regional import RegionalFinding\n"
+        "from airwarn.alerts.warning import WarningDecision, UnitForecast, _regional_decision\n"
+        "now = pd.Timestamp('2015-06-27 12:00', tz='Asia/Shanghai')\n"
+        "by = {u: WarningDecision(decision_id=u, issue_time=now.isoformat(), unit_ids=[u],\n"
+        "      level='orange', action='issue', previous_level='none', start=None, end=None,\n"
+        "      primary_pollutant=p, daily_aqi={}, trigger='median', reason_zh='', reason_en='',\n"
+        "      references=[]) for u, p in (('a', 'PM2.5'), ('b', 'O3_8h'))}\n"
+        "f = RegionalFinding('contiguous', 'orange', ('a', 'b'), ('a', 'b'))\n"
+        "print(_regional_decision(f, now, by, {}, 'median').primary_pollutant)\n")
+    got = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**__import__("os").environ, "PYTHONHASHSEED": str(s)},
+                          check=True).stdout.strip() for s in (1, 2, 3, 4)}
+    assert got == {"PM2.5"}
