@@ -763,7 +763,7 @@ def _regional_decision(f: RegionalFinding, now: pd.Timestamp, by_unit: dict[str,
         issue_time=now.isoformat(), unit_ids=list(f.unit_ids), level=f.level, action="regional",
         previous_level="none", start=min(starts) if starts else None,
         end=max(ends) if ends else None,
-        primary_pollutant=max(set(prims), key=prims.count) if prims else None,
+        primary_pollutant=max(set(prims), key=lambda v: (prims.count(v), v)) if prims else None,
         daily_aqi={u: [None if np.isnan(v) else float(v) for v in forecasts[u].aqi]
                    for u in f.unit_ids if u in forecasts},
         trigger=trigger, reason_zh=f.reason_zh, reason_en=f.reason_en,

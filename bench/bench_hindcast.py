@@ -11,20 +11,26 @@ climatology), the O3 MDA8 > 215 CSI, the run time, and the goals:
 * without met (Beijing): O3 MDA8 > 215 CSI at D+1 ≥ persistence's.
 
 Run: ``AIRWARN_DATASETS_DIR=… OMP_NUM_THREADS=1 .venv/bin/python bench/bench_hindcast.py
---out /tmp/hindcast [--only beijing_none] [--reuse]``.
+--out /tmp/hindcast [--only beijing_none] [--reuse] [--jobs 1]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from airwarn.models.verify.hindcast import format_verification, run_hindcast  # noqa: E402
+from airwarn.models.verify.hindcast import (  # noqa: E402
+    _Case,
+    error_breakdown,
+    format_verification,
+    run_hindcast,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = {
@@ -66,17 +72,29 @@ def main() -> None:
     ap.add_argument("--only", action="append", choices=sorted(CASES))
     ap.add_argument("--reuse", action="store_true",
                     help="reuse backtest.nc files already in --out (verification only)")
+    ap.add_argument("--jobs", type=int, default=2,
+                    help="processes (2: training fold beside the test backtest, baseline chains "
+                         "beside the model's; 1: one process)")
+    ap.add_argument("--selection", choices=("chain", "proxy"), default="chain",
+                    help="trigger choice on the training fold: through the chain, or the "
+                         "memoryless proxy")
     args = ap.parse_args()
     for name in args.only or list(CASES):
         dom, tr, t0, t1, met, fold = CASES[name]
         t = time.perf_counter()
         res = run_hindcast(ROOT / "configs" / "domains" / f"{dom}.yaml", train_end=tr,
                            test_start=t0, test_end=t1, met=met, out_dir=args.out / name,
-                           select_fold_days=fold, reuse=args.reuse)
+                           select_fold_days=fold, reuse=args.reuse, jobs=args.jobs,
+                           selection=args.selection)
         print(f"== {name}: {time.perf_counter() - t:.0f} s {json.dumps(res.seconds)}")
         print(format_verification(res.verification))
         for g in goals(res.verification, met):
             print("goal:", g)
+        obs_lv = _Case(ROOT / "configs" / "domains" / f"{dom}.yaml").obs_lv
+        for sysname, v in [("model", res.verification), *res.verification["baselines"].items()]:
+            print(f"D+1 {sysname}: where the misses / false alarms are:",
+                  json.dumps(error_breakdown(v["colour"]["D+1"], obs_lv), sort_keys=True))
+        print(f"uptime: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

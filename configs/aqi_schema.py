@@ -273,4 +273,10 @@ def load_aqi_ruleset(ruleset: str | Path) -> AqiRuleset:
                 f"unknown AQI rule set {str(ruleset)!r}; expected 'HJ633_2012' or 'HJ633_2026'"
             )
         path = aqi_config_dir() / f"{ruleset}.yaml"
-    return _load(str(path.resolve()))
+    return _load(_resolved(str(path)))
+
+
+@lru_cache(maxsize=64)
+def _resolved(path: str) -> str:
+    """Absolute path of a rule-set file (cached: the AQI is computed per unit and day)."""
+    return str(Path(path).resolve())

@@ -490,7 +490,14 @@ def load_warning_policy(path: Path | None = None) -> WarningPolicy:
     p = path or warning_config_dir() / "policy.yaml"
     if not p.exists():
         return WarningPolicy()
-    return load_yaml_model(p, WarningPolicy)
+    return _load_policy(str(p), p.stat().st_mtime).model_copy(deep=True)
+
+
+@lru_cache(maxsize=16)
+def _load_policy(path: str, mtime: float) -> WarningPolicy:
+    """Parsed policy file, cached per path and modification time (the warning chain asks for
+    it once per unit and day: parsing the YAML each time dominated a hindcast)."""
+    return load_yaml_model(Path(path), WarningPolicy)
 
 
 def aqi_thresholds(ladder_id: str | None = None) -> tuple[int, ...]:
@@ -502,7 +509,15 @@ def aqi_thresholds(ladder_id: str | None = None) -> tuple[int, ...]:
     ``configs/warning/``.
     """
     lid = ladder_id or load_warning_policy().default_ladder
-    ladder = load_ladder(lid, horizon_h=None)
+    d = warning_config_dir()
+    path = d / f"{lid}.yaml" if isinstance(lid, str) else d
+    return _aqi_cuts(lid, str(d), path.stat().st_mtime if path.is_file() else -1.0)
+
+
+@lru_cache(maxsize=64)
+def _aqi_cuts(lid: str, directory: str, mtime: float) -> tuple[int, ...]:
+    """:func:`aqi_thresholds` of one ladder file, cached per directory and modification time."""
+    ladder = load_ladder(lid, horizon_h=None, directory=Path(directory))
     cuts = {t.value for lv in ladder.levels for alt in lv.any_of for t in alt.all_of
             if t.metric == "aqi"}
     if not cuts:

@@ -38,7 +38,11 @@ DailyStatistic = Literal["mean", "mda8"]
 def config_dir() -> Path:
     """The configuration directory: ``AIRWARN_CONFIG_DIR`` or the packaged ``configs/``."""
     env = os.environ.get("AIRWARN_CONFIG_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "configs"
+    return Path(env) if env else _PACKAGED_CONFIG
+
+
+#: the packaged ``configs/`` (resolved once: the registry is asked for per unit and day)
+_PACKAGED_CONFIG = Path(__file__).resolve().parents[2] / "configs"
 
 
 class Pollutant(BaseModel):

@@ -32,6 +32,12 @@ def register(app: typer.Typer) -> None:
                                     "(slower; day-mode ladders read daily products only)."),
         light: bool = typer.Option(False, "--light", help="Lighter daily models (1 seed, "
                                    "pooled design, 200 trees) for a busy machine."),
+        selection: str = typer.Option(
+            "chain", "--selection", help="How the training fold chooses the trigger: chain "
+            "(each candidate through the state machine) or proxy (memoryless, faster)."),
+        jobs: int = typer.Option(2, "--jobs", min=1, max=3,
+                                 help="Processes: 2 runs the training fold beside the test "
+                                      "backtest and the baselines' chains beside the model's."),
         no_reuse: bool = typer.Option(False, "--no-reuse",
                                       help="Recompute backtest.nc even when present."),
     ) -> None:
@@ -40,11 +46,13 @@ def register(app: typer.Typer) -> None:
 
         if met not in ("perfect", "none"):
             raise typer.BadParameter(f"--met must be 'perfect' or 'none', got {met!r}")
+        if selection not in ("chain", "proxy"):
+            raise typer.BadParameter(f"--selection must be 'chain' or 'proxy', got {selection!r}")
         try:
             res = run_hindcast(domain, train_end=train_end, test_start=test_start,
                                test_end=test_end, met=met, out_dir=out, issue_hour=issue_hour,
                                select_fold_days=select_fold_days, reuse=not no_reuse, hourly=hourly,
-                               light=light,
+                               light=light, jobs=jobs, selection=selection,
                                progress=typer.echo)
         except (FileNotFoundError, ValueError) as exc:
             typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)

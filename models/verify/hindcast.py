@@ -48,7 +48,8 @@ from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["SYSTEMS", "HindcastResult", "domain_region", "observed_daily_table", "observed_levels",
            "persistence_dataset", "climatology_dataset", "run_chain", "verify_chain",
-           "choose_probability", "run_hindcast", "format_verification", "LEVELS"]
+           "choose_probability", "choose_trigger_chain", "run_hindcast", "format_verification",
+           "error_breakdown", "LEVELS"]
 
 LEVELS: tuple[str, ...] = ("yellow", "orange", "red")
 SYSTEMS: tuple[str, ...] = ("model", "persistence", "climatology")
@@ -491,6 +492,14 @@ def d1_warned(batch: xr.Dataset, ladder: Any, trigger: str, probability: float) 
     the ladder (PM-gated, on the effective AQI of D+1…D+3 under the trigger) reaches yellow with
     D+1 inside the episode window (:func:`alerts.warning._episode_days`). Columns ``unit_id``,
     ``date`` (D+1), ``warned``."""
+    tab = _d1_warned_table(batch, ladder, [(trigger, probability)])
+    return tab.rename(columns={0: "warned"})
+
+
+def _d1_warned_table(batch: xr.Dataset, ladder: Any,
+                     cands: Sequence[tuple[str, float]]) -> pd.DataFrame:
+    """:func:`d1_warned` of several triggers at once (the unit forecasts of each issue are read
+    once): columns ``unit_id``, ``date`` and one bool column per candidate index."""
     from airwarn.alerts.ladders import evaluate_ladder
     from airwarn.alerts.warning import _episode_days, effective_aqi, unit_forecasts
 
@@ -499,14 +508,17 @@ def d1_warned(batch: xr.Dataset, ladder: Any, trigger: str, probability: float) 
     for i in range(batch.sizes["issue_time"]):
         one = batch.isel(issue_time=i)
         for uid, fc in unit_forecasts(one, rs).items():
-            aqi, _ = effective_aqi(fc, trigger, probability)
-            res = evaluate_ladder(ladder, aqi, daily_pm25=fc.pm25, primary=fc.primary,
-                                  ruleset=rs)
-            warned = False
-            if _RANK.get(res.level, 0) >= 2:
-                warned = 0 in _episode_days(ladder, fc, aqi, list(res.exceedance_days), rs)
-            rows.append({"unit_id": uid, "date": pd.Timestamp(fc.dates[0]), "warned": warned})
-    return pd.DataFrame(rows)
+            row: dict[Any, Any] = {"unit_id": uid, "date": pd.Timestamp(fc.dates[0])}
+            for j, (trigger, probability) in enumerate(cands):
+                aqi, _ = effective_aqi(fc, trigger, probability)
+                res = evaluate_ladder(ladder, aqi, daily_pm25=fc.pm25, primary=fc.primary,
+                                      ruleset=rs)
+                warned = False
+                if _RANK.get(res.level, 0) >= 2:
+                    warned = 0 in _episode_days(ladder, fc, aqi, list(res.exceedance_days), rs)
+                row[j] = warned
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["unit_id", "date", *range(len(cands))])
 
 
 def choose_probability(batch: xr.Dataset, obs_lv: pd.DataFrame, ladder: Any, *,
@@ -525,12 +537,13 @@ def choose_probability(batch: xr.Dataset, obs_lv: pd.DataFrame, ladder: Any, *,
         ["unit_id", "date", "obs", "aqi"]]
     rows = []
     best = None
-    for trig, p in cands:
-        m = d1_warned(batch, ladder, trig, p).merge(obs, on=["unit_id", "date"])
-        m = m[m["aqi"].notna()]
-        a = int((m["warned"] & m["obs"]).sum())
-        b = int((m["warned"] & ~m["obs"]).sum())
-        c = int((~m["warned"] & m["obs"]).sum())
+    m = _d1_warned_table(batch, ladder, cands).merge(obs, on=["unit_id", "date"])
+    m = m[m["aqi"].notna()]
+    for j, (trig, p) in enumerate(cands):
+        warned = m[j].astype(bool)
+        a = int((warned & m["obs"]).sum())
+        b = int((warned & ~m["obs"]).sum())
+        c = int((~warned & m["obs"]).sum())
         row = {"trigger": trig, "probability": p, "hits": a, "false_alarms": b, "misses": c,
                "pod": a / (a + c) if a + c else None, "far": b / (a + b) if a + b else None,
                "csi": a / (a + b + c) if a + b + c else None}
@@ -567,10 +580,147 @@ def _write_jsonl(path: Path, decisions: Sequence[Any]) -> None:
                                     + "\n" for d in decisions))
 
 
+class _Case:
+    """What every phase of a hindcast reads: the domain's data, its region and observations
+    (rebuilt in a worker process from the domain file: only plain values cross processes)."""
+
+    def __init__(self, domain_path: Path | str) -> None:
+        from airwarn.configs.model_schema import load_domain
+        from airwarn.configs.warning_schema import load_ladder
+        from airwarn.models.backtest import load_domain_data
+
+        self.domain_path = str(domain_path)
+        self.dom = load_domain(domain_path)
+        self.data = load_domain_data(self.dom)
+        self.units = sorted(self.data.obs_units["unit_id"].astype(str).unique())
+        nb = {u: list(self.data.geometry.neighbours.get(u, [])) for u in self.units}
+        self.region_args = (self.units, dict(self.data.names), nb)
+        self.region = domain_region(*self.region_args)
+        self.ladder = load_ladder("national-2024", allow_long_horizon=True)
+        self.od = observed_daily_table(self.data.obs_units)
+        self.obs_lv = observed_levels(self.od, self.ladder)
+
+
+def _backtest(case: _Case, out: Path, tag: str, tr_end: Any, te_start: Any, te_end: Any, *,
+              met: str, issue_hour: int, hourly: bool, light: bool, reuse: bool,
+              progress: Callable[[str], None] | None = None) -> xr.Dataset:
+    """:func:`models.backtest.run_backtest` into ``out/tag``, reused when the key matches."""
+    from airwarn.configs.model_schema import load_model_settings
+    from airwarn.models.backtest import run_backtest
+
+    from airwarn import configs
+
+    say = progress or (lambda s: None)
+    d = out / tag
+    key = {"domain": case.domain_path, "met": met, "train_end": str(_day(tr_end).date()),
+           "test_start": str(_day(te_start).date()), "test_end": str(_day(te_end).date()),
+           "issue_hour": issue_hour, "hourly": hourly, "light": light}
+    keyf = d / "hindcast_key.json"
+    if reuse and (d / "backtest.nc").exists() and keyf.exists() and \
+            json.loads(keyf.read_text()) == key:
+        say(f"reusing {d / 'backtest.nc'}")
+        return xr.load_dataset(d / "backtest.nc")
+    settings = load_model_settings()
+    if light:
+        settings = settings.model_copy(update={
+            "daily": settings.daily.model_copy(update={"num_boost_round": 200, "n_seeds": 1}),
+            "daily_designs": ["pooled"]})
+    ds, _ = run_backtest(case.data, train_end=tr_end, test_start=te_start, test_end=te_end,
+                         issue_hour=issue_hour, met=met,  # type: ignore[arg-type]
+                         settings=settings, quantiles=list(configs.load_settings().quantiles),
+                         out_dir=d, pollutants=case.dom.pollutants, hourly=hourly,
+                         progress=say)
+    keyf.write_text(json.dumps(key))
+    return ds
+
+
+def choose_trigger_chain(batch: xr.Dataset, region: Any, obs_lv: pd.DataFrame, first_day: Any,
+                         last_day: Any, work_dir: Path | str, *,
+                         grid: Sequence[float] = PROBABILITY_GRID,
+                         o3_probability: float | None = None
+                         ) -> tuple[str, float, list[dict[str, Any]]]:
+    """Choose the trigger (median, or probability ≥ p) maximising the D+1 CSI of colour
+    warnings on a training fold, each candidate run through the real chain (:func:`run_chain`:
+    the state machine with its memory, as in the test period) and verified with
+    :func:`verify_chain` — unlike :func:`choose_probability`'s memoryless proxy, the warnings
+    in force include the continuations and the 36-h lift rule. Ties: the earlier candidate.
+
+    Parameters
+    ----------
+    batch : xarray.Dataset
+        The fold's forecasts (leading ``issue_time``).
+    first_day, last_day : date-like
+        Local issue days of the fold.
+    work_dir : path
+        Where the candidates' registers are written (``register_<trigger>.sqlite``).
+
+    Returns
+    -------
+    (trigger, probability, table of the candidates with their D+1 POD/FAR/CSI)
+    """
+    cands = [("median", 0.5)] + [("probability", p) for p in grid]
+    rows: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    for trig, p in cands:
+        tag = "median" if trig == "median" else f"p{p:g}"
+        dec = run_chain(batch, region, Path(work_dir) / f"register_{tag}.sqlite", trigger=trig,
+                        probability=p, o3_probability=o3_probability)
+        d1 = verify_chain(dec, obs_lv, first_day, last_day, lead_days=(1,))["colour"]["D+1"]
+        row = {"trigger": trig, "probability": p, "method": "chain",
+               **{k: d1[k] for k in ("hits", "false_alarms", "misses", "pod", "far", "csi")}}
+        rows.append(row)
+        if best is None or (row["csi"] or 0) > (best["csi"] or 0):
+            best = row
+    assert best is not None
+    return best["trigger"], float(best["probability"]), rows
+
+
+def _fold_job(domain_path: str, out: str, f_train_end: str, f_start: str, f_sel_end: str,
+              opts: dict[str, Any], selection: str = "chain") -> dict[str, Any]:
+    """The training fold: models trained up to ``f_train_end`` forecast ``f_start …
+    f_sel_end``; the trigger (``selection``: ``chain`` :func:`choose_trigger_chain`, ``proxy``
+    :func:`choose_probability`) and the O3 probability threshold maximising the D+1 CSI there.
+    Plain values in and out (runs in a worker process)."""
+    t1 = time.perf_counter()
+    case = _Case(domain_path)
+    fold = _backtest(case, Path(out), "fold", f_train_end, f_start, f_sel_end, **opts)
+    t2 = time.perf_counter()
+    o3_p, o3_rows = choose_o3_probability(fold, case.od)
+    if selection == "chain":
+        trigger, prob, cand = choose_trigger_chain(fold, case.region, case.obs_lv, f_start,
+                                                   f_sel_end, Path(out) / "fold",
+                                                   o3_probability=o3_p)
+    else:
+        trigger, prob, cand = choose_probability(fold, case.obs_lv, case.ladder)
+    return {"trigger": trigger, "probability": prob, "o3_probability": o3_p,
+            "info": {"train_end": f_train_end, "select_start": f_start, "select_end": f_sel_end,
+                     "method": selection, "candidates": cand, "o3_probability": o3_p,
+                     "o3_candidates": o3_rows},
+            "seconds": {"fold_backtest": round(t2 - t1, 1),
+                        "fold_choose": round(time.perf_counter() - t2, 1)}}
+
+
+def _chain_job(region: tuple[list[str], dict[str, str], dict[str, list[str]]], batch_nc: str,
+               register: str, jsonl: str, trigger: str, probability: float,
+               o3_probability: float | None) -> int:
+    """:func:`run_chain` of a forecast file, its decisions written to ``jsonl`` (worker).
+    ``region``: the :func:`domain_region` arguments (units, names, neighbours)."""
+    dec = run_chain(xr.load_dataset(batch_nc), domain_region(*region), register,
+                    trigger=trigger, probability=probability, o3_probability=o3_probability)
+    _write_jsonl(Path(jsonl), dec)
+    return len(dec)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
 def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, test_end: Any,
                  met: str = "perfect", out_dir: Path | str, issue_hour: int = 12,
                  select_fold_days: int = 0, reuse: bool = True, hourly: bool = False,
-                 light: bool = False, progress: Callable[[str], None] | None = None) -> HindcastResult:
+                 light: bool = False, jobs: int = 1, selection: str = "chain",
+                 progress: Callable[[str], None] | None = None) -> HindcastResult:
     """The warning hindcast of a domain (see the module docstring).
 
     Parameters
@@ -582,7 +732,8 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
     met : {"perfect", "none"}
     out_dir : path
         Writes ``backtest.nc``, ``decisions.jsonl`` (model), ``decisions_<baseline>.jsonl``,
-        ``register.sqlite`` (model chain), ``verification.json``, ``report.html``.
+        ``baseline_<name>.nc`` (the baselines' forecast files), ``register.sqlite`` (model
+        chain), ``verification.json``, ``report.html``.
     select_fold_days : int
         > 0: the model's trigger (median or a probability threshold) is chosen on an inner
         training fold — the last ``select_fold_days`` days of the training period, forecast by
@@ -595,97 +746,106 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
     hourly : bool
         Train the hourly models too (the day-mode ladders read daily products only; False
         takes the hourly path from persistence and trains about twice as fast).
+    selection : {"chain", "proxy"}
+        How the fold chooses the trigger: each candidate through the real chain (the state
+        machine as in the test period; default), or the memoryless proxy (faster, the choice
+        of the first measurements).
+    jobs : int
+        Processes: 2 runs the training fold (backtest and choice) beside the test backtest,
+        and the baselines' chains beside the model's (same computations, same results; only
+        plain values and files cross processes); 1 runs everything in this process.
     """
-    from airwarn.configs.model_schema import load_domain, load_model_settings
-    from airwarn.configs.warning_schema import load_ladder
-    from airwarn.models.backtest import load_domain_data, run_backtest
+    from concurrent.futures import Future, ProcessPoolExecutor
+    from multiprocessing import get_context
 
-    from airwarn import configs
+    from airwarn.models.forecast import write_netcdf
 
     say = progress or (lambda s: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     secs: dict[str, float] = {}
     t0 = time.perf_counter()
-    dom = load_domain(domain_path)
-    data = load_domain_data(dom)
-    units = sorted(data.obs_units["unit_id"].astype(str).unique())
-    geo = data.geometry
-    nb = {u: list(geo.neighbours.get(u, [])) for u in units}
-    region = domain_region(units, data.names, nb)
-    ladder = load_ladder("national-2024", allow_long_horizon=True)
-    settings = load_model_settings()
-    if light:
-        settings = settings.model_copy(update={
-            "daily": settings.daily.model_copy(update={"num_boost_round": 200, "n_seeds": 1}),
-            "daily_designs": ["pooled"]})
-    quantiles = list(configs.load_settings().quantiles)
-    od = observed_daily_table(data.obs_units)
-    obs_lv = observed_levels(od, ladder)
-
-    def backtest(tag: str, tr_end: Any, te_start: Any, te_end: Any) -> xr.Dataset:
-        d = out / tag
-        key = {"domain": str(domain_path), "met": met, "train_end": str(_day(tr_end).date()),
-               "test_start": str(_day(te_start).date()), "test_end": str(_day(te_end).date()),
-               "issue_hour": issue_hour, "hourly": hourly, "light": light}
-        keyf = d / "hindcast_key.json"
-        if reuse and (d / "backtest.nc").exists() and keyf.exists() and \
-                json.loads(keyf.read_text()) == key:
-            say(f"reusing {d / 'backtest.nc'}")
-            return xr.load_dataset(d / "backtest.nc")
-        ds, _ = run_backtest(data, train_end=tr_end, test_start=te_start, test_end=te_end,
-                             issue_hour=issue_hour, met=met,  # type: ignore[arg-type]
-                             settings=settings, quantiles=quantiles, out_dir=d,
-                             pollutants=dom.pollutants, hourly=hourly, progress=say)
-        keyf.write_text(json.dumps(key))
-        return ds
-
-    trigger, prob, cand = "median", 0.5, []
-    o3_p: float | None = None
-    fold_info: dict[str, Any] = {}
-    if select_fold_days > 0:
-        f_end = _day(train_end)
-        f_start = f_end - pd.Timedelta(days=select_fold_days - 1)
-        f_train_end = f_start - pd.Timedelta(days=1)
-        say(f"training fold: train ≤ {f_train_end.date()}, select on {f_start.date()} … "
-            f"{(f_end - pd.Timedelta(days=3)).date()}")
+    case = _Case(domain_path)
+    dom, units, region, ladder, od, obs_lv = (case.dom, case.units, case.region, case.ladder,
+                                              case.od, case.obs_lv)
+    opts = {"met": met, "issue_hour": issue_hour, "hourly": hourly, "light": light,
+            "reuse": reuse}
+    pool = ProcessPoolExecutor(max_workers=max(1, jobs - 1), mp_context=get_context("spawn")) \
+        if jobs > 1 else None
+    try:
+        trigger, prob = "median", 0.5
+        o3_p: float | None = None
+        fold_info: dict[str, Any] = {}
+        fold_fut: Future | None = None
+        fold_args: tuple = ()
+        if select_fold_days > 0:
+            f_end = _day(train_end)
+            f_start = f_end - pd.Timedelta(days=select_fold_days - 1)
+            f_train_end = f_start - pd.Timedelta(days=1)
+            f_sel_end = f_end - pd.Timedelta(days=3)
+            say(f"training fold: train ≤ {f_train_end.date()}, select on {f_start.date()} … "
+                f"{f_sel_end.date()}" + (" (in a worker process)" if pool else ""))
+            fold_args = (case.domain_path, str(out), str(f_train_end.date()),
+                         str(f_start.date()), str(f_sel_end.date()), opts, selection)
+            if pool is not None:
+                fold_fut = pool.submit(_fold_job, *fold_args)
         t1 = time.perf_counter()
-        fold = backtest("fold", f_train_end, f_start, f_end - pd.Timedelta(days=3))
-        trigger, prob, cand = choose_probability(fold, obs_lv, ladder)
-        o3_p, o3_rows = choose_o3_probability(fold, od)
-        fold_info = {"train_end": str(f_train_end.date()), "select_start": str(f_start.date()),
-                     "select_end": str((f_end - pd.Timedelta(days=3)).date()),
-                     "candidates": cand, "o3_probability": o3_p, "o3_candidates": o3_rows}
-        secs["select_fold"] = round(time.perf_counter() - t1, 1)
-        say(f"chosen on the training fold: trigger {trigger}"
-            + (f", P ≥ {prob:g}" if trigger == "probability" else ""))
-    t1 = time.perf_counter()
-    ds = backtest("backtest", train_end, test_start, test_end)
-    secs["backtest"] = round(time.perf_counter() - t1, 1)
+        ds = _backtest(case, out, "backtest", train_end, test_start, test_end, progress=say,
+                       **opts)
+        secs["backtest"] = round(time.perf_counter() - t1, 1)
+        if fold_args:
+            t1 = time.perf_counter()
+            fr = fold_fut.result() if fold_fut is not None else _fold_job(*fold_args)
+            trigger, prob, o3_p = fr["trigger"], float(fr["probability"]), fr["o3_probability"]
+            fold_info = fr["info"]
+            secs.update(fr["seconds"])
+            secs["select_fold_wait"] = round(time.perf_counter() - t1, 1)
+            say(f"chosen on the training fold: trigger {trigger}"
+                + (f", P ≥ {prob:g}" if trigger == "probability" else ""))
 
-    # climatology threshold: chosen on the training days only (in-sample climatology of them)
-    od_train = od[od["date"] <= _day(train_end)]
+        # climatology threshold: chosen on the training days only (in-sample climatology of them)
+        od_train = od[od["date"] <= _day(train_end)]
+        t1 = time.perf_counter()
+        clim_p, clim_rows = _choose_clim_probability(od_train, obs_lv, ladder)
+        systems = {
+            "model": (ds, trigger, prob),
+            "persistence": (persistence_dataset(ds, od), "median", 0.5),
+            "climatology": (climatology_dataset(ds, od_train, ladder), "probability", clim_p),
+        }
+        decisions_by: dict[str, list[Any]] = {}
+        futs: dict[str, Future] = {}
+        for name, (batch, trig, p) in systems.items():
+            if name == "model" or pool is None:
+                continue
+            nc = out / f"baseline_{name}.nc"
+            write_netcdf(batch, nc)
+            futs[name] = pool.submit(_chain_job, case.region_args, str(nc),
+                                     str(out / f"register_{name}.sqlite"),
+                                     str(out / f"decisions_{name}.jsonl"), trig, p, None)
+        for name, (batch, trig, p) in systems.items():
+            if name in futs:
+                continue
+            say(f"chain: {name} ({trig}" + (f", P ≥ {p:g}" if trig == "probability" else "")
+                + ") …")
+            reg = out / ("register.sqlite" if name == "model" else f"register_{name}.sqlite")
+            dec = run_chain(batch, region, reg, trigger=trig, probability=p, progress=say,
+                            o3_probability=o3_p if name == "model" else None)
+            decisions_by[name] = dec
+            _write_jsonl(out / ("decisions.jsonl" if name == "model"
+                                else f"decisions_{name}.jsonl"), dec)
+        for name, fut in futs.items():
+            fut.result()
+            decisions_by[name] = _read_jsonl(out / f"decisions_{name}.jsonl")
+        secs["chains"] = round(time.perf_counter() - t1, 1)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     t1 = time.perf_counter()
-    clim_p, clim_rows = _choose_clim_probability(od_train, obs_lv, ladder)
-    systems = {
-        "model": (ds, trigger, prob),
-        "persistence": (persistence_dataset(ds, od), "median", 0.5),
-        "climatology": (climatology_dataset(ds, od_train, ladder), "probability", clim_p),
-    }
     results: dict[str, Any] = {}
-    decisions_by: dict[str, list[Any]] = {}
-    for name, (batch, trig, p) in systems.items():
-        say(f"chain: {name} ({trig}" + (f", P ≥ {p:g}" if trig == "probability" else "") + ") …")
-        reg = out / ("register.sqlite" if name == "model" else f"register_{name}.sqlite")
-        dec = run_chain(batch, region, reg, trigger=trig, probability=p, progress=say,
-                        o3_probability=o3_p if name == "model" else None)
-        decisions_by[name] = dec
-        _write_jsonl(out / ("decisions.jsonl" if name == "model" else f"decisions_{name}.jsonl"),
-                     dec)
-        v = verify_chain(dec, obs_lv, test_start, test_end)
+    for name, (_batch, trig, p) in systems.items():
+        v = verify_chain(decisions_by[name], obs_lv, test_start, test_end)
         v["trigger"] = {"trigger": trig, "probability": p if trig == "probability" else None}
         results[name] = v
-    secs["chains"] = round(time.perf_counter() - t1, 1)
     model = results.pop("model")
     ver = {**model, "baselines": results,
            "meta": {"domain": dom.name, "source": dom.source, "met": met,
@@ -721,6 +881,7 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
         render_hindcast_report(ver, obs_lv, decisions_by, out / "report.html")
     except ImportError:  # pragma: no cover - products absent
         pass
+    secs["verify_report"] = round(time.perf_counter() - t1, 1)
     secs["total"] = round(time.perf_counter() - t0, 1)
     return HindcastResult(out, ver, len(decisions_by["model"]), secs)
 
@@ -787,6 +948,56 @@ def reliability_table(ds: xr.Dataset, od: pd.DataFrame, bins: int = 10) -> dict[
                                  if len(ov) else None}
         out[name] = res
     return out
+
+
+def error_breakdown(colour_lead: dict[str, Any], obs_lv: pd.DataFrame) -> dict[str, Any]:
+    """Where the misses and false alarms of one lead day come from (the ``colour["D+k"]`` table
+    of :func:`verify_chain` with its dates, and :func:`observed_levels`).
+
+    Returns
+    -------
+    dict
+        ``misses``: counts by the observed PM-gated AQI of the day (``150-200`` a day of a
+        2-day run above 150, ``200-250``, ``>250``), by the length of its observed episode
+        (``1 day``, ``2 days``, ``3+ days``) and ``onset`` (first day of the episode);
+        ``false_alarms``: counts by the observed PM-gated AQI (``<=100``, ``100-150``,
+        ``150-200`` a single day above 150, no episode) and ``next_to_episode`` (the day
+        before or after an observed episode day: a timing error, not a wrong event).
+    """
+    o = obs_lv.copy()
+    o["key"] = o["unit_id"].astype(str) + ":" + pd.to_datetime(o["date"]).dt.strftime("%Y-%m-%d")
+    ep = o.dropna(subset=["episode_start"])
+    length = ep.groupby(["unit_id", "episode_start"])["date"].transform("size")
+    o.loc[ep.index, "ep_len"] = length
+    by = o.set_index("key")
+    yes = set(o.loc[o["level"].map(_RANK).fillna(0) >= 2, "key"])
+
+    def band(x: float, edges: Sequence[tuple[float, str]]) -> str:
+        for hi, name in edges:
+            if x <= hi:
+                return name
+        return edges[-1][1]
+
+    miss: dict[str, int] = {}
+    for k in colour_lead.get("miss_dates", []):
+        r = by.loc[k]
+        g = float(r["gated_aqi"])
+        for name in (band(g, [(200, "aqi 150-200"), (250, "aqi 200-250"), (1e9, "aqi >250")]),
+                     {1: "1-day episode", 2: "2-day episode"}.get(int(r["ep_len"]),
+                                                                  "3+-day episode"),
+                     *(["onset"] if r["date"] == r["episode_start"] else [])):
+            miss[name] = miss.get(name, 0) + 1
+    fa: dict[str, int] = {}
+    for k in colour_lead.get("false_alarm_dates", []):
+        r = by.loc[k]
+        g = float(r["gated_aqi"]) if r["gated_aqi"] == r["gated_aqi"] else -1.0
+        u, d = k.split(":")
+        near = any(f"{u}:{(pd.Timestamp(d) + pd.Timedelta(days=j)).date()}" in yes
+                   for j in (-1, 1))
+        for name in (band(g, [(100, "aqi <=100"), (150, "aqi 100-150"), (1e9, "aqi >150")]),
+                     *(["next to an episode"] if near else [])):
+            fa[name] = fa.get(name, 0) + 1
+    return {"misses": miss, "false_alarms": fa}
 
 
 def format_verification(ver: dict[str, Any]) -> str:

@@ -63,3 +63,30 @@ def test_no_copy_of_the_ladder_or_thresholds_left() -> None:
                 "models/forecast.py"):
         src = (ROOT / rel).read_text(encoding="utf-8")
         assert "(150, 200, 300)" not in src, rel
+
+
+def test_cached_policy_and_cuts_follow_the_files(tmp_path, monkeypatch) -> None:
+    """The policy and the AQI cuts are parsed once per file and modification time (the warning
+    chain asks for them per unit and day): a changed policy file is read again, and a caller
+    changing its copy does not change the next one."""
+    import os
+    import shutil
+
+    from airwarn.configs.warning_schema import load_warning_policy
+
+    cfg = tmp_path / "configs"
+    shutil.copytree(ROOT / "configs", cfg)
+    monkeypatch.setenv("AIRWARN_CONFIG_DIR", str(cfg))
+    assert aqi_thresholds() == (150, 200, 300)
+    pol = load_warning_policy()
+    assert pol.default_ladder == "national-2024"
+    pol.default_ladder = "chongqing-2022"  # the caller's copy only
+    assert load_warning_policy().default_ladder == "national-2024"
+    f = cfg / "warning" / "policy.yaml"
+    f.write_text(f.read_text(encoding="utf-8").replace("default_ladder: national-2024",
+                                                       "default_ladder: chongqing-2022"),
+                 encoding="utf-8")
+    st = f.stat()
+    os.utime(f, (st.st_atime, st.st_mtime + 5))
+    assert load_warning_policy().default_ladder == "chongqing-2022"
+    assert aqi_thresholds() == (200, 300)  # the 2022 Chongqing ladder's cuts
