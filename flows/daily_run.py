@@ -331,25 +331,43 @@ def archive(run: DailyRun, status: str, error: str | None = None) -> dict[str, A
     return manifest
 
 
+class _PassOn(logging.Handler):
+    """Hands the records of at least ``level`` to the handlers above ``airwarn`` (the console).
+
+    While a run lowers the ``airwarn`` logger to INFO for its log file, the console keeps what it
+    showed before (a 60-run backfill would otherwise print two INFO lines per run).
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger().callHandlers(record)
+
+
 @contextmanager
 def run_log(run: DailyRun) -> Iterator[None]:
     """Log the run (``airwarn`` loggers, INFO) to ``products/<stamp>/logs/<attempt>.log``.
 
     The manifest names the file (``log``). A log that cannot be opened (full disk, read-only)
-    does not stop the run.
+    does not stop the run. The console (the root logger's handlers) sees what it saw before:
+    when the ``airwarn`` level has to be lowered for the file, records below the former level
+    stop at the file.
     """
     path = run.products_dir / "logs" / f"{run.attempt}.log"
     handler: logging.Handler | None = None
     root = logging.getLogger("airwarn")
-    old_level = root.level
+    old_level, old_propagate = root.level, root.propagate
+    before = root.getEffectiveLevel()
+    pass_on = _PassOn(level=before)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(path, encoding="utf-8", delay=False)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.setLevel(logging.INFO)
         root.addHandler(handler)
-        if root.level == logging.NOTSET or root.level > logging.INFO:
+        if before > logging.INFO:
             root.setLevel(logging.INFO)
+            if old_propagate:
+                root.propagate = False
+                root.addHandler(pass_on)
         run.log_path = path
         log.info("run %s attempt %s started (pid %d)", run.stamp, run.attempt, os.getpid())
     except OSError as exc:
@@ -361,4 +379,6 @@ def run_log(run: DailyRun) -> Iterator[None]:
         if handler is not None:
             root.removeHandler(handler)
             handler.close()
+            root.removeHandler(pass_on)
             root.setLevel(old_level)
+            root.propagate = old_propagate
