@@ -39,7 +39,8 @@ from airwarn.configs import AirwarnConfig
 from airwarn.configs.model_schema import ModelSettings
 from airwarn.features.demo_world import WorldInfo, build_world, summarise_world
 from airwarn.features.demo_world.feed import feed_dir, write_demo_feed
-from airwarn.flows.daily import config_for, load_unit_obs, make_met_source
+from airwarn.features.run_inputs import load_unit_obs, make_met_source
+from airwarn.flows.daily import config_for
 from airwarn.flows.stages import StageUnavailable, write_manifest
 from airwarn.models.train import train_models
 

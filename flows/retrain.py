@@ -33,13 +33,8 @@ from airwarn.configs import AirwarnConfig
 from airwarn.configs.model_schema import ModelSettings
 from airwarn.features.atomic import write_text_atomic
 from airwarn.features.build import LOCAL_OFFSET_H, MetSource
-from airwarn.flows.daily import (
-    LOCAL_TZ,
-    config_for,
-    load_unit_obs,
-    make_met_source,
-    parse_issue_time,
-)
+from airwarn.features.run_inputs import load_unit_obs, make_met_source
+from airwarn.flows.daily import LOCAL_TZ, config_for, parse_issue_time
 from airwarn.flows.stages import StageRecord, timed, write_manifest
 from airwarn.models.forecast import TARGETS as FORECAST_TARGETS
 from airwarn.models.registry import load_latest

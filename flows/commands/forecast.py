@@ -31,8 +31,9 @@ def register(app: typer.Typer) -> None:
         ``--allow-baseline``) when the store has no observations before the issue time.
         """
         import pandas as pd
+        from airwarn.features.run_inputs import load_unit_obs, make_met_source
         from airwarn.flows.checks import MET_CHOICES, units_without_forecast
-        from airwarn.flows.daily import config_for, load_unit_obs, make_met_source, parse_issue_time
+        from airwarn.flows.daily import config_for, parse_issue_time
         from airwarn.flows.errors import RunError, check_choice, require_writable
         from airwarn.models.forecast import run_forecast, write_forecast
 

@@ -19,8 +19,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train the LightGBM models on the data store (``<data_dir>/models/``)."""
         import pandas as pd
+        from airwarn.features.run_inputs import load_unit_obs, make_met_source
         from airwarn.flows.checks import MET_CHOICES
-        from airwarn.flows.daily import config_for, load_unit_obs, make_met_source
+        from airwarn.flows.daily import config_for
         from airwarn.flows.errors import check_choice, parse_time_option, require_writable
         from airwarn.models.train import train_models
 

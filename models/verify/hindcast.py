@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-from airwarn.configs.warning_schema import aqi_thresholds
+from airwarn.configs.warning_schema import Ladder, aqi_thresholds
 
 from airwarn.core.timeutil import LOCAL_TZ
 
@@ -97,7 +97,7 @@ def observed_daily_table(obs_units: pd.DataFrame) -> pd.DataFrame:
     return od[["date", "unit_id", "pm25", "o3_8h_max", "aqi", "primary"]]
 
 
-def _gated(od: pd.DataFrame, ladder: Any) -> np.ndarray:
+def _gated(od: pd.DataFrame, ladder: Ladder) -> np.ndarray:
     from airwarn.alerts.aqi import ruleset_for
     from airwarn.alerts.ladders import gated_aqi
 
@@ -111,7 +111,7 @@ def _gated(od: pd.DataFrame, ladder: Any) -> np.ndarray:
     return out
 
 
-def observed_levels(od: pd.DataFrame, ladder: Any) -> pd.DataFrame:
+def observed_levels(od: pd.DataFrame, ladder: Ladder) -> pd.DataFrame:
     """Observed episodes (see the module docstring) as a day table.
 
     Returns
@@ -194,7 +194,7 @@ def persistence_dataset(ds: xr.Dataset, od: pd.DataFrame) -> xr.Dataset:
                      None, "persistence")
 
 
-def climatology_dataset(ds: xr.Dataset, od_train: pd.DataFrame, ladder: Any,
+def climatology_dataset(ds: xr.Dataset, od_train: pd.DataFrame, ladder: Ladder,
                         half_window_days: int = 15) -> xr.Dataset:
     """Climatology of the training days: per unit and target calendar day, the days of the
     training period within ± ``half_window_days`` of that day of the year give the exceedance
@@ -487,7 +487,7 @@ def choose_o3_probability(fold: xr.Dataset, od: pd.DataFrame,
     return best[0], rows
 
 
-def d1_warned(batch: xr.Dataset, ladder: Any, trigger: str, probability: float) -> pd.DataFrame:
+def d1_warned(batch: xr.Dataset, ladder: Ladder, trigger: str, probability: float) -> pd.DataFrame:
     """Memoryless proxy of the state machine for choosing a trigger: per issue and unit, whether
     the ladder (PM-gated, on the effective AQI of D+1…D+3 under the trigger) reaches yellow with
     D+1 inside the episode window (:func:`alerts.warning._episode_days`). Columns ``unit_id``,
@@ -496,7 +496,7 @@ def d1_warned(batch: xr.Dataset, ladder: Any, trigger: str, probability: float) 
     return tab.rename(columns={0: "warned"})
 
 
-def _d1_warned_table(batch: xr.Dataset, ladder: Any,
+def _d1_warned_table(batch: xr.Dataset, ladder: Ladder,
                      cands: Sequence[tuple[str, float]]) -> pd.DataFrame:
     """:func:`d1_warned` of several triggers at once (the unit forecasts of each issue are read
     once): columns ``unit_id``, ``date`` and one bool column per candidate index."""
@@ -521,7 +521,7 @@ def _d1_warned_table(batch: xr.Dataset, ladder: Any,
     return pd.DataFrame(rows, columns=["unit_id", "date", *range(len(cands))])
 
 
-def choose_probability(batch: xr.Dataset, obs_lv: pd.DataFrame, ladder: Any, *,
+def choose_probability(batch: xr.Dataset, obs_lv: pd.DataFrame, ladder: Ladder, *,
                        grid: Sequence[float] = PROBABILITY_GRID,
                        with_median: bool = True) -> tuple[str, float, list[dict[str, Any]]]:
     """Choose the trigger (median, or probability with a threshold) maximising the D+1 CSI of
@@ -886,7 +886,7 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
     return HindcastResult(out, ver, len(decisions_by["model"]), secs)
 
 
-def _choose_clim_probability(od_train: pd.DataFrame, obs_lv: pd.DataFrame, ladder: Any,
+def _choose_clim_probability(od_train: pd.DataFrame, obs_lv: pd.DataFrame, ladder: Ladder,
                              grid: Sequence[float] = PROBABILITY_GRID
                              ) -> tuple[float, list[dict[str, Any]]]:
     """Climatology threshold: maximise, over the training days, the CSI of "P(AQI > 150) ≥ p"
