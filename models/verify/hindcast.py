@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -252,6 +252,7 @@ def _empty_emergency_list() -> Any:
 def run_chain(batch: xr.Dataset, region: Any, register_file: Path | str, *,
               trigger: str = "median", probability: float = 0.5,
               o3_probability: float | None = None,
+              policy_update: Mapping[str, Any] | None = None,
               progress: Callable[[str], None] | None = None) -> list[Any]:
     """Run :func:`alerts.warning.warn_run` for every issue time of a forecast batch, in order,
     with the state machine's memory in a real register (SQLite at ``register_file``, recreated).
@@ -265,6 +266,9 @@ def run_chain(batch: xr.Dataset, region: Any, register_file: Path | str, *,
         ``settings.warning_trigger`` / ``warning_probability`` of the run.
     o3_probability : float, optional
         ``policy.o3_probability`` (O3 advisories from P(IAQI(O3-8h) > t)); None: median.
+    policy_update : mapping, optional
+        State-machine settings replacing those of ``configs/warning/policy.yaml`` for this
+        chain (e.g. ``{"hysteresis_runs": 1}``), validated as :class:`WarningPolicy` fields.
 
     Returns
     -------
@@ -284,7 +288,9 @@ def run_chain(batch: xr.Dataset, region: Any, register_file: Path | str, *,
     settings = configs.load_settings().model_copy(update={"warning_trigger": trigger,
                                                            "warning_probability": probability})
     config = SimpleNamespace(settings=settings, region=region, data_dir=path.parent)
-    policy = load_warning_policy().model_copy(update={"o3_probability": o3_probability})
+    policy = load_warning_policy()
+    policy = type(policy).model_validate({**policy.model_dump(), **dict(policy_update or {}),
+                                          "o3_probability": o3_probability})
     ladders = {lid: load_ladder(lid, horizon_h=settings.horizon_days * 24)
                for lid in {u.ladder for u in region.units}}
     for lid in list(ladders):

@@ -267,3 +267,22 @@ def test_regional_primary_pollutant_tie_does_not_depend_on_the_process():
                           env={**__import__("os").environ, "PYTHONHASHSEED": str(s)},
                           check=True).stdout.strip() for s in (1, 2, 3, 4)}
     assert got == {"PM2.5"}
+
+
+def test_chain_state_machine_settings_move_the_lift(tmp_path, region):
+    """``policy_update`` replaces the state machine's hysteresis for one chain: the forecast
+    after the episode (120, 90) is within a 40-AQI margin of the lift threshold, so with two
+    runs needed the lift waits a day, with one run it comes at once."""
+    def lift_day(**pol):
+        dec = run_chain(_perfect_batch(), region, tmp_path / "r.sqlite", policy_update=pol)
+        return next(d.issue_time[:10] for d in dec if d.unit_ids == ["a"] and d.action == "lift")
+
+    configured = lift_day()
+    assert configured == "2024-01-07"  # 120 + 10, 90 + 10 stay ≤ 150: decisive at once
+    assert lift_day(hysteresis_margin_aqi=40) == "2024-01-08"
+    assert lift_day(hysteresis_margin_aqi=40, hysteresis_runs=1) == configured
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="hysteresis_runs"):
+        run_chain(_perfect_batch(), region, tmp_path / "r.sqlite",
+                  policy_update={"hysteresis_runs": 0})
