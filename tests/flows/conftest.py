@@ -6,16 +6,19 @@ goes to a temporary directory, telemetry off, quiet logs.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="airwarn-prefect-home-"))
+if "PREFECT_HOME" not in os.environ:  # a temporary home, removed when the session ends
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="airwarn-prefect-home-")
+    atexit.register(shutil.rmtree, os.environ["PREFECT_HOME"], True)
 
 from airwarn.flows.prefect_env import configure_prefect  # noqa: E402
 
 configure_prefect(os.path.dirname(os.environ["PREFECT_HOME"]))
 
-import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
