@@ -78,6 +78,9 @@ def main() -> None:
     ap.add_argument("--selection", choices=("chain", "proxy"), default="chain",
                     help="trigger choice on the training fold: through the chain, or the "
                          "memoryless proxy")
+    ap.add_argument("--fold-scheme", choices=("auto", "last", "cross"), default="auto",
+                    help="training fold: the last fold days, cross-fitted over the training "
+                         "period, or auto (cross when the training period spans < 2 years)")
     args = ap.parse_args()
     for name in args.only or list(CASES):
         dom, tr, t0, t1, met, fold = CASES[name]
@@ -85,8 +88,18 @@ def main() -> None:
         res = run_hindcast(ROOT / "configs" / "domains" / f"{dom}.yaml", train_end=tr,
                            test_start=t0, test_end=t1, met=met, out_dir=args.out / name,
                            select_fold_days=fold, reuse=args.reuse, jobs=args.jobs,
-                           selection=args.selection)
+                           selection=args.selection, fold_scheme=args.fold_scheme)
         print(f"== {name}: {time.perf_counter() - t:.0f} s {json.dumps(res.seconds)}")
+        sel = res.verification["meta"]["selection"]["model"]
+        if isinstance(sel, dict):
+            print(f"fold ({sel.get('scheme')}, issues {sel.get('select_start')} … "
+                  f"{sel.get('select_end')}): trigger chosen "
+                  + json.dumps(res.verification["trigger"] if "trigger" in res.verification
+                               else None))
+            for c in sel.get("candidates", []):
+                print(f"  fold candidate {c['trigger']:11s} {c['probability']:.2f}: POD "
+                      f"{c['pod']} FAR {c['far']} CSI {c['csi']}")
+            print(f"  fold O3 probability: {sel.get('o3_probability')}")
         print(format_verification(res.verification))
         for g in goals(res.verification, met):
             print("goal:", g)
