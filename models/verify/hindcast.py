@@ -621,6 +621,8 @@ def _backtest(case: _Case, out: Path, tag: str, tr_end: Any, te_start: Any, te_e
            "issue_hour": issue_hour, "hourly": hourly, "light": light}
     if scheme is not None:
         key["fold_scheme"] = scheme
+    if scheme == "cross":  # the whole training period: no window
+        key["test_start"] = key["test_end"] = None
     keyf = d / "hindcast_key.json"
     if reuse and (d / "backtest.nc").exists() and keyf.exists() and \
             json.loads(keyf.read_text()) == key:
