@@ -66,6 +66,26 @@ def goals(ver: dict, met: str) -> list[str]:
     return out
 
 
+def candidates_on_test(case_dir: Path, domain: Path, meta: dict) -> list[dict]:
+    """EVALUATION ONLY (nothing is chosen from it): the D+1 colour POD/FAR/CSI of every trigger
+    candidate of the fold on the test year, to see whether the fold ranks them as the test
+    year does (``--candidates-on-test``)."""
+    import xarray as xr
+    from airwarn.models.verify.hindcast import PROBABILITY_GRID, run_chain, verify_chain
+
+    case = _Case(domain)
+    ds = xr.load_dataset(case_dir / "backtest" / "backtest.nc")
+    rows = []
+    for trig, p in [("median", 0.5)] + [("probability", q) for q in PROBABILITY_GRID]:
+        dec = run_chain(ds, case.region, case_dir / "register_candidate.sqlite", trigger=trig,
+                        probability=p)
+        d1 = verify_chain(dec, case.obs_lv, meta["test_start"], meta["test_end"],
+                          lead_days=(1,))["colour"]["D+1"]
+        rows.append({"trigger": trig, "probability": p,
+                     **{k: d1[k] for k in ("pod", "far", "csi")}})
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
@@ -78,6 +98,12 @@ def main() -> None:
     ap.add_argument("--selection", choices=("chain", "proxy"), default="chain",
                     help="trigger choice on the training fold: through the chain, or the "
                          "memoryless proxy")
+    ap.add_argument("--fold-scheme", choices=("auto", "last", "cross"), default="auto",
+                    help="training fold: the last fold days, cross-fitted over the training "
+                         "period, or auto (cross when the training period spans < 2 years)")
+    ap.add_argument("--candidates-on-test", action="store_true",
+                    help="also run every trigger candidate on the test year and print its D+1 "
+                         "scores beside the fold's (evaluation only: nothing is chosen from it)")
     args = ap.parse_args()
     for name in args.only or list(CASES):
         dom, tr, t0, t1, met, fold = CASES[name]
@@ -85,8 +111,18 @@ def main() -> None:
         res = run_hindcast(ROOT / "configs" / "domains" / f"{dom}.yaml", train_end=tr,
                            test_start=t0, test_end=t1, met=met, out_dir=args.out / name,
                            select_fold_days=fold, reuse=args.reuse, jobs=args.jobs,
-                           selection=args.selection)
+                           selection=args.selection, fold_scheme=args.fold_scheme)
         print(f"== {name}: {time.perf_counter() - t:.0f} s {json.dumps(res.seconds)}")
+        sel = res.verification["meta"]["selection"]["model"]
+        if isinstance(sel, dict):
+            print(f"fold ({sel.get('scheme')}, issues {sel.get('select_start')} … "
+                  f"{sel.get('select_end')}): trigger chosen "
+                  + json.dumps(res.verification["trigger"] if "trigger" in res.verification
+                               else None))
+            for c in sel.get("candidates", []):
+                print(f"  fold candidate {c['trigger']:11s} {c['probability']:.2f}: POD "
+                      f"{c['pod']} FAR {c['far']} CSI {c['csi']}")
+            print(f"  fold O3 probability: {sel.get('o3_probability')}")
         print(format_verification(res.verification))
         for g in goals(res.verification, met):
             print("goal:", g)
@@ -94,6 +130,14 @@ def main() -> None:
         for sysname, v in [("model", res.verification), *res.verification["baselines"].items()]:
             print(f"D+1 {sysname}: where the misses / false alarms are:",
                   json.dumps(error_breakdown(v["colour"]["D+1"], obs_lv), sort_keys=True))
+        if args.candidates_on_test and isinstance(sel, dict):
+            fold = {(c["trigger"], c["probability"]): c for c in sel.get("candidates", [])}
+            for r in candidates_on_test(args.out / name, ROOT / "configs" / "domains"
+                                        / f"{dom}.yaml", res.verification["meta"]):
+                c = fold.get((r["trigger"], r["probability"]), {})
+                print(f"  candidate {r['trigger']:11s} {r['probability']:.2f}: fold CSI "
+                      f"{c.get('csi')}, TEST (evaluation only) POD {r['pod']:.3f} FAR "
+                      f"{r['far']:.3f} CSI {r['csi']:.3f}")
         print(f"uptime: {os.getloadavg()}")
 
 

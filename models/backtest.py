@@ -57,7 +57,7 @@ from airwarn.models.lgbm import PollutantModel
 from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["DomainData", "load_domain_data", "issue_times_between", "train_models_on",
-           "run_backtest", "score_arrays", "format_scores", "DAILY_THRESHOLDS"]
+           "run_backtest", "backtest_inputs", "score_arrays", "format_scores", "DAILY_THRESHOLDS"]
 
 #: daily thresholds for POD/FAR/CSI (µg/m³): PM2.5 daily-mean IAQI 100/150/200 breakpoints
 #: (75/115/150 under HJ 633-2012) and the heavy-pollution 150; O3 MDA8 160 (IAQI 100) and 215
@@ -305,6 +305,52 @@ def score_arrays(fa: ForecastArrays, obs: Panel, daily_obs: dict[str, pd.DataFra
     return scores
 
 
+def backtest_inputs(data: DomainData, met: Literal["perfect", "none", "cycles"], *,
+                    met_source: MetSource | None = None, train_start: Any | None = None,
+                    warmup_days: int = 31) -> tuple[Panel, dict[str, pd.DataFrame], MetSource,
+                                                    pd.Timestamp]:
+    """What a backtest trains and forecasts from (also :mod:`models.verify.folds`).
+
+    Parameters
+    ----------
+    data : DomainData
+    met : {"perfect", "none", "cycles"}
+        As for :func:`run_backtest` (``cycles`` needs ``met_source``).
+    met_source : MetSource, optional
+    train_start : date-like, optional
+        First training issue day (default ``warmup_days`` after the first observation).
+    warmup_days : int
+        Days of history before the first training issue (30-day means need 31).
+
+    Returns
+    -------
+    (obs Panel with the station meteorology observed before each issue as history, µg/m³ and
+    the met variables' units; daily targets per pollutant; the met source; first local issue
+    day)
+    """
+    units = sorted(data.obs_units["unit_id"].astype(str).unique())
+    # the station meteorology observed before each issue is history known at t0 (features
+    # ``mo_*``), in both met modes; only its future stands in for a forecast (--met perfect)
+    table = data.obs_units
+    met_hist = [v for v in MET_HISTORY_VARS if v in data.met_units.columns
+                and v not in table.columns]
+    if met_hist:
+        table = table.merge(data.met_units[["time", "unit_id", *met_hist]],
+                            on=["time", "unit_id"], how="left")
+    obs = make_panel(table, observation_variables(table), units)
+    daily_obs = daily_targets(obs)
+    if met == "cycles":
+        if met_source is None:
+            raise ValueError("run_backtest(met='cycles') needs met_source (a CycleMet over the "
+                             "cycles; features.cycle_met)")
+    else:
+        met_source = PerfectMet(data.met_units) if met == "perfect" else NoMet()
+    first = _day(obs.times[0] + pd.Timedelta(hours=LOCAL_OFFSET_H)) + pd.Timedelta(days=warmup_days)
+    if train_start is not None:
+        first = max(first, _day(train_start))
+    return obs, daily_obs, met_source, first
+
+
 def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end: Any,
                  issue_hour: int = 12, met: Literal["perfect", "none", "cycles"] = "perfect",
                  settings: ModelSettings, quantiles: Sequence[float],
@@ -345,26 +391,9 @@ def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end:
     Dataset (leading ``issue_time`` dim), scores dict
     """
     t_all = time.perf_counter()
-    units = sorted(data.obs_units["unit_id"].astype(str).unique())
-    # the station meteorology observed before each issue is history known at t0 (features
-    # ``mo_*``), in both met modes; only its future stands in for a forecast (--met perfect)
-    table = data.obs_units
-    met_hist = [v for v in MET_HISTORY_VARS if v in data.met_units.columns
-                and v not in table.columns]
-    if met_hist:
-        table = table.merge(data.met_units[["time", "unit_id", *met_hist]],
-                            on=["time", "unit_id"], how="left")
-    obs = make_panel(table, observation_variables(table), units)
-    daily_obs = daily_targets(obs)
-    if met == "cycles":
-        if met_source is None:
-            raise ValueError("run_backtest(met='cycles') needs met_source (a CycleMet over the "
-                             "cycles; features.cycle_met)")
-    else:
-        met_source = PerfectMet(data.met_units) if met == "perfect" else NoMet()
-    first = _day(obs.times[0] + pd.Timedelta(hours=LOCAL_OFFSET_H)) + pd.Timedelta(days=warmup_days)
-    if train_start is not None:
-        first = max(first, _day(train_start))
+    obs, daily_obs, met_source, first = backtest_inputs(data, met, met_source=met_source,
+                                                        train_start=train_start,
+                                                        warmup_days=warmup_days)
     t0 = time.perf_counter()
     models = train_models_on(obs, daily_obs, met_source, first_day=first,
                              last_target_day=_day(train_end), issue_hours=[issue_hour],

@@ -35,6 +35,10 @@ def register(app: typer.Typer) -> None:
         selection: str = typer.Option(
             "chain", "--selection", help="How the training fold chooses the trigger: chain "
             "(each candidate through the state machine) or proxy (memoryless, faster)."),
+        fold_scheme: str = typer.Option(
+            "auto", "--fold-scheme", help="Training fold: last (the last --select-fold-days), "
+            "cross (season-complete cross-fitted over the training period) or auto (cross when "
+            "the training period spans < 2 years)."),
         jobs: int = typer.Option(2, "--jobs", min=1, max=3,
                                  help="Processes: 2 runs the training fold beside the test "
                                       "backtest and the baselines' chains beside the model's."),
@@ -48,11 +52,15 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"--met must be 'perfect' or 'none', got {met!r}")
         if selection not in ("chain", "proxy"):
             raise typer.BadParameter(f"--selection must be 'chain' or 'proxy', got {selection!r}")
+        if fold_scheme not in ("auto", "last", "cross"):
+            raise typer.BadParameter(f"--fold-scheme must be 'auto', 'last' or 'cross', got "
+                                     f"{fold_scheme!r}")
         try:
             res = run_hindcast(domain, train_end=train_end, test_start=test_start,
                                test_end=test_end, met=met, out_dir=out, issue_hour=issue_hour,
                                select_fold_days=select_fold_days, reuse=not no_reuse, hourly=hourly,
                                light=light, jobs=jobs, selection=selection,
+                               fold_scheme=fold_scheme,
                                progress=typer.echo)
         except (FileNotFoundError, ValueError) as exc:
             typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)

@@ -609,8 +609,12 @@ class _Case:
 
 def _backtest(case: _Case, out: Path, tag: str, tr_end: Any, te_start: Any, te_end: Any, *,
               met: str, issue_hour: int, hourly: bool, light: bool, reuse: bool,
+              scheme: str | None = None,
               progress: Callable[[str], None] | None = None) -> xr.Dataset:
-    """:func:`models.backtest.run_backtest` into ``out/tag``, reused when the key matches."""
+    """:func:`models.backtest.run_backtest` into ``out/tag``, reused when the key matches;
+    ``scheme`` (training folds, in the key): ``"last"`` the backtest of the given dates,
+    ``"cross"`` the cross-fitted out-of-fold forecasts of the training period up to ``tr_end``
+    (:func:`models.verify.folds.cross_fitted_backtest`; ``te_start``/``te_end`` unused)."""
     from airwarn.configs.model_schema import load_model_settings
     from airwarn.models.backtest import run_backtest
 
@@ -621,6 +625,10 @@ def _backtest(case: _Case, out: Path, tag: str, tr_end: Any, te_start: Any, te_e
     key = {"domain": case.domain_path, "met": met, "train_end": str(_day(tr_end).date()),
            "test_start": str(_day(te_start).date()), "test_end": str(_day(te_end).date()),
            "issue_hour": issue_hour, "hourly": hourly, "light": light}
+    if scheme is not None:
+        key["fold_scheme"] = scheme
+    if scheme == "cross":  # the whole training period: no window
+        key["test_start"] = key["test_end"] = None
     keyf = d / "hindcast_key.json"
     if reuse and (d / "backtest.nc").exists() and keyf.exists() and \
             json.loads(keyf.read_text()) == key:
@@ -631,6 +639,19 @@ def _backtest(case: _Case, out: Path, tag: str, tr_end: Any, te_start: Any, te_e
         settings = settings.model_copy(update={
             "daily": settings.daily.model_copy(update={"num_boost_round": 200, "n_seeds": 1}),
             "daily_designs": ["pooled"]})
+    if scheme == "cross":
+        from airwarn.models.forecast import write_netcdf
+        from airwarn.models.verify.folds import cross_fitted_backtest
+
+        ds, info = cross_fitted_backtest(
+            case.data, train_end=tr_end, met=met, settings=settings,  # type: ignore[arg-type]
+            quantiles=list(configs.load_settings().quantiles), issue_hour=issue_hour,
+            pollutants=case.dom.pollutants, hourly=hourly, progress=say)
+        d.mkdir(parents=True, exist_ok=True)
+        write_netcdf(ds, d / "backtest.nc")
+        (d / "fold_plan.json").write_text(json.dumps(info))
+        keyf.write_text(json.dumps(key))
+        return ds
     ds, _ = run_backtest(case.data, train_end=tr_end, test_start=te_start, test_end=te_end,
                          issue_hour=issue_hour, met=met,  # type: ignore[arg-type]
                          settings=settings, quantiles=list(configs.load_settings().quantiles),
@@ -682,25 +703,34 @@ def choose_trigger_chain(batch: xr.Dataset, region: Any, obs_lv: pd.DataFrame, f
 
 
 def _fold_job(domain_path: str, out: str, f_train_end: str, f_start: str, f_sel_end: str,
-              opts: dict[str, Any], selection: str = "chain") -> dict[str, Any]:
+              opts: dict[str, Any], selection: str = "chain", scheme: str = "last"
+              ) -> dict[str, Any]:
     """The training fold: models trained up to ``f_train_end`` forecast ``f_start …
-    f_sel_end``; the trigger (``selection``: ``chain`` :func:`choose_trigger_chain`, ``proxy``
-    :func:`choose_probability`) and the O3 probability threshold maximising the D+1 CSI there.
-    Plain values in and out (runs in a worker process)."""
+    f_sel_end`` (``scheme="last"``), or the cross-fitted out-of-fold forecasts of the whole
+    training period up to ``f_train_end`` (``"cross"``, :mod:`models.verify.folds`; the
+    issue days scored are then those of the batch); the trigger (``selection``: ``chain``
+    :func:`choose_trigger_chain`, ``proxy`` :func:`choose_probability`) and the O3
+    probability threshold maximising the D+1 CSI there. Plain values in and out (runs in a
+    worker process)."""
     t1 = time.perf_counter()
     case = _Case(domain_path)
-    fold = _backtest(case, Path(out), "fold", f_train_end, f_start, f_sel_end, **opts)
+    tag = "fold" if scheme == "last" else f"fold_{scheme}"
+    fold = _backtest(case, Path(out), tag, f_train_end, f_start, f_sel_end, scheme=scheme,
+                     **opts)
+    if scheme != "last":
+        days = _issue_days(fold)
+        f_start, f_sel_end = str(days.min().date()), str(days.max().date())
     t2 = time.perf_counter()
     o3_p, o3_rows = choose_o3_probability(fold, case.od)
     if selection == "chain":
         trigger, prob, cand = choose_trigger_chain(fold, case.region, case.obs_lv, f_start,
-                                                   f_sel_end, Path(out) / "fold",
+                                                   f_sel_end, Path(out) / tag,
                                                    o3_probability=o3_p)
     else:
         trigger, prob, cand = choose_probability(fold, case.obs_lv, case.ladder)
     return {"trigger": trigger, "probability": prob, "o3_probability": o3_p,
-            "info": {"train_end": f_train_end, "select_start": f_start, "select_end": f_sel_end,
-                     "method": selection, "candidates": cand, "o3_probability": o3_p,
+            "info": {"scheme": scheme, "train_end": f_train_end, "select_start": f_start,
+                     "select_end": f_sel_end, "method": selection, "candidates": cand, "o3_probability": o3_p,
                      "o3_candidates": o3_rows},
             "seconds": {"fold_backtest": round(t2 - t1, 1),
                         "fold_choose": round(time.perf_counter() - t2, 1)}}
@@ -722,10 +752,17 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
+def _first_obs_day(case: _Case) -> pd.Timestamp:
+    """First local day with an observation in the domain's data."""
+    t = pd.Timestamp(case.data.obs_units["time"].min())
+    return (t.tz_convert(_TZ).tz_localize(None) if t.tzinfo else t).normalize()
+
+
 def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, test_end: Any,
                  met: str = "perfect", out_dir: Path | str, issue_hour: int = 12,
                  select_fold_days: int = 0, reuse: bool = True, hourly: bool = False,
                  light: bool = False, jobs: int = 1, selection: str = "chain",
+                 fold_scheme: str = "auto",
                  progress: Callable[[str], None] | None = None) -> HindcastResult:
     """The warning hindcast of a domain (see the module docstring).
 
@@ -743,7 +780,14 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
     select_fold_days : int
         > 0: the model's trigger (median or a probability threshold) is chosen on an inner
         training fold — the last ``select_fold_days`` days of the training period, forecast by
-        models trained before it; 0: the configured trigger (median).
+        models trained before it (``fold_scheme="last"``; ``"cross"``: the whole training
+        period, cross-fitted); 0: the configured trigger (median).
+    fold_scheme : {"auto", "last", "cross"}
+        The training fold (:mod:`models.verify.folds`): ``last`` the last
+        ``select_fold_days``; ``cross`` season-complete cross-fitted out-of-fold forecasts of
+        the whole training period; ``auto`` ``cross`` when the training period's observations
+        span less than two years (:func:`models.verify.folds.default_fold_scheme`), else
+        ``last``.
     reuse : bool
         Reuse ``out_dir/backtest.nc`` (and the fold's) when written by the same settings.
     light : bool
@@ -767,6 +811,8 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
     from airwarn.models.forecast import write_netcdf
 
     say = progress or (lambda s: None)
+    if fold_scheme not in ("auto", "last", "cross"):
+        raise ValueError(f"fold_scheme must be 'auto', 'last' or 'cross', got {fold_scheme!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     secs: dict[str, float] = {}
@@ -785,14 +831,20 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
         fold_fut: Future | None = None
         fold_args: tuple = ()
         if select_fold_days > 0:
-            f_end = _day(train_end)
-            f_start = f_end - pd.Timedelta(days=select_fold_days - 1)
-            f_train_end = f_start - pd.Timedelta(days=1)
-            f_sel_end = f_end - pd.Timedelta(days=3)
-            say(f"training fold: train ≤ {f_train_end.date()}, select on {f_start.date()} … "
-                f"{f_sel_end.date()}" + (" (in a worker process)" if pool else ""))
+            from airwarn.models.verify.folds import default_fold_scheme, last_fold_window
+
+            scheme = fold_scheme if fold_scheme != "auto" else default_fold_scheme(
+                _first_obs_day(case), train_end)
+            f_train_end, f_start, f_sel_end = last_fold_window(train_end, select_fold_days)
+            if scheme == "cross":
+                f_train_end = _day(train_end)
+                say(f"training fold: cross-fitted over the training period ≤ "
+                    f"{f_train_end.date()}" + (" (in a worker process)" if pool else ""))
+            else:
+                say(f"training fold: train ≤ {f_train_end.date()}, select on {f_start.date()} "
+                    f"… {f_sel_end.date()}" + (" (in a worker process)" if pool else ""))
             fold_args = (case.domain_path, str(out), str(f_train_end.date()),
-                         str(f_start.date()), str(f_sel_end.date()), opts, selection)
+                         str(f_start.date()), str(f_sel_end.date()), opts, selection, scheme)
             if pool is not None:
                 fold_fut = pool.submit(_fold_job, *fold_args)
         t1 = time.perf_counter()
