@@ -409,18 +409,50 @@ def stored_daily_raw(stored: Mapping[pd.Timestamp, xr.Dataset], issue_times: pd.
     return out
 
 
+#: Stored daily forecasts read by :func:`read_stored_forecasts` in this process, keyed by path
+#: and file identity (inode, size, modification time: a forecast is replaced by a rename, never
+#: rewritten in place); the bias window of consecutive issues shares 30 of its 31 files.
+_STORED: dict[tuple[str, int, int, int], xr.Dataset | None] = {}
+_STORED_MAX = 512
+
+
+def _read_stored(path: Path) -> xr.Dataset | None:
+    """The ``<daily>_raw`` variables of one stored forecast (None when it is not a readable
+    forecast file: the checks of :func:`read_forecast`)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key in _STORED:
+        return _STORED[key]
+    out = None
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            _check_contract(ds, path)
+            out = ds[[v for v in (f"{DAILY_NAMES[p]}_raw" for p in TARGETS) if v in ds]].load()
+    except (OSError, ValueError):
+        out = None
+    if len(_STORED) >= _STORED_MAX:
+        _STORED.clear()
+    _STORED[key] = out
+    return out
+
+
 def read_stored_forecasts(data_dir: Path | str, issue_times: Sequence[pd.Timestamp]
                           ) -> dict[pd.Timestamp, xr.Dataset]:
     """The archive's forecast files of the given issue times that exist and can be read
-    (``forecasts/<stamp>.nc``); unreadable ones are skipped (the rebuilt errors replace them)."""
+    (``forecasts/<stamp>.nc``); unreadable ones are skipped (the rebuilt errors replace them).
+
+    Only the stored daily forecasts before correction (``<daily>_raw(region, day)``, µg/m³,
+    what :func:`stored_daily_raw` reads) are loaded, once per file and process."""
     out = {}
     for t in issue_times:
         path = forecast_path(data_dir, t)
         if path.exists():
-            try:
-                out[pd.Timestamp(t)] = read_forecast(path)
-            except ValueError:
-                continue
+            ds = _read_stored(path)
+            if ds is not None:
+                out[pd.Timestamp(t)] = ds
     return out
 
 
@@ -476,10 +508,9 @@ def forecast_dataset(fa: ForecastArrays, *, region_names: Mapping[str, str] | No
                                  {**conc, "long_name": f"model {dn} before the running bias "
                                                        f"correction and climatology blend"})
         iaqi_d[p] = _iaqi(p, fa.daily[p], rulesets)
-        iaqi_q[p] = np.stack([_iaqi(p, fa.daily_q[p][..., j], rulesets)
-                              for j in range(len(qs))], axis=-1)
-        grid = fa.daily_grid[p]
-        gi = np.stack([_iaqi(p, grid[..., j], rulesets) for j in range(grid.shape[-1])], axis=-1)
+        # the IAQI is element-wise: all quantiles (and all grid points) in one call
+        iaqi_q[p] = _iaqi(p, fa.daily_q[p], rulesets)
+        gi = _iaqi(p, fa.daily_grid[p], rulesets)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             p_exc[p] = {t: np.where(np.isfinite(gi).all(axis=-1), (gi > t).mean(axis=-1), np.nan)
@@ -706,10 +737,15 @@ def read_forecast(path: Path | str) -> xr.Dataset:
             ds = ds.load()
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: not a readable NetCDF forecast file ({exc})") from None
-    # every target written in the file has its hourly and daily variables; a file written before
-    # a target was added to the registry lacks that target only
+    _check_contract(ds, path)
+    return ds
+
+
+def _check_contract(ds: xr.Dataset, path: Path) -> None:
+    """Every target written in the file has its hourly and daily variables (a file written
+    before a target was added to the registry lacks that target only); ValueError naming the
+    file and the variable otherwise."""
     present = [p for p in TARGETS if p in ds or DAILY_NAMES[p] in ds] or list(TARGETS)
     for v in [x for p in present for x in (p, DAILY_NAMES[p])]:
         if v not in ds:
             raise ValueError(f"{path}: variable {v!r} missing; expected the forecast contract")
-    return ds
