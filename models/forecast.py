@@ -53,6 +53,7 @@ from airwarn.models.lgbm import (
     PollutantModel,
     apply_clim_blend,
     predict_pollutant,
+    predict_raw,
     quantiles_from_resid,
 )
 
@@ -270,7 +271,8 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                 else:
                     pb = predict_pollutant(pm, fd)["daily_raw"]
                 ob = _observed_daily(daily_obs, fd.issue_times, units, p)
-                pa = predict_pollutant(model, f)
+                raw = predict_raw(model, f)  # predicted once: finished below with the bias
+                pa = predict_pollutant(model, f, raw=raw)
                 # errors of the batch itself feed later issues of the batch (backtest)
                 oa = _observed_daily(daily_obs, its, units, p)
                 cat_p = np.concatenate([pb, pa["daily_raw"]])
@@ -293,7 +295,7 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                         model.daily_resid, c, window_days=settings.bias_window_days,
                         shrink_errors=settings.interval_shrink_errors,
                         usable=_after_training(all_its, model))[nb_:]
-                res = predict_pollutant(model, f, bias=bias)
+                res = predict_pollutant(model, f, bias=bias, raw=raw)
             else:
                 res = predict_pollutant(model, f)
             daily = res["daily"]
