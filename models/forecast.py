@@ -31,6 +31,7 @@ from airwarn.features.build import (
     Geometry,
     IssueFeatures,
     MetSource,
+    NoMet,
     Panel,
     build_issue_features,
     daily_targets,
@@ -211,8 +212,20 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     bits = pd.DatetimeIndex([pd.Timestamp(t).tz_convert("UTC") for t in bias_issue_times])
     bits = bits[bits < its[0]]
     all_its = bits.append(its)
-    f_all = build_issue_features(obs, all_its, met_source, geometry=geometry,
-                                 daily=daily_obs) if len(bits) else None
+    # the bias window's history (baseline choice, observed errors): no meteorology needed; the
+    # meteorology of a past issue only where it is predicted again (no stored forecast) — each
+    # issue's features depend on that issue alone
+    f_all = build_issue_features(obs, bits, NoMet(), geometry=geometry, daily=daily_obs,
+                                 hourly_met=False) if len(bits) else None
+    redo_feats: dict[tuple[int, ...], IssueFeatures] = {}
+
+    def bias_feats(sel: np.ndarray) -> IssueFeatures:
+        key = tuple(int(i) for i in sel)
+        if key not in redo_feats:
+            redo_feats[key] = build_issue_features(obs, bits[sel], met_source,
+                                                   geometry=geometry, daily=daily_obs)
+        return redo_feats[key]
+
     f = feats if feats is not None else build_issue_features(obs, its, met_source,
                                                             geometry=geometry, daily=daily_obs)
     nb_ = len(bits)
@@ -254,7 +267,6 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
             bias = None
             spread = np.ones((n, 3))  # factor on the calibrated residual spread, per lead day
             if settings.bias_correction and f_all is not None:
-                fd = f_all.take(slice(0, nb_))
                 # past issues predicted as now (with the hourly blend when the model has one)
                 pm = model if model.hourly_blend else _daily_only(model)
                 if stored is not None:
@@ -264,13 +276,13 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                     redo = np.flatnonzero(~np.isfinite(pst).all(axis=(1, 2)))
                     pb = pst.copy()
                     if len(redo):
-                        pr = predict_pollutant(pm, fd.take(redo))["daily_raw"]
+                        pr = predict_pollutant(pm, bias_feats(redo))["daily_raw"]
                         pb[redo] = np.where(np.isfinite(pst[redo]), pst[redo], pr)
                     out.extras[f"{p}_bias_stored_issues"] = int(
                         np.isfinite(pst).any(axis=(1, 2)).sum())
                 else:
-                    pb = predict_pollutant(pm, fd)["daily_raw"]
-                ob = _observed_daily(daily_obs, fd.issue_times, units, p)
+                    pb = predict_pollutant(pm, bias_feats(np.arange(nb_)))["daily_raw"]
+                ob = _observed_daily(daily_obs, bits, units, p)
                 raw = predict_raw(model, f)  # predicted once: finished below with the bias
                 pa = predict_pollutant(model, f, raw=raw)
                 # errors of the batch itself feed later issues of the batch (backtest)
