@@ -24,12 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
+from airwarn.core.runstore import RunStore
+
 
 def _md5(p: Path) -> str:
     return hashlib.md5(p.read_bytes()).hexdigest()
 
 
 def _bytes_group(a: Path, b: Path, pattern: str) -> tuple[int, list[str]]:
+    """Files matching ``pattern`` under the folders ``a`` and ``b``, byte for byte."""
     fa = {p.relative_to(a): p for p in sorted(a.glob(pattern)) if p.is_file()}
     fb = {p.relative_to(b): p for p in sorted(b.glob(pattern)) if p.is_file()}
     bad = sorted(str(k) for k in set(fa) ^ set(fb))
@@ -39,10 +42,11 @@ def _bytes_group(a: Path, b: Path, pattern: str) -> tuple[int, list[str]]:
 
 def _models(a: Path, b: Path) -> tuple[int, list[str]]:
     n, bad = 0, []
-    for pol in sorted(p.name for p in (a / "models").iterdir() if p.is_dir()):
-        va = sorted(p for p in (a / "models" / pol).iterdir() if p.is_dir())
-        vb = sorted(p for p in (b / "models" / pol).iterdir() if p.is_dir()) \
-            if (b / "models" / pol).is_dir() else []
+    ma, mb = RunStore(a).models_dir, RunStore(b).models_dir
+    for pol in sorted(p.name for p in ma.iterdir() if p.is_dir()):
+        va = sorted(p for p in (ma / pol).iterdir() if p.is_dir())
+        vb = sorted(p for p in (mb / pol).iterdir() if p.is_dir()) \
+            if (mb / pol).is_dir() else []
         if len(va) != len(vb):
             bad.append(f"{pol}: {len(va)} vs {len(vb)} versions")
             continue
@@ -61,8 +65,8 @@ def _forecasts(a: Path, b: Path) -> tuple[int, list[str]]:
     import xarray as xr
 
     n, bad = 0, []
-    for fa in sorted((a / "forecasts").glob("*.nc")):
-        fb = b / "forecasts" / fa.name
+    for fa in sorted(RunStore(a).forecasts_dir.glob("*.nc")):
+        fb = RunStore(b).forecasts_dir / fa.name
         n += 1
         if not fb.exists():
             bad.append(f"{fa.name} missing")
@@ -82,11 +86,14 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 2
     a, b = Path(args[0]), Path(args[1])
+    sa, sb = RunStore(a), RunStore(b)
+    products = sa.products("2026-01-01T00:00").parent   # the products folder of the layout
     groups = {
         "model files": _models(a, b),
         "forecast files (variables)": _forecasts(a, b),
-        "warnings files": _bytes_group(a, b, "warnings/**/*"),
-        "map PNGs": _bytes_group(a, b, "products/*/maps/*.png"),
+        "warnings files": _bytes_group(sa.warnings_dir, sb.warnings_dir, "**/*"),
+        "map PNGs": _bytes_group(products, sb.products("2026-01-01T00:00").parent,
+                                 "*/maps/*.png"),
     }
     worst = 0
     for name, (n, bad) in groups.items():
