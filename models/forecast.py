@@ -444,7 +444,11 @@ def _read_stored(path: Path) -> xr.Dataset | None:
     try:  # netCDF4 directly: a few small variables, where xarray's open costs ~0.1 s a file
         import netCDF4
 
-        with netCDF4.Dataset(path) as nc:
+        # xarray's lock around every netCDF4/HDF5 call: the library is not thread-safe, and
+        # other threads of this process may be reading or writing through xarray
+        from xarray.backends.netCDF4_ import NETCDF4_PYTHON_LOCK
+
+        with NETCDF4_PYTHON_LOCK, netCDF4.Dataset(path) as nc:
             _check_contract(nc.variables, path)
             data = {}
             for v in (f"{DAILY_NAMES[p]}_raw" for p in TARGETS):

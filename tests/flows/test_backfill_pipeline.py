@@ -28,7 +28,7 @@ def test_pipelined_backfill_equals_two_passes(prefect_harness, data_dir, tmp_pat
     rows_dask = run_backfill(START, END, data_dir=str(data_dir), met="demo", warnings=True,
                              runner="dask", workers=1)
     rows_threads = run_backfill(START, END, data_dir=str(other), met="demo", warnings=True,
-                                runner="threads")
+                                runner="threads", workers=1)
     assert [r["stamp"] for r in rows_dask] == ["20260119T0500", "20260119T1500",
                                                "20260120T0500"]
     assert [(r["stamp"], r["status"], r["forecast"]) for r in rows_dask] == \
