@@ -226,10 +226,25 @@ def load_profile(name_or_path: str | Path) -> NwpProfile:
 
 
 def load_profiles(directory: Path | str | None = None) -> list[NwpProfile]:
-    """Every profile in ``configs/nwp/`` (all files but ``checks.yaml``), sorted by id."""
+    """Every profile in ``configs/nwp/`` (all files but ``checks.yaml``), sorted by id.
+
+    Parsed once per process while the files are unchanged (name, size, modification time):
+    reading a GRIB file looks its centre up here, hundreds of times in one ingest."""
     d = Path(directory) if directory is not None else NWP_DIR
-    return sorted((load_yaml_model(p, NwpProfile) for p in sorted(d.glob("*.yaml"))
-                   if p.stem != "checks"), key=lambda x: x.id)
+    files = []
+    for p in sorted(d.glob("*.yaml")):
+        if p.stem != "checks":
+            st = p.stat()
+            files.append((str(p), st.st_size, st.st_mtime_ns))
+    key = tuple(files)
+    if key not in _PROFILES:
+        _PROFILES.clear()
+        _PROFILES[key] = sorted((load_yaml_model(f[0], NwpProfile) for f in files),
+                                key=lambda x: x.id)
+    return [prof.model_copy(deep=True) for prof in _PROFILES[key]]
+
+
+_PROFILES: dict[tuple, list[NwpProfile]] = {}
 
 
 def load_met_checks(path: Path | str | None = None) -> MetChecks:

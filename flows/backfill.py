@@ -8,7 +8,9 @@
    issue-time lock, reusing forecasts whose inputs have not changed;
 2. **warnings, in time order** (optional): a warning decision depends on the state the previous
    run left in the register, so they are made one issue time after the other, reusing the
-   forecasts of pass 1. Product stages (maps, report, bulletins; never delivery of the past) run
+   forecasts of pass 1. On a Dask runner the flow's process makes them while the workers are
+   still forecasting: issue time *i*'s warnings as soon as its forecast is done (and those of
+   every earlier issue time). Product stages (maps, report, bulletins; never delivery of the past) run
    only when asked for.
 
 Each issue time gets its own manifest; the flow returns one summary row per issue time.
@@ -140,6 +142,18 @@ def backfill(
     from airwarn.flows.progress import LineProgress
 
     futures = [backfill_task.submit(data_dir, t, met) for t in times]
+    if (warnings or prods) and _tasks_in_processes():
+        # pipelined: the warnings of each issue time, in time order, as soon as its forecast (and
+        # every earlier one) is done, while the workers forecast the later issue times — the
+        # same two passes, but this process no longer waits idle for the whole first one
+        rows = []
+        with LineProgress(f"backfill {start} … {end}: forecasts fanned out, warnings and "
+                          f"products in time order", total=len(times)) as progress:
+            for t, f in zip(times, futures, strict=True):
+                f.result()
+                rows.append(backfill_task(data_dir, t, met, prods, warnings))
+                progress(f"{rows[-1]['stamp']} {rows[-1]['status']}")
+        return rows
     rows = []
     with LineProgress(f"backfill forecasts {start} … {end}", total=len(times)) as progress:
         for f in futures:
@@ -153,6 +167,17 @@ def backfill(
                 rows.append(backfill_task(data_dir, t, met, prods, warnings))
                 progress(f"{rows[-1]['stamp']} {rows[-1]['status']}")
     return rows
+
+
+def _tasks_in_processes() -> bool:
+    """True when the flow's tasks run in other processes (Dask), so that this process may make
+    the warnings while they forecast (never beside a task thread of this process: NetCDF I/O is
+    not thread-safe)."""
+    from prefect.context import FlowRunContext
+    from prefect_dask import DaskTaskRunner
+
+    ctx = FlowRunContext.get()
+    return ctx is not None and isinstance(ctx.task_runner, DaskTaskRunner)
 
 
 def run_backfill(start: str, end: str, *, data_dir: str | None = None, met: str = "auto",

@@ -308,7 +308,7 @@ def stage_aggregate(run: DailyRun) -> StageRecord:
     """Station → unit means and station meteorology; units not reporting are named."""
     def compute(rec: StageRecord) -> None:
         run.obs_units = units = unit_obs(run.obs, run.stations, run.data_dir)
-        have = set(units.dropna(subset=["pm25"])["unit_id"]) if len(units) else set()
+        have = set(units.dropna(subset=["pm25"])["unit_id"].unique()) if len(units) else set()
         notes, live = units_not_reporting(units, run.issue_utc, run.config.region.unit_ids)
         for note in notes:
             run.degrade(note)

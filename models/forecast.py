@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from airwarn.features.build import (
     Geometry,
     IssueFeatures,
     MetSource,
+    NoMet,
     Panel,
     build_issue_features,
     daily_targets,
@@ -53,6 +54,7 @@ from airwarn.models.lgbm import (
     PollutantModel,
     apply_clim_blend,
     predict_pollutant,
+    predict_raw,
     quantiles_from_resid,
 )
 
@@ -210,8 +212,20 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     bits = pd.DatetimeIndex([pd.Timestamp(t).tz_convert("UTC") for t in bias_issue_times])
     bits = bits[bits < its[0]]
     all_its = bits.append(its)
-    f_all = build_issue_features(obs, all_its, met_source, geometry=geometry,
-                                 daily=daily_obs) if len(bits) else None
+    # the bias window's history (baseline choice, observed errors): no meteorology needed; the
+    # meteorology of a past issue only where it is predicted again (no stored forecast) — each
+    # issue's features depend on that issue alone
+    f_all = build_issue_features(obs, bits, NoMet(), geometry=geometry, daily=daily_obs,
+                                 hourly_met=False) if len(bits) else None
+    redo_feats: dict[tuple[int, ...], IssueFeatures] = {}
+
+    def bias_feats(sel: np.ndarray) -> IssueFeatures:
+        key = tuple(int(i) for i in sel)
+        if key not in redo_feats:
+            redo_feats[key] = build_issue_features(obs, bits[sel], met_source,
+                                                   geometry=geometry, daily=daily_obs)
+        return redo_feats[key]
+
     f = feats if feats is not None else build_issue_features(obs, its, met_source,
                                                             geometry=geometry, daily=daily_obs)
     nb_ = len(bits)
@@ -253,7 +267,6 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
             bias = None
             spread = np.ones((n, 3))  # factor on the calibrated residual spread, per lead day
             if settings.bias_correction and f_all is not None:
-                fd = f_all.take(slice(0, nb_))
                 # past issues predicted as now (with the hourly blend when the model has one)
                 pm = model if model.hourly_blend else _daily_only(model)
                 if stored is not None:
@@ -263,14 +276,15 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                     redo = np.flatnonzero(~np.isfinite(pst).all(axis=(1, 2)))
                     pb = pst.copy()
                     if len(redo):
-                        pr = predict_pollutant(pm, fd.take(redo))["daily_raw"]
+                        pr = predict_pollutant(pm, bias_feats(redo))["daily_raw"]
                         pb[redo] = np.where(np.isfinite(pst[redo]), pst[redo], pr)
                     out.extras[f"{p}_bias_stored_issues"] = int(
                         np.isfinite(pst).any(axis=(1, 2)).sum())
                 else:
-                    pb = predict_pollutant(pm, fd)["daily_raw"]
-                ob = _observed_daily(daily_obs, fd.issue_times, units, p)
-                pa = predict_pollutant(model, f)
+                    pb = predict_pollutant(pm, bias_feats(np.arange(nb_)))["daily_raw"]
+                ob = _observed_daily(daily_obs, bits, units, p)
+                raw = predict_raw(model, f)  # predicted once: finished below with the bias
+                pa = predict_pollutant(model, f, raw=raw)
                 # errors of the batch itself feed later issues of the batch (backtest)
                 oa = _observed_daily(daily_obs, its, units, p)
                 cat_p = np.concatenate([pb, pa["daily_raw"]])
@@ -293,7 +307,7 @@ def forecast_arrays(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                         model.daily_resid, c, window_days=settings.bias_window_days,
                         shrink_errors=settings.interval_shrink_errors,
                         usable=_after_training(all_its, model))[nb_:]
-                res = predict_pollutant(model, f, bias=bias)
+                res = predict_pollutant(model, f, bias=bias, raw=raw)
             else:
                 res = predict_pollutant(model, f)
             daily = res["daily"]
@@ -409,18 +423,66 @@ def stored_daily_raw(stored: Mapping[pd.Timestamp, xr.Dataset], issue_times: pd.
     return out
 
 
+#: Stored daily forecasts read by :func:`read_stored_forecasts` in this process, keyed by path
+#: and file identity (inode, size, modification time: a forecast is replaced by a rename, never
+#: rewritten in place); the bias window of consecutive issues shares 30 of its 31 files.
+_STORED: dict[tuple[str, int, int, int], xr.Dataset | None] = {}
+_STORED_MAX = 512
+
+
+def _read_stored(path: Path) -> xr.Dataset | None:
+    """The ``<daily>_raw`` variables of one stored forecast (None when it is not a readable
+    forecast file: the checks of :func:`read_forecast`)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key in _STORED:
+        return _STORED[key]
+    out = None
+    try:  # netCDF4 directly: a few small variables, where xarray's open costs ~0.1 s a file
+        import netCDF4
+
+        # xarray's lock around every netCDF4/HDF5 call: the library is not thread-safe, and
+        # other threads of this process may be reading or writing through xarray
+        from xarray.backends.netCDF4_ import NETCDF4_PYTHON_LOCK
+
+        with NETCDF4_PYTHON_LOCK, netCDF4.Dataset(path) as nc:
+            _check_contract(nc.variables, path)
+            data = {}
+            for v in (f"{DAILY_NAMES[p]}_raw" for p in TARGETS):
+                if v in nc.variables:
+                    var = nc.variables[v]
+                    data[v] = (var.dimensions,
+                               np.ma.filled(var[:], np.nan).astype(float))
+            regions = nc.variables["region"][:]   # strings (netCDF4 joins the characters)
+            if regions.ndim == 2:                   # a char array without _Encoding
+                regions = netCDF4.chartostring(regions)
+            out = xr.Dataset(data, coords={"region": np.asarray(regions).astype(str),
+                                           "day": np.asarray(nc.variables["day"][:])})
+    except (OSError, ValueError, KeyError, IndexError):
+        out = None
+    if len(_STORED) >= _STORED_MAX:
+        _STORED.clear()
+    _STORED[key] = out
+    return out
+
+
 def read_stored_forecasts(data_dir: Path | str, issue_times: Sequence[pd.Timestamp]
                           ) -> dict[pd.Timestamp, xr.Dataset]:
     """The archive's forecast files of the given issue times that exist and can be read
-    (``forecasts/<stamp>.nc``); unreadable ones are skipped (the rebuilt errors replace them)."""
+    (``forecasts/<stamp>.nc``); unreadable ones are skipped (the rebuilt errors replace them).
+
+    Only the stored daily forecasts before correction (``<daily>_raw(region, day)``, µg/m³,
+    what :func:`stored_daily_raw` reads) are loaded, once per file and process."""
     out = {}
     for t in issue_times:
         path = forecast_path(data_dir, t)
         if path.exists():
-            try:
-                out[pd.Timestamp(t)] = read_forecast(path)
-            except ValueError:
-                continue
+            ds = _read_stored(path)
+            if ds is not None:
+                out[pd.Timestamp(t)] = ds
     return out
 
 
@@ -476,10 +538,9 @@ def forecast_dataset(fa: ForecastArrays, *, region_names: Mapping[str, str] | No
                                  {**conc, "long_name": f"model {dn} before the running bias "
                                                        f"correction and climatology blend"})
         iaqi_d[p] = _iaqi(p, fa.daily[p], rulesets)
-        iaqi_q[p] = np.stack([_iaqi(p, fa.daily_q[p][..., j], rulesets)
-                              for j in range(len(qs))], axis=-1)
-        grid = fa.daily_grid[p]
-        gi = np.stack([_iaqi(p, grid[..., j], rulesets) for j in range(grid.shape[-1])], axis=-1)
+        # the IAQI is element-wise: all quantiles (and all grid points) in one call
+        iaqi_q[p] = _iaqi(p, fa.daily_q[p], rulesets)
+        gi = _iaqi(p, fa.daily_grid[p], rulesets)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             p_exc[p] = {t: np.where(np.isfinite(gi).all(axis=-1), (gi > t).mean(axis=-1), np.nan)
@@ -706,10 +767,15 @@ def read_forecast(path: Path | str) -> xr.Dataset:
             ds = ds.load()
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: not a readable NetCDF forecast file ({exc})") from None
-    # every target written in the file has its hourly and daily variables; a file written before
-    # a target was added to the registry lacks that target only
+    _check_contract(ds, path)
+    return ds
+
+
+def _check_contract(ds: Container[str], path: Path) -> None:
+    """Every target written in the file has its hourly and daily variables (a file written
+    before a target was added to the registry lacks that target only); ValueError naming the
+    file and the variable otherwise."""
     present = [p for p in TARGETS if p in ds or DAILY_NAMES[p] in ds] or list(TARGETS)
     for v in [x for p in present for x in (p, DAILY_NAMES[p])]:
         if v not in ds:
             raise ValueError(f"{path}: variable {v!r} missing; expected the forecast contract")
-    return ds

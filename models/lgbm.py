@@ -59,7 +59,8 @@ from airwarn.core.pollutants import pollutant as pollutant_info
 
 __all__ = ["RESID_LEVELS", "PollutantModel", "apply_clim_blend", "apply_linear",
            "clim_blend_weight", "fit_booster", "fit_hourly", "train_pollutant",
-           "predict_pollutant", "daily_from_hourly", "quantiles_from_resid", "recency_weights"]
+           "predict_pollutant", "predict_raw", "RawPrediction", "daily_from_hourly",
+           "quantiles_from_resid", "recency_weights"]
 
 log = logging.getLogger(__name__)
 
@@ -723,23 +724,24 @@ def _rescale_to_daily(hourly: np.ndarray, daily_hourly: np.ndarray, daily: np.nd
     return np.clip(out, 0, None)
 
 
-def predict_pollutant(model: PollutantModel, f: IssueFeatures, *,
-                      bias: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Median forecasts of one pollutant for a batch of issues (µg/m³).
+@dataclass
+class RawPrediction:
+    """The model part of :func:`predict_pollutant` for a batch of issues (µg/m³): what does not
+    depend on the running bias, so that it is predicted once per batch."""
 
-    Parameters
-    ----------
-    model : PollutantModel
-    f : IssueFeatures
-    bias : ndarray ``(issue, 3, unit)``, optional
-        Running bias (forecast − observed) to subtract from the daily forecast.
+    #: daily ``(issue, 3, unit)`` after the linear recalibration and the hourly blend
+    daily: np.ndarray
+    #: hourly path of the hourly model ``(issue, lead, unit)`` (None without one)
+    hourly: np.ndarray | None
+    #: daily products of that path ``(issue, 3, unit)`` (None without one)
+    hourly_daily: np.ndarray | None
+    #: local issue hour
+    h0: int
 
-    Returns
-    -------
-    dict
-        ``daily_raw`` and ``daily`` ``(issue, 3, unit)`` (before / after bias correction),
-        ``hourly`` ``(issue, lead, unit)`` rescaled to ``daily``, ``hourly_raw``.
-    """
+
+def predict_raw(model: PollutantModel, f: IssueFeatures) -> RawPrediction:
+    """The LightGBM predictions of one pollutant for a batch of issues (see
+    :func:`predict_pollutant`, which finishes them)."""
     n, u = len(f.issue_times), len(f.units)
     designs = {k: daily_design(f, model.pollutant, k) for k in (1, 2, 3)}  # once per lead day
     daily = np.stack([
@@ -749,21 +751,47 @@ def predict_pollutant(model: PollutantModel, f: IssueFeatures, *,
     for k, ab in model.daily_linear.items():
         daily[:, k - 1] = apply_linear(daily[:, k - 1], ab)
     h0 = int((f.issue_times.hour[0] + LOCAL_OFFSET_H) % 24)
-    hp = None
+    hp = hd = None
     if model.hourly is not None:
         hx = hourly_design(f, model.pollutant)
         hp = _predict(model.hourly, hx, model.hourly_features).reshape(n, f.nleads, u)
         hd = daily_from_hourly(hp, model.pollutant, h0)
         for k, w in model.hourly_blend.items():
             daily[:, k - 1] = (1 - w) * daily[:, k - 1] + w * hd[:, k - 1]
-    raw = daily.copy()
+    return RawPrediction(daily, hp, hd, h0)
+
+
+def predict_pollutant(model: PollutantModel, f: IssueFeatures, *,
+                      bias: np.ndarray | None = None,
+                      raw: RawPrediction | None = None) -> dict[str, np.ndarray]:
+    """Median forecasts of one pollutant for a batch of issues (µg/m³).
+
+    Parameters
+    ----------
+    model : PollutantModel
+    f : IssueFeatures
+    bias : ndarray ``(issue, 3, unit)``, optional
+        Running bias (forecast − observed) to subtract from the daily forecast.
+    raw : RawPrediction, optional
+        :func:`predict_raw` of the same ``model`` and ``f``, when already made (the forecast
+        predicts once for the running bias, then finishes with it).
+
+    Returns
+    -------
+    dict
+        ``daily_raw`` and ``daily`` ``(issue, 3, unit)`` (before / after bias correction),
+        ``hourly`` ``(issue, lead, unit)`` rescaled to ``daily``, ``hourly_raw``.
+    """
+    r = raw if raw is not None else predict_raw(model, f)
+    daily = r.daily.copy()
+    raw_daily = daily.copy()
     if bias is not None:
         daily = np.clip(daily - np.nan_to_num(bias), 0, None)
     # relaxed towards climatology after the bias correction (the bias is that of the model's
     # own forecast; the climatology is left as it is)
     daily = apply_clim_blend(daily, model, f.issue_times, f.units)
-    out = {"daily_raw": raw, "daily": daily}
-    if hp is not None:
-        out["hourly_raw"] = hp
-        out["hourly"] = _rescale_to_daily(hp, hd, daily, h0, model.pollutant)
+    out = {"daily_raw": raw_daily, "daily": daily}
+    if r.hourly is not None:
+        out["hourly_raw"] = r.hourly.copy()
+        out["hourly"] = _rescale_to_daily(r.hourly, r.hourly_daily, daily, r.h0, model.pollutant)
     return out

@@ -112,7 +112,10 @@ def _patch(ax: Any, geom: BaseGeometry, **kw: Any) -> None:
     g = _proj(geom)
     if g.is_empty:
         return
-    ax.add_patch(PathPatch(shapely_to_path(g), transform=ax.transData, **kw))
+    # ``add_artist``, not ``add_patch``: the map's extent is fixed (``_new_map``), and
+    # ``add_patch`` walks every Bézier segment of the outline to update the data limits that
+    # nothing reads — half of the map rendering time. The drawn map is the same.
+    ax.add_artist(PathPatch(shapely_to_path(g), transform=ax.transData, **kw))
 
 
 def _line(ax: Any, geom: BaseGeometry, **kw: Any) -> None:
