@@ -1,0 +1,251 @@
+"""Benchmark: no-met daily-model candidates scored on the hindcast's training fold only.
+
+For each named candidate (a change to the no-met daily models: ``daily_no_met`` settings, the
+no-met blends, a design-matrix variant) this runs the fold phase of the warning hindcast —
+the cross-fitted out-of-fold forecasts of the training period (``--fold-scheme cross``,
+:mod:`models.verify.folds`; the ``last`` fold for Beijing, as ``auto`` picks) — chooses the
+trigger through the real chain on the fold (:func:`models.verify.hindcast.choose_trigger_chain`)
+and prints the candidates' D+1 POD / FAR / CSI, the chosen trigger's D+1…D+3 CSI and the fold's
+daily PM2.5 RMSE. It also prints the persistence and climatology baselines' D+1…D+3 colour
+CSI on the same fold days through the same chain (persistence of the last observed daily AQI;
+climatology of the training days with each cross-fold's protected days removed, the threshold
+chosen on the training days as in the hindcast). The test period is never read.
+
+Run: ``AIRWARN_DATASETS_DIR=… OMP_NUM_THREADS=1 .venv/bin/python bench/bench_nomet_fold.py
+--out /tmp/cdn/fold --candidate base --candidate …`` (``--list`` names the candidates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from airwarn.models.verify.hindcast import (  # noqa: E402
+    _Case,
+    _choose_clim_probability,
+    _day,
+    _issue_days,
+    choose_trigger_chain,
+    climatology_dataset,
+    persistence_dataset,
+    run_chain,
+    verify_chain,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = {  # domain, train_end, fold scheme, fold days (last scheme)
+    "chengdu_none": ("chengdu_five_cities", "2013-12-31", "cross", 150),
+    "beijing_none": ("beijing_multisite", "2015-02-28", "last", 365),
+}
+
+
+def _no_met(**kw: Any) -> Callable[[Any], Any]:
+    """A settings change of the ``daily_no_met`` LightGBM parameters."""
+    def f(s: Any) -> Any:
+        return s.model_copy(update={"daily_no_met": s.daily_no_met.model_copy(update=kw)})
+    return f
+
+
+def _top(**kw: Any) -> Callable[[Any], Any]:
+    """A change of top-level model settings."""
+    return lambda s: s.model_copy(update=kw)
+
+
+#: candidate → (settings change, design patch or None, description)
+CANDIDATES: dict[str, tuple[Callable[[Any], Any], Any, str]] = {
+    "base": (lambda s: s, None, "configs/models.yaml as it is"),
+    "leaf100": (_no_met(min_data_in_leaf=100), None, "daily_no_met min_data_in_leaf 100"),
+    "leaf50_7": (_no_met(min_data_in_leaf=50, num_leaves=7), None,
+                 "daily_no_met min_data_in_leaf 50, 7 leaves"),
+    "nobias": (_top(bias_lead_days_no_met={"pm25": [2, 3], "pm10": [2, 3], "o3": [1, 2, 3]}),
+               None, "no running bias at D+1 (PM)"),
+    "noclim": (_top(climatology_blend="never"), None, "no climatology blend"),
+    "nolinear": (_top(linear_recalibration=False), None, "no linear recalibration"),
+    "noevent": (_top(event_weight={}), None, "no event weight"),
+}
+
+
+@contextlib.contextmanager
+def _patched_design(patch: Any) -> Iterator[None]:
+    """Temporarily replace :func:`features.build.daily_design` (as the models read it)."""
+    import airwarn.models.lgbm as lg
+
+    orig = lg.daily_design
+    if patch is not None:
+        lg.daily_design = patch(orig)
+    try:
+        yield
+    finally:
+        lg.daily_design = orig
+
+
+def fold_forecasts(case: _Case, name: str, train_end: str, scheme: str, fold_days: int,
+                   out: Path, reuse: bool) -> xr.Dataset:
+    """The fold's forecasts of a candidate (``out/<name>/backtest.nc``, reused if present)."""
+    from airwarn.configs.model_schema import load_model_settings
+    from airwarn.models.forecast import write_netcdf
+    from airwarn.models.verify.folds import cross_fitted_backtest, last_fold_window
+
+    from airwarn import configs
+
+    d = out / name
+    nc = d / "backtest.nc"
+    if reuse and nc.exists():
+        return xr.load_dataset(nc)
+    change, patch, _ = CANDIDATES[name]
+    settings = change(load_model_settings())
+    q = list(configs.load_settings().quantiles)
+    d.mkdir(parents=True, exist_ok=True)
+    with _patched_design(patch):
+        if scheme == "cross":
+            ds, info = cross_fitted_backtest(case.data, train_end=train_end, met="none",
+                                             settings=settings, quantiles=q,
+                                             pollutants=case.dom.pollutants, hourly=False)
+            (d / "fold_plan.json").write_text(json.dumps(info))
+        else:
+            from airwarn.models.backtest import run_backtest
+
+            f_train_end, f_start, f_end = last_fold_window(train_end, fold_days)
+            ds, _ = run_backtest(case.data, train_end=f_train_end, test_start=f_start,
+                                 test_end=f_end, issue_hour=12, met="none", settings=settings,
+                                 quantiles=q, out_dir=d, pollutants=case.dom.pollutants,
+                                 hourly=False)
+    write_netcdf(ds, nc)
+    return ds
+
+
+def daily_rmse(ds: xr.Dataset, od: pd.DataFrame) -> dict[str, float]:
+    """RMSE (µg/m³) of the daily PM2.5 forecast at D+1…D+3 against the observed daily means."""
+    regions = [str(r) for r in np.asarray(ds["region"].values)]
+    tab = od.pivot_table(index="date", columns="unit_id", values="pm25", aggfunc="first")
+    dates = pd.to_datetime(np.asarray(ds["date"].values).astype(str).ravel())
+    ob = tab.reindex(index=dates, columns=regions).to_numpy()
+    n_i, n_d = ds["date"].shape
+    ob = ob.reshape(n_i, n_d, len(regions)).transpose(0, 2, 1)
+    fc = np.asarray(ds["pm25_daily"].values, dtype=float)
+    out = {}
+    for k in range(n_d):
+        e = fc[:, :, k] - ob[:, :, k]
+        ok = np.isfinite(e)
+        out[f"D+{k + 1}"] = round(float(np.sqrt(np.mean(e[ok] ** 2))), 2)
+    return out
+
+
+def cross_climatology(case: _Case, fold: xr.Dataset, od_train: pd.DataFrame,
+                      plan: dict[str, Any] | None) -> xr.Dataset:
+    """The climatology baseline of the fold's issues: for a cross fold each fold's blocks get
+    the climatology of the training days without that fold's protected days (as the models'
+    climatologies); for a ``last`` fold that of the days before the fold."""
+    if plan is None:
+        days = _issue_days(fold)
+        return climatology_dataset(fold, od_train[od_train["date"] < days.min()], case.ladder)
+    from airwarn.models.verify.folds import FoldPlan, protected_days
+
+    bl = [(b["fold"], pd.Timestamp(b["first"]), pd.Timestamp(b["last"])) for b in plan["blocks"]]
+    fp = FoldPlan(pd.date_range(plan["first_issue_day"], plan["last_issue_day"]), np.zeros(0),
+                  bl, plan["horizon_days"], plan["gap_days"])
+    days = _issue_days(fold)
+    parts = []
+    for j in sorted({b[0] for b in bl}):
+        sel = np.zeros(len(days), dtype=bool)
+        for f, a, b in bl:
+            if f == j:
+                sel |= np.asarray((days >= a) & (days <= b))
+        if not sel.any():
+            continue
+        od_j = od_train[~pd.to_datetime(od_train["date"]).isin(protected_days(fp, j))]
+        parts.append(climatology_dataset(fold.isel(issue_time=np.flatnonzero(sel)), od_j,
+                                         case.ladder))
+    return xr.concat(parts, dim="issue_time").sortby("issue_time")
+
+
+def chain_scores(batch: xr.Dataset, case: _Case, work: Path, first: Any, last: Any,
+                 trigger: str, p: float) -> dict[str, Any]:
+    """D+1…D+3 colour POD / FAR / CSI of a batch through the chain."""
+    dec = run_chain(batch, case.region, work, trigger=trigger, probability=p)
+    c = verify_chain(dec, case.obs_lv, first, last)["colour"]
+    return {k: {m: (round(v[m], 3) if v[m] is not None else None) for m in ("pod", "far", "csi")}
+            for k, v in c.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--case", choices=sorted(CASES), default="chengdu_none")
+    ap.add_argument("--candidate", action="append", default=[])
+    ap.add_argument("--reuse", action="store_true", help="reuse the candidates' fold forecasts")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--no-baselines", action="store_true")
+    args = ap.parse_args()
+    if args.list:
+        for k, (_, _, desc) in CANDIDATES.items():
+            print(f"{k:14s} {desc}")
+        return
+    dom, train_end, scheme, fold_days = CASES[args.case]
+    case = _Case(ROOT / "configs" / "domains" / f"{dom}.yaml")
+    out = args.out / args.case
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    fold = None
+    for name in args.candidate or ["base"]:
+        t = time.perf_counter()
+        fold = fold_forecasts(case, name, train_end, scheme, fold_days, out, args.reuse)
+        t_bt = time.perf_counter() - t
+        days = _issue_days(fold)
+        first, last = days.min(), days.max()
+        trig, p, cand = choose_trigger_chain(fold, case.region, case.obs_lv, first, last,
+                                             out / name)
+        ch = chain_scores(fold, case, out / name / "register_chosen.sqlite", first, last, trig, p)
+        row = {"candidate": name, "trigger": trig if trig == "median" else f"P>={p:g}",
+               "chosen": ch, "rmse": daily_rmse(fold, case.od),
+               "candidates": {("median" if c["trigger"] == "median" else f"P>={c['probability']:g}"):
+                              [round(c[m], 3) if c[m] is not None else None
+                               for m in ("pod", "far", "csi")] for c in cand},
+               "seconds": {"backtest": round(t_bt, 1),
+                           "choose": round(time.perf_counter() - t - t_bt, 1)}}
+        rows.append(row)
+        (out / name / "fold_scores.json").write_text(json.dumps(row, indent=1))
+        d1 = ch["D+1"]
+        print(f"{name:14s} trigger {row['trigger']:8s} D+1 POD/FAR/CSI {d1['pod']}/{d1['far']}/"
+              f"{d1['csi']}  D+2 {ch['D+2']['csi']}  D+3 {ch['D+3']['csi']}  RMSE {row['rmse']}  "
+              f"{json.dumps(row['seconds'])}", flush=True)
+        print(f"{'':14s} fold candidates (POD, FAR, CSI): {json.dumps(row['candidates'])}",
+              flush=True)
+    if not args.no_baselines and fold is not None:
+        days = _issue_days(fold)
+        first, last = days.min(), days.max()
+        od_train = case.od[case.od["date"] <= _day(train_end)]
+        plan = json.loads(fold.attrs["fold"]) if "fold" in fold.attrs else None
+        clim_p, _ = _choose_clim_probability(od_train, case.obs_lv, case.ladder)
+        base = {"persistence": (persistence_dataset(fold, case.od), "median", 0.5),
+                "climatology": (cross_climatology(case, fold, od_train, plan), "probability",
+                                clim_p)}
+        res = {}
+        for bname, (batch, trig, p) in base.items():
+            res[bname] = chain_scores(batch, case, out / f"register_{bname}.sqlite", first, last,
+                                      trig, p)
+            print(f"{bname:14s} ({trig}{'' if trig == 'median' else f' P>={p:g}'}) CSI D+1…D+3 "
+                  + " / ".join(str(res[bname][k]["csi"]) for k in ("D+1", "D+2", "D+3"))
+                  + f"  D+1 POD/FAR {res[bname]['D+1']['pod']}/{res[bname]['D+1']['far']}"
+                  + f"  RMSE {daily_rmse(batch, case.od)}",
+                  flush=True)
+        (out / "baselines.json").write_text(json.dumps(res, indent=1))
+    print(f"fold issue days {first.date()} … {last.date()} ({args.case}, {scheme}); "
+          f"uptime {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
