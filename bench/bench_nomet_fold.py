@@ -75,6 +75,24 @@ CANDIDATES: dict[str, tuple[Callable[[Any], Any], Any, str]] = {
     "noclim": (_top(climatology_blend="never"), None, "no climatology blend"),
     "nolinear": (_top(linear_recalibration=False), None, "no linear recalibration"),
     "noevent": (_top(event_weight={}), None, "no event weight"),
+    "pooled1": (_top(pooled_weight={1: 0.5, 2: 0.4, 3: 0.6}), None,
+                "D+1 = ½ per-lead-day + ½ pooled model (pooled: 3× the rows)"),
+    "pooled1_full": (_top(pooled_weight={1: 1.0, 2: 0.4, 3: 0.6}), None,
+                     "D+1 from the pooled model only"),
+    "pooled1_nolin": (lambda s: _top(linear_recalibration=False)(
+        _top(pooled_weight={1: 0.5, 2: 0.4, 3: 0.6})(s)), None, "pooled1 + nolinear"),
+    "frac05": (_no_met(min_data_in_leaf_fraction=0.05), None,
+               "daily_no_met min_data_in_leaf capped at 5 % of a fit's rows"),
+    "frac10": (_no_met(min_data_in_leaf_fraction=0.10), None,
+               "daily_no_met min_data_in_leaf capped at 10 % of a fit's rows"),
+    "frac20": (_no_met(min_data_in_leaf_fraction=0.20), None,
+               "daily_no_met min_data_in_leaf capped at 20 % of a fit's rows"),
+    "persist": (_top(persistence_blend="no_met"), None,
+                "blend with the last observed daily value, weight chosen out of fold"),
+    "frac10_persist": (lambda s: _top(persistence_blend="no_met")(
+        _no_met(min_data_in_leaf_fraction=0.10)(s)), None, "frac10 + persist"),
+    "frac05_persist": (lambda s: _top(persistence_blend="no_met")(
+        _no_met(min_data_in_leaf_fraction=0.05)(s)), None, "frac05 + persist"),
 }
 
 

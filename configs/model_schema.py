@@ -24,6 +24,9 @@ class LgbmParams(StrictModel):
 
     ``n_seeds`` > 1 fits that many copies of each model with different bagging and
     feature-sampling seeds (``seed``, ``seed`` + 7919, …) and averages them.
+    ``min_data_in_leaf_fraction`` (None = off) caps ``min_data_in_leaf`` at that fraction of
+    the fit's rows with a target (at least 1): a leaf size tuned on a big training set would
+    otherwise forbid every split on a small one (see ``models.lgbm.leaf_rows``).
     """
 
     num_boost_round: int = Field(default=800, ge=10, le=20000)
@@ -38,6 +41,7 @@ class LgbmParams(StrictModel):
     num_threads: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     seed: int = 42
     n_seeds: int = Field(default=1, ge=1, le=20)
+    min_data_in_leaf_fraction: float | None = Field(default=None, gt=0, le=0.5)
 
 
 def _check_targets(v: list[str]) -> list[str]:
@@ -115,6 +119,14 @@ class ModelSettings(StrictModel):
         cross-validation costs about one extra training per fold, so by default it runs only
         for models without future meteorology ("no_met"); with meteorology every weight > 0
         raised the out-of-fold RMSE (Beijing, perfect met).
+    persistence_blend : {"never", "no_met", "always"}
+        Blend the bias-corrected daily forecast with the last observed daily value (yesterday's
+        daily product, known at a midday issue), ``(1 − a)·ŷ + a·obs``, with ``a`` per lead
+        day chosen on the same out-of-fold forecasts as the climatology blend (grid
+        0…``persistence_blend_max`` by 0.05; only when it lowers their RMSE by ≥ 1 %), before
+        that blend.
+    persistence_blend_max : float
+        Largest weight tried (0–1).
     climatology_blend_folds : int
         Cross-validation folds for that choice: calendar months interleaved (month index mod
         folds; 5 puts the same month of consecutive years in different folds), one seed.
@@ -159,6 +171,8 @@ class ModelSettings(StrictModel):
     hourly_blend: bool = True
     climatology_blend: Literal["never", "no_met", "always"] = "no_met"
     climatology_blend_max: float = Field(default=0.3, ge=0, le=1)
+    persistence_blend: Literal["never", "no_met", "always"] = "never"
+    persistence_blend_max: float = Field(default=0.5, ge=0, le=1)
     climatology_blend_folds: int = Field(default=5, ge=2, le=12)
     climatology_half_window_days: int = Field(default=15, ge=1, le=60)
     pooled_weight: dict[int, float] = Field(default_factory=lambda: {1: 0.5, 2: 0.5, 3: 0.5})

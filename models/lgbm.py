@@ -58,6 +58,7 @@ from airwarn.models.threads import resolve_num_threads
 from airwarn.core.pollutants import pollutant as pollutant_info
 
 __all__ = ["RESID_LEVELS", "PollutantModel", "apply_clim_blend", "apply_linear",
+           "apply_persistence_blend", "leaf_rows",
            "clim_blend_weight", "fit_booster", "fit_hourly", "train_pollutant",
            "predict_pollutant", "predict_raw", "RawPrediction", "daily_from_hourly",
            "quantiles_from_resid", "recency_weights"]
@@ -109,6 +110,11 @@ class PollutantModel:
         Lead day → weight ``w`` of the climatology in ``(1 − w)·ŷ + w·clim``, applied after the
         running bias correction (chosen on out-of-fold forecasts of the training period); absent
         = 0.
+    persist_weight : dict of int to float
+        Lead day → weight ``a`` of the last observed daily value (yesterday's mean PM2.5 / MDA8
+        O3, ``<p>_dm1``) in ``(1 − a)·ŷ + a·obs``, applied after the running bias correction
+        and before the climatology blend (chosen on the same out-of-fold forecasts); absent
+        = 0.
     clim_daily : dict of str to list of float
         Unit → 365 values (no-leap day of year 1…365, µg/m³, None = unknown): the smooth day-of-year
         climatology of the daily product over the training period
@@ -130,6 +136,7 @@ class PollutantModel:
     bias_lead_days: list[int] = field(default_factory=lambda: [1, 2, 3])
     clim_weight: dict[int, float] = field(default_factory=dict)
     clim_daily: dict[str, list[float | None]] = field(default_factory=dict)
+    persist_weight: dict[int, float] = field(default_factory=dict)
 
     def weights(self, k: int) -> list[float]:
         """Averaging weights of the daily models of lead day ``k`` (equal by default)."""
@@ -138,10 +145,24 @@ class PollutantModel:
         return list(w) if w and len(w) == n else [1.0 / n] * n
 
 
-def _params(p: LgbmParams, objective: str = "regression") -> dict[str, Any]:
+def leaf_rows(p: LgbmParams, n_rows: int | None = None) -> int:
+    """``min_data_in_leaf`` of a fit on ``n_rows`` rows: capped at
+    ``p.min_data_in_leaf_fraction`` of them (rounded up, ≥ 1) when that is set.
+
+    Without it the no-met leaf size (300, tuned on Beijing: ~8,800 rows per lead day) leaves a
+    Chengdu D+1 model (one training year, 3 stations: ~450–800 rows per fit) one split or none,
+    a constant forecast on which the linear recalibration then fits a level shift.
+    """
+    if p.min_data_in_leaf_fraction is None or n_rows is None:
+        return p.min_data_in_leaf
+    return max(1, min(p.min_data_in_leaf, int(np.ceil(p.min_data_in_leaf_fraction * n_rows))))
+
+
+def _params(p: LgbmParams, objective: str = "regression", n_rows: int | None = None
+            ) -> dict[str, Any]:
     return {
         "objective": objective, "learning_rate": p.learning_rate, "num_leaves": p.num_leaves,
-        "min_data_in_leaf": p.min_data_in_leaf, "feature_fraction": p.feature_fraction,
+        "min_data_in_leaf": leaf_rows(p, n_rows), "feature_fraction": p.feature_fraction,
         "bagging_fraction": p.bagging_fraction, "bagging_freq": p.bagging_freq,
         "lambda_l2": p.lambda_l2, "num_threads": resolve_num_threads(p.num_threads), "seed": p.seed,
         "verbosity": -1, "deterministic": True, "force_col_wise": True,
@@ -168,7 +189,8 @@ def fit_booster(X: pd.DataFrame, y: np.ndarray, params: LgbmParams,
     ds = lgb.Dataset(X[ok], label=y[ok], weight=None if weight is None else weight[ok],
                      categorical_feature=["unit"] if "unit" in X.columns else "auto",
                      free_raw_data=True)
-    return lgb.train(_params(params), ds, num_boost_round=params.num_boost_round)
+    return lgb.train(_params(params, n_rows=int(ok.sum())), ds,
+                     num_boost_round=params.num_boost_round)
 
 
 def recency_weights(issue_times: pd.DatetimeIndex, end: pd.Timestamp,
@@ -275,6 +297,20 @@ def apply_clim_blend(daily: np.ndarray, model: PollutantModel, issue_times: pd.D
     return out
 
 
+def apply_persistence_blend(daily: np.ndarray, model: PollutantModel,
+                            last_daily: np.ndarray | None) -> np.ndarray:
+    """The daily forecast ``(issue, 3, unit)`` blended with the last observed daily value
+    ``last_daily`` ``(issue, unit)`` (µg/m³; the ``<p>_dm1`` history feature) with the model's
+    per-lead-day weights: ``(1 − a)·ŷ + a·obs``; unchanged where that value is missing."""
+    if not model.persist_weight or last_daily is None:
+        return daily
+    out = daily.copy()
+    for k, a in model.persist_weight.items():
+        out[:, k - 1] = np.where(np.isfinite(last_daily),
+                                 (1 - a) * daily[:, k - 1] + a * last_daily, daily[:, k - 1])
+    return out
+
+
 def _hourly_targets(obs: Panel, f: IssueFeatures, pollutant: str, leads: np.ndarray) -> np.ndarray:
     rows = np.array([obs.index(t) for t in f.issue_times])
     vr = rows[:, None] + (leads - 1)[None, :]
@@ -361,6 +397,10 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     has_met = any(bool(f.metday) for f in feats)
     blend_clim = settings.climatology_blend == "always" or (
         settings.climatology_blend == "no_met" and not has_met)
+    blend_persist = settings.persistence_blend == "always" or (
+        settings.persistence_blend == "no_met" and not has_met)
+    persist_weight: dict[int, float] = {}
+    dm1_key = f"{pollutant}_dm1"
     oof_pred: dict[int, list[np.ndarray]] = {1: [], 2: [], 3: []}
     calibrate = os.environ.get("AIRWARN_SKIP_CALIBRATION") != "1"
     designs = settings.daily_designs
@@ -396,7 +436,7 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                                       0, None) for m in members], axis=0)
                 for k in g:
                     cal_pred[k].append(pc[kk[cal] == k])
-            if calibrate and blend_clim:
+            if calibrate and (blend_clim or blend_persist):
                 fold = np.concatenate([row_keys[k][2] for k in g]) % n_folds
                 oof = _out_of_fold(X, y, w, fold, members[0])
                 for k in g:
@@ -429,7 +469,8 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     bias_cfg = settings.bias_lead_days if has_met or settings.bias_lead_days_no_met is None \
         else settings.bias_lead_days_no_met
     bias_lead_days = list(bias_cfg.get(pollutant, [1, 2, 3])) if settings.bias_correction else []
-    if calibrate and blend_clim and all(len(oof_pred[k]) == len(designs) for k in (1, 2, 3)):
+    if calibrate and (blend_clim or blend_persist) and \
+            all(len(oof_pred[k]) == len(designs) for k in (1, 2, 3)):
         # weight of the climatology, chosen on out-of-fold forecasts of the whole training period
         # (every season; the calibration split alone is one season) against the climatology of
         # the other folds' months. Chosen without the running bias replayed: with it, PM2.5 got
@@ -441,6 +482,20 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
             po[:, k - 1] = apply_linear(po[:, k - 1], ab)
         yo = np.stack([blocks[k][1][:n0 * u0].reshape(n0, u0) for k in (1, 2, 3)], axis=1)
         for k in (1, 2, 3):
+            if blend_persist and dm1_key in blocks[k][0].columns:
+                # weight of the last observed daily value, on the same out-of-fold forecasts
+                last = blocks[k][0][dm1_key].to_numpy(float)[:n0 * u0]
+                pk = po[:, k - 1].reshape(-1)
+                wp, r0p, rp = clim_blend_weight(yo[:, k - 1].reshape(-1), pk, last,
+                                                w_max=settings.persistence_blend_max)
+                sc = cal_scores.setdefault(f"D+{k}", {})
+                if wp > 0:
+                    persist_weight[k] = wp
+                    sc["rmse_out_of_fold_persistence_blend"] = rp
+                    po[:, k - 1] = np.where(np.isfinite(last), (1 - wp) * pk + wp * last,
+                                            pk).reshape(po[:, k - 1].shape)
+            if not blend_clim:
+                continue
             doy, unit, mon = (a[:n0 * u0] for a in row_keys[k])
             co = np.full(len(doy), np.nan)
             for j in range(n_folds):
@@ -469,6 +524,10 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
         if not calibrate:
             continue
         yy, pp = replayed[k] if k in bias_lead_days and k in replayed else cal_daily[k]
+        if k in persist_weight:
+            last = blocks[k][0][dm1_key].to_numpy(float)[blocks[k][3]][:len(pp)]
+            a = persist_weight[k]
+            pp = np.where(np.isfinite(last), (1 - a) * pp + a * last, pp)
         if k in clim_weight:
             cc, wc = cal_clim[k][:len(pp)], clim_weight[k]
             pp = np.where(np.isfinite(cc), (1 - wc) * pp + wc * cc, pp)
@@ -529,6 +588,7 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
         },
     }
     info["bias_correction_lead_days"] = bias_lead_days
+    info["persistence_blend"] = {f"D+{k}": w for k, w in persist_weight.items()}
     info["climatology_blend"] = {
         "weights": {f"D+{k}": w for k, w in clim_weight.items()},
         "climatology": f"unit × day of year, ±{hw} d window, local days "
@@ -536,7 +596,7 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     return PollutantModel(pollutant, daily_models, hmodel, dfeat, hfeat, daily_resid,
                           hourly_resid, c, info, daily_weights, daily_linear, hourly_blend,
                           bias_lead_days, clim_weight,
-                          _clim_to_json(clim_all) if clim_weight else {})
+                          _clim_to_json(clim_all) if clim_weight else {}, persist_weight)
 
 
 def _training_issues(feats: Sequence[IssueFeatures], settings: ModelSettings
@@ -787,8 +847,9 @@ def predict_pollutant(model: PollutantModel, f: IssueFeatures, *,
     raw_daily = daily.copy()
     if bias is not None:
         daily = np.clip(daily - np.nan_to_num(bias), 0, None)
-    # relaxed towards climatology after the bias correction (the bias is that of the model's
-    # own forecast; the climatology is left as it is)
+    # blended with the last observed daily value, then relaxed towards climatology, after the
+    # bias correction (the bias is that of the model's own forecast)
+    daily = apply_persistence_blend(daily, model, f.hist.get(f"{model.pollutant}_dm1"))
     daily = apply_clim_blend(daily, model, f.issue_times, f.units)
     out = {"daily_raw": raw_daily, "daily": daily}
     if r.hourly is not None:

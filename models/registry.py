@@ -132,6 +132,7 @@ def save_model(model: PollutantModel, data_dir: Path | str, *,
         "bias_lead_days": list(model.bias_lead_days),
         "clim_weight": {str(k): v for k, v in model.clim_weight.items()},
         "clim_daily": model.clim_daily,
+        "persist_weight": {str(k): v for k, v in model.persist_weight.items()},
         "info": model.info,
         "scores": scores or {},
         "library_versions": _versions(),
@@ -210,6 +211,8 @@ def load_model(card_path: Path | str) -> tuple[PollutantModel, dict[str, Any]]:
             bias_lead_days=[int(k) for k in card.get("bias_lead_days", [1, 2, 3])],
             clim_weight={int(k): float(v) for k, v in card.get("clim_weight", {}).items()},
             clim_daily={str(u): list(v) for u, v in card.get("clim_daily", {}).items()},
+            persist_weight={int(k): float(v)
+                            for k, v in card.get("persist_weight", {}).items()},
         )
     except KeyError as exc:
         raise ValueError(f"{card_path}: model card lacks the field {exc}") from None

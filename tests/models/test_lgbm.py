@@ -72,3 +72,36 @@ def test_apply_clim_blend_per_lead_day_and_unit() -> None:
     assert out[0, 0, 0] == 140.0 and out[0, 2, 0] == 140.0      # D+1, D+3: no weight
     assert (out[0, :, 1] == 140.0).all()                         # unit B: no climatology
     assert (daily == 140.0).all()                                # input untouched
+
+
+def test_leaf_rows_caps_the_no_met_leaf_size_on_small_training_sets() -> None:
+    from airwarn.configs.model_schema import LgbmParams
+    from airwarn.models.lgbm import leaf_rows
+
+    p = LgbmParams(min_data_in_leaf=300, min_data_in_leaf_fraction=0.1)
+    # Chengdu, one training year × 3 stations: 1080 rows per lead day → leaves of ≥ 108 rows
+    assert leaf_rows(p, 1080) == 108
+    assert leaf_rows(p, 451) == 46        # rounded up
+    # Beijing, two years × 12 stations: the configured 300 stays
+    assert leaf_rows(p, 8760) == 300
+    assert leaf_rows(p, 3) == 1
+    # unset fraction or unknown rows: the configured value
+    assert leaf_rows(LgbmParams(min_data_in_leaf=300), 1080) == 300
+    assert leaf_rows(p, None) == 300
+
+
+def test_apply_persistence_blend_per_lead_day_where_observed() -> None:
+    from airwarn.models.lgbm import apply_persistence_blend
+
+    model = PollutantModel("pm25", {}, None, {}, [], {}, {}, persist_weight={1: 0.25})
+    daily = np.full((2, 3, 2), 100.0)
+    last = np.array([[180.0, np.nan], [20.0, 60.0]])
+    out = apply_persistence_blend(daily, model, last)
+    assert out[0, 0, 0] == pytest.approx(0.75 * 100 + 0.25 * 180)   # D+1: 120
+    assert out[1, 0, 0] == pytest.approx(80.0) and out[1, 0, 1] == pytest.approx(90.0)
+    assert out[0, 0, 1] == 100.0                                     # no observation
+    assert (out[:, 1:] == 100.0).all() and (daily == 100.0).all()     # D+2, D+3; input kept
+    # no weights, or no observed value: unchanged
+    assert apply_persistence_blend(daily, PollutantModel("pm25", {}, None, {}, [], {}, {}),
+                                   last) is daily
+    assert apply_persistence_blend(daily, model, None) is daily
