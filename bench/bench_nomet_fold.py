@@ -93,6 +93,10 @@ CANDIDATES: dict[str, tuple[Callable[[Any], Any], Any, str]] = {
         _no_met(min_data_in_leaf_fraction=0.10)(s)), None, "frac10 + persist"),
     "frac05_persist": (lambda s: _top(persistence_blend="no_met")(
         _no_met(min_data_in_leaf_fraction=0.05)(s)), None, "frac05 + persist"),
+    "frac20_persist": (lambda s: _top(persistence_blend="no_met")(
+        _no_met(min_data_in_leaf_fraction=0.20)(s)), None, "frac20 + persist"),
+    "leaf100_persist": (lambda s: _top(persistence_blend="no_met")(
+        _no_met(min_data_in_leaf=100)(s)), None, "leaf100 + persist"),
 }
 
 

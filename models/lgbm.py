@@ -489,6 +489,8 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                 wp, r0p, rp = clim_blend_weight(yo[:, k - 1].reshape(-1), pk, last,
                                                 w_max=settings.persistence_blend_max)
                 sc = cal_scores.setdefault(f"D+{k}", {})
+                if np.isfinite(r0p):
+                    sc["rmse_out_of_fold"] = r0p
                 if wp > 0:
                     persist_weight[k] = wp
                     sc["rmse_out_of_fold_persistence_blend"] = rp
@@ -509,8 +511,8 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
             wc, r0, r_c = clim_blend_weight(yo[:, k - 1].reshape(-1), po[:, k - 1].reshape(-1),
                                             co, w_max=settings.climatology_blend_max)
             sc = cal_scores.setdefault(f"D+{k}", {})
-            if np.isfinite(r0):  # the card is strict JSON: no NaN
-                sc["rmse_out_of_fold"] = r0
+            if np.isfinite(r0):  # the card is strict JSON: no NaN (after the persistence blend)
+                sc.setdefault("rmse_out_of_fold", r0)
             if wc > 0:
                 clim_weight[k] = wc
                 sc["rmse_out_of_fold_clim_blend"] = r_c
