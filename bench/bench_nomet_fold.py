@@ -38,8 +38,11 @@ from airwarn.models.verify.hindcast import (  # noqa: E402
     _choose_clim_probability,
     _day,
     _issue_days,
+    choose_o3_probability,
     choose_trigger_chain,
     climatology_dataset,
+    o3_event_scores,
+    o3_forecast_events,
     persistence_dataset,
     run_chain,
     verify_chain,
@@ -62,6 +65,20 @@ def _no_met(**kw: Any) -> Callable[[Any], Any]:
 def _top(**kw: Any) -> Callable[[Any], Any]:
     """A change of top-level model settings."""
     return lambda s: s.model_copy(update=kw)
+
+
+def _delta_features(orig: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
+    """Design patch: the partial issue day and the last 6 h against yesterday's mean
+    (``pm25_today − pm25_dm1``, ``pm25_m6 − pm25_dm1``; µg/m³) — a trend the big no-met
+    leaves cannot build from the separate columns."""
+    def f(fe: Any, pollutant: str, lead_day: int) -> pd.DataFrame:
+        df = orig(fe, pollutant, lead_day)
+        if pollutant == "pm25" and "pm25_dm1" in df.columns:
+            for c in ("pm25_today", "pm25_m6"):
+                if c in df.columns:
+                    df.insert(len(df.columns) - 1, f"{c}_vs_dm1", df[c] - df["pm25_dm1"])
+        return df
+    return f
 
 
 #: candidate → (settings change, design patch or None, description)
@@ -97,6 +114,9 @@ CANDIDATES: dict[str, tuple[Callable[[Any], Any], Any, str]] = {
         _no_met(min_data_in_leaf_fraction=0.20)(s)), None, "frac20 + persist"),
     "leaf100_persist": (lambda s: _top(persistence_blend="no_met")(
         _no_met(min_data_in_leaf=100)(s)), None, "leaf100 + persist"),
+    "leaf100_persist_delta": (lambda s: _top(persistence_blend="no_met")(
+        _no_met(min_data_in_leaf=100)(s)), _delta_features,
+        "leaf100 + persist + partial day / last 6 h minus yesterday's mean"),
 }
 
 
@@ -194,6 +214,22 @@ def cross_climatology(case: _Case, fold: xr.Dataset, od_train: pd.DataFrame,
     return xr.concat(parts, dim="issue_time").sortby("issue_time")
 
 
+def o3_scores(ds: xr.Dataset, od: pd.DataFrame) -> dict[str, Any] | None:
+    """O3 MDA8 > 215 µg/m³ CSI at D+1…D+3 of the fold: the probability threshold chosen on
+    the fold (as the hindcast does) and persistence; None without O3."""
+    p, _ = choose_o3_probability(ds, od)
+    if p is None:
+        return None
+    pers = persistence_dataset(ds, od)
+    m = o3_event_scores(o3_forecast_events(ds, p), ds, od)
+    q = o3_event_scores(o3_forecast_events(pers, None), pers, od)
+    def r(v: float | None) -> float | None:
+        return None if v is None else round(v, 3)
+
+    return {"probability": p, "model": [r(m[k]["csi"]) for k in ("D+1", "D+2", "D+3")],
+            "persistence": [r(q[k]["csi"]) for k in ("D+1", "D+2", "D+3")]}
+
+
 def chain_scores(batch: xr.Dataset, case: _Case, work: Path, first: Any, last: Any,
                  trigger: str, p: float) -> dict[str, Any]:
     """D+1…D+3 colour POD / FAR / CSI of a batch through the chain."""
@@ -211,6 +247,8 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="reuse the candidates' fold forecasts")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--o3-only", action="store_true",
+                    help="print the O3 > 215 fold scores of the candidates' saved forecasts")
     args = ap.parse_args()
     if args.list:
         for k, (_, _, desc) in CANDIDATES.items():
@@ -220,6 +258,10 @@ def main() -> None:
     case = _Case(ROOT / "configs" / "domains" / f"{dom}.yaml")
     out = args.out / args.case
     out.mkdir(parents=True, exist_ok=True)
+    if args.o3_only:
+        for name in args.candidate:
+            print(name, o3_scores(xr.load_dataset(out / name / "backtest.nc"), case.od))
+        return
     rows = []
     fold = None
     for name in args.candidate or ["base"]:
@@ -232,7 +274,7 @@ def main() -> None:
                                              out / name)
         ch = chain_scores(fold, case, out / name / "register_chosen.sqlite", first, last, trig, p)
         row = {"candidate": name, "trigger": trig if trig == "median" else f"P>={p:g}",
-               "chosen": ch, "rmse": daily_rmse(fold, case.od),
+               "chosen": ch, "rmse": daily_rmse(fold, case.od), "o3": o3_scores(fold, case.od),
                "candidates": {("median" if c["trigger"] == "median" else f"P>={c['probability']:g}"):
                               [round(c[m], 3) if c[m] is not None else None
                                for m in ("pod", "far", "csi")] for c in cand},
@@ -243,7 +285,8 @@ def main() -> None:
         d1 = ch["D+1"]
         print(f"{name:14s} trigger {row['trigger']:8s} D+1 POD/FAR/CSI {d1['pod']}/{d1['far']}/"
               f"{d1['csi']}  D+2 {ch['D+2']['csi']}  D+3 {ch['D+3']['csi']}  RMSE {row['rmse']}  "
-              f"{json.dumps(row['seconds'])}", flush=True)
+              f"{json.dumps(row['seconds'])}" + (f"  O3>215 {row['o3']}" if row["o3"] else ""),
+              flush=True)
         print(f"{'':14s} fold candidates (POD, FAR, CSI): {json.dumps(row['candidates'])}",
               flush=True)
     if not args.no_baselines and fold is not None:
