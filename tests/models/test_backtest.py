@@ -109,23 +109,23 @@ def test_backtest_command(tmp_path: Path, monkeypatch) -> None:
     assert res.exit_code == 2 and "matches no file" in res.output
 
 
+def _obs_with_met(slice_data):
+    """The slice's unit observations with the station meteorology (``mo_*`` features)."""
+    from airwarn.features.build import MET_HISTORY_VARS, POLLUTANTS, make_panel
+
+    table = slice_data.obs_units.merge(slice_data.met_units, on=["time", "unit_id"], how="left")
+    units = sorted(table["unit_id"].unique())
+    return make_panel(table, POLLUTANTS + [v for v in MET_HISTORY_VARS if v in table], units), units
+
+
 def test_no_met_models_have_their_own_settings_and_see_observed_met(slice_data, tmp_path) -> None:
     import pandas as pd
-    from airwarn.features.build import (
-        MET_HISTORY_VARS,
-        POLLUTANTS,
-        NoMet,
-        build_issue_features,
-        daily_targets,
-        make_panel,
-    )
+    from airwarn.features.build import NoMet, build_issue_features, daily_targets
     from airwarn.models.backtest import train_models_on
     from airwarn.models.lgbm import predict_pollutant
     from airwarn.models.registry import load_model, save_model
 
-    table = slice_data.obs_units.merge(slice_data.met_units, on=["time", "unit_id"], how="left")
-    units = sorted(table["unit_id"].unique())
-    obs = make_panel(table, POLLUTANTS + [v for v in MET_HISTORY_VARS if v in table], units)
+    obs, units = _obs_with_met(slice_data)
     settings = TINY.model_copy(update={
         "daily_no_met": LgbmParams(num_boost_round=10, num_leaves=4, min_data_in_leaf=5,
                                    n_seeds=2, num_threads=1),
@@ -236,3 +236,44 @@ def test_backtest_met_cycles_from_the_store(slice_data, tmp_path: Path, monkeypa
     assert saved["daily"]["pm25_daily"]["D+1"]["rmse"] > 0
     res = CliRunner().invoke(app, [*args, "--cycles", str(tmp_path / "empty")])
     assert res.exit_code == 2 and "no forecast cycle files" in res.output
+
+
+def test_no_met_leaf_cap_and_persistence_blend_in_training(slice_data, tmp_path) -> None:
+    import pandas as pd
+    from airwarn.features.build import NoMet, build_issue_features, daily_targets
+    from airwarn.models.backtest import train_models_on
+    from airwarn.models.lgbm import predict_pollutant, predict_raw
+    from airwarn.models.registry import load_model, save_model
+
+    obs, _ = _obs_with_met(slice_data)
+    f = build_issue_features(obs, pd.date_range("2013-04-20 12:00", periods=8, freq="D",
+                                                 tz="Asia/Shanghai"), NoMet(),
+                             geometry=slice_data.geometry)
+
+    def train(**no_met):
+        s = TINY.model_copy(update={
+            "pollutants": ["pm25"], "persistence_blend": "no_met", "persistence_blend_max": 0.5,
+            "daily_no_met": LgbmParams(num_boost_round=10, num_leaves=4, n_seeds=1,
+                                       num_threads=1, **no_met)})
+        return train_models_on(obs, daily_targets(obs), NoMet(),
+                               first_day=pd.Timestamp("2013-03-04"),
+                               last_target_day=pd.Timestamp("2013-04-19"), issue_hours=[12],
+                               settings=s, geometry=slice_data.geometry, hourly=False)["pm25"]
+
+    # ~90 rows per lead day: leaves of ≥ 300 rows allow no split — one value for every issue
+    # and unit; capped at 20 % of the rows the trees split again
+    flat = predict_raw(train(min_data_in_leaf=300), f).daily
+    assert np.ptp(flat[:, 0]) == 0.0
+    pm = train(min_data_in_leaf=300, min_data_in_leaf_fraction=0.2)
+    assert np.ptp(predict_raw(pm, f).daily[:, 0]) > 1.0
+    # the persistence weight chosen out of fold, recorded, kept by the registry, applied
+    assert pm.info["persistence_blend"] == {f"D+{k}": w for k, w in pm.persist_weight.items()}
+    # (this slice: 0.4 / 0.35 / 0.45; out-of-fold D+1 RMSE 89.8 → 81.7 µg/m³)
+    assert set(pm.persist_weight) == {1, 2, 3}
+    assert all(0 < w <= 0.5 for w in pm.persist_weight.values())
+    sc = pm.info["calibration_scores"]["D+1"]
+    assert sc["rmse_out_of_fold_persistence_blend"] < 0.99 * sc["rmse_out_of_fold"]
+    pm2, _ = load_model(save_model(pm, tmp_path))
+    assert pm2.persist_weight == pm.persist_weight
+    np.testing.assert_array_equal(predict_pollutant(pm, f)["daily"],
+                                  predict_pollutant(pm2, f)["daily"])
