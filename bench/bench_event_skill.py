@@ -1,0 +1,184 @@
+"""Benchmark: Beijing daily PM2.5 event skill with meteorology on the hindcast's training fold.
+
+Trains only the PM2.5 daily models (no hourly model) on issues whose targets end by
+2014-02-28 and forecasts the training fold of ``bench/bench_hindcast.py --only beijing_perfect``
+(issues 2014-03-01 … 2015-02-25, targets ≤ 2015-02-28; perfect-prog met = the observed station
+met at the valid time), with the real post-processing (linear recalibration, running bias,
+conformal quantiles: :func:`models.forecast.forecast_arrays`). For each named candidate it
+prints the daily RMSE and POD / FAR / CSI at PM2.5 > 115 and > 150 µg/m³ (the AQI 150 / 200
+cuts of HJ 633-2012) at D+1 … D+3. The test year (2015-03 … 2016-02) is never read, so a
+candidate may be chosen from this table.
+
+Candidates (``--only NAME`` to run some): the configured models without the episode met
+features (``base``, as on main), ``base_seed2`` (another bagging seed: the noise), ``met`` (with
+the episode met of :func:`features.build._episode_met`), event weights, more trees.
+
+Run: ``AIRWARN_DATASETS_DIR=… OMP_NUM_THREADS=1 nice .venv/bin/python bench/bench_event_skill.py
+[--only base --only met] [--json out.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from airwarn.configs import load_settings  # noqa: E402
+from airwarn.configs.model_schema import load_domain, load_model_settings  # noqa: E402
+from airwarn.features import build  # noqa: E402
+from airwarn.models import forecast as fc_mod  # noqa: E402
+from airwarn.models import lgbm  # noqa: E402
+from airwarn.models.backtest import (  # noqa: E402
+    _contingency,
+    _day,
+    backtest_inputs,
+    issue_times_between,
+    load_domain_data,
+)
+from airwarn.models.baselines import fit_climatology  # noqa: E402
+
+from airwarn.core.timeutil import LOCAL_TZ  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_END = "2014-02-28"
+FOLD_START, FOLD_END = "2014-03-01", "2015-02-28"
+THRESHOLDS = (115.0, 150.0)
+_ORIG_DESIGN = build.daily_design
+
+
+def _design_without_episode_met(f: build.IssueFeatures, pollutant: str, lead_day: int
+                                ) -> pd.DataFrame:
+    """The daily design as before the episode met features (the ``base`` candidates)."""
+    X = _ORIG_DESIGN(f, pollutant, lead_day)
+    drop = [c for c in X.columns if c[:2] in ("v_", "p_") and c[2:] in build.EPISODE_MET_KEYS]
+    return X.drop(columns=drop)
+
+
+def _design_only(keys: tuple[str, ...]) -> Any:
+    def design(f: build.IssueFeatures, pollutant: str, lead_day: int) -> pd.DataFrame:
+        X = _ORIG_DESIGN(f, pollutant, lead_day)
+        drop = [c for c in X.columns if c[:2] in ("v_", "p_")
+                and c[2:] in build.EPISODE_MET_KEYS and c[2:] not in keys]
+        return X.drop(columns=drop)
+    return design
+
+
+def _daily(s: Any, **kw: Any) -> Any:
+    return s.model_copy(update={"daily": s.daily.model_copy(update=kw)})
+
+
+def _ew(s: Any, thr: float, w: float) -> Any:
+    return s.model_copy(update={"event_weight": {**s.event_weight, "pm25": (thr, w)}})
+
+
+#: name → (settings transform, design function)
+CANDIDATES: dict[str, tuple[Any, Any]] = {
+    "base": (lambda s: s, _design_without_episode_met),
+    "base_seed2": (lambda s: _daily(s, seed=s.daily.seed + 1), _design_without_episode_met),
+    "base_ew150x3": (lambda s: _ew(s, 150, 3.0), _design_without_episode_met),
+    "base_ew115x2": (lambda s: _ew(s, 115, 2.0), _design_without_episode_met),
+    "base_ew1": (lambda s: _ew(s, 150, 1.0), _design_without_episode_met),
+    "met": (lambda s: s, _ORIG_DESIGN),
+    "met_seed2": (lambda s: _daily(s, seed=s.daily.seed + 1), _ORIG_DESIGN),
+    "met_ew150x3": (lambda s: _ew(s, 150, 3.0), _ORIG_DESIGN),
+    "met_ew115x2": (lambda s: _ew(s, 115, 2.0), _ORIG_DESIGN),
+    "met_moist": (lambda s: s, _design_only(("dpd", "dpd_min", "rh_max", "dtr"))),
+    "met_wind": (lambda s: s, _design_only(("south_h", "north_h", "north_max", "sp_tend",
+                                             "since_north_h"))),
+    "met_1600": (lambda s: _daily(s, num_boost_round=1600, learning_rate=0.02), _ORIG_DESIGN),
+}
+
+
+def _inputs() -> dict[str, Any]:
+    dom = load_domain(ROOT / "configs" / "domains" / "beijing_multisite.yaml")
+    data = load_domain_data(dom)
+    obs, daily_obs, met_source, first = backtest_inputs(data, "perfect")
+    last_issue = _day(TRAIN_END) - pd.Timedelta(days=3)
+    tr_its = issue_times_between(first, last_issue, 12)
+    fold_its = issue_times_between(FOLD_START, _day(FOLD_END) - pd.Timedelta(days=3), 12)
+    t = time.perf_counter()
+    ftr = build.build_issue_features(obs, tr_its, met_source, geometry=data.geometry,
+                                     daily=daily_obs)
+    ffo = build.build_issue_features(obs, fold_its, met_source, geometry=data.geometry,
+                                     daily=daily_obs)
+    print(f"features: {len(tr_its)} training issues, {len(fold_its)} fold issues "
+          f"({time.perf_counter() - t:.0f} s)", flush=True)
+    until = (_day(TRAIN_END) + pd.Timedelta(days=1)).tz_localize(LOCAL_TZ).tz_convert("UTC")
+    clim = fit_climatology(obs, daily_obs, until=until)
+    d0 = pd.DatetimeIndex((fold_its.tz_localize(None)
+                           + pd.Timedelta(hours=build.LOCAL_OFFSET_H)).normalize())
+    od = np.stack([daily_obs["pm25"].reindex(index=d0 + pd.Timedelta(days=k),
+                                             columns=ffo.units).to_numpy() for k in (1, 2, 3)],
+                  axis=1)
+    return {"obs": obs, "daily_obs": daily_obs, "met": met_source, "geometry": data.geometry,
+            "ftr": ftr, "ffo": ffo, "clim": clim, "od": od, "its": fold_its}
+
+
+def run_candidate(name: str, inp: dict[str, Any], base_settings: Any) -> dict[str, Any]:
+    """Train PM2.5 under candidate ``name`` and score the fold (plain dict)."""
+    transform, design = CANDIDATES[name]
+    settings = transform(base_settings)
+    lgbm.daily_design = design  # the candidate's design, in training and prediction alike
+    try:
+        t = time.perf_counter()
+        model = lgbm.train_pollutant(inp["obs"], inp["daily_obs"], [inp["ftr"]], "pm25",
+                                     settings, hourly=False)
+        tr_s = time.perf_counter() - t
+        fa = fc_mod.forecast_arrays(
+            inp["obs"], inp["daily_obs"], inp["its"], inp["met"],
+            {p: (model if p == "pm25" else None) for p in fc_mod.TARGETS}, settings=settings,
+            quantiles=list(load_settings().quantiles), climatology=inp["clim"],
+            geometry=inp["geometry"], feats=inp["ffo"])
+    finally:
+        lgbm.daily_design = _ORIG_DESIGN
+    fd, od = fa.daily["pm25"], inp["od"]
+    row: dict[str, Any] = {"candidate": name, "train_s": round(tr_s, 1),
+                           "n_features": len(model.daily_features[1])}
+    for k in range(3):
+        ok = np.isfinite(fd[:, k]) & np.isfinite(od[:, k])
+        e = fd[:, k][ok] - od[:, k][ok]
+        row[f"D+{k + 1}"] = {"rmse": float(np.sqrt(np.mean(e ** 2))), "bias": float(e.mean()),
+                             **{f">{t:g}": _contingency(fd[:, k], od[:, k], t)
+                                for t in THRESHOLDS}}
+    return row
+
+
+def _fmt(c: dict[str, Any]) -> str:
+    return f"{c['pod']:.2f}/{c['far']:.2f}/{c['csi']:.3f}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", action="append", choices=sorted(CANDIDATES))
+    ap.add_argument("--json", type=Path, help="append the rows to this JSON-lines file")
+    args = ap.parse_args()
+    base = load_model_settings()
+    base = base.model_copy(update={"daily": base.daily.model_copy(update={"num_threads": 1})})
+    inp = _inputs()
+    print(f"Beijing PM2.5, trained ≤ {TRAIN_END}, fold issues {FOLD_START} … "
+          f"{inp['its'][-1].date()}; POD/FAR/CSI")
+    hdr = f"{'candidate':14s} {'nf':>4s} " + " ".join(
+        f"{f'D+{k} rmse':>9s} {f'D+{k} >115':>15s} {f'D+{k} >150':>15s}" for k in (1, 2, 3))
+    print(hdr + f" {'s':>5s}", flush=True)
+    for name in args.only or list(CANDIDATES):
+        r = run_candidate(name, inp, base)
+        cells = " ".join(f"{r[f'D+{k}']['rmse']:9.2f} {_fmt(r[f'D+{k}']['>115']):>15s} "
+                         f"{_fmt(r[f'D+{k}']['>150']):>15s}" for k in (1, 2, 3))
+        print(f"{name:14s} {r['n_features']:4d} {cells} {r['train_s']:5.0f}", flush=True)
+        if args.json:
+            with open(args.json, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(r) + "\n")
+    print(f"uptime: {os.getloadavg()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
