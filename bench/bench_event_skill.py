@@ -86,6 +86,16 @@ CANDIDATES: dict[str, tuple[Any, Any]] = {
     "base_ew150x3": (lambda s: _ew(s, 150, 3.0), _design_without_episode_met),
     "base_ew115x2": (lambda s: _ew(s, 115, 2.0), _design_without_episode_met),
     "base_ew1": (lambda s: _ew(s, 150, 1.0), _design_without_episode_met),
+    "base_small": (lambda s: _daily(s, num_leaves=15, min_data_in_leaf=100),
+                   _design_without_episode_met),
+    "base_small_seed2": (lambda s: _daily(s, num_leaves=15, min_data_in_leaf=100,
+                                          seed=s.daily.seed + 1), _design_without_episode_met),
+    "base_small_seeds3": (lambda s: _daily(s, num_leaves=15, min_data_in_leaf=100, n_seeds=3),
+                          _design_without_episode_met),
+    "base_seeds3": (lambda s: _daily(s, n_seeds=3), _design_without_episode_met),
+    "base_big": (lambda s: _daily(s, num_leaves=63, min_data_in_leaf=20),
+                 _design_without_episode_met),
+    "base_ew100x2": (lambda s: _ew(s, 100, 2.0), _design_without_episode_met),
     "met": (lambda s: s, _ORIG_DESIGN),
     "met_seed2": (lambda s: _daily(s, seed=s.daily.seed + 1), _ORIG_DESIGN),
     "met_ew150x3": (lambda s: _ew(s, 150, 3.0), _ORIG_DESIGN),
@@ -122,8 +132,10 @@ def _inputs() -> dict[str, Any]:
             "ftr": ftr, "ffo": ffo, "clim": clim, "od": od, "its": fold_its}
 
 
-def run_candidate(name: str, inp: dict[str, Any], base_settings: Any) -> dict[str, Any]:
-    """Train PM2.5 under candidate ``name`` and score the fold (plain dict)."""
+def run_candidate(name: str, inp: dict[str, Any], base_settings: Any,
+                  save: Path | None = None) -> dict[str, Any]:
+    """Train PM2.5 under candidate ``name`` and score the fold (plain dict); ``save``: also
+    write the fold's daily forecasts and observations there (``<name>.npz``, µg/m³)."""
     transform, design = CANDIDATES[name]
     settings = transform(base_settings)
     lgbm.daily_design = design  # the candidate's design, in training and prediction alike
@@ -140,8 +152,13 @@ def run_candidate(name: str, inp: dict[str, Any], base_settings: Any) -> dict[st
     finally:
         lgbm.daily_design = _ORIG_DESIGN
     fd, od = fa.daily["pm25"], inp["od"]
+    if save is not None:
+        save.mkdir(parents=True, exist_ok=True)
+        np.savez(save / f"{name}.npz", daily=fd, obs=od, daily_q=fa.daily_q["pm25"])
     row: dict[str, Any] = {"candidate": name, "train_s": round(tr_s, 1),
-                           "n_features": len(model.daily_features[1])}
+                           "n_features": len(model.daily_features[1]),
+                           "best_cut_150": best_cut(fd[:, 0], od[:, 0], 150.0,
+                                                    np.arange(80.0, 221.0, 5.0))}
     for k in range(3):
         ok = np.isfinite(fd[:, k]) & np.isfinite(od[:, k])
         e = fd[:, k][ok] - od[:, k][ok]
@@ -151,14 +168,52 @@ def run_candidate(name: str, inp: dict[str, Any], base_settings: Any) -> dict[st
     return row
 
 
+def best_cut(score: np.ndarray, o: np.ndarray, thr: float, cuts: np.ndarray
+             ) -> dict[str, float]:
+    """The cut of ``score`` with the best CSI for the event ``o > thr`` (a ranking measure:
+    how well the score separates event days from the rest, whatever its calibration)."""
+    best = {"cut": float("nan"), "csi": -1.0}
+    for c in cuts:
+        ok = np.isfinite(score) & np.isfinite(o)
+        r = _contingency(np.where(score[ok] > c, 1.0, 0.0), np.where(o[ok] > thr, 1.0, 0.0), 0.5)
+        if r["csi"] > best["csi"]:
+            best = {"cut": float(c), "csi": r["csi"], "pod": r["pod"], "far": r["far"]}
+    return best
+
+
+def classifier_probe(inp: dict[str, Any], settings: Any, thr: float = 150.0,
+                     lead_day: int = 1) -> dict[str, Any]:
+    """A direct exceedance classifier (binary LightGBM, log-loss, the daily design and
+    parameters) for P(daily PM2.5 > ``thr``) at ``lead_day``: its best-cut CSI on the fold, to
+    set beside the median's (:func:`best_cut`)."""
+    import lightgbm as lgb
+
+    tbl = inp["daily_obs"]["pm25"]
+    X = _design_without_episode_met(inp["ftr"], "pm25", lead_day)
+    y = lgbm._daily_targets_for(inp["ftr"], tbl, lead_day)
+    ok = np.isfinite(y)
+    params = {**lgbm._params(settings.daily, objective="binary")}
+    t = time.perf_counter()
+    b = lgb.train(params, lgb.Dataset(X[ok], label=(y[ok] > thr).astype(float),
+                                      categorical_feature=["unit"]),
+                  num_boost_round=settings.daily.num_boost_round)
+    Xf = _design_without_episode_met(inp["ffo"], "pm25", lead_day)
+    p = b.predict(Xf).reshape(len(inp["its"]), -1)
+    return {"candidate": f"clf{thr:g}_D+{lead_day}", "train_s": round(time.perf_counter() - t, 1),
+            "best_cut_150": best_cut(p, inp["od"][:, lead_day - 1], thr,
+                                     np.arange(0.05, 0.96, 0.025))}
+
+
 def _fmt(c: dict[str, Any]) -> str:
     return f"{c['pod']:.2f}/{c['far']:.2f}/{c['csi']:.3f}"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", action="append", choices=sorted(CANDIDATES))
+    ap.add_argument("--only", action="append", choices=sorted(CANDIDATES) + ["clf"],
+                    help="candidates to run (clf: the exceedance-classifier probe)")
     ap.add_argument("--json", type=Path, help="append the rows to this JSON-lines file")
+    ap.add_argument("--save", type=Path, help="write each candidate's fold forecasts here")
     args = ap.parse_args()
     base = load_model_settings()
     base = base.model_copy(update={"daily": base.daily.model_copy(update={"num_threads": 1})})
@@ -169,10 +224,19 @@ def main() -> int:
         f"{f'D+{k} rmse':>9s} {f'D+{k} >115':>15s} {f'D+{k} >150':>15s}" for k in (1, 2, 3))
     print(hdr + f" {'s':>5s}", flush=True)
     for name in args.only or list(CANDIDATES):
-        r = run_candidate(name, inp, base)
+        if name == "clf":
+            r = classifier_probe(inp, base)
+            print(f"{r['candidate']:14s} best-cut D+1 >150: {json.dumps(r['best_cut_150'])}",
+                  flush=True)
+            if args.json:
+                with open(args.json, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(r) + "\n")
+            continue
+        r = run_candidate(name, inp, base, args.save)
         cells = " ".join(f"{r[f'D+{k}']['rmse']:9.2f} {_fmt(r[f'D+{k}']['>115']):>15s} "
                          f"{_fmt(r[f'D+{k}']['>150']):>15s}" for k in (1, 2, 3))
-        print(f"{name:14s} {r['n_features']:4d} {cells} {r['train_s']:5.0f}", flush=True)
+        print(f"{name:14s} {r['n_features']:4d} {cells} {r['train_s']:5.0f}  best cut D+1 "
+              f">150: {json.dumps(r['best_cut_150'])}", flush=True)
         if args.json:
             with open(args.json, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(r) + "\n")
