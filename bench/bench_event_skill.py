@@ -62,9 +62,20 @@ def _design_without_episode_met(f: build.IssueFeatures, pollutant: str, lead_day
     return X.drop(columns=drop)
 
 
+def _design_with_episode_met(f: build.IssueFeatures, pollutant: str, lead_day: int
+                             ) -> pd.DataFrame:
+    """The daily design with the episode met features of PM2.5 (``met`` candidates)."""
+    saved = build.EPISODE_MET_POLLUTANTS
+    build.EPISODE_MET_POLLUTANTS = ("pm25",)
+    try:
+        return _ORIG_DESIGN(f, pollutant, lead_day)
+    finally:
+        build.EPISODE_MET_POLLUTANTS = saved
+
+
 def _design_only(keys: tuple[str, ...]) -> Any:
     def design(f: build.IssueFeatures, pollutant: str, lead_day: int) -> pd.DataFrame:
-        X = _ORIG_DESIGN(f, pollutant, lead_day)
+        X = _design_with_episode_met(f, pollutant, lead_day)
         drop = [c for c in X.columns if c[:2] in ("v_", "p_")
                 and c[2:] in build.EPISODE_MET_KEYS and c[2:] not in keys]
         return X.drop(columns=drop)
@@ -96,14 +107,19 @@ CANDIDATES: dict[str, tuple[Any, Any]] = {
     "base_big": (lambda s: _daily(s, num_leaves=63, min_data_in_leaf=20),
                  _design_without_episode_met),
     "base_ew100x2": (lambda s: _ew(s, 100, 2.0), _design_without_episode_met),
-    "met": (lambda s: s, _ORIG_DESIGN),
-    "met_seed2": (lambda s: _daily(s, seed=s.daily.seed + 1), _ORIG_DESIGN),
-    "met_ew150x3": (lambda s: _ew(s, 150, 3.0), _ORIG_DESIGN),
-    "met_ew115x2": (lambda s: _ew(s, 115, 2.0), _ORIG_DESIGN),
+    "base_ew100x2_seed2": (lambda s: _daily(_ew(s, 100, 2.0), seed=s.daily.seed + 1),
+                           _design_without_episode_met),
+    "base_ew100x3": (lambda s: _ew(s, 100, 3.0), _design_without_episode_met),
+    "base_ew75x2": (lambda s: _ew(s, 75, 2.0), _design_without_episode_met),
+    "met": (lambda s: s, _design_with_episode_met),
+    "met_seed2": (lambda s: _daily(s, seed=s.daily.seed + 1), _design_with_episode_met),
+    "met_ew150x3": (lambda s: _ew(s, 150, 3.0), _design_with_episode_met),
+    "met_ew115x2": (lambda s: _ew(s, 115, 2.0), _design_with_episode_met),
     "met_moist": (lambda s: s, _design_only(("dpd", "dpd_min", "rh_max", "dtr"))),
     "met_wind": (lambda s: s, _design_only(("south_h", "north_h", "north_max", "sp_tend",
                                              "since_north_h"))),
-    "met_1600": (lambda s: _daily(s, num_boost_round=1600, learning_rate=0.02), _ORIG_DESIGN),
+    "met_1600": (lambda s: _daily(s, num_boost_round=1600, learning_rate=0.02),
+                 _design_with_episode_met),
 }
 
 

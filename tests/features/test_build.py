@@ -212,11 +212,18 @@ def test_episode_met_of_a_constructed_cold_front() -> None:
     assert np.isnan(_episode_met({"v10": v10})["south_h"][2, 0])
 
 
-def test_episode_met_only_in_particulate_designs() -> None:
+def test_episode_met_only_in_the_designs_that_ask_for_it(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    from airwarn.features import build
+
     obs, met, units = _world()
     t0 = pd.Timestamp("2026-02-01 12:00", tz="Asia/Shanghai")
     panel = make_panel(obs, ["pm25", "o3"], units)
     f = build_issue_features(panel, [t0], PerfectMet(met))
+    assert {"dpd", "south_h", "since_north_h"} <= set(f.metday)
+    # off by default (no gain on the Beijing fold): the design is the one before them
+    assert not [c for c in daily_design(f, "pm25", 1).columns if c[2:] in build.EPISODE_MET_KEYS]
+    monkeypatch.setattr(build, "EPISODE_MET_POLLUTANTS", ("pm25",))
     pm = daily_design(f, "pm25", 1)
     assert {"v_dpd", "p_south_h", "v_since_north_h", "v_sp_tend"} <= set(pm.columns)
     day = met[(met["time"] >= pd.Timestamp("2026-02-01 16:00", tz="UTC"))
