@@ -83,6 +83,9 @@ class ModelSettings(StrictModel):
     event_weight : dict
         Extra weight for training days whose target exceeds a threshold (µg/m³), per pollutant:
         ``{"pm25": [150, 2.0]}`` = weight × 2 above 150 (skill-notes #4).
+    event_weight_met : dict
+        The same for models trained with future meteorology, per pollutant, overriding
+        ``event_weight`` there (models without meteorology keep ``event_weight``).
     bias_window_days, bias_min_days, bias_shrink_days : int
         Running bias correction per unit and lead day from the last ``bias_window_days`` issues
         whose outcome is known; applied with weight n / (n + bias_shrink_days); none with fewer
@@ -155,6 +158,7 @@ class ModelSettings(StrictModel):
     recency_halflife_days: float | None = Field(default=365.0, gt=0)
     event_weight: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {"pm25": (150.0, 1.5), "o3": (215.0, 1.5)})
+    event_weight_met: dict[str, tuple[float, float]] = Field(default_factory=dict)
     bias_correction: bool = True
     bias_lead_days: dict[str, list[int]] = Field(
         default_factory=lambda: {"pm25": [1, 2, 3], "o3": [1, 2, 3]})
@@ -183,6 +187,14 @@ class ModelSettings(StrictModel):
     @classmethod
     def _targets(cls, v: list[str]) -> list[str]:
         return _check_targets(v)
+
+    def event_weight_for(self, pollutant: str, met: bool) -> tuple[float, float] | None:
+        """(threshold µg/m³, weight) of ``pollutant``'s event days: ``event_weight_met`` when
+        the models see future meteorology and it names the pollutant, else ``event_weight``;
+        None = no extra weight."""
+        if met and pollutant in self.event_weight_met:
+            return self.event_weight_met[pollutant]
+        return self.event_weight.get(pollutant)
 
 
 class DomainStation(StrictModel):

@@ -730,7 +730,68 @@ def met_day_features(met: Panel, day_start_row: int, ndays: int) -> dict[str, np
             out["dsp"] = out["sp"] - np.roll(out["sp"], 1, axis=0)
         if "t2m" in out:
             out["dt2m"] = out["t2m"] - np.roll(out["t2m"], 1, axis=0)
+        out.update(_episode_met(cubes))
     return {k: v[1:] for k, v in out.items()}
+
+
+#: daily met aggregates for the particulate episodes (:func:`_episode_met`); only the daily
+#: designs of :data:`EPISODE_MET_POLLUTANTS` read them
+EPISODE_MET_KEYS = ("dpd", "dpd_min", "rh_max", "dtr", "south_h", "north_h", "north_max",
+                    "sp_tend", "since_north_h")
+#: none by default: on the Beijing training fold (models ≤ 2014-02-28, issues 2014-03 … 2015-02,
+#: perfect met; bench/bench_event_skill.py, two seeds) they raised the PM2.5 D+1 RMSE 39.6 → 40.1
+#: and lowered the > 150 µg/m³ CSI 0.46 → 0.45 (docs/notes/w4-bjskill.md)
+EPISODE_MET_POLLUTANTS: tuple[str, ...] = ()
+
+
+def _episode_met(cubes: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Episode meteorology of each local day from hourly cubes ``(day, 24, unit)``.
+
+    Returns (a day with fewer than 12 valid hours of a variable gives NaN):
+    ``dpd`` / ``dpd_min`` mean / minimum dewpoint depression t2m − d2m (K: near 0 = saturated,
+    hygroscopic growth); ``rh_max`` (%); ``dtr`` diurnal range of t2m (K, an inversion proxy);
+    ``south_h`` / ``north_h`` hours with v10 > 1 / < −2 m s-1 (southerly inflow of the plain's
+    air, northerly flow); ``north_max`` strongest northerly component max(−v10) (m s-1, a cold
+    front's clean-out); ``sp_tend`` pressure change over the day, last minus first valid hour
+    (Pa); ``since_north_h`` hours from the last hour with v10 < −3 m s-1 to the end of the day,
+    counted back over the cubes' earlier days and capped at their length (h).
+    """
+    out: dict[str, np.ndarray] = {}
+
+    def ok(c: np.ndarray) -> np.ndarray:
+        return np.isfinite(c).sum(axis=1) >= 12
+
+    if "t2m" in cubes and "d2m" in cubes:
+        dp = cubes["t2m"] - cubes["d2m"]
+        out["dpd"] = np.where(ok(dp), np.nanmean(dp, axis=1), np.nan)
+        out["dpd_min"] = np.where(ok(dp), np.nanmin(dp, axis=1), np.nan)
+    if "rh" in cubes:
+        out["rh_max"] = np.where(ok(cubes["rh"]), np.nanmax(cubes["rh"], axis=1), np.nan)
+    if "t2m" in cubes:
+        t = cubes["t2m"]
+        out["dtr"] = np.where(ok(t), np.nanmax(t, axis=1) - np.nanmin(t, axis=1), np.nan)
+    if "v10" in cubes:
+        v = cubes["v10"]
+        good = ok(v)
+        out["south_h"] = np.where(good, (v > 1.0).sum(axis=1), np.nan)
+        out["north_h"] = np.where(good, (v < -2.0).sum(axis=1), np.nan)
+        out["north_max"] = np.where(good, np.nanmax(-v, axis=1), np.nan)
+        flat = v.transpose(2, 0, 1).reshape(v.shape[2], -1)  # (unit, hour)
+        north = flat < -3.0
+        idx = np.where(north, np.arange(flat.shape[1])[None, :], -1)
+        last = np.maximum.accumulate(idx, axis=1)  # last northerly hour up to each hour
+        ends = np.arange(v.shape[0]) * 24 + 23
+        since = np.where(last[:, ends] >= 0, ends[None, :] - last[:, ends], ends[None, :] + 1)
+        out["since_north_h"] = np.where(good, since.T.astype(float), np.nan)
+    if "sp" in cubes:
+        sp = cubes["sp"]
+        fin = np.isfinite(sp)
+        first = np.argmax(fin, axis=1)
+        lastr = sp.shape[1] - 1 - np.argmax(fin[:, ::-1], axis=1)
+        a = np.take_along_axis(sp, first[:, None], axis=1)[:, 0]
+        b = np.take_along_axis(sp, lastr[:, None], axis=1)[:, 0]
+        out["sp_tend"] = np.where(ok(sp), b - a, np.nan)
+    return out
 
 
 def transport_features(values: np.ndarray, wind_u: np.ndarray, wind_v: np.ndarray,
@@ -894,6 +955,8 @@ def daily_design(f: IssueFeatures, pollutant: str, lead_day: int) -> pd.DataFram
         if _seen_by(k, pollutant):
             cols[k] = _flat(v)
     for k, v in f.metday.items():
+        if k in EPISODE_MET_KEYS and pollutant not in EPISODE_MET_POLLUTANTS:
+            continue
         cols[f"v_{k}"] = _flat(v[:, lead_day])
         cols[f"p_{k}"] = _flat(v[:, lead_day - 1])
     # accumulation since the issue: met over the days D+1 … D+lead_day

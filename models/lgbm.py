@@ -363,6 +363,7 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     cal_scores: dict[str, dict[str, float]] = {}
     # per design-matrix row: 0-based no-leap day of year, unit, month index of the valid day
     row_keys: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    event_w = settings.event_weight_for(pollutant, any(bool(f.metday) for f in feats))
     for k in (1, 2, 3):
         Xs, ys, ws, calib, cdoy, cunit, cmon = [], [], [], [], [], [], []
         for f in feats:
@@ -370,7 +371,7 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
             y = _daily_targets_for(f, tbl, k)
             w = np.repeat(recency_weights(f.issue_times, end, settings.recency_halflife_days),
                           len(f.units))
-            w = w * _event_w(y, settings.event_weight.get(pollutant))
+            w = w * _event_w(y, event_w)
             Xs.append(X)
             ys.append(y)
             ws.append(w)
@@ -586,7 +587,7 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                       "calibration split; hourly path rescaled to the daily forecast",
             "quantiles": "conformal log-ratio residuals on the calibration split, per lead day",
             "weights": f"recency half-life {settings.recency_halflife_days} d, event weight "
-                       f"{settings.event_weight.get(pollutant)}",
+                       f"{event_w}",
         },
     }
     info["bias_correction_lead_days"] = bias_lead_days

@@ -177,3 +177,58 @@ def test_daily_lags_are_the_days_before_the_issue() -> None:
     assert f.hist["pm25_dm3"][0, 1] == pytest.approx(d.loc["2026-01-29", "b"])
     assert f.hist["pm25_dm7"][0, 1] == pytest.approx(d.loc["2026-01-25":"2026-01-31", "b"].mean())
     assert f.hist["pm25_dmax7"][0, 1] == pytest.approx(d.loc["2026-01-25":"2026-01-31", "b"].max())
+
+
+def test_episode_met_of_a_constructed_cold_front() -> None:
+    """Dewpoint depression, RH max, diurnal range, southerly/northerly hours, the strongest
+    northerly, the day's pressure change and the hours since the last northerly clean-out, on
+    three local days built by hand (day 0: calm southerly haze; day 1: a front at 15:00 local)."""
+    from airwarn.features.build import _episode_met
+
+    t2m = np.tile(275.0 + 8 * np.sin(np.arange(24) / 24 * np.pi), (3, 1))[:, :, None]  # K
+    d2m = t2m - 2.0
+    d2m[1, 15:] = t2m[1, 15:] - 12.0  # dry air behind the front
+    v10 = np.full((3, 24, 1), 1.5)    # southerly 1.5 m/s
+    v10[1, 15:] = -6.0
+    v10[1, 20] = -8.0
+    v10[2] = -1.0                      # day 2: weak northerly, no clean-out hour
+    v10[0, 3] = -4.0                   # a short northerly gust on day 0 at 03:00
+    sp = np.tile(np.linspace(100000.0, 100230.0, 24), (3, 1))[:, :, None]
+    rh = np.full((3, 24, 1), 60.0)
+    rh[0, 5] = 97.0
+    out = _episode_met({"t2m": t2m, "d2m": d2m, "v10": v10, "sp": sp, "rh": rh})
+    assert out["dpd"][:, 0] == pytest.approx([2.0, 2.0 + 10.0 * 9 / 24, 2.0])
+    assert out["dpd_min"][:, 0] == pytest.approx([2.0, 2.0, 2.0])
+    assert out["rh_max"][:, 0] == pytest.approx([97.0, 60.0, 60.0])
+    assert out["dtr"][:, 0] == pytest.approx(8 * np.sin(12 / 24 * np.pi) - 0.0)
+    assert out["south_h"][:, 0].tolist() == [23.0, 15.0, 0.0]
+    assert out["north_h"][:, 0].tolist() == [1.0, 9.0, 0.0]
+    assert out["north_max"][:, 0] == pytest.approx([4.0, 8.0, 1.0])
+    assert out["sp_tend"][:, 0] == pytest.approx([230.0, 230.0, 230.0])
+    # last hour with v10 < −3: day 0 03:00, day 1 23:00; day 2 ends 24 h after it
+    assert out["since_north_h"][:, 0].tolist() == [20.0, 0.0, 24.0]
+    # a day with fewer than 12 valid hours gives NaN
+    v10[2, :13] = np.nan
+    assert np.isnan(_episode_met({"v10": v10})["south_h"][2, 0])
+
+
+def test_episode_met_only_in_the_designs_that_ask_for_it(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    from airwarn.features import build
+
+    obs, met, units = _world()
+    t0 = pd.Timestamp("2026-02-01 12:00", tz="Asia/Shanghai")
+    panel = make_panel(obs, ["pm25", "o3"], units)
+    f = build_issue_features(panel, [t0], PerfectMet(met))
+    assert {"dpd", "south_h", "since_north_h"} <= set(f.metday)
+    # off by default (no gain on the Beijing fold): the design is the one before them
+    assert not [c for c in daily_design(f, "pm25", 1).columns if c[2:] in build.EPISODE_MET_KEYS]
+    monkeypatch.setattr(build, "EPISODE_MET_POLLUTANTS", ("pm25",))
+    pm = daily_design(f, "pm25", 1)
+    assert {"v_dpd", "p_south_h", "v_since_north_h", "v_sp_tend"} <= set(pm.columns)
+    day = met[(met["time"] >= pd.Timestamp("2026-02-01 16:00", tz="UTC"))
+              & (met["time"] < pd.Timestamp("2026-02-02 16:00", tz="UTC"))
+              & (met["unit_id"] == "b")]
+    assert pm.loc[1, "v_dpd"] == pytest.approx((day["t2m"] - day["d2m"]).mean())
+    assert pm.loc[1, "v_south_h"] == float((day["v10"] > 1.0).sum())
+    assert not [c for c in daily_design(f, "o3", 1).columns if c.endswith(("_dpd", "_south_h"))]

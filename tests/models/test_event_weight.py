@@ -1,0 +1,67 @@
+"""The event weight of models trained with future meteorology (``event_weight_met``) and
+without it (``event_weight``), on a tiny real slice (2 Beijing stations, 60 days;
+tests/data/uci, CC BY 4.0)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from airwarn.configs.model_schema import LgbmParams, ModelSettings
+from airwarn.features.build import (
+    POLLUTANTS,
+    NoMet,
+    PerfectMet,
+    build_issue_features,
+    daily_targets,
+    make_panel,
+)
+from airwarn.models.backtest import issue_times_between, load_domain_data
+from airwarn.models.lgbm import predict_pollutant, train_pollutant
+
+from tests.models.test_backtest import DOMAIN
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def _settings(**kw) -> ModelSettings:
+    p = LgbmParams(num_boost_round=15, learning_rate=0.2, num_leaves=7, min_data_in_leaf=10,
+                   num_threads=1)
+    return ModelSettings(daily=p, hourly=p, bias_min_days=2, calibration_fraction=0.3,
+                         event_weight={"pm25": (150.0, 1.5)}, **kw)
+
+
+def test_event_weight_for_reads_the_met_override() -> None:
+    s = _settings(event_weight_met={"pm25": (100.0, 2.0)})
+    assert s.event_weight_for("pm25", met=True) == (100.0, 2.0)
+    assert s.event_weight_for("pm25", met=False) == (150.0, 1.5)
+    assert s.event_weight_for("o3", met=True) is None  # named nowhere: no extra weight
+    assert _settings().event_weight_for("pm25", met=True) == (150.0, 1.5)
+
+
+@pytest.fixture(scope="module")
+def slice_():
+    d = load_domain_data(DOMAIN, root=DATA)
+    table = d.obs_units.merge(d.met_units, on=["time", "unit_id"], how="left")
+    units = sorted(table["unit_id"].unique())
+    obs = make_panel(table, POLLUTANTS + [c for c in d.met_units.columns
+                                          if c not in ("time", "unit_id")], units)
+    its = issue_times_between(pd.Timestamp("2013-03-04"), pd.Timestamp("2013-04-24"), 12)
+    met = [build_issue_features(obs, its, PerfectMet(d.met_units), geometry=d.geometry)]
+    nomet = [build_issue_features(obs, its, NoMet(), geometry=d.geometry)]
+    return obs, daily_targets(obs), met, nomet
+
+
+def test_met_override_changes_only_the_models_with_meteorology(slice_) -> None:
+    obs, dobs, met, nomet = slice_
+    plain, over = _settings(), _settings(event_weight_met={"pm25": (60.0, 5.0)})
+    days = dobs["pm25"].to_numpy()
+    assert 0.1 < np.nanmean(days > 60) < 0.9  # the override's threshold splits the slice's days
+    for feats, changed in ((met, True), (nomet, False)):
+        a = train_pollutant(obs, dobs, feats, "pm25", plain, hourly=False)
+        b = train_pollutant(obs, dobs, feats, "pm25", over, hourly=False)
+        assert b.info["design"]["weights"].endswith("(60.0, 5.0)" if changed else "(150.0, 1.5)")
+        f = feats[0].take(slice(-10, None))
+        pa, pb = predict_pollutant(a, f)["daily"], predict_pollutant(b, f)["daily"]
+        assert (not np.allclose(pa, pb)) if changed else np.array_equal(pa, pb)
