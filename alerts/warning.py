@@ -568,7 +568,9 @@ def unit_forecasts(ds: xr.Dataset, ruleset: str = "HJ633_2026") -> dict[str, Uni
         if set(da.dims) != {"region", "day"}:
             raise ValueError(f"forecast variable {var!r} has dims {da.dims}; expected "
                              f"(region, day)")
-        return np.asarray(da.transpose("region", "day").values, dtype=dtype)
+        if da.dims != ("region", "day"):  # (transposing costs ~1 ms a variable: hindcasts)
+            da = da.transpose("region", "day")
+        return np.asarray(da.values, dtype=dtype)
 
     aqi = table("aqi_daily")
     prim = table("primary_daily", object)
@@ -601,6 +603,17 @@ def unit_forecasts(ds: xr.Dataset, ruleset: str = "HJ633_2026") -> dict[str, Uni
     return out
 
 
+def _region_pollutant_table(da: xr.DataArray, n_pollutants: int) -> np.ndarray | None:
+    """Values of a ``(region, pollutant)`` or ``(region,)`` variable as a ``(region,
+    pollutant)`` array (a ``(region,)`` one repeated over the pollutants); None for any other
+    layout."""
+    if set(da.dims) == {"region", "pollutant"}:
+        return np.asarray(da.transpose("region", "pollutant").values)
+    if da.dims == ("region",):
+        return np.asarray(da.values)[:, None].repeat(n_pollutants, axis=1)
+    return None
+
+
 def _degraded(ds: xr.Dataset) -> tuple[list[str], dict[str, list[str]]]:
     """Run-wide degraded inputs (from attrs ``inputs``) and per-unit fallbacks (``method``)."""
     out: list[str] = []
@@ -621,12 +634,20 @@ def _degraded(ds: xr.Dataset) -> tuple[list[str], dict[str, list[str]]]:
     per_unit: dict[str, list[str]] = {}
     if "method" in ds.variables and "pollutant" in ds["method"].dims:
         reasons = ds["fallback_reason"] if "fallback_reason" in ds.variables else None
-        for r in np.asarray(ds["region"].values):
-            for p in np.asarray(ds["pollutant"].values):
-                m = str(ds["method"].sel(region=r, pollutant=p).values)
+        regions, pols = np.asarray(ds["region"].values), np.asarray(ds["pollutant"].values)
+        # one array read instead of a .sel per unit and pollutant (what a hindcast's ~365 runs
+        # spent most time on); other layouts by .sel as before
+        methods = _region_pollutant_table(ds["method"], len(pols))
+        whys = None if reasons is None else _region_pollutant_table(reasons, len(pols))
+        for i, r in enumerate(regions):
+            for j, p in enumerate(pols):
+                m = str(methods[i][j] if methods is not None
+                        else ds["method"].sel(region=r, pollutant=p).values)
                 if m and m not in ("lightgbm", "nan", "None"):
                     why = ""
-                    if reasons is not None:
+                    if whys is not None:
+                        why = str(whys[i][j])
+                    elif reasons is not None:
                         sel = reasons.sel(region=r, pollutant=p) if "pollutant" in reasons.dims \
                             else reasons.sel(region=r)
                         why = str(sel.values)

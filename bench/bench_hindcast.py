@@ -44,6 +44,15 @@ CASES = {
 }
 
 
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this process and of its terminated worker processes: on
+    a shared machine the wall time depends on the others' load, the CPU time much less."""
+    import resource
+
+    ru = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(r.ru_utime + r.ru_stime for r in ru)
+
+
 def goals(ver: dict, met: str) -> list[str]:
     """The issue's goals, checked on a verification.json."""
     out = []
@@ -108,11 +117,14 @@ def main() -> None:
     for name in args.only or list(CASES):
         dom, tr, t0, t1, met, fold = CASES[name]
         t = time.perf_counter()
+        cpu0 = _cpu_s()
         res = run_hindcast(ROOT / "configs" / "domains" / f"{dom}.yaml", train_end=tr,
                            test_start=t0, test_end=t1, met=met, out_dir=args.out / name,
                            select_fold_days=fold, reuse=args.reuse, jobs=args.jobs,
                            selection=args.selection, fold_scheme=args.fold_scheme)
-        print(f"== {name}: {time.perf_counter() - t:.0f} s {json.dumps(res.seconds)}")
+        print(f"== {name}: {time.perf_counter() - t:.0f} s {json.dumps(res.seconds)}; CPU "
+              f"{_cpu_s() - cpu0:.0f} s (this process and its finished workers); load "
+              f"{os.getloadavg()[0]:.1f}")
         sel = res.verification["meta"]["selection"]["model"]
         if isinstance(sel, dict):
             print(f"fold ({sel.get('scheme')}, issues {sel.get('select_start')} … "

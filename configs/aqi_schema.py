@@ -13,6 +13,7 @@ Units: concentrations in µg/m³, CO in mg/m³; IAQI/AQI dimensionless.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -266,6 +267,9 @@ def load_aqi_ruleset(ruleset: str | Path) -> AqiRuleset:
     ConfigError
         The file is missing or invalid; the message names the file and the key path.
     """
+    if isinstance(ruleset, str) and ruleset in ("HJ633_2012", "HJ633_2026"):
+        # the common case, asked per unit and day by the warning chain: no path arithmetic
+        return _load(_id_path(ruleset, os.environ.get("AIRWARN_CONFIG_DIR")))
     path = Path(ruleset)
     if path.suffix not in {".yaml", ".yml"}:
         if str(ruleset) not in ("HJ633_2012", "HJ633_2026"):
@@ -274,6 +278,13 @@ def load_aqi_ruleset(ruleset: str | Path) -> AqiRuleset:
             )
         path = aqi_config_dir() / f"{ruleset}.yaml"
     return _load(_resolved(str(path)))
+
+
+@lru_cache(maxsize=16)
+def _id_path(ruleset: str, config_dir_env: str | None) -> str:
+    """Resolved file of a rule-set id under the config directory (``config_dir_env``: the
+    ``AIRWARN_CONFIG_DIR`` it depends on, part of the cache key)."""
+    return _resolved(str(aqi_config_dir() / f"{ruleset}.yaml"))
 
 
 @lru_cache(maxsize=64)

@@ -508,8 +508,12 @@ def aqi_thresholds(ladder_id: str | None = None) -> tuple[int, ...]:
     national ladder → ``(150, 200, 300)``, domain-spec T2.1), so they exist once, in
     ``configs/warning/``.
     """
-    lid = ladder_id or load_warning_policy().default_ladder
     d = warning_config_dir()
+    if not ladder_id:  # the policy's default, read without the defensive copy (per unit and day)
+        p = d / "policy.yaml"
+        ladder_id = (_load_policy(str(p), p.stat().st_mtime) if p.exists()
+                     else WarningPolicy()).default_ladder
+    lid = ladder_id
     path = d / f"{lid}.yaml" if isinstance(lid, str) else d
     return _aqi_cuts(lid, str(d), path.stat().st_mtime if path.is_file() else -1.0)
 

@@ -685,21 +685,105 @@ def choose_trigger_chain(batch: xr.Dataset, region: Any, obs_lv: pd.DataFrame, f
     -------
     (trigger, probability, table of the candidates with their D+1 POD/FAR/CSI)
     """
-    cands = [("median", 0.5)] + [("probability", p) for p in grid]
-    rows: list[dict[str, Any]] = []
-    best: dict[str, Any] | None = None
-    for trig, p in cands:
-        tag = "median" if trig == "median" else f"p{p:g}"
-        dec = run_chain(batch, region, Path(work_dir) / f"register_{tag}.sqlite", trigger=trig,
-                        probability=p, o3_probability=o3_probability)
-        d1 = verify_chain(dec, obs_lv, first_day, last_day, lead_days=(1,))["colour"]["D+1"]
-        row = {"trigger": trig, "probability": p, "method": "chain",
-               **{k: d1[k] for k in ("hits", "false_alarms", "misses", "pod", "far", "csi")}}
-        rows.append(row)
+    rows = [candidate_row(batch, region, obs_lv, first_day, last_day, work_dir, trig, p,
+                          o3_probability=o3_probability) for trig, p in trigger_candidates(grid)]
+    return (*best_candidate(rows), rows)
+
+
+def trigger_candidates(grid: Sequence[float] = PROBABILITY_GRID) -> list[tuple[str, float]]:
+    """The trigger candidates of the training fold, in the order ties are broken: the median,
+    then ``probability ≥ p`` for each ``p`` of ``grid``."""
+    return [("median", 0.5)] + [("probability", p) for p in grid]
+
+
+def candidate_row(batch: xr.Dataset, region: Any, obs_lv: pd.DataFrame, first_day: Any,
+                  last_day: Any, work_dir: Path | str, trigger: str, probability: float, *,
+                  o3_probability: float | None = None) -> dict[str, Any]:
+    """One trigger candidate of :func:`choose_trigger_chain` through the chain (register
+    ``work_dir/register_<median|p…>.sqlite``), with its D+1 colour scores on the fold."""
+    tag = "median" if trigger == "median" else f"p{probability:g}"
+    dec = run_chain(batch, region, Path(work_dir) / f"register_{tag}.sqlite", trigger=trigger,
+                    probability=probability, o3_probability=o3_probability)
+    d1 = verify_chain(dec, obs_lv, first_day, last_day, lead_days=(1,))["colour"]["D+1"]
+    return {"trigger": trigger, "probability": probability, "method": "chain",
+            **{k: d1[k] for k in ("hits", "false_alarms", "misses", "pod", "far", "csi")}}
+
+
+def best_candidate(rows: Sequence[Mapping[str, Any]]) -> tuple[str, float]:
+    """(trigger, probability) of the candidate row with the highest D+1 CSI (ties: the earlier
+    row)."""
+    best: Mapping[str, Any] | None = None
+    for row in rows:
         if best is None or (row["csi"] or 0) > (best["csi"] or 0):
             best = row
     assert best is not None
-    return best["trigger"], float(best["probability"]), rows
+    return best["trigger"], float(best["probability"])
+
+
+_CASES: dict[str, _Case] = {}
+
+
+def _case(domain_path: Path | str) -> _Case:
+    """:class:`_Case` of a domain file, built once per process (a worker runs several jobs)."""
+    key = str(domain_path)
+    if key not in _CASES:
+        _CASES.clear()  # one domain at a time
+        _CASES[key] = _Case(domain_path)
+    return _CASES[key]
+
+
+_FOLDS: dict[tuple, tuple[dict[str, Any], xr.Dataset]] = {}
+
+
+def _fold_backtest(domain_path: str, out: str, f_train_end: str, f_start: str, f_sel_end: str,
+                   opts: dict[str, Any], scheme: str = "last"
+                   ) -> tuple[dict[str, Any], xr.Dataset]:
+    """The training fold's forecasts (:func:`_backtest` into ``out/fold[_<scheme>]``) with
+    plain values: its tag, issue days and O3 probability threshold
+    (:func:`choose_o3_probability`); kept per process for the candidates run after it."""
+    key = (domain_path, out, f_train_end, f_start, f_sel_end, scheme,
+           json.dumps({k: v for k, v in opts.items() if k != "reuse"}, sort_keys=True))
+    if key in _FOLDS:
+        return _FOLDS[key]
+    t1, c1 = time.perf_counter(), time.process_time()
+    case = _case(domain_path)
+    tag = "fold" if scheme == "last" else f"fold_{scheme}"
+    fold = _backtest(case, Path(out), tag, f_train_end, f_start, f_sel_end, scheme=scheme,
+                     **opts)
+    if scheme != "last":
+        days = _issue_days(fold)
+        f_start, f_sel_end = str(days.min().date()), str(days.max().date())
+    t2 = time.perf_counter()
+    o3_p, o3_rows = choose_o3_probability(fold, case.od)
+    fb = {"tag": tag, "select_start": f_start, "select_end": f_sel_end,
+          "o3_probability": o3_p, "o3_candidates": o3_rows,
+          "seconds": {"fold_backtest": round(t2 - t1, 1),
+                      "fold_backtest_cpu": round(time.process_time() - c1, 1),
+                      "fold_o3": round(time.perf_counter() - t2, 1)}}
+    _FOLDS.clear()  # one fold at a time
+    _FOLDS[key] = (fb, fold)
+    return fb, fold
+
+
+def _fold_backtest_job(domain_path: str, out: str, f_train_end: str, f_start: str,
+                       f_sel_end: str, opts: dict[str, Any], scheme: str = "last"
+                       ) -> dict[str, Any]:
+    """:func:`_fold_backtest` in a worker process: plain values out."""
+    return _fold_backtest(domain_path, out, f_train_end, f_start, f_sel_end, opts, scheme)[0]
+
+
+def _candidate_job(domain_path: str, out: str, f_train_end: str, f_start: str, f_sel_end: str,
+                   opts: dict[str, Any], scheme: str, trigger: str, probability: float
+                   ) -> dict[str, Any]:
+    """One trigger candidate on the training fold (:func:`candidate_row`), run after the fold's
+    forecasts exist (:func:`_fold_backtest`: kept by this process, or read back from its
+    files). Plain values in and out (runs in a worker process or in the main one)."""
+    fb, fold = _fold_backtest(domain_path, out, f_train_end, f_start, f_sel_end,
+                              {**opts, "reuse": True}, scheme)
+    case = _case(domain_path)
+    return candidate_row(fold, case.region, case.obs_lv, fb["select_start"], fb["select_end"],
+                         Path(out) / fb["tag"], trigger, probability,
+                         o3_probability=fb["o3_probability"])
 
 
 def _fold_job(domain_path: str, out: str, f_train_end: str, f_start: str, f_sel_end: str,
@@ -712,28 +796,28 @@ def _fold_job(domain_path: str, out: str, f_train_end: str, f_start: str, f_sel_
     :func:`choose_trigger_chain`, ``proxy`` :func:`choose_probability`) and the O3
     probability threshold maximising the D+1 CSI there. Plain values in and out (runs in a
     worker process)."""
-    t1 = time.perf_counter()
-    case = _Case(domain_path)
-    tag = "fold" if scheme == "last" else f"fold_{scheme}"
-    fold = _backtest(case, Path(out), tag, f_train_end, f_start, f_sel_end, scheme=scheme,
-                     **opts)
-    if scheme != "last":
-        days = _issue_days(fold)
-        f_start, f_sel_end = str(days.min().date()), str(days.max().date())
+    fb, fold = _fold_backtest(domain_path, out, f_train_end, f_start, f_sel_end, opts, scheme)
     t2 = time.perf_counter()
-    o3_p, o3_rows = choose_o3_probability(fold, case.od)
+    case = _case(domain_path)
+    f_start, f_sel_end, o3_p = fb["select_start"], fb["select_end"], fb["o3_probability"]
     if selection == "chain":
         trigger, prob, cand = choose_trigger_chain(fold, case.region, case.obs_lv, f_start,
-                                                   f_sel_end, Path(out) / tag,
+                                                   f_sel_end, Path(out) / fb["tag"],
                                                    o3_probability=o3_p)
     else:
         trigger, prob, cand = choose_probability(fold, case.obs_lv, case.ladder)
     return {"trigger": trigger, "probability": prob, "o3_probability": o3_p,
-            "info": {"scheme": scheme, "train_end": f_train_end, "select_start": f_start,
-                     "select_end": f_sel_end, "method": selection, "candidates": cand, "o3_probability": o3_p,
-                     "o3_candidates": o3_rows},
-            "seconds": {"fold_backtest": round(t2 - t1, 1),
-                        "fold_choose": round(time.perf_counter() - t2, 1)}}
+            "info": _fold_info(fb, f_train_end, scheme, selection, cand),
+            "seconds": {"fold_backtest": fb["seconds"]["fold_backtest"],
+                        "fold_choose": round(time.perf_counter() - t2
+                                             + fb["seconds"]["fold_o3"], 1)}}
+
+
+def _fold_info(fb: Mapping[str, Any], f_train_end: str, scheme: str, selection: str,
+               cand: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"scheme": scheme, "train_end": f_train_end, "select_start": fb["select_start"],
+            "select_end": fb["select_end"], "method": selection, "candidates": cand,
+            "o3_probability": fb["o3_probability"], "o3_candidates": fb["o3_candidates"]}
 
 
 def _chain_job(region: tuple[list[str], dict[str, str], dict[str, list[str]]], batch_nc: str,
@@ -756,6 +840,49 @@ def _first_obs_day(case: _Case) -> pd.Timestamp:
     """First local day with an observation in the domain's data."""
     t = pd.Timestamp(case.data.obs_units["time"].min())
     return (t.tz_convert(_TZ).tz_localize(None) if t.tzinfo else t).normalize()
+
+
+def _steal_work(fold_fut: Any, cand_futs: Sequence[Any], run_cand: Callable[[int], Any],
+                base_futs: Mapping[str, Any], run_base: Callable[[str], Any]
+                ) -> tuple[list[Any], set[str]]:
+    """The trigger candidates' results, in candidate order, with this process helping a worker
+    process that has them queued behind the fold's forecasts (``fold_fut``) and the baselines'
+    chains (``base_futs``): this process runs the candidates the worker has not started once
+    the fold's forecasts exist (from the last: the worker takes them from the first), else
+    the baselines' chains it has not started, else waits. A job runs in one process only (a
+    queued future that :meth:`Future.cancel` stops is run here, ``run_cand(i)`` /
+    ``run_base(name)``, with the same arguments), so the results are those of one process
+    doing it all.
+
+    Returns
+    -------
+    candidate results, names of the baselines run here
+    """
+    rows: list[Any] = [None] * len(cand_futs)
+    here_c: set[int] = set()
+    here_b: set[str] = set()
+    while True:
+        if fold_fut.done():
+            fold_fut.result()  # the fold failed: raise here rather than retrain in this process
+            i = next((i for i in reversed(range(len(cand_futs)))
+                      if i not in here_c and cand_futs[i].cancel()), None)
+            if i is not None:
+                here_c.add(i)
+                rows[i] = run_cand(i)
+                continue
+        base = next((n for n in reversed(list(base_futs))
+                     if n not in here_b and base_futs[n].cancel()), None)
+        if base is not None:
+            here_b.add(base)
+            run_base(base)
+            continue
+        if fold_fut.done():
+            break
+        fold_fut.result()
+    for i, fut in enumerate(cand_futs):
+        if i not in here_c:
+            rows[i] = fut.result()
+    return rows, here_b
 
 
 def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, test_end: Any,
@@ -817,7 +944,7 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
     out.mkdir(parents=True, exist_ok=True)
     secs: dict[str, float] = {}
     t0 = time.perf_counter()
-    case = _Case(domain_path)
+    case = _case(domain_path)
     dom, units, region, ladder, od, obs_lv = (case.dom, case.units, case.region, case.ladder,
                                               case.od, case.obs_lv)
     opts = {"met": met, "issue_hour": issue_hour, "hourly": hourly, "light": light,
@@ -830,6 +957,9 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
         fold_info: dict[str, Any] = {}
         fold_fut: Future | None = None
         fold_args: tuple = ()
+        cands = trigger_candidates()
+        cand_futs: list[Future] = []
+        base_here: set[str] = set()
         if select_fold_days > 0:
             from airwarn.models.verify.folds import default_fold_scheme, last_fold_window
 
@@ -845,43 +975,64 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
                     f"… {f_sel_end.date()}" + (" (in a worker process)" if pool else ""))
             fold_args = (case.domain_path, str(out), str(f_train_end.date()),
                          str(f_start.date()), str(f_sel_end.date()), opts, selection, scheme)
-            if pool is not None:
+            if pool is not None and selection == "chain":
+                # the fold's forecasts, then each trigger candidate as its own job: this
+                # process takes the candidates the worker has not started once its own
+                # backtest is done (_steal_work)
+                fold_fut = pool.submit(_fold_backtest_job, *fold_args[:6], scheme)
+                cand_futs = [pool.submit(_candidate_job, *fold_args[:6], scheme, trig, p)
+                             for trig, p in cands]
+            elif pool is not None:
                 fold_fut = pool.submit(_fold_job, *fold_args)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         ds = _backtest(case, out, "backtest", train_end, test_start, test_end, progress=say,
                        **opts)
         secs["backtest"] = round(time.perf_counter() - t1, 1)
-        if fold_args:
-            t1 = time.perf_counter()
+        # CPU seconds of the phases (wall time on a shared machine is mostly the others' load)
+        secs["backtest_cpu"] = round(time.process_time() - c1, 1)
+        t1 = time.perf_counter()
+        # climatology threshold: chosen on the training days only (in-sample climatology of them)
+        od_train = od[od["date"] <= _day(train_end)]
+        clim_p, clim_rows = _choose_clim_probability(od_train, obs_lv, ladder)
+        baselines = {
+            "persistence": (persistence_dataset(ds, od), "median", 0.5),
+            "climatology": (climatology_dataset(ds, od_train, ladder), "probability", clim_p),
+        }
+        base_args: dict[str, tuple] = {}
+        base_futs: dict[str, Future] = {}
+        for name, (batch, trig, p) in baselines.items():
+            if pool is None:
+                continue
+            nc = out / f"baseline_{name}.nc"
+            write_netcdf(batch, nc)
+            base_args[name] = (case.region_args, str(nc), str(out / f"register_{name}.sqlite"),
+                               str(out / f"decisions_{name}.jsonl"), trig, p, None)
+            base_futs[name] = pool.submit(_chain_job, *base_args[name])
+        if cand_futs:
+            cand_args = [(*fold_args[:6], scheme, trig, p) for trig, p in cands]
+            rows, base_here = _steal_work(fold_fut, cand_futs,
+                                          lambda i: _candidate_job(*cand_args[i]), base_futs,
+                                          lambda n: _chain_job(*base_args[n]))
+            fb = fold_fut.result()  # type: ignore[union-attr]
+            trigger, prob = best_candidate(rows)
+            o3_p = fb["o3_probability"]
+            fold_info = _fold_info(fb, fold_args[2], scheme, selection, rows)
+            secs["fold_backtest"] = fb["seconds"]["fold_backtest"]
+            secs["fold_backtest_cpu"] = fb["seconds"]["fold_backtest_cpu"]
+        elif fold_args:
             fr = fold_fut.result() if fold_fut is not None else _fold_job(*fold_args)
             trigger, prob, o3_p = fr["trigger"], float(fr["probability"]), fr["o3_probability"]
             fold_info = fr["info"]
             secs.update(fr["seconds"])
+        if fold_args:
             secs["select_fold_wait"] = round(time.perf_counter() - t1, 1)
             say(f"chosen on the training fold: trigger {trigger}"
                 + (f", P ≥ {prob:g}" if trigger == "probability" else ""))
-
-        # climatology threshold: chosen on the training days only (in-sample climatology of them)
-        od_train = od[od["date"] <= _day(train_end)]
-        t1 = time.perf_counter()
-        clim_p, clim_rows = _choose_clim_probability(od_train, obs_lv, ladder)
-        systems = {
-            "model": (ds, trigger, prob),
-            "persistence": (persistence_dataset(ds, od), "median", 0.5),
-            "climatology": (climatology_dataset(ds, od_train, ladder), "probability", clim_p),
-        }
+            t1 = time.perf_counter()
+        systems = {"model": (ds, trigger, prob), **baselines}
         decisions_by: dict[str, list[Any]] = {}
-        futs: dict[str, Future] = {}
         for name, (batch, trig, p) in systems.items():
-            if name == "model" or pool is None:
-                continue
-            nc = out / f"baseline_{name}.nc"
-            write_netcdf(batch, nc)
-            futs[name] = pool.submit(_chain_job, case.region_args, str(nc),
-                                     str(out / f"register_{name}.sqlite"),
-                                     str(out / f"decisions_{name}.jsonl"), trig, p, None)
-        for name, (batch, trig, p) in systems.items():
-            if name in futs:
+            if name in base_futs:
                 continue
             say(f"chain: {name} ({trig}" + (f", P ≥ {p:g}" if trig == "probability" else "")
                 + ") …")
@@ -891,10 +1042,15 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
             decisions_by[name] = dec
             _write_jsonl(out / ("decisions.jsonl" if name == "model"
                                 else f"decisions_{name}.jsonl"), dec)
-        for name, fut in futs.items():
-            fut.result()
+        for name, fut in base_futs.items():
+            if name not in base_here and fut.cancel():  # not started by the worker: run here
+                _chain_job(*base_args[name])
+            elif name not in base_here:
+                fut.result()
             decisions_by[name] = _read_jsonl(out / f"decisions_{name}.jsonl")
         secs["chains"] = round(time.perf_counter() - t1, 1)
+        secs["main_cpu_after_backtest"] = round(time.process_time() - c1
+                                                - secs["backtest_cpu"], 1)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
