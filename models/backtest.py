@@ -162,6 +162,12 @@ def train_models_on(obs: Panel, daily_obs: dict[str, pd.DataFrame], met_source: 
         Last local day whose observations may be used as a target (train end).
     """
     last_issue = _day(last_target_day) - pd.Timedelta(days=3)
+    if last_issue < _day(first_day):
+        raise ValueError(
+            f"training period too short: the first training issue day is "
+            f"{_day(first_day).date()} (after the warm-up) and the last whose D+3 ends by "
+            f"{_day(last_target_day).date()} is {last_issue.date()}; train to a later day or "
+            f"start the data earlier")
     feats = []
     for h in issue_hours:
         its = issue_times_between(first_day, last_issue, h)
