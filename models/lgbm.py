@@ -456,8 +456,9 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
             cal_scores[f"D+{k}"] = {"n": int(ok.sum()),
                                     "rmse": float(np.sqrt(np.mean((pp[ok] - yy[ok]) ** 2))),
                                     "bias": float(np.mean(pp[ok] - yy[ok]))}
-        if settings.linear_recalibration and ok.sum() >= 30:
-            ab = _linear_fit(pp[ok], yy[ok])
+        ab = _linear_fit(pp[ok], yy[ok]) if settings.linear_recalibration and ok.sum() >= 30 \
+            else None
+        if ab is not None:
             adj = apply_linear(pp, ab)
             r_new = float(np.sqrt(np.mean((adj[ok] - yy[ok]) ** 2)))
             # applied only when it clearly helps on the calibration split (2 parameters)
@@ -716,12 +717,23 @@ def apply_linear(pred: np.ndarray, ab: Sequence[float]) -> np.ndarray:
     return np.clip(a + b * pred, 0, None)
 
 
-def _linear_fit(pred: np.ndarray, y: np.ndarray) -> list[float]:
-    """Least-squares ``y ≈ a + b·pred`` with b clipped to 0.5…1.2."""
+#: least spread (µg/m³, 1st–99th percentile) of the calibration forecasts for a linear
+#: recalibration: a model that could not split forecasts a constant, and a line fitted on it is
+#: only the calibration season's level shift (Chengdu without meteorology, one training year:
+#: +40 µg/m³ learned in winter, applied all year — docs/notes/w4-cdnomet.md)
+MIN_LINEAR_SPREAD = 1.0
+
+
+def _linear_fit(pred: np.ndarray, y: np.ndarray) -> list[float] | None:
+    """Least-squares ``y ≈ a + b·pred`` (µg/m³) with b clipped to 0.5…1.2, as ``[a, b, lo, hi]``
+    (``lo``/``hi`` the 1st/99th percentile of ``pred``); None when the forecasts spread less
+    than :data:`MIN_LINEAR_SPREAD` (no line to fit)."""
+    lo, hi = np.quantile(pred, [0.01, 0.99])
+    if hi - lo < MIN_LINEAR_SPREAD:
+        return None
     b = float(np.cov(pred, y, bias=True)[0, 1] / max(np.var(pred), 1e-9))
     b = min(max(b, 0.5), 1.2)
     a = float(np.mean(y) - b * np.mean(pred))
-    lo, hi = np.quantile(pred, [0.01, 0.99])
     return [a, b, float(lo), float(hi)]
 
 

@@ -30,6 +30,16 @@ def test_linear_recalibration_is_trusted_only_over_its_calibration_range() -> No
     assert apply_linear(np.array([-5.0]), [-10.0, 1.0])[0] == 0.0
 
 
+def test_no_linear_recalibration_of_a_constant_calibration_forecast() -> None:
+    # a model that could not split: every calibration forecast 83 µg/m³, winter outcomes ~123;
+    # a line through it would only be that season's +40 shift, applied all year
+    y = np.random.default_rng(2).normal(123.0, 30.0, 250)
+    assert _linear_fit(np.full(250, 83.0), y) is None
+    assert _linear_fit(np.full(250, 83.0) + np.linspace(0, 0.5, 250), y) is None  # < 1 µg/m³
+    ab = _linear_fit(np.linspace(60.0, 110.0, 250), y)
+    assert ab is not None and ab[2:] == pytest.approx([60.5, 109.5], abs=0.01)
+
+
 def test_quantiles_from_residuals_are_ordered_and_centred_on_the_median() -> None:
     resid = np.sort(np.random.default_rng(0).normal(0.1, 0.3, 99))
     q = quantiles_from_resid(np.array([80.0, 0.0]), resid, [0.1, 0.5, 0.9], 10.0)
