@@ -367,8 +367,17 @@ def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPol
     note_zh: list[str] = []
     note_en: list[str] = []
 
+    # a new episode after a gap that meets the lift rule: the one in force ends now
+    new_episode = (state.active and policy.lift_between_episodes and machine != "none"
+                   and is_below_lift(ladder, aqi_eff))
+    if new_episode:
+        note_zh.append(f"预报 D+1 起低于黄色预警条件持续{ladder.lift.hours}小时以上，其后的超标为新的"
+                       f"污染过程，由之后的预报另行发布")
+        note_en.append(f"forecast below the yellow condition for more than {ladder.lift.hours} h "
+                       f"from D+1: the later exceedance is a new episode, issued by a later run")
+        machine = "none"
     # what the machine would do
-    if state.active and level_rank(machine) < level_rank(prev):
+    if state.active and not new_episode and level_rank(machine) < level_rank(prev):
         held = _sustained_level(ladder, aqi_eff, history, ruleset)
         held = held if level_rank(held) <= level_rank(prev) else prev
         if level_rank(held) > level_rank(machine):
@@ -393,7 +402,7 @@ def decide_unit(unit_id: str, unit_name: str, ladder: Ladder, policy: WarningPol
                            f"{ladder.lift.hours} h: the gap is merged into the episode")
         else:
             m_res = _run_ladder(ladder, fc, aqi_eff, ruleset, policy.hysteresis_margin_aqi)
-            decisive = level_rank(m_res.level) <= level_rank(machine) and (
+            decisive = (new_episode or level_rank(m_res.level) <= level_rank(machine)) and (
                 machine != "none" or is_below_lift(ladder, aqi_eff + policy.hysteresis_margin_aqi))
             hold = state.hold_count + 1
             if decisive or hold >= policy.hysteresis_runs:

@@ -353,6 +353,11 @@ class WarningPolicy(StrictModel):
         O3 advisories from calibrated exceedance probabilities: a day counts above IAQI(O3-8h)
         150 / 200 / 300 when the forecast's ``p_o3_iaqi_gt_<t>`` is at least this (0–1); None
         uses the median MDA8. Choose it on training folds (``airwarn hindcast`` prints one).
+    lift_between_episodes : bool
+        A warning in force is lifted when the forecast meets the lift rule from D+1 (below the
+        lift threshold for more than ``lift.hours``) even if a later forecast day meets a level
+        again: that later run is a new episode, issued by a later run (U). False keeps the
+        warning in force over the clean days until the later run (one merged episode).
     """
 
     default_ladder: str = "national-2024"
@@ -366,6 +371,7 @@ class WarningPolicy(StrictModel):
     cross_border_min_level: Literal["blue", "yellow", "orange", "red"] = "yellow"
     pre_warning: list[Alternative] = Field(default_factory=list)
     o3_probability: float | None = Field(default=None, gt=0, lt=1)
+    lift_between_episodes: bool = False
     status: Status = "U"
     source: str = ""
 

@@ -141,6 +141,48 @@ def test_lift_at_once_when_clearly_clean(env) -> None:
     assert not reg.current_state("chengdu").active
 
 
+def _run_policy(env, issue: str, aqi: dict[str, list[float]], policy) -> dict[str, WarningDecision]:
+    cfg, reg, d = env
+    t = pd.Timestamp(issue).tz_localize(TZ)
+    ds = _ds(str((t + pd.Timedelta(days=1)).date()), aqi)
+    decs = warn_run(ds, cfg, reg, t, data_dir=d, policy=policy)
+    return {x.unit_ids[0]: x for x in decs if not x.regional and x.action != "advisory"}
+
+
+@pytest.mark.parametrize("between", [False, True])
+def test_a_later_episode_after_two_clean_days(env, between: bool) -> None:
+    """[40, 60, 230] while a warning is in force: 48 h below 150 (> 36 h) then a new exceedance.
+    Default: kept in force over the clean days (one merged episode); with
+    ``lift_between_episodes``: lifted now, and the later day is a new warning of a later run."""
+    policy = load_warning_policy().model_copy(update={"lift_between_episodes": between})
+    first = _run_policy(env, "2026-01-10T05:00", {"chengdu": [210, 220, 160]}, policy)["chengdu"]
+    assert (first.action, first.level) == ("issue", "orange")
+    d = _run_policy(env, "2026-01-11T05:00", {"chengdu": [40, 60, 230]}, policy)["chengdu"]
+    if not between:
+        # yellow (230 > 200 for 24 h) is met on D+3: downgraded, in force from D+1 on
+        assert (d.action, d.level) == ("downgrade", "yellow")
+        assert d.start == "2026-01-12T00:00:00+08:00" and d.end == "2026-01-15T00:00:00+08:00"
+        return
+    assert (d.action, d.level, d.previous_level) == ("lift", "none", "orange")
+    assert d.start == "2026-01-12T00:00:00+08:00" and "新的污染过程" in d.reason_zh
+    assert "new episode" in d.reason_en
+    cfg, reg, _ = env
+    assert not reg.current_state("chengdu").active
+    # the next run sees the exceedance at D+2: a new warning from that day, not from D+1
+    d = _run_policy(env, "2026-01-12T05:00", {"chengdu": [60, 230, 120]}, policy)["chengdu"]
+    assert (d.action, d.level, d.previous_level) == ("issue", "yellow", "none")
+    assert d.start == "2026-01-14T00:00:00+08:00" and d.end == "2026-01-15T00:00:00+08:00"
+
+
+def test_a_near_threshold_gap_is_held_even_between_episodes(env) -> None:
+    """[145, 148, 230]: below 150 for 48 h but within the 10-AQI margin → hysteresis holds the
+    warning once (as for any lift), so a wobble at 150 does not lift and re-issue."""
+    policy = load_warning_policy().model_copy(update={"lift_between_episodes": True})
+    _run_policy(env, "2026-01-10T05:00", {"chengdu": [210, 220, 160]}, policy)
+    d = _run_policy(env, "2026-01-11T05:00", {"chengdu": [145, 148, 230]}, policy)["chengdu"]
+    assert (d.action, d.level) == ("continue", "orange")
+
+
 def test_probability_trigger(env, monkeypatch) -> None:
     cfg, reg, d = env
     cfg = cfg.__class__(settings=cfg.settings.model_copy(update={"warning_trigger": "probability",
