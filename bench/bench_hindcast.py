@@ -139,7 +139,8 @@ def main() -> None:
         for g in goals(res.verification, met):
             print("goal:", g)
         obs_lv = _Case(ROOT / "configs" / "domains" / f"{dom}.yaml").obs_lv
-        for sysname, v in [("model", res.verification), *res.verification["baselines"].items()]:
+        for sysname, v in [("model", res.verification), *res.verification["baselines"].items(),
+                           *res.verification.get("reference", {}).items()]:
             print(f"D+1 {sysname}: where the misses / false alarms are:",
                   json.dumps(error_breakdown(v["colour"]["D+1"], obs_lv), sort_keys=True))
         if args.candidates_on_test and isinstance(sel, dict):

@@ -138,7 +138,8 @@ def render_hindcast_report(ver: Mapping[str, Any], obs_lv: pd.DataFrame,
                            decisions: Mapping[str, Sequence[Any]], out_path: Path | str) -> Path:
     """Write the hindcast report (HTML, atomic)."""
     meta = ver.get("meta", {})
-    systems = [("model", ver)] + list(ver.get("baselines", {}).items())
+    systems = ([("model", ver)] + list(ver.get("baselines", {}).items())
+               + [(f"{n} (reference)", v) for n, v in ver.get("reference", {}).items()])
     rows = []
     for name, v in systems:
         for lead, s in v["colour"].items():
@@ -168,6 +169,10 @@ def render_hindcast_report(ver: Mapping[str, Any], obs_lv: pd.DataFrame,
 <h2>颜色预警检验 Colour warnings (≥ yellow), per lead day</h2>
 <table><tr><th>system</th><th>lead</th><th>POD</th><th>FAR</th><th>CSI</th><th>hits</th>
 <th>misses</th><th>false alarms</th><th>mean lead h</th></tr>{''.join(rows)}</table>
+<p>hindsight (reference): the observed daily values given to the same chain as the forecast —
+事后实况代入同一预警流程. Its false alarms and misses are what the rules themselves cost (the 36-h
+lift rule, hysteresis, the 3-day horizon) against this day-by-day verification: the best any
+forecast can score here, not a baseline to beat.</p>
 <h2>过程与动作 Episodes and actions</h2>
 <table><tr><th>system</th><th>episodes</th><th>caught</th><th>mean lead h</th><th>issue</th>
 <th>upgrade</th><th>downgrade</th><th>lift</th><th>early lifts</th><th>regional</th></tr>

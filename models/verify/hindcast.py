@@ -24,6 +24,11 @@ Verification convention (stated so that an independent scorer can recompute it f
   first day was a hit at lead day ``k``;
 * **early lift**: a ``lift`` decision effective on day ``L`` while an observed yellow-or-higher
   day falls on ``L`` or ``L + 1``.
+* **hindsight reference** (``verification.json`` ``reference.hindsight``): the observed daily
+  values of D+1…D+3 given to the same chain as if they were the forecast. What it misses or
+  false-alarms is the cost of the chain's own rules (the 36-h lift rule merging short gaps into
+  one episode, hysteresis, the horizon) against this day-by-day convention — the best any
+  forecast can score here, not a baseline to beat.
 
 Units: AQI dimensionless; concentrations µg/m³; lead times hours; times local (Asia/Shanghai).
 """
@@ -47,12 +52,14 @@ from airwarn.configs.warning_schema import Ladder, aqi_thresholds
 from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["SYSTEMS", "HindcastResult", "domain_region", "observed_daily_table", "observed_levels",
-           "persistence_dataset", "climatology_dataset", "run_chain", "verify_chain",
+           "persistence_dataset", "climatology_dataset", "hindsight_dataset", "run_chain", "verify_chain",
            "choose_probability", "choose_trigger_chain", "run_hindcast", "format_verification",
            "error_breakdown", "LEVELS"]
 
 LEVELS: tuple[str, ...] = ("yellow", "orange", "red")
 SYSTEMS: tuple[str, ...] = ("model", "persistence", "climatology")
+#: upper references run through the same chain (not baselines to beat)
+REFERENCES: tuple[str, ...] = ("hindsight",)
 _RANK = {"none": 0, "blue": 1, "yellow": 2, "orange": 3, "red": 4}
 _IN_FORCE = ("issue", "upgrade", "downgrade", "continue")
 _TZ = LOCAL_TZ
@@ -192,6 +199,25 @@ def persistence_dataset(ds: xr.Dataset, od: pd.DataFrame) -> xr.Dataset:
     return _baseline(ds, rep(cube["aqi"]).astype(float), rep(prim).astype(object),
                      rep(cube["pm25"]).astype(float), rep(cube["o3_8h_max"]).astype(float),
                      None, "persistence")
+
+
+def hindsight_dataset(ds: xr.Dataset, od: pd.DataFrame) -> xr.Dataset:
+    """Hindsight: the observed values of each valid day D+1…D+3 as the forecast (daily AQI,
+    primary pollutant, PM2.5, O3 MDA8) — a perfect daily forecast, to measure what the chain's
+    rules alone cost against the day-by-day verification (module docstring)."""
+    regions = [str(r) for r in np.asarray(ds["region"].values)]
+    n_i, n_d = ds["date"].shape
+    dates = pd.DatetimeIndex(pd.to_datetime(np.asarray(ds["date"].values).astype(str).ravel()))
+
+    def cube(col: str) -> np.ndarray:
+        flat = _obs_cube(od, col, regions, dates)  # (issue × day, region)
+        return flat.reshape(n_i, n_d, len(regions)).transpose(0, 2, 1)
+
+    prim = cube("primary")
+    prim = np.where(pd.isna(prim), "", prim)
+    return _baseline(ds, cube("aqi").astype(float), prim.astype(object),
+                     cube("pm25").astype(float), cube("o3_8h_max").astype(float), None,
+                     "hindsight")
 
 
 def climatology_dataset(ds: xr.Dataset, od_train: pd.DataFrame, ladder: Ladder,
@@ -997,6 +1023,7 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
         baselines = {
             "persistence": (persistence_dataset(ds, od), "median", 0.5),
             "climatology": (climatology_dataset(ds, od_train, ladder), "probability", clim_p),
+            "hindsight": (hindsight_dataset(ds, od), "median", 0.5),
         }
         base_args: dict[str, tuple] = {}
         base_futs: dict[str, Future] = {}
@@ -1061,7 +1088,8 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
         v["trigger"] = {"trigger": trig, "probability": p if trig == "probability" else None}
         results[name] = v
     model = results.pop("model")
-    ver = {**model, "baselines": results,
+    reference = {name: results.pop(name) for name in REFERENCES}
+    ver = {**model, "baselines": results, "reference": reference,
            "meta": {"domain": dom.name, "source": dom.source, "met": met,
                     "train_end": str(_day(train_end).date()),
                     "test_start": str(_day(test_start).date()),
@@ -1221,7 +1249,8 @@ def format_verification(ver: dict[str, Any]) -> str:
         return f"{v:6.{d}f}" if isinstance(v, int | float) and v == v else "     –"
 
     lines = [f"{'system':12s} lead   POD    FAR    CSI    hits  miss  FA    lead_h"]
-    rows = [("model", ver)] + list(ver.get("baselines", {}).items())
+    rows = ([("model", ver)] + list(ver.get("baselines", {}).items())
+            + list(ver.get("reference", {}).items()))
     for name, v in rows:
         for lead, s in v["colour"].items():
             lines.append(f"{name:12s} {lead:5s} {f(s['pod'])} {f(s['far'])} {f(s['csi'])} "

@@ -12,6 +12,7 @@ import xarray as xr
 from airwarn.configs.warning_schema import load_ladder
 from airwarn.models.verify.hindcast import (
     domain_region,
+    hindsight_dataset,
     o3_event_scores,
     o3_forecast_events,
     observed_levels,
@@ -135,6 +136,21 @@ def test_persistence_baseline_is_late(tmp_path, region):
     v = verify_chain(dec, lv, DAYS[0], DAYS[13])["colour"]["D+1"]
     assert v["misses"] >= 1 and v["false_alarms"] >= 1
     assert "a:2024-01-04" in v["miss_dates"]
+
+
+def test_hindsight_is_the_observed_days_and_equals_a_perfect_forecast(tmp_path, region):
+    """The hindsight reference gives each run the observed values of its valid days: on the
+    constructed sequence it is the perfect batch, and its chain the perfect forecast's."""
+    perfect = _perfect_batch()
+    batch = hindsight_dataset(perfect, _obs())
+    np.testing.assert_array_equal(batch["aqi_daily"].values, perfect["aqi_daily"].values)
+    np.testing.assert_allclose(batch["pm25_daily"].values, perfect["pm25_daily"].values)
+    # issue 01-03 (index 2): D+1…D+3 = 01-04…01-06 observed 160, 220, 240
+    assert list(batch["aqi_daily"].isel(issue_time=2).sel(region="a").values) == [160, 220, 240]
+    assert batch.attrs["model_version"] == "baseline-hindsight"
+    lv = observed_levels(_obs(), load_ladder("national-2024", allow_long_horizon=True))
+    v = verify_chain(run_chain(batch, region, tmp_path / "h.sqlite"), lv, DAYS[0], DAYS[13])
+    assert v["colour"]["D+1"]["pod"] == 1.0 and v["colour"]["D+1"]["hits"] == 4
 
 
 def test_o3_event_scores_probability_vs_median():

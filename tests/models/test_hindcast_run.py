@@ -46,7 +46,7 @@ def test_hindcast_command_one_and_two_processes_agree(domain: Path, tmp_path: Pa
     assert "in a worker process" in out2 and "chosen on the training fold" in out2
     _run(domain, tmp_path / "j1", jobs=1)
     for name in ("decisions.jsonl", "decisions_persistence.jsonl",
-                 "decisions_climatology.jsonl"):
+                 "decisions_climatology.jsonl", "decisions_hindsight.jsonl"):
         a = (tmp_path / "j1" / name).read_text(encoding="utf-8")
         b = (tmp_path / "j2" / name).read_text(encoding="utf-8")
         assert a == b, name
@@ -59,6 +59,12 @@ def test_hindcast_command_one_and_two_processes_agree(domain: Path, tmp_path: Pa
         assert {"pod", "far", "csi", "hits", "misses", "false_alarms",
                 "mean_lead_h"} <= set(v2["colour"][lead])
     assert set(v2["baselines"]) == {"persistence", "climatology"}
+    # hindsight (the observed days as the forecast) catches every observed episode day at D+1
+    # and D+2, at least a day ahead; the model's POD is at most its POD
+    hs = v2["reference"]["hindsight"]["colour"]
+    assert hs["D+1"]["pod"] == 1.0 and hs["D+2"]["pod"] == 1.0 and hs["D+1"]["misses"] == 0
+    assert v2["reference"]["hindsight"]["episodes"]["caught"] == v2["episodes"]["n"]
+    assert all(v2["colour"][k]["hits"] <= hs[k]["hits"] for k in ("D+1", "D+2"))
     # two observed episodes (one a station); persistence warns them a day late: 2 issues, 2 lifts
     assert v2["episodes"]["n"] == 2
     assert v2["baselines"]["persistence"]["actions"]["issue"] == 2
