@@ -12,6 +12,10 @@ candidate may be chosen from this table.
 Candidates (``--only NAME`` to run some): the configured models without the episode met
 features (``base``, as on main), ``base_seed2`` (another bagging seed: the noise), ``met`` (with
 the episode met of :func:`features.build._episode_met`), event weights, more trees.
+``cfg*`` start from configs/models.yaml as it is (seeds, ``n_seeds=3``, the pooled design's
+weight at D+1, 1600 trees); ``<cfg candidate>_nobias`` / ``_norecal`` / ``_nopp`` forecast the same
+trained models without the running bias correction / the linear recalibration / both
+(:data:`PP_VARIANTS`; results: docs/notes/w5-pp.md).
 
 Run: ``AIRWARN_DATASETS_DIR=… OMP_NUM_THREADS=1 nice .venv/bin/python bench/bench_event_skill.py
 [--only base --only met] [--json out.json]``.
@@ -147,6 +151,8 @@ CANDIDATES: dict[str, tuple[Any, Any]] = {
                            _design_without_episode_met),
     "cfg_1600": (lambda s: _daily(s, num_boost_round=1600, learning_rate=0.02),
                  _design_without_episode_met),
+    "cfg_1600_seed2": (lambda s: _daily(s, num_boost_round=1600, learning_rate=0.02,
+                                        seed=s.daily.seed + 1), _design_without_episode_met),
     # the pooled design's weight at D+1 (configured 0.0: the per-lead-day model alone)
     **{f"cfg_pw1_{w:02d}{sfx}": (_pw1(w / 10, d), _design_without_episode_met)
        for w in (3, 5) for d, sfx in ((0, ""), (1, "_seed2"), (2, "_seed3"))},
@@ -242,7 +248,9 @@ def run_candidate(name: str, inp: dict[str, Any], base_settings: Any,
                            "bias_lead_days": list(model.bias_lead_days),
                            "n_features": len(model.daily_features[1]),
                            "best_cut_150": best_cut(fd[:, 0], od[:, 0], 150.0,
-                                                    np.arange(80.0, 221.0, 5.0))}
+                                                    np.arange(80.0, 221.0, 5.0)),
+                           "best_cut_115": best_cut(fd[:, 0], od[:, 0], 115.0,
+                                                    np.arange(60.0, 181.0, 5.0))}
     for k in range(3):
         ok = np.isfinite(fd[:, k]) & np.isfinite(od[:, k])
         e = fd[:, k][ok] - od[:, k][ok]
