@@ -12,6 +12,10 @@ candidate may be chosen from this table.
 Candidates (``--only NAME`` to run some): the configured models without the episode met
 features (``base``, as on main), ``base_seed2`` (another bagging seed: the noise), ``met`` (with
 the episode met of :func:`features.build._episode_met`), event weights, more trees.
+``cfg*`` start from configs/models.yaml as it is (seeds, ``n_seeds=3``, the pooled design's
+weight at D+1, 1600 trees); ``<cfg candidate>_nobias`` / ``_norecal`` / ``_nopp`` forecast the same
+trained models without the running bias correction / the linear recalibration / both
+(:data:`PP_VARIANTS`; results: docs/notes/w5-pp.md).
 
 Run: ``AIRWARN_DATASETS_DIR=… OMP_NUM_THREADS=1 nice .venv/bin/python bench/bench_event_skill.py
 [--only base --only met] [--json out.json]``.
@@ -20,6 +24,7 @@ Run: ``AIRWARN_DATASETS_DIR=… OMP_NUM_THREADS=1 nice .venv/bin/python bench/be
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -90,6 +95,14 @@ def _ew(s: Any, thr: float, w: float) -> Any:
     return s.model_copy(update={"event_weight_met": {**s.event_weight_met, "pm25": (thr, w)}})
 
 
+def _pw1(w: float, seed_offset: int) -> Any:
+    """Settings transform: the pooled design's weight ``w`` at D+1, bagging seed + offset."""
+    def transform(s: Any) -> Any:
+        s = s.model_copy(update={"pooled_weight": {**s.pooled_weight, 1: w}})
+        return _daily(s, seed=s.daily.seed + seed_offset)
+    return transform
+
+
 #: name → (settings transform, design function)
 CANDIDATES: dict[str, tuple[Any, Any]] = {
     "base": (lambda s: s, _design_without_episode_met),
@@ -123,7 +136,55 @@ CANDIDATES: dict[str, tuple[Any, Any]] = {
                                              "since_north_h"))),
     "met_1600": (lambda s: _daily(s, num_boost_round=1600, learning_rate=0.02),
                  _design_with_episode_met),
+    # ``cfg*``: start from configs/models.yaml as it is (event_weight_met PM2.5 [100, 2.0])
+    "cfg": (lambda s: s, _design_without_episode_met),
+    "cfg_seed2": (lambda s: _daily(s, seed=s.daily.seed + 1), _design_without_episode_met),
+    "cfg_seed3": (lambda s: _daily(s, seed=s.daily.seed + 2), _design_without_episode_met),
+    "cfg_seeds3": (lambda s: _daily(s, n_seeds=3), _design_without_episode_met),
+    "cfg_seeds3_seed2": (lambda s: _daily(s, n_seeds=3, seed=s.daily.seed + 1),
+                         _design_without_episode_met),
+    "cfg_seeds3_seed3": (lambda s: _daily(s, n_seeds=3, seed=s.daily.seed + 2),
+                         _design_without_episode_met),
+    # trained with both switches off (checks that the ``_nopp`` ablation of ``cfg`` is exact)
+    "cfg_nopp_retrained": (lambda s: s.model_copy(update={"bias_correction": False,
+                                                          "linear_recalibration": False}),
+                           _design_without_episode_met),
+    "cfg_1600": (lambda s: _daily(s, num_boost_round=1600, learning_rate=0.02),
+                 _design_without_episode_met),
+    "cfg_1600_seed2": (lambda s: _daily(s, num_boost_round=1600, learning_rate=0.02,
+                                        seed=s.daily.seed + 1), _design_without_episode_met),
+    # the pooled design's weight at D+1 (configured 0.0: the per-lead-day model alone)
+    **{f"cfg_pw1_{w:02d}{sfx}": (_pw1(w / 10, d), _design_without_episode_met)
+       for w in (3, 5) for d, sfx in ((0, ""), (1, "_seed2"), (2, "_seed3"))},
 }
+
+#: post-processing ablations, ``<candidate><suffix>``: the candidate's models trained once, then
+#: forecast without the running bias correction and/or the linear recalibration (the settings'
+#: switches ``bias_correction`` / ``linear_recalibration``, and the trained model's
+#: ``bias_lead_days`` / ``daily_linear`` emptied, as training with the switch off would leave
+#: them; the point forecast is then that of a model trained with the switch off — only the
+#: conformal quantiles, not scored here, keep the configured calibration)
+PP_VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "_nobias": ({"bias_correction": False}, {"bias_lead_days": []}),
+    "_norecal": ({"linear_recalibration": False}, {"daily_linear": {}}),
+    "_nopp": ({"bias_correction": False, "linear_recalibration": False},
+              {"bias_lead_days": [], "daily_linear": {}}),
+}
+_TRAINED: dict[str, tuple[Any, Any, float]] = {}
+
+
+def _split_variant(name: str) -> tuple[str, str]:
+    """``cfg_seed2_nobias`` → (``cfg_seed2``, ``_nobias``); a plain candidate → (name, "")."""
+    for suffix in PP_VARIANTS:
+        if name.endswith(suffix) and name[:-len(suffix)] in CANDIDATES:
+            return name[:-len(suffix)], suffix
+    return name, ""
+
+
+def candidate_names() -> list[str]:
+    """Every candidate, with the post-processing ablations of the ``cfg*`` ones."""
+    return sorted(CANDIDATES) + sorted(c + v for c in CANDIDATES if c.startswith("cfg")
+                                       and not c.endswith("retrained") for v in PP_VARIANTS)
 
 
 def _inputs() -> dict[str, Any]:
@@ -155,14 +216,21 @@ def run_candidate(name: str, inp: dict[str, Any], base_settings: Any,
                   save: Path | None = None) -> dict[str, Any]:
     """Train PM2.5 under candidate ``name`` and score the fold (plain dict); ``save``: also
     write the fold's daily forecasts and observations there (``<name>.npz``, µg/m³)."""
-    transform, design = CANDIDATES[name]
-    settings = transform(base_settings)
+    stem, variant = _split_variant(name)
+    transform, design = CANDIDATES[stem]
     lgbm.daily_design = design  # the candidate's design, in training and prediction alike
     try:
-        t = time.perf_counter()
-        model = lgbm.train_pollutant(inp["obs"], inp["daily_obs"], [inp["ftr"]], "pm25",
-                                     settings, hourly=False)
-        tr_s = time.perf_counter() - t
+        if stem not in _TRAINED:  # the ablations of a candidate share its models
+            settings = transform(base_settings)
+            t = time.perf_counter()
+            model = lgbm.train_pollutant(inp["obs"], inp["daily_obs"], [inp["ftr"]], "pm25",
+                                         settings, hourly=False)
+            _TRAINED[stem] = (settings, model, time.perf_counter() - t)
+        settings, model, tr_s = _TRAINED[stem]
+        if variant:
+            upd_settings, upd_model = PP_VARIANTS[variant]
+            settings = settings.model_copy(update=upd_settings)
+            model = dataclasses.replace(model, **upd_model)
         fa = fc_mod.forecast_arrays(
             inp["obs"], inp["daily_obs"], inp["its"], inp["met"],
             {p: (model if p == "pm25" else None) for p in fc_mod.TARGETS}, settings=settings,
@@ -175,9 +243,14 @@ def run_candidate(name: str, inp: dict[str, Any], base_settings: Any,
         save.mkdir(parents=True, exist_ok=True)
         np.savez(save / f"{name}.npz", daily=fd, obs=od, daily_q=fa.daily_q["pm25"])
     row: dict[str, Any] = {"candidate": name, "train_s": round(tr_s, 1),
+                           "daily_linear": {f"D+{k}": [round(x, 3) for x in ab[:2]]
+                                            for k, ab in sorted(model.daily_linear.items())},
+                           "bias_lead_days": list(model.bias_lead_days),
                            "n_features": len(model.daily_features[1]),
                            "best_cut_150": best_cut(fd[:, 0], od[:, 0], 150.0,
-                                                    np.arange(80.0, 221.0, 5.0))}
+                                                    np.arange(80.0, 221.0, 5.0)),
+                           "best_cut_115": best_cut(fd[:, 0], od[:, 0], 115.0,
+                                                    np.arange(60.0, 181.0, 5.0))}
     for k in range(3):
         ok = np.isfinite(fd[:, k]) & np.isfinite(od[:, k])
         e = fd[:, k][ok] - od[:, k][ok]
@@ -229,7 +302,8 @@ def _fmt(c: dict[str, Any]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", action="append", choices=sorted(CANDIDATES) + ["clf", "configured"],
+    ap.add_argument("--only", action="append",
+                    choices=candidate_names() + ["clf", "configured"],
                     help="candidates to run (clf: the exceedance-classifier probe)")
     ap.add_argument("--json", type=Path, help="append the rows to this JSON-lines file")
     ap.add_argument("--save", type=Path, help="write each candidate's fold forecasts here")
@@ -256,7 +330,7 @@ def main() -> int:
                 with open(args.json, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(r) + "\n")
             continue
-        r = run_candidate(name, inp, base, args.save)
+        r = run_candidate(name, inp, configured if name.startswith("cfg") else base, args.save)
         cells = " ".join(f"{r[f'D+{k}']['rmse']:9.2f} {_fmt(r[f'D+{k}']['>115']):>15s} "
                          f"{_fmt(r[f'D+{k}']['>150']):>15s}" for k in (1, 2, 3))
         print(f"{name:14s} {r['n_features']:4d} {cells} {r['train_s']:5.0f}  best cut D+1 "
