@@ -130,6 +130,8 @@ CANDIDATES: dict[str, tuple[Callable[[Any], Any], Any, str]] = {
                   None, "daily_no_met 300 × 0.04 × 31 leaves × 100 rows, 5 seeds"),
     "nm_leaf600": (_no_met(min_data_in_leaf=600, min_data_in_leaf_fraction=0.2), None,
                    "daily_no_met 300 × 0.04 × 15 leaves × 600 rows, 5 seeds"),
+    "nm_leaf1200": (_no_met(min_data_in_leaf=1200, min_data_in_leaf_fraction=0.2), None,
+                    "daily_no_met 300 × 0.04 × 15 leaves × 1200 rows, 5 seeds"),
     "leaf100_persist_delta": (lambda s: _top(persistence_blend="no_met")(
         _no_met(min_data_in_leaf=100)(s)), _delta_features,
         "leaf100 + persist + partial day / last 6 h minus yesterday's mean"),
