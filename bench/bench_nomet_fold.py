@@ -192,9 +192,10 @@ def fold_forecasts(case: _Case, name: str, train_end: str, scheme: str, fold_day
 
 
 def daily_rmse(ds: xr.Dataset, od: pd.DataFrame, var: str = "pm25_daily",
-               obs: str = "pm25") -> dict[str, float]:
+               obs: str = "pm25") -> dict[str, float | None]:
     """RMSE (µg/m³) of a daily forecast ``var`` at D+1…D+3 against the observed daily column
-    ``obs`` (default: PM2.5 daily mean; ``"o3_mda8"``, ``"o3_8h_max"``: O3 MDA8)."""
+    ``obs`` (default: PM2.5 daily mean; ``"o3_mda8"``, ``"o3_8h_max"``: O3 MDA8); None for a
+    lead day without an observed forecast day (a domain without O3)."""
     regions = [str(r) for r in np.asarray(ds["region"].values)]
     tab = od.pivot_table(index="date", columns="unit_id", values=obs, aggfunc="first")
     dates = pd.to_datetime(np.asarray(ds["date"].values).astype(str).ravel())
@@ -206,7 +207,7 @@ def daily_rmse(ds: xr.Dataset, od: pd.DataFrame, var: str = "pm25_daily",
     for k in range(n_d):
         e = fc[:, :, k] - ob[:, :, k]
         ok = np.isfinite(e)
-        out[f"D+{k + 1}"] = round(float(np.sqrt(np.mean(e[ok] ** 2))), 2)
+        out[f"D+{k + 1}"] = round(float(np.sqrt(np.mean(e[ok] ** 2))), 2) if ok.any() else None
     return out
 
 
@@ -313,7 +314,7 @@ def main() -> None:
         print(f"{name:14s} trigger {row['trigger']:8s} D+1 POD/FAR/CSI {d1['pod']}/{d1['far']}/"
               f"{d1['csi']}  D+2 {ch['D+2']['csi']}  D+3 {ch['D+3']['csi']}  RMSE {row['rmse']}  "
               f"{json.dumps(row['seconds'])}" + (f"  O3>215 {row['o3']}" if row["o3"] else "")
-              + (f"  O3 MDA8 RMSE {row['rmse_o3']}" if row["rmse_o3"] else ""),
+              + (f"  O3 MDA8 RMSE {row['rmse_o3']}" if row["o3"] else ""),
               flush=True)
         print(f"{'':14s} fold candidates (POD, FAR, CSI): {json.dumps(row['candidates'])}",
               flush=True)
@@ -335,7 +336,8 @@ def main() -> None:
                   + f"  D+1 POD/FAR {res[bname]['D+1']['pod']}/{res[bname]['D+1']['far']}"
                   + f"  RMSE {daily_rmse(batch, case.od)}"
                   + (f"  O3 MDA8 RMSE {daily_rmse(batch, case.od, 'o3_mda8', 'o3_8h_max')}"
-                     if "o3_mda8" in batch.variables else ""),
+                     if "o3_mda8" in batch.variables and case.od["o3_8h_max"].notna().any()
+                     else ""),
                   flush=True)
         (out / "baselines.json").write_text(json.dumps(res, indent=1))
     print(f"fold issue days {first.date()} … {last.date()} ({args.case}, {scheme}); "
