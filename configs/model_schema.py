@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 
 from airwarn.core.pollutants import targets as registry_targets
 
-__all__ = ["LgbmParams", "ModelSettings", "DomainStation", "DomainConfig", "load_model_settings",
+__all__ = ["LgbmParams", "ModelSettings", "DomainStation", "HistoryRecord", "DomainConfig", "load_model_settings",
            "load_domain", "datasets_dir"]
 
 
@@ -206,6 +206,43 @@ class DomainStation(StrictModel):
     lon: float = Field(ge=-180, le=180)
 
 
+class HistoryRecord(StrictModel):
+    """An earlier record of one unit from another source (``history:`` of a backtest domain).
+
+    Used for training only where the unit has no record of its own yet, after homogenisation onto
+    the unit's record over ``overlap_until`` (:func:`features.history.extend_unit_record`).
+
+    Attributes
+    ----------
+    reader : {"prsa", "five_cities"}
+        Reader of ``file`` (as :attr:`DomainConfig.reader`).
+    file : str
+        Path relative to the datasets directory.
+    station : str
+        Station id in that file as the reader names it (e.g. ``beijing_us_post``).
+    unit : str
+        The domain unit it extends (a station id of the domain).
+    overlap_until : str
+        Last local day of the side-by-side period the mapping is fitted on (ISO date); it must end
+        before every period that is scored (a hindcast's or fold's first issue).
+    start : str, optional
+        First local day of the earlier record to use (ISO date).
+    min_overlap_hours : int
+        Fewest hours both records must share for each mapped variable (default 1,440: 60 days).
+    note : str
+        Why this record stands for the unit (distance, instrument).
+    """
+
+    reader: Literal["prsa", "five_cities"]
+    file: str
+    station: str
+    unit: str
+    overlap_until: str
+    start: str | None = None
+    min_overlap_hours: int = Field(default=1440, ge=1)
+    note: str = ""
+
+
 class DomainConfig(StrictModel):
     """A backtest domain: where its files are and how to read them.
 
@@ -224,6 +261,8 @@ class DomainConfig(StrictModel):
     pollutants : list of str
     source : str
         Citation of the data set.
+    history : list of HistoryRecord
+        Earlier records that extend units back in time for training (default none).
     """
 
     name: str
@@ -233,6 +272,7 @@ class DomainConfig(StrictModel):
     neighbour_radius_km: float = Field(default=60.0, gt=0)
     pollutants: list[str] = Field(default_factory=lambda: list(registry_targets()))
     source: str = ""
+    history: list[HistoryRecord] = Field(default_factory=list)
 
     @field_validator("pollutants")
     @classmethod

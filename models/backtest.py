@@ -98,15 +98,56 @@ class DomainData:
     source: str
 
 
-def load_domain_data(domain: DomainConfig, root: Path | str | None = None) -> DomainData:
+def _local_day_utc(day: str, *, last_hour: bool = False) -> pd.Timestamp:
+    """The first (or last) hour of a local day (ISO date), in UTC."""
+    t = pd.Timestamp(day) + (pd.Timedelta(hours=23) if last_hour else pd.Timedelta(0))
+    return t.tz_localize(LOCAL_TZ).tz_convert("UTC")
+
+
+def _dedicated_reader(name: str) -> Any:
+    """The reader function of a :data:`configs.domain_schema.READERS` short name."""
+    import importlib
+
+    from airwarn.configs.domain_schema import READERS
+
+    mod, _, fn = READERS[name].partition(":")
+    return getattr(importlib.import_module(mod), fn)
+
+
+def _read_tables(reader: str, paths: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Observations and point meteorology of ``paths`` read with ``reader`` (``unit_id``)."""
+    read = _dedicated_reader(reader)
+    if reader == "prsa":  # reads many one-station files at once
+        obs, met = read(paths)
+    else:
+        parts = [read(p) for p in paths]
+        obs = pd.concat([a for a, _ in parts], ignore_index=True)
+        met = pd.concat([b for _, b in parts], ignore_index=True)
+    return (obs.rename(columns={"station_id": "unit_id"}),
+            met.rename(columns={"station_id": "unit_id"}))
+
+
+def load_domain_data(domain: DomainConfig, root: Path | str | None = None, *,
+                     history: bool = True) -> DomainData:
     """Read a domain's files (glob patterns relative to ``root`` or the datasets directory).
+
+    Parameters
+    ----------
+    domain : DomainConfig
+    root : path, optional
+        Datasets directory (default :func:`configs.model_schema.datasets_dir`).
+    history : bool
+        Extend units back in time with the domain's ``history`` records
+        (:func:`features.history.extend_unit_record`); ``False`` reads the domain's own files only.
 
     Raises
     ------
     FileNotFoundError
-        A pattern matches no file (names the pattern and the directory).
+        A pattern or history file matches no file (names the pattern and the directory).
+    ValueError
+        A history record names a station its file lacks, or cannot be mapped (names the record).
     """
-    from airwarn.features.readers.uci import read_five_cities, read_prsa
+    from airwarn.features.history import extend_unit_record
 
     root = Path(root) if root is not None else datasets_dir()
     paths: list[str] = []
@@ -116,14 +157,24 @@ def load_domain_data(domain: DomainConfig, root: Path | str | None = None) -> Do
             raise FileNotFoundError(f"domain {domain.name}: pattern {pat!r} matches no file "
                                     f"under {root} (set AIRWARN_DATASETS_DIR)")
         paths.extend(hits)
-    if domain.reader == "prsa":
-        obs, met = read_prsa(paths)
-    else:
-        parts = [read_five_cities(p) for p in paths]
-        obs = pd.concat([a for a, _ in parts], ignore_index=True)
-        met = pd.concat([b for _, b in parts], ignore_index=True)
-    obs = obs.rename(columns={"station_id": "unit_id"})
-    met = met.rename(columns={"station_id": "unit_id"})
+    obs, met = _read_tables(domain.reader, paths)
+    for rec in domain.history if history else []:
+        path = root / rec.file
+        if not path.exists():
+            raise FileNotFoundError(f"domain {domain.name}: history file {rec.file!r} not found "
+                                    f"under {root} (set AIRWARN_DATASETS_DIR)")
+        h_obs, h_met = _read_tables(rec.reader, [str(path)])
+        h_obs = h_obs[h_obs["unit_id"] == rec.station]
+        h_met = h_met[h_met["unit_id"] == rec.station]
+        if h_obs.empty:
+            raise ValueError(f"domain {domain.name}: history file {rec.file!r} has no station "
+                             f"{rec.station!r}")
+        obs, met, _ = extend_unit_record(
+            obs, met, h_obs, h_met, rec.unit,
+            overlap_until=_local_day_utc(rec.overlap_until, last_hour=True),
+            start=_local_day_utc(rec.start) if rec.start else None,
+            min_overlap_hours=rec.min_overlap_hours,
+            source=f"domain {domain.name}: history {rec.file} ({rec.station} → {rec.unit})")
     pts = {s.id: (s.lat, s.lon) for s in domain.stations}
     geometry = Geometry.within(pts, domain.neighbour_radius_km)
     names = {s.id: s.name or s.id for s in domain.stations}

@@ -354,7 +354,7 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     """
     t_start = time.perf_counter()
     c = settings.log_offset.get(pollutant, 10.0)
-    all_times, end, cut = _training_issues(feats, settings)
+    all_times, end, cut = _training_issues(feats, settings, pollutant)
     tbl = daily_obs[pollutant]
     daily_models: dict[int, list[lgb.Booster]] = {}
     daily_resid: dict[int, list[float]] = {}
@@ -603,12 +603,32 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
                           _clim_to_json(clim_all) if clim_weight else {}, persist_weight)
 
 
-def _training_issues(feats: Sequence[IssueFeatures], settings: ModelSettings
+def _training_issues(feats: Sequence[IssueFeatures], settings: ModelSettings,
+                     pollutant: str | None = None
                      ) -> tuple[pd.DatetimeIndex, pd.Timestamp, pd.Timestamp]:
-    """All training issue times (UTC), the last one, and the first calibration issue."""
+    """All training issue times (UTC), the last one, and the first calibration issue.
+
+    The calibration split holds the last ``settings.calibration_fraction`` of the training
+    *rows*: with ``pollutant``, an issue counts once for each unit whose record of the pollutant
+    has begun (its first known last-24-h mean, ``<pollutant>_m24``, at or before the issue), so
+    that a unit extended back in time by a history record (:mod:`features.history`) does not
+    pull the split into years the other units lack. With every unit's record begun at the first
+    issue (gaps do not count) this is the last fraction of the issues.
+    """
     all_times = pd.DatetimeIndex(np.concatenate([f.issue_times.to_numpy() for f in feats]))
     all_times = all_times.tz_localize("UTC") if all_times.tz is None else all_times
-    cut = all_times.sort_values()[int(len(all_times) * (1 - settings.calibration_fraction))]
+    key = f"{pollutant}_m24"
+    rows = np.zeros(len(all_times))
+    if pollutant is not None and all(key in f.hist for f in feats):
+        rows = np.concatenate([np.maximum.accumulate(np.isfinite(f.hist[key]), axis=0).sum(axis=1)
+                               for f in feats])
+    if pollutant is None or not all(key in f.hist for f in feats) or rows.sum() == 0:
+        rows = np.ones(len(all_times))
+    order = np.argsort(all_times.to_numpy(), kind="stable")
+    cum = np.cumsum(rows[order])
+    # the latest issue from which on at least the fraction of the rows remains
+    i = int(np.searchsorted(cum, cum[-1] * (1 - settings.calibration_fraction), side="right"))
+    cut = all_times[order][min(i, len(all_times) - 1)]
     return all_times, all_times.max(), cut
 
 
@@ -627,7 +647,7 @@ def fit_hourly(obs: Panel, feats: Sequence[IssueFeatures], pollutant: str,
     booster, feature names, residual quantiles (lead day → 99 values at :data:`RESID_LEVELS`)
     """
     c = settings.log_offset.get(pollutant, 10.0)
-    _, _, cut = _training_issues(feats, settings)
+    _, _, cut = _training_issues(feats, settings, pollutant)
     hourly_resid: dict[int, list[float]] = {}
     Xs, ys, calib, lds = [], [], [], []
     rng = np.random.default_rng(settings.hourly.seed)

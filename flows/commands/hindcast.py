@@ -44,6 +44,9 @@ def register(app: typer.Typer) -> None:
                                       "backtest and the baselines' chains beside the model's."),
         no_reuse: bool = typer.Option(False, "--no-reuse",
                                       help="Recompute backtest.nc even when present."),
+        no_history: bool = typer.Option(
+            False, "--no-history", help="Train on the domain's own files only, without its "
+            "history records (earlier records of a unit from another source)."),
     ) -> None:
         """Warning hindcast of a domain and its verification table."""
         from airwarn.models.verify.hindcast import format_verification, run_hindcast
@@ -60,7 +63,7 @@ def register(app: typer.Typer) -> None:
                                test_end=test_end, met=met, out_dir=out, issue_hour=issue_hour,
                                select_fold_days=select_fold_days, reuse=not no_reuse, hourly=hourly,
                                light=light, jobs=jobs, selection=selection,
-                               fold_scheme=fold_scheme,
+                               fold_scheme=fold_scheme, history=not no_history,
                                progress=typer.echo)
         except (FileNotFoundError, ValueError) as exc:
             typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)

@@ -616,14 +616,15 @@ class _Case:
     """What every phase of a hindcast reads: the domain's data, its region and observations
     (rebuilt in a worker process from the domain file: only plain values cross processes)."""
 
-    def __init__(self, domain_path: Path | str) -> None:
+    def __init__(self, domain_path: Path | str, history: bool = True) -> None:
         from airwarn.configs.model_schema import load_domain
         from airwarn.configs.warning_schema import load_ladder
         from airwarn.models.backtest import load_domain_data
 
         self.domain_path = str(domain_path)
         self.dom = load_domain(domain_path)
-        self.data = load_domain_data(self.dom)
+        self.history = history
+        self.data = load_domain_data(self.dom, history=history)
         self.units = sorted(self.data.obs_units["unit_id"].astype(str).unique())
         nb = {u: list(self.data.geometry.neighbours.get(u, [])) for u in self.units}
         self.region_args = (self.units, dict(self.data.names), nb)
@@ -635,7 +636,7 @@ class _Case:
 
 def _backtest(case: _Case, out: Path, tag: str, tr_end: Any, te_start: Any, te_end: Any, *,
               met: str, issue_hour: int, hourly: bool, light: bool, reuse: bool,
-              scheme: str | None = None,
+              history: bool = True, scheme: str | None = None,
               progress: Callable[[str], None] | None = None) -> xr.Dataset:
     """:func:`models.backtest.run_backtest` into ``out/tag``, reused when the key matches;
     ``scheme`` (training folds, in the key): ``"last"`` the backtest of the given dates,
@@ -653,6 +654,8 @@ def _backtest(case: _Case, out: Path, tag: str, tr_end: Any, te_start: Any, te_e
            "issue_hour": issue_hour, "hourly": hourly, "light": light}
     if scheme is not None:
         key["fold_scheme"] = scheme
+    if not history:
+        key["history"] = False
     if scheme == "cross":  # the whole training period: no window
         key["test_start"] = key["test_end"] = None
     keyf = d / "hindcast_key.json"
@@ -749,12 +752,13 @@ def best_candidate(rows: Sequence[Mapping[str, Any]]) -> tuple[str, float]:
 _CASES: dict[str, _Case] = {}
 
 
-def _case(domain_path: Path | str) -> _Case:
-    """:class:`_Case` of a domain file, built once per process (a worker runs several jobs)."""
-    key = str(domain_path)
+def _case(domain_path: Path | str, history: bool = True) -> _Case:
+    """:class:`_Case` of a domain file (with or without its history records), built once per
+    process (a worker runs several jobs)."""
+    key = f"{domain_path}|{history}"
     if key not in _CASES:
         _CASES.clear()  # one domain at a time
-        _CASES[key] = _Case(domain_path)
+        _CASES[key] = _Case(domain_path, history)
     return _CASES[key]
 
 
@@ -772,7 +776,7 @@ def _fold_backtest(domain_path: str, out: str, f_train_end: str, f_start: str, f
     if key in _FOLDS:
         return _FOLDS[key]
     t1, c1 = time.perf_counter(), time.process_time()
-    case = _case(domain_path)
+    case = _case(domain_path, opts.get("history", True))
     tag = "fold" if scheme == "last" else f"fold_{scheme}"
     fold = _backtest(case, Path(out), tag, f_train_end, f_start, f_sel_end, scheme=scheme,
                      **opts)
@@ -806,7 +810,7 @@ def _candidate_job(domain_path: str, out: str, f_train_end: str, f_start: str, f
     files). Plain values in and out (runs in a worker process or in the main one)."""
     fb, fold = _fold_backtest(domain_path, out, f_train_end, f_start, f_sel_end,
                               {**opts, "reuse": True}, scheme)
-    case = _case(domain_path)
+    case = _case(domain_path, opts.get("history", True))
     return candidate_row(fold, case.region, case.obs_lv, fb["select_start"], fb["select_end"],
                          Path(out) / fb["tag"], trigger, probability,
                          o3_probability=fb["o3_probability"])
@@ -824,7 +828,7 @@ def _fold_job(domain_path: str, out: str, f_train_end: str, f_start: str, f_sel_
     worker process)."""
     fb, fold = _fold_backtest(domain_path, out, f_train_end, f_start, f_sel_end, opts, scheme)
     t2 = time.perf_counter()
-    case = _case(domain_path)
+    case = _case(domain_path, opts.get("history", True))
     f_start, f_sel_end, o3_p = fb["select_start"], fb["select_end"], fb["o3_probability"]
     if selection == "chain":
         trigger, prob, cand = choose_trigger_chain(fold, case.region, case.obs_lv, f_start,
@@ -915,7 +919,7 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
                  met: str = "perfect", out_dir: Path | str, issue_hour: int = 12,
                  select_fold_days: int = 0, reuse: bool = True, hourly: bool = False,
                  light: bool = False, jobs: int = 1, selection: str = "chain",
-                 fold_scheme: str = "auto",
+                 fold_scheme: str = "auto", history: bool = True,
                  progress: Callable[[str], None] | None = None) -> HindcastResult:
     """The warning hindcast of a domain (see the module docstring).
 
@@ -953,6 +957,9 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
         How the fold chooses the trigger: each candidate through the real chain (the state
         machine as in the test period; default), or the memoryless proxy (faster, the choice
         of the first measurements).
+    history : bool
+        Train on the domain's ``history`` records too (units extended back in time,
+        :mod:`features.history`); ``False``: the domain's own files only.
     jobs : int
         Processes: 2 runs the training fold (backtest and choice) beside the test backtest,
         and the baselines' chains beside the model's (same computations, same results; only
@@ -970,11 +977,11 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
     out.mkdir(parents=True, exist_ok=True)
     secs: dict[str, float] = {}
     t0 = time.perf_counter()
-    case = _case(domain_path)
+    case = _case(domain_path, history)
     dom, units, region, ladder, od, obs_lv = (case.dom, case.units, case.region, case.ladder,
                                               case.od, case.obs_lv)
     opts = {"met": met, "issue_hour": issue_hour, "hourly": hourly, "light": light,
-            "reuse": reuse}
+            "reuse": reuse, "history": history}
     pool = ProcessPoolExecutor(max_workers=max(1, jobs - 1), mp_context=get_context("spawn")) \
         if jobs > 1 else None
     try:
@@ -1096,6 +1103,7 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
                     "test_end": str(_day(test_end).date()), "issue_hour_local": issue_hour,
                     "ladder": ladder.id, "units": units, "hourly_models": hourly,
                     "light_models": light,
+                    "history": [r.model_dump() for r in dom.history] if history else [],
                     "selection": {"model": fold_info or "configured trigger (median)",
                                   "climatology": {"chosen_on": "training days",
                                                   "candidates": clim_rows}},

@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from airwarn.configs.model_schema import ModelSettings
+from airwarn.features.build import IssueFeatures
 from airwarn.models.lgbm import (
     RESID_LEVELS,
     PollutantModel,
     _linear_fit,
+    _training_issues,
     apply_clim_blend,
     apply_linear,
     clim_blend_weight,
@@ -115,3 +118,33 @@ def test_apply_persistence_blend_per_lead_day_where_observed() -> None:
     assert apply_persistence_blend(daily, PollutantModel("pm25", {}, None, {}, [], {}, {}),
                                    last) is daily
     assert apply_persistence_blend(daily, model, None) is daily
+
+
+def _issues(first_obs: list[int], n: int = 8) -> IssueFeatures:
+    """Issues of ``n`` days with one unit per entry of ``first_obs`` whose PM2.5 record begins
+    at that issue (a gap at issue 6 of the first unit does not end its record)."""
+    times = pd.date_range("2014-01-01 04:00", periods=n, freq="D", tz="UTC")
+    m24 = np.full((n, len(first_obs)), np.nan)
+    for j, i0 in enumerate(first_obs):
+        m24[i0:, j] = 50.0
+    m24[6, 0] = np.nan
+    return IssueFeatures(issue_times=times, units=[f"u{j}" for j in range(len(first_obs))],
+                         hist={"pm25_m24": m24}, metday={}, methour={}, nleads=84)
+
+
+def test_calibration_split_counts_the_units_whose_record_has_begun() -> None:
+    settings = ModelSettings(calibration_fraction=0.25)
+    both = _issues([0, 0])
+    # every record begun at the first issue: the last quarter of the issues, as without rows
+    assert _training_issues([both], settings, "pm25")[2] == both.issue_times[6]
+    assert _training_issues([both], settings)[2] == both.issue_times[6]
+    # the second unit begins at issue 4 (rows 1,1,1,1,2,2,2,2 = 12): the split keeps at least
+    # 3 rows, from issue 6 on (4 rows), not the last two issues of the first unit's history
+    late = _issues([0, 4])
+    assert _training_issues([late], settings, "pm25")[2] == late.issue_times[6]
+    # one unit extended back in time by 8 issues before two others (rows 1×8, 3×4 = 20): the
+    # split keeps ≥ 5 rows, from issue 10 on (6 rows); counting issues alone it would begin at
+    # issue 9 (9 rows, 45 % of the rows)
+    long = _issues([0, 8, 8], n=12)
+    assert _training_issues([long], settings, "pm25")[2] == long.issue_times[10]
+    assert _training_issues([long], settings)[2] == long.issue_times[9]
