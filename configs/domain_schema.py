@@ -40,6 +40,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from airwarn.configs.model_schema import HistoryRecord
 from airwarn.configs.schema import ConfigError, StrictModel, load_yaml_model
 from pydantic import Field, field_validator, model_validator
 
@@ -160,6 +161,10 @@ class Domain(StrictModel):
     extra: dict[str, Any] = Field(default_factory=dict,
                                   description="settings for other users of the domain "
                                               "(e.g. backtest periods, targets)")
+    history: list[HistoryRecord] = Field(
+        default_factory=list, description="earlier records extending units back in time, for "
+        "training (backtests and hindcasts, features.history); ingest reads the domain's own "
+        "files only")
 
     @field_validator("files", mode="before")
     @classmethod

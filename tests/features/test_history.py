@@ -101,3 +101,24 @@ def test_history_errors_name_the_record() -> None:
         load_domain_data(_domain(station="beijing_embassy"), root=DATA)
     with pytest.raises(FileNotFoundError, match="history file 'uci/none.csv' not found"):
         load_domain_data(_domain(file="uci/none.csv"), root=DATA)
+
+
+def test_both_domain_schemas_read_a_history_block(tmp_path: Path) -> None:
+    from airwarn.configs.domain_schema import load_domain as load_ingest_domain
+    from airwarn.configs.model_schema import load_domain as load_backtest_domain
+
+    text = ("name: beijing_slice\nreader: prsa\nfiles: ['uci/PRSA_Data_*_20130301-20130429.csv']\n"
+            "history:\n  - {reader: five_cities, file: uci/BeijingPM20130201_20130429.csv,\n"
+            "     station: beijing_us_post, unit: Dongsi, overlap_until: '2013-04-29'}\n")
+    p = tmp_path / "beijing_slice.yaml"
+    p.write_text(text, encoding="utf-8")
+    for load in (load_ingest_domain, load_backtest_domain):
+        rec = load(p).history[0]
+        assert (rec.unit, rec.station, rec.min_overlap_hours) == ("Dongsi", "beijing_us_post",
+                                                                  1440)
+    p.write_text(text.replace("overlap_until: '2013-04-29'", "until: '2013-04-29'"),
+                 encoding="utf-8")
+    from airwarn.configs.schema import ConfigError
+
+    with pytest.raises(ConfigError, match="overlap_until"):
+        load_backtest_domain(p)
