@@ -10,8 +10,9 @@ climatology), the O3 MDA8 > 215 CSI, the run time, and the goals:
 * without met: CSI better than both baselines at every lead day;
 * without met (Beijing): O3 MDA8 > 215 CSI at D+1 ≥ persistence's.
 
-Beijing trains on its history record too (the US Embassy monitor extending 农展馆 back to 2010,
-``configs/domains/beijing_multisite.yaml``); ``--no-history`` leaves it out.
+A domain's ``history`` records (earlier records of a unit from another source,
+:mod:`features.history`; the shipped domains have none, see docs/notes/w6-history.md) are trained
+on unless ``--no-history``.
 
 Run: ``AIRWARN_DATASETS_DIR=… OMP_NUM_THREADS=1 .venv/bin/python bench/bench_hindcast.py
 --out /tmp/hindcast [--only beijing_none] [--reuse] [--jobs 1] [--no-history]``.
