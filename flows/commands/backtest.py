@@ -36,6 +36,9 @@ def register(app: typer.Typer) -> None:
                                         help="Days of history before the first training issue."),
         no_hourly: bool = typer.Option(False, "--no-hourly",
                                        help="Daily models only (hourly from persistence)."),
+        no_history: bool = typer.Option(
+            False, "--no-history", help="The domain's own files only, without its history "
+            "records (earlier records of a unit from another source)."),
     ) -> None:
         """Backtest the forecast models on a domain and print the score table."""
         from airwarn.configs.model_schema import load_domain, load_model_settings
@@ -47,12 +50,15 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"--met must be 'perfect', 'cycles' or 'none', got {met!r}")
         dom = load_domain(domain)
         try:
-            data = load_domain_data(dom)
+            data = load_domain_data(dom, history=not no_history)
         except (FileNotFoundError, ValueError) as exc:
             typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
             raise typer.Exit(2) from None
         typer.echo(f"domain {dom.name}: {data.obs_units['unit_id'].nunique()} stations, "
                    f"{len(data.obs_units)} station-hours ({dom.source})")
+        for rec in dom.history if not no_history else []:
+            typer.echo(f"history: {rec.unit} extended back with {rec.station} of {rec.file} "
+                       f"(mapped over the days to {rec.overlap_until})")
         if met == "perfect":
             typer.echo("met: observed point meteorology at the valid time stands in for a "
                        "meteorological forecast (perfect prog)")

@@ -107,6 +107,21 @@ def test_backtest_command(tmp_path: Path, monkeypatch) -> None:
                                    "--test-start", "2013-04-23", "--test-end", "2013-04-29",
                                    "--out", str(out)])
     assert res.exit_code == 2 and "matches no file" in res.output
+    # a history record whose side-by-side period is too short: one clear error naming the
+    # record and the variable; --no-history reads the domain's own files and runs
+    hist = tmp_path / "hist.yaml"
+    hist.write_text(dom.read_text() + (
+        "history:\n  - {reader: five_cities, file: uci/BeijingPM20130201_20130429.csv,\n"
+        "     station: beijing_us_post, unit: Dongsi, overlap_until: '2013-04-29'}\n"))
+    args = ["backtest", "--domain", str(hist), "--train-end", "2013-04-22", "--test-start",
+            "2013-04-23", "--test-end", "2013-04-29", "--met", "none", "--out",
+            str(tmp_path / "bt2"), "--warmup-days", "3", "--no-hourly"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "beijing_us_post → Dongsi" in res.output and "'pm25' has" in res.output
+    res = CliRunner().invoke(app, [*args, "--no-history"])
+    assert res.exit_code == 0, res.output
+    assert "history:" not in res.output and (tmp_path / "bt2" / "backtest.nc").exists()
 
 
 def _obs_with_met(slice_data):
