@@ -17,7 +17,8 @@ chosen on the training days as in the hindcast). The test period is never read.
 (``interval_shrink_errors``), e.g. ``w6_pw0-0.4-0.6_cmax0.45``. The fitted boosters are memoised
 in the process (``bench/_fit_cache.py``), so candidates that differ only in these settings cost
 the forecast, not the training. Each row also carries the daily 10–90 % interval's coverage
-(PM2.5, O3 MDA8); ``--no-chain`` skips the trigger choice through the chain.
+(PM2.5, O3 MDA8); ``--no-chain`` skips the trigger choice through the chain; ``--case
+chengdu_perfect`` runs the Chengdu cross fold with perfect-prog met (the met-mode models).
 
 Run: ``AIRWARN_DATASETS_DIR=… OMP_NUM_THREADS=1 .venv/bin/python bench/bench_nomet_fold.py
 --out /tmp/cdn/fold --candidate base --candidate …`` (``--list`` names the candidates);
@@ -60,9 +61,11 @@ from airwarn.models.verify.hindcast import (  # noqa: E402
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = {  # domain, train_end, fold scheme, fold days (last scheme)
+CASES = {  # domain, train_end, fold scheme, fold days (last scheme); met mode: the name's suffix
     "chengdu_none": ("chengdu_five_cities", "2013-12-31", "cross", 150),
     "beijing_none": ("beijing_multisite", "2015-02-28", "last", 365),
+    # w6-folds: the same cross-fitted Chengdu fold with perfect-prog met (the met-mode models)
+    "chengdu_perfect": ("chengdu_five_cities", "2013-12-31", "cross", 150),
 }
 
 
@@ -189,8 +192,9 @@ def _patched_design(patch: Any) -> Iterator[None]:
 
 
 def fold_forecasts(case: _Case, name: str, train_end: str, scheme: str, fold_days: int,
-                   out: Path, reuse: bool) -> xr.Dataset:
-    """The fold's forecasts of a candidate (``out/<name>/backtest.nc``, reused if present)."""
+                   out: Path, reuse: bool, met: str = "none") -> xr.Dataset:
+    """The fold's forecasts of a candidate (``out/<name>/backtest.nc``, reused if present);
+    ``met``: ``none`` or ``perfect`` (perfect-prog met)."""
     from airwarn.configs.model_schema import load_model_settings
     from airwarn.models.forecast import write_netcdf
     from airwarn.models.verify.folds import cross_fitted_backtest, last_fold_window
@@ -212,7 +216,7 @@ def fold_forecasts(case: _Case, name: str, train_end: str, scheme: str, fold_day
     d.mkdir(parents=True, exist_ok=True)
     with _patched_design(patch):
         if scheme == "cross":
-            ds, info = cross_fitted_backtest(case.data, train_end=train_end, met="none",
+            ds, info = cross_fitted_backtest(case.data, train_end=train_end, met=met,
                                              settings=settings, quantiles=q,
                                              pollutants=case.dom.pollutants, hourly=False)
             (d / "fold_plan.json").write_text(json.dumps(info))
@@ -221,7 +225,7 @@ def fold_forecasts(case: _Case, name: str, train_end: str, scheme: str, fold_day
 
             f_train_end, f_start, f_end = last_fold_window(train_end, fold_days)
             ds, _ = run_backtest(case.data, train_end=f_train_end, test_start=f_start,
-                                 test_end=f_end, issue_hour=12, met="none", settings=settings,
+                                 test_end=f_end, issue_hour=12, met=met, settings=settings,
                                  quantiles=q, out_dir=d, pollutants=case.dom.pollutants,
                                  hourly=False)
     write_netcdf(ds, nc)
@@ -356,7 +360,8 @@ def main() -> None:
     fold = None
     for name in args.candidate or ["base"]:
         t = time.perf_counter()
-        fold = fold_forecasts(case, name, train_end, scheme, fold_days, out, args.reuse)
+        fold = fold_forecasts(case, name, train_end, scheme, fold_days, out, args.reuse,
+                              args.case.rsplit("_", 1)[1])
         t_bt = time.perf_counter() - t
         days = _issue_days(fold)
         first, last = days.min(), days.max()
