@@ -17,8 +17,16 @@ weight at D+1, 1600 trees); ``<cfg candidate>_nobias`` / ``_norecal`` / ``_nopp`
 trained models without the running bias correction / the linear recalibration / both
 (:data:`PP_VARIANTS`; results: docs/notes/w5-pp.md).
 
+w6-folds (docs/notes/w6-folds.md): ``--pollutant o3`` trains and scores O3 MDA8 too (RMSE, and
+the 10–90 % interval's coverage for every pollutant); ``cfg_pwall_XX[_seed2]`` set
+``pooled_weight`` to 0.XX at every lead day; ``<cfg candidate>_shrink100`` / ``_shrink1000`` /
+``_shrink3000`` forecast the same models with another ``interval_shrink_errors``. The fitted
+boosters are memoised in the process (``bench/_fit_cache.py``): candidates that differ only in
+these settings cost the forecast, not the training.
+
 Run: ``AIRWARN_DATASETS_DIR=… OMP_NUM_THREADS=1 nice .venv/bin/python bench/bench_event_skill.py
-[--only base --only met] [--json out.json]``.
+[--only base --only met] [--json out.json]``; w6-folds: ``… --pollutant pm25 --pollutant o3
+--only cfg --only cfg_pwall_00 … --only cfg_shrink3000 --json /tmp/w6/met.jsonl``.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import _fit_cache  # noqa: E402  (bench/, on sys.path as the script's folder)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from airwarn.configs import load_settings  # noqa: E402
@@ -55,7 +64,8 @@ from airwarn.core.timeutil import LOCAL_TZ  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_END = "2014-02-28"
 FOLD_START, FOLD_END = "2014-03-01", "2015-02-28"
-THRESHOLDS = (115.0, 150.0)
+#: event thresholds scored per pollutant (µg/m³): PM2.5 AQI 150 / 200 cuts, O3 MDA8 IAQI 150
+THRESHOLDS = {"pm25": (115.0, 150.0), "o3": (215.0,)}
 _ORIG_DESIGN = build.daily_design
 
 
@@ -99,6 +109,14 @@ def _pw1(w: float, seed_offset: int) -> Any:
     """Settings transform: the pooled design's weight ``w`` at D+1, bagging seed + offset."""
     def transform(s: Any) -> Any:
         s = s.model_copy(update={"pooled_weight": {**s.pooled_weight, 1: w}})
+        return _daily(s, seed=s.daily.seed + seed_offset)
+    return transform
+
+
+def _pwall(w: float, seed_offset: int) -> Any:
+    """Settings transform: ``pooled_weight`` ``w`` at every lead day, bagging seed + offset."""
+    def transform(s: Any) -> Any:
+        s = s.model_copy(update={"pooled_weight": {1: w, 2: w, 3: w}})
         return _daily(s, seed=s.daily.seed + seed_offset)
     return transform
 
@@ -156,6 +174,9 @@ CANDIDATES: dict[str, tuple[Any, Any]] = {
     # the pooled design's weight at D+1 (configured 0.0: the per-lead-day model alone)
     **{f"cfg_pw1_{w:02d}{sfx}": (_pw1(w / 10, d), _design_without_episode_met)
        for w in (3, 5) for d, sfx in ((0, ""), (1, "_seed2"), (2, "_seed3"))},
+    # w6-folds: the pooled design's weight at every lead day (configured {1: 0.0, 2: 0.4, 3: 0.6})
+    **{f"cfg_pwall_{w:02d}{sfx}": (_pwall(w / 10, d), _design_without_episode_met)
+       for w in (0, 2, 4, 6, 8) for d, sfx in ((0, ""), (1, "_seed2"))},
 }
 
 #: post-processing ablations, ``<candidate><suffix>``: the candidate's models trained once, then
@@ -169,8 +190,10 @@ PP_VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "_norecal": ({"linear_recalibration": False}, {"daily_linear": {}}),
     "_nopp": ({"bias_correction": False, "linear_recalibration": False},
               {"bias_lead_days": [], "daily_linear": {}}),
+    # w6-folds: the adaptive interval's shrinkage (forecast time only; configured 300)
+    **{f"_shrink{n}": ({"interval_shrink_errors": float(n)}, {}) for n in (100, 1000, 3000)},
 }
-_TRAINED: dict[str, tuple[Any, Any, float]] = {}
+_TRAINED: dict[tuple[str, str], tuple[Any, Any, float]] = {}
 
 
 def _split_variant(name: str) -> tuple[str, str]:
@@ -205,58 +228,64 @@ def _inputs() -> dict[str, Any]:
     clim = fit_climatology(obs, daily_obs, until=until)
     d0 = pd.DatetimeIndex((fold_its.tz_localize(None)
                            + pd.Timedelta(hours=build.LOCAL_OFFSET_H)).normalize())
-    od = np.stack([daily_obs["pm25"].reindex(index=d0 + pd.Timedelta(days=k),
-                                             columns=ffo.units).to_numpy() for k in (1, 2, 3)],
-                  axis=1)
+    od = {p: np.stack([daily_obs[p].reindex(index=d0 + pd.Timedelta(days=k),
+                                            columns=ffo.units).to_numpy() for k in (1, 2, 3)],
+                      axis=1) for p in THRESHOLDS}
     return {"obs": obs, "daily_obs": daily_obs, "met": met_source, "geometry": data.geometry,
             "ftr": ftr, "ffo": ffo, "clim": clim, "od": od, "its": fold_its}
 
 
 def run_candidate(name: str, inp: dict[str, Any], base_settings: Any,
-                  save: Path | None = None) -> dict[str, Any]:
-    """Train PM2.5 under candidate ``name`` and score the fold (plain dict); ``save``: also
-    write the fold's daily forecasts and observations there (``<name>.npz``, µg/m³)."""
+                  save: Path | None = None, pollutant: str = "pm25") -> dict[str, Any]:
+    """Train ``pollutant`` (PM2.5, O3) under candidate ``name`` and score the fold (plain
+    dict); ``save``: also write the fold's daily forecasts and observations there
+    (``<name>.npz``, ``<name>_o3.npz``; µg/m³)."""
     stem, variant = _split_variant(name)
     transform, design = CANDIDATES[stem]
     lgbm.daily_design = design  # the candidate's design, in training and prediction alike
     try:
-        if stem not in _TRAINED:  # the ablations of a candidate share its models
+        if (stem, pollutant) not in _TRAINED:  # the ablations of a candidate share its models
             settings = transform(base_settings)
             t = time.perf_counter()
-            model = lgbm.train_pollutant(inp["obs"], inp["daily_obs"], [inp["ftr"]], "pm25",
+            model = lgbm.train_pollutant(inp["obs"], inp["daily_obs"], [inp["ftr"]], pollutant,
                                          settings, hourly=False)
-            _TRAINED[stem] = (settings, model, time.perf_counter() - t)
-        settings, model, tr_s = _TRAINED[stem]
+            _TRAINED[stem, pollutant] = (settings, model, time.perf_counter() - t)
+        settings, model, tr_s = _TRAINED[stem, pollutant]
         if variant:
             upd_settings, upd_model = PP_VARIANTS[variant]
             settings = settings.model_copy(update=upd_settings)
             model = dataclasses.replace(model, **upd_model)
         fa = fc_mod.forecast_arrays(
             inp["obs"], inp["daily_obs"], inp["its"], inp["met"],
-            {p: (model if p == "pm25" else None) for p in fc_mod.TARGETS}, settings=settings,
+            {p: (model if p == pollutant else None) for p in fc_mod.TARGETS}, settings=settings,
             quantiles=list(load_settings().quantiles), climatology=inp["clim"],
             geometry=inp["geometry"], feats=inp["ffo"])
     finally:
         lgbm.daily_design = _ORIG_DESIGN
-    fd, od = fa.daily["pm25"], inp["od"]
+    fd, od, fq = fa.daily[pollutant], inp["od"][pollutant], fa.daily_q[pollutant]
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
-        np.savez(save / f"{name}.npz", daily=fd, obs=od, daily_q=fa.daily_q["pm25"])
-    row: dict[str, Any] = {"candidate": name, "train_s": round(tr_s, 1),
+        np.savez(save / f"{name}{'' if pollutant == 'pm25' else '_' + pollutant}.npz",
+                 daily=fd, obs=od, daily_q=fq)
+    qs = list(load_settings().quantiles)
+    lo, hi = fq[..., qs.index(0.1)], fq[..., qs.index(0.9)]
+    row: dict[str, Any] = {"candidate": name, "pollutant": pollutant, "train_s": round(tr_s, 1),
                            "daily_linear": {f"D+{k}": [round(x, 3) for x in ab[:2]]
                                             for k, ab in sorted(model.daily_linear.items())},
                            "bias_lead_days": list(model.bias_lead_days),
-                           "n_features": len(model.daily_features[1]),
-                           "best_cut_150": best_cut(fd[:, 0], od[:, 0], 150.0,
-                                                    np.arange(80.0, 221.0, 5.0)),
-                           "best_cut_115": best_cut(fd[:, 0], od[:, 0], 115.0,
-                                                    np.arange(60.0, 181.0, 5.0))}
+                           "n_features": len(model.daily_features[1])}
+    if pollutant == "pm25":
+        row["best_cut_150"] = best_cut(fd[:, 0], od[:, 0], 150.0, np.arange(80.0, 221.0, 5.0))
+        row["best_cut_115"] = best_cut(fd[:, 0], od[:, 0], 115.0, np.arange(60.0, 181.0, 5.0))
     for k in range(3):
         ok = np.isfinite(fd[:, k]) & np.isfinite(od[:, k])
         e = fd[:, k][ok] - od[:, k][ok]
+        okq = np.isfinite(lo[:, k]) & np.isfinite(hi[:, k]) & np.isfinite(od[:, k])
+        inside = (od[:, k] >= lo[:, k]) & (od[:, k] <= hi[:, k])
         row[f"D+{k + 1}"] = {"rmse": float(np.sqrt(np.mean(e ** 2))), "bias": float(e.mean()),
+                             "coverage80": float(inside[okq].mean()),
                              **{f">{t:g}": _contingency(fd[:, k], od[:, k], t)
-                                for t in THRESHOLDS}}
+                                for t in THRESHOLDS[pollutant]}}
     return row
 
 
@@ -292,7 +321,7 @@ def classifier_probe(inp: dict[str, Any], settings: Any, thr: float = 150.0,
     Xf = _design_without_episode_met(inp["ffo"], "pm25", lead_day)
     p = b.predict(Xf).reshape(len(inp["its"]), -1)
     return {"candidate": f"clf{thr:g}_D+{lead_day}", "train_s": round(time.perf_counter() - t, 1),
-            "best_cut_150": best_cut(p, inp["od"][:, lead_day - 1], thr,
+            "best_cut_150": best_cut(p, inp["od"]["pm25"][:, lead_day - 1], thr,
                                      np.arange(0.05, 0.96, 0.025))}
 
 
@@ -307,6 +336,8 @@ def main() -> int:
                     help="candidates to run (clf: the exceedance-classifier probe)")
     ap.add_argument("--json", type=Path, help="append the rows to this JSON-lines file")
     ap.add_argument("--save", type=Path, help="write each candidate's fold forecasts here")
+    ap.add_argument("--pollutant", action="append", choices=sorted(THRESHOLDS),
+                    help="pollutants to train and score (default pm25)")
     args = ap.parse_args()
     configured = load_model_settings()
     configured = configured.model_copy(update={"daily": configured.daily.model_copy(
@@ -315,6 +346,7 @@ def main() -> int:
     # [150, 1.5] in both met modes); ``configured`` is configs/models.yaml as it is now
     base = configured.model_copy(update={"event_weight_met": {}})
     CANDIDATES["configured"] = (lambda s: configured, _design_without_episode_met)
+    fits = _fit_cache.install()
     inp = _inputs()
     print(f"Beijing PM2.5, trained ≤ {TRAIN_END}, fold issues {FOLD_START} … "
           f"{inp['its'][-1].date()}; POD/FAR/CSI")
@@ -330,14 +362,20 @@ def main() -> int:
                 with open(args.json, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(r) + "\n")
             continue
-        r = run_candidate(name, inp, configured if name.startswith("cfg") else base, args.save)
-        cells = " ".join(f"{r[f'D+{k}']['rmse']:9.2f} {_fmt(r[f'D+{k}']['>115']):>15s} "
-                         f"{_fmt(r[f'D+{k}']['>150']):>15s}" for k in (1, 2, 3))
-        print(f"{name:14s} {r['n_features']:4d} {cells} {r['train_s']:5.0f}  best cut D+1 "
-              f">150: {json.dumps(r['best_cut_150'])}", flush=True)
-        if args.json:
-            with open(args.json, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(r) + "\n")
+        for pol in args.pollutant or ["pm25"]:
+            r = run_candidate(name, inp, configured if name.startswith("cfg") else base,
+                              args.save, pol)
+            cells = " ".join(f"{r[f'D+{k}']['rmse']:9.2f} " + " ".join(
+                f"{_fmt(r[f'D+{k}'][f'>{t:g}']):>15s}" for t in THRESHOLDS[pol])
+                for k in (1, 2, 3))
+            cov = "/".join(f"{r[f'D+{k}']['coverage80']:.3f}" for k in (1, 2, 3))
+            print(f"{name:14s} {pol:4s} {r['n_features']:4d} {cells} {r['train_s']:5.0f}  "
+                  f"cov80 {cov}  fits {json.dumps(fits)}"
+                  + (f"  best cut D+1 >150: {json.dumps(r['best_cut_150'])}"
+                     if "best_cut_150" in r else ""), flush=True)
+            if args.json:
+                with open(args.json, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(r) + "\n")
     print(f"uptime: {os.getloadavg()}")
     return 0
 

@@ -11,8 +11,19 @@ CSI on the same fold days through the same chain (persistence of the last observ
 climatology of the training days with each cross-fold's protected days removed, the threshold
 chosen on the training days as in the hindcast). The test period is never read.
 
+``w6_…`` candidates (docs/notes/w6-folds.md) change configs/models.yaml *as it is* by
+``_``-separated parts: ``pw0.2`` (``pooled_weight`` 0.2 at every lead day), ``pw0-0.4-0.6``
+(per lead day), ``cmax0.45`` (``climatology_blend_max``), ``shrink1000``
+(``interval_shrink_errors``), e.g. ``w6_pw0-0.4-0.6_cmax0.45``. The fitted boosters are memoised
+in the process (``bench/_fit_cache.py``), so candidates that differ only in these settings cost
+the forecast, not the training. Each row also carries the daily 10–90 % interval's coverage
+(PM2.5, O3 MDA8); ``--no-chain`` skips the trigger choice through the chain; ``--case
+chengdu_perfect`` runs the Chengdu cross fold with perfect-prog met (the met-mode models).
+
 Run: ``AIRWARN_DATASETS_DIR=… OMP_NUM_THREADS=1 .venv/bin/python bench/bench_nomet_fold.py
---out /tmp/cdn/fold --candidate base --candidate …`` (``--list`` names the candidates).
+--out /tmp/cdn/fold --candidate base --candidate …`` (``--list`` names the candidates);
+w6-folds: ``… --case beijing_none --out /tmp/w6 --no-baselines --no-chain --candidate current
+--candidate w6_pw0 --candidate w6_pw0.2 … --candidate w6_cmax0.6 --candidate w6_shrink3000``.
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import _fit_cache  # noqa: E402  (bench/, on sys.path as the script's folder)
 from airwarn.models.verify.hindcast import (  # noqa: E402
     _Case,
     _choose_clim_probability,
@@ -49,9 +61,11 @@ from airwarn.models.verify.hindcast import (  # noqa: E402
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-CASES = {  # domain, train_end, fold scheme, fold days (last scheme)
+CASES = {  # domain, train_end, fold scheme, fold days (last scheme); met mode: the name's suffix
     "chengdu_none": ("chengdu_five_cities", "2013-12-31", "cross", 150),
     "beijing_none": ("beijing_multisite", "2015-02-28", "last", 365),
+    # w6-folds: the same cross-fitted Chengdu fold with perfect-prog met (the met-mode models)
+    "chengdu_perfect": ("chengdu_five_cities", "2013-12-31", "cross", 150),
 }
 
 
@@ -138,6 +152,31 @@ CANDIDATES: dict[str, tuple[Callable[[Any], Any], Any, str]] = {
 }
 
 
+def _w6(name: str) -> Callable[[Any], Any]:
+    """The settings change of a ``w6_…`` candidate (see the module docstring)."""
+    upd: dict[str, Any] = {}
+    for part in name.split("_")[1:]:
+        if part.startswith("pw"):
+            ws = [float(x) for x in part[2:].split("-")]
+            upd["pooled_weight"] = {k: ws[0] if len(ws) == 1 else ws[k - 1] for k in (1, 2, 3)}
+        elif part.startswith("cmax"):
+            upd["climatology_blend_max"] = float(part[4:])
+        elif part.startswith("shrink"):
+            upd["interval_shrink_errors"] = float(part[6:])
+        else:
+            raise SystemExit(f"candidate {name}: unknown part {part!r} (pw…, cmax…, shrink…)")
+    return _top(**upd)
+
+
+def candidate(name: str) -> tuple[Callable[[Any], Any], Any, str]:
+    """(settings change, design patch, description) of a named or ``w6_…`` candidate."""
+    if name.startswith("w6_"):
+        return _w6(name), None, "configs/models.yaml as it is, with " + name[3:]
+    if name not in CANDIDATES:
+        raise SystemExit(f"unknown candidate {name!r} (--list)")
+    return CANDIDATES[name]
+
+
 @contextlib.contextmanager
 def _patched_design(patch: Any) -> Iterator[None]:
     """Temporarily replace :func:`features.build.daily_design` (as the models read it)."""
@@ -153,8 +192,9 @@ def _patched_design(patch: Any) -> Iterator[None]:
 
 
 def fold_forecasts(case: _Case, name: str, train_end: str, scheme: str, fold_days: int,
-                   out: Path, reuse: bool) -> xr.Dataset:
-    """The fold's forecasts of a candidate (``out/<name>/backtest.nc``, reused if present)."""
+                   out: Path, reuse: bool, met: str = "none") -> xr.Dataset:
+    """The fold's forecasts of a candidate (``out/<name>/backtest.nc``, reused if present);
+    ``met``: ``none`` or ``perfect`` (perfect-prog met)."""
     from airwarn.configs.model_schema import load_model_settings
     from airwarn.models.forecast import write_netcdf
     from airwarn.models.verify.folds import cross_fitted_backtest, last_fold_window
@@ -165,9 +205,10 @@ def fold_forecasts(case: _Case, name: str, train_end: str, scheme: str, fold_day
     nc = d / "backtest.nc"
     if reuse and nc.exists():
         return xr.load_dataset(nc)
-    change, patch, _ = CANDIDATES[name]
+    change, patch, _ = candidate(name)
     settings = load_model_settings()
-    if name != "current":  # every other candidate is a change of the pre-choice settings
+    if name != "current" and not name.startswith("w6_"):
+        # every other candidate is a change of the pre-choice settings
         settings = settings.model_copy(update={"daily_no_met": settings.daily_no_met.model_copy(
             update={"min_data_in_leaf_fraction": None})})
     settings = change(settings)
@@ -175,7 +216,7 @@ def fold_forecasts(case: _Case, name: str, train_end: str, scheme: str, fold_day
     d.mkdir(parents=True, exist_ok=True)
     with _patched_design(patch):
         if scheme == "cross":
-            ds, info = cross_fitted_backtest(case.data, train_end=train_end, met="none",
+            ds, info = cross_fitted_backtest(case.data, train_end=train_end, met=met,
                                              settings=settings, quantiles=q,
                                              pollutants=case.dom.pollutants, hourly=False)
             (d / "fold_plan.json").write_text(json.dumps(info))
@@ -184,11 +225,39 @@ def fold_forecasts(case: _Case, name: str, train_end: str, scheme: str, fold_day
 
             f_train_end, f_start, f_end = last_fold_window(train_end, fold_days)
             ds, _ = run_backtest(case.data, train_end=f_train_end, test_start=f_start,
-                                 test_end=f_end, issue_hour=12, met="none", settings=settings,
+                                 test_end=f_end, issue_hour=12, met=met, settings=settings,
                                  quantiles=q, out_dir=d, pollutants=case.dom.pollutants,
                                  hourly=False)
     write_netcdf(ds, nc)
     return ds
+
+
+def _obs_cube(ds: xr.Dataset, od: pd.DataFrame, obs: str) -> np.ndarray:
+    """The observed daily column ``obs`` of ``od`` at the forecast days of ``ds``,
+    ``(issue, region, day)`` (µg/m³, NaN = not observed)."""
+    regions = [str(r) for r in np.asarray(ds["region"].values)]
+    tab = od.pivot_table(index="date", columns="unit_id", values=obs, aggfunc="first")
+    dates = pd.to_datetime(np.asarray(ds["date"].values).astype(str).ravel())
+    ob = tab.reindex(index=dates, columns=regions).to_numpy()
+    n_i, n_d = ds["date"].shape
+    return ob.reshape(n_i, n_d, len(regions)).transpose(0, 2, 1)
+
+
+def daily_coverage(ds: xr.Dataset, od: pd.DataFrame, qvar: str = "pm25_daily_q",
+                   obs: str = "pm25") -> dict[str, float | None]:
+    """Coverage of the daily 10–90 % interval (``qvar`` at 0.1 and 0.9; O3: ``o3_mda8_q``) of the
+    observed daily column ``obs`` at D+1…D+3 (fraction; nominal 0.80); None without
+    observations."""
+    q = ds[qvar]
+    lo = np.asarray(q.sel(quantile=0.1).values, dtype=float)
+    hi = np.asarray(q.sel(quantile=0.9).values, dtype=float)
+    ob = _obs_cube(ds, od, obs)
+    out = {}
+    for k in range(ob.shape[2]):
+        ok = np.isfinite(ob[:, :, k]) & np.isfinite(lo[:, :, k]) & np.isfinite(hi[:, :, k])
+        inside = (ob[:, :, k] >= lo[:, :, k]) & (ob[:, :, k] <= hi[:, :, k])
+        out[f"D+{k + 1}"] = round(float(inside[ok].mean()), 4) if ok.any() else None
+    return out
 
 
 def daily_rmse(ds: xr.Dataset, od: pd.DataFrame, var: str = "pm25_daily",
@@ -196,12 +265,8 @@ def daily_rmse(ds: xr.Dataset, od: pd.DataFrame, var: str = "pm25_daily",
     """RMSE (µg/m³) of a daily forecast ``var`` at D+1…D+3 against the observed daily column
     ``obs`` (default: PM2.5 daily mean; ``"o3_mda8"``, ``"o3_8h_max"``: O3 MDA8); None for a
     lead day without an observed forecast day (a domain without O3)."""
-    regions = [str(r) for r in np.asarray(ds["region"].values)]
-    tab = od.pivot_table(index="date", columns="unit_id", values=obs, aggfunc="first")
-    dates = pd.to_datetime(np.asarray(ds["date"].values).astype(str).ravel())
-    ob = tab.reindex(index=dates, columns=regions).to_numpy()
-    n_i, n_d = ds["date"].shape
-    ob = ob.reshape(n_i, n_d, len(regions)).transpose(0, 2, 1)
+    ob = _obs_cube(ds, od, obs)
+    n_d = ob.shape[2]
     fc = np.asarray(ds[var].values, dtype=float)
     out = {}
     for k in range(n_d):
@@ -272,13 +337,17 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="reuse the candidates' fold forecasts")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--no-chain", action="store_true",
+                    help="skip the trigger choice through the chain (RMSE, coverage, O3 only)")
     ap.add_argument("--o3-only", action="store_true",
                     help="print the O3 > 215 fold scores of the candidates' saved forecasts")
     args = ap.parse_args()
     if args.list:
         for k, (_, _, desc) in CANDIDATES.items():
             print(f"{k:14s} {desc}")
+        print("w6_…          configs/models.yaml as it is with pw…/cmax…/shrink… parts")
         return
+    fits = _fit_cache.install()
     dom, train_end, scheme, fold_days = CASES[args.case]
     case = _Case(ROOT / "configs" / "domains" / f"{dom}.yaml")
     out = args.out / args.case
@@ -291,15 +360,26 @@ def main() -> None:
     fold = None
     for name in args.candidate or ["base"]:
         t = time.perf_counter()
-        fold = fold_forecasts(case, name, train_end, scheme, fold_days, out, args.reuse)
+        fold = fold_forecasts(case, name, train_end, scheme, fold_days, out, args.reuse,
+                              args.case.rsplit("_", 1)[1])
         t_bt = time.perf_counter() - t
         days = _issue_days(fold)
         first, last = days.min(), days.max()
-        trig, p, cand = choose_trigger_chain(fold, case.region, case.obs_lv, first, last,
-                                             out / name)
-        ch = chain_scores(fold, case, out / name / "register_chosen.sqlite", first, last, trig, p)
-        row = {"candidate": name, "trigger": trig if trig == "median" else f"P>={p:g}",
+        nan3 = {f"D+{k}": {"pod": None, "far": None, "csi": None} for k in (1, 2, 3)}
+        if args.no_chain:
+            trig, p, cand, ch = "none", 0.0, [], nan3
+        else:
+            trig, p, cand = choose_trigger_chain(fold, case.region, case.obs_lv, first, last,
+                                                 out / name)
+            ch = chain_scores(fold, case, out / name / "register_chosen.sqlite", first, last,
+                              trig, p)
+        has_o3 = "o3_mda8" in fold.variables and case.od["o3_8h_max"].notna().any()
+        row = {"candidate": name, "trigger": trig if trig in ("median", "none") else f"P>={p:g}",
                "chosen": ch, "rmse": daily_rmse(fold, case.od),
+               "coverage80": {"pm25": daily_coverage(fold, case.od),
+                              "o3": daily_coverage(fold, case.od, "o3_mda8_q", "o3_8h_max")
+                              if has_o3 else None},
+               "fits": dict(fits),
                "rmse_o3": (daily_rmse(fold, case.od, "o3_mda8", "o3_8h_max")
                            if "o3_mda8" in fold.variables else None),
                "o3": o3_scores(fold, case.od),
@@ -314,7 +394,8 @@ def main() -> None:
         print(f"{name:14s} trigger {row['trigger']:8s} D+1 POD/FAR/CSI {d1['pod']}/{d1['far']}/"
               f"{d1['csi']}  D+2 {ch['D+2']['csi']}  D+3 {ch['D+3']['csi']}  RMSE {row['rmse']}  "
               f"{json.dumps(row['seconds'])}" + (f"  O3>215 {row['o3']}" if row["o3"] else "")
-              + (f"  O3 MDA8 RMSE {row['rmse_o3']}" if row["o3"] else ""),
+              + (f"  O3 MDA8 RMSE {row['rmse_o3']}" if row["o3"] else "")
+              + f"  cov80 {json.dumps(row['coverage80'])}  fits {json.dumps(row['fits'])}",
               flush=True)
         print(f"{'':14s} fold candidates (POD, FAR, CSI): {json.dumps(row['candidates'])}",
               flush=True)
