@@ -140,6 +140,10 @@ class ModelSettings(StrictModel):
         Half-width (days) of the day-of-year window of that climatology (all training years).
     pooled_weight : dict of int to float
         Lead day → weight (0–1) of the pooled model when both designs are fitted.
+    pooled_weight_met : dict
+        Pollutant → (lead day → weight): overrides ``pooled_weight`` for the models trained with
+        future meteorology (:meth:`pooled_weight_for`); lead days it does not name keep
+        ``pooled_weight``.
     issue_hours : list of int or None
         Local issue hours to train for (default: settings.issue_hours).
     baseline_window_days : int
@@ -180,6 +184,8 @@ class ModelSettings(StrictModel):
     climatology_blend_folds: int = Field(default=5, ge=2, le=12)
     climatology_half_window_days: int = Field(default=15, ge=1, le=60)
     pooled_weight: dict[int, float] = Field(default_factory=lambda: {1: 0.5, 2: 0.5, 3: 0.5})
+    pooled_weight_met: dict[str, dict[int, Annotated[float, Field(ge=0, le=1)]]] = Field(
+        default_factory=dict)
     issue_hours: list[int] | None = None
     baseline_window_days: int = Field(default=60, ge=7)
 
@@ -195,6 +201,14 @@ class ModelSettings(StrictModel):
         if met and pollutant in self.event_weight_met:
             return self.event_weight_met[pollutant]
         return self.event_weight.get(pollutant)
+
+    def pooled_weight_for(self, pollutant: str, met: bool) -> dict[int, float]:
+        """Lead day → weight (0–1) of the pooled daily design for ``pollutant``'s models:
+        ``pooled_weight``, with ``pooled_weight_met[pollutant]`` over it for models that see
+        future meteorology."""
+        if met and pollutant in self.pooled_weight_met:
+            return {**self.pooled_weight, **self.pooled_weight_met[pollutant]}
+        return dict(self.pooled_weight)
 
 
 class DomainStation(StrictModel):

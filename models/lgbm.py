@@ -418,7 +418,8 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     for k in (1, 2, 3):
         daily_models[k] = []
         dfeat[k] = list(blocks[k][0].columns)
-        wp = settings.pooled_weight.get(k, 0.5) if len(designs) > 1 else None
+        wp = settings.pooled_weight_for(pollutant, has_met).get(k, 0.5) \
+            if len(designs) > 1 else None
         design_weights[k] = [1.0] if wp is None else [
             wp if d == "pooled" else 1.0 - wp for d in designs]
         daily_weights[k] = [wd / len(seeds) for wd in design_weights[k] for _ in seeds]

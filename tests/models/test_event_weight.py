@@ -65,3 +65,17 @@ def test_met_override_changes_only_the_models_with_meteorology(slice_) -> None:
         f = feats[0].take(slice(-10, None))
         pa, pb = predict_pollutant(a, f)["daily"], predict_pollutant(b, f)["daily"]
         assert (not np.allclose(pa, pb)) if changed else np.array_equal(pa, pb)
+
+
+def test_pooled_weight_met_overrides_only_the_models_with_meteorology(slice_) -> None:
+    obs, dobs, met, nomet = slice_
+    base = {"pooled_weight": {1: 0.0, 2: 0.4, 3: 0.6}}
+    s = _settings(**base, pooled_weight_met={"pm25": {1: 0.7}})
+    assert s.pooled_weight_for("pm25", met=True) == {1: 0.7, 2: 0.4, 3: 0.6}
+    assert s.pooled_weight_for("pm25", met=False) == {1: 0.0, 2: 0.4, 3: 0.6}
+    assert s.pooled_weight_for("o3", met=True) == {1: 0.0, 2: 0.4, 3: 0.6}
+    for feats, d1 in ((met, 0.7), (nomet, 0.0)):
+        m = train_pollutant(obs, dobs, feats, "pm25", s, hourly=False)
+        # designs [per_lead_day, pooled]: per-lead-day weight 1 − w, pooled w, at D+1 only
+        assert m.daily_weights[1] == pytest.approx([1 - d1, d1])
+        assert m.daily_weights[2] == pytest.approx([0.6, 0.4])
