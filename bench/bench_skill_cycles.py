@@ -17,6 +17,8 @@ Usage::
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/bench_skill_cycles.py [--out DIR] [--threads 1]
         [--modes perfect,cycles,none] [--reuse]
+    # the fold check of pooled_weight_met with cycles (docs/notes/w6-folds.md):
+    ... --modes cycles --period fold --pollutants o3 --daily-only [--without-pooled-weight-met]
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from airwarn.models.backtest import load_domain_data, run_backtest  # noqa: E402
 TRAIN_END = "2015-02-28"
 TEST_START = "2015-03-01"
 TEST_END = "2016-02-29"
+#: the hindcast's training fold (settings may be chosen here; the test year is never read)
+FOLD = ("2014-02-28", "2014-03-01", "2015-02-28")
 NAMES = {"pm25": "pm25_daily", "o3": "o3_mda8"}
 
 
@@ -49,10 +53,21 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="reuse scores.json under --out")
     ap.add_argument("--threads", type=int, default=1, help="LightGBM threads (default 1)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic cycle errors")
+    ap.add_argument("--period", choices=("test", "fold"), default="test",
+                    help="test: train ≤ 2015-02-28, test 2015-03 … 2016-02; fold: the training "
+                         "fold (train ≤ 2014-02-28, issues 2014-03-01 … 2015-02-28)")
+    ap.add_argument("--pollutants", default=None, help="comma-separated (default: all targets)")
+    ap.add_argument("--daily-only", action="store_true", help="no hourly models (faster)")
+    ap.add_argument("--without-pooled-weight-met", action="store_true",
+                    help="drop configs/models.yaml pooled_weight_met (its fold check)")
     args = ap.parse_args()
+    train_end, test_start, test_end = FOLD if args.period == "fold" else (
+        TRAIN_END, TEST_START, TEST_END)
     dom = load_domain(ROOT / "configs" / "domains" / "beijing_multisite.yaml")
     data = load_domain_data(dom)
     settings = load_model_settings()
+    if args.without_pooled_weight_met:
+        settings = settings.model_copy(update={"pooled_weight_met": {}})
     settings.daily.num_threads = settings.hourly.num_threads = args.threads
     if settings.daily_no_met is not None:
         settings.daily_no_met.num_threads = args.threads
@@ -69,30 +84,33 @@ def main() -> None:
         source = synthetic_cycle_met(data.met_units, seed=args.seed) if met == "cycles" \
             else None
         t0 = time.perf_counter()
-        _, sc = run_backtest(data, train_end=TRAIN_END, test_start=TEST_START,
-                             test_end=TEST_END, issue_hour=12, met=met, settings=settings,
+        kw: dict = {"pollutants": args.pollutants.split(",")} if args.pollutants else {}
+        _, sc = run_backtest(data, train_end=train_end, test_start=test_start,
+                             test_end=test_end, issue_hour=12, met=met, settings=settings,
                              quantiles=quantiles, warmup_days=3, met_source=source,
-                             out_dir=out_root / met if out_root else None)
+                             out_dir=out_root / met if out_root else None,
+                             hourly=not args.daily_only, **kw)
         walls[met] = time.perf_counter() - t0
         results[met] = sc
         print(f"# {met}: {walls[met]:.0f} s — {sc['meta']['met_note']}", flush=True)
     print()
-    print(f"Beijing (UCI, 12 stations), issue 12:00, test {TEST_START} … {TEST_END}: "
-          f"daily RMSE µg/m³")
+    print(f"Beijing (UCI, 12 stations), issue 12:00, train ≤ {train_end}, test {test_start} … "
+          f"{test_end}: daily RMSE µg/m³")
     print("| mode | PM2.5 D+1 | D+2 | D+3 | O3 MDA8 D+1 | D+2 | D+3 | CSI PM2.5>150 D+1 "
           "| CSI MDA8>215 D+1 | time (s) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for met in modes:
         sc = results[met]
-        cells = [f"{sc['daily'][NAMES[p]][f'D+{k}']['rmse']:.1f}" for p in ("pm25", "o3")
-                 for k in (1, 2, 3)]
+        cells = [f"{sc['daily'][NAMES[p]][f'D+{k}']['rmse']:.2f}" if NAMES[p] in sc["daily"]
+                 else "—" for p in ("pm25", "o3") for k in (1, 2, 3)]
         ev = sc["events"]
-        cells += [f"{ev['pm25_daily']['>150']['D+1']['csi']:.2f}",
-                  f"{ev['o3_mda8']['>215']['D+1']['csi']:.2f}", f"{walls[met]:.0f}"]
+        cells += [f"{ev[n][t]['D+1']['csi']:.3f}" if n in ev else "—"
+                  for n, t in (("pm25_daily", ">150"), ("o3_mda8", ">215"))]
+        cells.append(f"{walls[met]:.0f}")
         print(f"| {met} | " + " | ".join(cells) + " |")
     sc = results[modes[0]]
-    pers = [f"{sc['daily'][NAMES[p]][f'D+{k}']['persistence_rmse']:.1f}" for p in ("pm25", "o3")
-            for k in (1, 2, 3)]
+    pers = [f"{sc['daily'][NAMES[p]][f'D+{k}']['persistence_rmse']:.1f}"
+            if NAMES[p] in sc["daily"] else "—" for p in ("pm25", "o3") for k in (1, 2, 3)]
     print("| persistence | " + " | ".join(pers) + " | | | |")
 
 
