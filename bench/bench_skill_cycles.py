@@ -99,13 +99,14 @@ def main() -> None:
     print("| mode | PM2.5 D+1 | D+2 | D+3 | O3 MDA8 D+1 | D+2 | D+3 | CSI PM2.5>150 D+1 "
           "| CSI MDA8>215 D+1 | time (s) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
+    trained = set(args.pollutants.split(",")) if args.pollutants else set(NAMES)
     for met in modes:
         sc = results[met]
-        cells = [f"{sc['daily'][NAMES[p]][f'D+{k}']['rmse']:.2f}" if NAMES[p] in sc["daily"]
-                 else "—" for p in ("pm25", "o3") for k in (1, 2, 3)]
+        cells = [f"{sc['daily'][NAMES[p]][f'D+{k}']['rmse']:.2f}" if p in trained else "—"
+                 for p in ("pm25", "o3") for k in (1, 2, 3)]
         ev = sc["events"]
-        cells += [f"{ev[n][t]['D+1']['csi']:.3f}" if n in ev else "—"
-                  for n, t in (("pm25_daily", ">150"), ("o3_mda8", ">215"))]
+        cells += [f"{ev[n][t]['D+1']['csi']:.3f}" if p in trained else "—"
+                  for p, n, t in (("pm25", "pm25_daily", ">150"), ("o3", "o3_mda8", ">215"))]
         cells.append(f"{walls[met]:.0f}")
         print(f"| {met} | " + " | ".join(cells) + " |")
     sc = results[modes[0]]
