@@ -85,3 +85,37 @@ def test_hindcast_training_period_too_short(domain: Path, tmp_path: Path) -> Non
     assert "training period too short" in res.output and "2013-04-01" in res.output
     assert "Traceback" not in res.output
     assert not (tmp_path / "x" / "decisions.jsonl").exists()
+
+
+def test_hindcast_history_record_and_no_history(domain: Path, tmp_path: Path) -> None:
+    """A domain's history record (the US Embassy monitor extending 东四 Dongsi back to 2013-02,
+    tests/data/uci) is trained on and named in the verification; ``--no-history`` leaves it
+    out in every phase, the training fold's worker process included."""
+    hist = tmp_path / "hist.yaml"
+    hist.write_text(DOMAIN + (
+        "history:\n  - {reader: five_cities, file: uci/BeijingPM20130201_20130429.csv,\n"
+        "     station: beijing_us_post, unit: Dongsi, overlap_until: '2013-04-10',\n"
+        "     min_overlap_hours: 500}\n"))
+    _run(hist, tmp_path / "with", jobs=1)
+    v = json.loads((tmp_path / "with" / "verification.json").read_text(encoding="utf-8"))
+    assert [(r["station"], r["unit"]) for r in v["meta"]["history"]] == \
+        [("beijing_us_post", "Dongsi")]
+    res = CliRunner().invoke(app, ["hindcast", "--domain", str(hist), *DAYS, "--out",
+                                   str(tmp_path / "without"), "--jobs", "2", "--no-history"])
+    assert res.exit_code == 0, res.output
+    v = json.loads((tmp_path / "without" / "verification.json").read_text(encoding="utf-8"))
+    assert v["meta"]["history"] == []
+    for phase in ("backtest", "fold"):
+        key = json.loads((tmp_path / "without" / phase / "hindcast_key.json").read_text())
+        assert key["history"] is False, phase
+        assert "history" not in json.loads(
+            (tmp_path / "with" / phase / "hindcast_key.json").read_text())
+    # the record is trained on: a month more of Dongsi changes the daily test forecasts (the
+    # hourly path is persistence without --hourly)
+    import numpy as np
+    import xarray as xr
+
+    with xr.open_dataset(tmp_path / "with" / "backtest" / "backtest.nc") as a, \
+            xr.open_dataset(tmp_path / "without" / "backtest" / "backtest.nc") as b:
+        assert a["pm25_daily"].shape == b["pm25_daily"].shape
+        assert not np.allclose(a["pm25_daily"].values, b["pm25_daily"].values, equal_nan=True)
