@@ -18,7 +18,11 @@ chosen on the training days as in the hindcast). The test period is never read.
 in the process (``bench/_fit_cache.py``), so candidates that differ only in these settings cost
 the forecast, not the training. Each row also carries the daily 10–90 % interval's coverage
 (PM2.5, O3 MDA8); ``--no-chain`` skips the trigger choice through the chain; ``--case
-chengdu_perfect`` runs the Chengdu cross fold with perfect-prog met (the met-mode models).
+chengdu_perfect`` runs the Chengdu cross fold with perfect-prog met (the met-mode models),
+``--case beijing_perfect`` Beijing's fold with it. ``w7_…`` candidates (docs/notes/w7-leaves.md)
+change the met-mode ``daily`` trees: ``m400`` (``min_data_in_leaf``), ``l15`` (``num_leaves``),
+``ff0.5`` (``feature_fraction``), ``s43`` (``seed``), and ``aug6-12-18`` trains on the issues
+of these local hours (the fold forecasts at 12:00), e.g. ``w7_m400_ff0.5``, ``w7_aug6-12-18``.
 
 Run: ``AIRWARN_DATASETS_DIR=… OMP_NUM_THREADS=1 .venv/bin/python bench/bench_nomet_fold.py
 --out /tmp/cdn/fold --candidate base --candidate …`` (``--list`` names the candidates);
@@ -66,6 +70,8 @@ CASES = {  # domain, train_end, fold scheme, fold days (last scheme); met mode: 
     "beijing_none": ("beijing_multisite", "2015-02-28", "last", 365),
     # w6-folds: the same cross-fitted Chengdu fold with perfect-prog met (the met-mode models)
     "chengdu_perfect": ("chengdu_five_cities", "2013-12-31", "cross", 150),
+    # w7-leaves: Beijing's fold with perfect-prog met (the hindcast's own fold phase, met mode)
+    "beijing_perfect": ("beijing_multisite", "2015-02-28", "last", 365),
 }
 
 
@@ -168,10 +174,53 @@ def _w6(name: str) -> Callable[[Any], Any]:
     return _top(**upd)
 
 
+def _w7(name: str) -> Callable[[Any], Any]:
+    """The settings change of a ``w7_…`` candidate: the met-mode ``daily`` trees
+    (docs/notes/w7-leaves.md)."""
+    upd: dict[str, Any] = {}
+    for part in name.split("_")[1:]:
+        if part.startswith("ff"):
+            upd["feature_fraction"] = float(part[2:])
+        elif part.startswith("aug"):
+            continue  # training issue hours: _train_hours
+        elif part.startswith("s"):
+            upd["seed"] = int(part[1:])
+        elif part.startswith("m"):
+            upd["min_data_in_leaf"] = int(part[1:])
+        elif part.startswith("l"):
+            upd["num_leaves"] = int(part[1:])
+        else:
+            raise SystemExit(f"candidate {name}: unknown part {part!r} (m…, l…, ff…, s…, aug…)")
+    return lambda s: s.model_copy(update={"daily": s.daily.model_copy(update=upd)})
+
+
+@contextlib.contextmanager
+def _train_hours(name: str) -> Iterator[None]:
+    """A ``w7_…_aug6-12-18`` candidate trains on issues at these local hours (the fold still
+    forecasts at 12:00): :func:`models.backtest.train_models_on` temporarily gets them."""
+    import airwarn.models.backtest as bt
+
+    hours = [int(h) for part in name.split("_")[1:] if part.startswith("aug")
+             for h in part[3:].split("-")] if name.startswith("w7_") else []
+    orig = bt.train_models_on
+    if hours:
+        def patched(*a: Any, **kw: Any) -> Any:
+            kw["issue_hours"] = hours
+            return orig(*a, **kw)
+        bt.train_models_on = patched
+    try:
+        yield
+    finally:
+        bt.train_models_on = orig
+
+
 def candidate(name: str) -> tuple[Callable[[Any], Any], Any, str]:
-    """(settings change, design patch, description) of a named or ``w6_…`` candidate."""
+    """(settings change, design patch, description) of a named, ``w6_…`` or ``w7_…``
+    candidate."""
     if name.startswith("w6_"):
         return _w6(name), None, "configs/models.yaml as it is, with " + name[3:]
+    if name.startswith("w7_"):
+        return _w7(name), None, "configs/models.yaml as it is, daily (met) trees with " + name[3:]
     if name not in CANDIDATES:
         raise SystemExit(f"unknown candidate {name!r} (--list)")
     return CANDIDATES[name]
@@ -207,14 +256,14 @@ def fold_forecasts(case: _Case, name: str, train_end: str, scheme: str, fold_day
         return xr.load_dataset(nc)
     change, patch, _ = candidate(name)
     settings = load_model_settings()
-    if name != "current" and not name.startswith("w6_"):
+    if name != "current" and not name.startswith(("w6_", "w7_")):
         # every other candidate is a change of the pre-choice settings
         settings = settings.model_copy(update={"daily_no_met": settings.daily_no_met.model_copy(
             update={"min_data_in_leaf_fraction": None})})
     settings = change(settings)
     q = list(configs.load_settings().quantiles)
     d.mkdir(parents=True, exist_ok=True)
-    with _patched_design(patch):
+    with _patched_design(patch), _train_hours(name):
         if scheme == "cross":
             ds, info = cross_fitted_backtest(case.data, train_end=train_end, met=met,
                                              settings=settings, quantiles=q,
@@ -346,6 +395,7 @@ def main() -> None:
         for k, (_, _, desc) in CANDIDATES.items():
             print(f"{k:14s} {desc}")
         print("w6_…          configs/models.yaml as it is with pw…/cmax…/shrink… parts")
+        print("w7_…          configs/models.yaml as it is, met-mode daily trees m…/l…/ff… parts")
         return
     fits = _fit_cache.install()
     dom, train_end, scheme, fold_days = CASES[args.case]
