@@ -144,6 +144,10 @@ class ModelSettings(StrictModel):
         Pollutant → (lead day → weight): overrides ``pooled_weight`` for the models trained with
         future meteorology (:meth:`pooled_weight_for`); lead days it does not name keep
         ``pooled_weight``.
+    min_data_in_leaf_met : dict of str to int
+        Pollutant → ``min_data_in_leaf`` (rows) of its daily models trained with future
+        meteorology, over ``daily.min_data_in_leaf`` (:meth:`daily_params_for`); pollutants it
+        does not name keep ``daily``.
     issue_hours : list of int or None
         Local issue hours to train for (default: settings.issue_hours).
     baseline_window_days : int
@@ -186,6 +190,7 @@ class ModelSettings(StrictModel):
     pooled_weight: dict[int, float] = Field(default_factory=lambda: {1: 0.5, 2: 0.5, 3: 0.5})
     pooled_weight_met: dict[str, dict[int, Annotated[float, Field(ge=0, le=1)]]] = Field(
         default_factory=dict)
+    min_data_in_leaf_met: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
     issue_hours: list[int] | None = None
     baseline_window_days: int = Field(default=60, ge=7)
 
@@ -193,6 +198,23 @@ class ModelSettings(StrictModel):
     @classmethod
     def _targets(cls, v: list[str]) -> list[str]:
         return _check_targets(v)
+
+    @field_validator("min_data_in_leaf_met")
+    @classmethod
+    def _leaf_targets(cls, v: dict[str, int]) -> dict[str, int]:
+        _check_targets(list(v))
+        return v
+
+    def daily_params_for(self, pollutant: str, met: bool) -> LgbmParams:
+        """LightGBM parameters of ``pollutant``'s direct daily models: ``daily`` with
+        ``min_data_in_leaf_met[pollutant]`` over it when the models see future meteorology;
+        without it ``daily_no_met`` (``daily`` when unset)."""
+        if not met:
+            return self.daily if self.daily_no_met is None else self.daily_no_met
+        if pollutant in self.min_data_in_leaf_met:
+            return self.daily.model_copy(
+                update={"min_data_in_leaf": self.min_data_in_leaf_met[pollutant]})
+        return self.daily
 
     def event_weight_for(self, pollutant: str, met: bool) -> tuple[float, float] | None:
         """(threshold µg/m³, weight) of ``pollutant``'s event days: ``event_weight_met`` when

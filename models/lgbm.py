@@ -410,8 +410,7 @@ def train_pollutant(obs: Panel, daily_obs: Mapping[str, pd.DataFrame],
     daily_linear: dict[int, list[float]] = {}
     cal_daily: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     hourly_blend: dict[int, float] = {}
-    daily_params = settings.daily if has_met or settings.daily_no_met is None \
-        else settings.daily_no_met
+    daily_params = settings.daily_params_for(pollutant, has_met)
     # members of each design: the same model with n_seeds bagging / feature-sampling seeds
     seeds = [daily_params.seed + 7919 * i for i in range(daily_params.n_seeds)]
     design_weights: dict[int, list[float]] = {}

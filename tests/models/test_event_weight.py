@@ -79,3 +79,24 @@ def test_pooled_weight_met_overrides_only_the_models_with_meteorology(slice_) ->
         # designs [per_lead_day, pooled]: per-lead-day weight 1 − w, pooled w, at D+1 only
         assert m.daily_weights[1] == pytest.approx([1 - d1, d1])
         assert m.daily_weights[2] == pytest.approx([0.6, 0.4])
+
+
+def test_min_data_in_leaf_met_sets_only_the_named_pollutants_met_trees(slice_) -> None:
+    obs, dobs, met, nomet = slice_
+    s = _settings(min_data_in_leaf_met={"pm25": 60})
+    assert s.daily_params_for("pm25", met=True).min_data_in_leaf == 60
+    assert s.daily_params_for("pm25", met=False).min_data_in_leaf == 10
+    assert s.daily_params_for("o3", met=True).min_data_in_leaf == 10
+    no_met = s.model_copy(update={"daily_no_met": LgbmParams(min_data_in_leaf=7)})
+    assert no_met.daily_params_for("pm25", met=False).min_data_in_leaf == 7
+    with pytest.raises(ValueError, match=r"\['so2'\] are not forecast targets"):
+        _settings(min_data_in_leaf_met={"so2": 60})
+    plain = _settings()
+    for feats, leaf in ((met, 60), (nomet, 10)):
+        a = train_pollutant(obs, dobs, feats, "pm25", plain, hourly=False)
+        b = train_pollutant(obs, dobs, feats, "pm25", s, hourly=False)
+        # the fitted trees carry the leaf size they were grown with (LightGBM's model text)
+        assert f"[min_data_in_leaf: {leaf}]" in b.daily[1][0].model_to_string()
+        f = feats[0].take(slice(-10, None))
+        pa, pb = predict_pollutant(a, f)["daily"], predict_pollutant(b, f)["daily"]
+        assert (not np.allclose(pa, pb)) if leaf == 60 else np.array_equal(pa, pb)
