@@ -22,7 +22,8 @@ chengdu_perfect`` runs the Chengdu cross fold with perfect-prog met (the met-mod
 ``--case beijing_perfect`` Beijing's fold with it. ``w7_…`` candidates (docs/notes/w7-leaves.md)
 change the met-mode ``daily`` trees: ``m400`` (``min_data_in_leaf``), ``l15`` (``num_leaves``),
 ``ff0.5`` (``feature_fraction``), ``s43`` (``seed``), and ``aug6-12-18`` trains on the issues
-of these local hours (the fold forecasts at 12:00), e.g. ``w7_m400_ff0.5``, ``w7_aug6-12-18``.
+of these local hours (the fold forecasts at 12:00), ``hub40`` fits with the Huber loss (δ in
+µg/m³; one such candidate a process: the fit cache does not key on it), e.g. ``w7_m400_ff0.5``, ``w7_aug6-12-18``.
 
 Run: ``AIRWARN_DATASETS_DIR=… OMP_NUM_THREADS=1 .venv/bin/python bench/bench_nomet_fold.py
 --out /tmp/cdn/fold --candidate base --candidate …`` (``--list`` names the candidates);
@@ -181,8 +182,8 @@ def _w7(name: str) -> Callable[[Any], Any]:
     for part in name.split("_")[1:]:
         if part.startswith("ff"):
             upd["feature_fraction"] = float(part[2:])
-        elif part.startswith("aug"):
-            continue  # training issue hours: _train_hours
+        elif part.startswith(("aug", "hub")):
+            continue  # training issue hours: _train_hours; Huber loss: _huber
         elif part.startswith("s"):
             upd["seed"] = int(part[1:])
         elif part.startswith("m"):
@@ -190,7 +191,8 @@ def _w7(name: str) -> Callable[[Any], Any]:
         elif part.startswith("l"):
             upd["num_leaves"] = int(part[1:])
         else:
-            raise SystemExit(f"candidate {name}: unknown part {part!r} (m…, l…, ff…, s…, aug…)")
+            raise SystemExit(f"candidate {name}: unknown part {part!r} "
+                             "(m…, l…, ff…, s…, aug…, hub…)")
     return lambda s: s.model_copy(update={"daily": s.daily.model_copy(update=upd)})
 
 
@@ -212,6 +214,29 @@ def _train_hours(name: str) -> Iterator[None]:
         yield
     finally:
         bt.train_models_on = orig
+
+
+@contextlib.contextmanager
+def _huber(name: str) -> Iterator[None]:
+    """A ``w7_hub40`` candidate fits every daily model with LightGBM's Huber loss, δ = 40 µg/m³
+    (``models.lgbm._params`` temporarily patched; the fit cache does not key on it, so run such
+    a candidate in a process of its own)."""
+    import airwarn.models.lgbm as lg
+
+    deltas = [float(p[3:]) for p in name.split("_")[1:] if p.startswith("hub")] \
+        if name.startswith("w7_") else []
+    orig = lg._params
+    if deltas:
+        def patched(*a: Any, **kw: Any) -> dict[str, Any]:
+            out = orig(*a, **kw)
+            if out["objective"] == "regression":
+                out.update(objective="huber", alpha=deltas[0])
+            return out
+        lg._params = patched
+    try:
+        yield
+    finally:
+        lg._params = orig
 
 
 def candidate(name: str) -> tuple[Callable[[Any], Any], Any, str]:
@@ -263,7 +288,7 @@ def fold_forecasts(case: _Case, name: str, train_end: str, scheme: str, fold_day
     settings = change(settings)
     q = list(configs.load_settings().quantiles)
     d.mkdir(parents=True, exist_ok=True)
-    with _patched_design(patch), _train_hours(name):
+    with _patched_design(patch), _train_hours(name), _huber(name):
         if scheme == "cross":
             ds, info = cross_fitted_backtest(case.data, train_end=train_end, met=met,
                                              settings=settings, quantiles=q,
