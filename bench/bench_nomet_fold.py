@@ -24,6 +24,9 @@ change the met-mode ``daily`` trees: ``m400`` (``min_data_in_leaf``), ``l15`` (`
 ``ff0.5`` (``feature_fraction``), ``s43`` (``seed``), and ``aug6-12-18`` trains on the issues
 of these local hours (the fold forecasts at 12:00), ``hub40`` fits with the Huber loss (δ in
 µg/m³; one such candidate a process: the fit cache does not key on it), e.g. ``w7_m400_ff0.5``, ``w7_aug6-12-18``.
+``w8_…`` candidates (docs/notes/w8-trees.md) change the PM2.5 daily fits with meteorology:
+``lin`` (linear trees), ``res1`` / ``res0.5`` (the target less 1 / 0.5 × the last 24 h's
+mean, added back when predicting); one such candidate a process.
 
 Run: ``AIRWARN_DATASETS_DIR=… OMP_NUM_THREADS=1 .venv/bin/python bench/bench_nomet_fold.py
 --out /tmp/cdn/fold --candidate base --candidate …`` (``--list`` names the candidates);
@@ -239,6 +242,87 @@ def _huber(name: str) -> Iterator[None]:
         lg._params = orig
 
 
+class _ResidualBooster:
+    """A booster fitted on ``y − scale · pm25_m24``; :meth:`predict` adds the base back
+    (µg/m³). Only ``predict`` is offered: the fold never saves its models."""
+
+    def __init__(self, booster: Any, scale: float, fill: float) -> None:
+        self.booster, self.scale, self.fill = booster, scale, fill
+
+    def base(self, X: pd.DataFrame) -> np.ndarray:
+        m24 = X["pm25_m24"].to_numpy(dtype=float)
+        return self.scale * np.where(np.isfinite(m24), m24, self.fill)
+
+    def predict(self, X: pd.DataFrame, **kw: Any) -> np.ndarray:
+        return self.booster.predict(X, **kw) + self.base(X)
+
+
+def _w8_parts(name: str) -> tuple[bool, float | None]:
+    """(linear leaves, residual scale) of a ``w8_…`` candidate (docs/notes/w8-trees.md)."""
+    lin, scale = False, None
+    for part in name.split("_")[1:] if name.startswith("w8_") else []:
+        if part == "lin":
+            lin = True
+        elif part.startswith("res"):
+            scale = float(part[3:])
+        else:
+            raise SystemExit(f"candidate {name}: unknown part {part!r} (lin, res…)")
+    return lin, scale
+
+
+@contextlib.contextmanager
+def _w8(name: str) -> Iterator[None]:
+    """A ``w8_…`` candidate changes the PM2.5 daily fits with meteorology (design with
+    ``lead_day`` and ``v_…`` columns, no hourly ``lead``, ``reg_pm25_m24``): ``lin`` fits
+    LightGBM's linear trees (``linear_tree``, ``linear_lambda`` 1), ``res1`` / ``res0.5`` fits
+    the target minus 1 / 0.5 × the last 24 h's mean PM2.5 (``pm25_m24``, µg/m³; a missing one
+    filled with the fit's median) and adds it back when predicting. ``models.lgbm.fit_booster``
+    and ``_params`` are patched for the process's run (one such candidate a process)."""
+    import airwarn.models.lgbm as lg
+
+    lin, scale = _w8_parts(name)
+    orig_fit, orig_params = lg.fit_booster, lg._params
+    state = {"on": False}
+
+    def is_pm25_met_daily(X: pd.DataFrame) -> bool:
+        cols = set(X.columns)
+        return ("lead_day" in cols and "lead" not in cols and "reg_pm25_m24" in cols
+                and any(c.startswith("v_") for c in cols))
+
+    def fit(X: pd.DataFrame, y: np.ndarray, params: Any, weight: np.ndarray | None = None
+            ) -> Any:
+        if not is_pm25_met_daily(X):
+            return orig_fit(X, y, params, weight)
+        if scale is None:
+            state["on"] = True
+            try:
+                return orig_fit(X, y, params, weight)
+            finally:
+                state["on"] = False
+        m24 = X["pm25_m24"].to_numpy(dtype=float)
+        fill = float(np.nanmedian(m24))
+        wrap = _ResidualBooster(None, scale, fill)
+        state["on"] = lin
+        try:
+            wrap.booster = orig_fit(X, y - wrap.base(X), params, weight)
+        finally:
+            state["on"] = False
+        return wrap
+
+    def params_(*a: Any, **kw: Any) -> dict[str, Any]:
+        out = orig_params(*a, **kw)
+        if state["on"] and lin:
+            out.update(linear_tree=True, linear_lambda=1.0)
+        return out
+
+    if lin or scale is not None:
+        lg.fit_booster, lg._params = fit, params_
+    try:
+        yield
+    finally:
+        lg.fit_booster, lg._params = orig_fit, orig_params
+
+
 def candidate(name: str) -> tuple[Callable[[Any], Any], Any, str]:
     """(settings change, design patch, description) of a named, ``w6_…`` or ``w7_…``
     candidate."""
@@ -246,6 +330,10 @@ def candidate(name: str) -> tuple[Callable[[Any], Any], Any, str]:
         return _w6(name), None, "configs/models.yaml as it is, with " + name[3:]
     if name.startswith("w7_"):
         return _w7(name), None, "configs/models.yaml as it is, daily (met) trees with " + name[3:]
+    if name.startswith("w8_"):
+        _w8_parts(name)
+        return (lambda s: s), None, "configs/models.yaml as it is, PM2.5 met daily fits with " \
+            + name[3:]
     if name not in CANDIDATES:
         raise SystemExit(f"unknown candidate {name!r} (--list)")
     return CANDIDATES[name]
@@ -281,14 +369,14 @@ def fold_forecasts(case: _Case, name: str, train_end: str, scheme: str, fold_day
         return xr.load_dataset(nc)
     change, patch, _ = candidate(name)
     settings = load_model_settings()
-    if name != "current" and not name.startswith(("w6_", "w7_")):
+    if name != "current" and not name.startswith(("w6_", "w7_", "w8_")):
         # every other candidate is a change of the pre-choice settings
         settings = settings.model_copy(update={"daily_no_met": settings.daily_no_met.model_copy(
             update={"min_data_in_leaf_fraction": None})})
     settings = change(settings)
     q = list(configs.load_settings().quantiles)
     d.mkdir(parents=True, exist_ok=True)
-    with _patched_design(patch), _train_hours(name), _huber(name):
+    with _patched_design(patch), _train_hours(name), _huber(name), _w8(name):
         if scheme == "cross":
             ds, info = cross_fitted_backtest(case.data, train_end=train_end, met=met,
                                              settings=settings, quantiles=q,
@@ -421,6 +509,7 @@ def main() -> None:
             print(f"{k:14s} {desc}")
         print("w6_…          configs/models.yaml as it is with pw…/cmax…/shrink… parts")
         print("w7_…          configs/models.yaml as it is, met-mode daily trees m…/l…/ff… parts")
+        print("w8_…          configs/models.yaml as it is, PM2.5 met daily fits lin / res… parts")
         return
     fits = _fit_cache.install()
     dom, train_end, scheme, fold_days = CASES[args.case]
