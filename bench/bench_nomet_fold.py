@@ -265,8 +265,8 @@ def _w8_parts(name: str) -> tuple[bool, float | None]:
             lin = True
         elif part.startswith("res"):
             scale = float(part[3:])
-        else:
-            raise SystemExit(f"candidate {name}: unknown part {part!r} (lin, res…)")
+        elif not part.startswith("s"):  # s43: the daily seed (settings change, candidate())
+            raise SystemExit(f"candidate {name}: unknown part {part!r} (lin, res…, s…)")
     return lin, scale
 
 
@@ -332,7 +332,12 @@ def candidate(name: str) -> tuple[Callable[[Any], Any], Any, str]:
         return _w7(name), None, "configs/models.yaml as it is, daily (met) trees with " + name[3:]
     if name.startswith("w8_"):
         _w8_parts(name)
-        return (lambda s: s), None, "configs/models.yaml as it is, PM2.5 met daily fits with " \
+        seeds = [int(p[1:]) for p in name.split("_")[1:] if p.startswith("s")]
+
+        def change(s: Any) -> Any:
+            return s.model_copy(update={"daily": s.daily.model_copy(
+                update={"seed": seeds[0]})}) if seeds else s
+        return change, None, "configs/models.yaml as it is, PM2.5 met daily fits with " \
             + name[3:]
     if name not in CANDIDATES:
         raise SystemExit(f"unknown candidate {name!r} (--list)")
