@@ -2,7 +2,8 @@
 
 Runs (or, with ``--reuse``, re-verifies from the backtests already in ``--out``) ``airwarn
 hindcast`` for Beijing (train ≤ 2015-02-28, test 2015-03-01 … 2016-02-29, met perfect and none)
-and Chengdu (train 2013, test 2014), the trigger and the O3 probability threshold chosen on a
+— per station, and as one city unit (``beijing_city_…``: the 12 stations' mean, 北京市) — and
+Chengdu (train 2013, test 2014), the trigger and the O3 probability threshold chosen on a
 training fold, and prints per case the D+1…D+3 colour-warning table (model, persistence,
 climatology), the O3 MDA8 > 215 CSI, the run time, and the goals:
 
@@ -41,6 +42,10 @@ CASES = {
     "beijing_perfect": ("beijing_multisite", "2015-02-28", "2015-03-01", "2016-02-29",
                         "perfect", 365),
     "beijing_none": ("beijing_multisite", "2015-02-28", "2015-03-01", "2016-02-29", "none", 365),
+    # the 12 Beijing stations as one unit, 北京市 (configs/domains/beijing_city.yaml)
+    "beijing_city_perfect": ("beijing_city", "2015-02-28", "2015-03-01", "2016-02-29",
+                             "perfect", 365),
+    "beijing_city_none": ("beijing_city", "2015-02-28", "2015-03-01", "2016-02-29", "none", 365),
     "chengdu_perfect": ("chengdu_five_cities", "2013-12-31", "2014-01-01", "2014-12-28",
                         "perfect", 150),
     "chengdu_none": ("chengdu_five_cities", "2013-12-31", "2014-01-01", "2014-12-28", "none",

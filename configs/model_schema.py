@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from airwarn.configs.schema import StrictModel, load_yaml_model
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from airwarn.core.pollutants import targets as registry_targets
 
@@ -234,12 +234,41 @@ class ModelSettings(StrictModel):
 
 
 class DomainStation(StrictModel):
-    """A station of a benchmark domain (each station is its own unit)."""
+    """A station of a benchmark domain (its own unit unless the domain lists ``units``)."""
 
     id: str
     name: str = ""
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
+
+
+class DomainUnit(StrictModel):
+    """A forecast unit made of several stations of a benchmark domain (a city, a sub-region),
+    as the operational domain's sub-regions are: the unit's hourly value is the mean of its
+    valid stations' (:func:`features.aggregate.stations_to_units`).
+
+    Attributes
+    ----------
+    id : str
+    name : str
+        As the users name it (e.g. 北京市).
+    stations : list of str
+        Station ids of the domain's ``stations``.
+    min_stations : int
+        Fewest valid stations for a unit-hour value of a variable (fewer: missing).
+    """
+
+    id: str
+    name: str = ""
+    stations: list[str] = Field(min_length=1)
+    min_stations: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _enough(self) -> DomainUnit:
+        if self.min_stations > len(self.stations):
+            raise ValueError(f"unit {self.id!r}: min_stations {self.min_stations} is more than "
+                             f"its {len(self.stations)} station(s)")
+        return self
 
 
 class HistoryRecord(StrictModel):
@@ -299,6 +328,9 @@ class DomainConfig(StrictModel):
         Citation of the data set.
     history : list of HistoryRecord
         Earlier records that extend units back in time for training (default none).
+    units : list of DomainUnit
+        Forecast units made of stations (default none: each station is its own unit). History
+        records extend stations, before they are averaged into units.
     """
 
     name: str
@@ -309,11 +341,32 @@ class DomainConfig(StrictModel):
     pollutants: list[str] = Field(default_factory=lambda: list(registry_targets()))
     source: str = ""
     history: list[HistoryRecord] = Field(default_factory=list)
+    units: list[DomainUnit] = Field(default_factory=list)
 
     @field_validator("pollutants")
     @classmethod
     def _targets(cls, v: list[str]) -> list[str]:
         return _check_targets(v)
+
+    @model_validator(mode="after")
+    def _units_of_stations(self) -> DomainConfig:
+        known = {s.id for s in self.stations}
+        seen: dict[str, str] = {}
+        ids = [u.id for u in self.units]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"units: id(s) {dup} listed more than once")
+        for u in self.units:
+            unknown = [s for s in u.stations if s not in known]
+            if unknown:
+                raise ValueError(f"unit {u.id!r}: station(s) {unknown} are not in the domain's "
+                                 f"stations ({sorted(known)})")
+            for s in u.stations:
+                if s in seen:
+                    raise ValueError(f"station {s!r} is in units {seen[s]!r} and {u.id!r}; "
+                                     "a station belongs to one unit")
+                seen[s] = u.id
+        return self
 
 
 def load_model_settings(path: Path | str | None = None) -> ModelSettings:

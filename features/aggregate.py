@@ -16,7 +16,7 @@ import pandas as pd
 from airwarn.features.qc import valid_mask
 from airwarn.features.store import POLLUTANTS, validate_obs
 
-__all__ = ["UNIT_COLUMNS", "stations_to_units"]
+__all__ = ["UNIT_COLUMNS", "stations_to_units", "station_met_to_units"]
 
 UNIT_COLUMNS = ["time", "unit_id", *POLLUTANTS, "n_stations"]
 
@@ -73,3 +73,41 @@ def stations_to_units(obs: pd.DataFrame, stations: pd.DataFrame,
     means = means.where(counts >= min_stations)
     means["n_stations"] = g["n_stations"].sum().astype("int64")
     return means.reset_index()[UNIT_COLUMNS]
+
+
+def station_met_to_units(met: pd.DataFrame, unit_of: dict[str, str],
+                         min_stations: int = 1) -> pd.DataFrame:
+    """Mean of the stations' point meteorology per unit-hour.
+
+    Each variable is averaged over the unit's stations that have it that hour; the wind as its
+    components (``u10``, ``v10``: the mean vector) and ``ws10`` as the mean speed. Fewer than
+    ``min_stations`` stations with a value: NaN.
+
+    Parameters
+    ----------
+    met : DataFrame
+        ``time`` (UTC), ``unit_id`` (the station id) and met variables in canonical units
+        (``t2m`` K, ``d2m`` K, ``sp`` Pa, ``tp`` mm h-1, ``u10`` ``v10`` ``ws10`` m s-1, ``rh`` %).
+    unit_of : dict
+        Station id → unit id; stations not in it are left out.
+    min_stations : int
+        Fewest stations with a value for a unit-hour value (≥ 1).
+
+    Returns
+    -------
+    DataFrame
+        ``time``, ``unit_id`` (the unit) and the same variables, sorted by ``time, unit_id``.
+    """
+    if min_stations < 1:
+        raise ValueError(f"min_stations must be ≥ 1, got {min_stations}")
+    if "unit_id" not in met.columns or "time" not in met.columns:
+        raise ValueError("station meteorology lacks column(s) 'time' / 'unit_id'")
+    unit = met["unit_id"].astype(str).map(unit_of)
+    keep = unit.notna().to_numpy()
+    variables = [c for c in met.columns if c not in ("time", "unit_id")]
+    vals = met.loc[keep, ["time", *variables]].copy()
+    vals["unit_id"] = unit[keep].to_numpy()
+    g = vals.groupby(["time", "unit_id"], sort=True)
+    means = g[variables].mean()
+    means = means.where(g[variables].count() >= min_stations)
+    return means.reset_index()[["time", "unit_id", *variables]]
