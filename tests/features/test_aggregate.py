@@ -57,3 +57,20 @@ def test_min_station_rule():
 def test_no_known_station_gives_empty_table():
     u = stations_to_units(_obs(), STATIONS.assign(station_id=["p", "q", "r", "s"]))
     assert u.empty and list(u.columns) == UNIT_COLUMNS
+
+
+def test_station_met_to_units_averages_each_variable_over_the_stations_that_have_it() -> None:
+    from airwarn.features.aggregate import station_met_to_units
+
+    t = pd.to_datetime(["2015-01-01 00:00", "2015-01-01 00:00", "2015-01-01 00:00",
+                        "2015-01-01 01:00", "2015-01-01 01:00"], utc=True)
+    met = pd.DataFrame({"time": t, "unit_id": ["s1", "s2", "s3", "s1", "s2"],
+                        "t2m": [270.0, 272.0, 300.0, 271.0, np.nan],      # K
+                        "u10": [2.0, -2.0, 9.0, 1.0, 3.0]})              # m s-1
+    out = station_met_to_units(met, {"s1": "city", "s2": "city"})        # s3: not a member
+    assert list(out.columns) == ["time", "unit_id", "t2m", "u10"]
+    assert out["t2m"].tolist() == [271.0, 271.0] and out["u10"].tolist() == [0.0, 2.0]
+    two = station_met_to_units(met, {"s1": "city", "s2": "city"}, min_stations=2)
+    assert np.isnan(two["t2m"].iloc[1]) and two["u10"].iloc[1] == 2.0
+    with pytest.raises(ValueError, match="min_stations must be ≥ 1"):
+        station_met_to_units(met, {"s1": "city"}, min_stations=0)

@@ -1,0 +1,87 @@
+"""Backtest domains whose units are made of stations (``DomainConfig.units``), on real slices
+(tests/data/uci: 东四 Dongsi and 定陵 Dingling, 2013-03 … 04, UCI Beijing multi-site, CC BY 4.0)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from airwarn.configs.model_schema import DomainConfig, load_domain
+from airwarn.models.backtest import load_domain_data
+from pydantic import ValidationError
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+ROOT = Path(__file__).resolve().parents[2]
+STATIONS = [{"id": "Dongsi", "name": "东四", "lat": 39.9522, "lon": 116.434},
+            {"id": "Dingling", "name": "定陵", "lat": 40.2865, "lon": 116.170}]
+
+
+def _domain(units: list[dict] | None = None) -> DomainConfig:
+    return DomainConfig(name="beijing_slice", reader="prsa",
+                        files=["uci/PRSA_Data_*_20130301-20130429.csv"], stations=STATIONS,
+                        units=units or [])
+
+
+def test_a_unit_of_two_stations_is_their_hourly_mean() -> None:
+    per_station = load_domain_data(_domain(), root=DATA)
+    city = load_domain_data(_domain([{"id": "bj", "name": "北京市",
+                                      "stations": ["Dongsi", "Dingling"]}]), root=DATA)
+    assert sorted(city.obs_units["unit_id"].unique()) == ["bj"]
+    assert city.names == {"bj": "北京市"}
+    assert city.geometry.points["bj"] == pytest.approx((40.11935, 116.302))
+    assert city.geometry.neighbours["bj"] == []
+    st = per_station.obs_units.pivot(index="time", columns="unit_id", values="pm25")
+    st.index = pd.to_datetime(st.index, utc=True)
+    got = city.obs_units.set_index("time")["pm25"]
+    both = st.dropna().index
+    # an hour both stations measured: the mean (µg/m³), e.g. the first such hour
+    t = both[0]
+    assert got.loc[t] == pytest.approx((st.loc[t, "Dongsi"] + st.loc[t, "Dingling"]) / 2)
+    np.testing.assert_allclose(got.reindex(both).to_numpy(), st.loc[both].mean(axis=1))
+    # an hour only one of them measured: that station's value (min_stations 1)
+    one = st.index[st["Dongsi"].isna() & st["Dingling"].notna()]
+    assert len(one) > 0
+    np.testing.assert_allclose(got.reindex(one).to_numpy(), st.loc[one, "Dingling"].to_numpy())
+    # wind averaged as components (m s-1), one row per hour
+    mt = per_station.met_units.pivot(index="time", columns="unit_id", values="u10")
+    mc = city.met_units.set_index("time")["u10"]
+    ok = mt.dropna().index
+    np.testing.assert_allclose(mc.reindex(ok).to_numpy(), mt.loc[ok].mean(axis=1))
+    assert city.met_units["time"].is_unique and city.obs_units["time"].is_unique
+
+
+def test_min_stations_leaves_thin_hours_missing() -> None:
+    city = load_domain_data(_domain([{"id": "bj", "stations": ["Dongsi", "Dingling"],
+                                      "min_stations": 2}]), root=DATA)
+    per_station = load_domain_data(_domain(), root=DATA)
+    st = per_station.obs_units.pivot(index="time", columns="unit_id", values="pm25")
+    st.index = pd.to_datetime(st.index, utc=True)
+    one = st.index[st["Dongsi"].isna() & st["Dingling"].notna()]
+    got = city.obs_units.set_index("time")["pm25"]
+    assert got.reindex(one).isna().all()
+    assert got.notna().sum() == int(st.notna().all(axis=1).sum())
+
+
+@pytest.mark.parametrize(("units", "message"), [
+    ([{"id": "bj", "stations": ["Dongsi", "Tiantan"]}], "station(s) ['Tiantan'] are not in"),
+    ([{"id": "a", "stations": ["Dongsi"]}, {"id": "b", "stations": ["Dongsi", "Dingling"]}],
+     "station 'Dongsi' is in units 'a' and 'b'"),
+    ([{"id": "a", "stations": ["Dongsi"]}, {"id": "a", "stations": ["Dingling"]}],
+     "id(s) ['a'] listed more than once"),
+    ([{"id": "bj", "stations": ["Dongsi"], "min_stations": 2}],
+     "min_stations 2 is more than its 1 station(s)"),
+])
+def test_bad_units_are_refused_with_the_reason(units: list[dict], message: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        _domain(units)
+    assert message in str(err.value)
+
+
+def test_the_shipped_beijing_city_domain_is_one_unit_of_the_twelve_stations() -> None:
+    dom = load_domain(ROOT / "configs" / "domains" / "beijing_city.yaml")
+    multi = load_domain(ROOT / "configs" / "domains" / "beijing_multisite.yaml")
+    assert [u.id for u in dom.units] == ["beijing"] and dom.units[0].name == "北京市"
+    assert sorted(dom.units[0].stations) == sorted(s.id for s in multi.stations)
+    assert dom.files == multi.files and dom.pollutants == multi.pollutants
