@@ -40,7 +40,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from airwarn.configs.model_schema import HistoryRecord
+from airwarn.configs.model_schema import DomainSubRegion, HistoryRecord, check_sub_regions
 from airwarn.configs.schema import ConfigError, StrictModel, load_yaml_model
 from pydantic import Field, field_validator, model_validator
 
@@ -110,7 +110,8 @@ class DomainStation(StrictModel):
     name_en: str = ""
     lon: float | None = Field(default=None, ge=-180, le=180)
     lat: float | None = Field(default=None, ge=-90, le=90)
-    sub_region: str | None = None
+    sub_region: str | None = Field(default=None, description="id of the domain's sub_regions "
+                                   "the station belongs to (backtests average its members)")
     columns: dict[str, str] = Field(default_factory=dict,
                                     description="variable → source column (wide layouts)")
 
@@ -165,6 +166,9 @@ class Domain(StrictModel):
         default_factory=list, description="earlier records extending units back in time, for "
         "training (backtests and hindcasts, features.history); ingest reads the domain's own "
         "files only")
+    sub_regions: list[DomainSubRegion] = Field(
+        default_factory=list, description="forecast units made of the stations (their "
+        "sub_region): backtests and hindcasts average each unit's valid stations")
 
     @field_validator("files", mode="before")
     @classmethod
@@ -178,6 +182,11 @@ class Domain(StrictModel):
             raise ValueError(f"unknown reader {v!r}; expected one of {sorted(READERS)} or "
                              f"'module:function'")
         return v
+
+    @model_validator(mode="after")
+    def _stations_in_sub_regions(self) -> Domain:
+        check_sub_regions(self.stations, self.sub_regions)
+        return self
 
     @model_validator(mode="after")
     def _layout(self) -> Domain:

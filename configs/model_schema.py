@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from airwarn.configs.schema import StrictModel, load_yaml_model
 from pydantic import Field, field_validator, model_validator
 
 from airwarn.core.pollutants import targets as registry_targets
 
-__all__ = ["LgbmParams", "ModelSettings", "DomainStation", "HistoryRecord", "DomainConfig", "load_model_settings",
+__all__ = ["LgbmParams", "ModelSettings", "DomainStation", "DomainSubRegion", "check_sub_regions",
+           "HistoryRecord", "DomainConfig", "load_model_settings",
            "load_domain", "datasets_dir"]
 
 
@@ -234,41 +235,57 @@ class ModelSettings(StrictModel):
 
 
 class DomainStation(StrictModel):
-    """A station of a benchmark domain (its own unit unless the domain lists ``units``)."""
+    """A station of a benchmark domain: its own unit, or a member of ``sub_region`` (an id of the
+    domain's ``sub_regions``)."""
 
     id: str
     name: str = ""
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
+    sub_region: str | None = None
 
 
-class DomainUnit(StrictModel):
-    """A forecast unit made of several stations of a benchmark domain (a city, a sub-region),
-    as the operational domain's sub-regions are: the unit's hourly value is the mean of its
-    valid stations' (:func:`features.aggregate.stations_to_units`).
+class DomainSubRegion(StrictModel):
+    """A forecast unit made of the domain's stations whose ``sub_region`` is its id (a city, a
+    district group), as the operational domain's sub-regions are: the unit's hourly value is the
+    mean of its valid stations' (:func:`features.aggregate.stations_to_units`).
 
     Attributes
     ----------
     id : str
     name : str
         As the users name it (e.g. 北京市).
-    stations : list of str
-        Station ids of the domain's ``stations``.
     min_stations : int
         Fewest valid stations for a unit-hour value of a variable (fewer: missing).
     """
 
-    id: str
+    id: str = Field(min_length=1)
     name: str = ""
-    stations: list[str] = Field(min_length=1)
     min_stations: int = Field(default=1, ge=1)
 
-    @model_validator(mode="after")
-    def _enough(self) -> DomainUnit:
-        if self.min_stations > len(self.stations):
-            raise ValueError(f"unit {self.id!r}: min_stations {self.min_stations} is more than "
-                             f"its {len(self.stations)} station(s)")
-        return self
+
+def check_sub_regions(stations: list[Any], sub_regions: list[DomainSubRegion]) -> None:
+    """Every station's ``sub_region`` is listed, every listed one has ≥ ``min_stations``
+    stations, and either every station has a sub-region or none has (ValueError naming them)."""
+    ids = [r.id for r in sub_regions]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise ValueError(f"sub_regions: id(s) {dup} listed more than once")
+    member = [s for s in stations if s.sub_region is not None]
+    if not sub_regions and not member:
+        return
+    alone = [s.id for s in stations if s.sub_region is None]
+    if alone:
+        raise ValueError(f"station(s) {alone} have no sub_region; in a domain with sub-regions "
+                         "every station belongs to one")
+    unknown = sorted({s.sub_region for s in member} - set(ids))
+    if unknown:
+        raise ValueError(f"sub_region(s) {unknown} of the stations are not in sub_regions {ids}")
+    for r in sub_regions:
+        n = sum(s.sub_region == r.id for s in member)
+        if n < r.min_stations:
+            raise ValueError(f"sub-region {r.id!r}: min_stations {r.min_stations} is more than "
+                             f"its {n} station(s)")
 
 
 class HistoryRecord(StrictModel):
@@ -328,9 +345,9 @@ class DomainConfig(StrictModel):
         Citation of the data set.
     history : list of HistoryRecord
         Earlier records that extend units back in time for training (default none).
-    units : list of DomainUnit
-        Forecast units made of stations (default none: each station is its own unit). History
-        records extend stations, before they are averaged into units.
+    sub_regions : list of DomainSubRegion
+        Forecast units made of the stations (their ``sub_region``; default none: each station is
+        its own unit). History records extend stations, before they are averaged.
     """
 
     name: str
@@ -341,7 +358,7 @@ class DomainConfig(StrictModel):
     pollutants: list[str] = Field(default_factory=lambda: list(registry_targets()))
     source: str = ""
     history: list[HistoryRecord] = Field(default_factory=list)
-    units: list[DomainUnit] = Field(default_factory=list)
+    sub_regions: list[DomainSubRegion] = Field(default_factory=list)
 
     @field_validator("pollutants")
     @classmethod
@@ -349,23 +366,8 @@ class DomainConfig(StrictModel):
         return _check_targets(v)
 
     @model_validator(mode="after")
-    def _units_of_stations(self) -> DomainConfig:
-        known = {s.id for s in self.stations}
-        seen: dict[str, str] = {}
-        ids = [u.id for u in self.units]
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        if dup:
-            raise ValueError(f"units: id(s) {dup} listed more than once")
-        for u in self.units:
-            unknown = [s for s in u.stations if s not in known]
-            if unknown:
-                raise ValueError(f"unit {u.id!r}: station(s) {unknown} are not in the domain's "
-                                 f"stations ({sorted(known)})")
-            for s in u.stations:
-                if s in seen:
-                    raise ValueError(f"station {s!r} is in units {seen[s]!r} and {u.id!r}; "
-                                     "a station belongs to one unit")
-                seen[s] = u.id
+    def _stations_in_sub_regions(self) -> DomainConfig:
+        check_sub_regions(self.stations, self.sub_regions)
         return self
 
 

@@ -80,7 +80,8 @@ def _daily_thresholds(p: str) -> tuple[float, ...]:
 
 @dataclass
 class DomainData:
-    """A domain read into canonical tables (each station is a unit, or the domain's ``units``).
+    """A domain read into canonical tables (each station is a unit, or the domain's
+    ``sub_regions`` are).
 
     Attributes
     ----------
@@ -177,33 +178,35 @@ def load_domain_data(domain: DomainConfig, root: Path | str | None = None, *,
             source=f"domain {domain.name}: history {rec.file} ({rec.station} → {rec.unit})")
     pts = {s.id: (s.lat, s.lon) for s in domain.stations}
     names = {s.id: s.name or s.id for s in domain.stations}
-    if domain.units:
-        obs, met, pts, names = _to_domain_units(domain, obs, met, pts)
+    if domain.sub_regions:
+        obs, met, pts, names = _to_sub_regions(domain, obs, met, pts)
     geometry = Geometry.within(pts, domain.neighbour_radius_km)
     return DomainData(obs, met, geometry, names, domain.source)
 
 
-def _to_domain_units(domain: DomainConfig, obs: pd.DataFrame, met: pd.DataFrame,
-                     pts: dict[str, tuple[float, float]]
-                     ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, tuple[float, float]],
-                                dict[str, str]]:
-    """Station tables → the domain's ``units`` (each unit-hour the mean of its valid stations,
-    :mod:`features.aggregate`; a unit's point is its stations' mean position, degrees)."""
+def _to_sub_regions(domain: DomainConfig, obs: pd.DataFrame, met: pd.DataFrame,
+                    pts: dict[str, tuple[float, float]]
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, tuple[float, float]],
+                               dict[str, str]]:
+    """Station tables → the domain's ``sub_regions`` as units (each unit-hour the mean of its
+    valid stations, :mod:`features.aggregate`; a unit's point is its stations' mean position,
+    degrees)."""
     from airwarn.features.aggregate import station_met_to_units, stations_to_units
 
-    frames_o, frames_m = [], []
-    for u in domain.units:  # one unit at a time: each has its own min_stations
-        table = pd.DataFrame({"station_id": u.stations, "sub_region": u.id})
+    frames_o, frames_m, pts_u = [], [], {}
+    for r in domain.sub_regions:  # one at a time: each has its own min_stations
+        members = [s.id for s in domain.stations if s.sub_region == r.id]
+        table = pd.DataFrame({"station_id": members, "sub_region": r.id})
         o = stations_to_units(obs.rename(columns={"unit_id": "station_id"}), table,
-                              min_stations=u.min_stations)
+                              min_stations=r.min_stations)
         frames_o.append(o.drop(columns="n_stations").assign(qc=0))
-        frames_m.append(station_met_to_units(met, dict.fromkeys(u.stations, u.id),
-                                             min_stations=u.min_stations))
+        frames_m.append(station_met_to_units(met, dict.fromkeys(members, r.id),
+                                             min_stations=r.min_stations))
+        pts_u[r.id] = (float(np.mean([pts[s][0] for s in members])),
+                       float(np.mean([pts[s][1] for s in members])))
     obs_u = pd.concat(frames_o, ignore_index=True).sort_values(["time", "unit_id"])
     met_u = pd.concat(frames_m, ignore_index=True).sort_values(["time", "unit_id"])
-    pts_u = {u.id: (float(np.mean([pts[s][0] for s in u.stations])),
-                    float(np.mean([pts[s][1] for s in u.stations]))) for u in domain.units}
-    names = {u.id: u.name or u.id for u in domain.units}
+    names = {r.id: r.name or r.id for r in domain.sub_regions}
     return obs_u.reset_index(drop=True), met_u.reset_index(drop=True), pts_u, names
 
 

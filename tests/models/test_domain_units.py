@@ -1,4 +1,5 @@
-"""Backtest domains whose units are made of stations (``DomainConfig.units``), on real slices
+"""Backtest domains whose units are sub-regions made of stations (``DomainConfig.sub_regions``,
+the stations' ``sub_region``), on real slices
 (tests/data/uci: 东四 Dongsi and 定陵 Dingling, 2013-03 … 04, UCI Beijing multi-site, CC BY 4.0)."""
 
 from __future__ import annotations
@@ -18,16 +19,20 @@ STATIONS = [{"id": "Dongsi", "name": "东四", "lat": 39.9522, "lon": 116.434},
             {"id": "Dingling", "name": "定陵", "lat": 40.2865, "lon": 116.170}]
 
 
-def _domain(units: list[dict] | None = None) -> DomainConfig:
+def _domain(sub_regions: list[dict] | None = None,
+            member_of: dict[str, str | None] | None = None) -> DomainConfig:
+    """The slice's domain; ``member_of`` station id → sub-region (default: all in the first)."""
+    regions = sub_regions or []
+    first = regions[0]["id"] if regions else None
+    stations = [{**s, "sub_region": (member_of or {}).get(s["id"], first)} for s in STATIONS]
     return DomainConfig(name="beijing_slice", reader="prsa",
-                        files=["uci/PRSA_Data_*_20130301-20130429.csv"], stations=STATIONS,
-                        units=units or [])
+                        files=["uci/PRSA_Data_*_20130301-20130429.csv"], stations=stations,
+                        sub_regions=regions)
 
 
 def test_a_unit_of_two_stations_is_their_hourly_mean() -> None:
     per_station = load_domain_data(_domain(), root=DATA)
-    city = load_domain_data(_domain([{"id": "bj", "name": "北京市",
-                                      "stations": ["Dongsi", "Dingling"]}]), root=DATA)
+    city = load_domain_data(_domain([{"id": "bj", "name": "北京市"}]), root=DATA)
     assert sorted(city.obs_units["unit_id"].unique()) == ["bj"]
     assert city.names == {"bj": "北京市"}
     assert city.geometry.points["bj"] == pytest.approx((40.11935, 116.302))
@@ -53,8 +58,7 @@ def test_a_unit_of_two_stations_is_their_hourly_mean() -> None:
 
 
 def test_min_stations_leaves_thin_hours_missing() -> None:
-    city = load_domain_data(_domain([{"id": "bj", "stations": ["Dongsi", "Dingling"],
-                                      "min_stations": 2}]), root=DATA)
+    city = load_domain_data(_domain([{"id": "bj", "min_stations": 2}]), root=DATA)
     per_station = load_domain_data(_domain(), root=DATA)
     st = per_station.obs_units.pivot(index="time", columns="unit_id", values="pm25")
     st.index = pd.to_datetime(st.index, utc=True)
@@ -64,24 +68,30 @@ def test_min_stations_leaves_thin_hours_missing() -> None:
     assert got.notna().sum() == int(st.notna().all(axis=1).sum())
 
 
-@pytest.mark.parametrize(("units", "message"), [
-    ([{"id": "bj", "stations": ["Dongsi", "Tiantan"]}], "station(s) ['Tiantan'] are not in"),
-    ([{"id": "a", "stations": ["Dongsi"]}, {"id": "b", "stations": ["Dongsi", "Dingling"]}],
-     "station 'Dongsi' is in units 'a' and 'b'"),
-    ([{"id": "a", "stations": ["Dongsi"]}, {"id": "a", "stations": ["Dingling"]}],
-     "id(s) ['a'] listed more than once"),
-    ([{"id": "bj", "stations": ["Dongsi"], "min_stations": 2}],
-     "min_stations 2 is more than its 1 station(s)"),
+@pytest.mark.parametrize(("regions", "member_of", "message"), [
+    ([{"id": "bj"}], {"Dingling": "tj"}, "sub_region(s) ['tj'] of the stations are not in"),
+    ([{"id": "bj"}], {"Dingling": None}, "station(s) ['Dingling'] have no sub_region"),
+    ([], {"Dongsi": "bj", "Dingling": "bj"}, "sub_region(s) ['bj'] of the stations are not in"),
+    ([{"id": "bj"}, {"id": "bj"}], None, "id(s) ['bj'] listed more than once"),
+    ([{"id": "bj", "min_stations": 2}, {"id": "tj"}], {"Dingling": "tj"},
+     "sub-region 'bj': min_stations 2 is more than its 1 station(s)"),
 ])
-def test_bad_units_are_refused_with_the_reason(units: list[dict], message: str) -> None:
+def test_bad_sub_regions_are_refused_with_the_reason(regions: list[dict],
+                                                     member_of: dict | None, message: str) -> None:
     with pytest.raises(ValidationError) as err:
-        _domain(units)
+        _domain(regions, member_of)
     assert message in str(err.value)
 
 
 def test_the_shipped_beijing_city_domain_is_one_unit_of_the_twelve_stations() -> None:
+    from airwarn.configs.domain_schema import load_domain as load_general
+
     dom = load_domain(ROOT / "configs" / "domains" / "beijing_city.yaml")
     multi = load_domain(ROOT / "configs" / "domains" / "beijing_multisite.yaml")
-    assert [u.id for u in dom.units] == ["beijing"] and dom.units[0].name == "北京市"
-    assert sorted(dom.units[0].stations) == sorted(s.id for s in multi.stations)
+    assert [(r.id, r.name, r.min_stations) for r in dom.sub_regions] == [("beijing", "北京市", 6)]
+    assert {s.sub_region for s in dom.stations} == {"beijing"}
+    assert [s.id for s in dom.stations] == [s.id for s in multi.stations]
     assert dom.files == multi.files and dom.pollutants == multi.pollutants
+    # the general domain schema (ingest) reads the same file
+    assert load_general(ROOT / "configs" / "domains" / "beijing_city.yaml").sub_regions[0].id \
+        == "beijing"
