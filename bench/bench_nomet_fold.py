@@ -26,7 +26,9 @@ of these local hours (the fold forecasts at 12:00), ``hub40`` fits with the Hube
 µg/m³; one such candidate a process: the fit cache does not key on it), e.g. ``w7_m400_ff0.5``, ``w7_aug6-12-18``.
 ``w8_…`` candidates (docs/notes/w8-trees.md) change the PM2.5 daily fits with meteorology:
 ``lin`` (linear trees), ``res1`` / ``res0.5`` (the target less 1 / 0.5 × the last 24 h's
-mean, added back when predicting); one such candidate a process.
+mean, added back when predicting); one such candidate a process. ``w8_members`` / ``w8_mean``
+(docs/notes/w8-city.md, ``--case beijing_city_…``): the city forecast from models trained on
+its stations, averaged, or on its mean series.
 
 Run: ``AIRWARN_DATASETS_DIR=… OMP_NUM_THREADS=1 .venv/bin/python bench/bench_nomet_fold.py
 --out /tmp/cdn/fold --candidate base --candidate …`` (``--list`` names the candidates);
@@ -76,6 +78,9 @@ CASES = {  # domain, train_end, fold scheme, fold days (last scheme); met mode: 
     "chengdu_perfect": ("chengdu_five_cities", "2013-12-31", "cross", 150),
     # w7-leaves: Beijing's fold with perfect-prog met (the hindcast's own fold phase, met mode)
     "beijing_perfect": ("beijing_multisite", "2015-02-28", "last", 365),
+    # w8-city: Beijing as one city unit (北京市), perfect-prog met and none
+    "beijing_city_perfect": ("beijing_city", "2015-02-28", "last", 365),
+    "beijing_city_none": ("beijing_city", "2015-02-28", "last", 365),
 }
 
 
@@ -258,8 +263,12 @@ class _ResidualBooster:
 
 
 def _w8_parts(name: str) -> tuple[bool, float | None]:
-    """(linear leaves, residual scale) of a ``w8_…`` candidate (docs/notes/w8-trees.md)."""
+    """(linear leaves, residual scale) of a ``w8_…`` candidate (docs/notes/w8-trees.md);
+    ``w8_members`` / ``w8_mean``: a domain's sub-regions forecast from models trained on their
+    stations / on their mean series (docs/notes/w8-city.md)."""
     lin, scale = False, None
+    if name in ("w8_members", "w8_mean"):
+        return lin, scale
     for part in name.split("_")[1:] if name.startswith("w8_") else []:
         if part == "lin":
             lin = True
@@ -381,9 +390,15 @@ def fold_forecasts(case: _Case, name: str, train_end: str, scheme: str, fold_day
     settings = change(settings)
     q = list(configs.load_settings().quantiles)
     d.mkdir(parents=True, exist_ok=True)
+    data = case.data
+    if name in ("w8_members", "w8_mean"):  # a domain with sub-regions, trained either way
+        from airwarn.models.backtest import load_domain_data
+
+        data = load_domain_data(case.dom.model_copy(
+            update={"sub_region_models": name.removeprefix("w8_")}))
     with _patched_design(patch), _train_hours(name), _huber(name), _w8(name):
         if scheme == "cross":
-            ds, info = cross_fitted_backtest(case.data, train_end=train_end, met=met,
+            ds, info = cross_fitted_backtest(data, train_end=train_end, met=met,
                                              settings=settings, quantiles=q,
                                              pollutants=case.dom.pollutants, hourly=False)
             (d / "fold_plan.json").write_text(json.dumps(info))
@@ -391,7 +406,7 @@ def fold_forecasts(case: _Case, name: str, train_end: str, scheme: str, fold_day
             from airwarn.models.backtest import run_backtest
 
             f_train_end, f_start, f_end = last_fold_window(train_end, fold_days)
-            ds, _ = run_backtest(case.data, train_end=f_train_end, test_start=f_start,
+            ds, _ = run_backtest(data, train_end=f_train_end, test_start=f_start,
                                  test_end=f_end, issue_hour=12, met=met, settings=settings,
                                  quantiles=q, out_dir=d, pollutants=case.dom.pollutants,
                                  hourly=False)

@@ -169,6 +169,9 @@ class Domain(StrictModel):
     sub_regions: list[DomainSubRegion] = Field(
         default_factory=list, description="forecast units made of the stations (their "
         "sub_region): backtests and hindcasts average each unit's valid stations")
+    sub_region_models: Literal["mean", "members"] = Field(
+        default="mean", description="backtests: train on each sub-region's mean series, or on "
+        "its stations and average their forecasts")
 
     @field_validator("files", mode="before")
     @classmethod

@@ -348,6 +348,11 @@ class DomainConfig(StrictModel):
     sub_regions : list of DomainSubRegion
         Forecast units made of the stations (their ``sub_region``; default none: each station is
         its own unit). History records extend stations, before they are averaged.
+    sub_region_models : {"mean", "members"}
+        How a sub-region is forecast: models trained on its mean series (``mean``), or on its
+        stations, whose forecasts are averaged into it (``members``: more rows to train on;
+        :func:`models.forecast.aggregate_units`). Warnings and verification are the
+        sub-regions' either way.
     """
 
     name: str
@@ -359,6 +364,7 @@ class DomainConfig(StrictModel):
     source: str = ""
     history: list[HistoryRecord] = Field(default_factory=list)
     sub_regions: list[DomainSubRegion] = Field(default_factory=list)
+    sub_region_models: Literal["mean", "members"] = "mean"
 
     @field_validator("pollutants")
     @classmethod

@@ -48,6 +48,7 @@ from airwarn.models.forecast import (
     DAILY_NAMES,
     TARGETS,
     ForecastArrays,
+    aggregate_units,
     forecast_arrays,
     forecast_dataset,
     write_netcdf,
@@ -79,6 +80,27 @@ def _daily_thresholds(p: str) -> tuple[float, ...]:
 
 
 @dataclass
+class ForecastUnits:
+    """Units a backtest forecasts and verifies that are made of the units it trains on (a
+    domain's ``sub_regions`` with ``sub_region_models: members``).
+
+    Attributes
+    ----------
+    member_of : dict
+        Training unit (station) id → forecast unit id.
+    obs_units : DataFrame ``(time, unit_id, pm25 … co, qc)``
+        The forecast units' observations (the mean of their valid stations), for verification.
+    geometry : Geometry
+    names : dict unit id → name
+    """
+
+    member_of: dict[str, str]
+    obs_units: pd.DataFrame
+    geometry: Geometry
+    names: dict[str, str]
+
+
+@dataclass
 class DomainData:
     """A domain read into canonical tables (each station is a unit, or the domain's
     ``sub_regions`` are).
@@ -86,10 +108,14 @@ class DomainData:
     Attributes
     ----------
     obs_units : DataFrame ``(time, unit_id, pm25 … co)``
+        The units the models train on.
     met_units : DataFrame ``(time, unit_id, met vars)``
     geometry : Geometry
     names : dict unit id → name
     source : str
+    forecast_units : ForecastUnits or None
+        Set when the forecasts are averaged into other units (sub-regions of stations) before
+        they become warnings; None: the training units are the forecast units.
     """
 
     obs_units: pd.DataFrame
@@ -97,6 +123,14 @@ class DomainData:
     geometry: Geometry
     names: dict[str, str]
     source: str
+    forecast_units: ForecastUnits | None = None
+
+    @property
+    def verification(self) -> tuple[pd.DataFrame, Geometry, dict[str, str]]:
+        """Observations, geometry and names of the units forecasts are issued and verified for."""
+        fu = self.forecast_units
+        return (self.obs_units, self.geometry, self.names) if fu is None else (
+            fu.obs_units, fu.geometry, fu.names)
 
 
 def _local_day_utc(day: str, *, last_hour: bool = False) -> pd.Timestamp:
@@ -178,6 +212,12 @@ def load_domain_data(domain: DomainConfig, root: Path | str | None = None, *,
             source=f"domain {domain.name}: history {rec.file} ({rec.station} → {rec.unit})")
     pts = {s.id: (s.lat, s.lon) for s in domain.stations}
     names = {s.id: s.name or s.id for s in domain.stations}
+    if domain.sub_regions and domain.sub_region_models == "members":
+        obs_r, _, pts_r, names_r = _to_sub_regions(domain, obs, met, pts)
+        fu = ForecastUnits({s.id: str(s.sub_region) for s in domain.stations}, obs_r,
+                           Geometry.within(pts_r, domain.neighbour_radius_km), names_r)
+        return DomainData(obs, met, Geometry.within(pts, domain.neighbour_radius_km), names,
+                          domain.source, fu)
     if domain.sub_regions:
         obs, met, pts, names = _to_sub_regions(domain, obs, met, pts)
     geometry = Geometry.within(pts, domain.neighbour_radius_km)
@@ -531,8 +571,8 @@ def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end:
              "inputs": json.dumps({"met": met, "note": meta["met_note"]}, ensure_ascii=False),
              "backtest": json.dumps({k: meta[k] for k in ("train_end", "test_start",
                                                           "test_end", "issue_hour_local")})}
-    ds = forecast_dataset(fa, region_names=data.names, attrs=attrs, batch=True,
-                          points=data.geometry.points)
+    fa, names, points = to_forecast_units(fa, data)
+    ds = forecast_dataset(fa, region_names=names, attrs=attrs, batch=True, points=points)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -542,6 +582,17 @@ def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end:
         write_text_atomic(out / "scores.json",
                           json.dumps(_clean(scores), ensure_ascii=False, indent=1))
     return ds, scores
+
+
+def to_forecast_units(fa: ForecastArrays, data: DomainData
+                      ) -> tuple[ForecastArrays, dict[str, str], dict[str, tuple[float, float]]]:
+    """The forecast of the units warnings are issued for: ``fa`` averaged into
+    ``data.forecast_units`` when the domain has them (:func:`models.forecast.aggregate_units`),
+    else as it is; with their names and points (degrees)."""
+    fu = data.forecast_units
+    if fu is None:
+        return fa, data.names, data.geometry.points
+    return aggregate_units(fa, fu.member_of), fu.names, fu.geometry.points
 
 
 def _cycles_note(source: MetSource, its: Sequence[pd.Timestamp]) -> str:

@@ -271,7 +271,7 @@ def cross_fitted_backtest(data: Any, *, train_end: Any, met: Literal["perfect", 
     the plan, per fold the training issue days and the seconds)
     """
     from airwarn.features.build import build_issue_features
-    from airwarn.models.backtest import backtest_inputs, issue_times_between
+    from airwarn.models.backtest import backtest_inputs, issue_times_between, to_forecast_units
     from airwarn.models.baselines import fit_climatology
     from airwarn.models.fanout import train_pollutants
     from airwarn.models.forecast import TARGETS, forecast_arrays, forecast_dataset
@@ -326,8 +326,9 @@ def cross_fitted_backtest(data: Any, *, train_end: Any, met: Literal["perfect", 
                                  feats=feats.take(sel),
                                  model_problems={p: ["not trained in this domain"]
                                                  for p in TARGETS if p not in bm})
-            parts.append(forecast_dataset(fa, region_names=data.names, attrs=attrs,
-                                          batch=True, points=data.geometry.points))
+            fa, names, points = to_forecast_units(fa, data)
+            parts.append(forecast_dataset(fa, region_names=names, attrs=attrs, batch=True,
+                                          points=points))
         info["folds"].append({"fold": int(j), "train_issue_days": [str(d.date())
                                                                    for d in train_days],
                               "train_seconds": round(t1 - t0, 1),

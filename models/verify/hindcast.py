@@ -625,12 +625,15 @@ class _Case:
         self.dom = load_domain(domain_path)
         self.history = history
         self.data = load_domain_data(self.dom, history=history)
-        self.units = sorted(self.data.obs_units["unit_id"].astype(str).unique())
-        nb = {u: list(self.data.geometry.neighbours.get(u, [])) for u in self.units}
-        self.region_args = (self.units, dict(self.data.names), nb)
+        # the units warnings are issued and verified for (a domain's sub-regions, whether its
+        # models train on their mean series or on their stations)
+        obs_units, geometry, names = self.data.verification
+        self.units = sorted(obs_units["unit_id"].astype(str).unique())
+        nb = {u: list(geometry.neighbours.get(u, [])) for u in self.units}
+        self.region_args = (self.units, dict(names), nb)
         self.region = domain_region(*self.region_args)
         self.ladder = load_ladder("national-2024", allow_long_horizon=True)
-        self.od = observed_daily_table(self.data.obs_units)
+        self.od = observed_daily_table(obs_units)
         self.obs_lv = observed_levels(self.od, self.ladder)
 
 
@@ -654,6 +657,8 @@ def _backtest(case: _Case, out: Path, tag: str, tr_end: Any, te_start: Any, te_e
            "issue_hour": issue_hour, "hourly": hourly, "light": light}
     if scheme is not None:
         key["fold_scheme"] = scheme
+    if case.dom.sub_regions:  # the same file trains differently with the other setting
+        key["sub_region_models"] = case.dom.sub_region_models
     if not history:
         key["history"] = False
     if scheme == "cross":  # the whole training period: no window
