@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from airwarn.configs.model_schema import DomainConfig, load_domain
 from airwarn.models.backtest import load_domain_data
+from airwarn.models.forecast import ForecastArrays
 from pydantic import ValidationError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -95,3 +96,59 @@ def test_the_shipped_beijing_city_domain_is_one_unit_of_the_twelve_stations() ->
     # the general domain schema (ingest) reads the same file
     assert load_general(ROOT / "configs" / "domains" / "beijing_city.yaml").sub_regions[0].id \
         == "beijing"
+
+
+def _arrays(units: list[str]) -> ForecastArrays:
+    """Two issues of constructed numbers: unit k's values are 10·(k + 1) (+ the quantile
+    offsets), µg/m³."""
+    its = pd.DatetimeIndex(["2015-01-01 04:00", "2015-01-02 04:00"], tz="UTC")
+    u = len(units)
+    base = 10.0 * (np.arange(u) + 1)
+    fa = ForecastArrays(its, units, 4, [0.1, 0.5, 0.9])
+    fa.hourly = {"pm25": np.broadcast_to(base, (2, 4, u)).copy()}
+    fa.hourly_q = {"pm25": base[None, None, :, None] + np.array([-5.0, 0.0, 5.0])
+                   + np.zeros((2, 4, u, 3))}
+    fa.daily = {"pm25": np.broadcast_to(base, (2, 3, u)).copy()}
+    fa.daily_q = {"pm25": base[None, None, :, None] + np.array([-5.0, 0.0, 5.0])
+                  + np.zeros((2, 3, u, 3))}
+    fa.daily_grid = {"pm25": base[None, None, :, None] + np.linspace(-9, 9, 7)
+                     + np.zeros((2, 3, u, 7))}
+    fa.method = {"pm25": np.array([[f"m{k}" for k in range(u)]] * 2, dtype=object)}
+    fa.reason = {"pm25": np.array([[""] * u] * 2, dtype=object)}
+    fa.extras = {"pm25_daily_raw": np.broadcast_to(base + 1.0, (2, 3, u)).copy(),
+                 "first_day_lead": 12}
+    return fa
+
+
+def test_aggregate_units_averages_the_members_forecasts() -> None:
+    from airwarn.models.forecast import aggregate_units
+
+    fa = _arrays(["Dongsi", "Dingling", "Tiantan"])
+    fa.daily["pm25"][1, 2, 1] = np.nan  # a member without a forecast: the others' mean
+    out = aggregate_units(fa, {"Dongsi": "bj", "Dingling": "bj", "Tiantan": "tj"})
+    assert out.units == ["bj", "tj"]
+    assert out.daily["pm25"].shape == (2, 3, 2)
+    assert out.daily["pm25"][0, 0].tolist() == [15.0, 30.0]
+    assert out.daily["pm25"][1, 2, 0] == 10.0
+    np.testing.assert_allclose(out.daily_q["pm25"][0, 0, 0], [10.0, 15.0, 20.0])
+    np.testing.assert_allclose(out.daily_grid["pm25"][0, 0, 1], np.linspace(21, 39, 7))
+    assert out.hourly["pm25"].shape == (2, 4, 2) and out.hourly_q["pm25"][0, 0, 0, 2] == 20.0
+    assert out.method["pm25"][0].tolist() == ["m0", "m2"]
+    assert out.extras["pm25_daily_raw"][0, 0].tolist() == [16.0, 31.0]
+    assert out.extras["first_day_lead"] == 12
+    with pytest.raises(ValueError, match="none of the forecast's units"):
+        aggregate_units(fa, {"Gucheng": "bj"})
+
+
+def test_members_mode_trains_on_the_stations_and_verifies_the_sub_region() -> None:
+    mean = load_domain_data(_domain([{"id": "bj", "name": "北京市"}]), root=DATA)
+    members = load_domain_data(_domain([{"id": "bj", "name": "北京市"}]).model_copy(
+        update={"sub_region_models": "members"}), root=DATA)
+    # training units: the stations; forecast units: the sub-region, with its mean series
+    assert sorted(members.obs_units["unit_id"].unique()) == ["Dingling", "Dongsi"]
+    assert members.forecast_units is not None
+    assert members.forecast_units.member_of == {"Dongsi": "bj", "Dingling": "bj"}
+    obs_v, geo_v, names_v = members.verification
+    pd.testing.assert_frame_equal(obs_v, mean.obs_units)
+    assert names_v == {"bj": "北京市"} and geo_v.points == mean.geometry.points
+    assert mean.forecast_units is None and mean.verification[2] == {"bj": "北京市"}

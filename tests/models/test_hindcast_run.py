@@ -119,3 +119,40 @@ def test_hindcast_history_record_and_no_history(domain: Path, tmp_path: Path) ->
             xr.open_dataset(tmp_path / "without" / "backtest" / "backtest.nc") as b:
         assert a["pm25_daily"].shape == b["pm25_daily"].shape
         assert not np.allclose(a["pm25_daily"].values, b["pm25_daily"].values, equal_nan=True)
+
+
+def test_a_sub_region_forecast_from_its_stations_is_their_mean(domain: Path,
+                                                               tmp_path: Path) -> None:
+    """``sub_region_models: members``: the stations' models, their forecasts averaged into the
+    sub-region, which the warnings and the verification are for."""
+    import numpy as np
+    import xarray as xr
+
+    city = tmp_path / "city.yaml"
+    city.write_text(DOMAIN.replace(
+        "stations: [{id: Dongsi, lat: 39.9522, lon: 116.434}, {id: Dingling, lat: 40.2865, "
+        "lon: 116.170}]",
+        "stations: [{id: Dongsi, lat: 39.9522, lon: 116.434, sub_region: bj},\n"
+        "           {id: Dingling, lat: 40.2865, lon: 116.170, sub_region: bj}]\n"
+        "sub_regions: [{id: bj, name: 北京市}]\nsub_region_models: members"))
+    _run(domain, tmp_path / "stations", jobs=1)
+    _run(city, tmp_path / "city", jobs=1)
+    st = xr.load_dataset(tmp_path / "stations" / "backtest" / "backtest.nc")
+    ct = xr.load_dataset(tmp_path / "city" / "backtest" / "backtest.nc")
+    assert ct["region"].values.tolist() == ["bj"]
+    assert str(ct["region_name"].values[0]) == "北京市"
+    np.testing.assert_allclose(ct["pm25_daily"].isel(region=0).values,
+                               st["pm25_daily"].mean("region").values)
+    np.testing.assert_allclose(ct["pm25_daily_q"].isel(region=0).values,
+                               st["pm25_daily_q"].mean("region").values)
+    v = json.loads((tmp_path / "city" / "verification.json").read_text(encoding="utf-8"))
+    assert v["meta"]["units"] == ["bj"]
+    # the city's observed days (the mean of the two stations) are what its warnings are scored
+    # against: AQI 154 / 226 / 240 on 04-21 … 04-23 (PM2.5 118 / 175 / 189 µg/m³), one episode
+    d1 = v["colour"]["D+1"]
+    assert d1["hits"] + d1["misses"] == 3 and d1["n_days"] == 12  # 04-18 … 04-29
+    assert sorted(d1["hit_dates"] + d1["miss_dates"]) == [
+        "bj:2013-04-21", "bj:2013-04-22", "bj:2013-04-23"]
+    dec = [json.loads(x) for x in (tmp_path / "city" / "decisions_hindsight.jsonl").read_text(
+        encoding="utf-8").splitlines() if x.strip()]
+    assert dec and {u for d in dec for u in d["unit_ids"]} == {"bj"}
