@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 
 from airwarn.core.timeutil import LOCAL_TZ
 
-__all__ = ["render_hindcast_report", "timeline_png", "reliability_png"]
+__all__ = ["render_hindcast_report", "timeline_png", "reliability_png", "unit_labels"]
 
 _RANK = {"none": 0, "blue": 1, "yellow": 2, "orange": 3, "red": 4}
 
@@ -58,10 +58,19 @@ def _in_force_d1(decisions: Sequence[Any]) -> dict[tuple[str, pd.Timestamp], int
     return out
 
 
+def unit_labels(units: Sequence[str], names: Mapping[str, str] | None = None) -> list[str]:
+    """Row labels of the units as forecasters name them: ``名称 id`` (e.g. ``北京市 beijing``),
+    the id alone when it has no other name."""
+    names = names or {}
+    return [f"{names[u]} {u}" if names.get(u) and names[u] != u else u for u in units]
+
+
 def timeline_png(obs_lv: pd.DataFrame, decisions: Sequence[Any], first_day: Any,
-                 last_day: Any, *, title: str = "") -> str:
+                 last_day: Any, *, title: str = "",
+                 names: Mapping[str, str] | None = None) -> str:
     """Per unit two strips over the period: observed daily AQI level colour (HJ 633 colours) and
-    the colour warning in force for the day (from the run of the day before). PNG data URL."""
+    the colour warning in force for the day (from the run of the day before). Rows labelled
+    with the units' names (:func:`unit_labels`). PNG data URL."""
     d0, d1 = pd.Timestamp(first_day).normalize(), pd.Timestamp(last_day).normalize()
     days = pd.date_range(d0, d1, freq="D")
     units = sorted(obs_lv["unit_id"].unique())
@@ -92,7 +101,7 @@ def timeline_png(obs_lv: pd.DataFrame, decisions: Sequence[Any], first_day: Any,
         ax.set_ylim(0, len(units))
         ax.set_xlim(0, len(days))
         ax.set_yticks([len(units) - 1 - i + 0.5 for i in range(len(units))])
-        ax.set_yticklabels(units, fontsize=7)
+        ax.set_yticklabels(unit_labels(units, names), fontsize=7)
         months = [j for j, d in enumerate(days) if d.day == 1]
         ax.set_xticks(months)
         ax.set_xticklabels([days[j].strftime("%Y-%m") for j in months], fontsize=7)
@@ -157,7 +166,8 @@ def render_hindcast_report(ver: Mapping[str, Any], obs_lv: pd.DataFrame,
     t0, t1 = meta.get("test_start"), meta.get("test_end")
     imgs = []
     for name, dec in decisions.items():
-        imgs.append(f"<h3>{html.escape(name)}</h3><img src='{timeline_png(obs_lv, dec, t0, t1)}'>")
+        png = timeline_png(obs_lv, dec, t0, t1, names=meta.get("unit_names"))
+        imgs.append(f"<h3>{html.escape(name)}</h3><img src='{png}'>")
     rel = reliability_png(ver.get("reliability", {}))
     sel = html.escape(str(meta.get("selection", "")))
     title = (f"预警回算 Warning hindcast — {meta.get('domain', '')}, met {meta.get('met', '')}, "

@@ -124,6 +124,16 @@ def test_chain_issue_upgrade_lift_and_verification(tmp_path, region):
     assert "<td>model</td><td>D+1</td><td>1.00</td><td>0.00</td>" in html
 
 
+def test_timeline_rows_carry_the_units_names():
+    """Forecasters read 北京市 / 奥体中心, not ids: the timeline's row labels."""
+    from airwarn.products.hindcast_report import unit_labels
+
+    assert unit_labels(["beijing", "Aotizhongxin", "x"],
+                       {"beijing": "北京市", "Aotizhongxin": "奥体中心", "x": "x"}) == [
+        "北京市 beijing", "奥体中心 Aotizhongxin", "x"]
+    assert unit_labels(["a"], None) == ["a"]
+
+
 def test_persistence_baseline_is_late(tmp_path, region):
     """Persistence of the last observed day warns only once the episode is observed: it misses
     the first days at D+1 that the perfect forecast caught."""

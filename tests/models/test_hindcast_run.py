@@ -146,7 +146,7 @@ def test_a_sub_region_forecast_from_its_stations_is_their_mean(domain: Path,
     np.testing.assert_allclose(ct["pm25_daily_q"].isel(region=0).values,
                                st["pm25_daily_q"].mean("region").values)
     v = json.loads((tmp_path / "city" / "verification.json").read_text(encoding="utf-8"))
-    assert v["meta"]["units"] == ["bj"]
+    assert v["meta"]["units"] == ["bj"] and v["meta"]["unit_names"] == {"bj": "北京市"}
     # the city's observed days (the mean of the two stations) are what its warnings are scored
     # against: AQI 154 / 226 / 240 on 04-21 … 04-23 (PM2.5 118 / 175 / 189 µg/m³), one episode
     d1 = v["colour"]["D+1"]
