@@ -3,7 +3,8 @@
 Runs (or, with ``--reuse``, re-verifies from the backtests already in ``--out``) ``airwarn
 hindcast`` for Beijing (train ≤ 2015-02-28, test 2015-03-01 … 2016-02-29, met perfect and none)
 — per station, and as one city unit (``beijing_city_…``: the 12 stations' mean, 北京市) — and
-Chengdu (train 2013, test 2014), the trigger and the O3 probability threshold chosen on a
+Chengdu (train 2013, test 2014; also as one city, ``chengdu_city_…``, 成都市), the trigger
+and the O3 probability threshold chosen on a
 training fold, and prints per case the D+1…D+3 colour-warning table (model, persistence,
 climatology), the O3 MDA8 > 215 CSI, the run time, and the goals:
 
@@ -50,6 +51,10 @@ CASES = {
                         "perfect", 150),
     "chengdu_none": ("chengdu_five_cities", "2013-12-31", "2014-01-01", "2014-12-28", "none",
                      150),
+    # the 3 Chengdu stations as one unit, 成都市 (configs/domains/chengdu_city.yaml)
+    "chengdu_city_perfect": ("chengdu_city", "2013-12-31", "2014-01-01", "2014-12-28",
+                             "perfect", 150),
+    "chengdu_city_none": ("chengdu_city", "2013-12-31", "2014-01-01", "2014-12-28", "none", 150),
 }
 
 
