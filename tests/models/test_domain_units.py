@@ -152,3 +152,12 @@ def test_members_mode_trains_on_the_stations_and_verifies_the_sub_region() -> No
     pd.testing.assert_frame_equal(obs_v, mean.obs_units)
     assert names_v == {"bj": "北京市"} and geo_v.points == mean.geometry.points
     assert mean.forecast_units is None and mean.verification[2] == {"bj": "北京市"}
+
+
+def test_the_shipped_chengdu_city_domain_is_one_unit_of_the_three_stations() -> None:
+    dom = load_domain(ROOT / "configs" / "domains" / "chengdu_city.yaml")
+    stations = load_domain(ROOT / "configs" / "domains" / "chengdu_five_cities.yaml")
+    assert [(r.id, r.name, r.min_stations) for r in dom.sub_regions] == [("chengdu", "成都市", 2)]
+    assert [s.id for s in dom.stations] == [s.id for s in stations.stations]
+    assert {s.sub_region for s in dom.stations} == {"chengdu"}
+    assert dom.sub_region_models == "mean" and dom.files == stations.files
