@@ -81,6 +81,9 @@ CASES = {  # domain, train_end, fold scheme, fold days (last scheme); met mode: 
     # w8-city: Beijing as one city unit (北京市), perfect-prog met and none
     "beijing_city_perfect": ("beijing_city", "2015-02-28", "last", 365),
     "beijing_city_none": ("beijing_city", "2015-02-28", "last", 365),
+    # w8-city: Chengdu as one city unit (成都市), its cross fold
+    "chengdu_city_perfect": ("chengdu_city", "2013-12-31", "cross", 150),
+    "chengdu_city_none": ("chengdu_city", "2013-12-31", "cross", 150),
 }
 
 
