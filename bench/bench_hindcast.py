@@ -96,7 +96,7 @@ def candidates_on_test(case_dir: Path, domain: Path, meta: dict) -> list[dict]:
     import xarray as xr
     from airwarn.models.verify.hindcast import PROBABILITY_GRID, run_chain, verify_chain
 
-    case = _Case(domain)
+    case = _Case(domain, met=meta["met"])
     ds = xr.load_dataset(case_dir / "backtest" / "backtest.nc")
     rows = []
     for trig, p in [("median", 0.5)] + [("probability", q) for q in PROBABILITY_GRID]:
@@ -155,7 +155,7 @@ def main() -> None:
         print(format_verification(res.verification))
         for g in goals(res.verification, met):
             print("goal:", g)
-        obs_lv = _Case(ROOT / "configs" / "domains" / f"{dom}.yaml").obs_lv
+        obs_lv = _Case(ROOT / "configs" / "domains" / f"{dom}.yaml", met=met).obs_lv
         for sysname, v in [("model", res.verification), *res.verification["baselines"].items(),
                            *res.verification.get("reference", {}).items()]:
             print(f"D+1 {sysname}: where the misses / false alarms are:",

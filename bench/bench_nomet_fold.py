@@ -398,7 +398,7 @@ def fold_forecasts(case: _Case, name: str, train_end: str, scheme: str, fold_day
         from airwarn.models.backtest import load_domain_data
 
         data = load_domain_data(case.dom.model_copy(
-            update={"sub_region_models": name.removeprefix("w8_")}))
+            update={"sub_region_models": name.removeprefix("w8_")}), met=met)
     with _patched_design(patch), _train_hours(name), _huber(name), _w8(name):
         if scheme == "cross":
             ds, info = cross_fitted_backtest(data, train_end=train_end, met=met,
@@ -536,7 +536,7 @@ def main() -> None:
         return
     fits = _fit_cache.install()
     dom, train_end, scheme, fold_days = CASES[args.case]
-    case = _Case(ROOT / "configs" / "domains" / f"{dom}.yaml")
+    case = _Case(ROOT / "configs" / "domains" / f"{dom}.yaml", met=args.case.rsplit("_", 1)[1])
     out = args.out / args.case
     out.mkdir(parents=True, exist_ok=True)
     if args.o3_only:

@@ -71,7 +71,7 @@ def main() -> int:
     fold = xr.load_dataset(fold_dir / "backtest.nc")
     days = _issue_days(fold)
     f_start, f_sel_end = days.min(), days.max()
-    case = _Case(ROOT / "configs" / "domains" / f"{dom}.yaml")
+    case = _Case(ROOT / "configs" / "domains" / f"{dom}.yaml", met=CASES[args.case][4])
     systems = {"model": fold, "hindsight": hindsight_dataset(fold, case.od)}
     work = fold_dir / "settings"
     work.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,12 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from airwarn.configs.model_schema import DomainSubRegion, HistoryRecord, check_sub_regions
+from airwarn.configs.model_schema import (
+    DomainSubRegion,
+    HistoryRecord,
+    SubRegionModels,
+    check_sub_regions,
+)
 from airwarn.configs.schema import ConfigError, StrictModel, load_yaml_model
 from pydantic import Field, field_validator, model_validator
 
@@ -169,9 +174,10 @@ class Domain(StrictModel):
     sub_regions: list[DomainSubRegion] = Field(
         default_factory=list, description="forecast units made of the stations (their "
         "sub_region): backtests and hindcasts average each unit's valid stations")
-    sub_region_models: Literal["mean", "members"] = Field(
+    sub_region_models: SubRegionModels = Field(
         default="mean", description="backtests: train on each sub-region's mean series, or on "
-        "its stations and average their forecasts")
+        "its stations and average their forecasts; one choice or one per met mode "
+        "({perfect: mean, none: members}; modes not named: mean)")
 
     @field_validator("files", mode="before")
     @classmethod

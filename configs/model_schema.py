@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from airwarn.core.pollutants import targets as registry_targets
 
 __all__ = ["LgbmParams", "ModelSettings", "DomainStation", "DomainSubRegion", "check_sub_regions",
+           "SubRegionModels", "MET_MODES", "sub_region_models_for",
            "HistoryRecord", "DomainConfig", "load_model_settings",
            "load_domain", "datasets_dir"]
 
@@ -288,6 +289,28 @@ def check_sub_regions(stations: list[Any], sub_regions: list[DomainSubRegion]) -
                              f"its {n} station(s)")
 
 
+#: the met modes of a backtest or hindcast (``--met``): observed meteorology at the valid time,
+#: synthesised forecast cycles, none (a degraded run's models)
+MET_MODES: tuple[str, ...] = ("perfect", "cycles", "none")
+SubRegionKind = Literal["mean", "members"]
+#: how a domain's sub-regions are forecast: one choice, or one per met mode (modes not named:
+#: ``mean``)
+SubRegionModels = SubRegionKind | dict[Literal["perfect", "cycles", "none"], SubRegionKind]
+
+
+def sub_region_models_for(setting: SubRegionModels, met: str) -> str:
+    """``mean`` or ``members``: the ``sub_region_models`` setting for met mode ``met``.
+
+    Raises
+    ------
+    ValueError
+        ``met`` is not one of :data:`MET_MODES`.
+    """
+    if met not in MET_MODES:
+        raise ValueError(f"met mode {met!r}: expected one of {list(MET_MODES)}")
+    return setting if isinstance(setting, str) else setting.get(met, "mean")  # type: ignore[arg-type]
+
+
 class HistoryRecord(StrictModel):
     """An earlier record of one unit from another source (``history:`` of a backtest domain).
 
@@ -348,11 +371,12 @@ class DomainConfig(StrictModel):
     sub_regions : list of DomainSubRegion
         Forecast units made of the stations (their ``sub_region``; default none: each station is
         its own unit). History records extend stations, before they are averaged.
-    sub_region_models : {"mean", "members"}
+    sub_region_models : {"mean", "members"} or dict of met mode to it
         How a sub-region is forecast: models trained on its mean series (``mean``), or on its
         stations, whose forecasts are averaged into it (``members``: more rows to train on;
-        :func:`models.forecast.aggregate_units`). Warnings and verification are the
-        sub-regions' either way.
+        :func:`models.forecast.aggregate_units`); one choice for every met mode, or one per
+        mode (``{perfect: mean, none: members}``; modes not named: ``mean``;
+        :meth:`models_for`). Warnings and verification are the sub-regions' either way.
     """
 
     name: str
@@ -364,7 +388,11 @@ class DomainConfig(StrictModel):
     source: str = ""
     history: list[HistoryRecord] = Field(default_factory=list)
     sub_regions: list[DomainSubRegion] = Field(default_factory=list)
-    sub_region_models: Literal["mean", "members"] = "mean"
+    sub_region_models: SubRegionModels = "mean"
+
+    def models_for(self, met: str) -> str:
+        """``mean`` or ``members``: how the sub-regions are forecast with met mode ``met``."""
+        return sub_region_models_for(self.sub_region_models, met)
 
     @field_validator("pollutants")
     @classmethod

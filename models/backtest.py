@@ -163,7 +163,7 @@ def _read_tables(reader: str, paths: Sequence[str]) -> tuple[pd.DataFrame, pd.Da
 
 
 def load_domain_data(domain: DomainConfig, root: Path | str | None = None, *,
-                     history: bool = True) -> DomainData:
+                     history: bool = True, met: str = "perfect") -> DomainData:
     """Read a domain's files (glob patterns relative to ``root`` or the datasets directory).
 
     Parameters
@@ -174,6 +174,9 @@ def load_domain_data(domain: DomainConfig, root: Path | str | None = None, *,
     history : bool
         Extend units back in time with the domain's ``history`` records
         (:func:`features.history.extend_unit_record`); ``False`` reads the domain's own files only.
+    met : {"perfect", "cycles", "none"}
+        The met mode the data will be forecast with: it decides how sub-regions are trained
+        (``domain.models_for(met)``: on their mean series, or on their stations).
 
     Raises
     ------
@@ -185,6 +188,7 @@ def load_domain_data(domain: DomainConfig, root: Path | str | None = None, *,
     from airwarn.features.history import extend_unit_record
 
     root = Path(root) if root is not None else datasets_dir()
+    sub_region_models = domain.models_for(met)  # ValueError on an unknown met mode
     paths: list[str] = []
     for pat in domain.files:
         hits = sorted(glob.glob(str(root / pat)))
@@ -212,7 +216,7 @@ def load_domain_data(domain: DomainConfig, root: Path | str | None = None, *,
             source=f"domain {domain.name}: history {rec.file} ({rec.station} → {rec.unit})")
     pts = {s.id: (s.lat, s.lon) for s in domain.stations}
     names = {s.id: s.name or s.id for s in domain.stations}
-    if domain.sub_regions and domain.sub_region_models == "members":
+    if domain.sub_regions and sub_region_models == "members":
         obs_r, _, pts_r, names_r = _to_sub_regions(domain, obs, met, pts)
         fu = ForecastUnits({s.id: str(s.sub_region) for s in domain.stations}, obs_r,
                            Geometry.within(pts_r, domain.neighbour_radius_km), names_r)

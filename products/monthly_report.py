@@ -135,7 +135,8 @@ def read_obs_source(path: str | Path, stations: pd.DataFrame | None, unit_ids: S
 
 
 def _domain(path: Path) -> tuple[pd.DataFrame, dict[str, list[Any]]]:
-    """Unit observations and unit points of a backtest domain file (``configs/domains/*.yaml``)."""
+    """Unit observations and unit points (lon, lat degrees, name) of a backtest domain file
+    (``configs/domains/*.yaml``): its stations, or its sub-regions when it has them."""
     p = Path(path).resolve()
     return _domain_cached(str(p), p.stat().st_mtime if p.exists() else 0.0)
 
@@ -150,8 +151,10 @@ def _domain_cached(path: str, mtime: float) -> tuple[pd.DataFrame, dict[str, lis
         data = load_domain_data(dom)
     except FileNotFoundError as exc:
         raise ValueError(f"{path}: {exc}") from None
-    points = {s.id: [s.lon, s.lat, s.name or s.id] for s in dom.stations}
-    return data.obs_units, points
+    # the units forecasts are verified for (a domain's sub-regions, when it has them)
+    obs_units, geometry, names = data.verification
+    points = {u: [lon, lat, names.get(u, u)] for u, (lat, lon) in geometry.points.items()}
+    return obs_units, points
 
 
 def build_monthly_result(month: str, *, data_dir: str | Path | None = None,

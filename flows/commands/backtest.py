@@ -41,16 +41,16 @@ def register(app: typer.Typer) -> None:
             "records (earlier records of a unit from another source)."),
     ) -> None:
         """Backtest the forecast models on a domain and print the score table."""
-        from airwarn.configs.model_schema import load_domain, load_model_settings
+        from airwarn.configs.model_schema import MET_MODES, load_domain, load_model_settings
         from airwarn.models.backtest import format_scores, load_domain_data, run_backtest
 
         from airwarn import configs
 
-        if met not in ("perfect", "none", "cycles"):
-            raise typer.BadParameter(f"--met must be 'perfect', 'cycles' or 'none', got {met!r}")
+        if met not in MET_MODES:
+            raise typer.BadParameter(f"--met must be one of {', '.join(MET_MODES)}, got {met!r}")
         dom = load_domain(domain)
         try:
-            data = load_domain_data(dom, history=not no_history)
+            data = load_domain_data(dom, history=not no_history, met=met)
         except (FileNotFoundError, ValueError) as exc:
             typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
             raise typer.Exit(2) from None

@@ -616,7 +616,8 @@ class _Case:
     """What every phase of a hindcast reads: the domain's data, its region and observations
     (rebuilt in a worker process from the domain file: only plain values cross processes)."""
 
-    def __init__(self, domain_path: Path | str, history: bool = True) -> None:
+    def __init__(self, domain_path: Path | str, history: bool = True, met: str = "perfect"
+                 ) -> None:
         from airwarn.configs.model_schema import load_domain
         from airwarn.configs.warning_schema import load_ladder
         from airwarn.models.backtest import load_domain_data
@@ -624,7 +625,8 @@ class _Case:
         self.domain_path = str(domain_path)
         self.dom = load_domain(domain_path)
         self.history = history
-        self.data = load_domain_data(self.dom, history=history)
+        self.met = met  # how the domain's sub-regions are trained depends on it
+        self.data = load_domain_data(self.dom, history=history, met=met)
         # the units warnings are issued and verified for (a domain's sub-regions, whether its
         # models train on their mean series or on their stations)
         obs_units, geometry, names = self.data.verification
@@ -657,8 +659,10 @@ def _backtest(case: _Case, out: Path, tag: str, tr_end: Any, te_start: Any, te_e
            "issue_hour": issue_hour, "hourly": hourly, "light": light}
     if scheme is not None:
         key["fold_scheme"] = scheme
+    if case.met != met:
+        raise ValueError(f"hindcast case read for met {case.met!r}, backtest asked for {met!r}")
     if case.dom.sub_regions:  # the same file trains differently with the other setting
-        key["sub_region_models"] = case.dom.sub_region_models
+        key["sub_region_models"] = case.dom.models_for(met)
     if not history:
         key["history"] = False
     if scheme == "cross":  # the whole training period: no window
@@ -757,13 +761,13 @@ def best_candidate(rows: Sequence[Mapping[str, Any]]) -> tuple[str, float]:
 _CASES: dict[str, _Case] = {}
 
 
-def _case(domain_path: Path | str, history: bool = True) -> _Case:
-    """:class:`_Case` of a domain file (with or without its history records), built once per
-    process (a worker runs several jobs)."""
-    key = f"{domain_path}|{history}"
+def _case(domain_path: Path | str, history: bool = True, met: str = "perfect") -> _Case:
+    """:class:`_Case` of a domain file (with or without its history records, for met mode
+    ``met``), built once per process (a worker runs several jobs)."""
+    key = f"{domain_path}|{history}|{met}"
     if key not in _CASES:
         _CASES.clear()  # one domain at a time
-        _CASES[key] = _Case(domain_path, history)
+        _CASES[key] = _Case(domain_path, history, met)
     return _CASES[key]
 
 
@@ -781,7 +785,7 @@ def _fold_backtest(domain_path: str, out: str, f_train_end: str, f_start: str, f
     if key in _FOLDS:
         return _FOLDS[key]
     t1, c1 = time.perf_counter(), time.process_time()
-    case = _case(domain_path, opts.get("history", True))
+    case = _case(domain_path, opts.get("history", True), opts["met"])
     tag = "fold" if scheme == "last" else f"fold_{scheme}"
     fold = _backtest(case, Path(out), tag, f_train_end, f_start, f_sel_end, scheme=scheme,
                      **opts)
@@ -815,7 +819,7 @@ def _candidate_job(domain_path: str, out: str, f_train_end: str, f_start: str, f
     files). Plain values in and out (runs in a worker process or in the main one)."""
     fb, fold = _fold_backtest(domain_path, out, f_train_end, f_start, f_sel_end,
                               {**opts, "reuse": True}, scheme)
-    case = _case(domain_path, opts.get("history", True))
+    case = _case(domain_path, opts.get("history", True), opts["met"])
     return candidate_row(fold, case.region, case.obs_lv, fb["select_start"], fb["select_end"],
                          Path(out) / fb["tag"], trigger, probability,
                          o3_probability=fb["o3_probability"])
@@ -833,7 +837,7 @@ def _fold_job(domain_path: str, out: str, f_train_end: str, f_start: str, f_sel_
     worker process)."""
     fb, fold = _fold_backtest(domain_path, out, f_train_end, f_start, f_sel_end, opts, scheme)
     t2 = time.perf_counter()
-    case = _case(domain_path, opts.get("history", True))
+    case = _case(domain_path, opts.get("history", True), opts["met"])
     f_start, f_sel_end, o3_p = fb["select_start"], fb["select_end"], fb["o3_probability"]
     if selection == "chain":
         trigger, prob, cand = choose_trigger_chain(fold, case.region, case.obs_lv, f_start,
@@ -982,7 +986,7 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
     out.mkdir(parents=True, exist_ok=True)
     secs: dict[str, float] = {}
     t0 = time.perf_counter()
-    case = _case(domain_path, history)
+    case = _case(domain_path, history, met)
     dom, units, region, ladder, od, obs_lv = (case.dom, case.units, case.region, case.ladder,
                                               case.od, case.obs_lv)
     opts = {"met": met, "issue_hour": issue_hour, "hourly": hourly, "light": light,
@@ -1108,6 +1112,8 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
                     "test_end": str(_day(test_end).date()), "issue_hour_local": issue_hour,
                     "ladder": ladder.id, "units": units,
                     "unit_names": {u: case.region_args[1].get(u, u) for u in units},
+                    # how the sub-regions were trained (their mean series, or their stations)
+                    "sub_region_models": dom.models_for(met) if dom.sub_regions else None,
                     "hourly_models": hourly,
                     "light_models": light,
                     "history": [r.model_dump() for r in dom.history] if history else [],

@@ -94,8 +94,11 @@ def test_the_shipped_beijing_city_domain_is_one_unit_of_the_twelve_stations() ->
     assert [s.id for s in dom.stations] == [s.id for s in multi.stations]
     assert dom.files == multi.files and dom.pollutants == multi.pollutants
     # the general domain schema (ingest) reads the same file
-    assert load_general(ROOT / "configs" / "domains" / "beijing_city.yaml").sub_regions[0].id \
-        == "beijing"
+    general = load_general(ROOT / "configs" / "domains" / "beijing_city.yaml")
+    assert general.sub_regions[0].id == "beijing"
+    assert general.sub_region_models == dom.sub_region_models
+    assert [dom.models_for(m) for m in ("perfect", "cycles", "none")] == \
+        ["mean", "mean", "members"]
 
 
 def _arrays(units: list[str]) -> ForecastArrays:
@@ -154,10 +157,38 @@ def test_members_mode_trains_on_the_stations_and_verifies_the_sub_region() -> No
     assert mean.forecast_units is None and mean.verification[2] == {"bj": "北京市"}
 
 
+def test_sub_region_models_per_met_mode() -> None:
+    """``sub_region_models`` as a mapping: the stations train the no-met models only."""
+    dom = _domain([{"id": "bj", "name": "北京市"}]).model_copy(
+        update={"sub_region_models": {"none": "members"}})
+    with_met = load_domain_data(dom, root=DATA, met="perfect")
+    without = load_domain_data(dom, root=DATA, met="none")
+    assert with_met.forecast_units is None
+    assert sorted(with_met.obs_units["unit_id"].unique()) == ["bj"]
+    assert without.forecast_units is not None
+    assert sorted(without.obs_units["unit_id"].unique()) == ["Dingling", "Dongsi"]
+    # both verify the same unit, on the same observations
+    pd.testing.assert_frame_equal(without.verification[0], with_met.obs_units)
+    assert dom.models_for("cycles") == "mean"  # modes not named: mean
+    with pytest.raises(ValueError, match="met mode 'nwp'"):
+        load_domain_data(dom, root=DATA, met="nwp")
+
+
+def test_sub_region_models_mapping_is_validated() -> None:
+    base = _domain([{"id": "bj", "name": "北京市"}]).model_dump()
+    with pytest.raises(ValidationError, match="sub_region_models"):
+        DomainConfig.model_validate({**base, "sub_region_models": {"none": "stations"}})
+    with pytest.raises(ValidationError, match="sub_region_models"):
+        DomainConfig.model_validate({**base, "sub_region_models": {"nwp": "members"}})
+
+
 def test_the_shipped_chengdu_city_domain_is_one_unit_of_the_three_stations() -> None:
     dom = load_domain(ROOT / "configs" / "domains" / "chengdu_city.yaml")
     stations = load_domain(ROOT / "configs" / "domains" / "chengdu_five_cities.yaml")
     assert [(r.id, r.name, r.min_stations) for r in dom.sub_regions] == [("chengdu", "成都市", 2)]
     assert [s.id for s in dom.stations] == [s.id for s in stations.stations]
     assert {s.sub_region for s in dom.stations} == {"chengdu"}
-    assert dom.sub_region_models == "mean" and dom.files == stations.files
+    assert dom.files == stations.files
+    # chosen on the training fold per met mode (docs/notes/w9-nomet-members.md)
+    assert [dom.models_for(m) for m in ("perfect", "cycles", "none")] == \
+        ["mean", "mean", "members"]

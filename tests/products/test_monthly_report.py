@@ -139,6 +139,20 @@ def test_airwarn_verify_bad_inputs(tmp_path):
     assert r.exit_code == 2 and "junk.nc" in r.output and "cannot read" in r.output
 
 
+def _mini_domain(path: Path, station_extra: str = "", tail: str = "") -> Path:
+    """A backtest domain file of the two stations of tests/data/uci (东四, 定陵)."""
+    path.write_text(
+        f"name: {path.stem}\nreader: prsa\n"
+        "files: ['uci/PRSA_Data_Dongsi_20130301-20130429.csv', "
+        "'uci/PRSA_Data_Dingling_20130301-20130429.csv']\n"
+        "pollutants: [pm25, o3]\n"
+        "source: UCI Beijing Multi-Site Air-Quality Data (Zhang et al. 2017), CC BY 4.0\n"
+        f"stations:\n  - {{id: Dongsi, name: 东四, lat: 39.9522, lon: 116.434{station_extra}}}\n"
+        f"  - {{id: Dingling, name: 定陵, lat: 40.2865, lon: 116.170{station_extra}}}\n" + tail,
+        encoding="utf-8")
+    return path
+
+
 def test_airwarn_verify_on_real_beijing_observations(tmp_path, monkeypatch):
     """A month of the real Beijing benchmark (UCI PRSA slice in tests/data, CC BY 4.0): observations
     through a backtest domain file, forecasts in the backtest format that track them with error."""
@@ -148,15 +162,7 @@ def test_airwarn_verify_on_real_beijing_observations(tmp_path, monkeypatch):
 
     data = Path(__file__).resolve().parents[1] / "data"
     monkeypatch.setenv("AIRWARN_DATASETS_DIR", str(data))
-    dom = tmp_path / "beijing_mini.yaml"
-    dom.write_text(
-        "name: beijing_mini\nreader: prsa\n"
-        "files: ['uci/PRSA_Data_Dongsi_20130301-20130429.csv', "
-        "'uci/PRSA_Data_Dingling_20130301-20130429.csv']\n"
-        "pollutants: [pm25, o3]\n"
-        "source: UCI Beijing Multi-Site Air-Quality Data (Zhang et al. 2017), CC BY 4.0\n"
-        "stations:\n  - {id: Dongsi, name: 东四, lat: 39.9522, lon: 116.434}\n"
-        "  - {id: Dingling, name: 定陵, lat: 40.2865, lon: 116.170}\n", encoding="utf-8")
+    dom = _mini_domain(tmp_path / "beijing_mini.yaml")
     obs, points = _domain(dom)
     assert set(obs["unit_id"]) == {"Dongsi", "Dingling"} and points["Dongsi"][2] == "东四"
     ds, _ = synthetic_archive(["Dongsi", "Dingling"], "2013-03-02", 29, seed=3, truth=obs,
@@ -176,3 +182,18 @@ def test_airwarn_verify_on_real_beijing_observations(tmp_path, monkeypatch):
     html = (out / "monthly_report_2013-03.html").read_text(encoding="utf-8")
     assert _img(html, "各区域 D+1").startswith(b"\x89PNG")  # station map from the domain points
     assert "2013-03 空气质量预报月度检验报告（基准数据）" in html and "成渝地区" not in html
+
+
+def test_a_domain_of_sub_regions_gives_the_sub_regions_observations_and_points(tmp_path,
+                                                                               monkeypatch):
+    """The monthly report verifies what the backtest forecast: a domain's sub-regions (北京市
+    of 东四 and 定陵, the real UCI slice), not its stations — whatever the sub-regions train on."""
+    from airwarn.products.monthly_report import _domain
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    monkeypatch.setenv("AIRWARN_DATASETS_DIR", str(data))
+    dom = _mini_domain(tmp_path / "beijing_mini_city.yaml", ", sub_region: bj",
+                       "sub_regions:\n  - {id: bj, name: 北京市}\nsub_region_models: members\n")
+    obs, points = _domain(dom)
+    assert set(obs["unit_id"]) == {"bj"}
+    assert points == {"bj": [pytest.approx(116.302), pytest.approx(40.11935), "北京市"]}
