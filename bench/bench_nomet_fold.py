@@ -24,7 +24,9 @@ change the met-mode ``daily`` trees: ``m400`` (``min_data_in_leaf``), ``l15`` (`
 ``ff0.5`` (``feature_fraction``), ``s43`` (``seed``), and ``aug6-12-18`` trains on the issues
 of these local hours (the fold forecasts at 12:00), ``hub40`` fits with the Huber loss (δ in
 µg/m³; one such candidate a process: the fit cache does not key on it), e.g. ``w7_m400_ff0.5``, ``w7_aug6-12-18``.
-``w8_…`` candidates (docs/notes/w8-trees.md) change the PM2.5 daily fits with meteorology:
+``w9_…`` candidates (docs/notes/w9-leaves.md) take the same parts, among them ``mf0.1``
+(``min_data_in_leaf_fraction`` of the met-mode daily fits: the leaf size capped at that share
+of a fit's rows). ``w8_…`` candidates (docs/notes/w8-trees.md) change the PM2.5 daily fits with meteorology:
 ``lin`` (linear trees), ``res1`` / ``res0.5`` (the target less 1 / 0.5 × the last 24 h's
 mean, added back when predicting); one such candidate a process. ``w8_members`` / ``w8_mean``
 (docs/notes/w8-city.md, ``--case beijing_city_…``): the city forecast from models trained on
@@ -193,6 +195,8 @@ def _w7(name: str) -> Callable[[Any], Any]:
     for part in name.split("_")[1:]:
         if part.startswith("ff"):
             upd["feature_fraction"] = float(part[2:])
+        elif part.startswith("mf"):
+            upd["min_data_in_leaf_fraction"] = float(part[2:])
         elif part.startswith(("aug", "hub")):
             continue  # training issue hours: _train_hours; Huber loss: _huber
         elif part.startswith("s"):
@@ -203,7 +207,7 @@ def _w7(name: str) -> Callable[[Any], Any]:
             upd["num_leaves"] = int(part[1:])
         else:
             raise SystemExit(f"candidate {name}: unknown part {part!r} "
-                             "(m…, l…, ff…, s…, aug…, hub…)")
+                             "(m…, mf…, l…, ff…, s…, aug…, hub…)")
     return lambda s: s.model_copy(update={"daily": s.daily.model_copy(update=upd)})
 
 
@@ -340,7 +344,7 @@ def candidate(name: str) -> tuple[Callable[[Any], Any], Any, str]:
     candidate."""
     if name.startswith("w6_"):
         return _w6(name), None, "configs/models.yaml as it is, with " + name[3:]
-    if name.startswith("w7_"):
+    if name.startswith(("w7_", "w9_")):
         return _w7(name), None, "configs/models.yaml as it is, daily (met) trees with " + name[3:]
     if name.startswith("w8_"):
         _w8_parts(name)
@@ -386,7 +390,7 @@ def fold_forecasts(case: _Case, name: str, train_end: str, scheme: str, fold_day
         return xr.load_dataset(nc)
     change, patch, _ = candidate(name)
     settings = load_model_settings()
-    if name != "current" and not name.startswith(("w6_", "w7_", "w8_")):
+    if name != "current" and not name.startswith(("w6_", "w7_", "w8_", "w9_")):
         # every other candidate is a change of the pre-choice settings
         settings = settings.model_copy(update={"daily_no_met": settings.daily_no_met.model_copy(
             update={"min_data_in_leaf_fraction": None})})
@@ -533,6 +537,7 @@ def main() -> None:
         print("w6_…          configs/models.yaml as it is with pw…/cmax…/shrink… parts")
         print("w7_…          configs/models.yaml as it is, met-mode daily trees m…/l…/ff… parts")
         print("w8_…          configs/models.yaml as it is, PM2.5 met daily fits lin / res… parts")
+        print("w9_…          as w7_…, e.g. w9_mf0.1 (met-mode leaf size capped at 10 % of a fit's rows)")
         return
     fits = _fit_cache.install()
     dom, train_end, scheme, fold_days = CASES[args.case]
