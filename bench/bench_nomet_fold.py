@@ -26,7 +26,8 @@ of these local hours (the fold forecasts at 12:00), ``hub40`` fits with the Hube
 µg/m³; one such candidate a process: the fit cache does not key on it), e.g. ``w7_m400_ff0.5``, ``w7_aug6-12-18``.
 ``w9_…`` candidates (docs/notes/w9-leaves.md) take the same parts, among them ``mf0.1``
 (``min_data_in_leaf_fraction`` of the met-mode daily fits: the leaf size capped at that share
-of a fit's rows). ``w8_…`` candidates (docs/notes/w8-trees.md) change the PM2.5 daily fits with meteorology:
+of a fit's rows) and ``o3mf0.06`` (the same for the O₃ fits only,
+``min_data_in_leaf_fraction_met``). ``w8_…`` candidates (docs/notes/w8-trees.md) change the PM2.5 daily fits with meteorology:
 ``lin`` (linear trees), ``res1`` / ``res0.5`` (the target less 1 / 0.5 × the last 24 h's
 mean, added back when predicting); one such candidate a process. ``w8_members`` / ``w8_mean``
 (docs/notes/w8-city.md, ``--case beijing_city_…``): the city forecast from models trained on
@@ -192,8 +193,11 @@ def _w7(name: str) -> Callable[[Any], Any]:
     """The settings change of a ``w7_…`` candidate: the met-mode ``daily`` trees
     (docs/notes/w7-leaves.md)."""
     upd: dict[str, Any] = {}
+    o3_cap: dict[str, float] = {}
     for part in name.split("_")[1:]:
-        if part.startswith("ff"):
+        if part.startswith("o3mf"):
+            o3_cap["o3"] = float(part[4:])
+        elif part.startswith("ff"):
             upd["feature_fraction"] = float(part[2:])
         elif part.startswith("mf"):
             upd["min_data_in_leaf_fraction"] = float(part[2:])
@@ -207,8 +211,11 @@ def _w7(name: str) -> Callable[[Any], Any]:
             upd["num_leaves"] = int(part[1:])
         else:
             raise SystemExit(f"candidate {name}: unknown part {part!r} "
-                             "(m…, mf…, l…, ff…, s…, aug…, hub…)")
-    return lambda s: s.model_copy(update={"daily": s.daily.model_copy(update=upd)})
+                             "(m…, mf…, o3mf…, l…, ff…, s…, aug…, hub…)")
+    return lambda s: s.model_copy(update={
+        "daily": s.daily.model_copy(update=upd),
+        **({"min_data_in_leaf_fraction_met": {**s.min_data_in_leaf_fraction_met, **o3_cap}}
+           if o3_cap else {})})
 
 
 @contextlib.contextmanager

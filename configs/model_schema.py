@@ -150,6 +150,10 @@ class ModelSettings(StrictModel):
         Pollutant → ``min_data_in_leaf`` (rows) of its daily models trained with future
         meteorology, over ``daily.min_data_in_leaf`` (:meth:`daily_params_for`); pollutants it
         does not name keep ``daily``.
+    min_data_in_leaf_fraction_met : dict of str to float
+        Pollutant → cap on that leaf size as a share of a fit's rows (``min_data_in_leaf_fraction``
+        of :func:`models.lgbm.leaf_rows`), over ``daily.min_data_in_leaf_fraction``: a leaf size
+        chosen on many units does not leave a domain of few units one split a tree.
     issue_hours : list of int or None
         Local issue hours to train for (default: settings.issue_hours).
     baseline_window_days : int
@@ -193,6 +197,8 @@ class ModelSettings(StrictModel):
     pooled_weight_met: dict[str, dict[int, Annotated[float, Field(ge=0, le=1)]]] = Field(
         default_factory=dict)
     min_data_in_leaf_met: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    min_data_in_leaf_fraction_met: dict[str, Annotated[float, Field(gt=0, le=0.5)]] = Field(
+        default_factory=dict)
     issue_hours: list[int] | None = None
     baseline_window_days: int = Field(default=60, ge=7)
 
@@ -201,22 +207,25 @@ class ModelSettings(StrictModel):
     def _targets(cls, v: list[str]) -> list[str]:
         return _check_targets(v)
 
-    @field_validator("min_data_in_leaf_met")
+    @field_validator("min_data_in_leaf_met", "min_data_in_leaf_fraction_met")
     @classmethod
-    def _leaf_targets(cls, v: dict[str, int]) -> dict[str, int]:
+    def _leaf_targets(cls, v: dict[str, Any]) -> dict[str, Any]:
         _check_targets(list(v))
         return v
 
     def daily_params_for(self, pollutant: str, met: bool) -> LgbmParams:
         """LightGBM parameters of ``pollutant``'s direct daily models: ``daily`` with
-        ``min_data_in_leaf_met[pollutant]`` over it when the models see future meteorology;
-        without it ``daily_no_met`` (``daily`` when unset)."""
+        ``min_data_in_leaf_met[pollutant]`` and ``min_data_in_leaf_fraction_met[pollutant]``
+        over it when the models see future meteorology; without it ``daily_no_met`` (``daily``
+        when unset)."""
         if not met:
             return self.daily if self.daily_no_met is None else self.daily_no_met
+        upd: dict[str, Any] = {}
         if pollutant in self.min_data_in_leaf_met:
-            return self.daily.model_copy(
-                update={"min_data_in_leaf": self.min_data_in_leaf_met[pollutant]})
-        return self.daily
+            upd["min_data_in_leaf"] = self.min_data_in_leaf_met[pollutant]
+        if pollutant in self.min_data_in_leaf_fraction_met:
+            upd["min_data_in_leaf_fraction"] = self.min_data_in_leaf_fraction_met[pollutant]
+        return self.daily.model_copy(update=upd) if upd else self.daily
 
     def event_weight_for(self, pollutant: str, met: bool) -> tuple[float, float] | None:
         """(threshold µg/m³, weight) of ``pollutant``'s event days: ``event_weight_met`` when
