@@ -100,3 +100,24 @@ def test_min_data_in_leaf_met_sets_only_the_named_pollutants_met_trees(slice_) -
         f = feats[0].take(slice(-10, None))
         pa, pb = predict_pollutant(a, f)["daily"], predict_pollutant(b, f)["daily"]
         assert (not np.allclose(pa, pb)) if leaf == 60 else np.array_equal(pa, pb)
+
+
+def test_min_data_in_leaf_fraction_met_caps_only_the_named_pollutants_met_leaves(slice_) -> None:
+    """A leaf size of 60 rows on the slice's ~40-row daily fits is capped at 10 % of them."""
+    obs, dobs, met, nomet = slice_
+    s = _settings(min_data_in_leaf_met={"pm25": 60}, min_data_in_leaf_fraction_met={"pm25": 0.1})
+    p = s.daily_params_for("pm25", met=True)
+    assert (p.min_data_in_leaf, p.min_data_in_leaf_fraction) == (60, 0.1)
+    assert s.daily_params_for("pm25", met=False).min_data_in_leaf_fraction is None
+    assert s.daily_params_for("o3", met=True).min_data_in_leaf_fraction is None
+    with pytest.raises(ValueError, match=r"\['so2'\] are not forecast targets"):
+        _settings(min_data_in_leaf_fraction_met={"so2": 0.1})
+    with pytest.raises(ValueError, match="less than or equal to 0.5"):
+        _settings(min_data_in_leaf_fraction_met={"pm25": 0.8})
+    m = train_pollutant(obs, dobs, met, "pm25", s, hourly=False)
+    text = m.daily[1][0].model_to_string()
+    leaf = int(text.split("[min_data_in_leaf: ")[1].split("]")[0])
+    rows = int(np.isfinite(dobs["pm25"].to_numpy()).sum())  # an upper bound on a fit's rows
+    assert 1 <= leaf <= int(np.ceil(0.1 * rows)) < 60
+    m_no = train_pollutant(obs, dobs, nomet, "pm25", s, hourly=False)
+    assert "[min_data_in_leaf: 10]" in m_no.daily[1][0].model_to_string()
