@@ -29,7 +29,8 @@ from matplotlib.figure import Figure
 
 from airwarn.core.timeutil import LOCAL_TZ
 
-__all__ = ["render_hindcast_report", "timeline_png", "reliability_png", "unit_labels"]
+__all__ = ["render_hindcast_report", "timeline_png", "reliability_png", "unit_labels",
+           "levels_table", "breakdown_table", "episodes_table", "o3_table", "selection_tables"]
 
 _RANK = {"none": 0, "blue": 1, "yellow": 2, "orange": 3, "red": 4}
 
@@ -143,6 +144,133 @@ def _f(v: Any, d: int = 2) -> str:
     return f"{v:.{d}f}" if isinstance(v, int | float) and v == v else "–"
 
 
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
+           marked: Sequence[bool] | None = None) -> str:
+    """An HTML table (cells escaped); ``marked`` rows are bold (the chosen candidate)."""
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = []
+    for i, r in enumerate(rows):
+        cls = " class='chosen'" if marked is not None and marked[i] else ""
+        body.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r)
+                    + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _score_row(s: Mapping[str, Any]) -> list[str]:
+    return [_f(s.get("pod")), _f(s.get("far")), _f(s.get("csi")), str(s.get("hits", "–")),
+            str(s.get("misses", "–")), str(s.get("false_alarms", "–"))]
+
+
+_SCORE_HEAD = ["POD", "FAR", "CSI", "hits", "misses", "false alarms"]
+
+
+def levels_table(ver: Mapping[str, Any]) -> str:
+    """The model's warnings per level (≥ yellow, ≥ orange, ≥ red) and lead day."""
+    rows = [[lvl, lead, *_score_row(s), _f(s.get("mean_lead_h"), 1)]
+            for lvl, by_lead in ver.get("levels", {}).items() for lead, s in by_lead.items()]
+    if not rows:
+        return "<p>no per-level table</p>"
+    return _table(["level ≥", "lead", *_SCORE_HEAD, "mean lead h"], rows)
+
+
+def breakdown_table(systems: Sequence[tuple[str, Mapping[str, Any]]],
+                    obs_lv: pd.DataFrame) -> str:
+    """Where each system's D+1 misses and false alarms are
+    (:func:`models.verify.hindcast.error_breakdown`): counts by the observed day's PM-gated
+    AQI, episode length, onset, and false alarms next to an episode (timing, not a wrong
+    event)."""
+    from airwarn.models.verify.hindcast import error_breakdown
+
+    parts = {name: error_breakdown(v["colour"]["D+1"], obs_lv) for name, v in systems
+             if "D+1" in v.get("colour", {})}
+    if not parts:
+        return "<p>no D+1 verification</p>"
+    cats = {kind: sorted({c for b in parts.values() for c in b[kind]})
+            for kind in ("misses", "false_alarms")}
+    rows = [[name] + [b["misses"].get(c, 0) for c in cats["misses"]]
+            + [b["false_alarms"].get(c, 0) for c in cats["false_alarms"]]
+            for name, b in parts.items()]
+    head = (["system"] + [f"miss: {c}" for c in cats["misses"]]
+            + [f"false alarm: {c}" for c in cats["false_alarms"]])
+    return _table(head, rows)
+
+
+def episodes_table(ver: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
+    """Every observed episode with its level and the lead of the model's first warning (h
+    before the episode's first day; "missed" when none was in force on it)."""
+    eps = ver.get("episodes", {}).get("list", [])
+    if not eps:
+        return "<p>no observed episode</p>"
+    labels = dict(zip([e["unit_id"] for e in eps],
+                      unit_labels([e["unit_id"] for e in eps], names), strict=True))
+    rows = [[labels[e["unit_id"]], e["start"], e["level"],
+             "missed 漏报" if e.get("lead_h") is None else _f(e["lead_h"], 0)] for e in eps]
+    caught = sum(e.get("lead_h") is not None for e in eps)
+    return (f"<details><summary>{len(eps)} observed episodes, {caught} warned before or on "
+            f"their first day</summary>"
+            + _table(["unit", "first day", "level", "first warning, h ahead"], rows)
+            + "</details>")
+
+
+def o3_table(ver: Mapping[str, Any]) -> str:
+    """O3 MDA8 > 215 µg/m³ events: the median forecast, the calibrated probability (the
+    threshold chosen on the training fold) and persistence, per lead day."""
+    o3 = ver.get("o3_events")
+    if not o3:
+        return "<p>no O₃ in this domain</p>"
+    p = o3.get("probability_threshold")
+    systems = [("median", o3.get("median", {})),
+               (f"probability P ≥ {p}" if p is not None else "probability",
+                o3.get("probability", {})),
+               ("persistence", o3.get("persistence", {}))]
+    rows = [[name, lead, *_score_row(s)] for name, by_lead in systems
+            for lead, s in by_lead.items()]
+    return (_table(["system", "lead", *_SCORE_HEAD], rows)
+            + f"<p>O₃ advisories issued: {html.escape(str(o3.get('advisories', '–')))}.</p>")
+
+
+def selection_tables(meta: Mapping[str, Any], trigger: Mapping[str, Any] | None) -> str:
+    """The training fold's choices as tables: the colour trigger (through the chain), the O3
+    probability threshold and the climatology baseline's threshold; the chosen rows bold."""
+    sel = meta.get("selection", {})
+    model = sel.get("model") if isinstance(sel, Mapping) else None
+    if not isinstance(model, Mapping):
+        return f"<p>{html.escape(str(model or 'configured trigger (median)'))}</p>"
+    out = [f"<p>fold: {html.escape(str(model.get('scheme', '')))}, models trained ≤ "
+           f"{html.escape(str(model.get('train_end', '')))}, issues "
+           f"{html.escape(str(model.get('select_start', '')))} … "
+           f"{html.escape(str(model.get('select_end', '')))}, chosen by "
+           f"{html.escape(str(model.get('method', '')))} (D+1 CSI of the warnings).</p>"]
+    cand = model.get("candidates", [])
+    if cand:
+        chosen = trigger or {}
+
+        def is_chosen(c: Mapping[str, Any]) -> bool:
+            if chosen.get("trigger") == "median":
+                return c["trigger"] == "median"
+            return c["trigger"] == "probability" and c["probability"] == chosen.get("probability")
+
+        out.append("<h3>颜色预警触发 Colour trigger</h3>" + _table(
+            ["trigger", "P ≥", *_SCORE_HEAD],
+            [[c["trigger"], _f(c.get("probability")), *_score_row(c)] for c in cand],
+            [is_chosen(c) for c in cand]))
+    o3c = model.get("o3_candidates", [])
+    if o3c:
+        out.append("<h3>臭氧提示概率 O₃ probability (MDA8 > 215)</h3>" + _table(
+            ["P ≥", "POD", "FAR", "CSI"],
+            [[_f(c["probability"]), _f(c.get("pod")), _f(c.get("far")), _f(c.get("csi"))]
+             for c in o3c], [c["probability"] == model.get("o3_probability") for c in o3c]))
+    clim = sel.get("climatology", {}) if isinstance(sel, Mapping) else {}
+    cc = clim.get("candidates", []) if isinstance(clim, Mapping) else []
+    if cc:
+        best = max((c.get("csi") or 0.0) for c in cc)
+        out.append(f"<h3>气候基线 Climatology baseline (chosen on the "
+                   f"{html.escape(str(clim.get('chosen_on', '')))})</h3>" + _table(
+                       ["P ≥", "CSI"], [[_f(c["probability"]), _f(c.get("csi"))] for c in cc],
+                       [(c.get("csi") or 0.0) == best for c in cc]))
+    return "".join(out)
+
+
 def render_hindcast_report(ver: Mapping[str, Any], obs_lv: pd.DataFrame,
                            decisions: Mapping[str, Sequence[Any]], out_path: Path | str) -> Path:
     """Write the hindcast report (HTML, atomic)."""
@@ -164,18 +292,26 @@ def render_hindcast_report(ver: Mapping[str, Any], obs_lv: pd.DataFrame,
                     f"</td><td>{a['downgrade']}</td><td>{a['lift']}</td><td>{a['early_lifts']}"
                     f"</td><td>{a['regional']}</td></tr>")
     t0, t1 = meta.get("test_start"), meta.get("test_end")
+    names = meta.get("unit_names")
     imgs = []
     for name, dec in decisions.items():
-        png = timeline_png(obs_lv, dec, t0, t1, names=meta.get("unit_names"))
+        png = timeline_png(obs_lv, dec, t0, t1, names=names)
         imgs.append(f"<h3>{html.escape(name)}</h3><img src='{png}'>")
     rel = reliability_png(ver.get("reliability", {}))
-    sel = html.escape(str(meta.get("selection", "")))
+    trig = ver.get("trigger") or {}
+    trig_txt = ("median" if trig.get("trigger", "median") == "median"
+                else f"P(AQI > threshold) ≥ {trig.get('probability')}")
+    units = meta.get("units") or []
+    training = ({"mean": "its mean series", "members": "its stations, averaged"}.get(
+        str(meta.get("sub_region_models")), "") if meta.get("sub_region_models") else "")
     title = (f"预警回算 Warning hindcast — {meta.get('domain', '')}, met {meta.get('met', '')}, "
              f"test {t0} … {t1}")
     body = f"""<h1>{html.escape(title)}</h1>
 <p>{html.escape(str(meta.get('source', '')))}. Ladder {html.escape(str(meta.get('ladder', '')))}
 (PM2.5-gated colour warnings), issue {meta.get('issue_hour_local')}:00 local, train ≤
-{meta.get('train_end')}. Convention: {html.escape(str(meta.get('convention', '')))}.</p>
+{meta.get('train_end')}; {len(units)} unit(s){html.escape(f", each trained on {training}")
+if training else ""}; warnings triggered by the {html.escape(trig_txt)} (chosen on the training
+fold). Convention: {html.escape(str(meta.get('convention', '')))}.</p>
 <h2>颜色预警检验 Colour warnings (≥ yellow), per lead day</h2>
 <table><tr><th>system</th><th>lead</th><th>POD</th><th>FAR</th><th>CSI</th><th>hits</th>
 <th>misses</th><th>false alarms</th><th>mean lead h</th></tr>{''.join(rows)}</table>
@@ -183,18 +319,25 @@ def render_hindcast_report(ver: Mapping[str, Any], obs_lv: pd.DataFrame,
 事后实况代入同一预警流程. Its false alarms and misses are what the rules themselves cost (the 36-h
 lift rule, hysteresis, the 3-day horizon) against this day-by-day verification: the best any
 forecast can score here, not a baseline to beat.</p>
+<h2>分级检验 Per level (model)</h2>{levels_table(ver)}
+<h2>漏报与空报 Where the D+1 misses and false alarms are</h2>{breakdown_table(systems, obs_lv)}
+<p>Observed days by their PM2.5-gated daily AQI; "next to an episode": the day before or after
+an observed episode day (a timing error, not a wrong event).</p>
 <h2>过程与动作 Episodes and actions</h2>
 <table><tr><th>system</th><th>episodes</th><th>caught</th><th>mean lead h</th><th>issue</th>
 <th>upgrade</th><th>downgrade</th><th>lift</th><th>early lifts</th><th>regional</th></tr>
 {''.join(acts)}</table>
+{episodes_table(ver, names)}
+<h2>臭氧 O₃ MDA8 &gt; 215 µg/m³ (per unit and day)</h2>{o3_table(ver)}
 <h2>时间线 Timeline</h2>{''.join(imgs)}
 <h2>可靠性 Reliability</h2>{f"<img src='{rel}'>" if rel else "<p>no probabilities</p>"}
-<h2>阈值选择 Selection (training folds only)</h2><p><code>{sel}</code></p>"""
+<h2>阈值选择 Selection (training folds only)</h2>{selection_tables(meta, ver.get("trigger"))}"""
     css = embedded_font_face_css(title + body)
     doc = (f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'><title>"
            f"{html.escape(title)}</title><style>{css} body{{font-family:'{CSS_FAMILY}',sans-serif;"
            f"margin:1.5em;}} table{{border-collapse:collapse;font-size:13px}} td,th{{border:1px "
-           f"solid #BDBDBD;padding:2px 6px;text-align:right}} img{{max-width:100%}}</style>"
+           f"solid #BDBDBD;padding:2px 6px;text-align:right}} tr.chosen td{{font-weight:bold}} "
+           f"img{{max-width:100%}}</style>"
            f"</head><body>{body}</body></html>")
     out = Path(out_path)
     write_text_atomic(out, doc)

@@ -118,10 +118,68 @@ def test_chain_issue_upgrade_lift_and_verification(tmp_path, region):
                                          "test_end": str(DAYS[13].date())},
            "reliability": {"aqi_gt_150": {"D+1": {"bins": [{"p_mean": 0.2, "obs_freq": 0.25,
                                                             "n": 4}], "brier": 0.1}}}}
+    sel = {"model": {"scheme": "last", "train_end": "2023-12-31", "select_start": "2023-10-01",
+                     "select_end": "2023-12-28", "method": "chain",
+                     "candidates": [
+                         {"trigger": "median", "probability": 0.5, "hits": 5, "misses": 3,
+                          "false_alarms": 4, "pod": 0.625, "far": 0.444, "csi": 0.417},
+                         {"trigger": "probability", "probability": 0.35, "hits": 7,
+                          "misses": 1, "false_alarms": 5, "pod": 0.875, "far": 0.417,
+                          "csi": 0.538}],
+                     "o3_probability": 0.25,
+                     "o3_candidates": [{"probability": 0.15, "pod": 0.9, "far": 0.7, "csi": 0.28},
+                                       {"probability": 0.25, "pod": 0.8, "far": 0.5, "csi": 0.44}]},
+           "climatology": {"chosen_on": "training days",
+                           "candidates": [{"probability": 0.15, "csi": 0.2},
+                                          {"probability": 0.25, "csi": 0.3}]}}
+    o3 = {"median": {"D+1": {"pod": 0.0, "far": None, "csi": 0.0, "hits": 0, "misses": 3,
+                             "false_alarms": 0}},
+          "probability": {"D+1": {"pod": 0.6667, "far": 0.5, "csi": 0.4, "hits": 2, "misses": 1,
+                                  "false_alarms": 2}},
+          "probability_threshold": 0.25, "persistence": {"D+1": {
+              "pod": 0.3333, "far": 0.6667, "csi": 0.2, "hits": 1, "misses": 2,
+              "false_alarms": 2}}, "advisories": 4}
+    ver = {**ver, "trigger": {"trigger": "probability", "probability": 0.35}, "o3_events": o3,
+           "meta": {**ver["meta"], "selection": sel, "units": ["a", "b"],
+                    "unit_names": {"a": "甲", "b": "乙"}, "sub_region_models": None}}
     out = render_hindcast_report(ver, lv, {"model": dec}, tmp_path / "report.html")
     html = out.read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 2 and "@font-face" in html
     assert "<td>model</td><td>D+1</td><td>1.00</td><td>0.00</td>" in html
+    # per level: the 4 orange days were hits at D+1 for ≥ yellow and ≥ orange
+    assert "<tr><td>yellow</td><td>D+1</td><td>1.00</td><td>0.00</td><td>1.00</td><td>4</td>" \
+        in html
+    assert "<tr><td>orange</td><td>D+1</td><td>1.00</td>" in html
+    # every observed episode with its first warning's lead (h), units by name
+    assert "1 observed episodes, 1 warned" in html
+    assert "<tr><td>甲 a</td><td>2024-01-04</td><td>orange</td><td>36</td></tr>" in html
+    # O3 events: the probability row carries the fold's threshold
+    assert "<tr><td>probability P ≥ 0.25</td><td>D+1</td><td>0.67</td><td>0.50</td><td>0.40</td>" \
+        in html and "O₃ advisories issued: 4." in html
+    # the fold's choices as tables, the chosen rows bold
+    assert "<tr class='chosen'><td>probability</td><td>0.35</td><td>0.88</td>" in html
+    assert "<tr class='chosen'><td>0.25</td><td>0.80</td><td>0.50</td><td>0.44</td></tr>" in html
+    assert "<tr class='chosen'><td>0.25</td><td>0.30</td></tr>" in html
+    assert "warnings triggered by the P(AQI &gt; threshold) ≥ 0.35" in html
+    assert "{'model'" not in html  # no Python dict dumped into the page
+
+
+def test_report_breakdown_counts_a_missed_onset_and_a_late_lift():
+    """The report's table of where D+1 errors are: a missed first day of the 4-day orange
+    episode of unit a, and a warning left in force the day after it ended."""
+    from airwarn.products.hindcast_report import breakdown_table
+
+    lv = observed_levels(_obs(), load_ladder("national-2024", allow_long_horizon=True))
+    d1 = {"colour": {"D+1": {"miss_dates": ["a:2024-01-04"],
+                             "false_alarm_dates": ["a:2024-01-08"]}}}
+    html = breakdown_table([("x", d1)], lv)
+    heads = [h.split("</th>")[0] for h in html.split("<th>")[1:]]
+    cells = [c.split("</td>")[0] for c in html.split("<td>")[1:]]
+    row = dict(zip(heads, cells, strict=True))
+    assert row["system"] == "x"
+    assert row["miss: onset"] == "1" and row["miss: 3+-day episode"] == "1"
+    assert row["false alarm: next to an episode"] == "1"
+    assert sum(int(v) for k, v in row.items() if k.startswith("false alarm: aqi")) == 1
 
 
 def test_timeline_rows_carry_the_units_names():
