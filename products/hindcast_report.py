@@ -167,7 +167,8 @@ _SCORE_HEAD = ["POD", "FAR", "CSI", "hits", "misses", "false alarms"]
 def levels_table(ver: Mapping[str, Any]) -> str:
     """The model's warnings per level (≥ yellow, ≥ orange, ≥ red) and lead day."""
     rows = [[lvl, lead, *_score_row(s), _f(s.get("mean_lead_h"), 1)]
-            for lvl, by_lead in ver.get("levels", {}).items() for lead, s in by_lead.items()]
+            for lvl, by_lead in (ver.get("levels") or {}).items()
+            for lead, s in (by_lead or {}).items()]
     if not rows:
         return "<p>no per-level table</p>"
     return _table(["level ≥", "lead", *_SCORE_HEAD, "mean lead h"], rows)
@@ -219,12 +220,12 @@ def o3_table(ver: Mapping[str, Any]) -> str:
     if not o3:
         return "<p>no O₃ in this domain</p>"
     p = o3.get("probability_threshold")
-    systems = [("median", o3.get("median", {})),
+    systems = [("median", o3.get("median")),
                (f"probability P ≥ {p}" if p is not None else "probability",
-                o3.get("probability", {})),
-               ("persistence", o3.get("persistence", {}))]
+                o3.get("probability")),
+               ("persistence", o3.get("persistence"))]
     rows = [[name, lead, *_score_row(s)] for name, by_lead in systems
-            for lead, s in by_lead.items()]
+            for lead, s in (by_lead or {}).items()]
     return (_table(["system", "lead", *_SCORE_HEAD], rows)
             + f"<p>O₃ advisories issued: {html.escape(str(o3.get('advisories', '–')))}.</p>")
 

@@ -182,6 +182,20 @@ def test_report_breakdown_counts_a_missed_onset_and_a_late_lift():
     assert sum(int(v) for k, v in row.items() if k.startswith("false alarm: aqi")) == 1
 
 
+def test_report_o3_table_without_a_chosen_probability():
+    """A hindcast whose fold chose no O3 probability (its ``probability`` is null) still
+    reports the median's and persistence's O3 events."""
+    from airwarn.products.hindcast_report import o3_table
+
+    s = {"D+1": {"pod": 0.5, "far": 0.5, "csi": 0.3333, "hits": 1, "misses": 1,
+                 "false_alarms": 1}}
+    html = o3_table({"o3_events": {"median": s, "probability": None,
+                                   "probability_threshold": None, "persistence": s,
+                                   "advisories": 2}})
+    assert "<tr><td>median</td><td>D+1</td><td>0.50</td><td>0.50</td><td>0.33</td>" in html
+    assert "<td>persistence</td>" in html and "P ≥" not in html
+
+
 def test_timeline_rows_carry_the_units_names():
     """Forecasters read 北京市 / 奥体中心, not ids: the timeline's row labels."""
     from airwarn.products.hindcast_report import unit_labels
