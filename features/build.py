@@ -347,6 +347,10 @@ class CycleMet:
 
     When the newest cycle is late or missing the previous one is used: its valid times already
     cover the future (shifted by its age), and :meth:`describe` records the cycle and its age.
+    When the newest cycle is partial (its steps stop short of the end of D+3, or some are
+    missing) the hours it lacks from its reference time on are taken, variable by variable and
+    unit by unit, from the older cycles at the same valid times, newest first; hours no cycle
+    covers stay NaN. :meth:`describe` lists the older cycles used and their hours (``stitched``).
     """
 
     name = "cycle"
@@ -358,6 +362,8 @@ class CycleMet:
         self.latency_h = latency_h
         self.max_age_h = max_age_h
         self._cache: dict[pd.Timestamp, pd.DataFrame | None] = {}
+        #: per issue time: the older cycles whose hours filled the newest one's gaps
+        self._stitched: dict[pd.Timestamp, list[dict[str, Any]]] = {}
 
     def _candidates(self, issue_time: pd.Timestamp) -> list[pd.Timestamp]:
         t = pd.Timestamp(issue_time).tz_convert("UTC") - pd.Timedelta(hours=self.latency_h)
@@ -395,24 +401,56 @@ class CycleMet:
 
     def panel(self, issue_time: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp,
               units: Sequence[str]) -> Panel:
-        """Met of the newest available cycle (NaN where the cycle does not reach)."""
-        ref, _ = self.cycle_for(issue_time)
-        if ref is None:
+        """Met of the newest available cycle, its gaps from its reference time on filled from
+        the older cycles (NaN where none reaches)."""
+        refs = [r for r in self._candidates(issue_time) if self._load(r) is not None]
+        if not refs:
             return NoMet().panel(issue_time, start, end, units)
-        df = self._load(ref)
+        df = self._load(refs[0])
         p = make_panel(df, [v for v in MET_VARS if v in df.columns], units, start=start, end=end)
+        future = (p.times >= refs[0])[:, None]  # the part the newest cycle forecasts
+        ahead = p.times >= pd.Timestamp(issue_time).tz_convert("UTC")  # what describe reports
+        used: list[dict[str, Any]] = []
+        for older in refs[1:]:
+            gaps = {v: future & ~np.isfinite(a) for v, a in p.data.items()}
+            if not any(g.any() for g in gaps.values()):
+                break
+            q = make_panel(self._load(older), list(p.data), units, start=start, end=end)
+            hours = np.zeros(len(p.times), dtype=bool)
+            for v, g in gaps.items():
+                if v not in q.data:
+                    continue
+                take = g & np.isfinite(q.data[v])
+                p.data[v] = np.where(take, q.data[v], p.data[v])
+                hours |= take.any(axis=1) & ahead
+            if hours.any():
+                used.append({"cycle": older.isoformat(), "hours": int(hours.sum()),
+                             "from": p.times[hours][0].isoformat(),
+                             "to": p.times[hours][-1].isoformat()})
+        self._stitched[pd.Timestamp(issue_time).tz_convert("UTC")] = used
         p.data = _derive_met(p.data)
         return p
 
     def describe(self, issue_time: pd.Timestamp) -> dict[str, Any]:
-        """Cycle reference time, its age (h) and missing newer cycles."""
+        """Cycle reference time, its age (h), missing newer cycles, and the older cycles that
+        filled a partial cycle's gaps up to the end of D+3 (``stitched``: cycle, hours, first
+        and last valid time, UTC)."""
         ref, missing = self.cycle_for(issue_time)
         if ref is None:
             return {"met": "cycle", "cycle": None, "missing_cycles": missing,
                     "note": "no forecast cycle available: models run without future met"}
-        age = (pd.Timestamp(issue_time).tz_convert("UTC") - ref).total_seconds() / 3600
-        return {"met": "cycle", "cycle": ref.isoformat(), "cycle_age_h": age,
-                "missing_cycles": missing}
+        t = pd.Timestamp(issue_time).tz_convert("UTC")
+        age = (t - ref).total_seconds() / 3600
+        out: dict[str, Any] = {"met": "cycle", "cycle": ref.isoformat(), "cycle_age_h": age,
+                               "missing_cycles": missing}
+        if t not in self._stitched:  # what a run's panel would take, to the end of D+3
+            units = sorted(self._load(ref)["unit_id"].astype(str).unique())
+            self.panel(t, t, t + pd.Timedelta(hours=horizon_hours(t) - 1), units)
+        if self._stitched.get(t):
+            out["stitched"] = self._stitched[t]
+            out["note"] = ("partial cycle: hours it lacks from the older cycle(s) "
+                           + ", ".join(f"{u['cycle']} ({u['hours']} h)" for u in out["stitched"]))
+        return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -282,7 +282,7 @@ def _demo_source(config: AirwarnConfig, data_dir: Path) -> MetSource:
 
 
 def _cycles_source(config: AirwarnConfig, data_dir: Path) -> MetSource:
-    import xarray as xr
+    from airwarn.features.met_cycles import read_cycle
 
     cycles = RunStore(data_dir).met_cycles_dir
     stations = run_stations(config)
@@ -294,8 +294,11 @@ def _cycles_source(config: AirwarnConfig, data_dir: Path) -> MetSource:
         if not path.exists():
             return None
         try:
-            with xr.open_dataset(path, chunks={}) as ds:
-                return sample_units(ds, config.region, stations=stations)
+            # every hour from the reference time (3-hourly or 6-hourly steps interpolated, the
+            # window rates of tp/ssrd held over their windows): the daily met features need
+            # ≥ 12 valid hours a day, which the steps alone (8 or 4) never give
+            ds = read_cycle(data_dir, ref, hourly=True)
+            return sample_units(ds, config.region, stations=stations)
         except (OSError, ValueError, KeyError) as exc:
             log.warning("met cycle %s unreadable (%s): treated as missing", path, exc)
             return None

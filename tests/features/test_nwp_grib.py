@@ -283,6 +283,86 @@ def test_arrivals_say_what_was_available_when(tmp_path):
     assert late["complete_to"] == 30
 
 
+# ------------------------------------------------------------------------------ a run's met source
+def _units_at(df: pd.DataFrame, unit: str, v: str) -> pd.Series:
+    g = df[df["unit_id"] == unit]
+    return pd.Series(g[v].to_numpy(), index=pd.DatetimeIndex(g["time"]))
+
+
+def test_a_run_reads_ingested_3_hourly_cycles_every_hour(tmp_path):
+    """The operational met source (``met=cycles``) on a real GRIB2 cycle (3-hourly steps, IFS
+    encoding) ingested by ``airwarn ingest``: every hour from the reference time has values —
+    the daily met features need ≥ 12 valid hours a day, which 8 steps a day never give."""
+    from airwarn.features.build import local_day_start, met_day_features
+    from airwarn.features.met_sampling import sample_units
+    from airwarn.features.run_inputs import make_met_source, run_stations
+    from airwarn.flows.daily import config_for
+
+    d = tmp_path / "d"
+    p = write_grib2(cycle(steps=range(0, 121, 3)), tmp_path / "c00.grib2")
+    assert runner.invoke(app, ["ingest", str(p), "--data-dir", str(d)]).exit_code == 0
+    cfg = config_for(d)
+    src, degraded = make_met_source(cfg, "auto")   # not a demo world: the cycle store
+    assert degraded == [] and src.name == "cycle"
+    issue = pd.Timestamp("2026-01-20T15:00", tz="Asia/Shanghai").tz_convert("UTC")
+    d0 = local_day_start(issue)
+    units = ["chengdu", "cq_central"]
+    mp = src.panel(issue, d0 - pd.Timedelta(days=1), d0 + pd.Timedelta(hours=96 - 1), units)
+    t2m = pd.Series(mp.data["t2m"][:, 1], index=mp.times)
+    fc = t2m[t2m.index >= REF.tz_localize("UTC")]
+    assert fc.notna().all() and len(fc) == 88   # 00 UTC (08 local) to the end of D+3
+    # at the steps the stored values sampled as they are; between them interpolated
+    with xr.open_dataset(d / "met" / "cycles" / "2026012000.nc") as raw:
+        steps = sample_units(raw.load(), cfg.region, stations=run_stations(cfg))
+    at_steps = _units_at(steps, "cq_central", "t2m")
+    np.testing.assert_allclose(fc.reindex(at_steps.index).dropna(),
+                               at_steps.reindex(fc.index).dropna(), atol=1e-4)
+    mid = REF.tz_localize("UTC") + pd.Timedelta(hours=4)
+    assert fc[mid] == pytest.approx(at_steps.iloc[1] + (at_steps.iloc[2] - at_steps.iloc[1]) / 3,
+                                    abs=1e-3)
+    days = met_day_features(mp, mp.index(d0), 4)
+    assert np.isfinite(days["t2m"][:, 1]).all() and np.isfinite(days["rain"][:, 1]).all()
+    assert 270 < days["t2m"][1, 1] < 290   # K, the fixture's winter temperatures
+
+
+def test_a_partial_cycle_takes_the_hours_it_lacks_from_the_older_cycle(tmp_path):
+    """The 12 UTC cycle arrived only to step 48 (partial); the 00 UTC cycle reaches D+3: the
+    run uses the newer cycle as far as it goes and the older one after, and says so."""
+    from airwarn.features.met_cycles import read_cycle
+    from airwarn.features.met_sampling import sample_units
+    from airwarn.features.run_inputs import make_met_source, run_stations
+    from airwarn.flows.daily import config_for
+
+    d = tmp_path / "d"
+    old = write_grib2(cycle(steps=range(0, 121, 3), seed=1), tmp_path / "c00.grib2")
+    new = write_grib2(cycle(steps=range(0, 49, 3), ref=REF + pd.Timedelta(hours=12), seed=2),
+                      tmp_path / "c12.grib2")
+    res = runner.invoke(app, ["ingest", str(old), str(new), "--data-dir", str(d)])
+    assert res.exit_code == 0 and "PARTIAL" in res.output, res.output
+    cfg = config_for(d)
+    src, _ = make_met_source(cfg, "cycles")
+    issue = pd.Timestamp("2026-01-21T05:00", tz="Asia/Shanghai").tz_convert("UTC")
+    end = pd.Timestamp("2026-01-24T23:00", tz="Asia/Shanghai").tz_convert("UTC")
+    mp = src.panel(issue, issue, end, ["cq_central"])
+    got = pd.Series(mp.data["t2m"][:, 0], index=mp.times)
+    assert got.notna().all()
+    st = run_stations(cfg)
+    newer = _units_at(sample_units(read_cycle(d, REF + pd.Timedelta(hours=12), hourly=True),
+                                   cfg.region, stations=st), "cq_central", "t2m")
+    older = _units_at(sample_units(read_cycle(d, REF, hourly=True), cfg.region, stations=st),
+                      "cq_central", "t2m")
+    last_new = pd.Timestamp("2026-01-22T12:00Z")
+    np.testing.assert_allclose(got[:last_new], newer.reindex(got[:last_new].index), atol=1e-4)
+    after = got[last_new + pd.Timedelta(hours=1):]
+    np.testing.assert_allclose(after, older.reindex(after.index), atol=1e-4)
+    info = src.describe(issue)
+    assert info["cycle"] == "2026-01-20T12:00:00+00:00" and info["cycle_age_h"] == 9.0
+    assert info["stitched"] == [{"cycle": "2026-01-20T00:00:00+00:00", "hours": 51,
+                                 "from": "2026-01-22T13:00:00+00:00",
+                                 "to": "2026-01-24T15:00:00+00:00"}]
+    assert "partial cycle" in info["note"]
+
+
 # ------------------------------------------------------------------------------ CF NetCDF cycles
 def _cf(path, names=("tas",), frt: str | None = "coord", lat=(26.0, 34.0), lon=(101.0, 111.0),
         times=None):
