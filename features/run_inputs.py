@@ -354,16 +354,23 @@ def met_notes(met_info: dict[str, Any]) -> list[str]:
     -------
     list of str
         ``no meteorology forecast cycle available …`` (a cycle source without any cycle) or
-        ``meteorology cycle <ref> used, <age> h old; missing newer cycles …``; empty otherwise.
+        ``meteorology cycle <ref> used, <age> h old; missing newer cycles …``, and for a
+        partial cycle ``meteorology cycle <ref> partial: <n> h from … to … taken from cycle …``
+        per older cycle used (``stitched``); empty otherwise.
     """
     if met_info.get("met") == "cycle" and met_info.get("cycle") is None:
         return ["no meteorology forecast cycle available: forecast without future "
                 "meteorology (气象预报缺失)"]
+    out = []
     if met_info.get("missing_cycles"):
         age = met_info.get("cycle_age_h")
-        return [f"meteorology cycle {met_info['cycle']} used, {age:.0f} h old; missing newer "
-                f"cycles {', '.join(met_info['missing_cycles'])} (气象预报延迟)"]
-    return []
+        out.append(f"meteorology cycle {met_info['cycle']} used, {age:.0f} h old; missing newer "
+                   f"cycles {', '.join(met_info['missing_cycles'])} (气象预报延迟)")
+    for st in met_info.get("stitched") or []:
+        out.append(f"meteorology cycle {met_info['cycle']} partial: {st['hours']} h from "
+                   f"{st['from']} to {st['to']} taken from cycle {st['cycle']} "
+                   "(气象预报不完整，缺失时段用上一时次)")
+    return out
 
 
 # --------------------------------------------------------------------------------------------

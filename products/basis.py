@@ -1,7 +1,7 @@
 """数据依据 / Data used: which meteorology cycle and observations a product rests on, and how
 late they arrived — one or two lines for bulletins, from the forecast's ``inputs`` attribute.
 
-Keys read (all optional): ``cycle`` and ``cycle_age_h`` (``features.build.CycleMet.describe``),
+Keys read (all optional): ``cycle``, ``cycle_age_h`` and ``stitched`` (``features.build.CycleMet.describe``),
 ``met_source``, ``obs_last_time`` (ISO time, or per pollutant), and ``arrival``
 (``features.acquire.arrival_info``: ``met_source met_arrived met_late_h obs_arrived
 obs_late_h``). Times are printed in Asia/Shanghai; lateness in hours after the feed's usual
@@ -70,6 +70,15 @@ def input_basis(inputs: Mapping[str, Any] | None, lang: str = "zh") -> list[str]
                     f"{age_s}{_late(arr.get('met_late_h'), zh)}") if zh else
                    (f"Meteorology: {src + ' ' if src else ''}cycle {utc:%Y-%m-%d %H} UTC"
                     f"{age_s}{_late(arr.get('met_late_h'), zh)}"))
+        for st in inputs.get("stitched") or []:  # a partial cycle's gaps from older cycles
+            old, t1 = _t(st.get("cycle")), _t(st.get("from"))
+            if old is None or t1 is None:
+                continue
+            t1 = t1.tz_convert(LOCAL_TZ)
+            out.append((f"气象预报不完整：{t1:%Y-%m-%d %H:%M} 起 {st.get('hours')} 小时取自 "
+                        f"{old.tz_convert('UTC'):%Y-%m-%d %H} 时（世界时）起报") if zh else
+                       (f"Meteorology incomplete: {st.get('hours')} h from {t1:%Y-%m-%d %H:%M} "
+                        f"(Beijing time) taken from cycle {old.tz_convert('UTC'):%Y-%m-%d %H} UTC"))
     elif "cycle" in inputs:
         out.append("气象预报：无可用预报（未使用未来气象）" if zh else
                    "Meteorology: no forecast cycle available (no future meteorology used)")

@@ -165,5 +165,21 @@ def test_bulletin_says_which_cycle_and_observations_and_how_late(config, tmp_pat
     assert input_basis({"met": "cycle", "cycle": None, "missing_cycles": []}, "en") == [
         "Meteorology: no forecast cycle available (no future meteorology used)"]
     assert input_basis(None) == [] and input_basis({"met_source": "none"}) == []
+    # a partial cycle whose later hours came from the previous cycle says so, in Beijing time
+    partial = {"met": "cycle", "cycle": "2026-01-20T12:00:00+00:00", "cycle_age_h": 9.0,
+               "stitched": [{"cycle": "2026-01-20T00:00:00+00:00", "hours": 51,
+                             "from": "2026-01-22T13:00:00+00:00",
+                             "to": "2026-01-24T15:00:00+00:00"}]}
+    assert input_basis(partial)[1] == \
+        "气象预报不完整：2026-01-22 21:00 起 51 小时取自 2026-01-20 00 时（世界时）起报"
+    assert input_basis(partial, "en")[1] == ("Meteorology incomplete: 51 h from 2026-01-22 "
+                                             "21:00 (Beijing time) taken from cycle 2026-01-20 "
+                                             "00 UTC")
+    from airwarn.features.run_inputs import met_notes
+
+    assert met_notes(partial) == [
+        "meteorology cycle 2026-01-20T12:00:00+00:00 partial: 51 h from 2026-01-22T13:00:00+00:00"
+        " to 2026-01-24T15:00:00+00:00 taken from cycle 2026-01-20T00:00:00+00:00 "
+        "(气象预报不完整，缺失时段用上一时次)"]
     plain = render_bulletins(make_decision(), config, tmp_path / "b", pdf=False)
     assert "数据依据" not in plain["zh.md"].read_text()
