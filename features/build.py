@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -361,7 +362,9 @@ class CycleMet:
         self.cycle_hours = sorted(cycle_hours)
         self.latency_h = latency_h
         self.max_age_h = max_age_h
-        self._cache: dict[pd.Timestamp, pd.DataFrame | None] = {}
+        # the last few cycles read (a training pass walks the issues in time order: each cycle
+        # serves a few neighbouring issues, and a year of hourly cycles would not fit in memory)
+        self._cache: OrderedDict[pd.Timestamp, pd.DataFrame | None] = OrderedDict()
         #: per issue time: the older cycles whose hours filled the newest one's gaps
         self._stitched: dict[pd.Timestamp, list[dict[str, Any]]] = {}
 
@@ -379,16 +382,23 @@ class CycleMet:
             day -= pd.Timedelta(days=1)
         return out
 
+    #: cycles kept in memory (least recently used dropped first)
+    CACHE_CYCLES = 8
+
     def _load(self, ref: pd.Timestamp) -> pd.DataFrame | None:
-        if ref not in self._cache:
-            try:
-                df = self.loader(ref)
-            except (FileNotFoundError, KeyError, ValueError):
-                df = None
-            if df is not None and "valid_time" in df.columns and "time" not in df.columns:
-                df = df.rename(columns={"valid_time": "time"})
-            self._cache[ref] = df
-        return self._cache[ref]
+        if ref in self._cache:
+            self._cache.move_to_end(ref)
+            return self._cache[ref]
+        try:
+            df = self.loader(ref)
+        except (FileNotFoundError, KeyError, ValueError):
+            df = None
+        if df is not None and "valid_time" in df.columns and "time" not in df.columns:
+            df = df.rename(columns={"valid_time": "time"})
+        self._cache[ref] = df
+        while len(self._cache) > self.CACHE_CYCLES:
+            self._cache.popitem(last=False)
+        return df
 
     def cycle_for(self, issue_time: pd.Timestamp) -> tuple[pd.Timestamp | None, list[str]]:
         """The cycle used at ``issue_time`` and the newer cycles that were missing."""
@@ -403,17 +413,20 @@ class CycleMet:
               units: Sequence[str]) -> Panel:
         """Met of the newest available cycle, its gaps from its reference time on filled from
         the older cycles (NaN where none reaches)."""
-        refs = [r for r in self._candidates(issue_time) if self._load(r) is not None]
-        if not refs:
+        # read lazily: an older cycle only when the newest leaves gaps
+        refs = (r for r in self._candidates(issue_time) if self._load(r) is not None)
+        newest = next(refs, None)
+        if newest is None:
             return NoMet().panel(issue_time, start, end, units)
-        df = self._load(refs[0])
+        df = self._load(newest)
         p = make_panel(df, [v for v in MET_VARS if v in df.columns], units, start=start, end=end)
-        future = (p.times >= refs[0])[:, None]  # the part the newest cycle forecasts
+        future = (p.times >= newest)[:, None]  # the part the newest cycle forecasts
         ahead = p.times >= pd.Timestamp(issue_time).tz_convert("UTC")  # what describe reports
         used: list[dict[str, Any]] = []
-        for older in refs[1:]:
-            gaps = {v: future & ~np.isfinite(a) for v, a in p.data.items()}
-            if not any(g.any() for g in gaps.values()):
+        gaps = {v: future & ~np.isfinite(a) for v, a in p.data.items()}
+        while any(g.any() for g in gaps.values()):
+            older = next(refs, None)
+            if older is None:
                 break
             q = make_panel(self._load(older), list(p.data), units, start=start, end=end)
             hours = np.zeros(len(p.times), dtype=bool)
@@ -427,6 +440,7 @@ class CycleMet:
                 used.append({"cycle": older.isoformat(), "hours": int(hours.sum()),
                              "from": p.times[hours][0].isoformat(),
                              "to": p.times[hours][-1].isoformat()})
+            gaps = {v: future & ~np.isfinite(a) for v, a in p.data.items()}
         self._stitched[pd.Timestamp(issue_time).tz_convert("UTC")] = used
         p.data = _derive_met(p.data)
         return p

@@ -363,6 +363,28 @@ def test_a_partial_cycle_takes_the_hours_it_lacks_from_the_older_cycle(tmp_path)
     assert "partial cycle" in info["note"]
 
 
+def test_a_training_pass_over_many_cycles_keeps_only_the_last_few_in_memory():
+    """Thirty daily cycles walked in time order (as training does): each is read once, and only
+    ``CACHE_CYCLES`` stay in memory; a complete newest cycle reads no older one."""
+    from airwarn.features.build import CycleMet
+
+    reads: list[pd.Timestamp] = []
+
+    def load(ref: pd.Timestamp) -> pd.DataFrame:
+        reads.append(ref)
+        t = pd.date_range(ref, ref + pd.Timedelta(hours=120), freq="h")
+        return pd.DataFrame({"time": t, "unit_id": "u", "t2m": 280.0 + ref.day,
+                             "u10": 1.0, "v10": -2.0})
+
+    src = CycleMet(load, cycle_hours=(0,), latency_h=5)
+    for day in range(1, 31):
+        issue = pd.Timestamp(f"2026-01-{day:02d}T15:00", tz="Asia/Shanghai")
+        p = src.panel(issue, issue, issue + pd.Timedelta(hours=80), ["u"])
+        assert p.data["t2m"][0, 0] == 280.0 + day   # the day's own 00 UTC cycle
+        assert len(src._cache) <= CycleMet.CACHE_CYCLES
+    assert len(reads) == len(set(reads)) == 30
+
+
 # ------------------------------------------------------------------------------ CF NetCDF cycles
 def _cf(path, names=("tas",), frt: str | None = "coord", lat=(26.0, 34.0), lon=(101.0, 111.0),
         times=None):
