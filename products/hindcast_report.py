@@ -174,18 +174,14 @@ def levels_table(ver: Mapping[str, Any]) -> str:
     return _table(["level ≥", "lead", *_SCORE_HEAD, "mean lead h"], rows)
 
 
-def breakdown_table(systems: Sequence[tuple[str, Mapping[str, Any]]],
-                    obs_lv: pd.DataFrame) -> str:
-    """Where each system's D+1 misses and false alarms are
-    (:func:`models.verify.hindcast.error_breakdown`): counts by the observed day's PM-gated
+def breakdown_table(ver: Mapping[str, Any]) -> str:
+    """Where each system's D+1 misses and false alarms are (``ver["error_breakdown"]``, from
+    :func:`models.verify.hindcast.error_breakdown`): counts by the observed day's PM-gated
     AQI, episode length, onset, and false alarms next to an episode (timing, not a wrong
     event)."""
-    from airwarn.models.verify.hindcast import error_breakdown
-
-    parts = {name: error_breakdown(v["colour"]["D+1"], obs_lv) for name, v in systems
-             if "D+1" in v.get("colour", {})}
+    parts = ver.get("error_breakdown") or {}
     if not parts:
-        return "<p>no D+1 verification</p>"
+        return "<p>no D+1 breakdown</p>"
     cats = {kind: sorted({c for b in parts.values() for c in b[kind]})
             for kind in ("misses", "false_alarms")}
     rows = [[name] + [b["misses"].get(c, 0) for c in cats["misses"]]
@@ -321,7 +317,7 @@ fold). Convention: {html.escape(str(meta.get('convention', '')))}.</p>
 lift rule, hysteresis, the 3-day horizon) against this day-by-day verification: the best any
 forecast can score here, not a baseline to beat.</p>
 <h2>分级检验 Per level (model)</h2>{levels_table(ver)}
-<h2>漏报与空报 Where the D+1 misses and false alarms are</h2>{breakdown_table(systems, obs_lv)}
+<h2>漏报与空报 Where the D+1 misses and false alarms are</h2>{breakdown_table(ver)}
 <p>Observed days by their PM2.5-gated daily AQI; "next to an episode": the day before or after
 an observed episode day (a timing error, not a wrong event).</p>
 <h2>过程与动作 Episodes and actions</h2>

@@ -1122,6 +1122,10 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
                                                   "candidates": clim_rows}},
                     "convention": "models/verify/hindcast.py module docstring"}}
     ver["reliability"] = reliability_table(ds, od)
+    # where each system's D+1 misses and false alarms are (the report's table)
+    ver["error_breakdown"] = {name: error_breakdown(v["colour"]["D+1"], obs_lv) for name, v in
+                              [("model", ver), *ver["baselines"].items(),
+                               *((f"{n} (reference)", r) for n, r in ver["reference"].items())]}
     if "o3_mda8" in ds.variables and od["o3_8h_max"].notna().any():
         pers = systems["persistence"][0]
         ver["o3_events"] = {

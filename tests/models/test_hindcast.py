@@ -167,12 +167,12 @@ def test_chain_issue_upgrade_lift_and_verification(tmp_path, region):
 def test_report_breakdown_counts_a_missed_onset_and_a_late_lift():
     """The report's table of where D+1 errors are: a missed first day of the 4-day orange
     episode of unit a, and a warning left in force the day after it ended."""
+    from airwarn.models.verify.hindcast import error_breakdown
     from airwarn.products.hindcast_report import breakdown_table
 
     lv = observed_levels(_obs(), load_ladder("national-2024", allow_long_horizon=True))
-    d1 = {"colour": {"D+1": {"miss_dates": ["a:2024-01-04"],
-                             "false_alarm_dates": ["a:2024-01-08"]}}}
-    html = breakdown_table([("x", d1)], lv)
+    d1 = {"miss_dates": ["a:2024-01-04"], "false_alarm_dates": ["a:2024-01-08"]}
+    html = breakdown_table({"error_breakdown": {"x": error_breakdown(d1, lv)}})
     heads = [h.split("</th>")[0] for h in html.split("<th>")[1:]]
     cells = [c.split("</td>")[0] for c in html.split("<td>")[1:]]
     row = dict(zip(heads, cells, strict=True))

@@ -70,6 +70,15 @@ def test_hindcast_command_one_and_two_processes_agree(domain: Path, tmp_path: Pa
     assert v2["baselines"]["persistence"]["actions"]["issue"] == 2
     assert v2["baselines"]["persistence"]["actions"]["lift"] == 2
     assert v2["baselines"]["persistence"]["colour"]["D+1"]["hits"] == 1
+    # where the D+1 errors are, per system: every miss and false alarm in one AQI band
+    br = v2["error_breakdown"]
+    assert set(br) == {"model", "persistence", "climatology", "hindsight (reference)"}
+    for name, v in [("model", v2), ("persistence", v2["baselines"]["persistence"])]:
+        bands = {k: n for k, n in br[name]["false_alarms"].items() if k.startswith("aqi")}
+        assert sum(bands.values()) == v["colour"]["D+1"]["false_alarms"]
+        assert sum(n for k, n in br[name]["misses"].items() if k.startswith("aqi")) == \
+            v["colour"]["D+1"]["misses"]
+    assert br["persistence"]["misses"].get("onset", 0) >= 1   # it warns a day late
     pers = [json.loads(x) for x in
             (tmp_path / "j2" / "decisions_persistence.jsonl").read_text().splitlines()]
     assert {d["action"] for d in pers if d["level"] != "none"} >= {"issue"}
