@@ -179,11 +179,17 @@ class AcquireSettings(StrictModel):
         time and falls back to the newest complete one, min.
     poll_s : float
         Seconds between two fetches while waiting, s.
+    land_partial : bool
+        At the deadline, land the newest cycle's steps that have arrived when they run without
+        a gap from step 0 to the end of local D+1 of the issue (the warnings' first day): the run
+        uses them, and the older cycle's forecast for the hours after
+        (``features.build.CycleMet``). False: such a cycle waits, the run falls back.
     """
 
     start_min_before: int = Field(default=60, ge=1, le=720)
     deadline_min_before: int = Field(default=10, ge=0, le=720)
     poll_s: float = Field(default=120.0, gt=0)
+    land_partial: bool = True
 
     @model_validator(mode="after")
     def _order(self) -> AcquireSettings:

@@ -14,7 +14,9 @@ cycles and hours due at ``now``, downloads what is not there yet and lands it in
 - **Atomic landing**: a file appears in the inbox complete or not at all (``os.replace`` of a
   verified file). The steps of a forecast cycle are held in ``inbox/.fetching/`` until every
   configured step has arrived, then the cycle's folder is renamed into the inbox in one step,
-  so the store never sees half a cycle from a fetch.
+  so the store never sees half a cycle from a fetch — except at the acquisition's deadline,
+  when the steps that reach the end of D+1 without a gap land as a partial cycle
+  (:func:`land_partial_cycle`).
 - **Catalog** (:class:`FetchCatalog`, SQLite ``<data_dir>/inbox/fetch.sqlite``): per URL the
   landing path, size (bytes), SHA-256, start and finish times (UTC), attempts, status
   (``ok held missing failed``) and the reason. URLs are stored and logged with credentials
@@ -50,6 +52,7 @@ from airwarn.core.runstore import RunStore
 __all__ = ["feed_relpath", "FetchItem", "DownloadResult", "FetchReport", "CycleState", "FetchCatalog",
            "redact_url", "plan_source", "download", "check_grib", "fetch_sources",
            "cycle_states", "arrival_info", "inbox_dir", "sha256_file", "sqlite_db",
+           "contiguous_step", "land_partial_cycle",
            "USER_AGENT"]
 
 log = logging.getLogger(__name__)
@@ -733,6 +736,42 @@ def fetch_sources(sources: Sources, data_dir: Path | str, *, now: Any = None,
                     st.landed = True
             report.cycles += states
     return report
+
+
+def contiguous_step(catalog: FetchCatalog, src: Source, ref: pd.Timestamp) -> int | None:
+    """The last configured step (h) of cycle ``ref`` such that it and every step before it have
+    arrived (held or landed); None when step 0 has not."""
+    df = catalog.frame(src.name)
+    have = set(df.loc[(df["cycle"] == ref) & df["status"].isin(["ok", "held"]), "step"]
+               .dropna().astype(int)) if len(df) else set()
+    last = None
+    for step in sorted(src.steps or []):
+        if step not in have:
+            break
+        last = step
+    return last
+
+
+def land_partial_cycle(data_dir: Path | str, src: Source, ref: pd.Timestamp, *,
+                       min_step: float) -> list[Path]:
+    """Land the arrived steps of an incomplete cycle (at the acquisition's deadline) when they
+    run without a gap from step 0 to at least ``min_step`` hours; the steps still to come land
+    into the same folder when they arrive (:func:`fetch_sources`).
+
+    Returns
+    -------
+    list of Path
+        The files landed (empty: too short, or nothing held).
+    """
+    data_dir = Path(data_dir)
+    catalog = FetchCatalog.for_data_dir(data_dir)
+    last = contiguous_step(catalog, src, ref)
+    staging = inbox_dir(data_dir) / ".fetching" / src.name / f"{ref:%Y%m%d%H}"
+    if last is None or last < min_step or not staging.exists():
+        return []
+    names = {p.name for p in staging.iterdir()}
+    target = _land_cycle(catalog, data_dir, src, ref, staging)
+    return sorted(p for p in target.iterdir() if p.name in names)
 
 
 def arrival_info(data_dir: Path | str, *, cycle: Any = None, obs_last_time: Any = None

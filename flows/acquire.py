@@ -10,10 +10,15 @@ cycle up to a deadline, fall back to the previous one, ingest the inbox.
 2. while the newest due cycle of an NWP source is incomplete, fetch again every
    ``settings.acquire.poll_s`` seconds — until the deadline, ``deadline_min_before`` minutes
    before the issue time;
-3. ingest the inbox once (:func:`features.inbox.process_inbox`);
-4. write ``<data_dir>/acquire/<stamp>.json``: per NWP source the cycle wanted, the cycle
-   available (the newest complete one: the fallback when they differ), their steps and
-   lateness; counts of what arrived and was ingested.
+3. at the deadline, an incomplete newest cycle whose arrived steps run without a gap from
+   step 0 to the end of local D+1 lands as a partial cycle (``settings.acquire.land_partial``;
+   :func:`features.acquire.land_partial_cycle`): the run uses it, the newest complete cycle
+   for the hours after;
+4. write ``<data_dir>/acquire/<stamp>.json``: per NWP source the cycle wanted, the cycle used
+   (the partial one, else the newest complete one: the fallback when they differ), their steps
+   and lateness (``partial``: its last step, files landed, the cycle for the later hours);
+   counts of what arrived and was ingested; the inbox is ingested once
+   (:func:`features.inbox.process_inbox`).
 
 The daily run then uses the newest cycle in the store (``features.build.CycleMet``: an older one
 is shifted by its age and named as degraded input) and records in its forecast's ``inputs`` when
@@ -115,7 +120,13 @@ def fetch_and_ingest(issue_time: Any, data_dir: Path | str, *, names: list[str] 
         The acquisition record (also written to ``<data_dir>/acquire/<stamp>.json``).
     """
     from airwarn.configs.sources_schema import load_sources
-    from airwarn.features.acquire import FetchCatalog, fetch_sources, inbox_dir
+    from airwarn.features.acquire import (
+        FetchCatalog,
+        contiguous_step,
+        fetch_sources,
+        inbox_dir,
+        land_partial_cycle,
+    )
     from airwarn.features.atomic import write_text_atomic
     from airwarn.features.inbox import process_inbox
 
@@ -157,8 +168,16 @@ def fetch_and_ingest(issue_time: Any, data_dir: Path | str, *, names: list[str] 
         sleep(max(pause, 0.0))
     catalog = FetchCatalog.for_data_dir(ddir)
     cycles: dict[str, Any] = {}
+    # the end of local D+1 of the issue: a partial cycle that reaches it is worth landing
+    end_d1 = (issue.normalize() + pd.Timedelta(days=2)).tz_convert("UTC")
     for name, st in targets.items():
-        used = newest_complete_cycle(catalog, srcs.get(name))
+        complete = newest_complete_cycle(catalog, srcs.get(name))
+        partial: list[Path] = []
+        if not st.complete and acq.land_partial:
+            partial = land_partial_cycle(
+                ddir, srcs.get(name), st.cycle,
+                min_step=(end_d1 - st.cycle).total_seconds() / 3600)
+        used = st.cycle if partial else complete
         cycles[name] = {
             "wanted": st.cycle.isoformat(), "wanted_steps": f"{st.steps_have}/{st.steps_total}",
             "used": used.isoformat() if used is not None else None,
@@ -167,7 +186,15 @@ def fetch_and_ingest(issue_time: Any, data_dir: Path | str, *, names: list[str] 
             if used is not None else None,
             "late_h": round(st.late_h, 2) if st.late_h is not None else None,
         }
-        if used != st.cycle:
+        if partial:
+            last = contiguous_step(catalog, srcs.get(name), st.cycle)
+            cycles[name]["partial"] = {
+                "to_step_h": last, "landed": len(partial),
+                "later_hours_from": complete.isoformat() if complete is not None else None}
+            log.warning("acquire: %s cycle %s incomplete at the deadline (%s steps): landed to "
+                        "step %s h; the hours after from %s", name, st.cycle,
+                        cycles[name]["wanted_steps"], last, complete)
+        elif used != st.cycle:
             log.warning("acquire: %s cycle %s incomplete at the deadline (%s steps); using %s",
                         name, st.cycle, cycles[name]["wanted_steps"], used)
     record: dict[str, Any] = {

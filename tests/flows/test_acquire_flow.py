@@ -48,9 +48,9 @@ class Clock:
             self.on_sleep(self)
 
 
-def _sources() -> Sources:
+def _sources(steps: tuple[int, ...] = (0, 3)) -> Sources:
     ifs = load_sources().get("ecmwf-ifs").model_dump()
-    ifs.update(enabled=True, steps=[0, 3], cycles_back=2, **FAST)
+    ifs.update(enabled=True, steps=list(steps), cycles_back=2, **FAST)
     return Sources(sources=[Source.model_validate(ifs)])
 
 
@@ -78,6 +78,59 @@ def test_waits_until_the_deadline_then_falls_back(tmp_path):
     assert c["used_age_h"] == 19.0
     saved = json.loads((tmp_path / "d" / "acquire" / "20261206T1500.json").read_text())
     assert saved["cycles"] == rec["cycles"] and saved["rounds"] == 6
+
+
+STEPS = (0, 12, 24, 36, 48, 60, 72)
+# the 15:00 Beijing issue of 2026-12-06: its D+1 ends 2026-12-08 00:00 Beijing = step 40 h of
+# the 2026-12-06 00 UTC cycle
+
+
+def _partial_run(tmp_path: Path, published: int, settings: Settings = SETTINGS) -> dict:
+    root = tmp_path / "www"
+    for s in STEPS:
+        _ifs_file(root, "2026-12-05T12Z", s)
+    for s in STEPS[:published]:
+        _ifs_file(root, "2026-12-06T00Z", s)
+    clock = Clock("2026-12-06T06:00Z")
+    with serve_folder(root) as url:
+        return fetch_and_ingest("2026-12-06T15:00", tmp_path / "d", base_urls={"*": url},
+                                sources=_sources(STEPS), settings=settings, ingest=False,
+                                clock=clock, sleep=clock.sleep)
+
+
+def test_a_newest_cycle_reaching_the_end_of_d1_lands_partial_at_the_deadline(tmp_path):
+    rec = _partial_run(tmp_path, published=5)          # steps 0 … 48 of 72
+    c = rec["cycles"]["ecmwf-ifs"]
+    assert c["wanted_steps"] == "5/7" and c["used"] == c["wanted"] and c["fallback"] is False
+    assert c["partial"] == {"to_step_h": 48, "landed": 5,
+                            "later_hours_from": "2026-12-05T12:00:00+00:00"}
+    folder = tmp_path / "d/inbox/ecmwf-ifs/2026120600"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        f"20261206000000-{s}h-oper-fc.grib2" for s in sorted(STEPS[:5], key=str)]
+    assert not (tmp_path / "d/inbox/.fetching/ecmwf-ifs/2026120600").exists()
+    # the rest comes out after the issue: the next fetch lands it into the same folder
+    for s in STEPS[5:]:
+        _ifs_file(tmp_path / "www", "2026-12-06T00Z", s)
+    from airwarn.features.acquire import fetch_sources
+
+    with serve_folder(tmp_path / "www") as url:
+        rep = fetch_sources(_sources(STEPS), tmp_path / "d", now=pd.Timestamp("2026-12-06T09:00Z"),
+                            base_urls={"*": url})
+    assert len(list(folder.iterdir())) == 7
+    st = next(x for x in rep.cycles if x.cycle == pd.Timestamp("2026-12-06T00Z"))
+    assert st.complete and st.landed
+
+
+def test_a_partial_cycle_short_of_d1_or_with_land_partial_off_falls_back(tmp_path):
+    short = _partial_run(tmp_path / "a", published=4)  # steps 0 … 36: D+1 ends at step 40
+    c = short["cycles"]["ecmwf-ifs"]
+    assert c["fallback"] is True and "partial" not in c
+    assert c["used"].startswith("2026-12-05T12:00")
+    assert not (tmp_path / "a/d/inbox/ecmwf-ifs/2026120600").exists()
+    off = Settings(acquire=AcquireSettings(start_min_before=60, deadline_min_before=10,
+                                           poll_s=600, land_partial=False))
+    c = _partial_run(tmp_path / "b", published=5, settings=off)["cycles"]["ecmwf-ifs"]
+    assert c["fallback"] is True and "partial" not in c
 
 
 def test_the_newest_cycle_arriving_while_waiting_is_used(tmp_path):
