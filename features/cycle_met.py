@@ -66,7 +66,7 @@ def store_cycle_met(cycles_dir: Path | str, points: Mapping[str, tuple[float, fl
     FileNotFoundError
         The folder holds no cycle file.
     """
-    import xarray as xr
+    from airwarn.features.met_cycles import open_cycle_file
     from airwarn.features.met_sampling import sample_points
 
     d = Path(cycles_dir)
@@ -83,8 +83,9 @@ def store_cycle_met(cycles_dir: Path | str, points: Mapping[str, tuple[float, fl
         path = d / f"{pd.Timestamp(ref).tz_convert('UTC'):%Y%m%d%H}.nc"
         if not path.exists():
             return None
-        with xr.open_dataset(path) as ds:
-            res = sample_points(ds, lon, lat).load()
+        # every hour (3- or 6-hourly steps interpolated): the daily met features need ≥ 12
+        # valid hours a day
+        res = sample_points(open_cycle_file(path, hourly=True), lon, lat).load()
         times = pd.DatetimeIndex(res["time"].values)
         times = times.tz_localize("UTC") if times.tz is None else times.tz_convert("UTC")
         cols = {"time": np.repeat(times, len(ids)), "unit_id": np.tile(ids, len(times))}

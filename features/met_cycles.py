@@ -41,7 +41,7 @@ from airwarn.core.runstore import RunStore
 from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["CATALOG_NAME", "cycles_dir", "cycle_path", "cycle_catalog", "complete_cycles",
-           "read_cycle", "store_cycles", "cycle_entry", "CycleCoverageError"]
+           "read_cycle", "open_cycle_file", "store_cycles", "cycle_entry", "CycleCoverageError"]
 
 CATALOG_NAME = "catalog.json"
 _WINDOWS = ("tp_window", "ssrd_window")
@@ -371,16 +371,32 @@ def read_cycle(data_dir: Path | str, reference_time: Any, *, hourly: bool = Fals
     p = cycle_path(data_dir, reference_time)
     if not p.exists():
         raise FileNotFoundError(f"{p}: no stored cycle for {_utc(reference_time):%Y-%m-%d %H} UTC")
-    with xr.open_dataset(p) as f:
-        ds = f.load()
-    if not windows:
-        ds = ds.drop_vars([v for v in _WINDOWS if v in ds])
-        ds = ds.drop_vars([c for c in ds.coords if str(c).endswith("_window_start")])
+    ds = open_cycle_file(p, windows=windows)
     entry = cycle_catalog(data_dir).get(p.stem, {})
     if entry.get("complete_to") is not None:
         ds.attrs["complete_to"] = int(entry["complete_to"])
         ds.attrs["valid_until"] = entry["valid_until"]
         ds.attrs["partial"] = "yes" if entry.get("partial") else "no"
+    if hourly and ds.sizes.get("time", 0) > 1:
+        ds = _to_hourly(ds)
+    return ds
+
+
+def open_cycle_file(path: Path | str, *, hourly: bool = False, windows: bool = False
+                    ) -> xr.Dataset:
+    """A cycle file (``YYYYMMDDHH.nc`` of the store, or of any folder of such files), loaded;
+    ``hourly`` and ``windows`` as in :func:`read_cycle` (no catalog attributes).
+
+    Raises
+    ------
+    OSError, ValueError
+        Not a readable NetCDF file.
+    """
+    with xr.open_dataset(path) as f:
+        ds = f.load()
+    if not windows:
+        ds = ds.drop_vars([v for v in _WINDOWS if v in ds])
+        ds = ds.drop_vars([c for c in ds.coords if str(c).endswith("_window_start")])
     if hourly and ds.sizes.get("time", 0) > 1:
         ds = _to_hourly(ds)
     return ds

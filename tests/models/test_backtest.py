@@ -253,6 +253,38 @@ def test_backtest_met_cycles_from_the_store(slice_data, tmp_path: Path, monkeypa
     assert res.exit_code == 2 and "no forecast cycle files" in res.output
 
 
+def test_store_cycles_with_3_hourly_steps_are_read_every_hour(slice_data, tmp_path: Path) -> None:
+    """A stored cycle of 3-hourly steps (as GRIB2 from IFS / GFS arrives) is read at every hour
+    by the backtest's cycle source: the daily met features need ≥ 12 valid hours a day."""
+    import pandas as pd
+    import xarray as xr
+    from airwarn.features.build import make_panel, met_day_features
+    from airwarn.features.cycle_met import store_cycle_met
+    from airwarn.features.store import write_met_cycle
+
+    hourly = _store_cycles(slice_data, tmp_path / "h", ["2013-04-09"])
+    with xr.open_dataset(hourly / "2013040900.nc") as f:
+        three = f.load().isel(time=slice(None, None, 3)).drop_vars("step")
+    write_met_cycle(three, tmp_path / "t", reference_time=pd.Timestamp("2013-04-09", tz="UTC"))
+    ref = pd.Timestamp("2013-04-09T00:00Z")
+    a = store_cycle_met(hourly, slice_data.geometry.points)._load(ref)
+    b = store_cycle_met(tmp_path / "t" / "met" / "cycles", slice_data.geometry.points)._load(ref)
+    # steps 0, 3, … 99 h → every hour 0 … 99 h at both stations (the steps alone: 2 × 34 rows)
+    assert len(b) == 2 * 100 and b["t2m"].notna().all()
+    t2m_a = a.set_index(["unit_id", "time"])["t2m"]
+    t2m_b = b.set_index(["unit_id", "time"])["t2m"]
+    k = ("Dongsi", ref + pd.Timedelta(hours=6))    # a step: the stored value
+    assert t2m_b[k] == pytest.approx(t2m_a[k], abs=0.01)
+    k1 = ("Dongsi", ref + pd.Timedelta(hours=7))   # between steps: interpolated
+    s6, s9 = t2m_a[("Dongsi", ref + pd.Timedelta(hours=6))], \
+        t2m_a[("Dongsi", ref + pd.Timedelta(hours=9))]
+    assert t2m_b[k1] == pytest.approx(s6 + (s9 - s6) / 3, abs=0.01)
+    p = make_panel(b, ["t2m", "u10", "v10"], ["Dongsi", "Dingling"],
+                   start=ref - pd.Timedelta(hours=8), end=ref + pd.Timedelta(hours=4 * 24 - 9))
+    day = met_day_features(p, 8 + 16, 3)   # local days from 2013-04-10 00:00 (16 UTC)
+    assert np.isfinite(day["t2m"]).all()
+
+
 def test_no_met_leaf_cap_and_persistence_blend_in_training(slice_data, tmp_path) -> None:
     import pandas as pd
     from airwarn.features.build import NoMet, build_issue_features, daily_targets
