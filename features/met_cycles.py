@@ -41,10 +41,16 @@ from airwarn.core.runstore import RunStore
 from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["CATALOG_NAME", "cycles_dir", "cycle_path", "cycle_catalog", "complete_cycles",
-           "read_cycle", "open_cycle_file", "store_cycles", "cycle_entry", "CycleCoverageError"]
+           "read_cycle", "open_cycle_file", "store_cycles", "cycle_entry", "CycleCoverageError",
+           "MAX_INTERP_GAP_H"]
 
 CATALOG_NAME = "catalog.json"
 _WINDOWS = ("tp_window", "ssrd_window")
+#: Longest interval (h) between two stored steps across which instantaneous fields are
+#: interpolated to every hour. Operational centres issue D+3 at 1-, 3- or 6-hourly steps; a
+#: longer interval is a hole (steps not yet arrived or lost) whose hours stay NaN, so that an
+#: older cycle fills them (``features.build.CycleMet``) instead of a straight line.
+MAX_INTERP_GAP_H = 6
 
 
 class CycleCoverageError(MetReaderError):
@@ -350,9 +356,10 @@ def read_cycle(data_dir: Path | str, reference_time: Any, *, hourly: bool = Fals
         UTC (naive = UTC).
     hourly : bool
         Interpolate to every hour from the reference time to the last step: instantaneous
-        fields linearly in time, ``tp``/``ssrd`` (mean rates over each step window) held
-        constant over the hours of their window (the hour ending at ``t`` in ``(p, b]`` takes
-        the rate of window ``b``).
+        fields linearly in time between steps at most :data:`MAX_INTERP_GAP_H` apart (NaN
+        inside a longer hole), ``tp``/``ssrd`` (mean rates over each step window, exact also
+        over a hole) held constant over the hours of their window (the hour ending at ``t`` in
+        ``(p, b]`` takes the rate of window ``b``).
     windows : bool
         Keep the raw window accumulations (``tp_window``, ``ssrd_window``).
 
@@ -415,7 +422,15 @@ def _to_hourly(ds: xr.Dataset) -> xr.Dataset:
     rates = [v for v in base.data_vars if v in ("tp", "ssrd")]
     parts = []
     if inst:
-        parts.append(base[inst].interp(time=hours))
+        lin = base[inst].interp(time=hours)
+        # hours strictly inside an interval between steps longer than MAX_INTERP_GAP_H
+        nxt = np.searchsorted(t.values, hours.values, side="left")
+        at_step = np.isin(hours.values, t.values)
+        span = (t[np.minimum(nxt, len(t) - 1)] - t[np.maximum(nxt - 1, 0)]) / pd.Timedelta("1h")
+        hole = ~at_step & (np.asarray(span) > MAX_INTERP_GAP_H)
+        if hole.any():
+            lin = lin.where(xr.DataArray(~hole, dims="time", coords={"time": hours}))
+        parts.append(lin)
     if rates:
         parts.append(base[rates].reindex(time=hours, method="bfill"))
     out = xr.merge(parts, compat="override", join="outer")

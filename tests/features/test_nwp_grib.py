@@ -363,6 +363,56 @@ def test_a_partial_cycle_takes_the_hours_it_lacks_from_the_older_cycle(tmp_path)
     assert "partial cycle" in info["note"]
 
 
+def test_a_hole_in_a_cycle_stays_nan_when_read_hourly_and_the_older_cycle_fills_it(tmp_path):
+    """The 12 UTC cycle lacks steps 39–57 (lost in transfer): read hourly, t2m is not drawn as a
+    straight line across the 24-h hole but left NaN there (the rain rate, a mean over 36–60 h,
+    stays: it is exact); the run takes those hours of t2m from the 00 UTC cycle and says so."""
+    from airwarn.features.met_cycles import MAX_INTERP_GAP_H, read_cycle
+    from airwarn.features.met_sampling import sample_units
+    from airwarn.features.run_inputs import make_met_source, run_stations
+    from airwarn.flows.daily import config_for
+
+    d = tmp_path / "d"
+    ref12 = REF + pd.Timedelta(hours=12)
+    steps = [*range(0, 37, 3), *range(60, 97, 3)]
+    old = write_grib2(cycle(steps=range(0, 121, 3), seed=1), tmp_path / "c00.grib2")
+    new = write_grib2(cycle(steps=steps, ref=ref12, seed=2), tmp_path / "c12.grib2")
+    res = runner.invoke(app, ["ingest", str(old), str(new), "--data-dir", str(d)])
+    assert res.exit_code == 0, res.output
+    assert cycle_catalog(d)["2026012012"]["complete_to"] == 36
+    h = read_cycle(d, ref12, hourly=True)
+    assert h["step"].values.tolist() == list(range(97))
+    t = h["t2m"].isel(latitude=0, longitude=0).values
+    assert MAX_INTERP_GAP_H < 24
+    assert np.isfinite(t[:37]).all() and np.isfinite(t[60:]).all()
+    assert np.isnan(t[37:60]).all()
+    assert t[35] == pytest.approx(t[33] + 2 * (t[36] - t[33]) / 3, abs=1e-3)  # 3-h steps: drawn
+    tp = h["tp"].isel(latitude=0, longitude=0).values
+    assert np.isfinite(tp[37:61]).all() and np.ptp(tp[37:61]) == 0   # one mean rate, 36–60 h
+
+    cfg = config_for(d)
+    src, _ = make_met_source(cfg, "cycles")
+    issue = pd.Timestamp("2026-01-21T05:00", tz="Asia/Shanghai").tz_convert("UTC")
+    end = pd.Timestamp("2026-01-24T23:00", tz="Asia/Shanghai").tz_convert("UTC")
+    mp = src.panel(issue, issue, end, ["cq_central"])
+    got = pd.Series(mp.data["t2m"][:, 0], index=mp.times)
+    assert got.notna().all()
+    st = run_stations(cfg)
+    newer = _units_at(sample_units(h, cfg.region, stations=st), "cq_central", "t2m")
+    older = _units_at(sample_units(read_cycle(d, REF, hourly=True), cfg.region, stations=st),
+                      "cq_central", "t2m")
+    hole = pd.date_range(ref12 + pd.Timedelta(hours=37), ref12 + pd.Timedelta(hours=59),
+                         freq="h", tz="UTC")
+    np.testing.assert_allclose(got[hole], older.reindex(hole), atol=1e-4)
+    last_new = ref12.tz_localize("UTC") + pd.Timedelta(hours=96)
+    after = got[hole[-1] + pd.Timedelta(hours=1):last_new]
+    np.testing.assert_allclose(after, newer.reindex(after.index), atol=1e-4)
+    # the hole's 23 hours and the 3 hours past the newer cycle's last step to the end of D+3
+    info = src.describe(issue)
+    assert info["stitched"] == [{"cycle": "2026-01-20T00:00:00+00:00", "hours": 23 + 3,
+                                 "from": hole[0].isoformat(), "to": end.isoformat()}]
+
+
 def test_a_training_pass_over_many_cycles_keeps_only_the_last_few_in_memory():
     """Thirty daily cycles walked in time order (as training does): each is read once, and only
     ``CACHE_CYCLES`` stay in memory; a complete newest cycle reads no older one."""
