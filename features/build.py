@@ -330,6 +330,10 @@ class PerfectMet:
                                           "in for a meteorological forecast (perfect prog)"}
 
 
+#: "every step" (a cycle without an arrival record), h
+_ALL_STEPS = 10 ** 6
+
+
 class CycleMet:
     """Unit-level meteorology from forecast cycles.
 
@@ -345,6 +349,13 @@ class CycleMet:
         Hours after its reference time at which a cycle becomes available.
     max_age_h : float
         Oldest cycle accepted (hours between its reference time and the issue time).
+    arrivals : callable, optional
+        ``arrivals(reference_time) -> {step (h): arrival time (UTC)}`` or ``None`` (e.g. the
+        fetch catalog's record, ``features.met_cycles.cycle_arrivals``). A cycle with a record
+        is available once its step 0 has arrived (instead of ``latency_h`` after its reference
+        time), and is used at an issue time only up to its last step before the first one that
+        had not arrived by then: a replay of what the centre had (the hours after it come from
+        the older cycles, as for a partial cycle). Cycles without a record keep ``latency_h``.
 
     When the newest cycle is late or missing the previous one is used: its valid times already
     cover the future (shifted by its age), and :meth:`describe` records the cycle and its age.
@@ -357,11 +368,13 @@ class CycleMet:
     name = "cycle"
 
     def __init__(self, cycle_loader: Any, cycle_hours: Sequence[int] = (0, 12),
-                 latency_h: float = 5.0, max_age_h: float = 48.0) -> None:
+                 latency_h: float = 5.0, max_age_h: float = 48.0,
+                 arrivals: Any = None) -> None:
         self.loader = cycle_loader
         self.cycle_hours = sorted(cycle_hours)
         self.latency_h = latency_h
         self.max_age_h = max_age_h
+        self.arrivals = arrivals
         # the last few cycles read (a training pass walks the issues in time order: each cycle
         # serves a few neighbouring issues, and a year of hourly cycles would not fit in memory)
         self._cache: OrderedDict[pd.Timestamp, pd.DataFrame | None] = OrderedDict()
@@ -369,18 +382,49 @@ class CycleMet:
         self._stitched: dict[pd.Timestamp, list[dict[str, Any]]] = {}
 
     def _candidates(self, issue_time: pd.Timestamp) -> list[pd.Timestamp]:
-        t = pd.Timestamp(issue_time).tz_convert("UTC") - pd.Timedelta(hours=self.latency_h)
+        now = pd.Timestamp(issue_time).tz_convert("UTC")
+        t = now - pd.Timedelta(hours=self.latency_h)
         out = []
-        day = t.floor("D")
-        while (pd.Timestamp(issue_time).tz_convert("UTC") - day).total_seconds() / 3600 \
-                <= self.max_age_h + 24:
+        day = now.floor("D")
+        while (now - day).total_seconds() / 3600 <= self.max_age_h + 24:
             for h in reversed(self.cycle_hours):
                 c = day + pd.Timedelta(hours=h)
-                age = (pd.Timestamp(issue_time).tz_convert("UTC") - c).total_seconds() / 3600
-                if c <= t and age <= self.max_age_h:
+                age = (now - c).total_seconds() / 3600
+                if c > now or age > self.max_age_h:
+                    continue
+                if self._recorded(c):
+                    available = self._arrived_to(c, now) is not None
+                else:
+                    available = c <= t
+                if available:
                     out.append(c)
             day -= pd.Timedelta(days=1)
         return out
+
+    def _recorded(self, ref: pd.Timestamp) -> bool:
+        return self.arrivals is not None and bool(self.arrivals(ref))
+
+    def _arrived_to(self, ref: pd.Timestamp, issue_time: pd.Timestamp) -> int | None:
+        """Last step (h) of ``ref`` before the first one not arrived by ``issue_time`` (None:
+        step 0 had not); every step when the cycle has no arrival record."""
+        rec = self.arrivals(ref) if self.arrivals is not None else None
+        if not rec:
+            return _ALL_STEPS
+        last = None
+        for step in sorted(rec):
+            if rec[step] > issue_time:
+                break
+            last = int(step)
+        return last
+
+    def _as_of(self, ref: pd.Timestamp, issue_time: pd.Timestamp) -> pd.DataFrame:
+        """Cycle ``ref`` as it stood at ``issue_time`` (its rows after the last arrived step
+        dropped)."""
+        df = self._load(ref)
+        to = self._arrived_to(ref, pd.Timestamp(issue_time).tz_convert("UTC"))
+        if to is None or to == _ALL_STEPS:
+            return df
+        return df[pd.DatetimeIndex(df["time"]) <= ref + pd.Timedelta(hours=to)]
 
     #: cycles kept in memory (least recently used dropped first)
     CACHE_CYCLES = 8
@@ -418,7 +462,7 @@ class CycleMet:
         newest = next(refs, None)
         if newest is None:
             return NoMet().panel(issue_time, start, end, units)
-        df = self._load(newest)
+        df = self._as_of(newest, issue_time)
         p = make_panel(df, [v for v in MET_VARS if v in df.columns], units, start=start, end=end)
         future = (p.times >= newest)[:, None]  # the part the newest cycle forecasts
         ahead = p.times >= pd.Timestamp(issue_time).tz_convert("UTC")  # what describe reports
@@ -428,7 +472,8 @@ class CycleMet:
             older = next(refs, None)
             if older is None:
                 break
-            q = make_panel(self._load(older), list(p.data), units, start=start, end=end)
+            q = make_panel(self._as_of(older, issue_time), list(p.data), units, start=start,
+                           end=end)
             hours = np.zeros(len(p.times), dtype=bool)
             for v, g in gaps.items():
                 if v not in q.data:

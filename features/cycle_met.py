@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 from airwarn.features.build import CycleMet
 
-__all__ = ["ERROR_SPECS", "RAIN_TIMING_SD_120H", "store_cycle_met", "synthetic_cycle_met"]
+__all__ = ["ERROR_SPECS", "RAIN_TIMING_SD_120H", "ArchiveArrivalsError", "arrival_delays",
+           "store_cycle_met", "synthetic_cycle_met"]
 
 #: Forecast error sd at lead 0 and at 120 h, as fractions of the variable's synoptic anomaly sd
 #: (the demo world's latents: ``tanom`` for temperatures, ``pan`` for pressure, ``uan``/``van``
@@ -46,8 +47,54 @@ RAIN_TIMING_SD_120H = 9.0
 _DERIVED = ("ws10", "rh", "vent")
 
 
+class ArchiveArrivalsError(ValueError):
+    """The recorded arrivals cannot stand for when a centre had the cycles."""
+
+
+def arrival_delays(arrivals: Mapping[pd.Timestamp, Mapping[int, pd.Timestamp]], *,
+                   max_age_h: float = 48.0) -> dict[str, float]:
+    """How long after their reference times the recorded cycles arrived.
+
+    Parameters
+    ----------
+    arrivals : mapping
+        Reference time (UTC) → {step (h) → arrival (UTC)} (``features.met_cycles.cycle_arrivals``).
+    max_age_h : float
+        Oldest cycle a run uses, h.
+
+    Returns
+    -------
+    dict
+        ``cycles`` (with a record), ``step0_median_h`` and ``last_median_h``: median delay of
+        the first and of the last step's arrival after the reference time, h.
+
+    Raises
+    ------
+    ArchiveArrivalsError
+        No record at all, or step 0 arrived a median of more than ``max_age_h`` after the
+        reference time: the store was filled after the fact (an archive ingested in one go), and
+        replaying those arrivals would leave every issue without a cycle.
+    """
+    first = [(min(r.values()) - ref).total_seconds() / 3600 for ref, r in arrivals.items() if r]
+    last = [(max(r.values()) - ref).total_seconds() / 3600 for ref, r in arrivals.items() if r]
+    if not first:
+        raise ArchiveArrivalsError("no arrival records (catalog.json of the cycles folder): "
+                                   "use --cycle-latency-h")
+    out = {"cycles": float(len(first)), "step0_median_h": float(np.median(first)),
+           "last_median_h": float(np.median(last))}
+    if out["step0_median_h"] > max_age_h:
+        raise ArchiveArrivalsError(
+            f"the cycles' first steps were stored a median of {out['step0_median_h']:.0f} h after "
+            f"their reference times (more than the {max_age_h:g} h a run waits): they were "
+            f"ingested after the fact, so their arrival records do not say when a centre had "
+            f"them; use --cycle-latency-h")
+    return out
+
+
 def store_cycle_met(cycles_dir: Path | str, points: Mapping[str, tuple[float, float]], *,
-                    latency_h: float = 5.0, max_age_h: float = 48.0) -> CycleMet:
+                    latency_h: float = 5.0, max_age_h: float = 48.0,
+                    arrivals: Mapping[pd.Timestamp, Mapping[int, pd.Timestamp]] | None = None
+                    ) -> CycleMet:
     """Cycles of the met store sampled at points.
 
     Parameters
@@ -60,6 +107,11 @@ def store_cycle_met(cycles_dir: Path | str, points: Mapping[str, tuple[float, fl
         Hours after its reference time at which a cycle counts as available, h.
     max_age_h : float
         Oldest cycle used, h.
+    arrivals : mapping, optional
+        Reference time (UTC) → {step (h) → arrival (UTC)} (``features.met_cycles.cycle_arrivals``):
+        each issue then sees a recorded cycle as it stood at the issue time — available once
+        step 0 arrived, used up to its last step that had arrived, the rest from older cycles
+        (``features.build.CycleMet``); cycles without a record keep ``latency_h``.
 
     Raises
     ------
@@ -94,7 +146,9 @@ def store_cycle_met(cycles_dir: Path | str, points: Mapping[str, tuple[float, fl
                 cols[str(v)] = res[v].values.reshape(-1)
         return pd.DataFrame(cols)
 
-    return CycleMet(load, cycle_hours=hours, latency_h=latency_h, max_age_h=max_age_h)
+    rec = {pd.Timestamp(k).tz_convert("UTC"): dict(v) for k, v in (arrivals or {}).items()}
+    return CycleMet(load, cycle_hours=hours, latency_h=latency_h, max_age_h=max_age_h,
+                    arrivals=rec.get if rec else None)
 
 
 def _anomaly_sd(wide: pd.DataFrame) -> pd.Series:

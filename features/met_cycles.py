@@ -42,7 +42,7 @@ from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["CATALOG_NAME", "cycles_dir", "cycle_path", "cycle_catalog", "complete_cycles",
            "read_cycle", "open_cycle_file", "store_cycles", "cycle_entry", "CycleCoverageError",
-           "MAX_INTERP_GAP_H"]
+           "MAX_INTERP_GAP_H", "cycle_arrivals"]
 
 CATALOG_NAME = "catalog.json"
 _WINDOWS = ("tp_window", "ssrd_window")
@@ -252,6 +252,40 @@ def _read_catalog(d: Path) -> dict[str, dict]:
         return dict(data.get("cycles", {}))
     except (OSError, ValueError):
         return {}  # a damaged cache is rebuilt from the files
+
+
+def cycle_arrivals(folder: Path | str) -> dict[pd.Timestamp, dict[int, pd.Timestamp]]:
+    """When each step of each cycle arrived, from the catalog of a cycles folder.
+
+    Parameters
+    ----------
+    folder : path-like
+        A folder of ``YYYYMMDDHH.nc`` cycles with its ``catalog.json``; a data directory's
+        ``met/cycles`` has its catalog refreshed from the files first (:func:`cycle_catalog`).
+
+    Returns
+    -------
+    dict
+        Reference time (UTC) → {step (h) → first arrival (UTC)}, for the catalogued cycles whose
+        file is present; empty when the folder has no catalog. The arrival of a step is when
+        ``airwarn fetch`` landed it or ``airwarn ingest`` stored it, so for an archive ingested
+        after the fact it says when it was ingested, not when a centre had it.
+    """
+    d = Path(folder)
+    if d.name == "cycles" and d.parent.name == "met":   # a data directory's store: refreshed
+        entries = cycle_catalog(d.parent.parent)
+    else:
+        entries = _read_catalog(d)
+    out: dict[pd.Timestamp, dict[int, pd.Timestamp]] = {}
+    for stem, e in entries.items():
+        if not (d / f"{stem}.nc").exists() or not e.get("arrivals"):
+            continue
+        try:
+            ref = _utc(pd.to_datetime(stem, format="%Y%m%d%H"))
+            out[ref] = {int(k): _utc(v) for k, v in e["arrivals"].items()}
+        except (TypeError, ValueError):
+            continue  # a damaged entry: that cycle has no record (the latency rule applies)
+    return out
 
 
 def _write_catalog(d: Path, cycles: dict[str, dict]) -> None:

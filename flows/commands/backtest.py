@@ -30,6 +30,11 @@ def register(app: typer.Typer) -> None:
         cycle_latency_h: float = typer.Option(5.0, "--cycle-latency-h", min=0,
                                               help="With --met cycles: hours after its "
                                                    "reference time a cycle is available."),
+        cycle_arrivals: bool = typer.Option(
+            False, "--cycle-arrivals", help="With --met cycles: replay when each step arrived "
+            "(the cycles folder's catalog.json, written by fetch/ingest): an issue sees a cycle "
+            "only once its step 0 had arrived and only up to its last step that had (the rest "
+            "from older cycles); cycles without a record keep --cycle-latency-h."),
         out: Path = typer.Option(..., "--out", help="Output directory."),  # noqa: B008
         train_start: str = typer.Option(None, "--train-start", help="First training day."),
         warmup_days: int = typer.Option(3, "--warmup-days", min=1,
@@ -64,16 +69,34 @@ def register(app: typer.Typer) -> None:
                        "meteorological forecast (perfect prog)")
         source = None
         if met == "cycles":
-            from airwarn.features.cycle_met import store_cycle_met
+            from airwarn.features.cycle_met import (
+                ArchiveArrivalsError,
+                arrival_delays,
+                store_cycle_met,
+            )
+            from airwarn.features.met_cycles import cycle_arrivals as recorded_arrivals
 
             cdir = cycles_dir or RunStore(configs.load_settings().data_dir).met_cycles_dir
+            arrivals = recorded_arrivals(cdir) if cycle_arrivals else None
             try:
-                source = store_cycle_met(cdir, data.geometry.points, latency_h=cycle_latency_h)
-            except FileNotFoundError as exc:
-                typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+                delays = arrival_delays(arrivals) if cycle_arrivals else None
+                source = store_cycle_met(cdir, data.geometry.points, latency_h=cycle_latency_h,
+                                         arrivals=arrivals)
+            except (FileNotFoundError, ArchiveArrivalsError) as exc:
+                where = f"{cdir}: " if isinstance(exc, ArchiveArrivalsError) else ""
+                typer.secho(f"error: {where}{exc}", err=True, fg=typer.colors.RED)
                 raise typer.Exit(2) from None
-            typer.echo(f"met: forecast cycles from {cdir} ({len(list(cdir.glob('*.nc')))} "
-                       f"files), available {cycle_latency_h:g} h after their reference time")
+            n = len(list(cdir.glob("[0-9]" * 10 + ".nc")))
+            if delays is None:
+                typer.echo(f"met: forecast cycles from {cdir} ({n} files), available "
+                           f"{cycle_latency_h:g} h after their reference time")
+            else:
+                typer.echo(f"met: forecast cycles from {cdir} ({n} files), each as its steps "
+                           f"had arrived at the issue time ({delays['cycles']:.0f} recorded: "
+                           f"step 0 a median of {delays['step0_median_h']:.1f} h after the "
+                           f"reference time, the last step {delays['last_median_h']:.1f} h; "
+                           f"{n - delays['cycles']:.0f} without a record: "
+                           f"{cycle_latency_h:g} h)")
         settings = load_model_settings()
         quantiles = list(configs.load_settings().quantiles)
         from airwarn.flows.progress import LineProgress

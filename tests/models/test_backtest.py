@@ -251,6 +251,28 @@ def test_backtest_met_cycles_from_the_store(slice_data, tmp_path: Path, monkeypa
     assert saved["daily"]["pm25_daily"]["D+1"]["rmse"] > 0
     res = CliRunner().invoke(app, [*args, "--cycles", str(tmp_path / "empty")])
     assert res.exit_code == 2 and "no forecast cycle files" in res.output
+    # these 2013 cycles were written today: their arrival records cannot be replayed
+    res = CliRunner().invoke(app, [*args, "--cycles", str(cdir), "--cycle-arrivals"])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and f"{cdir}: the cycles' first steps were stored" in text
+    assert "ingested after the fact" in text and "Traceback" not in text
+    # as `airwarn fetch` would have recorded them: every step 4 h after the reference time —
+    # the 12:00 (04 UTC) issue then has that same day's 00 UTC cycle, not the day before's
+    from airwarn.features.met_cycles import cycle_catalog
+
+    cycle_catalog(cdir.parent.parent, write=True)
+    body = json.loads((cdir / "catalog.json").read_text())
+    for stem, e in body["cycles"].items():
+        at = pd.to_datetime(stem, format="%Y%m%d%H").tz_localize("UTC") + pd.Timedelta(hours=4)
+        e["arrivals"] = {k: at.isoformat() for k in e["arrivals"]}
+    (cdir / "catalog.json").write_text(json.dumps(body))
+    out2 = tmp_path / "bt2"
+    args2 = [out2 if a == str(out) else a for a in args]
+    res = CliRunner().invoke(app, [*map(str, args2), "--cycles", str(cdir), "--cycle-arrivals"])
+    assert res.exit_code == 0, res.output
+    assert "step 0 a median of 4.0 h after the reference time" in " ".join(res.output.split())
+    saved = json.loads((out2 / "scores.json").read_text())
+    assert "7 of 7 issues had one (median age 4 h)" in saved["meta"]["met_note"]
 
 
 def test_store_cycles_with_3_hourly_steps_are_read_every_hour(slice_data, tmp_path: Path) -> None:
