@@ -55,13 +55,16 @@ class GribKeys(StrictModel):
         ecCodes parameter ids (167 = 2 m temperature, 228 = total precipitation in m …).
     parameter : list of int, optional
         GRIB2 ``[discipline, parameterCategory, parameterNumber]`` (local NCEP parameters such
-        as HPBL ``[0, 3, 196]`` that older ecCodes tables do not name).
+        as HPBL ``[0, 3, 196]`` that older ecCodes tables do not name, or CMA-GFS total
+        precipitation ``[0, 1, 8]`` that ecCodes names for no centre but ``kwbc``).
     typeOfLevel : list of str, optional
         Accepted ecCodes level types (``heightAboveGround``, ``surface``, ``atmosphere`` …).
     level : int, optional
     units : str
         Units the source writes, as ecCodes spells them (``K``, ``m``, ``kg m**-2``, ``J m**-2``,
-        ``W m**-2``, ``%``, ``(0 - 1)``, ``m s**-1``, ``Pa``).
+        ``W m**-2``, ``%``, ``(0 - 1)``, ``m s**-1``, ``Pa``). A message ecCodes cannot name
+        (``shortName`` and ``units`` ``unknown``) selected by ``parameter`` is taken in these
+        units; any other header units must equal them.
     optional : bool
         A variable the source may not publish (its absence does not make a step incomplete).
     """

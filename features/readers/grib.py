@@ -18,7 +18,8 @@ store's ERA5 names and units (K, K, m s-1, m s-1, Pa, mm h-1, m, W m-2, 0–1) a
 
 :func:`write_grib2` writes a store Dataset as GRIB2 the way IFS open data does (``tp`` in m and
 ``ssrd`` in J m-2 accumulated from the reference time, ``tcc`` in %) or as GFS does (6-h
-buckets, ``ssrd`` as a W m-2 average, one file per step), from ecCodes' own ``GRIB2`` sample.
+buckets, ``ssrd`` as a W m-2 average, one file per step) or as CMA-GFS does (``tp`` as WMO 0/1/8
+in kg m-2 from the reference time, no ``ssrd``), from ecCodes' own ``GRIB2`` sample.
 """
 
 from __future__ import annotations
@@ -217,6 +218,19 @@ def _match(h: Any, keys: Any, hdr: dict[str, Any]) -> bool:
     return keys.level is None or hdr["level"] == keys.level
 
 
+def _units_of(hdr: dict[str, Any], keys: Any) -> str:
+    """The units of a selected message: the header's, or — when ecCodes has no name for the
+    parameter (``shortName``/``units`` ``unknown``) and the profile selects it by its GRIB2
+    ``parameter`` triple — the units the profile says the source writes.
+
+    CMA-GFS total precipitation is such a case: WMO 0/1/8 (APCP, kg m-2), which ecCodes
+    decodes as ``unknown`` for centre ``babj`` (docs/notes/w10-cma-gfs.md).
+    """
+    if hdr["units"] == "unknown" and hdr["shortName"] == "unknown" and keys.parameter:
+        return str(keys.units)
+    return str(hdr["units"])
+
+
 def detect_profile(centre: str, profiles: Sequence[NwpProfile] | None = None,
                    where: str = "") -> NwpProfile:
     """The source profile whose ``centres`` lists ``centre`` (GRIB header abbreviation)."""
@@ -350,13 +364,14 @@ def _read_fields(path: Path, profile: NwpProfile | None, bbox: tuple | None,
             info["skipped"][name] = info["skipped"].get(name, 0) + 1
             continue
         keys = prof.variables[var]
-        if _units_key(hdr["units"]) != _units_key(keys.units):
+        units = _units_of(hdr, keys)
+        if _units_key(units) != _units_key(keys.units):
             raise MetReaderError(f"{where}: variable {var!r} ({hdr['shortName']}) has units "
-                                 f"{hdr['units']!r}; profile {prof.id} expects {keys.units!r}")
+                                 f"{units!r}; profile {prof.id} expects {keys.units!r}")
         grid = _grid_of(h, bbox if prof.crop else None, where)
         grids.setdefault(grid.key, grid)
         vals = _values(h, grid)
-        kind, conv = _convert(var, hdr["units"], hdr["stepType"], vals, where)
+        kind, conv = _convert(var, units, hdr["stepType"], vals, where)
         start, end = hdr["startStep"], hdr["endStep"]
         if kind == "rate_avg":
             conv = conv * float(end - start) * (3600.0 if var == "ssrd" else 1.0)
@@ -609,15 +624,22 @@ def read_grib2(paths: Path | str | Sequence[Path | str], profile: NwpProfile | s
 
 
 # ------------------------------------------------------------------------------ writing
-_IFS_PARAMS: dict[str, tuple[int, str]] = {
-    # store name → (paramId, GRIB units of the values written)
+_IFS_PARAMS: dict[str, tuple[int | tuple[int, int, int], str]] = {
+    # store name → (paramId or GRIB2 (discipline, category, number), GRIB units written)
     "t2m": (167, "K"), "d2m": (168, "K"), "u10": (165, "m s**-1"), "v10": (166, "m s**-1"),
     "sp": (134, "Pa"), "blh": (159, "m"), "tcc": (228164, "%"), "tp": (228, "m"),
     "ssrd": (169, "J m**-2"),
 }
-_GFS_PARAMS: dict[str, tuple[int, str]] = {
+_GFS_PARAMS: dict[str, tuple[int | tuple[int, int, int], str]] = {
     **_IFS_PARAMS, "tp": (228228, "kg m**-2"), "ssrd": (235035, "W m**-2"),
 }
+#: CMA-GFS (GRAPES_GFS, centre babj; docs/notes/w10-cma-gfs.md): total precipitation is WMO
+#: 0/1/8 (APCP) in kg m-2 accumulated from the reference time, which ecCodes names for no centre
+#: but kwbc; no surface downward short-wave is published (only net and upward): no ssrd.
+_CMA_PARAMS: dict[str, tuple[int | tuple[int, int, int], str]] = {
+    **{k: v for k, v in _IFS_PARAMS.items() if k != "ssrd"}, "tp": ((0, 1, 8), "kg m**-2"),
+}
+_STYLES = {"ifs": _IFS_PARAMS, "gfs": _GFS_PARAMS, "cma": _CMA_PARAMS}
 
 
 def _ref_and_steps(ds: xr.Dataset, reference_time: Any) -> tuple[pd.Timestamp, list[int]]:
@@ -692,7 +714,7 @@ def _messages(ds: xr.Dataset, centre: str, style: str, ref: pd.Timestamp, steps:
     """(step, handle) for every variable and step, in step order."""
     import eccodes as ec
 
-    params = _IFS_PARAMS if style == "ifs" else _GFS_PARAMS
+    params = _STYLES[style]
     if ds["latitude"].size > 1 and float(ds["latitude"][0]) > float(ds["latitude"][-1]):
         ds = ds.sortby("latitude")  # e.g. the demo world's north-to-south grid
     lat = ds["latitude"].values.astype(float)
@@ -716,9 +738,15 @@ def _messages(ds: xr.Dataset, centre: str, style: str, ref: pd.Timestamp, steps:
             pid, _ = params[var]
             if var in ACCUMULATED:
                 ec.codes_set(t, "productDefinitionTemplateNumber", 8)
-                if style == "gfs":
+                if style in ("gfs", "cma"):
                     ec.codes_set(t, "typeOfStatisticalProcessing", 1 if var == "tp" else 0)
-            ec.codes_set(t, "paramId", pid)
+            if isinstance(pid, tuple):
+                keys = ("discipline", "parameterCategory", "parameterNumber")
+                for k, n in zip(keys, pid, strict=True):
+                    ec.codes_set(t, k, n)
+                ec.codes_set(t, "typeOfLevel", "surface")
+            else:
+                ec.codes_set(t, "paramId", pid)
             if var == "tcc":
                 ec.codes_set(t, "typeOfLevel", "entireAtmosphere")
             if var in ACCUMULATED:
@@ -736,9 +764,9 @@ def _messages(ds: xr.Dataset, centre: str, style: str, ref: pd.Timestamp, steps:
                     yield s, h
                     continue
                 amount = np.nan_to_num(rate) * dt * (3600.0 if var == "ssrd" else 1.0)
-                if style == "ifs":
+                if style in ("ifs", "cma"):   # accumulated from the reference time
                     acc[var] = acc.get(var, np.zeros_like(rate)) + amount
-                    vals = acc[var] / 1000.0 if var == "tp" else acc[var]
+                    vals = acc[var] / 1000.0 if var == "tp" and style == "ifs" else acc[var]
                     h = _encode(t, vals, lat, lon)
                     _set_window(h, 0, s)
                     yield s, h
@@ -772,10 +800,12 @@ def write_grib2(ds: xr.Dataset, path: Path | str, *, centre: str = "ecmf", style
     path : path-like
     centre : str
         GRIB ``centre`` (``ecmf``, ``kwbc``, ``babj`` …).
-    style : {"ifs", "gfs"}
+    style : {"ifs", "gfs", "cma"}
         ``ifs``: ``tp`` in m and ``ssrd`` in J m-2 accumulated from the reference time, ``tcc``
         in % (ECMWF open data). ``gfs``: ``tp`` in kg m-2 and ``ssrd`` as a W m-2 average over
-        6-h buckets (stepRange ``0-3, 0-6, 6-9 …``), no accumulation at step 0.
+        6-h buckets (stepRange ``0-3, 0-6, 6-9 …``), no accumulation at step 0. ``cma``
+        (CMA-GFS, centre ``babj``): ``tp`` as WMO 0/1/8 in kg m-2 accumulated from the
+        reference time, no ``ssrd``.
     reference_time : time-like, optional
         Default the Dataset's ``forecast_reference_time`` (coordinate or attribute).
     bits : int
@@ -788,8 +818,8 @@ def write_grib2(ds: xr.Dataset, path: Path | str, *, centre: str = "ecmf", style
     import eccodes as ec
     from airwarn.features.atomic import atomic_path
 
-    if style not in ("ifs", "gfs"):
-        raise ValueError(f"write_grib2: style {style!r}; expected 'ifs' or 'gfs'")
+    if style not in _STYLES:
+        raise ValueError(f"write_grib2: style {style!r}; expected one of {list(_STYLES)}")
     ref, steps = _ref_and_steps(ds, reference_time)
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
@@ -810,6 +840,8 @@ def write_grib2_steps(ds: xr.Dataset, directory: Path | str, *, centre: str = "e
     import eccodes as ec
     from airwarn.features.atomic import atomic_path
 
+    if style not in _STYLES:
+        raise ValueError(f"write_grib2_steps: style {style!r}; expected one of {list(_STYLES)}")
     ref, steps = _ref_and_steps(ds, reference_time)
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)

@@ -105,6 +105,34 @@ def test_gfs_buckets_one_file_per_step_in_any_order(tmp_path):
     assert e["missing_steps"][:4] == [1, 2, 4, 5]   # the profile's hourly steps
 
 
+def test_cma_gfs_precipitation_is_selected_by_its_grib2_triple(tmp_path):
+    # CMA-GFS (centre babj) writes total precipitation as WMO 0/1/8 (APCP) in kg m-2 from the
+    # reference time, which ecCodes names "unknown", and no surface downward short-wave; one
+    # file per step, gmf.gra.<YYYYMMDDHH><FFF>.grb2 (docs/notes/w10-cma-gfs.md)
+    src = cycle(steps=range(0, 25, 3))
+    files = write_grib2_steps(src, tmp_path, centre="babj", style="cma",
+                              pattern="gmf.gra.{ref:%Y%m%d%H}{step:03d}.grb2")
+    assert files[2].name == "gmf.gra.2026012000006.grb2"
+    inv = scan_grib(files[2])
+    assert set(inv.centre) == {"babj"}
+    tp = inv[inv.shortName == "unknown"]
+    assert len(tp) == 1
+    assert (tp.units.iloc[0], tp.stepType.iloc[0], tp.typeOfLevel.iloc[0]) == \
+        ("unknown", "accum", "surface")
+    assert (tp.startStep.iloc[0], tp.endStep.iloc[0]) == (0, 6)   # from the reference time
+    assert {"2t", "2d", "10u", "10v", "sp", "tcc", "blh"} <= set(inv.shortName)
+    ds, meta = read_grib2(files[::-1])
+    assert meta["source"] == "cma_gfs" and meta["centre"] == "babj"
+    assert meta["steps"] == list(range(0, 25, 3)) and "ssrd" not in ds
+    for v, tol in (("t2m", 0.01), ("d2m", 0.01), ("u10", 0.01), ("sp", 0.5), ("tcc", 1e-4),
+                   ("tp", 1e-3), ("blh", 0.05)):
+        _close(src, ds, v, tol)
+    res = runner.invoke(app, ["ingest", *map(str, files), "--data-dir", str(tmp_path / "d")])
+    assert res.exit_code == 0, res.output
+    e = cycle_catalog(tmp_path / "d")["2026012000"]
+    assert e["source"] == "cma_gfs" and e["complete_steps"] == list(range(0, 25, 3))
+
+
 def test_global_file_is_cropped_to_the_domain_on_read(tmp_path):
     lat, lon = np.arange(-90.0, 90.01, 1.0), np.arange(0.0, 360.0, 1.0)
     g = cycle(steps=[0, 3], lat=lat, lon=lon)
