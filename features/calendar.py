@@ -104,10 +104,10 @@ def calendar_features(local: pd.DatetimeIndex | pd.Series, prefix: str = "") -> 
         diffs = [(dd - c).days for c in cands]
         off = min(diffs, key=abs)
         sf[d] = float(np.clip(off, -30, 30))
-    doy = idx.dayofyear.to_numpy() - 1
+    doy = idx.day_of_year.to_numpy() - 1
     out = pd.DataFrame({
         f"{prefix}hour": idx.hour.to_numpy(),
-        f"{prefix}weekday": idx.weekday.to_numpy(),
+        f"{prefix}weekday": idx.day_of_week.to_numpy(),
         f"{prefix}month": idx.month.to_numpy(),
         f"{prefix}doy_sin": np.sin(2 * np.pi * doy / 365.25),
         f"{prefix}doy_cos": np.cos(2 * np.pi * doy / 365.25),

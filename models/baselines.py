@@ -217,7 +217,7 @@ def day_of_year_365(dates: pd.DatetimeIndex) -> np.ndarray:
     days of a leap year keep the day number of the same date in other years."""
     d = pd.DatetimeIndex(dates)
     late = d.is_leap_year & ((d.month > 2) | ((d.month == 2) & (d.day == 29)))
-    return d.dayofyear.to_numpy() - late.astype(int)
+    return d.day_of_year.to_numpy() - late.astype(int)
 
 
 def doy_climatology_at(clim: Mapping[str, Sequence[float | None]], dates: pd.DatetimeIndex,

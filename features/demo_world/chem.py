@@ -271,7 +271,7 @@ def emission_factors(times: pd.DatetimeIndex) -> dict[str, np.ndarray]:
     """
     loc = pd.DatetimeIndex(times).tz_convert(LOCAL_TZ)
     lh = loc.hour.to_numpy() + 0.5
-    wd = loc.dayofweek.to_numpy()
+    wd = loc.day_of_week.to_numpy()
     month, day = loc.month.to_numpy(), loc.day.to_numpy()
     traffic = (0.45 + 0.75 * np.exp(-((lh - 8.0) / 1.5) ** 2) + 0.85 * np.exp(-((lh - 18.5) / 2.0) ** 2)
                + 0.45 * ((lh > 7) & (lh < 22)))
@@ -280,7 +280,7 @@ def emission_factors(times: pd.DatetimeIndex) -> dict[str, np.ndarray]:
     industry = np.where(wd == 6, 0.93, 1.0) * (0.95 + 0.1 * ((lh > 8) & (lh < 20)))
     residential = (0.55 + 0.9 * np.exp(-((lh - 12.0) / 1.5) ** 2) + 1.1 * np.exp(-((lh - 19.0) / 1.6) ** 2)
                    + 0.2 * ((lh > 7) & (lh < 23))) / 0.97
-    doy = loc.dayofyear.to_numpy()
+    doy = loc.day_of_year.to_numpy()
     residential = residential * (1.0 + 0.05 * np.cos(2 * np.pi * (doy - 15) / 365.25))
     sp = STAGGERED_PRODUCTION
     industry = industry * np.where(_in_window(month, day, sp["start"], sp["end"]),
@@ -337,7 +337,7 @@ def simulate(met: dict[str, np.ndarray], times: pd.DatetimeIndex, params: UnitPa
     T, U = met["blh"].shape
     times = pd.DatetimeIndex(times)
     f = emission_factors(times)
-    doy = times.dayofyear.to_numpy().astype(float)
+    doy = times.day_of_year.to_numpy().astype(float)
     fac = np.stack([f["industry"], f["traffic"], f["residential"]])  # (3, T)
 
     blh = met["blh"].astype(np.float64)

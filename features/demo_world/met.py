@@ -137,7 +137,7 @@ def latents(seed: int) -> dict[str, np.ndarray]:
     """
     out: dict[str, np.ndarray] = {}
     hours = np.arange(_N_HOURS)
-    doy = ((hours / 24.0) + EPOCH.dayofyear - 1) % 365.25
+    doy = ((hours / 24.0) + EPOCH.day_of_year - 1) % 365.25
     sc = _season_cos(doy)
     for k, (name, (tau, _lag, _e0, _e120)) in enumerate(_LATENT_SPECS.items()):
         rng = np.random.default_rng([seed, 101, k])
@@ -273,7 +273,7 @@ def _gather(seed: int, h: np.ndarray, pts: Points,
 def _solar(h_mid: np.ndarray, pts: Points) -> np.ndarray:
     """Cosine of the solar zenith angle at fractional hours since EPOCH (R,) and points → (R, P)."""
     days = h_mid / 24.0
-    doy = (days + EPOCH.dayofyear - 1) % 365.25
+    doy = (days + EPOCH.day_of_year - 1) % 365.25
     decl = np.deg2rad(23.44) * np.sin(2 * np.pi * (284 + doy) / 365.25)
     solar_hour = (h_mid[:, None] % 24.0) + pts.lon[None, :] / 15.0
     ha = np.deg2rad(15.0 * (solar_hour - 12.0))
@@ -307,7 +307,7 @@ def evaluate_points(seed: int, h: np.ndarray, pts: Points,
     """
     h = np.asarray(h, dtype=np.int64)
     L = _gather(seed, h, pts, err, front_shift)
-    doy = ((h / 24.0) + EPOCH.dayofyear - 1) % 365.25
+    doy = ((h / 24.0) + EPOCH.day_of_year - 1) % 365.25
     sc = _season_cos(doy)[:, None]           # +1 winter, −1 summer
     win = (1 + sc) / 2                        # 1 in mid-winter, 0 in mid-summer
     summ = 1 - win

@@ -229,13 +229,13 @@ def climatology_dataset(ds: xr.Dataset, od_train: pd.DataFrame, ladder: Ladder,
     regions = [str(r) for r in np.asarray(ds["region"].values)]
     od = od_train.copy()
     od["gated"] = _gated(od, ladder)
-    od["doy"] = pd.to_datetime(od["date"]).dt.dayofyear
+    od["doy"] = pd.to_datetime(od["date"]).dt.day_of_year
     dates = np.asarray(ds["date"].values).astype(str)
     n_i, n_d = dates.shape
     shape = (n_i, len(regions), n_d)
     aqi, pm, o3 = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     p = {t: np.full(shape, np.nan) for t in aqi_thresholds()}
-    doys = pd.to_datetime(pd.Series(dates.ravel())).dt.dayofyear.to_numpy().reshape(n_i, n_d)
+    doys = pd.to_datetime(pd.Series(dates.ravel())).dt.day_of_year.to_numpy().reshape(n_i, n_d)
     for r, uid in enumerate(regions):
         g = od[od["unit_id"] == uid]
         gd = g["doy"].to_numpy()
@@ -1161,11 +1161,11 @@ def _choose_clim_probability(od_train: pd.DataFrame, obs_lv: pd.DataFrame, ladde
     days = obs_lv[obs_lv["date"].isin(pd.to_datetime(od_train["date"]))].dropna(subset=["aqi"])
     g = od_train.copy()
     g["gated"] = _gated(g, ladder)
-    g["doy"] = pd.to_datetime(g["date"]).dt.dayofyear
+    g["doy"] = pd.to_datetime(g["date"]).dt.day_of_year
     probs = []
     for uid, d in zip(days["unit_id"], days["date"], strict=True):
         gu = g[g["unit_id"] == uid]
-        dist = np.abs(gu["doy"].to_numpy() - d.dayofyear)
+        dist = np.abs(gu["doy"].to_numpy() - d.day_of_year)
         x = gu["gated"].to_numpy(float)[np.minimum(dist, 366 - dist) <= 15]
         x = x[np.isfinite(x)]
         probs.append(float(np.mean(x > 150)) if len(x) else np.nan)
