@@ -80,7 +80,7 @@ def synthetic_series(units: pd.DataFrame, neighbours: dict[str, list[str]], days
     times = pd.date_range(end - pd.Timedelta(days=days + 5), end, freq="h", tz="UTC")
     nt = len(times)
     hour_local = (times.hour.to_numpy() + 8) % 24
-    doy = times.dayofyear.to_numpy()
+    doy = times.day_of_year.to_numpy()
     lat = units["lat"].to_numpy()
     # synoptic forcing: a few large-scale AR(1) modes, projected on the units
     k = 6

@@ -206,7 +206,7 @@ def test_station_obs_follow_their_unit(demo_world, truth):
     sid = st[st["sub_region"] == "chengdu"]["station_id"].iloc[0] if obs is None else "1431A"
     obs = read_obs(demo_world.data_dir, station_ids=[sid]).set_index("time")
     cd = truth[truth["unit_id"] == "chengdu"].set_index("time")
-    j = obs.join(cd, rsuffix="_t", how="inner")
+    j = obs.merge(cd, left_index=True, right_index=True, how="inner", suffixes=("", "_t"))
     ok = j["pm25"].between(0, 1000)
     r = np.corrcoef(j.loc[ok, "pm25"], j.loc[ok, "pm25_t"])[0, 1]
     assert r > 0.9

@@ -59,7 +59,7 @@ def test_spread_scale_follows_the_recent_errors_shrunk_towards_one() -> None:
 def test_doy_climatology_is_a_circular_running_mean_over_all_years() -> None:
     dates = pd.date_range("2013-03-01", "2015-02-28", freq="D")
     # unit A: 2 × day of year (µg/m³) in the first year, + 10 in the second; unit B: mostly missing
-    a = 2.0 * dates.dayofyear.to_numpy() + np.where(dates >= "2014-03-01", 10.0, 0.0)
+    a = 2.0 * dates.day_of_year.to_numpy() + np.where(dates >= "2014-03-01", 10.0, 0.0)
     b = np.where(dates.month == 7, 50.0, np.nan)
     clim = doy_climatology(pd.DataFrame({"A": a, "B": b}, index=dates), half_window_days=3)
     assert list(clim.index[[0, -1]]) == [1, 365] and list(clim.columns) == ["A", "B"]
