@@ -373,7 +373,8 @@ def score_arrays(fa: ForecastArrays, obs: Panel, daily_obs: dict[str, pd.DataFra
                 lo, hi = q[..., qs.index(0.1)], q[..., qs.index(0.9)]
                 ok = np.isfinite(od[:, k]) & np.isfinite(lo)
                 s["coverage_80"] = float(np.mean((od[:, k][ok] >= lo[ok])
-                                                 & (od[:, k][ok] <= hi[ok])))
+                                                 & (od[:, k][ok] <= hi[ok]))) \
+                    if ok.any() else float("nan")   # no pair: no coverage (not a warning)
             sd[f"D+{k + 1}"] = s
         scores["daily"][DAILY_NAMES[p]] = sd
         # hourly by 24-h lead bucket
@@ -398,7 +399,8 @@ def score_arrays(fa: ForecastArrays, obs: Panel, daily_obs: dict[str, pd.DataFra
                 lo, hi = q[..., qs.index(0.1)], q[..., qs.index(0.9)]
                 ok = np.isfinite(oh[:, sl]) & np.isfinite(lo)
                 s["coverage_80"] = float(np.mean((oh[:, sl][ok] >= lo[ok])
-                                                 & (oh[:, sl][ok] <= hi[ok])))
+                                                 & (oh[:, sl][ok] <= hi[ok]))) \
+                    if ok.any() else float("nan")
             sh[f"{b0 + 1}-{sl.stop}"] = s
         scores["hourly"][p] = sh
         ev = {}

@@ -138,13 +138,13 @@ def embedded_font_face_css(text: str, family: str = CSS_FAMILY) -> str:
     opts.notdef_outline = True
     chars = "".join(sorted(set(text) | set("0123456789.-–%·")))
     # keep the font's own head.modified: a subset saved now would differ from run to run
-    font = TTFont(str(cjk_font_path()), lazy=True, recalcTimestamp=False)
-    sub = subset.Subsetter(opts)
-    sub.populate(text=chars)
-    sub.subset(font)
     buf = io.BytesIO()
-    font.flavor = flavor
-    font.save(buf)
+    with TTFont(str(cjk_font_path()), lazy=True, recalcTimestamp=False) as font:
+        sub = subset.Subsetter(opts)
+        sub.populate(text=chars)
+        sub.subset(font)
+        font.flavor = flavor
+        font.save(buf)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return (f'@font-face {{ font-family: "{family}"; src: url("data:{mime};base64,{data}") '
             f'format("{fmt}"); font-style: normal; }}')
