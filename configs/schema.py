@@ -28,6 +28,7 @@ __all__ = [
     "AcquireSettings",
     "Settings",
     "load_yaml_model",
+    "yaml_error_text",
     "format_validation_error",
 ]
 
@@ -292,6 +293,35 @@ def format_validation_error(path: Path | str, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def yaml_error_text(exc: yaml.YAMLError) -> str:
+    """A YAML syntax error as one line: `` at line L, column C: problem (context)``.
+
+    Parameters
+    ----------
+    exc : yaml.YAMLError
+
+    Returns
+    -------
+    str
+        Starts with the position (1-based) when PyYAML gives one, else ``": <message>"``.
+
+    Examples
+    --------
+    >>> try:
+    ...     yaml.safe_load("a: [1, 2")
+    ... except yaml.YAMLError as e:
+    ...     print(yaml_error_text(e))
+     at line 1, column 9: expected ',' or ']', but got '<stream end>' (while parsing a flow sequence)
+    """
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or not problem:
+        return ": " + " ".join(str(exc).split())
+    context = getattr(exc, "context", None)
+    return (f" at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+            + (f" ({context})" if context else ""))
+
+
 def load_yaml_model(path: Path | str, model: type[M], overrides: dict[str, Any] | None = None) -> M:
     """Load a YAML file into a pydantic model, raising :class:`ConfigError` on any problem.
 
@@ -308,10 +338,13 @@ def load_yaml_model(path: Path | str, model: type[M], overrides: dict[str, Any] 
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"configuration file not found: {path}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); expected a "
+                          f"UTF-8 file — save it as UTF-8 (e.g. not GBK)") from None
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: not valid YAML{yaml_error_text(exc)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     if overrides:

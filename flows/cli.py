@@ -13,7 +13,7 @@ import sys
 
 import airwarn.flows.commands as _commands
 import typer
-from airwarn.flows.errors import describe, guard_app, set_debug
+from airwarn.flows.errors import debug_enabled, describe, guard_app, set_debug
 
 app = typer.Typer(
     name="airwarn",
@@ -40,16 +40,24 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show the traceback 
     set_debug(debug)
 
 
-_register_commands()
+#: An error raised while the command modules were imported (some read configuration files at
+#: import, e.g. configs/pollutants.yaml): :func:`main` reports it as one message.
+_IMPORT_ERROR: list[Exception] = []
+try:
+    _register_commands()
+except Exception as _exc:  # noqa: BLE001 - reported by main(), re-raised with --debug
+    _IMPORT_ERROR.append(_exc)
 guard_app(app)  # the error boundary (flows.errors): one message and an exit code, no traceback
 
 
 def main() -> None:
     """Entry point of the ``airwarn`` console script (exit codes: ``flows.errors``)."""
     try:
+        if _IMPORT_ERROR:
+            raise _IMPORT_ERROR[0]
         app()
     except Exception as exc:  # only errors raised outside a command (option parsing, imports)
-        if "--debug" in sys.argv[1:]:
+        if "--debug" in sys.argv[1:] or debug_enabled():
             raise
         message, code = describe(exc)
         typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)

@@ -25,6 +25,7 @@ import errno
 import functools
 import os
 import sqlite3
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -90,6 +91,25 @@ def set_debug(on: bool) -> None:
     _DEBUG["on"] = bool(on)
 
 
+def _loaded_class(module: str, name: str) -> type | tuple[()]:
+    """Class ``name`` of ``module`` if that module is already imported, else ``()``.
+
+    Parameters
+    ----------
+    module : str
+        Dotted module name, e.g. ``airwarn.flows.daily``.
+    name : str
+        Class name in it.
+
+    Returns
+    -------
+    type or tuple
+        The class, or an empty tuple (``isinstance(x, ())`` is always False).
+    """
+    cls = getattr(sys.modules.get(module), name, None)
+    return cls if isinstance(cls, type) else ()
+
+
 def describe(exc: BaseException) -> tuple[str, int]:
     """One-line message and exit code of an exception escaping a command.
 
@@ -106,14 +126,12 @@ def describe(exc: BaseException) -> tuple[str, int]:
     """
     from airwarn.configs.schema import ConfigError
 
-    try:
-        from airwarn.flows.locks import LockBusy
-    except ImportError:  # pragma: no cover - flows always importable here
-        LockBusy = ()  # type: ignore[assignment]
-    try:
-        from airwarn.flows.daily import RunFailed
-    except ImportError:  # pragma: no cover
-        RunFailed = ()  # type: ignore[assignment]
+    # The classes of modules already imported: an exception of a class whose module was never
+    # imported cannot exist, and importing flows.daily here would load the configuration (the
+    # default ladder, via models.forecast) — a broken ladder would then raise inside the
+    # error boundary and end in a traceback.
+    LockBusy = _loaded_class("airwarn.flows.locks", "LockBusy")
+    RunFailed = _loaded_class("airwarn.flows.daily", "RunFailed")
 
     text = str(exc).strip() or type(exc).__name__
     if isinstance(exc, ConfigError):

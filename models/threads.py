@@ -47,7 +47,7 @@ def _configured_wait_policy() -> str:
 
     try:
         raw = yaml.safe_load((config_dir() / "models.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return "PASSIVE"  # the settings loader reports a broken file when the models load it
     value = str(raw.get("omp_wait_policy", "PASSIVE")).upper()
     return value if value in WAIT_POLICIES else "PASSIVE"

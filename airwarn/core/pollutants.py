@@ -123,7 +123,7 @@ def load_registry(path: Path | str | None = None) -> PollutantRegistry:
     p = Path(path) if path is not None else config_dir() / "pollutants.yaml"
     try:
         raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ValueError(f"{p}: cannot read the pollutant registry ({exc})") from None
     try:
         return PollutantRegistry.model_validate(raw)

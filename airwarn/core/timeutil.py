@@ -62,7 +62,7 @@ def settings_timezone(path: Path | str | None = None) -> str:
     if not name:
         try:
             raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError):
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
             raw = {}
         name = str(raw.get("timezone") or DEFAULT_TZ) if isinstance(raw, dict) else DEFAULT_TZ
     try:
