@@ -74,8 +74,10 @@ def ingest_met_obs_files(paths: list[Path], data_dir: Path, **_: Any) -> str:
     from airwarn.features.ingest import ingest_met_obs_files as ingest
 
     wrep, met = ingest(paths, data_dir)
+    notes = met.attrs.get("notes", [])
     return (f"station meteorology: {len(met):,} station-hours, {met['station_id'].nunique()} "
-            f"stations ({wrep.added:,} added, {wrep.replaced:,} replaced)")
+            f"stations ({wrep.added:,} added, {wrep.replaced:,} replaced)"
+            + "".join(f"; {n}" for n in notes))
 
 
 def _ingest_obs(paths: list[Path], data_dir: Path, *, fmt: str, config: AirwarnConfig | None,

@@ -334,22 +334,33 @@ def ingest_met_obs_files(paths: list[Path], data_dir: Path, *, fmt: str = "auto"
     -------
     (features.store.WriteReport, DataFrame)
         What was stored, and the point table read (later files win on a repeated
-        station-hour).
+        station-hour). The table's ``attrs["notes"]`` (list of str) says, file by file, what
+        the readers set missing or superseded and which station-hours a later file replaced —
+        nothing is dropped without a line.
     """
     from airwarn.features.met_obs import validate_met_obs, write_met_obs
     from airwarn.features.readers.plausibility import check_station_rows
     from airwarn.features.readers.registry import detect_format, get_format
 
-    frames = []
+    frames, notes = [], []
     for p in paths:
         f = detect_format(p, kinds=("met_obs",)) if fmt == "auto" else get_format(fmt)
         met = f.read(p)
-        check_station_rows(met, (names or {}).get(p, str(p)), f.name)
+        shown = (names or {}).get(p, str(p))
+        check_station_rows(met, shown, f.name)
+        notes += [f"{shown}: {n}" for n in met.attrs.get("notes", [])]
         frames.append(met)
-    allm = pd.concat(frames, ignore_index=True).drop_duplicates(["time", "station_id"],
-                                                                keep="last")
-    allm = validate_met_obs(allm, "station meteorology")
-    return write_met_obs(allm, data_dir), allm
+    allm = pd.concat(frames, ignore_index=True)
+    n_later = int(allm.duplicated(["time", "station_id"], keep="last").sum())
+    if n_later:
+        notes.append(f"{n_later} station-hour(s) given by more than one file: the last file's "
+                     f"row kept")
+    allm = validate_met_obs(allm.drop_duplicates(["time", "station_id"], keep="last"),
+                            "station meteorology")
+    allm.attrs = {}  # the readers' attrs (file names, counts) are not the store's metadata
+    wrep = write_met_obs(allm, data_dir)
+    allm.attrs["notes"] = notes
+    return wrep, allm
 
 
 def kind_of(members: list, fmt: str, domain: Path | None) -> str:

@@ -123,7 +123,8 @@ def read_cma_surface(path: Path | str, *, station_ids: dict[str, str] | None = N
         ``tp`` mm h-1, ``u10`` ``v10`` ``ws10`` m s-1, ``rh`` % (0–100); one row per
         station-hour (a repeated station-hour keeps its last row), sorted by time and station.
         ``attrs``: ``out_of_range`` (dict column → values set missing), ``duplicates`` (rows
-        superseded), ``trace`` (trace-precipitation hours read as 0 mm), ``source_format``.
+        superseded), ``trace`` (trace-precipitation hours read as 0 mm), ``source_format``,
+        ``notes`` (list of str: what was set missing or superseded, with the first line).
 
     Raises
     ------
@@ -162,12 +163,16 @@ def read_cma_surface(path: Path | str, *, station_ids: dict[str, str] | None = N
         raise ReaderError(f"{path}: invalid Year/Mon/Day/Hour ({exc})") from None
     trace = num["PRE_1h"] == TRACE_CODE
     out_of_range: dict[str, int] = {}
+    notes: list[str] = []
     for c, (lo, hi) in PLAUSIBLE.items():
         v = num[c].copy()
         v[v >= CODE_MIN] = np.nan
         bad = (v < lo) | (v > hi)
         if bad.any():
             out_of_range[c] = int(bad.sum())
+            i = int(np.flatnonzero(bad)[0])
+            notes.append(f"column {c!r}: {int(bad.sum())} value(s) outside {lo:g}–{hi:g} set "
+                         f"missing (first: line {int(lines[i])}, {df[c].iloc[i].strip()!r})")
             v[bad] = np.nan
         num[c] = v
     num["PRE_1h"][trace] = TRACE_MM
@@ -191,11 +196,51 @@ def read_cma_surface(path: Path | str, *, station_ids: dict[str, str] | None = N
                         "tp": num["PRE_1h"], "u10": u, "v10": v, "ws10": ws, "rh": rh})
     out["time"] = pd.to_datetime(out["time"], utc=True)
     n0 = len(out)
+    notes += _duplicate_notes(out, lines)
     out = out.drop_duplicates(["time", "station_id"], keep="last")
     out = out.sort_values(["time", "station_id"], kind="mergesort").reset_index(drop=True)
     out.attrs.update({"out_of_range": out_of_range, "duplicates": n0 - len(out),
-                      "trace": int(trace.sum()), "source_format": "cma_surface"})
+                      "trace": int(trace.sum()), "source_format": "cma_surface",
+                      "notes": notes})
     return out[POINT_MET_COLUMNS]
+
+
+def _duplicate_notes(out: pd.DataFrame, lines: np.ndarray) -> list[str]:
+    """What keeping the last row of a repeated station-hour drops, as report lines.
+
+    Parameters
+    ----------
+    out : DataFrame
+        The point table before de-duplication, row-aligned with ``lines``.
+    lines : ndarray
+        1-based file line of each row.
+
+    Returns
+    -------
+    list of str
+        Empty without repeats; else one line for identical repeats (merged) and one for
+        conflicting ones (the last row kept, the first superseded row named).
+    """
+    key = ["time", "station_id"]
+    rep = out.duplicated(key, keep="last").to_numpy()
+    if not rep.any():
+        return []
+    last = out.drop_duplicates(key, keep="last").set_index(key)
+    vals = [c for c in POINT_MET_COLUMNS if c not in key]
+    kept = last.loc[pd.MultiIndex.from_frame(out.loc[rep, key])][vals].to_numpy(dtype=float)
+    mine = out.loc[rep, vals].to_numpy(dtype=float)
+    same = ((kept == mine) | (np.isnan(kept) & np.isnan(mine))).all(axis=1)
+    notes = []
+    if same.any():
+        notes.append(f"{int(same.sum())} identical repeated station-hour row(s) merged")
+    if (~same).any():
+        j = int(np.flatnonzero(rep)[np.flatnonzero(~same)[0]])
+        r = out.iloc[j]
+        notes.append(f"{int((~same).sum())} repeated station-hour row(s) with other values "
+                     f"superseded by the station's last row for that hour (first: line "
+                     f"{int(lines[j])}, station {r['station_id']} at {r['time']:%Y-%m-%d %H:%M} "
+                     f"UTC)")
+    return notes
 
 
 def write_cma_surface(met: pd.DataFrame, path: Path | str) -> Path:

@@ -27,6 +27,7 @@ from airwarn.features.ingest import (  # re-exported: the ingest work lives in f
     kind_of,
 )
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -104,6 +105,8 @@ def _print_met_obs(wrep: object, met: pd.DataFrame, n_files: int, console: Conso
             console.print(f"[yellow]{len(unknown)} station(s) not in configs/met_stations.csv "
                           f"(stored, not used for units):[/] {', '.join(unknown[:10])}"
                           f"{' …' if len(unknown) > 10 else ''}")
+    for note in met.attrs.get("notes", []):
+        console.print(f"[yellow]{escape(note)}[/]")
 
 
 def _print(res: IngestResult, console: Console, data_dir: Path) -> None:

@@ -122,3 +122,39 @@ def test_met_stations_unknown_unit(tmp_path: Path) -> None:
     p.write_text("station_id,name,unit_id,lon,lat,elevation\n56294,成都,atlantis,104,30.6,506\n")
     with pytest.raises(ValueError, match="line 2: unit 'atlantis'"):
         load_met_stations(p, unit_ids=["chengdu"])
+
+
+def test_cma_values_set_missing_and_superseded_rows_are_reported(tmp_path: Path) -> None:
+    lines = SAMPLE.read_text().splitlines()
+    lines[1] = lines[1].replace(",5.2,", ",305.2,")  # 56294 00 UTC: °C column holding K
+    lines.insert(3, lines[2].replace("981.4", "982.4"))  # 57516 00 UTC again, other PRS
+    lines.insert(4, lines[4])  # 56187 00 UTC again, identical
+    p = tmp_path / "surf.csv"
+    p.write_text("\n".join(lines) + "\n")
+    met = read_cma_surface(p)
+    assert met.attrs["out_of_range"] == {"TEM": 1}
+    assert met.attrs["duplicates"] == 2
+    assert met.attrs["notes"] == [
+        "column 'TEM': 1 value(s) outside -60–60 set missing (first: line 2, '305.2')",
+        "1 identical repeated station-hour row(s) merged",
+        "1 repeated station-hour row(s) with other values superseded by the station's last row "
+        "for that hour (first: line 3, station 57516 at 2024-01-15 00:00 UTC)"]
+    r = met.set_index(["time", "station_id"])
+    assert np.isnan(r.loc[(T0, "56294"), "t2m"])
+    assert r.loc[(T0, "57516"), "sp"] == pytest.approx(98240.0)  # the last row kept
+    assert read_cma_surface(SAMPLE).attrs["notes"] == []
+
+
+def test_ingest_met_obs_files_reports_notes_and_keeps_them_out_of_the_store(tmp_path: Path
+                                                                            ) -> None:
+    from airwarn.features.ingest import ingest_met_obs_files
+
+    bad = tmp_path / "k.csv"
+    bad.write_text(SAMPLE.read_text().replace(",5.2,", ",305.2,"))
+    wrep, met = ingest_met_obs_files([SAMPLE, bad], tmp_path / "d")
+    assert (wrep.added, len(met)) == (6, 6)
+    assert met.attrs["notes"] == [
+        f"{bad}: column 'TEM': 1 value(s) outside -60–60 set missing (first: line 2, '305.2')",
+        "6 station-hour(s) given by more than one file: the last file's row kept"]
+    stored = pd.read_parquet(tmp_path / "d" / "met" / "obs" / "2024-01.parquet")
+    assert stored.attrs == {}

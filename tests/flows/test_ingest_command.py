@@ -131,3 +131,13 @@ def test_ingest_domain_files_without_sources(tmp_path, monkeypatch):
     assert len(read_obs(tmp_path / "d")) == 72
     res = runner.invoke(app, ["ingest", "--data-dir", str(tmp_path / "d")])
     assert res.exit_code == 2 and "no SOURCE given" in res.output
+
+
+def test_station_met_ingest_prints_what_it_set_missing(tmp_path):
+    bad = tmp_path / "surf.csv"
+    bad.write_text((DATA / "cma_surface_20240115.csv").read_text().replace(",5.2,", ",305.2,"))
+    res = runner.invoke(app, ["ingest", str(bad), "--data-dir", str(tmp_path / "d")],
+                        env={"COLUMNS": "250"})
+    assert res.exit_code == 0, res.output
+    assert (f"{bad}: column 'TEM': 1 value(s) outside -60–60 set missing (first: line 2, "
+            f"'305.2')") in res.output
