@@ -96,19 +96,45 @@ def _nearest_unit(lon: float, lat: float, units: list[Unit]) -> Unit:
 
 
 def _read_source(path: Path) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(path, dtype={"ID": str}, encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"station list not found: {path}") from exc
+    """Read a national station list, refusing rows that would enter the table damaged.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        A missing column, a short or long row, an empty or repeated ``ID``, or a ``lon`` /
+        ``lat`` that is not a number — naming the file, the line and the column.
+    """
+    from airwarn.features.readers.common import read_csv_strict, read_text
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"station list not found: {path}")
+    text, _ = read_text(path)
+    df = read_csv_strict(text, path)
+    line = df.pop("_line").to_numpy()
     missing = [c for c in SOURCE_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; expected {SOURCE_COLUMNS}")
+    df["ID"] = df["ID"].str.strip()
+    empty = (df["ID"] == "").to_numpy()
+    if empty.any():
+        raise ValueError(f"{path}, line {int(line[empty.argmax()])}, column 'ID': empty station "
+                         f"code; expected e.g. 1001A")
+    first = df.groupby("ID", sort=False).cumcount().to_numpy() > 0
+    if first.any():
+        i = int(first.argmax())
+        j = int((df["ID"] == df["ID"].iloc[i]).to_numpy().argmax())
+        raise ValueError(f"{path}, line {int(line[i])}, column 'ID': station {df['ID'].iloc[i]} "
+                         f"listed again (first on line {int(line[j])}); expected one row per "
+                         f"station")
     for c in ("lon", "lat"):
-        bad = pd.to_numeric(df[c], errors="coerce").isna()
+        bad = pd.to_numeric(df[c].str.strip(), errors="coerce").isna().to_numpy()
         if bad.any():
-            i = int(bad.to_numpy().nonzero()[0][0])
-            raise ValueError(f"{path}, line {i + 2}: column {c!r} is {df[c].iloc[i]!r}; "
-                             f"expected decimal degrees")
+            i = int(bad.argmax())
+            cell = df[c].iloc[i].strip()
+            raise ValueError(f"{path}, line {int(line[i])}: column {c!r} is "
+                             f"{repr(cell) if cell else 'empty'}; expected decimal degrees")
         df[c] = df[c].astype(float)
     return df
 

@@ -66,3 +66,20 @@ def test_committed_table_is_current_and_valid(tmp_path, region):
     assert len(cq) == 17 and set(cq["sub_region"]) == {"cq_central"}
     assert committed.groupby("sub_region").size()["chengdu"] == 8
     assert pd.api.types.is_float_dtype(committed["lon"])
+
+
+@pytest.mark.parametrize("rows, expect", [
+    (",a,b,成都,Chengdou,103.9,30.7\n", r"s.csv, line 2, column 'ID': empty station code"),
+    ("1431A,a,b,成都,Chengdou,103.9,30.7\n1431A,c,d,成都,Chengdou,104.1,30.6\n",
+     r"s.csv, line 3, column 'ID': station 1431A listed again \(first on line 2\)"),
+    ("1431A,a,b,成都,Chengdou,,30.7\n", r"s.csv, line 2: column 'lon' is empty; expected "
+                                        r"decimal degrees"),
+    ("1431A,a,b,成都,Chengdou,103.9\n", r"s.csv, line 2: truncated file: 6 fields, expected 7"),
+])
+def test_damaged_list_rows_are_refused_not_stored(tmp_path, region, rows, expect):
+    # an empty ID used to become a station 'nan', a repeated one kept its last row silently,
+    # a short row read as a missing latitude
+    src = tmp_path / "s.csv"
+    src.write_text(HEADER + rows, encoding="utf-8")
+    with pytest.raises(ValueError, match=expect):
+        build_station_table(src, region)

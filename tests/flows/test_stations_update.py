@@ -89,3 +89,15 @@ def test_bad_source_is_one_clear_error(tmp_path: Path) -> None:
     res = runner.invoke(app, ["stations", "update", str(p)], catch_exceptions=False)
     assert res.exit_code == 2 and "expected a CNEMC hourly file" in res.output
     assert "nothing was written" in res.output
+
+
+def test_station_list_with_an_empty_id_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "list.csv"
+    p.write_text("ID,stations_name,stations_en_name,area,area_en_name,lon,lat\n"
+                 ",新站,New,成都,Chengdu,104.0,30.6\n", encoding="utf-8")
+    out = tmp_path / "stations.csv"
+    res = runner.invoke(app, ["stations", "update", str(p), "--out", str(out)],
+                        env={"COLUMNS": "200"})
+    assert res.exit_code == 2, res.output
+    assert f"{p}, line 2, column 'ID': empty station code; expected e.g. 1001A" in res.output
+    assert "nothing was written" in res.output and not out.exists()
