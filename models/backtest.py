@@ -58,7 +58,8 @@ from airwarn.models.lgbm import PollutantModel
 from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["DomainData", "load_domain_data", "issue_times_between", "train_models_on",
-           "run_backtest", "backtest_inputs", "score_arrays", "format_scores", "DAILY_THRESHOLDS"]
+           "run_backtest", "backtest_inputs", "score_arrays", "format_scores", "DAILY_THRESHOLDS",
+           "check_test_period"]
 
 #: daily thresholds for POD/FAR/CSI (µg/m³): PM2.5 daily-mean IAQI 100/150/200 breakpoints
 #: (75/115/150 under HJ 633-2012) and the heavy-pollution 150; O3 MDA8 160 (IAQI 100) and 215
@@ -268,6 +269,55 @@ def _day(x: Any) -> pd.Timestamp:
     if t.tzinfo is not None:
         t = t.tz_convert(LOCAL_TZ).tz_localize(None)
     return t.normalize()
+
+
+def check_test_period(train_end: Any, test_start: Any, test_end: Any
+                      ) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
+    """The last training day and the first and last issue day, checked before any work.
+
+    Parameters
+    ----------
+    train_end, test_start, test_end : date-like
+        Local days (``--train-end``, ``--test-start``, ``--test-end``).
+
+    Returns
+    -------
+    tuple of Timestamp
+        The three days, local midnight, naive.
+
+    Raises
+    ------
+    ValueError
+        A value that is not a date, a test period that ends before it starts, or a training
+        period that does not end before the test period starts (the models would be trained
+        on the days they forecast).
+
+    Examples
+    --------
+    >>> check_test_period("2016-01-31", "2016-02-01", "2016-02-29")[1]
+    Timestamp('2016-02-01 00:00:00')
+    """
+    days = []
+    for name, value in (("train_end", train_end), ("test_start", test_start),
+                        ("test_end", test_end)):
+        try:
+            day = _day(value)
+        except (ValueError, TypeError, OverflowError):
+            day = pd.NaT
+        if day is pd.NaT:
+            raise ValueError(f"{name} (--{name.replace('_', '-')}): {value!r} is not a date; "
+                             f"expected e.g. 2016-01-31")
+        days.append(day)
+    tr, start, end = days
+    if start > end:
+        raise ValueError(f"test_start (--test-start) {start.date()} is after test_end "
+                         f"(--test-end) {end.date()}; expected a test period that starts on or "
+                         f"before its end")
+    if tr >= start:
+        raise ValueError(f"train_end (--train-end) {tr.date()} is not before test_start "
+                         f"(--test-start) {start.date()}: the models would be trained on the "
+                         f"days they forecast; expected train_end ≤ {(start - pd.Timedelta(days=1)).date()}")
+    return tr, start, end
 
 
 def train_models_on(obs: Panel, daily_obs: dict[str, pd.DataFrame], met_source: MetSource,
@@ -522,6 +572,7 @@ def run_backtest(data: DomainData, *, train_end: Any, test_start: Any, test_end:
     -------
     Dataset (leading ``issue_time`` dim), scores dict
     """
+    check_test_period(train_end, test_start, test_end)
     t_all = time.perf_counter()
     obs, daily_obs, met_source, first = backtest_inputs(data, met, met_source=met_source,
                                                         train_start=train_start,

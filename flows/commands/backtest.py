@@ -47,12 +47,18 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Backtest the forecast models on a domain and print the score table."""
         from airwarn.configs.model_schema import MET_MODES, load_domain, load_model_settings
-        from airwarn.models.backtest import format_scores, load_domain_data, run_backtest
+        from airwarn.models.backtest import (
+            check_test_period,
+            format_scores,
+            load_domain_data,
+            run_backtest,
+        )
 
         from airwarn import configs
 
         if met not in MET_MODES:
             raise typer.BadParameter(f"--met must be one of {', '.join(MET_MODES)}, got {met!r}")
+        check_test_period(train_end, test_start, test_end)  # before the data are read
         dom = load_domain(domain)
         try:
             data = load_domain_data(dom, history=not no_history, met=met)

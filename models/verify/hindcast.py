@@ -973,20 +973,29 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
         Processes: 2 runs the training fold (backtest and choice) beside the test backtest,
         and the baselines' chains beside the model's (same computations, same results; only
         plain values and files cross processes); 1 runs everything in this process.
+
+    Raises
+    ------
+    ValueError
+        Days that are not dates or make no test period
+        (:func:`models.backtest.check_test_period`; checked before anything is read or
+        written), a ``last`` fold shorter than 4 days, an unknown ``fold_scheme``.
     """
     from concurrent.futures import Future, ProcessPoolExecutor
     from multiprocessing import get_context
 
+    from airwarn.models.backtest import check_test_period
     from airwarn.models.forecast import write_netcdf
 
     say = progress or (lambda s: None)
     if fold_scheme not in ("auto", "last", "cross"):
         raise ValueError(f"fold_scheme must be 'auto', 'last' or 'cross', got {fold_scheme!r}")
+    check_test_period(train_end, test_start, test_end)  # before any work or any folder
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     secs: dict[str, float] = {}
     t0 = time.perf_counter()
     case = _case(domain_path, history, met)
+    out.mkdir(parents=True, exist_ok=True)  # once the domain has been read
     dom, units, region, ladder, od, obs_lv = (case.dom, case.units, case.region, case.ladder,
                                               case.od, case.obs_lv)
     opts = {"met": met, "issue_hour": issue_hour, "hourly": hourly, "light": light,
@@ -1008,6 +1017,10 @@ def run_hindcast(domain_path: Path | str, *, train_end: Any, test_start: Any, te
             scheme = fold_scheme if fold_scheme != "auto" else default_fold_scheme(
                 _first_obs_day(case), train_end)
             f_train_end, f_start, f_sel_end = last_fold_window(train_end, select_fold_days)
+            if scheme == "last" and f_start > f_sel_end:
+                raise ValueError(f"select_fold_days (--select-fold-days) {select_fold_days}: the "
+                                 f"last fold would score no issue day (its issues end 3 days "
+                                 f"before train_end, {f_sel_end.date()}); expected at least 4")
             if scheme == "cross":
                 f_train_end = _day(train_end)
                 say(f"training fold: cross-fitted over the training period ≤ "

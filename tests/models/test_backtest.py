@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from airwarn.configs.model_schema import DomainConfig, LgbmParams, ModelSettings
@@ -346,3 +347,28 @@ def test_no_met_leaf_cap_and_persistence_blend_in_training(slice_data, tmp_path)
     assert pm2.persist_weight == pm.persist_weight
     np.testing.assert_array_equal(predict_pollutant(pm, f)["daily"],
                                   predict_pollutant(pm2, f)["daily"])
+
+
+def test_check_test_period() -> None:
+    from airwarn.models.backtest import check_test_period
+
+    assert check_test_period("2013-04-22", "2013-04-23T12:00", "2013-04-29") == (
+        pd.Timestamp("2013-04-22"), pd.Timestamp("2013-04-23"), pd.Timestamp("2013-04-29"))
+    with pytest.raises(ValueError, match=r"test_end \(--test-end\): '2013-02-30' is not a date"):
+        check_test_period("2013-04-22", "2013-04-23", "2013-02-30")
+    with pytest.raises(ValueError, match=r"2013-04-29 is after test_end \(--test-end\) "
+                                         r"2013-04-23"):
+        check_test_period("2013-04-22", "2013-04-29", "2013-04-23")
+    with pytest.raises(ValueError, match=r"train_end \(--train-end\) 2013-04-23 is not before "
+                                         r"test_start \(--test-start\) 2013-04-23"):
+        check_test_period("2013-04-23", "2013-04-23", "2013-04-29")
+
+
+def test_run_backtest_refuses_a_training_period_into_the_test_period(slice_data) -> None:
+    from airwarn.configs.model_schema import load_model_settings
+
+    with pytest.raises(ValueError, match=r"the models would be trained on the days they "
+                                         r"forecast"):
+        run_backtest(slice_data, train_end="2013-04-25", test_start="2013-04-20",
+                     test_end="2013-04-29", met="none", settings=load_model_settings(),
+                     quantiles=[0.5])

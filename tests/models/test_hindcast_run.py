@@ -165,3 +165,37 @@ def test_a_sub_region_forecast_from_its_stations_is_their_mean(domain: Path,
     dec = [json.loads(x) for x in (tmp_path / "city" / "decisions_hindsight.jsonl").read_text(
         encoding="utf-8").splitlines() if x.strip()]
     assert dec and {u for d in dec for u in d["unit_ids"]} == {"bj"}
+
+
+@pytest.mark.parametrize("days, message", [
+    (["--train-end", "2013-04-16", "--test-start", "2013-04-25", "--test-end", "2013-04-20"],
+     "test_start (--test-start) 2013-04-25 is after test_end (--test-end) 2013-04-20"),
+    (["--train-end", "2013-04-20", "--test-start", "2013-04-17", "--test-end", "2013-04-29"],
+     "train_end (--train-end) 2013-04-20 is not before test_start (--test-start) 2013-04-17: "
+     "the models would be trained on the days they forecast; expected train_end ≤ 2013-04-16"),
+    (["--train-end", "soon", "--test-start", "2013-04-17", "--test-end", "2013-04-29"],
+     "train_end (--train-end): 'soon' is not a date; expected e.g. 2016-01-31"),
+])
+def test_hindcast_nonsensical_days_refused_before_any_work(domain: Path, tmp_path: Path,
+                                                           days: list[str], message: str) -> None:
+    # a reversed test period trained for minutes then ended in an IndexError; a training
+    # period reaching into the test period ran to the end and verified look-ahead forecasts
+    out = tmp_path / "x"
+    res = CliRunner(env={"COLUMNS": "250"}).invoke(
+        app, ["hindcast", "--domain", str(domain), *days, "--light", "--jobs", "1",
+              "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    assert f"error: {message}" in res.output
+    assert "training" not in res.output  # refused before the models were trained
+    assert not out.exists()
+
+
+def test_hindcast_last_fold_too_short_to_score_is_refused(domain: Path, tmp_path: Path) -> None:
+    res = CliRunner(env={"COLUMNS": "250"}).invoke(
+        app, ["hindcast", "--domain", str(domain), "--train-end", "2013-04-16", "--test-start",
+              "2013-04-17", "--test-end", "2013-04-29", "--select-fold-days", "2",
+              "--fold-scheme", "last", "--light", "--jobs", "1", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2, res.output
+    assert ("select_fold_days (--select-fold-days) 2: the last fold would score no issue day "
+            "(its issues end 3 days before train_end, 2013-04-13); expected at least 4") \
+        in res.output
