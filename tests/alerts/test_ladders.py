@@ -182,6 +182,39 @@ def test_cli_ladder_prints_level_and_condition() -> None:
         assert lid in r.output
 
 
+
+@pytest.mark.parametrize("args, message", [
+    (["--daily-aqi", ""], "--daily-aqi: expected comma-separated numbers ≥ 0, one per day "
+                          "(e.g. 210,220,310), got ''"),
+    (["--daily-aqi", "-5,210"], "got '-5,210'"),
+    (["--daily-aqi", "inf,210"], "got 'inf,210'"),
+    # the O3 series alone used to be evaluated against an invented AQI of 0: "none"
+    (["--o3-8h", "300,310,320"], "Invalid value for --daily-aqi: ladder 'national-2024' has no "
+                                 "condition on the series given without --daily-aqi (its "
+                                 "conditions read ['aqi']); give --daily-aqi"),
+])
+def test_cli_ladder_refuses_series_it_cannot_judge(args: list[str], message: str) -> None:
+    from airwarn.flows.cli import app
+    from typer.testing import CliRunner
+
+    r = CliRunner(env={"COLUMNS": "300"}).invoke(app, ["ladder", *args])
+    assert r.exit_code == 2, r.output
+    assert message in " ".join(r.output.replace("│", " ").split())
+
+
+def test_cli_ladder_pm25_alone_on_a_pm25_ladder_lists_the_aqi_conditions_unevaluated() -> None:
+    from airwarn.flows.cli import app
+    from typer.testing import CliRunner
+
+    r = CliRunner().invoke(app, ["ladder", "--ladder", "chongqing-2022", "--pm25",
+                                 "160,170,180"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == "orange"
+    assert "  not evaluated (series not given): yellow: daily AQI > 200 for ≥ 24 h" in lines
+    assert "  not evaluated (series not given): yellow: O3 daily max 8-h mean > 215 µg/m³ for " \
+        "≥ 48 h" in lines
+
 def test_a_unit_on_the_96h_ladder_is_refused_for_operations() -> None:
     region = configs.load_region()
     data = region.model_dump()
