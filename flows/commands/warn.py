@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import typer
-from airwarn.configs.warning_schema import LEVEL_ZH
+from airwarn.configs.warning_schema import LEVEL_ZH, LEVELS, load_ladder
 from rich.console import Console
 from rich.table import Table
 
@@ -141,9 +141,9 @@ def register_override(app: typer.Typer) -> None:
 
         cfg = configs.load_config()
         tz = cfg.settings.timezone
-        reg = Register(register_path(cfg.data_dir))
+        path = register_path(cfg.data_dir)
         if list_:
-            df = reg.overrides()
+            df = Register(path).overrides() if path.exists() else pd.DataFrame()
             if df.empty:
                 typer.echo("no overrides recorded")
             for r in df.itertuples():
@@ -155,12 +155,25 @@ def register_override(app: typer.Typer) -> None:
         if missing:
             raise typer.BadParameter(f"missing {', '.join(missing)}")
         try:
-            cfg.region.unit(unit)
+            ladder_id = cfg.region.unit(unit).ladder
         except KeyError as exc:
             raise typer.BadParameter(str(exc).strip('"'), param_hint="--unit") from None
+        if level not in LEVELS:
+            raise typer.BadParameter(f"unknown level {level!r}; expected one of "
+                                     f"{', '.join(LEVELS)}", param_hint="--level")
+        levels = ("none", *(lv.level for lv in
+                            load_ladder(ladder_id, allow_long_horizon=True).levels))
+        if level not in levels:
+            raise typer.BadParameter(f"unit {unit!r} follows warning ladder {ladder_id!r}, whose "
+                                     f"levels are {', '.join(levels)}; got {level!r}",
+                                     param_hint="--level")
         when = _parse_time(start, tz) if start else pd.Timestamp.now(tz=tz).floor("min")
-        try:
-            o = reg.record_override(unit, level, reason, who, when, _parse_time(valid_until, tz))
+        until = _parse_time(valid_until, tz)
+        if until <= when:
+            raise typer.BadParameter(f"{until:%Y-%m-%d %H:%M} is not after the start "
+                                     f"{when:%Y-%m-%d %H:%M} ({tz})", param_hint="--until")
+        try:  # the register is opened (created) only for an override that can be recorded
+            o = Register(path).record_override(unit, level, reason, who, when, until)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         typer.echo(f"override recorded: {unit} → {o.level} from {_local(o.when, tz)} until "

@@ -228,6 +228,32 @@ def test_cli_override_and_response(data_dir: Path) -> None:
     assert cal["date"].min() == "2025-11-15" and cal["date"].max() == "2026-03-15"
 
 
+
+@pytest.mark.parametrize("level, until, message", [
+    # chengdu follows chengdu-2024 (yellow, orange, red): a blue override used to be recorded
+    ("blue", "2026-01-12T12:00", "Invalid value for --level: unit 'chengdu' follows warning "
+                                 "ladder 'chengdu-2024', whose levels are none, yellow, orange, "
+                                 "red; got 'blue'"),
+    ("purple", "2026-01-12T12:00", "Invalid value for --level: unknown level 'purple'; expected "
+                                   "one of none, blue, yellow, orange, red"),
+    ("red", "2026-01-09T12:00", "Invalid value for --until: 2026-01-09 12:00 is not after the "
+                                "start 2026-01-10 14:00 (Asia/Shanghai)"),
+])
+def test_cli_override_refused_before_the_register_is_touched(data_dir: Path, level: str,
+                                                             until: str, message: str) -> None:
+    from airwarn.alerts.register import register_path
+    from airwarn.flows.cli import app
+
+    r = CliRunner(env={"COLUMNS": "300"}).invoke(
+        app, ["override", "--unit", "chengdu", "--level", level, "--reason", "会商", "--who",
+              "张预报员", "--from", "2026-01-10T14:00", "--until", until])
+    assert r.exit_code == 2, r.output
+    assert message in " ".join(r.output.replace("│", " ").split())
+    assert not register_path(data_dir).exists()
+    r = CliRunner().invoke(app, ["override", "--list"])
+    assert r.exit_code == 0 and r.output == "no overrides recorded\n"
+    assert not register_path(data_dir).exists()
+
 def test_forecast_of_another_run_or_short_horizon(tmp_path: Path) -> None:
     cfg = configs.load_config()
     reg = Register(tmp_path / "r.sqlite")
