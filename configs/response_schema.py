@@ -146,6 +146,17 @@ class Enterprise(StrictModel):
     def _measures(cls, v: dict[str, Measure]) -> dict[str, Measure]:
         return _check_levels(v, "measures")
 
+    @field_validator("production_units")
+    @classmethod
+    def _unit_ids(cls, v: list[ProductionUnit]) -> list[ProductionUnit]:
+        """Each production unit once: control orders and the 高架源 list are keyed by it."""
+        ids = [u.unit_id for u in v]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"duplicate production unit ids {dup}; expected one entry per "
+                             f"unit_id (control orders are issued per production unit)")
+        return v
+
 
 class CityTotal(StrictModel):
     """Total (全社会) emissions of a city, t/d, for the reduction check."""

@@ -159,6 +159,9 @@ def test_staggered_calendar(tmp_path: Path) -> None:
      r"enterprise E1 .* city '乙市' has no total_emissions"),
     (lambda d: d["default_measures"]["cement_clinker"]["C"].update(black={"action": "stop"}),
      r"default_measures.cement_clinker.C: measure for unknown level"),
+    (lambda d: d["enterprises"][0]["production_units"].append(
+        copy.deepcopy(d["enterprises"][0]["production_units"][0])),
+     r"enterprises.0.production_units: Value error, duplicate production unit ids \['K1'\]"),
 ])
 def test_bad_lists_are_refused_naming_the_culprit(tmp_path: Path, edit, message: str) -> None:
     data = copy.deepcopy(_base())
