@@ -165,6 +165,8 @@ def describe(exc: BaseException) -> tuple[str, int]:
         where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
         return f"disk full while writing{where}: nothing was half written; free space and rerun", \
             EXIT_FAILED
+    if isinstance(exc, IsADirectoryError):  # an output path (--out) naming a folder
+        return f"{exc.filename or text}: {exc.strerror or text}", EXIT_INPUT
     if isinstance(exc, FileNotFoundError):
         return f"file not found: {exc.filename or text}", EXIT_INPUT
     if isinstance(exc, KeyError):

@@ -5,6 +5,7 @@ A crash mid-write never leaves a half-written product: readers see the old file 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -25,8 +26,16 @@ def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]
     The temporary file keeps the target's suffix (so writers that infer the format from the
     name, e.g. matplotlib or xarray, behave). On an exception it is removed and the target is
     left untouched.
+
+    Raises
+    ------
+    IsADirectoryError
+        ``target`` is a directory (named in the error, not the temporary file).
     """
     target = Path(target)
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory; expected the path of a file to "
+                                "write", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix,
                                dir=target.parent)

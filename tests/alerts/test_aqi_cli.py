@@ -109,3 +109,15 @@ def test_bad_time(app: typer.Typer, sample: Path) -> None:
 
 def test_bad_choice_exits_2(app: typer.Typer, sample: Path) -> None:
     assert _run(app, str(sample), "--ruleset", "HJ633_2099")[0] == 2
+
+
+def test_out_naming_a_folder_is_one_clear_error(sample: Path, tmp_path: Path) -> None:
+    from airwarn.flows.cli import app as cli
+
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    res = CliRunner(env={"COLUMNS": "200", "AIRWARN_DEBUG": ""}).invoke(
+        cli, ["aqi", str(sample), "--out", str(folder)])
+    assert res.exit_code == 2, res.output
+    assert f"error: {folder}: is a directory; expected the path of a file to write" in res.output
+    assert list(folder.iterdir()) == []

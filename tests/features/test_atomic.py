@@ -25,3 +25,14 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path: Path) -> None:
             raise RuntimeError("crash mid-write")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["forecast.nc"]
+
+
+def test_a_folder_as_target_is_named_and_left_alone(tmp_path: Path) -> None:
+    # os.replace onto a folder failed naming the hidden temporary file
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("kept")
+    with pytest.raises(IsADirectoryError) as exc:
+        write_text_atomic(tmp_path / "out", "x")
+    assert exc.value.filename == str(tmp_path / "out")
+    assert exc.value.strerror == "is a directory; expected the path of a file to write"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["keep.txt", "out"]
