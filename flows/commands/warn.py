@@ -167,6 +167,9 @@ def register_override(app: typer.Typer) -> None:
             raise typer.BadParameter(f"unit {unit!r} follows warning ladder {ladder_id!r}, whose "
                                      f"levels are {', '.join(levels)}; got {level!r}",
                                      param_hint="--level")
+        if not reason.strip() or not who.strip():
+            raise typer.BadParameter(f"override for {unit!r}: a reason and the forecaster's "
+                                     f"name are required")
         when = _parse_time(start, tz) if start else pd.Timestamp.now(tz=tz).floor("min")
         until = _parse_time(valid_until, tz)
         if until <= when:
