@@ -86,14 +86,14 @@ def read_seen_stations(paths: list[Path]) -> pd.DataFrame:
     features.readers.common.ReaderError
         A file that is neither (naming it), or a bad row.
     """
-    from airwarn.features.readers.cnemc import read_cnemc
+    from airwarn.features.readers.cnemc import is_cnemc_header, read_cnemc
     from airwarn.features.readers.common import ReaderError, read_text
 
     parts: list[pd.DataFrame] = []
     for p in paths:
         text, _ = read_text(p)
         head = text.lstrip("\ufeff").split("\n", 1)[0].strip()
-        if head.startswith("timepoint,stationcode,"):
+        if is_cnemc_header(head):
             read_cnemc(p, stations_seen=parts)
         elif head.startswith("ID,stations_name,"):
             from airwarn.features.stations_table import _read_source

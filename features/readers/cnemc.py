@@ -12,6 +12,12 @@ Layout (UTF-8 or GBK CSV, one row per station)::
 * ``pm10 pm2_5 o3 no2 so2`` µg/m³, ``co`` mg/m³ (the hourly values enter the canonical table);
   ``aqi``, the 24-h and 8-h moving means and ``primarypollutant`` are counted as ignored.
 * Empty cells (and ``—``, ``-``) are missing.
+* Header names are matched case-insensitively: the platform's own record fields
+  (``GetAQIDataPublishLives``: ``TimePoint, StationCode, Longitude, Latitude, Area, PositionName,
+  PrimaryPollutant, AQI, PM10, …, PM2_5, …, CO_24h``) are the lower-case names above in
+  CamelCase, and a CSV dumped straight from those records may also carry the platform's display
+  fields (:data:`CNEMC_PLATFORM_EXTRA`: ``Quality, Measure, Unheathful, IsPublish, CityCode,
+  OrderId, ProvinceId``), which are counted as ignored. Any other column is refused.
 * A file may list the same station twice: identical rows are merged, conflicting values follow
   the duplicate rule of :mod:`features.readers.common` (last valid value kept, ``QC_DUPLICATE``,
   the superseded records in ``report.rejected``).
@@ -38,14 +44,20 @@ from airwarn.features.readers.common import (
     read_text,
 )
 
-__all__ = ["CNEMC_COLUMNS", "CNEMC_HOURLY", "CNEMC_TZ", "STATION_META_COLUMNS", "read_cnemc",
-           "read_cnemc_stations", "write_cnemc", "sniff_cnemc"]
+__all__ = ["CNEMC_COLUMNS", "CNEMC_HOURLY", "CNEMC_PLATFORM_EXTRA", "CNEMC_TZ",
+           "STATION_META_COLUMNS", "is_cnemc_header", "read_cnemc", "read_cnemc_stations",
+           "write_cnemc", "sniff_cnemc"]
 
 #: The header of the hourly release, in order.
 CNEMC_COLUMNS = ("timepoint", "stationcode", "longitude", "latitude", "area", "positionname",
                  "primarypollutant", "aqi", "pm10", "pm10_24h", "pm2_5", "pm2_5_24h", "o3",
                  "o3_24h", "o3_8h", "o3_8h_24h", "no2", "no2_24h", "so2", "so2_24h", "co",
                  "co_24h")
+#: Display fields of the platform's records (lower-cased) besides :data:`CNEMC_COLUMNS`: accepted
+#: in a straight dump of the records and ignored (``OpenAccessGenerated`` is WCF plumbing, never
+#: data, and is refused like any unknown column).
+CNEMC_PLATFORM_EXTRA = ("quality", "measure", "unheathful", "ispublish", "citycode", "orderid",
+                        "provinceid")
 #: Hourly concentration columns → canonical variable (co already mg/m³, others µg/m³).
 CNEMC_HOURLY = {"pm2_5": "pm25", "pm10": "pm10", "o3": "o3", "no2": "no2", "so2": "so2",
                 "co": "co"}
@@ -55,6 +67,35 @@ CNEMC_TZ = BEIJING_TIME
 #: Station metadata columns (``stations_seen`` of :func:`read_cnemc`).
 STATION_META_COLUMNS = ["station_id", "lon", "lat", "area", "positionname"]
 _IGNORED = [c for c in CNEMC_COLUMNS[7:] if c not in CNEMC_HOURLY]
+
+
+def is_cnemc_header(line: str) -> bool:
+    """True when ``line`` (a file's first line) is a header of the hourly release: every column of
+    :data:`CNEMC_COLUMNS` and nothing but them and :data:`CNEMC_PLATFORM_EXTRA`, in any order and
+    letter case (``timepoint,stationcode,…`` or the platform's ``TimePoint,StationCode,…``)."""
+    first = line.lstrip("\ufeff").splitlines()[0] if line.strip() else ""
+    names = {c.strip().strip('"').lower() for c in first.split(",")}
+    return set(CNEMC_COLUMNS) <= names <= set(CNEMC_COLUMNS) | set(CNEMC_PLATFORM_EXTRA)
+
+
+def _header(df: pd.DataFrame, path: Path | str) -> pd.DataFrame:
+    """Lower-case the header and check it: every release column present, no unknown column
+    (the platform's display fields :data:`CNEMC_PLATFORM_EXTRA` allowed), no name twice."""
+    cols = [c for c in df.columns if c != "_line"]
+    low = [c.lower() for c in cols]
+    dup = sorted({c for c, k in zip(cols, low, strict=True) if low.count(k) > 1})
+    if dup:
+        raise ReaderError(f"{path}, line 1: column(s) {dup} given twice (names are matched "
+                          f"case-insensitively)")
+    known = set(CNEMC_COLUMNS) | set(CNEMC_PLATFORM_EXTRA)
+    unknown = [c for c, k in zip(cols, low, strict=True) if k not in known]
+    if unknown:
+        raise ReaderError(f"{path}, line 1: unknown column {unknown[0]!r}; expected the columns "
+                          f"{list(CNEMC_COLUMNS)} (any letter case)")
+    missing = [c for c in CNEMC_COLUMNS if c not in low]
+    if missing:
+        raise ReaderError(f"{path}, line 1: missing column(s) {missing}; found {cols}")
+    return df.rename(columns=dict(zip(cols, low, strict=True)))
 
 
 def _report(report: ReadReport | None, path: Path | str, encoding: str) -> ReadReport:
@@ -142,7 +183,7 @@ def read_cnemc(path: Path | str, *, report: ReadReport | None = None,
     """
     text, enc = read_text(path)
     rep = _report(report, path, enc)
-    df = read_csv_strict(text, path, exact=CNEMC_COLUMNS)
+    df = _header(read_csv_strict(text, path), path)
     lines = df["_line"].to_numpy()
     sid = df["stationcode"].str.strip()
     empty = (sid == "").to_numpy()
@@ -159,8 +200,9 @@ def read_cnemc(path: Path | str, *, report: ReadReport | None = None,
             i = int(np.flatnonzero(bad)[0])
             raise ReaderError(f"{path}, line {int(lines[i])}, column {name!r}: {v[i]!r}; expected "
                               f"decimal degrees {lo:g}…{hi:g}")
-    filled = (df[_IGNORED].to_numpy(dtype=object) != "").sum(axis=0)
-    for c, k in zip(_IGNORED, filled, strict=True):
+    ignored = _IGNORED + [c for c in CNEMC_PLATFORM_EXTRA if c in df.columns]
+    filled = (df[ignored].to_numpy(dtype=object) != "").sum(axis=0)
+    for c, k in zip(ignored, filled, strict=True):
         rep.ignore(c, int(k))
     cols = list(CNEMC_HOURLY)
     block = df[cols].to_numpy(dtype=object)
@@ -238,13 +280,14 @@ def _fmt(x: np.ndarray, spec: str) -> np.ndarray:
 
 
 def sniff_cnemc(path: Path, head: bytes) -> bool:
-    """True for a CNEMC hourly release file (its header starts ``timepoint,stationcode``)."""
+    """True for a CNEMC hourly release file (its header has the release's columns, see
+    :func:`is_cnemc_header`)."""
     for enc in ("utf-8-sig", "gb18030"):
         try:
             first = head.decode(enc, errors="strict" if len(head) < 4096 else "ignore")
         except UnicodeDecodeError:
             continue
-        return first.lstrip("\ufeff").startswith("timepoint,stationcode,")
+        return is_cnemc_header(first)
     return False
 
 
@@ -253,8 +296,8 @@ def _register() -> None:
 
     register_format(InputFormat(
         name="cnemc", kind="obs", sniff=sniff_cnemc, read=read_cnemc, priority=40,
-        description="CNEMC hourly release (timepoint,stationcode,…; Beijing time, one file "
-                    "per hour, all stations)"))
+        description="CNEMC hourly release (timepoint,stationcode,… or the platform's "
+                    "TimePoint,StationCode,…; Beijing time, one file per hour, all stations)"))
 
 
 _register()

@@ -85,3 +85,38 @@ def test_cnemc_bad_input(tmp_path: Path, edit, expect: str) -> None:  # noqa: AN
     with pytest.raises(ReaderError, match=expect.replace("(", r"\(")) as exc:
         read_cnemc(p)
     assert str(p) in str(exc.value)
+
+
+PLATFORM = DATA / "cnemc_platform_2017070716.csv"
+
+
+def test_cnemc_platform_field_names(tmp_path: Path) -> None:
+    """The platform's own record fields (CamelCase, its display fields, alphabetical order; three
+    records of GetAQIDataPublishLives 2017-07-07 16:00 as decoded in geoinsights/ChinaAQIData)
+    read like the lower-case release layout."""
+    assert detect_format(PLATFORM).name == "cnemc"
+    rep = ReadReport()
+    seen: list[pd.DataFrame] = []
+    obs = read_cnemc(PLATFORM, report=rep, stations_seen=seen)
+    assert set(obs["time"]) == {pd.Timestamp("2017-07-07 08:00", tz="UTC")}  # 16:00 Beijing
+    r = obs.set_index("station_id")
+    assert (r.loc["1001A", "pm25"], r.loc["1001A", "o3"], r.loc["1001A", "co"]) == (34.0, 164.0, 0.8)
+    assert np.isnan(r.loc["1008A", "pm10"])  # the platform's "—"
+    assert rep.ignored["quality"] == 3 and rep.ignored["unheathful"] == 3
+    assert seen[0].set_index("station_id").loc["1002A", "positionname"] == "定陵"
+    # the lower-case layout of the same records reads the same
+    head, rest = PLATFORM.read_text(encoding="utf-8").split("\n", 1)
+    low = tmp_path / "low.csv"
+    low.write_text(head.lower() + "\n" + rest, encoding="utf-8")
+    pd.testing.assert_frame_equal(read_cnemc(low), obs)
+    # WCF plumbing or any other column is still refused
+    bad = tmp_path / "bad.csv"
+    bad.write_text(PLATFORM.read_text(encoding="utf-8").replace("OrderId", "OpenAccessGenerated",
+                                                                1), encoding="utf-8")
+    with pytest.raises(ReaderError, match=r"bad.csv, line 1: unknown column 'OpenAccessGenerated'"):
+        read_cnemc(bad)
+    twice = tmp_path / "twice.csv"
+    twice.write_text(PLATFORM.read_text(encoding="utf-8").replace("OrderId", "aqi", 1),
+                     encoding="utf-8")
+    with pytest.raises(ReaderError, match=r"twice.csv, line 1: column\(s\) \['AQI', 'aqi'\] given"):
+        read_cnemc(twice)
