@@ -2,7 +2,10 @@
 national meteorological data service (国家气象信息中心 / CIMISS, data.cma.cn) exports them.
 
 Layout: a header line of element codes, then one row per station-hour; comma separated (CSV
-export) or whitespace separated (the service's text export). Columns used (others ignored):
+export) or whitespace separated (the service's text export). A response of the data service's
+``tabText`` format saved as it comes starts with a status line before the header,
+``returnCode="0" returnMessage="…" …``: it is skipped when the code is 0 and refused otherwise
+(the query failed; the message is quoted). Columns used (others ignored):
 
 ==================  ===========================================  ======================
 column              meaning                                      unit
@@ -36,6 +39,7 @@ m s-1, ``rh`` %.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -63,12 +67,33 @@ POINT_MET_COLUMNS = ["time", "station_id", "t2m", "d2m", "sp", "tp", "u10", "v10
 _ID_COLUMNS = ("Station_Id_C", "Station_Id_d")
 
 
+_STATUS = re.compile(r'^\s*returnCode\s*=\s*"?(-?\d+)"?')
+_MESSAGE = re.compile(r'returnMessage\s*=\s*"([^"]*)"')
+
+
+def _header_index(lines: list[str], path: Path | str) -> int | None:
+    """Index of the header line: the first non-blank line, or the one after a ``tabText`` status
+    line ``returnCode="0" …`` (a non-zero code is a failed query: refused, quoting its message)."""
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    if first is None:
+        return None
+    m = _STATUS.match(lines[first])
+    if m is None:
+        return first
+    if int(m.group(1)) != 0:
+        msg = _MESSAGE.search(lines[first])
+        raise ReaderError(f"{path}, line {first + 1}: the data service answered returnCode="
+                          f"{m.group(1)} ({msg.group(1) if msg else 'no returnMessage'}); "
+                          f"expected returnCode=0 and the observations")
+    return next((i for i in range(first + 1, len(lines)) if lines[i].strip()), None)
+
+
 def _frame(text: str, path: Path | str) -> tuple[pd.DataFrame, np.ndarray]:
     """Cells as strings plus the 1-based file line of each row (comma or whitespace)."""
     from airwarn.features.readers.common import read_csv_strict
 
     lines = text.splitlines()
-    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    first = _header_index(lines, path)
     if first is None:
         raise ReaderError(f"{path}: empty file; expected a header line and data rows")
     if "," in lines[first]:
@@ -288,7 +313,12 @@ def sniff_cma_surface(path: Path, head: bytes) -> bool:
             break
         except UnicodeDecodeError:
             continue
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    lines = text.splitlines()
+    try:
+        k = _header_index(lines, path)
+    except ReaderError:
+        k = next((i + 1 for i, ln in enumerate(lines) if ln.strip()), None)  # read() explains
+    first = lines[k] if k is not None and k < len(lines) else ""
     cols = {c.strip() for c in first.replace(",", " ").split()}
     return bool(cols & set(_ID_COLUMNS)) and {"Year", "Mon", "Day", "Hour", "TEM"} <= cols
 

@@ -158,3 +158,26 @@ def test_ingest_met_obs_files_reports_notes_and_keeps_them_out_of_the_store(tmp_
         "6 station-hour(s) given by more than one file: the last file's row kept"]
     stored = pd.read_parquet(tmp_path / "d" / "met" / "obs" / "2024-01.parquet")
     assert stored.attrs == {}
+
+
+def test_cma_tabtext_response_status_line(tmp_path: Path) -> None:
+    """A ``tabText`` answer of the data service saved as it comes: a status line
+    ``returnCode="0" …`` before the element-code header, tab-separated rows (the layout the
+    CIMISS / 天擎 clients of yzh549345916/HSQXSJK2019 and sjzd parse: status on line 1, header on
+    line 2). Values: the sample's."""
+    rows = ["\t".join(ln.split(",")) for ln in SAMPLE.read_text().splitlines()]
+    status = ('returnCode="0" returnMessage="Query Succeed" rowCount="6" colCount="14" '
+              'requestParams="datacode=SURF_CHN_MUL_HOR&amp;interfaceId=getSurfEleByTimeRange"')
+    txt = tmp_path / "surf_tab.txt"
+    txt.write_text("\n".join([status, *rows]) + "\n")
+    assert detect_format(txt).name == "cma_surface"
+    pd.testing.assert_frame_equal(read_cma_surface(txt), read_cma_surface(SAMPLE))
+    # a bad row is named by its line in the file (status line included)
+    txt.write_text("\n".join([status, *rows[:2], rows[2].replace("981.4", "98x.4"), *rows[3:]]))
+    with pytest.raises(ReaderError, match=r"surf_tab.txt, line 4, column 'PRS': cannot parse"):
+        read_cma_surface(txt)
+    failed = tmp_path / "failed.txt"
+    failed.write_text('returnCode="-1" returnMessage="Query Failed: no data"\n')
+    with pytest.raises(ReaderError, match=r"failed.txt, line 1: the data service answered "
+                                          r"returnCode=-1 \(Query Failed: no data\)"):
+        read_cma_surface(failed)
