@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -43,6 +44,8 @@ from airwarn.core.timeutil import LOCAL_TZ
 __all__ = ["CATALOG_NAME", "cycles_dir", "cycle_path", "cycle_catalog", "complete_cycles",
            "read_cycle", "open_cycle_file", "store_cycles", "cycle_entry", "CycleCoverageError",
            "MAX_INTERP_GAP_H", "cycle_arrivals"]
+
+log = logging.getLogger(__name__)
 
 CATALOG_NAME = "catalog.json"
 _WINDOWS = ("tp_window", "ssrd_window")
@@ -153,6 +156,33 @@ def _merge(old: xr.Dataset | None, new: xr.Dataset, where: str) -> xr.Dataset:
                                      (new[c] if c in new.coords else old[c]).attrs)})
     out.attrs = {**old.attrs, **new.attrs}
     return derive_rates(_normalise(out, _ref_of(new)))
+
+
+def _replaced_steps(old: xr.Dataset | None, new: xr.Dataset) -> dict[int, list[str]]:
+    """Steps already stored whose values the new files change: step (h) → variables.
+
+    A step re-sent unchanged (the same file ingested twice) is not listed; a step whose stored
+    values differ (a corrected re-issue, or a different file for the same step) is, so that
+    the ingest says it replaced them.
+    """
+    if old is None:
+        return {}
+    out: dict[int, list[str]] = {}
+    t_old = pd.DatetimeIndex(old["time"].values)
+    order = [c for c in ("latitude", "longitude") if c in old.dims and c in new.dims]
+    o_all, n_all = old.sortby(order), new.sortby(order)
+    # instantaneous fields and the raw window accumulations (the rates are derived from the
+    # neighbouring steps, which a delivery may lack)
+    for v in sorted(set(old.data_vars) & set(new.data_vars) - {"tp", "ssrd"}):
+        for t in pd.DatetimeIndex(new["time"].values).intersection(t_old):
+            a = np.asarray(o_all[v].sel(time=t).values, dtype=float)
+            b = np.asarray(n_all[v].sel(time=t).values, dtype=float)
+            if a.shape != b.shape or not np.isfinite(a).any() or not np.isfinite(b).any():
+                continue
+            if not np.allclose(a, b, rtol=1e-5, atol=1e-6, equal_nan=True):
+                step = int(round((t - _ref_of(new).tz_localize(None)) / pd.Timedelta("1h")))
+                out.setdefault(step, []).append(str(v))
+    return dict(sorted(out.items()))
 
 
 def _encoding(ds: xr.Dataset) -> dict:
@@ -494,7 +524,9 @@ def store_cycles(data_dir: Path | str, cycles: Sequence[tuple[xr.Dataset, dict[s
     Returns
     -------
     list of dict
-        The catalog entry of every cycle touched (with ``path``).
+        The catalog entry of every cycle touched (with ``path``), and ``replaced_steps``
+        (step h → variables) where these files changed values stored earlier (also logged; a
+        step re-sent unchanged is not listed).
     """
     now = _utc(arrived) if arrived is not None else pd.Timestamp.now(tz="UTC")
     with _lock(data_dir):
@@ -521,6 +553,7 @@ def store_cycles(data_dir: Path | str, cycles: Sequence[tuple[xr.Dataset, dict[s
                 raise MetReaderError(f"{where}: cycle {ref:%Y-%m-%d %H} UTC is stored from "
                                      f"{old.attrs['nwp_source']}; these files are "
                                      f"{ds.attrs['nwp_source']}; expected one source per cycle")
+            replaced = _replaced_steps(old, ds)
             out = _merge(old, ds, where)
             arr = json.loads((old.attrs.get("step_arrival") if old is not None else None) or "{}")
             for s in ds["step"].values:
@@ -534,6 +567,14 @@ def store_cycles(data_dir: Path | str, cycles: Sequence[tuple[xr.Dataset, dict[s
                     f"{entry['complete_to']} h but the issue of {entry['serves_issue']} needs "
                     f"{entry['d3_step']} h (end of D+3); missing steps "
                     f"{entry['missing_steps'][:8]}, incomplete {dict(list(entry['incomplete'].items())[:4])}")
+            if replaced:   # said in the result and the log (not kept in the catalog)
+                log.warning("%s: cycle %s UTC: replaced the stored values of step(s) %s",
+                            where, f"{ref:%Y-%m-%d %H}",
+                            ", ".join(f"{k} h ({', '.join(v)})" for k, v in replaced.items()))
+                prev = merged[p.stem][2].get("replaced_steps", {}) if p.stem in merged else {}
+                entry = {**entry, "replaced_steps": {**prev, **replaced}}
+            elif p.stem in merged and merged[p.stem][2].get("replaced_steps"):
+                entry = {**entry, "replaced_steps": merged[p.stem][2]["replaced_steps"]}
             merged[p.stem] = (p, out, entry)
         # stage every file, then rename them all (all-or-nothing across cycles)
         staged: list[tuple[Path, Path]] = []
@@ -549,6 +590,7 @@ def store_cycles(data_dir: Path | str, cycles: Sequence[tuple[xr.Dataset, dict[s
         for tmp, p in staged:
             os.replace(tmp, p)
         for stem, (p, _out, e) in merged.items():
-            cat[stem] = {**e, "mtime_ns": p.stat().st_mtime_ns}
+            cat[stem] = {**{k: v for k, v in e.items() if k != "replaced_steps"},
+                         "mtime_ns": p.stat().st_mtime_ns}
         _write_catalog(cycles_dir(data_dir), cat)
     return [{**e, "path": str(p)} for p, _o, e in merged.values()]

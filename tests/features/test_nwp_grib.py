@@ -298,6 +298,30 @@ def test_multi_file_ingest_is_all_or_nothing(tmp_path):
         else True
 
 
+def test_a_different_file_for_stored_steps_is_said_to_replace_them(tmp_path, caplog):
+    """The same file ingested twice changes nothing and says nothing; a corrected re-issue of
+    steps 0–12 (other values) replaces them and the ingest says which steps and variables."""
+    d = tmp_path / "d"
+    first = write_grib2(cycle(steps=range(0, 25, 3), seed=0), tmp_path / "a.grib2")
+    again = runner.invoke(app, ["ingest", str(first), "--data-dir", str(d)])
+    assert again.exit_code == 0, again.output
+    res = runner.invoke(app, ["ingest", str(first), "--data-dir", str(d)])
+    assert res.exit_code == 0 and "replaced" not in res.output
+    fixed = cycle(steps=range(0, 25, 3), seed=0)
+    fixed["t2m"][:5] = fixed["t2m"][:5] + 1.5   # steps 0, 3, 6, 9, 12
+    p = write_grib2(fixed, tmp_path / "b.grib2")
+    res = runner.invoke(app, ["ingest", str(p), "--data-dir", str(d)])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 0, res.output
+    assert "replaced the stored values of 5 step(s) with these files' — 0 h (t2m), 3 h (t2m), " \
+        "6 h (t2m), 9 h (t2m), 12 h (t2m)" in out
+    assert "b.grib2: cycle 2026-01-20 00 UTC: replaced the stored values of step(s) 0 h (t2m)" \
+        in caplog.text
+    h = read_cycle(d, REF)
+    np.testing.assert_allclose(h["t2m"].values[:5], fixed["t2m"].values[:5], atol=0.01)
+    assert "replaced_steps" not in cycle_catalog(d)["2026012000"]
+
+
 def test_arrivals_say_what_was_available_when(tmp_path):
     src = cycle(steps=range(0, 31, 3))
     d = tmp_path / "d"
