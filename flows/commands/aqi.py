@@ -69,8 +69,9 @@ def read_observation_csv(path: Path) -> pd.DataFrame:
     Raises
     ------
     InputError
-        Missing column, unparseable time, empty station id or non-numeric concentration, with
-        the file, the line number (the header is line 1) and the column.
+        Missing column, unparseable time, empty station id, non-numeric concentration or a
+        station-hour given twice, with the file, the line number (the header is line 1) and
+        the column.
     """
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -106,6 +107,15 @@ def read_observation_csv(path: Path) -> pd.DataFrame:
         if bad.any():
             raise first_bad(bad, col, f"a number in {_UNITS[col]} or empty")
         df[col] = num.astype(float)
+    keys = pd.DataFrame({"station": df["station_id"].str.strip(), "time": df["time"]})
+    later = keys.duplicated(keep="first").to_numpy()
+    if later.any():
+        j = int(np.flatnonzero(later)[0])
+        same = (keys["station"] == keys["station"].iloc[j]) & (keys["time"] == keys["time"].iloc[j])
+        i = int(np.flatnonzero(same.to_numpy())[0])
+        raise InputError(f"{path}: lines {i + 2} and {j + 2}: station {keys['station'].iloc[j]!r} "
+                         f"at {keys['time'].iloc[j]:%Y-%m-%d %H:%M} UTC twice; expected one row "
+                         f"per station and hour")
     return df
 
 

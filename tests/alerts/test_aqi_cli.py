@@ -99,6 +99,23 @@ def test_non_numeric_value(app: typer.Typer, sample: Path) -> None:
     assert text.count("error:") == 1
 
 
+def test_a_station_hour_given_twice(app: typer.Typer, sample: Path, tmp_path: Path) -> None:
+    """A repeated station-hour (other values) is refused for both products, naming both lines,
+    and nothing is written — the hourly product would otherwise carry two AQIs for one hour."""
+    lines = sample.read_text().splitlines()
+    fields = lines[3].split(",")   # line 4 of the file
+    fields[2] = "999"
+    lines.insert(7, ",".join(fields))   # becomes line 8
+    sample.write_text("\n".join(lines) + "\n")
+    station = fields[1]
+    for product in ("hourly", "daily"):
+        out = tmp_path / f"{product}.csv"
+        code, text = _run(app, str(sample), "--product", product, "--out", str(out))
+        text = " ".join(text.split())
+        assert code == 2 and f"{sample}: lines 4 and 8: station '{station}'" in text, text
+        assert "expected one row per station and hour" in text and not out.exists()
+
+
 def test_bad_time(app: typer.Typer, sample: Path) -> None:
     lines = sample.read_text().splitlines()
     lines[2] = "yesterday" + lines[2][lines[2].index(","):]
