@@ -92,7 +92,12 @@ def _open(path: Path) -> xr.Dataset:
         with xr.open_dataset(path) as ds:
             return ds.load()
     except (OSError, ValueError) as exc:
-        raise ForecastArchiveError(f"{path}: cannot read as NetCDF: {exc}") from None
+        # xarray's "no engine" answer runs over several lines of engine lists and URLs
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(" .:")
+        if "did not find a match" in first:
+            first = "no NetCDF engine recognises its bytes"
+        raise ForecastArchiveError(f"{path}: cannot read as NetCDF ({first}); expected a "
+                                   f"forecast or backtest NetCDF file") from None
 
 
 def _require(ds: xr.Dataset, source: str) -> None:

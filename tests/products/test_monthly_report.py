@@ -137,6 +137,10 @@ def test_airwarn_verify_bad_inputs(tmp_path):
     r = CliRunner().invoke(app, ["verify", "--month", "2026-01", "--backtest", str(junk),
                                  "--obs", str(tmp_path)])
     assert r.exit_code == 2 and "junk.nc" in r.output and "cannot read" in r.output
+    text = " ".join(r.output.split())
+    assert text.count("error:") == 1 and "http" not in text
+    assert "junk.nc: cannot read as NetCDF (no NetCDF engine recognises its bytes); expected " \
+        "a forecast or backtest NetCDF file" in text
 
 
 def _mini_domain(path: Path, station_extra: str = "", tail: str = "") -> Path:
