@@ -187,6 +187,12 @@ class EmergencyList(StrictModel):
         bad = {k: x for k, x in v.items() if not 0 <= x <= 1}
         if bad:
             raise ValueError(f"reduction_targets are fractions 0–1, got {bad}")
+        given = [(lv, v[lv]) for lv in MEASURE_LEVELS if lv in v]   # lowest level first
+        for (lo, a), (hi, b) in zip(given, given[1:], strict=False):
+            if b < a:
+                raise ValueError(f"reduction_targets: {hi} ({b:g}) is below {lo} ({a:g}); a "
+                                 f"higher warning level demands at least the lower one's cut "
+                                 f"(spec T2.1: 10/20/30 %)")
         return v
 
     @field_validator("default_measures")

@@ -162,6 +162,8 @@ def test_staggered_calendar(tmp_path: Path) -> None:
     (lambda d: d["enterprises"][0]["production_units"].append(
         copy.deepcopy(d["enterprises"][0]["production_units"][0])),
      r"enterprises.0.production_units: Value error, duplicate production unit ids \['K1'\]"),
+    (lambda d: d["reduction_targets"].update(red=0.15),
+     r"reduction_targets: .*red \(0.15\) is below orange \(0.2\)"),
 ])
 def test_bad_lists_are_refused_naming_the_culprit(tmp_path: Path, edit, message: str) -> None:
     data = copy.deepcopy(_base())
