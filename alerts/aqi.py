@@ -51,9 +51,29 @@ __all__ = [
     "sensitive_groups",
     "compute",
     "compute_by_date",
+    "reset_cap_log",
 ]
 
 log = logging.getLogger(__name__)
+
+#: (pollutant column, top breakpoint) whose cap has been logged at WARNING since the last
+#: :func:`reset_cap_log`; later caps of that column go to DEBUG (a year's hindcast computes the
+#: AQI thousands of times and would repeat the same line on every heavy day)
+_CAPS_LOGGED: set[tuple[str, float]] = set()
+
+
+def reset_cap_log() -> None:
+    """Log the next cap of every column at WARNING again (called at the start of each run)."""
+    _CAPS_LOGGED.clear()
+
+
+def _log_cap(key: str, top: float, cap: int, what: str) -> None:
+    first = (key, top) not in _CAPS_LOGGED
+    _CAPS_LOGGED.add((key, top))
+    log.log(logging.WARNING if first else logging.DEBUG,
+            "%s above the top breakpoint %s: IAQI capped at %d%s", what, top, cap,
+            " (further caps of this column are logged at DEBUG until the next run)"
+            if first else "")
 
 Ruleset = Literal["HJ633_2012", "HJ633_2026"]
 Period = Literal["1h", "8h", "24h"]
@@ -187,8 +207,7 @@ def _iaqi_exact(col: _Column, c: Fraction) -> int | None:
             return col.fixed_iaqi
         if col.mode == "not_computed":
             return None
-        log.warning("%s = %s above the top breakpoint %s: IAQI capped at %d",
-                    col.key, float(c), float(col.bps[-1]), col.cap)
+        _log_cap(col.key, float(col.bps[-1]), col.cap, f"{col.key} = {float(c)}")
         return col.cap
     i = next(k for k in range(len(col.bps) - 1) if c <= col.bps[k + 1])
     bl, bh, il, ih = col.bps[i], col.bps[i + 1], col.grid[i], col.grid[i + 1]
@@ -264,8 +283,7 @@ def _above_top(col: _Column, n_above: int) -> float:
         return float(col.fixed_iaqi)  # type: ignore[arg-type]
     if col.mode == "not_computed":
         return np.nan
-    log.warning("%d %s value(s) above the top breakpoint %s: IAQI capped at %d",
-                n_above, col.key, float(col.bps[-1]), col.cap)
+    _log_cap(col.key, float(col.bps[-1]), col.cap, f"{n_above} {col.key} value(s)")
     return float(col.cap)
 
 

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from airwarn.alerts.aqi import reset_cap_log
 from airwarn.alerts.daily import daily_aqi
 from airwarn.alerts.warning import read_decisions, warn_run
 from airwarn.configs import AirwarnConfig
@@ -698,6 +699,7 @@ def run_daily(
         # re-read the previous manifest under the lock (a concurrent run may just have written it)
         run.read_previous()
         run.started = datetime.now(LOCAL_TZ)
+        reset_cap_log()   # each run's log says once per pollutant that an IAQI was capped
         mark_crashed(run)
         record_run(run, "running")
         try:

@@ -98,9 +98,22 @@ def test_boundaries_of_short_columns() -> None:
 
 
 def test_above_top_breakpoint_caps_and_logs(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="airwarn.alerts.aqi"):
+    """Capped at 500 and said once per column and run (a hindcast would say it on every heavy
+    day): later caps of that column at DEBUG, until the next run resets."""
+    from airwarn.alerts.aqi import reset_cap_log
+
+    reset_cap_log()
+    with caplog.at_level(logging.DEBUG, logger="airwarn.alerts.aqi"):
         assert iaqi("no2", 5000, "1h", R26) == 500
-    assert "capped at 500" in caplog.text
+        assert iaqi("no2", 6000, "1h", R26) == 500
+        assert iaqi_array("no2", [7000.0, 8000.0], "1h", R26).tolist() == [500, 500]
+        reset_cap_log()
+        assert iaqi("no2", 9000, "1h", R26) == 500
+    caps = [r for r in caplog.records if "capped at 500" in r.getMessage()]
+    assert [r.levelno for r in caps] == [logging.WARNING, logging.DEBUG, logging.DEBUG,
+                                         logging.WARNING]
+    assert "no2_1h = 5000.0 above the top breakpoint 3840.0" in caps[0].getMessage()
+    assert "2 no2_1h value(s) above" in caps[2].getMessage()
 
 
 def test_missing_and_negative() -> None:
