@@ -284,6 +284,20 @@ class Ladder(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _whole_days(self) -> Ladder:
+        # day mode has one value per natural day: a duration of 30 h cannot be counted in days
+        if self.mode == "day":
+            for lv in self.levels:
+                for alt in lv.any_of:
+                    for t in alt.all_of:
+                        if t.hours % 24:
+                            raise ValueError(
+                                f"level {lv.level!r} condition '{alt.text_en()}': {t.hours} h in "
+                                f"a day-mode ladder (one value per natural day); expected a "
+                                f"multiple of 24 h, or mode: rolling-24h")
+        return self
+
+    @model_validator(mode="after")
     def _kind(self) -> Ladder:
         if self.kind == "o3_advisory":
             for lv in self.levels:
