@@ -35,8 +35,8 @@ __all__ = ["MOVE_THRESHOLD_M", "SEEN_COLUMNS", "StationUpdate", "read_seen_stati
 
 #: A listed station seen farther than this from its listed position is reported as moved (m).
 MOVE_THRESHOLD_M = 500.0
-#: Columns of the seen-station table.
-SEEN_COLUMNS = ["station_id", "lon", "lat", "area", "positionname"]
+#: Columns of the seen-station table (``name_en`` empty where the file gives none: CNEMC).
+SEEN_COLUMNS = ["station_id", "lon", "lat", "area", "positionname", "name_en"]
 _EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG), m
 
 
@@ -105,7 +105,9 @@ def read_seen_stations(paths: list[Path]) -> pd.DataFrame:
             parts.append(pd.DataFrame({"station_id": src["ID"].astype(str).str.strip(),
                                        "lon": src["lon"], "lat": src["lat"],
                                        "area": src["area"].astype(str),
-                                       "positionname": src["stations_name"].astype(str)}))
+                                       "positionname": src["stations_name"].astype(str),
+                                       "name_en": src["stations_en_name"].fillna("")
+                                       .astype(str).str.strip()}))
         else:
             raise ReaderError(f"{p}: header {head[:60]!r}; expected a CNEMC hourly file "
                               f"(timepoint,stationcode,…) or a station list (ID,stations_name,"
@@ -113,6 +115,7 @@ def read_seen_stations(paths: list[Path]) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=SEEN_COLUMNS)
     seen = pd.concat(parts, ignore_index=True)
+    seen["name_en"] = seen["name_en"].fillna("") if "name_en" in seen else ""
     return seen.drop_duplicates("station_id", keep="last").sort_values(
         "station_id", kind="mergesort").reset_index(drop=True)[SEEN_COLUMNS]
 
@@ -198,13 +201,16 @@ def update_station_table(table: pd.DataFrame, seen: pd.DataFrame, region: Region
     table["station_id"] = table["station_id"].astype(str)
     listed = set(table["station_id"])
     seen = seen.dropna(subset=["lon", "lat"]).reset_index(drop=True)
+    if "name_en" not in seen:
+        seen = seen.assign(name_en="")
     where = locate_units(seen["lon"].to_numpy(float), seen["lat"].to_numpy(float), region,
                          simplify=simplify)
     seen = pd.concat([seen, where], axis=1)
     new = seen[~seen["station_id"].isin(listed)]
     inside = new[new["unit_id"].notna()]
     added = pd.DataFrame({"station_id": inside["station_id"], "name": inside["positionname"],
-                          "name_en": "", "city": inside["city"], "district": inside["district"],
+                          "name_en": inside["name_en"] if "name_en" in inside else "",
+                          "city": inside["city"], "district": inside["district"],
                           "sub_region": inside["unit_id"], "lon": inside["lon"],
                           "lat": inside["lat"]}, columns=STATION_TABLE_COLUMNS)
     outside = new[new["unit_id"].isna()][SEEN_COLUMNS].reset_index(drop=True)

@@ -101,3 +101,19 @@ def test_station_list_with_an_empty_id_is_refused(tmp_path: Path) -> None:
     assert res.exit_code == 2, res.output
     assert f"{p}, line 2, column 'ID': empty station code; expected e.g. 1001A" in res.output
     assert "nothing was written" in res.output and not out.exists()
+
+
+def test_a_station_list_gives_new_stations_their_english_name(tmp_path: Path) -> None:
+    """A PM2.5-GNN style list carries ``stations_en_name``: a new station keeps it (a CNEMC file
+    has none, so its new stations get an empty one to fill in)."""
+    p = tmp_path / "list.csv"
+    p.write_text("ID,stations_name,stations_en_name,area,area_en_name,lon,lat\n"
+                 "9101A,天府新区站,Tianfu New Area,成都,Chengdu,104.07,30.41\n", encoding="utf-8")
+    out = tmp_path / "stations.csv"
+    res = runner.invoke(app, ["stations", "update", str(p), "--out", str(out), "--write",
+                              "--no-diff"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    new = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("station_id")
+    assert new.loc["9101A", "name"] == "天府新区站"
+    assert new.loc["9101A", "name_en"] == "Tianfu New Area"
+    assert new.loc["9101A", "sub_region"] == "chengdu"
