@@ -43,7 +43,7 @@ from airwarn.core.timeutil import LOCAL_TZ
 
 __all__ = ["CATALOG_NAME", "cycles_dir", "cycle_path", "cycle_catalog", "complete_cycles",
            "read_cycle", "open_cycle_file", "store_cycles", "cycle_entry", "CycleCoverageError",
-           "MAX_INTERP_GAP_H", "cycle_arrivals"]
+           "MAX_INTERP_GAP_H", "cycle_arrivals", "describe_replaced"]
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +161,11 @@ def _merge(old: xr.Dataset | None, new: xr.Dataset, where: str) -> xr.Dataset:
 def _replaced_steps(old: xr.Dataset | None, new: xr.Dataset) -> dict[int, list[str]]:
     """Steps already stored whose values the new files change: step (h) → variables.
 
-    A step re-sent unchanged (the same file ingested twice) is not listed; a step whose stored
-    values differ (a corrected re-issue, or a different file for the same step) is, so that
-    the ingest says it replaced them.
+    A step re-sent unchanged (the same file ingested twice, or the same forecast in another
+    encoding: GRIB packing changes values by about 1e-5 of a field's range) is not listed; a
+    step whose stored values differ by more than 0.1 % of the field's range somewhere (a
+    corrected re-issue, or another forecast for the same step) is, so that the ingest says it
+    replaced them.
     """
     if old is None:
         return {}
@@ -179,10 +181,28 @@ def _replaced_steps(old: xr.Dataset | None, new: xr.Dataset) -> dict[int, list[s
             b = np.asarray(n_all[v].sel(time=t).values, dtype=float)
             if a.shape != b.shape or not np.isfinite(a).any() or not np.isfinite(b).any():
                 continue
-            if not np.allclose(a, b, rtol=1e-5, atol=1e-6, equal_nan=True):
+            tol = 1e-3 * float(np.nanmax(a) - np.nanmin(a)) + 1e-6
+            if not np.allclose(a, b, rtol=0.0, atol=tol, equal_nan=True):
                 step = int(round((t - _ref_of(new).tz_localize(None)) / pd.Timedelta("1h")))
                 out.setdefault(step, []).append(str(v))
     return dict(sorted(out.items()))
+
+
+def describe_replaced(replaced: dict[int, list[str]]) -> str:
+    """``replaced_steps`` in a line: ``"121 step(s) 0–120 h (blh, tcc, u10, v10)"``."""
+    steps = sorted(int(k) for k in replaced)
+    runs: list[str] = []
+    i = 0
+    while i < len(steps):   # runs of a constant step interval
+        j = i
+        d = steps[i + 1] - steps[i] if i + 1 < len(steps) else 0
+        while j + 1 < len(steps) and steps[j + 1] - steps[j] == d:
+            j += 1
+        runs.append(f"{steps[i]}" if j == i else f"{steps[i]}–{steps[j]}"
+                    + (f" every {d}" if d > 1 and j > i else ""))
+        i = j + 1
+    names = sorted({v for vs in replaced.values() for v in vs})
+    return f"{len(steps)} step(s) {', '.join(runs)} h ({', '.join(names)})"
 
 
 def _encoding(ds: xr.Dataset) -> dict:
@@ -568,9 +588,11 @@ def store_cycles(data_dir: Path | str, cycles: Sequence[tuple[xr.Dataset, dict[s
                     f"{entry['d3_step']} h (end of D+3); missing steps "
                     f"{entry['missing_steps'][:8]}, incomplete {dict(list(entry['incomplete'].items())[:4])}")
             if replaced:   # said in the result and the log (not kept in the catalog)
-                log.warning("%s: cycle %s UTC: replaced the stored values of step(s) %s",
-                            where, f"{ref:%Y-%m-%d %H}",
-                            ", ".join(f"{k} h ({', '.join(v)})" for k, v in replaced.items()))
+                files = meta.get("files", [])
+                what = (f"{files[0]} and {len(files) - 1} more file(s)" if len(files) > 1
+                        else where)
+                log.warning("%s: cycle %s UTC: replaced the stored values of %s", what,
+                            f"{ref:%Y-%m-%d %H}", describe_replaced(replaced))
                 prev = merged[p.stem][2].get("replaced_steps", {}) if p.stem in merged else {}
                 entry = {**entry, "replaced_steps": {**prev, **replaced}}
             elif p.stem in merged and merged[p.stem][2].get("replaced_steps"):

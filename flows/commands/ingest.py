@@ -50,11 +50,10 @@ def print_met_result(res: MetIngestResult, n_files: int, console: Console) -> No
                 f"complete to {e['complete_to']} h; serves the issue of {e['serves_issue']} "
                 f"(needs {e['d3_step']} h, end of D+3): ")
         if e.get("replaced_steps"):
-            rep = e["replaced_steps"]
-            shown = ", ".join(f"{s} h ({', '.join(v)})" for s, v in list(rep.items())[:6])
+            from airwarn.features.met_cycles import describe_replaced
+
             console.print(f"  cycle {e['reference_time']}: [yellow]replaced[/] the stored values "
-                          f"of {len(rep)} step(s) with these files' — {shown}"
-                          + (" …" if len(rep) > 6 else ""))
+                          f"of {describe_replaced(e['replaced_steps'])} with these files'")
         if e["reaches_d3"]:
             console.print(line + "[green]complete[/]")
         else:

@@ -313,13 +313,25 @@ def test_a_different_file_for_stored_steps_is_said_to_replace_them(tmp_path, cap
     res = runner.invoke(app, ["ingest", str(p), "--data-dir", str(d)])
     out = " ".join(res.output.split())
     assert res.exit_code == 0, res.output
-    assert "replaced the stored values of 5 step(s) with these files' — 0 h (t2m), 3 h (t2m), " \
-        "6 h (t2m), 9 h (t2m), 12 h (t2m)" in out
-    assert "b.grib2: cycle 2026-01-20 00 UTC: replaced the stored values of step(s) 0 h (t2m)" \
-        in caplog.text
+    assert "replaced the stored values of 5 step(s) 0–12 every 3 h (t2m) with these files'" \
+        in out
+    assert "b.grib2: cycle 2026-01-20 00 UTC: replaced the stored values of 5 step(s) 0–12 " \
+        "every 3 h (t2m)" in caplog.text
     h = read_cycle(d, REF)
     np.testing.assert_allclose(h["t2m"].values[:5], fixed["t2m"].values[:5], atol=0.01)
     assert "replaced_steps" not in cycle_catalog(d)["2026012000"]
+    # the same forecast in another encoding (12-bit GRIB packing) is not a replacement
+    coarse = write_grib2(fixed, tmp_path / "c.grib2", bits=12)
+    res = runner.invoke(app, ["ingest", str(coarse), "--data-dir", str(d)])
+    assert res.exit_code == 0 and "replaced" not in res.output, res.output
+
+
+def test_describe_replaced_steps_in_one_line():
+    from airwarn.features.met_cycles import describe_replaced
+
+    rep = {s: ["u10", "v10"] for s in range(0, 91)} | {93: ["tcc"], 96: ["blh"], 120: ["tcc"]}
+    assert describe_replaced(rep) == \
+        "94 step(s) 0–90, 93–96 every 3, 120 h (blh, tcc, u10, v10)"
 
 
 def test_arrivals_say_what_was_available_when(tmp_path):
