@@ -348,8 +348,12 @@ def _one_attempt(url: str, part: Path, headers: dict[str, str], timeout: float,
             with open(part, mode) as fh:
                 while True:
                     if time.monotonic() > t_end:
-                        raise _Retry(f"transfer longer than {max_time:g} s")
-                    chunk = r.read(_CHUNK)
+                        raise _Retry(f"transfer longer than {max_time:g} s (max_time_s; "
+                                     f"{fh.tell()} bytes of "
+                                     f"{total if total >= 0 else 'an unknown size'} received)")
+                    # read1: at most one socket read, so a server trickling bytes cannot hold
+                    # the loop past the wall limit (read() waits for the whole chunk)
+                    chunk = r.read1(_CHUNK)
                     if not chunk:
                         break
                     fh.write(chunk)

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -40,13 +41,18 @@ def grib2_bytes(n_messages: int = 2, payload: int = 300, seed: int = 0) -> bytes
     return out
 
 
+Answer = Callable[["FaultyHandler"], None]
+
+
 class FaultyHandler(RangeFolderHandler):
     """Folder handler with faults: paths in ``truncate_once`` are cut in half once (the
-    announced length stays the full size), paths in ``hang`` never answer, every request is
-    logged with its Range and Authorization headers."""
+    announced length stays the full size), paths in ``hang`` never answer, ``script[path]`` is
+    a queue of answers (:func:`status`, :func:`trickle` …) used one per request before the
+    file is served, every request is logged with its Range and Authorization headers."""
 
     truncate_once: set[str] = set()
     hang: set[str] = set()
+    script: dict[str, list[Answer]] = {}
     release = threading.Event()
     seen: list[tuple[str, str, str]] = []
 
@@ -54,6 +60,9 @@ class FaultyHandler(RangeFolderHandler):
         path = self.path.split("?")[0]
         type(self).seen.append((path, self.headers.get("Range", ""),
                                 self.headers.get("Authorization", "")))
+        if self.script.get(path):
+            self.script[path].pop(0)(self)
+            return
         if path in self.hang:
             self.release.wait(10)
             return
@@ -70,12 +79,55 @@ class FaultyHandler(RangeFolderHandler):
         super().do_GET()
 
 
+def status(code: int, **headers: str) -> Answer:
+    """An answer with an empty body: ``code`` and ``headers`` (``Retry_After`` → ``Retry-After``)."""
+    def answer(h: FaultyHandler) -> None:
+        h.send_response(code)
+        for k, v in headers.items():
+            h.send_header(k.replace("_", "-"), v)
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+    return answer
+
+
+def body(data: bytes, content_type: str = "application/octet-stream", **headers: str) -> Answer:
+    """A 200 answer with ``data`` (the bytes as sent: no encoding is applied here)."""
+    def answer(h: FaultyHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Type", content_type)
+        for k, v in headers.items():
+            h.send_header(k.replace("_", "-"), v)
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
+    return answer
+
+
+def trickle(data: bytes, every_s: float, n: int) -> Answer:
+    """A 200 announcing ``len(data)`` bytes, then sending one byte every ``every_s`` (``n`` at
+    most) and closing — a server that never stalls long enough to hit a socket timeout."""
+    def answer(h: FaultyHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.close_connection = True
+        for i in range(min(n, len(data))):
+            try:
+                h.wfile.write(data[i:i + 1])
+                h.wfile.flush()
+            except OSError:
+                return
+            time.sleep(every_s)
+    return answer
+
+
 @pytest.fixture
 def server(tmp_path):
     root = tmp_path / "www"
     root.mkdir()
     FaultyHandler.truncate_once = set()
     FaultyHandler.hang = set()
+    FaultyHandler.script = {}
     FaultyHandler.seen = []
     FaultyHandler.release = threading.Event()
     with serve_folder(root, FaultyHandler) as url:
@@ -257,3 +309,30 @@ def test_fetch_command(server, tmp_path, monkeypatch):
                                  "--base-url", "ecmwf-ifs=http://127.0.0.1:9", "--now",
                                  "2026-12-06T09:00"])
     assert r.exit_code == 1 and "failed: ecmwf-ifs: http://127.0.0.1:9/" in r.output
+
+
+def test_a_trickling_server_is_given_up_in_bounded_time_and_the_others_arrive(server, tmp_path):
+    # one byte every 0.1 s never trips the 0.5 s socket timeout: only the wall limit stops it
+    root, url = server
+    for h in (15, 16):
+        _put(root, f"20261206/cnemc_20261206{h}.csv", b"timepoint,stationcode\n" * 50)
+    slow = "/20261206/cnemc_2026120616.csv"
+    FaultyHandler.script = {slow: [trickle(b"x" * 5000, 0.1, 40)] * 2}
+    src = Source(name="cnemc", enabled=True, kind="obs", base_url="https://x.invalid",
+                 url="{base}/{yyyymmdd}/cnemc_{yyyymmddHH}.csv",
+                 dest="{yyyymmdd}/cnemc_{yyyymmddHH}.csv", every_h=1, lookback_h=2,
+                 timezone="Asia/Shanghai", latency_h=0.5,
+                 **{**FAST, "max_time_s": 0.6, "retries": 1})
+    t0 = time.monotonic()
+    rep = fetch_sources(Sources(sources=[src]), tmp_path / "d", now=NOW, base_urls={"*": url},
+                        sleep=lambda s: None)
+    took = time.monotonic() - t0
+    assert took < 3.0, took
+    assert rep.counts["cnemc"] == {"failed": 1, "ok": 1}
+    assert len(rep.failures) == 1 and rep.failures[0].startswith(
+        f"cnemc: {url}{slow}: gave up after 2 attempts: transfer longer than 0.6 s (max_time_s; ")
+    inbox = tmp_path / "d" / "inbox" / "cnemc" / "20261206"
+    assert (inbox / "cnemc_2026120615.csv").exists()
+    assert not (inbox / "cnemc_2026120616.csv").exists()
+    row = FetchCatalog.for_data_dir(tmp_path / "d").get("cnemc", f"{url}{slow}")
+    assert row["status"] == "failed" and "max_time_s" in row["detail"]
