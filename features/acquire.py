@@ -314,6 +314,25 @@ def _fetch_small(url: str, headers: dict[str, str], timeout: float) -> bytes:
         return r.read(1 << 20)
 
 
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<!--")
+
+
+def _html_page(url: str, head: bytes, content_type: str) -> str | None:
+    """What to say when a body whose first bytes are ``head`` is an HTML page (a portal's error
+    or maintenance page answered with 200) and ``url`` does not name an HTML file; else None."""
+    if urllib.parse.urlsplit(url).path.lower().endswith((".htm", ".html")):
+        return None
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if content_type not in _HTML_TYPES and not start.startswith(_HTML_STARTS):
+        return None
+    low = head.lower()
+    a, b = low.find(b"<title>"), low.find(b"</title>")
+    title = " ".join(head[a + 7:b].decode("utf-8", "replace").split())[:80] if 0 <= a < b else ""
+    return (f"an HTML page{f' ({title!r})' if title else ''} instead of the data file "
+            f"(Content-Type {content_type}) — a portal's error or maintenance page; not kept")
+
+
 def _one_attempt(url: str, part: Path, headers: dict[str, str], timeout: float,
                  max_time: float) -> tuple[int, bool]:
     """One GET (ranged when ``part`` holds bytes). Returns (expected total size or -1,
@@ -345,7 +364,14 @@ def _one_attempt(url: str, part: Path, headers: dict[str, str], timeout: float,
             else:
                 mode = "wb"
                 total = int(length) if length and length.isdigit() else -1
+            first = r.read1(_CHUNK)
+            html = None if resumed else _html_page(url, first, r.headers.get_content_type())
+            if html:
+                raise _Retry(html)
+            if not first and not resumed:
+                raise _Retry(f"empty answer (HTTP {code}, 0 bytes) instead of the data file")
             with open(part, mode) as fh:
+                fh.write(first)
                 while True:
                     if time.monotonic() > t_end:
                         raise _Retry(f"transfer longer than {max_time:g} s (max_time_s; "

@@ -311,6 +311,15 @@ def test_fetch_command(server, tmp_path, monkeypatch):
     assert r.exit_code == 1 and "failed: ecmwf-ifs: http://127.0.0.1:9/" in r.output
 
 
+def _cnemc(**kw) -> Source:
+    """A CNEMC-like hourly CSV source (Beijing labels; at NOW the 16:00 file is the newest)."""
+    fields = dict(name="cnemc", enabled=True, kind="obs", base_url="https://x.invalid",
+                  url="{base}/{yyyymmdd}/cnemc_{yyyymmddHH}.csv",
+                  dest="{yyyymmdd}/cnemc_{yyyymmddHH}.csv", every_h=1, lookback_h=1,
+                  timezone="Asia/Shanghai", latency_h=0.5)
+    return Source(**{**fields, **FAST, **kw})
+
+
 def test_a_trickling_server_is_given_up_in_bounded_time_and_the_others_arrive(server, tmp_path):
     # one byte every 0.1 s never trips the 0.5 s socket timeout: only the wall limit stops it
     root, url = server
@@ -318,11 +327,7 @@ def test_a_trickling_server_is_given_up_in_bounded_time_and_the_others_arrive(se
         _put(root, f"20261206/cnemc_20261206{h}.csv", b"timepoint,stationcode\n" * 50)
     slow = "/20261206/cnemc_2026120616.csv"
     FaultyHandler.script = {slow: [trickle(b"x" * 5000, 0.1, 40)] * 2}
-    src = Source(name="cnemc", enabled=True, kind="obs", base_url="https://x.invalid",
-                 url="{base}/{yyyymmdd}/cnemc_{yyyymmddHH}.csv",
-                 dest="{yyyymmdd}/cnemc_{yyyymmddHH}.csv", every_h=1, lookback_h=2,
-                 timezone="Asia/Shanghai", latency_h=0.5,
-                 **{**FAST, "max_time_s": 0.6, "retries": 1})
+    src = _cnemc(lookback_h=2, max_time_s=0.6, retries=1)
     t0 = time.monotonic()
     rep = fetch_sources(Sources(sources=[src]), tmp_path / "d", now=NOW, base_urls={"*": url},
                         sleep=lambda s: None)
@@ -336,3 +341,38 @@ def test_a_trickling_server_is_given_up_in_bounded_time_and_the_others_arrive(se
     assert not (inbox / "cnemc_2026120616.csv").exists()
     row = FetchCatalog.for_data_dir(tmp_path / "d").get("cnemc", f"{url}{slow}")
     assert row["status"] == "failed" and "max_time_s" in row["detail"]
+
+
+def test_a_200_maintenance_page_or_empty_answer_is_not_landed_and_asked_again(server, tmp_path):
+    root, url = server
+    csv = _put(root, "20261206/cnemc_2026120616.csv", b"timepoint,stationcode\n" * 5)
+    path = "/20261206/cnemc_2026120616.csv"
+    page = (b"<!DOCTYPE html>\n<html><head><title>System maintenance</title></head>"
+            b"<body>Back soon</body></html>")
+    # a portal answering 200 with its maintenance page (a lying Content-Type too), then empty
+    FaultyHandler.script = {path: [body(page, "text/html"), body(page, "text/csv"),
+                                   body(b"", "text/csv"), body(page, "text/html")]}
+    srcs = Sources(sources=[_cnemc(retries=3)])
+    rep = fetch_sources(srcs, tmp_path / "d", now=NOW, base_urls={"*": url},
+                        sleep=lambda s: None)
+    inbox = tmp_path / "d" / "inbox" / "cnemc" / "20261206"
+    assert rep.counts["cnemc"] == {"failed": 1}
+    assert "an HTML page ('System maintenance') instead of the data file (Content-Type " \
+           "text/html)" in rep.failures[0]
+    assert "empty answer (HTTP 200, 0 bytes)" in rep.failures[0]
+    assert not inbox.exists() or not any(inbox.iterdir())   # nothing landed, no .part
+    # the page is gone: the next fetch asks again (the URL is not 'have') and lands the file
+    rep = fetch_sources(srcs, tmp_path / "d", now=NOW, base_urls={"*": url},
+                        sleep=lambda s: None)
+    assert rep.counts["cnemc"] == {"ok": 1}
+    assert (inbox / "cnemc_2026120616.csv").read_bytes() == csv
+    # a GRIB step: the page is named as such, not only as bad framing; a message whose length
+    # field runs past the end (cut, Content-Length matching the cut) is refused
+    FaultyHandler.script = {"/s.grib2": [body(page, "text/html")]}
+    res = download(f"{url}/s.grib2", tmp_path / "s.grib2", check="grib2", **{**FAST, "retries": 0})
+    assert res.status == "failed" and "an HTML page ('System maintenance')" in res.detail
+    _put(root, "cut.grib2", grib2_bytes(2, 300)[:-100])
+    res = download(f"{url}/cut.grib2", tmp_path / "cut.grib2", check="grib2",
+                   **{**FAST, "retries": 0})
+    assert res.status == "failed" and "(truncated download)" in res.detail
+    assert not list(tmp_path.glob("*.grib2*"))
