@@ -9,6 +9,9 @@ cycles and hours due at ``now``, downloads what is not there yet and lands it in
   broken transfer with an HTTP ``Range`` request on a ``.part`` file, a size check against
   ``Content-Length`` / ``Content-Range``, a content check (GRIB: every message's own length
   field must land on its ``7777`` end marker) and an optional SHA-256 from a checksum file.
+- **Asked to wait** (429/503 … with ``Retry-After``, seconds or an HTTP-date): the next retry
+  waits at least that long; a wait longer than ``backoff_max_s`` ends the file's attempts at once
+  (``failed``) and the host's other files are not asked for during that fetch.
 - **Not yet published** (HTTP 404/410) is a normal state of a feed, not an error: the item is
   recorded ``missing`` and asked for again by the next fetch.
 - **Atomic landing**: a file appears in the inbox complete or not at all (``os.replace`` of a
@@ -28,6 +31,8 @@ CNEMC). Pure Python (``urllib``); no third-party HTTP client.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import http.client
 import logging
 import os
@@ -221,7 +226,29 @@ def feed_relpath(src: Source, t: Any, step: int | None = None) -> str:
 
 
 class _Retry(Exception):
-    """A transient failure: try again after the backoff."""
+    """A transient failure: try again after the backoff (at least ``after`` s when the server
+    said so with ``Retry-After``)."""
+
+    def __init__(self, message: str, after: float | None = None) -> None:
+        super().__init__(message)
+        self.after = after
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP-date (RFC 9110
+    10.2.3); None when absent or unreadable, 0 for a date already past."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:             # RFC 850/asctime forms: GMT by definition
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 class _NotAvailable(Exception):
@@ -237,7 +264,8 @@ class DownloadResult:
     """Outcome of :func:`download`.
 
     ``status``: ``ok`` (``path`` is complete and verified), ``missing`` (404/410), ``failed``
-    (retries exhausted or refused; ``detail`` says why). ``size`` bytes; times UTC.
+    (retries exhausted or refused; ``detail`` says why). ``size`` bytes; times UTC;
+    ``retry_after`` s: the wait a server asked for (``Retry-After``) when it ended the attempts.
     """
 
     status: str
@@ -246,6 +274,7 @@ class DownloadResult:
     sha256: str = ""
     attempts: int = 0
     resumed: int = 0
+    retry_after: float | None = None
     started: pd.Timestamp | None = None
     finished: pd.Timestamp | None = None
     detail: str = ""
@@ -390,7 +419,9 @@ def _one_attempt(url: str, part: Path, headers: dict[str, str], timeout: float,
             part.unlink(missing_ok=True)
             raise _Retry("HTTP 416 (range not satisfiable); restarting") from None
         if exc.code in (408, 425, 429) or exc.code >= 500:
-            raise _Retry(f"HTTP {exc.code}") from None
+            after = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
+            raise _Retry(f"HTTP {exc.code}" + (f" (Retry-After {after:.0f} s)"
+                                               if after is not None else ""), after) from None
         raise _Refused(f"HTTP {exc.code} {exc.reason}") from None
     except (TimeoutError, ConnectionError, http.client.HTTPException, urllib.error.URLError,
             OSError) as exc:
@@ -430,7 +461,9 @@ def download(url: str, dest: Path | str, *, defaults: FetchDefaults | None = Non
     retries : int
         Attempts after the first (404/410 and 401/403 are not retried).
     backoff_s, backoff_max_s : float
-        First retry delay and its cap, s (doubling).
+        First retry delay and its cap, s (doubling). A ``Retry-After`` (429/503 …) lengthens
+        the next delay to what the server asks; one longer than ``backoff_max_s`` ends the
+        attempts at once (``failed``, ``retry_after`` set: the next fetch asks again).
     check : {"none", "grib2"}
         Content check (:func:`check_grib`).
     sha256_url : str, optional
@@ -457,10 +490,11 @@ def download(url: str, dest: Path | str, *, defaults: FetchDefaults | None = Non
     safe = redact_url(url)
     res = DownloadResult(status="failed", started=pd.Timestamp.now(tz="UTC"))
     reasons: list[str] = []
+    after: float | None = None
     for attempt in range(n_retries + 1):
         res.attempts = attempt + 1
         if attempt:
-            delay = min(bmax, b0 * 2 ** (attempt - 1))
+            delay = max(min(bmax, b0 * 2 ** (attempt - 1)), after or 0.0)
             log.info("fetch %s: retry %d in %.1f s (%s)", safe, attempt, delay, reasons[-1])
             sleep(delay)
         try:
@@ -497,6 +531,14 @@ def download(url: str, dest: Path | str, *, defaults: FetchDefaults | None = Non
             break
         except _Retry as exc:
             reasons.append(str(exc))
+            after = exc.after
+            if after is not None and after > bmax:
+                res.status, res.retry_after = "failed", after
+                res.detail = (f"{exc}: the server asks to wait {after:.0f} s, more than "
+                              f"backoff_max_s ({bmax:g} s); not asked again before the next "
+                              f"fetch")
+                log.warning("fetch %s deferred: %s", safe, res.detail)
+                break
     else:
         res.detail = f"gave up after {res.attempts} attempts: " + "; ".join(reasons[-3:])
         log.warning("fetch %s failed: %s", safe, res.detail)
@@ -712,6 +754,10 @@ def fetch_sources(sources: Sources, data_dir: Path | str, *, now: Any = None,
     catalog = FetchCatalog.for_data_dir(data_dir)
     report = FetchReport()
     staging_root = inbox_dir(data_dir) / ".fetching"
+    # hosts that asked (Retry-After) for a longer wait than the backoff allows: host → (until,
+    # why); their other files are not asked for until then (not hammered), named as failed
+    busy: dict[str, tuple[float, str]] = {}
+    not_asked: dict[str, int] = {}
     for src in chosen:
         net: dict[str, Any] = {k: getattr(src, k) for k in
                                ("timeout_s", "max_time_s", "retries", "backoff_s",
@@ -733,6 +779,12 @@ def fetch_sources(sources: Sources, data_dir: Path | str, *, now: Any = None,
                 # again would give the same bytes)
                 report.add(src.name, "have")
                 continue
+            host = (urllib.parse.urlsplit(it.url).hostname or "").lower()
+            if host in busy and time.monotonic() < busy[host][0]:
+                catalog.record(it, DownloadResult(status="failed", detail=busy[host][1]), None)
+                report.add(src.name, "failed")
+                not_asked[host] = not_asked.get(host, 0) + 1
+                continue
             dest = (staging_root / src.name / f"{it.cycle:%Y%m%d%H}" / Path(it.rel).name
                     if it.cycle is not None else inbox_dir(data_dir) / src.name / it.rel)
             res = download(it.url, dest, defaults=sources.defaults, check=src.check,
@@ -747,6 +799,10 @@ def fetch_sources(sources: Sources, data_dir: Path | str, *, now: Any = None,
                     report.landed.append(dest)
             elif res.status == "failed":
                 report.failures.append(f"{src.name}: {redact_url(it.url)}: {res.detail}")
+                if res.retry_after is not None:
+                    busy[host] = (time.monotonic() + res.retry_after,
+                                  f"not asked: {host} asked to wait {res.retry_after:.0f} s "
+                                  f"(Retry-After on {redact_url(it.url)})")
             if res.status == "missing" and it.cycle is not None and it.step is not None:
                 # steps come out in order: a missing step means the later ones are not out yet
                 for x in by_cycle[it.cycle]:
@@ -765,6 +821,9 @@ def fetch_sources(sources: Sources, data_dir: Path | str, *, now: Any = None,
                     report.landed += sorted(target.iterdir())
                     st.landed = True
             report.cycles += states
+    for host, n in not_asked.items():
+        report.failures.append(f"{host}: {n} more file(s) not asked for: "
+                               f"{busy[host][1].removeprefix('not asked: ')}")
     return report
 
 

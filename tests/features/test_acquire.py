@@ -7,6 +7,7 @@ never answers, a step that is not published yet (404).
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import logging
 import threading
@@ -376,3 +377,38 @@ def test_a_200_maintenance_page_or_empty_answer_is_not_landed_and_asked_again(se
                    **{**FAST, "retries": 0})
     assert res.status == "failed" and "(truncated download)" in res.detail
     assert not list(tmp_path.glob("*.grib2*"))
+
+
+def test_retry_after_is_honoured_and_a_long_one_stops_asking_the_host(server, tmp_path):
+    root, url = server
+    g = _put(root, "a.grib2", grib2_bytes())
+    slept: list[float] = []
+    when = email.utils.formatdate(time.time() + 3, usegmt=True)     # HTTP-date form
+    FaultyHandler.script = {"/a.grib2": [status(503, Retry_After="1"),
+                                         status(429, Retry_After=when)]}
+    res = download(f"{url}/a.grib2", tmp_path / "a.grib2", check="grib2", sleep=slept.append,
+                   **{**FAST, "backoff_max_s": 10})
+    assert res.status == "ok" and res.attempts == 3 and res.path.read_bytes() == g
+    assert slept[0] == 1.0 and 1.5 < slept[1] <= 3.0, slept   # not the 0.01/0.02 s backoff
+    assert "HTTP 503 (Retry-After 1 s)" in res.detail
+
+    # a wait beyond backoff_max_s: that file stops at once, the host's other files are not asked
+    for step in (0, 3, 6):
+        for ref in ("20261206/00z", "20261205/12z"):
+            day, hh = ref.split("/")
+            _put(root, f"{ref}/ifs/0p25/oper/{day}{hh[:2]}0000-{step}h-oper-fc.grib2",
+                 grib2_bytes(seed=step))
+    first = "/20261206/00z/ifs/0p25/oper/20261206000000-0h-oper-fc.grib2"
+    FaultyHandler.script = {first: [status(503, Retry_After="3600")]}
+    FaultyHandler.seen = []
+    srcs = Sources(sources=[_ifs()])
+    rep = fetch_sources(srcs, tmp_path / "d", now=NOW, base_urls={"*": url}, sleep=slept.append)
+    assert [p for p, _, _ in FaultyHandler.seen] == [first]
+    assert rep.counts["ecmwf-ifs"] == {"failed": 6}
+    assert rep.failures == [
+        f"ecmwf-ifs: {url}{first}: HTTP 503 (Retry-After 3600 s): the server asks to wait "
+        "3600 s, more than backoff_max_s (0.05 s); not asked again before the next fetch",
+        f"127.0.0.1: 5 more file(s) not asked for: 127.0.0.1 asked to wait 3600 s (Retry-After "
+        f"on {url}{first})"]
+    rep = fetch_sources(srcs, tmp_path / "d", now=NOW, base_urls={"*": url}, sleep=slept.append)
+    assert rep.counts["ecmwf-ifs"] == {"ok": 6} and all(s.landed for s in rep.cycles)
