@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import gzip
 import http.client
 import logging
 import os
@@ -42,6 +43,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -330,7 +332,7 @@ def _opener(url: str) -> urllib.request.OpenerDirector:
 
 
 def _headers(headers_env: dict[str, str]) -> dict[str, str]:
-    out = {"User-Agent": USER_AGENT}
+    out = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     for name, env in headers_env.items():
         val = os.environ.get(env)
         if val:
@@ -363,9 +365,10 @@ def _html_page(url: str, head: bytes, content_type: str) -> str | None:
 
 
 def _one_attempt(url: str, part: Path, headers: dict[str, str], timeout: float,
-                 max_time: float) -> tuple[int, bool]:
+                 max_time: float) -> tuple[int, bool, str]:
     """One GET (ranged when ``part`` holds bytes). Returns (expected total size or -1,
-    resumed?). Raises _Retry/_NotAvailable/_Refused."""
+    resumed?, the response's Content-Encoding: "" or gzip). Raises
+    _Retry/_NotAvailable/_Refused."""
     have = part.stat().st_size if part.exists() else 0
     hdrs = dict(headers)
     if have:
@@ -375,6 +378,11 @@ def _one_attempt(url: str, part: Path, headers: dict[str, str], timeout: float,
         with _opener(url).open(urllib.request.Request(url, headers=hdrs), timeout=timeout) as r:
             code = r.status
             length = r.headers.get("Content-Length")
+            encoding = (r.headers.get("Content-Encoding") or "").strip().lower()
+            encoding = "" if encoding == "identity" else encoding
+            if encoding not in ("", *_GZIP):
+                raise _Refused(f"Content-Encoding {encoding!r}: not decodable here (asked for "
+                               f"identity; gzip is decoded)")
             resumed = False
             if have and code == 206:
                 rng = r.headers.get("Content-Range", "")  # bytes a-b/total
@@ -435,7 +443,30 @@ def _one_attempt(url: str, part: Path, headers: dict[str, str], timeout: float,
     if total >= 0 and size > total:
         part.unlink(missing_ok=True)
         raise _Retry(f"{size} bytes, more than the {total} announced; restarting")
-    return total, resumed
+    return total, resumed, encoding
+
+
+_GZIP = ("gzip", "x-gzip")
+
+
+def _decoded(part: Path, encoding: str, dest: Path) -> Path:
+    """The file holding the data of a complete transfer ``part``: ``part`` itself, or for a
+    gzip ``Content-Encoding`` (a server compressing a CSV though asked for identity) its
+    decompressed copy ``<dest>.gunzip.part`` — unless ``dest`` is itself a ``.gz`` file. The
+    encoded ``part`` is kept until the data lands (a retry resumes it, not the decoded bytes).
+    Raises _Retry when the body does not decompress."""
+    if encoding not in _GZIP or dest.name.lower().endswith((".gz", ".tgz")):
+        return part
+    out = dest.with_name(dest.name + ".gunzip.part")
+    try:
+        with gzip.open(part, "rb") as src, open(out, "wb") as fh:
+            shutil.copyfileobj(src, fh, _CHUNK)
+    except (OSError, EOFError, zlib.error) as exc:
+        part.unlink(missing_ok=True)
+        out.unlink(missing_ok=True)
+        raise _Retry(f"Content-Encoding gzip, but the body does not decompress ({exc}); "
+                     f"restarting") from None
+    return out
 
 
 def download(url: str, dest: Path | str, *, defaults: FetchDefaults | None = None,
@@ -498,15 +529,17 @@ def download(url: str, dest: Path | str, *, defaults: FetchDefaults | None = Non
             log.info("fetch %s: retry %d in %.1f s (%s)", safe, attempt, delay, reasons[-1])
             sleep(delay)
         try:
-            _, resumed = _one_attempt(url, part, headers, timeout, max_time)
+            _, resumed, encoding = _one_attempt(url, part, headers, timeout, max_time)
             res.resumed += int(resumed)
+            got = _decoded(part, encoding, dest)
             if check == "grib2":
                 try:
-                    check_grib(part)
+                    check_grib(got)
                 except ValueError as exc:
                     part.unlink(missing_ok=True)
-                    raise _Retry(str(exc).replace(str(part), Path(dest).name)) from None
-            digest = sha256_file(part)
+                    got.unlink(missing_ok=True)
+                    raise _Retry(str(exc).replace(str(got), Path(dest).name)) from None
+            digest = sha256_file(got)
             if sha256_url:
                 try:
                     want = _fetch_small(sha256_url, headers, timeout).split()[0].decode().lower()
@@ -515,9 +548,11 @@ def download(url: str, dest: Path | str, *, defaults: FetchDefaults | None = Non
                                  f"({exc})") from None
                 if want != digest:
                     part.unlink(missing_ok=True)
+                    got.unlink(missing_ok=True)
                     raise _Retry(f"SHA-256 {digest[:12]}… differs from the published "
                                  f"{want[:12]}…")
-            os.replace(part, dest)
+            os.replace(got, dest)
+            part.unlink(missing_ok=True)
             res.status, res.path, res.sha256 = "ok", dest, digest
             res.size = dest.stat().st_size
             res.detail = "; ".join(reasons)

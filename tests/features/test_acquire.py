@@ -8,6 +8,7 @@ never answers, a step that is not published yet (404).
 from __future__ import annotations
 
 import email.utils
+import gzip
 import hashlib
 import logging
 import threading
@@ -412,3 +413,27 @@ def test_retry_after_is_honoured_and_a_long_one_stops_asking_the_host(server, tm
         f"on {url}{first})"]
     rep = fetch_sources(srcs, tmp_path / "d", now=NOW, base_urls={"*": url}, sleep=slept.append)
     assert rep.counts["ecmwf-ifs"] == {"ok": 6} and all(s.landed for s in rep.cycles)
+
+
+def test_a_gzip_content_encoding_is_decoded_once(server, tmp_path):
+    root, url = server
+    csv = b"timepoint,stationcode,pm25\n" + b"2026-12-06 16:00:00,1001A,35\n" * 200
+    packed = gzip.compress(csv)
+    FaultyHandler.script = {
+        "/x.csv": [body(packed, "text/csv", Content_Encoding="gzip")],
+        "/x.csv.gz": [body(packed, "application/gzip", Content_Encoding="gzip")],
+        "/bad.csv": [body(b"not gzip at all", "text/csv", Content_Encoding="gzip")],
+        "/br.csv": [body(b"\x0b\x02\x80", "text/csv", Content_Encoding="br")]}
+    res = download(f"{url}/x.csv", tmp_path / "x.csv", **FAST)
+    assert res.status == "ok" and (tmp_path / "x.csv").read_bytes() == csv
+    assert res.size == len(csv) and res.sha256 == hashlib.sha256(csv).hexdigest()
+    # a .gz file named as such stays compressed (the encoding describes the file itself)
+    res = download(f"{url}/x.csv.gz", tmp_path / "x.csv.gz", **FAST)
+    assert res.status == "ok" and (tmp_path / "x.csv.gz").read_bytes() == packed
+    res = download(f"{url}/bad.csv", tmp_path / "bad.csv", **{**FAST, "retries": 0})
+    assert res.status == "failed" and "Content-Encoding gzip, but the body does not " \
+                                      "decompress" in res.detail
+    res = download(f"{url}/br.csv", tmp_path / "br.csv", **FAST)
+    assert res.status == "failed" and res.attempts == 1
+    assert "Content-Encoding 'br': not decodable here" in res.detail
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["x.csv", "x.csv.gz"]
