@@ -324,11 +324,33 @@ def check_grib(path: Path | str) -> None:
         raise ValueError(f"{p}: empty file, expected GRIB messages")
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+class _RedirectHandler(urllib.request.HTTPRedirectHandler):
+    """Follow redirects (301 302 303 307 308, as urllib does) but drop the configured headers
+    (``headers_env``: tokens) when one leads to another origin — scheme, host or port — so a
+    mirror or a CDN never receives a centre's credentials (what curl and requests do)."""
+
+    _KEEP = ("user-agent", "range", "accept-encoding")
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(new.full_url) != _origin(req.full_url):
+            for name in [k for k in new.headers if k.lower() not in self._KEEP]:
+                del new.headers[name]
+        return new
+
+
 def _opener(url: str) -> urllib.request.OpenerDirector:
     host = (urllib.parse.urlsplit(url).hostname or "").lower()
     if host in ("127.0.0.1", "localhost", "::1"):
-        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    return urllib.request.build_opener()
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}), _RedirectHandler)
+    return urllib.request.build_opener(_RedirectHandler)
 
 
 def _headers(headers_env: dict[str, str]) -> dict[str, str]:
@@ -423,6 +445,13 @@ def _one_attempt(url: str, part: Path, headers: dict[str, str], timeout: float,
     except urllib.error.HTTPError as exc:
         if exc.code in (404, 410):
             raise _NotAvailable(f"HTTP {exc.code}") from None
+        if 300 <= exc.code < 400:       # what the redirect handler did not follow
+            loc = exc.headers.get("Location") if exc.headers else None
+            raise _Refused(
+                f"HTTP {exc.code}: redirect loop or more than "
+                f"{urllib.request.HTTPRedirectHandler.max_redirections} redirects (last to "
+                f"{redact_url(urllib.parse.urljoin(exc.geturl() or url, loc))})" if loc else
+                f"HTTP {exc.code} without a Location to follow") from None
         if exc.code == 416:
             part.unlink(missing_ok=True)
             raise _Retry("HTTP 416 (range not satisfiable); restarting") from None

@@ -437,3 +437,28 @@ def test_a_gzip_content_encoding_is_decoded_once(server, tmp_path):
     assert res.status == "failed" and res.attempts == 1
     assert "Content-Encoding 'br': not decodable here" in res.detail
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["x.csv", "x.csv.gz"]
+
+
+def test_redirects_are_followed_without_credentials_to_another_host_and_a_loop_ends(
+        server, tmp_path, monkeypatch):
+    root, url = server
+    monkeypatch.setenv("AIRWARN_TEST_TOKEN", "Bearer s3cr3t-value")
+    g = _put(root, "mirror/a.grib2", grib2_bytes())
+    other = url.replace("127.0.0.1", "localhost")         # another origin, same server
+    FaultyHandler.script = {"/a.grib2": [status(302, Location="/moved/a.grib2")],
+                            "/moved/a.grib2": [status(307, Location=f"{other}/mirror/a.grib2")],
+                            "/loop": [status(301, Location="/loop")] * 20,
+                            "/gone": [status(302, Location="/nowhere")]}
+    res = download(f"{url}/a.grib2", tmp_path / "a.grib2", check="grib2",
+                   headers_env={"Authorization": "AIRWARN_TEST_TOKEN"}, **FAST)
+    assert res.status == "ok" and (tmp_path / "a.grib2").read_bytes() == g
+    auth = {p: a for p, _, a in FaultyHandler.seen}
+    assert auth["/a.grib2"] == auth["/moved/a.grib2"] == "Bearer s3cr3t-value"
+    assert auth["/mirror/a.grib2"] == ""                    # not sent to the other host
+    res = download(f"{url}/loop", tmp_path / "loop", **FAST)
+    assert res.status == "failed" and res.attempts == 1
+    assert res.detail == (f"HTTP 301: redirect loop or more than 10 redirects (last to "
+                          f"{url}/loop) (not retried)")
+    res = download(f"{url}/gone", tmp_path / "gone", **FAST)   # redirected to a 404
+    assert res.status == "missing"
+    assert not (tmp_path / "loop").exists() and not (tmp_path / "gone").exists()
