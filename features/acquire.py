@@ -442,6 +442,7 @@ def _one_attempt(url: str, part: Path, headers: dict[str, str], timeout: float,
                     if not chunk:
                         break
                     fh.write(chunk)
+                    fh.flush()      # a killed fetch keeps what arrived: the next one resumes
     except urllib.error.HTTPError as exc:
         if exc.code in (404, 410):
             raise _NotAvailable(f"HTTP {exc.code}") from None

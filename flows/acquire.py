@@ -129,6 +129,7 @@ def fetch_and_ingest(issue_time: Any, data_dir: Path | str, *, names: list[str] 
     )
     from airwarn.features.atomic import write_text_atomic
     from airwarn.features.inbox import process_inbox
+    from airwarn.flows.locks import FETCH_LOCK, LockBusy, issue_lock
 
     from airwarn import configs
 
@@ -145,26 +146,33 @@ def fetch_and_ingest(issue_time: Any, data_dir: Path | str, *, names: list[str] 
     failures: list[str] = []
     targets: dict[str, Any] = {}
     while True:
-        rep = fetch_sources(srcs, ddir, now=clock(), names=names, base_urls=base_urls,
-                            sleep=sleep)
         rounds += 1
-        for name, c in rep.counts.items():
-            tot = counts.setdefault(name, {})
-            for k, v in c.items():
-                tot[k] = tot.get(k, 0) + v
-        failures += rep.failures
-        targets = {}
-        for st in rep.cycles:                  # the newest planned cycle of each source
-            if st.source not in targets or st.cycle > targets[st.source].cycle:
-                targets[st.source] = st
+        try:                                   # one fetch at a time per data directory
+            with issue_lock(ddir, FETCH_LOCK, purpose="acquire"):
+                rep = fetch_sources(srcs, ddir, now=clock(), names=names, base_urls=base_urls,
+                                    sleep=sleep)
+        except LockBusy as exc:                # another fetch: this round waits for the next
+            rep = None
+            log.warning("acquire: round %d not fetched: %s", rounds, exc)
+            failures.append(f"round {rounds} not fetched: {exc}")
+        if rep is not None:
+            for name, c in rep.counts.items():
+                tot = counts.setdefault(name, {})
+                for k, v in c.items():
+                    tot[k] = tot.get(k, 0) + v
+            failures += rep.failures
+            targets = {}
+            for st in rep.cycles:              # the newest planned cycle of each source
+                if st.source not in targets or st.cycle > targets[st.source].cycle:
+                    targets[st.source] = st
         waiting = [st for st in targets.values() if not st.complete]
         now = clock()
-        if not waiting or not wait or now >= deadline:
+        if (not waiting and rep is not None) or not wait or now >= deadline:
             break
         pause = min(acq.poll_s, (deadline - now).total_seconds())
         log.info("acquire: waiting %.0f s for %s", pause,
                  ", ".join(f"{s.source} {s.cycle:%Y%m%d%H} ({s.steps_have}/{s.steps_total})"
-                           for s in waiting))
+                           for s in waiting) or "another fetch to finish")
         sleep(max(pause, 0.0))
     catalog = FetchCatalog.for_data_dir(ddir)
     cycles: dict[str, Any] = {}

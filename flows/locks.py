@@ -33,7 +33,11 @@ from pathlib import Path
 from airwarn.core.runstore import RunStore
 from airwarn.core.timeutil import issue_stamp  # re-exported (the one run stamp)
 
-__all__ = ["LockBusy", "IssueLock", "issue_lock", "issue_stamp", "lock_path"]
+__all__ = ["FETCH_LOCK", "LockBusy", "IssueLock", "issue_lock", "issue_stamp", "lock_path"]
+
+# ``locks/fetch.lock``: one fetch (``airwarn fetch``, a round of ``acquire``) at a time per data
+# directory — two would write the same ``.part`` files and land the same cycles
+FETCH_LOCK = "fetch"
 
 
 class LockBusy(RuntimeError):
@@ -135,7 +139,7 @@ def issue_lock(
             if waited >= timeout:
                 holder = _holder(path) or {}
                 raise LockBusy(
-                    f"{path}: another run holds the lock for this issue time "
+                    f"{path}: another run holds this lock "
                     f"(pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
                     f"{holder.get('purpose', '?')} since {holder.get('since', '?')}); "
                     f"waited {waited:.1f} s — rerun when it has finished"

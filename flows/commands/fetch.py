@@ -3,7 +3,8 @@
 The work is :func:`features.acquire.fetch_sources`; this command parses options and prints what
 arrived. Exit code 0 when every due file arrived or is simply not published yet (HTTP 404), 1
 when some download failed after its retries (named, URL without credentials), 2 for a bad
-configuration or option.
+configuration or option, 3 when another fetch is running on the same data directory (the lock
+``<data_dir>/locks/fetch.lock``: two fetches would write the same ``.part`` files).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def register(app: typer.Typer) -> None:
         from airwarn.configs.schema import ConfigError
         from airwarn.configs.sources_schema import load_sources
         from airwarn.features.acquire import fetch_sources
+        from airwarn.flows.locks import FETCH_LOCK, LockBusy, issue_lock
 
         from airwarn import configs
 
@@ -69,10 +71,15 @@ def register(app: typer.Typer) -> None:
                 raise ConfigError("no source is enabled in the sources file; enable one or name "
                                   "it with --source (configured: "
                                   f"{', '.join(s.name for s in srcs.sources)})")
-            rep = fetch_sources(srcs, ddir, now=now, names=names, base_urls=overrides)
+            with issue_lock(ddir, FETCH_LOCK, purpose="fetch"):
+                rep = fetch_sources(srcs, ddir, now=now, names=names, base_urls=overrides)
         except (ConfigError, KeyError, ValueError) as exc:
             typer.secho(f"error: {str(exc).strip(chr(34))}", err=True, fg=typer.colors.RED)
             raise typer.Exit(code=2) from None
+        except LockBusy as exc:
+            typer.secho(f"error: another fetch is running on this data directory: {exc}",
+                        err=True, fg=typer.colors.RED)
+            raise typer.Exit(code=3) from None
         t = Table(title=f"fetch → {RunStore(ddir.resolve()).inbox_dir}")
         for c in ("source", "new", "already there", "not published yet", "failed"):
             t.add_column(c, justify="right" if c != "source" else "left")

@@ -462,3 +462,50 @@ def test_redirects_are_followed_without_credentials_to_another_host_and_a_loop_e
     res = download(f"{url}/gone", tmp_path / "gone", **FAST)   # redirected to a 404
     assert res.status == "missing"
     assert not (tmp_path / "loop").exists() and not (tmp_path / "gone").exists()
+
+
+def test_one_fetch_at_a_time_and_a_killed_fetch_leaves_only_a_part_file_resumed_later(
+        server, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from airwarn.features.inbox import inbox_files
+    from airwarn.flows.cli import app
+    from airwarn.flows.locks import FETCH_LOCK, issue_lock
+
+    root, url = server
+    data = tmp_path / "data"
+    csv = _put(root, "20261206/cnemc_2026120616.csv", b"timepoint,stationcode\n" * 4000)
+    path = "/20261206/cnemc_2026120616.csv"
+    # a fetch killed mid-download (SIGKILL, from another process): the transfer stops in its
+    # .part file, which the inbox does not take
+    FaultyHandler.script = {path: [trickle(csv, 0.05, 100)]}
+    dest = data / "inbox" / "cnemc" / "20261206" / "cnemc_2026120616.csv"
+    code = (f"from airwarn.features.acquire import download\n"
+            f"download({url + path!r}, {str(dest)!r}, timeout_s=2, max_time_s=30, retries=0)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    t0 = time.monotonic()
+    while not dest.with_name(dest.name + ".part").exists() and time.monotonic() - t0 < 10:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.kill()
+    proc.wait(10)
+    had = dest.with_name(dest.name + ".part").stat().st_size
+    assert not dest.exists()
+    assert inbox_files(data / "inbox") == []
+    # while another fetch holds the data directory's lock, `airwarn fetch` refuses (exit 3)
+    cfg = tmp_path / "sources.yaml"
+    cfg.write_text(Sources(sources=[_cnemc(base_url=url)]).model_dump_json())
+    monkeypatch.setenv("AIRWARN_DATA_DIR", str(data))
+    args = ["fetch", "--sources", str(cfg), "--now", "2026-12-06T09:00"]
+    FaultyHandler.seen = []
+    with issue_lock(data, FETCH_LOCK, purpose="acquire"):
+        r = CliRunner().invoke(app, args)
+    assert r.exit_code == 3 and "another fetch is running on this data directory" in r.output
+    assert "fetch.lock" in r.output and FaultyHandler.seen == []
+    # free again: the next fetch takes the .part up where the killed one left it
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert dest.read_bytes() == csv and not list(dest.parent.glob("*.part"))
+    assert [(p, r[:6]) for p, r, _ in FaultyHandler.seen] == [(path, "bytes=")]
+    assert int(FaultyHandler.seen[0][1][6:-1]) == had > 0

@@ -227,3 +227,25 @@ def test_a_quarantined_download_is_not_fetched_again(tmp_path):
             else:
                 assert fetched.get("ok", 0) == 0 and fetched["have"] == 2
                 assert rec["inbox"]["quarantined"] == []
+
+
+def test_a_round_waits_while_another_fetch_holds_the_lock(tmp_path):
+    from contextlib import ExitStack
+
+    from airwarn.flows.locks import FETCH_LOCK, issue_lock
+
+    root = tmp_path / "www"
+    for s in (0, 3):
+        _ifs_file(root, "2026-12-05T12Z", s)
+        _ifs_file(root, "2026-12-06T00Z", s)
+    held = ExitStack()
+    held.enter_context(issue_lock(tmp_path / "d", FETCH_LOCK, purpose="fetch"))
+    clock = Clock("2026-12-06T06:00Z", on_sleep=lambda c: held.close())  # the other one ends
+    with serve_folder(root) as url:
+        rec = fetch_and_ingest("2026-12-06T15:00", tmp_path / "d", base_urls={"*": url},
+                               sources=_sources(), settings=SETTINGS, ingest=False,
+                               clock=clock, sleep=clock.sleep)
+    assert clock.slept == [600.0] and rec["rounds"] == 2
+    assert rec["failures"][0].startswith("round 1 not fetched: ")
+    assert "fetch.lock: another run holds this lock (pid" in rec["failures"][0]
+    assert rec["cycles"]["ecmwf-ifs"]["used"].startswith("2026-12-06T00:00")
