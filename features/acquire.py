@@ -59,7 +59,7 @@ from airwarn.core.runstore import RunStore
 __all__ = ["feed_relpath", "FetchItem", "DownloadResult", "FetchReport", "CycleState", "FetchCatalog",
            "redact_url", "plan_source", "download", "check_grib", "fetch_sources",
            "cycle_states", "arrival_info", "inbox_dir", "sha256_file", "sqlite_db",
-           "contiguous_step", "land_partial_cycle",
+           "contiguous_step", "land_partial_cycle", "prune_stale", "STALE_PART_H",
            "USER_AGENT"]
 
 log = logging.getLogger(__name__)
@@ -735,6 +735,7 @@ class FetchReport:
     cycles: list[CycleState] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)   # redacted url: reason
     bytes: int = 0
+    pruned: list[Path] = field(default_factory=list)   # stale partial downloads removed
 
     def add(self, source: str, status: str) -> None:
         """Count one item."""
@@ -784,6 +785,59 @@ def _in_ledger(data_dir: Path, sha256: str | None) -> bool:
         return False
 
 
+#: A partial download (``.part``) no longer planned is removed once it is this old (h): the file
+#: it was for has left the planning window and will not be resumed.
+STALE_PART_H = 24.0
+
+
+def prune_stale(staging: Path, inbox: Path, *, planned_cycles: set[str], planned_dests: set[Path],
+                now_s: float | None = None) -> list[Path]:
+    """Remove what a source's fetches left that will never be finished.
+
+    Parameters
+    ----------
+    staging : Path
+        ``inbox/.fetching/<source>``: one ``YYYYMMDDHH`` folder per cycle being held.
+    inbox : Path
+        ``inbox/<source>``: where periodic files land (``.part`` files of broken transfers).
+    planned_cycles : set of str
+        ``YYYYMMDDHH`` of the cycles still planned; a held folder of an *older* cycle is
+        removed (the cycle left the planning window incomplete: nothing will complete it).
+    planned_dests : set of Path
+        Files still planned; a ``.part`` file not for one of them and older than
+        :data:`STALE_PART_H` is removed.
+    now_s : float, optional
+        Epoch seconds (default now).
+
+    Returns
+    -------
+    list of Path
+        What was removed (folders and files).
+    """
+    now_s = time.time() if now_s is None else now_s
+    out: list[Path] = []
+    oldest = min(planned_cycles) if planned_cycles else None
+    if staging.is_dir() and oldest is not None:
+        for d in sorted(staging.iterdir()):
+            if d.is_dir() and d.name.isdigit() and len(d.name) == 10 and d.name < oldest:
+                shutil.rmtree(d, ignore_errors=True)
+                out.append(d)
+    keep = {p.with_name(p.name + ".part") for p in planned_dests} | \
+        {p.with_name(p.name + ".gunzip.part") for p in planned_dests}
+    for root in (staging, inbox):
+        if not root.is_dir():
+            continue
+        for f in sorted(root.rglob("*.part")):
+            try:
+                old = now_s - f.stat().st_mtime > STALE_PART_H * 3600
+            except OSError:
+                continue
+            if f not in keep and old:
+                f.unlink(missing_ok=True)
+                out.append(f)
+    return out
+
+
 def fetch_sources(sources: Sources, data_dir: Path | str, *, now: Any = None,
                   names: list[str] | None = None, base_urls: dict[str, str] | None = None,
                   sleep: Callable[[float], None] = time.sleep) -> FetchReport:
@@ -810,7 +864,8 @@ def fetch_sources(sources: Sources, data_dir: Path | str, *, now: Any = None,
     FetchReport
         Per-source counts by status (``ok`` new files, ``have`` already there, ``held`` steps
         of an incomplete cycle, ``missing`` not published yet, ``failed``), the files landed,
-        and the state of each planned cycle.
+        the state of each planned cycle, and the stale partial downloads removed
+        (:func:`prune_stale`).
     """
     data_dir = Path(data_dir)
     now = _utc(now if now is not None else pd.Timestamp.now(tz="UTC"))
@@ -834,6 +889,9 @@ def fetch_sources(sources: Sources, data_dir: Path | str, *, now: Any = None,
             if it.cycle is not None:
                 by_cycle.setdefault(it.cycle, []).append(it)
         skip: set[str] = set()
+        dests = {it.url: (staging_root / src.name / f"{it.cycle:%Y%m%d%H}" / Path(it.rel).name
+                          if it.cycle is not None else inbox_dir(data_dir) / src.name / it.rel)
+                 for it in items}
         for it in items:
             if it.url in skip:
                 continue
@@ -850,8 +908,7 @@ def fetch_sources(sources: Sources, data_dir: Path | str, *, now: Any = None,
                 report.add(src.name, "failed")
                 not_asked[host] = not_asked.get(host, 0) + 1
                 continue
-            dest = (staging_root / src.name / f"{it.cycle:%Y%m%d%H}" / Path(it.rel).name
-                    if it.cycle is not None else inbox_dir(data_dir) / src.name / it.rel)
+            dest = dests[it.url]
             res = download(it.url, dest, defaults=sources.defaults, check=src.check,
                            sha256_url=it.sha256_url, headers_env=src.headers_env, sleep=sleep,
                            **net)
@@ -886,6 +943,9 @@ def fetch_sources(sources: Sources, data_dir: Path | str, *, now: Any = None,
                     report.landed += sorted(target.iterdir())
                     st.landed = True
             report.cycles += states
+        report.pruned += prune_stale(
+            staging_root / src.name, inbox_dir(data_dir) / src.name,
+            planned_cycles={f"{c:%Y%m%d%H}" for c in by_cycle}, planned_dests=set(dests.values()))
     for host, n in not_asked.items():
         report.failures.append(f"{host}: {n} more file(s) not asked for: "
                                f"{busy[host][1].removeprefix('not asked: ')}")

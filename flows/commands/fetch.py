@@ -94,6 +94,10 @@ def register(app: typer.Typer) -> None:
                           f"{' — held until complete' if not st.complete and st.steps_have else ''}"
                           f"{late}")
         console.print(f"{len(rep.landed)} file(s) landed, {rep.bytes / 1e6:.1f} MB downloaded")
+        if rep.pruned:
+            console.print(f"removed {len(rep.pruned)} stale partial download(s) no longer "
+                          f"planned (held cycles that left the window, .part files older than "
+                          f"a day)")
         if rep.failures:
             for f in rep.failures:
                 typer.secho(f"failed: {f}", err=True, fg=typer.colors.RED)

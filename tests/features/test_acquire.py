@@ -11,6 +11,7 @@ import email.utils
 import gzip
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import pandas as pd
 import pytest
 from airwarn.configs.sources_schema import Source, Sources, load_sources, parse_steps
 from airwarn.features.acquire import (
+    STALE_PART_H,
     FetchCatalog,
     arrival_info,
     check_grib,
@@ -509,3 +511,40 @@ def test_one_fetch_at_a_time_and_a_killed_fetch_leaves_only_a_part_file_resumed_
     assert dest.read_bytes() == csv and not list(dest.parent.glob("*.part"))
     assert [(p, r[:6]) for p, r, _ in FaultyHandler.seen] == [(path, "bytes=")]
     assert int(FaultyHandler.seen[0][1][6:-1]) == had > 0
+
+
+def test_what_will_never_be_finished_is_removed(server, tmp_path):
+    """A cycle held incomplete (step 6 never came) that has left the planning window, and a
+    .part file of a periodic file no longer planned, older than a day, are removed and reported;
+    a fresh .part of a planned file stays (it is resumed)."""
+    root, url = server
+    data = tmp_path / "data"
+    for step in (0, 3):
+        _put(root, f"20261206/00z/ifs/0p25/oper/20261206000000-{step}h-oper-fc.grib2",
+             grib2_bytes(3, 2000, step))
+    srcs = Sources(sources=[_ifs()])
+    fetch_sources(srcs, data, now=NOW, base_urls={"ecmwf-ifs": url}, sleep=lambda s: None)
+    held = data / "inbox" / ".fetching" / "ecmwf-ifs" / "2026120600"
+    assert len(list(held.glob("*.grib2"))) == 2
+    old_part = data / "inbox" / "ecmwf-ifs" / "old" / "x.grib2.part"
+    old_part.parent.mkdir(parents=True)
+    old_part.write_bytes(b"GRIB")
+    day_ago = time.time() - (STALE_PART_H + 1) * 3600
+    os.utime(old_part, (day_ago, day_ago))
+
+    later = NOW + pd.Timedelta(days=3)   # cycles 08T12 and 09T00 planned; nothing published
+    planned = plan_source(_ifs(), later)[0]
+    fresh = data / "inbox" / ".fetching" / "ecmwf-ifs" / f"{planned.cycle:%Y%m%d%H}" / (
+        Path(planned.rel).name + ".part")
+    fresh.parent.mkdir(parents=True)
+    fresh.write_bytes(b"GRIB")
+    os.utime(fresh, (day_ago, day_ago))   # old, but still planned: resumed, not removed
+    rep = fetch_sources(srcs, data, now=later, base_urls={"ecmwf-ifs": url},
+                        sleep=lambda s: None)
+    stage = data / "inbox" / ".fetching" / "ecmwf-ifs"
+    assert sorted(rep.pruned) == sorted([stage / "2026120512", held, old_part])  # 05T12: empty
+    assert not held.exists() and not old_part.exists() and fresh.exists()
+    assert sorted(p.name for p in stage.iterdir()) == ["2026120812", "2026120900"]  # planned
+    rep = fetch_sources(srcs, data, now=later, base_urls={"ecmwf-ifs": url},
+                        sleep=lambda s: None)
+    assert rep.pruned == []
