@@ -31,7 +31,9 @@ of a fit's rows) and ``o3mf0.06`` (the same for the O₃ fits only,
 ``lin`` (linear trees), ``res1`` / ``res0.5`` (the target less 1 / 0.5 × the last 24 h's
 mean, added back when predicting); one such candidate a process. ``w8_members`` / ``w8_mean``
 (docs/notes/w8-city.md, ``--case beijing_city_…``): the city forecast from models trained on
-its stations, averaged, or on its mean series.
+its stations, averaged, or on its mean series. ``w10_sqrt`` / ``w10_log``
+(docs/notes/w10-sqrt.md) fit the PM2.5 daily models with meteorology on √y / log(1 + y) and back
+out the mean with an out-of-fold correction (σ² / Duan's smearing); one such candidate a process.
 
 Run: ``AIRWARN_DATASETS_DIR=… OMP_NUM_THREADS=1 .venv/bin/python bench/bench_nomet_fold.py
 --out /tmp/cdn/fold --candidate base --candidate …`` (``--list`` names the candidates);
@@ -261,6 +263,14 @@ def _huber(name: str) -> Iterator[None]:
         lg._params = orig
 
 
+def _is_pm25_met_daily(X: pd.DataFrame) -> bool:
+    """Whether a design is a PM2.5 daily fit with meteorology (``lead_day`` and ``v_…`` columns,
+    no hourly ``lead``, ``reg_pm25_m24``)."""
+    cols = set(X.columns)
+    return ("lead_day" in cols and "lead" not in cols and "reg_pm25_m24" in cols
+            and any(c.startswith("v_") for c in cols))
+
+
 class _ResidualBooster:
     """A booster fitted on ``y − scale · pm25_m24``; :meth:`predict` adds the base back
     (µg/m³). Only ``predict`` is offered: the fold never saves its models."""
@@ -306,11 +316,7 @@ def _w8(name: str) -> Iterator[None]:
     lin, scale = _w8_parts(name)
     orig_fit, orig_params = lg.fit_booster, lg._params
     state = {"on": False}
-
-    def is_pm25_met_daily(X: pd.DataFrame) -> bool:
-        cols = set(X.columns)
-        return ("lead_day" in cols and "lead" not in cols and "reg_pm25_m24" in cols
-                and any(c.startswith("v_") for c in cols))
+    is_pm25_met_daily = _is_pm25_met_daily
 
     def fit(X: pd.DataFrame, y: np.ndarray, params: Any, weight: np.ndarray | None = None
             ) -> Any:
@@ -346,6 +352,101 @@ def _w8(name: str) -> Iterator[None]:
         lg.fit_booster, lg._params = orig_fit, orig_params
 
 
+#: ``w10_…`` targets (docs/notes/w10-sqrt.md): forward transform of max(y, 0)
+_W10_FORWARD: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "sqrt": lambda y: np.sqrt(np.clip(y, 0, None)),
+    "log": lambda y: np.log1p(np.clip(y, 0, None)),
+}
+
+
+class _TransformedBooster:
+    """A booster fitted on ``√y`` (``sqrt``) or ``log(1 + y)`` (``log``); :meth:`predict`
+    returns the mean forecast in µg/m³: ``max(ŝ, 0)² + corr`` (``corr`` = σ², the variance of
+    the out-of-fold residuals of √y) or ``max(exp(ŝ) · corr − 1, 0)`` (``corr`` = Duan's
+    smearing factor of the out-of-fold residuals of log(1 + y)). Only ``predict`` is offered:
+    the fold never saves its models."""
+
+    def __init__(self, booster: Any, kind: str, corr: float) -> None:
+        self.booster, self.kind, self.corr = booster, kind, corr
+
+    def predict(self, X: pd.DataFrame, **kw: Any) -> np.ndarray:
+        s = self.booster.predict(X, **kw)
+        if self.kind == "sqrt":
+            return np.clip(s, 0, None) ** 2 + self.corr
+        return np.clip(np.exp(s) * self.corr - 1.0, 0, None)
+
+
+def _w10_correction(fit: Callable[..., Any], X: pd.DataFrame, s: np.ndarray, params: Any,
+                    weight: np.ndarray | None, kind: str) -> tuple[float, int]:
+    """(correction, rows) of a ``w10_…`` fit on the transformed target ``s``: out-of-fold
+    residuals ``s − ŝ`` from 3 folds of interleaved valid-day months (``cal_month % 3``), each
+    fitted with the same parameters and weights on the other two; ``sqrt``: their variance,
+    ``log``: ``mean(exp(ε − mean ε))`` (Duan's smearing). No correction (0 / 1) without
+    out-of-fold residuals."""
+    fold = X["cal_month"].to_numpy(dtype=float) % 3
+    eps = []
+    for j in np.unique(fold[np.isfinite(fold)]):
+        test = fold == j
+        train = ~test & np.isfinite(fold)
+        ok = test & np.isfinite(s)
+        if not ok.any() or np.isfinite(s[train]).sum() < 20:
+            continue
+        b = fit(X[train], s[train], params, None if weight is None else weight[train])
+        eps.append(s[ok] - b.predict(X[ok]))
+    if not eps:
+        return (0.0 if kind == "sqrt" else 1.0), 0
+    e = np.concatenate(eps)
+    if kind == "sqrt":
+        return float(np.var(e)), len(e)
+    return float(np.mean(np.exp(e - e.mean()))), len(e)
+
+
+def _w10_kind(name: str) -> str | None:
+    """The target transform of a ``w10_…`` candidate (``sqrt`` or ``log``; ``s43``: the daily
+    seed), None for any other candidate."""
+    if not name.startswith("w10_"):
+        return None
+    kinds = [p for p in name.split("_")[1:] if p in _W10_FORWARD]
+    bad = [p for p in name.split("_")[1:]
+           if p not in _W10_FORWARD and not (p[:1] == "s" and p[1:].isdigit())]
+    if len(kinds) != 1 or bad:
+        raise SystemExit(f"candidate {name}: one of sqrt / log (and s…) expected")
+    return kinds[0]
+
+
+@contextlib.contextmanager
+def _w10(name: str) -> Iterator[None]:
+    """A ``w10_…`` candidate fits the PM2.5 daily models with meteorology on √y or log(1 + y)
+    and backs the forecasts out with an out-of-fold bias correction (:class:`_TransformedBooster`,
+    :func:`_w10_correction`; docs/notes/w10-sqrt.md). Sample weights stay those of the raw
+    target. ``models.lgbm.fit_booster`` is patched for the process's run (one such candidate a
+    process); each fit's correction is printed to stderr."""
+    import airwarn.models.lgbm as lg
+
+    kind = _w10_kind(name)
+    orig_fit = lg.fit_booster
+
+    def fit(X: pd.DataFrame, y: np.ndarray, params: Any, weight: np.ndarray | None = None
+            ) -> Any:
+        if not _is_pm25_met_daily(X):
+            return orig_fit(X, y, params, weight)
+        assert kind is not None
+        s = _W10_FORWARD[kind](np.asarray(y, dtype=float))
+        corr, n = _w10_correction(orig_fit, X, s, params, weight, kind)
+        print(f"w10 {kind}: fit of {int(np.isfinite(s).sum())} rows, lead days "
+              f"{sorted(set(X['lead_day'].astype(int)))}, out-of-fold rows {n}, "
+              f"{'sigma2' if kind == 'sqrt' else 'smearing'} {corr:.4f}", file=sys.stderr,
+              flush=True)
+        return _TransformedBooster(orig_fit(X, s, params, weight), kind, corr)
+
+    if kind is not None:
+        lg.fit_booster = fit
+    try:
+        yield
+    finally:
+        lg.fit_booster = orig_fit
+
+
 def candidate(name: str) -> tuple[Callable[[Any], Any], Any, str]:
     """(settings change, design patch, description) of a named, ``w6_…`` or ``w7_…``
     candidate."""
@@ -353,15 +454,16 @@ def candidate(name: str) -> tuple[Callable[[Any], Any], Any, str]:
         return _w6(name), None, "configs/models.yaml as it is, with " + name[3:]
     if name.startswith(("w7_", "w9_")):
         return _w7(name), None, "configs/models.yaml as it is, daily (met) trees with " + name[3:]
-    if name.startswith("w8_"):
+    if name.startswith(("w8_", "w10_")):
         _w8_parts(name)
-        seeds = [int(p[1:]) for p in name.split("_")[1:] if p.startswith("s")]
+        _w10_kind(name)
+        seeds = [int(p[1:]) for p in name.split("_")[1:] if p[:1] == "s" and p[1:].isdigit()]
 
         def change(s: Any) -> Any:
             return s.model_copy(update={"daily": s.daily.model_copy(
                 update={"seed": seeds[0]})}) if seeds else s
         return change, None, "configs/models.yaml as it is, PM2.5 met daily fits with " \
-            + name[3:]
+            + name.split("_", 1)[1]
     if name not in CANDIDATES:
         raise SystemExit(f"unknown candidate {name!r} (--list)")
     return CANDIDATES[name]
@@ -397,7 +499,7 @@ def fold_forecasts(case: _Case, name: str, train_end: str, scheme: str, fold_day
         return xr.load_dataset(nc)
     change, patch, _ = candidate(name)
     settings = load_model_settings()
-    if name != "current" and not name.startswith(("w6_", "w7_", "w8_", "w9_")):
+    if name != "current" and not name.startswith(("w6_", "w7_", "w8_", "w9_", "w10_")):
         # every other candidate is a change of the pre-choice settings
         settings = settings.model_copy(update={"daily_no_met": settings.daily_no_met.model_copy(
             update={"min_data_in_leaf_fraction": None})})
@@ -410,7 +512,8 @@ def fold_forecasts(case: _Case, name: str, train_end: str, scheme: str, fold_day
 
         data = load_domain_data(case.dom.model_copy(
             update={"sub_region_models": name.removeprefix("w8_")}), met=met)
-    with _patched_design(patch), _train_hours(name), _huber(name), _w8(name):
+    with _patched_design(patch), _train_hours(name), _huber(name), _w8(name), \
+            _w10(name):
         if scheme == "cross":
             ds, info = cross_fitted_backtest(data, train_end=train_end, met=met,
                                              settings=settings, quantiles=q,
@@ -544,6 +647,7 @@ def main() -> None:
         print("w6_…          configs/models.yaml as it is with pw…/cmax…/shrink… parts")
         print("w7_…          configs/models.yaml as it is, met-mode daily trees m…/l…/ff… parts")
         print("w8_…          configs/models.yaml as it is, PM2.5 met daily fits lin / res… parts")
+        print("w10_…         configs/models.yaml as it is, PM2.5 met daily fits on sqrt / log(1+y)")
         print("w9_…          as w7_…, e.g. w9_mf0.1 (met-mode leaf size capped at 10 % of a fit's rows)")
         return
     fits = _fit_cache.install()
