@@ -24,6 +24,7 @@ in kg m-2 from the reference time, no ``ssrd``), from ecCodes' own ``GRIB2`` sam
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,8 @@ from airwarn.features.readers.met import ERA5_ATTRS, MetReaderError
 
 __all__ = ["GribField", "read_grib2", "read_grib2_cycles", "scan_grib", "derive_rates",
            "detect_profile", "write_grib2", "write_grib2_steps", "grib_edition", "ACCUMULATED"]
+
+log = logging.getLogger(__name__)
 
 #: Store variables that are rates over a step window (de-accumulated).
 ACCUMULATED = ("tp", "ssrd")
@@ -245,10 +248,13 @@ def detect_profile(centre: str, profiles: Sequence[NwpProfile] | None = None,
 
 
 def _open_messages(path: Path) -> Iterable[tuple[int, Any]]:
+    """The messages of a GRIB file, numbered from 1; bytes after the last message that are not
+    zero padding are logged (ecCodes skips anything without the ``GRIB`` magic)."""
     import eccodes as ec
 
     with open(path, "rb") as fh:
         k = 0
+        end = 0   # byte just after the last message
         while True:
             try:
                 h = ec.codes_grib_new_from_file(fh)
@@ -256,12 +262,18 @@ def _open_messages(path: Path) -> Iterable[tuple[int, Any]]:
                 raise MetReaderError(f"{path}: damaged GRIB file after message {k} "
                                      f"({exc}); expected complete GRIB messages") from None
             if h is None:
-                return
+                break
             k += 1
             try:
+                end = int(ec.codes_get(h, "offset")) + int(ec.codes_get(h, "totalLength"))
                 yield k, h
             finally:
                 ec.codes_release(h)
+        fh.seek(end)
+        tail = fh.read()
+    if tail.strip(b"\0\n\r "):
+        log.warning("%s: %d byte(s) after the last GRIB message (%d) are not a GRIB message "
+                    "and were ignored", path, len(tail), k)
 
 
 def scan_grib(path: Path | str) -> pd.DataFrame:

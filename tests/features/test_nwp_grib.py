@@ -334,6 +334,23 @@ def test_describe_replaced_steps_in_one_line():
         "94 step(s) 0–90, 93–96 every 3, 120 h (blh, tcc, u10, v10)"
 
 
+def test_bytes_after_the_last_message_are_said_zero_padding_is_not(tmp_path, caplog):
+    src = cycle(steps=[0, 3])
+    p = write_grib2(src, tmp_path / "a.grib2")
+    clean = scan_grib(p)
+    padded = tmp_path / "padded.grib2"
+    padded.write_bytes(p.read_bytes() + b"\0" * 8)
+    junk = tmp_path / "junk.grib2"
+    junk.write_bytes(p.read_bytes() + b"<html>not here</html>\n")
+    with caplog.at_level("WARNING", logger="airwarn.features.readers.grib"):
+        assert len(scan_grib(padded)) == len(clean)
+        assert not caplog.records
+        assert len(scan_grib(junk)) == len(clean)
+    assert caplog.records[0].getMessage() == (
+        f"{junk}: 22 byte(s) after the last GRIB message ({len(clean)}) are not a GRIB message "
+        "and were ignored")
+
+
 def test_arrivals_say_what_was_available_when(tmp_path):
     src = cycle(steps=range(0, 31, 3))
     d = tmp_path / "d"
