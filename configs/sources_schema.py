@@ -95,7 +95,7 @@ class Source(StrictModel):
     expected_h: float | None = Field(default=None, ge=0,
                                      description="normally complete after, h (default latency_h)")
     # checks
-    check: Literal["none", "grib2"] = "none"
+    check: Literal["none", "grib2", "csv"] = "none"
     sha256_url: str | None = Field(default=None, description="template of a file whose first "
                                                              "token is the sha256 of the data")
     dest: str | None = Field(default=None, description="landing path template under "

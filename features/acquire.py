@@ -57,7 +57,7 @@ from airwarn.core.atomic import sha256_file
 from airwarn.core.runstore import RunStore
 
 __all__ = ["feed_relpath", "FetchItem", "DownloadResult", "FetchReport", "CycleState", "FetchCatalog",
-           "redact_url", "plan_source", "download", "check_grib", "fetch_sources",
+           "redact_url", "plan_source", "download", "check_grib", "check_csv", "fetch_sources",
            "cycle_states", "arrival_info", "inbox_dir", "sha256_file", "sqlite_db",
            "contiguous_step", "land_partial_cycle", "prune_stale", "STALE_PART_H",
            "USER_AGENT"]
@@ -280,6 +280,48 @@ class DownloadResult:
     started: pd.Timestamp | None = None
     finished: pd.Timestamp | None = None
     detail: str = ""
+
+
+def check_csv(path: Path | str) -> None:
+    """Check that a downloaded table is whole: a header, and every row with the header's number
+    of fields — a transfer cut short (a server that closes early with no ``Content-Length``)
+    ends in a short row, which the readers would refuse at ingest after the URL was taken.
+
+    UTF-8 (with or without BOM) or GB18030; comma- or tab-separated; a CMA ``tabText`` status
+    line (``returnCode=…``) before the header is skipped; blank lines are ignored.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, the line and its field count against the header's.
+    """
+    import csv
+    import io
+
+    p = Path(path)
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("gb18030")
+        except UnicodeDecodeError:
+            raise ValueError(f"{p}: not UTF-8 or GB18030 text; expected a CSV table") from None
+    lines = text.splitlines()
+    first = 1 if lines and lines[0].lstrip().startswith("returnCode") else 0
+    if len(lines) <= first or not lines[first].strip():
+        raise ValueError(f"{p}: no header line; expected a CSV table")
+    delim = "\t" if "\t" in lines[first] and "," not in lines[first] else ","
+    rows = csv.reader(io.StringIO("\n".join(lines[first:])), delimiter=delim)
+    width = None
+    for k, row in enumerate(rows, start=first + 1):
+        if not row or not "".join(row).strip():
+            continue
+        if width is None:
+            width = len(row)
+        elif len(row) != width:
+            raise ValueError(f"{p}: line {k} has {len(row)} field(s), the header {width}: "
+                             f"the table was cut short or is not a CSV")
 
 
 def check_grib(path: Path | str) -> None:
@@ -525,8 +567,8 @@ def download(url: str, dest: Path | str, *, defaults: FetchDefaults | None = Non
         First retry delay and its cap, s (doubling). A ``Retry-After`` (429/503 …) lengthens
         the next delay to what the server asks; one longer than ``backoff_max_s`` ends the
         attempts at once (``failed``, ``retry_after`` set: the next fetch asks again).
-    check : {"none", "grib2"}
-        Content check (:func:`check_grib`).
+    check : {"none", "grib2", "csv"}
+        Content check (:func:`check_grib`, :func:`check_csv`); a failed check is retried.
     sha256_url : str, optional
         URL of a checksum file whose first token is the data's SHA-256.
     headers_env : dict, optional
@@ -562,9 +604,9 @@ def download(url: str, dest: Path | str, *, defaults: FetchDefaults | None = Non
             _, resumed, encoding = _one_attempt(url, part, headers, timeout, max_time)
             res.resumed += int(resumed)
             got = _decoded(part, encoding, dest)
-            if check == "grib2":
+            if check in ("grib2", "csv"):
                 try:
-                    check_grib(got)
+                    (check_grib if check == "grib2" else check_csv)(got)
                 except ValueError as exc:
                     part.unlink(missing_ok=True)
                     got.unlink(missing_ok=True)

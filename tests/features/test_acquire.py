@@ -24,6 +24,7 @@ from airwarn.features.acquire import (
     STALE_PART_H,
     FetchCatalog,
     arrival_info,
+    check_csv,
     check_grib,
     download,
     fetch_sources,
@@ -548,3 +549,41 @@ def test_what_will_never_be_finished_is_removed(server, tmp_path):
     rep = fetch_sources(srcs, data, now=later, base_urls={"ecmwf-ifs": url},
                         sleep=lambda s: None)
     assert rep.pruned == []
+
+
+INGEST = Path(__file__).resolve().parents[1] / "data" / "ingest"
+
+
+def test_check_csv_passes_the_real_formats_and_catches_a_cut_table(tmp_path):
+    for name in ("cnemc_2024011509.csv", "cnemc_platform_2017070716.csv",
+                 "cma_surface_20240115.csv", "china_sites_20260115.csv", "long_table_gbk.csv"):
+        check_csv(INGEST / name)
+    text = (INGEST / "cnemc_2024011509.csv").read_text(encoding="utf-8")
+    cut = tmp_path / "cut.csv"
+    cut.write_text(text[: text.index("\n", len(text) // 2) + 12], encoding="utf-8")
+    n = cut.read_text(encoding="utf-8").count("\n") + 1
+    head = len(text.splitlines()[0].split(","))
+    with pytest.raises(ValueError, match=rf"cut.csv: line {n} has \d+ field\(s\), the header "
+                                         rf"{head}: the table was cut short"):
+        check_csv(cut)
+    tab = tmp_path / "tab.txt"   # a CMA tabText answer: status line, tab-separated
+    rows = ["\t".join(r.split(",")) for r in
+            (INGEST / "cma_surface_20240115.csv").read_text().splitlines()]
+    tab.write_text("\n".join(['returnCode="0" returnMessage="Query Succeed"', *rows]) + "\n")
+    check_csv(tab)
+    with pytest.raises(ValueError, match="no header line"):
+        check_csv(INGEST / "empty.csv")
+
+
+def test_a_csv_cut_short_is_asked_again_not_landed(server, tmp_path):
+    """The server closes after half the table but announces only what it sent (no way to see
+    the cut from the length): the row check catches it, the retry gets the whole file."""
+    root, url = server
+    full = (INGEST / "cnemc_2024011509.csv").read_bytes()
+    _put(root, "c.csv", full)
+    half = full[: full.index(b"\n", len(full) // 2) + 12]
+    FaultyHandler.script = {"/c.csv": [body(half, "text/csv")]}
+    res = download(f"{url}/c.csv", tmp_path / "c.csv", check="csv", sleep=lambda s: None,
+                   **FAST)
+    assert res.status == "ok" and res.attempts == 2 and res.path.read_bytes() == full
+    assert "field(s), the header" in res.detail and "cut short" in res.detail
