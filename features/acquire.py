@@ -428,6 +428,22 @@ def _html_page(url: str, head: bytes, content_type: str) -> str | None:
             f"(Content-Type {content_type}) — a portal's error or maintenance page; not kept")
 
 
+def _validator_path(part: Path) -> Path:
+    """Where the ETag (or Last-Modified) of the response a ``.part`` file started from is kept
+    (``<dest>.validator.part``: ignored by the inbox, pruned with the part)."""
+    return part.with_name(part.name.removesuffix(".part") + ".validator.part")
+
+
+def _keep_validator(path: Path, etag: str | None, last_modified: str | None) -> None:
+    """Keep a strong ETag (else Last-Modified) for the ``If-Range`` of a later resume; none
+    (or a weak ETag, which If-Range may not use): no file, so a resume is unconditional."""
+    value = etag if etag and not etag.startswith("W/") else last_modified
+    if value:
+        path.write_text(value, encoding="ascii")
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _one_attempt(url: str, part: Path, headers: dict[str, str], timeout: float,
                  max_time: float) -> tuple[int, bool, str]:
     """One GET (ranged when ``part`` holds bytes). Returns (expected total size or -1,
@@ -435,8 +451,12 @@ def _one_attempt(url: str, part: Path, headers: dict[str, str], timeout: float,
     _Retry/_NotAvailable/_Refused."""
     have = part.stat().st_size if part.exists() else 0
     hdrs = dict(headers)
+    validator = _validator_path(part)
     if have:
         hdrs["Range"] = f"bytes={have}-"
+        # only if the file is still the one the part came from (else the server sends it whole)
+        if validator.exists():
+            hdrs["If-Range"] = validator.read_text(encoding="ascii").strip()
     t_end = time.monotonic() + max_time
     try:
         with _opener(url).open(urllib.request.Request(url, headers=hdrs), timeout=timeout) as r:
@@ -465,6 +485,8 @@ def _one_attempt(url: str, part: Path, headers: dict[str, str], timeout: float,
             else:
                 mode = "wb"
                 total = int(length) if length and length.isdigit() else -1
+                _keep_validator(validator, r.headers.get("ETag"),
+                                r.headers.get("Last-Modified"))
             first = r.read1(_CHUNK)
             html = None if resumed else _html_page(url, first, r.headers.get_content_type())
             if html:
@@ -649,6 +671,8 @@ def download(url: str, dest: Path | str, *, defaults: FetchDefaults | None = Non
     else:
         res.detail = f"gave up after {res.attempts} attempts: " + "; ".join(reasons[-3:])
         log.warning("fetch %s failed: %s", safe, res.detail)
+    if not part.exists():   # landed, or restarting from nothing: no part to resume
+        _validator_path(part).unlink(missing_ok=True)
     res.finished = pd.Timestamp.now(tz="UTC")
     return res
 
@@ -864,8 +888,8 @@ def prune_stale(staging: Path, inbox: Path, *, planned_cycles: set[str], planned
             if d.is_dir() and d.name.isdigit() and len(d.name) == 10 and d.name < oldest:
                 shutil.rmtree(d, ignore_errors=True)
                 out.append(d)
-    keep = {p.with_name(p.name + ".part") for p in planned_dests} | \
-        {p.with_name(p.name + ".gunzip.part") for p in planned_dests}
+    keep = {p.with_name(p.name + suffix) for p in planned_dests
+            for suffix in (".part", ".gunzip.part", ".validator.part")}
     for root in (staging, inbox):
         if not root.is_dir():
             continue

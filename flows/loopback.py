@@ -21,12 +21,20 @@ __all__ = ["RangeFolderHandler", "serve_folder"]
 
 
 class RangeFolderHandler(SimpleHTTPRequestHandler):
-    """Serve files of a folder; answer ``Range: bytes=N-`` with ``206 Partial Content``."""
+    """Serve files of a folder; answer ``Range: bytes=N-`` with ``206 Partial Content``, and
+    send a strong ``ETag`` (size and modification time); an ``If-Range`` that does not match
+    the file's ETag gets the whole file (``200``), as RFC 9110 §13.1.5 asks."""
 
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass  # quiet: the fetch catalog records what was asked for
+
+    @staticmethod
+    def etag_of(path: str | Path) -> str:
+        """A strong ETag of a file: its size and modification time (ns), hex."""
+        st = os.stat(path)
+        return f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
 
     def send_head(self) -> Any:  # noqa: D102 - stdlib hook
         path = self.translate_path(self.path)
@@ -34,7 +42,11 @@ class RangeFolderHandler(SimpleHTTPRequestHandler):
             self.send_error(404, "not found")
             return None
         size = os.path.getsize(path)
+        etag = self.etag_of(path)
         rng = self.headers.get("Range", "")
+        if_range = self.headers.get("If-Range")
+        if if_range is not None and if_range != etag:
+            rng = ""   # the file changed since the part was fetched: send it whole
         start = 0
         if rng.startswith("bytes=") and rng[6:].split("-")[0].isdigit():
             start = int(rng[6:].split("-")[0])
@@ -54,6 +66,7 @@ class RangeFolderHandler(SimpleHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(size - start))
         self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", etag)
         self.end_headers()
         return fh
 

@@ -76,6 +76,7 @@ class FaultyHandler(RangeFolderHandler):
             full = Path(self.translate_path(path)).read_bytes()
             self.send_response(200)
             self.send_header("Content-Length", str(len(full)))
+            self.send_header("ETag", self.etag_of(self.translate_path(path)))
             self.end_headers()
             self.wfile.write(full[: len(full) // 2])
             self.wfile.flush()
@@ -587,3 +588,27 @@ def test_a_csv_cut_short_is_asked_again_not_landed(server, tmp_path):
                    **FAST)
     assert res.status == "ok" and res.attempts == 2 and res.path.read_bytes() == full
     assert "field(s), the header" in res.detail and "cut short" in res.detail
+
+
+def test_a_resume_of_a_file_changed_on_the_server_gets_the_new_file_whole(server, tmp_path):
+    """The transfer breaks halfway; before the retry the server's file is replaced (same size,
+    same framing — a republished step): the resume sends If-Range with the first answer's
+    ETag, the server sends the new file whole, and what lands is the new file, not half of
+    each (which the GRIB framing check could not tell)."""
+    root, url = server
+    v1 = _put(root, "f.grib2", grib2_bytes(3, 2000, seed=1))
+    v2 = grib2_bytes(3, 2000, seed=2)
+    assert len(v1) == len(v2) and v1 != v2
+    FaultyHandler.truncate_once = {"/f.grib2"}
+    time.sleep(0.01)   # a new modification time for the new version
+
+    def republish(_s: float) -> None:
+        _put(root, "f.grib2", v2)
+
+    res = download(f"{url}/f.grib2", tmp_path / "f.grib2", check="grib2", sleep=republish,
+                   **FAST)
+    assert res.status == "ok" and res.attempts == 2
+    assert res.path.read_bytes() == v2
+    ranges = [r for p, r, _ in FaultyHandler.seen if p == "/f.grib2"]
+    assert ranges == ["", f"bytes={len(v1) // 2}-"]   # asked to resume; answered whole
+    assert not list(tmp_path.glob("*.part"))   # neither the part nor its validator is left
