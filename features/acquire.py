@@ -60,6 +60,7 @@ __all__ = ["feed_relpath", "FetchItem", "DownloadResult", "FetchReport", "CycleS
            "redact_url", "plan_source", "download", "check_grib", "check_csv", "fetch_sources",
            "cycle_states", "arrival_info", "inbox_dir", "sha256_file", "sqlite_db",
            "contiguous_step", "land_partial_cycle", "prune_stale", "STALE_PART_H",
+           "RETRY_AFTER_MAX_S",
            "USER_AGENT"]
 
 log = logging.getLogger(__name__)
@@ -664,8 +665,8 @@ def download(url: str, dest: Path | str, *, defaults: FetchDefaults | None = Non
             if after is not None and after > bmax:
                 res.status, res.retry_after = "failed", after
                 res.detail = (f"{exc}: the server asks to wait {after:.0f} s, more than "
-                              f"backoff_max_s ({bmax:g} s); not asked again before the next "
-                              f"fetch")
+                              f"backoff_max_s ({bmax:g} s); not asked again before then (at "
+                              f"most {RETRY_AFTER_MAX_S:.0f} s)")
                 log.warning("fetch %s deferred: %s", safe, res.detail)
                 break
     else:
@@ -698,7 +699,13 @@ CREATE TABLE IF NOT EXISTS fetches (
     size INTEGER, sha256 TEXT, started TEXT, finished TEXT, attempts INTEGER NOT NULL,
     status TEXT NOT NULL, detail TEXT, PRIMARY KEY (source, url));
 CREATE INDEX IF NOT EXISTS fetches_cycle ON fetches (source, cycle);
+CREATE TABLE IF NOT EXISTS host_waits (
+    host TEXT PRIMARY KEY, until REAL NOT NULL, why TEXT NOT NULL);
 """
+
+#: Longest wait a server's ``Retry-After`` imposes across fetches, s: a server asking for more
+#: (a misconfigured day, say) is asked again after this.
+RETRY_AFTER_MAX_S = 3600.0
 
 
 class FetchCatalog:
@@ -749,6 +756,19 @@ class FetchCatalog:
             for r in rows:
                 db.execute("UPDATE fetches SET status='ok', path=? WHERE source=? AND url=?",
                            (str(folder / Path(r["path"]).name), source, r["url"]))
+
+    def host_waits(self, now_s: float) -> dict[str, tuple[float, str]]:
+        """Hosts that asked (``Retry-After``) not to be asked before a time still to come:
+        host → (until, epoch seconds; why)."""
+        with self._db() as db:
+            rows = db.execute("SELECT host, until, why FROM host_waits WHERE until > ?",
+                              (now_s,)).fetchall()
+        return {r["host"]: (float(r["until"]), str(r["why"])) for r in rows}
+
+    def set_host_wait(self, host: str, until_s: float, why: str) -> None:
+        """Record that ``host`` is not to be asked before ``until_s`` (epoch seconds)."""
+        with self._db() as db:
+            db.execute("INSERT OR REPLACE INTO host_waits VALUES (?,?,?)", (host, until_s, why))
 
     def frame(self, source: str | None = None) -> pd.DataFrame:
         """The catalog as a table (times as UTC Timestamps)."""
@@ -942,7 +962,9 @@ def fetch_sources(sources: Sources, data_dir: Path | str, *, now: Any = None,
     staging_root = inbox_dir(data_dir) / ".fetching"
     # hosts that asked (Retry-After) for a longer wait than the backoff allows: host → (until,
     # why); their other files are not asked for until then (not hammered), named as failed
-    busy: dict[str, tuple[float, str]] = {}
+    # (kept in the catalog: the next fetch, e.g. acquire's next poll, waits too — at most
+    # RETRY_AFTER_MAX_S)
+    busy: dict[str, tuple[float, str]] = catalog.host_waits(time.time())
     not_asked: dict[str, int] = {}
     for src in chosen:
         net: dict[str, Any] = {k: getattr(src, k) for k in
@@ -969,7 +991,7 @@ def fetch_sources(sources: Sources, data_dir: Path | str, *, now: Any = None,
                 report.add(src.name, "have")
                 continue
             host = (urllib.parse.urlsplit(it.url).hostname or "").lower()
-            if host in busy and time.monotonic() < busy[host][0]:
+            if host in busy and time.time() < busy[host][0]:
                 catalog.record(it, DownloadResult(status="failed", detail=busy[host][1]), None)
                 report.add(src.name, "failed")
                 not_asked[host] = not_asked.get(host, 0) + 1
@@ -988,9 +1010,13 @@ def fetch_sources(sources: Sources, data_dir: Path | str, *, now: Any = None,
             elif res.status == "failed":
                 report.failures.append(f"{src.name}: {redact_url(it.url)}: {res.detail}")
                 if res.retry_after is not None:
-                    busy[host] = (time.monotonic() + res.retry_after,
-                                  f"not asked: {host} asked to wait {res.retry_after:.0f} s "
-                                  f"(Retry-After on {redact_url(it.url)})")
+                    wait = min(res.retry_after, RETRY_AFTER_MAX_S)
+                    until = time.time() + wait
+                    why = (f"not asked: {host} asked to wait {res.retry_after:.0f} s (Retry-After "
+                           f"on {redact_url(it.url)}); asked again after "
+                           f"{pd.Timestamp(until, unit='s', tz='UTC'):%Y-%m-%d %H:%M:%S} UTC")
+                    busy[host] = (until, why)
+                    catalog.set_host_wait(host, until, why)
             if res.status == "missing" and it.cycle is not None and it.step is not None:
                 # steps come out in order: a missing step means the later ones are not out yet
                 for x in by_cycle[it.cycle]:

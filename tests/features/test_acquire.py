@@ -404,17 +404,24 @@ def test_retry_after_is_honoured_and_a_long_one_stops_asking_the_host(server, tm
             _put(root, f"{ref}/ifs/0p25/oper/{day}{hh[:2]}0000-{step}h-oper-fc.grib2",
                  grib2_bytes(seed=step))
     first = "/20261206/00z/ifs/0p25/oper/20261206000000-0h-oper-fc.grib2"
-    FaultyHandler.script = {first: [status(503, Retry_After="3600")]}
+    FaultyHandler.script = {first: [status(503, Retry_After="2")]}
     FaultyHandler.seen = []
     srcs = Sources(sources=[_ifs()])
     rep = fetch_sources(srcs, tmp_path / "d", now=NOW, base_urls={"*": url}, sleep=slept.append)
     assert [p for p, _, _ in FaultyHandler.seen] == [first]
     assert rep.counts["ecmwf-ifs"] == {"failed": 6}
-    assert rep.failures == [
-        f"ecmwf-ifs: {url}{first}: HTTP 503 (Retry-After 3600 s): the server asks to wait "
-        "3600 s, more than backoff_max_s (0.05 s); not asked again before the next fetch",
-        f"127.0.0.1: 5 more file(s) not asked for: 127.0.0.1 asked to wait 3600 s (Retry-After "
-        f"on {url}{first})"]
+    assert rep.failures[0] == (
+        f"ecmwf-ifs: {url}{first}: HTTP 503 (Retry-After 2 s): the server asks to wait "
+        "2 s, more than backoff_max_s (0.05 s); not asked again before then (at most 3600 s)")
+    assert rep.failures[1].startswith(
+        f"127.0.0.1: 5 more file(s) not asked for: 127.0.0.1 asked to wait 2 s (Retry-After "
+        f"on {url}{first}); asked again after 20")
+    # the next fetch (acquire's next poll) within the wait asks nothing of that host
+    FaultyHandler.seen = []
+    rep = fetch_sources(srcs, tmp_path / "d", now=NOW, base_urls={"*": url}, sleep=slept.append)
+    assert FaultyHandler.seen == [] and rep.counts["ecmwf-ifs"] == {"failed": 6}
+    assert "6 more file(s) not asked for" in rep.failures[-1]
+    time.sleep(2.1)   # the wait is over
     rep = fetch_sources(srcs, tmp_path / "d", now=NOW, base_urls={"*": url}, sleep=slept.append)
     assert rep.counts["ecmwf-ifs"] == {"ok": 6} and all(s.landed for s in rep.cycles)
 
